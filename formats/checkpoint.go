@@ -1,0 +1,195 @@
+package formats
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Layout says how a checkpoint's weights are laid out on disk.
+type Layout string
+
+const (
+	LayoutFile    Layout = "file"    // a single .safetensors path
+	LayoutSingle  Layout = "single"  // a directory with model.safetensors
+	LayoutSharded Layout = "sharded" // a directory with an index.json and shards
+	LayoutAdapter Layout = "adapter" // a directory with adapter_model.safetensors (PEFT)
+	LayoutFiles   Layout = "files"   // a directory of other .safetensors files
+)
+
+// Checkpoint is one checkpoint, described from headers alone: opening it reads no
+// tensor data.
+type Checkpoint struct {
+	Path     string // as given
+	Dir      string // directory holding the files
+	Layout   Layout
+	Index    *Index // nil unless sharded and the index parsed
+	Config   *ModelConfig
+	Files    []*File
+	Tensors  []*Tensor // by file, then data order
+	Problems []Problem // index, layout and config findings (file findings are on each File)
+	byName   map[string]*Tensor
+}
+
+// Tensor returns the tensor with that name, or nil.
+func (c *Checkpoint) Tensor(name string) *Tensor { return c.byName[name] }
+
+// AllProblems lists every format finding: each file's read-rule violation, each
+// file's other problems, then the checkpoint's own.
+func (c *Checkpoint) AllProblems() []Problem {
+	var out []Problem
+	for _, f := range c.Files {
+		if f.Err != nil {
+			var fe *Error
+			if errors.As(f.Err, &fe) {
+				out = append(out, Problem{SevError, fe})
+			}
+		}
+		out = append(out, f.Problems...)
+	}
+	return append(out, c.Problems...)
+}
+
+// TotalBytes is the sum of the files' sizes.
+func (c *Checkpoint) TotalBytes() int64 {
+	var n int64
+	for _, f := range c.Files {
+		n += f.Size
+	}
+	return n
+}
+
+// IndexFileNames are the index names tried, canonical first.
+var indexPattern = "*.safetensors.index*.json"
+
+// Open describes the checkpoint at path: a .safetensors file or a checkpoint
+// directory. It returns an error only when it cannot do its job at all (path
+// missing or unreadable, a directory without weights); every format problem is
+// recorded on the result instead.
+func Open(path string) (*Checkpoint, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checkpoint{Path: path, byName: map[string]*Tensor{}}
+	if !st.IsDir() {
+		c.Dir, c.Layout = filepath.Dir(path), LayoutFile
+		if err := c.addFile(path, filepath.Base(path)); err != nil {
+			return nil, err
+		}
+		c.index()
+		return c, nil
+	}
+	c.Dir = path
+	indexes, _ := filepath.Glob(filepath.Join(path, indexPattern))
+	sort.Slice(indexes, func(i, j int) bool {
+		ci, cj := filepath.Base(indexes[i]) == "model.safetensors.index.json", filepath.Base(indexes[j]) == "model.safetensors.index.json"
+		if ci != cj {
+			return ci
+		}
+		return indexes[i] < indexes[j]
+	})
+	switch {
+	case len(indexes) > 0:
+		c.Layout = LayoutSharded
+		if err := c.openSharded(indexes[0], indexes[1:]); err != nil {
+			return nil, err
+		}
+	case exists(filepath.Join(path, "model.safetensors")):
+		c.Layout = LayoutSingle
+		if err := c.addFile(filepath.Join(path, "model.safetensors"), "model.safetensors"); err != nil {
+			return nil, err
+		}
+	case exists(filepath.Join(path, "adapter_model.safetensors")):
+		c.Layout = LayoutAdapter
+		if err := c.addFile(filepath.Join(path, "adapter_model.safetensors"), "adapter_model.safetensors"); err != nil {
+			return nil, err
+		}
+	default:
+		names, _ := filepath.Glob(filepath.Join(path, "*.safetensors"))
+		if len(names) == 0 {
+			return nil, &Error{Kind: ErrNoWeights, File: path, Offset: -1,
+				Detail: "no .safetensors weights here (looked for model.safetensors, a *.safetensors.index.json, adapter_model.safetensors)"}
+		}
+		sort.Strings(names)
+		c.Layout = LayoutFiles
+		for _, n := range names {
+			if err := c.addFile(n, filepath.Base(n)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	c.index()
+	if cfg, err := ReadConfig(filepath.Join(path, "config.json")); err == nil {
+		c.Config = cfg
+		c.Problems = append(c.Problems, cfg.Check(c)...)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		c.Problems = append(c.Problems, Problem{SevWarning, &Error{Kind: ErrConfig, File: filepath.Join(path, "config.json"), Offset: -1,
+			Detail: fmt.Sprintf("config.json could not be read, so shapes were not checked against it: %v", err)}})
+	}
+	return c, nil
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func (c *Checkpoint) addFile(path, name string) error {
+	f, err := ReadFileHeader(path, name)
+	if err != nil {
+		return err
+	}
+	c.Files = append(c.Files, f)
+	return nil
+}
+
+// index fills Tensors and the name map from the files, first declaration winning
+// across files.
+func (c *Checkpoint) index() {
+	for _, f := range c.Files {
+		for _, t := range f.Tensors() {
+			c.Tensors = append(c.Tensors, t)
+			if _, dup := c.byName[t.Name]; !dup {
+				c.byName[t.Name] = t
+			}
+		}
+	}
+}
+
+// SafeJoin joins a file name from an index to dir, refusing absolute names, names
+// with a ".." element and names that resolve (through symlinks) outside dir.
+func SafeJoin(dir, name string) (string, error) {
+	bad := func(why string) error {
+		return &Error{Kind: ErrUnsafePath, File: filepath.Join(dir, "…"), Offset: -1,
+			Detail: fmt.Sprintf("shard name %q %s; refused without opening it", name, why)}
+	}
+	if name == "" || filepath.IsAbs(name) || strings.HasPrefix(name, "/") || strings.HasPrefix(name, `\`) {
+		return "", bad("is absolute or empty")
+	}
+	for _, el := range strings.FieldsFunc(name, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if el == ".." {
+			return "", bad("contains ..")
+		}
+	}
+	if !filepath.IsLocal(name) {
+		return "", bad("is not a local path")
+	}
+	joined := filepath.Join(dir, name)
+	if _, err := os.Lstat(joined); err != nil {
+		return joined, nil // missing: reported by the caller
+	}
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(joined)
+	if err != nil {
+		return "", bad(fmt.Sprintf("cannot be resolved (%v)", err))
+	}
+	if rel, err := filepath.Rel(realDir, real); err != nil || !filepath.IsLocal(rel) {
+		return "", bad("resolves through a symlink to " + real + ", outside the checkpoint directory")
+	}
+	return joined, nil
+}

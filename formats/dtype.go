@@ -1,0 +1,132 @@
+package formats
+
+import "math"
+
+// DType is a safetensors element type, spelled as in the header ("BF16", "F8_E4M3", ...).
+type DType string
+
+// The 22 dtypes of the reference implementation, in the reference's enum order
+// (which is also the order its writer sorts by, descending).
+const (
+	BOOL        DType = "BOOL"
+	F4          DType = "F4"
+	F6_E2M3     DType = "F6_E2M3"
+	F6_E3M2     DType = "F6_E3M2"
+	U8          DType = "U8"
+	I8          DType = "I8"
+	F8_E5M2     DType = "F8_E5M2"
+	F8_E4M3     DType = "F8_E4M3"
+	F8_E8M0     DType = "F8_E8M0"
+	F8_E4M3FNUZ DType = "F8_E4M3FNUZ"
+	F8_E5M2FNUZ DType = "F8_E5M2FNUZ"
+	I16         DType = "I16"
+	U16         DType = "U16"
+	F16         DType = "F16"
+	BF16        DType = "BF16"
+	I32         DType = "I32"
+	U32         DType = "U32"
+	F32         DType = "F32"
+	C64         DType = "C64"
+	F64         DType = "F64"
+	I64         DType = "I64"
+	U64         DType = "U64"
+)
+
+// Kind groups dtypes by how their values are interpreted.
+type Kind int
+
+const (
+	KindFloat    Kind = iota // IEEE-like or OCP minifloat
+	KindSigned               // two's-complement integer
+	KindUnsigned             // unsigned integer
+	KindBool                 // one byte, 0 or 1
+	KindComplex              // pair of F32 (real, imaginary)
+)
+
+type dtypeInfo struct {
+	rank int // position in the reference enum
+	bits int
+	kind Kind
+}
+
+var dtypes = map[DType]dtypeInfo{
+	BOOL: {0, 8, KindBool}, F4: {1, 4, KindFloat}, F6_E2M3: {2, 6, KindFloat},
+	F6_E3M2: {3, 6, KindFloat}, U8: {4, 8, KindUnsigned}, I8: {5, 8, KindSigned},
+	F8_E5M2: {6, 8, KindFloat}, F8_E4M3: {7, 8, KindFloat}, F8_E8M0: {8, 8, KindFloat},
+	F8_E4M3FNUZ: {9, 8, KindFloat}, F8_E5M2FNUZ: {10, 8, KindFloat},
+	I16: {11, 16, KindSigned}, U16: {12, 16, KindUnsigned}, F16: {13, 16, KindFloat},
+	BF16: {14, 16, KindFloat}, I32: {15, 32, KindSigned}, U32: {16, 32, KindUnsigned},
+	F32: {17, 32, KindFloat}, C64: {18, 64, KindComplex}, F64: {19, 64, KindFloat},
+	I64: {20, 64, KindSigned}, U64: {21, 64, KindUnsigned},
+}
+
+// AllDTypes lists every dtype in the reference enum order.
+func AllDTypes() []DType {
+	out := make([]DType, len(dtypes))
+	for d, info := range dtypes {
+		out[info.rank] = d
+	}
+	return out
+}
+
+// Valid reports whether d is one of the 22 known dtypes.
+func (d DType) Valid() bool { _, ok := dtypes[d]; return ok }
+
+// Bits is the width of one element in bits (4 for F4, 6 for the F6 types).
+func (d DType) Bits() int { return dtypes[d].bits }
+
+// Kind says how the elements are interpreted.
+func (d DType) Kind() Kind { return dtypes[d].kind }
+
+// IsFloat reports whether the dtype holds floating-point values (complex counts:
+// its two halves are F32).
+func (d DType) IsFloat() bool {
+	k := d.Kind()
+	return d.Valid() && (k == KindFloat || k == KindComplex)
+}
+
+// ByteAligned reports whether each element occupies whole bytes.
+func (d DType) ByteAligned() bool { return d.Bits()%8 == 0 }
+
+// Size is the width of one element in bytes, or 0 for the sub-byte types.
+func (d DType) Size() int {
+	if !d.ByteAligned() {
+		return 0
+	}
+	return d.Bits() / 8
+}
+
+// writerRank orders dtypes as the reference writer does (it sorts descending by it).
+func (d DType) writerRank() int { return dtypes[d].rank }
+
+// MaxFinite is the largest finite magnitude the dtype can represent (+Inf for
+// integer and bool dtypes, where the question does not arise).
+func (d DType) MaxFinite() float64 {
+	switch d {
+	case F16:
+		return 65504
+	case BF16:
+		return float64(math.Float32frombits(0x7F7F0000))
+	case F32, C64:
+		return math.MaxFloat32
+	case F64:
+		return math.MaxFloat64
+	case F8_E4M3:
+		return 448
+	case F8_E5M2:
+		return 57344
+	case F8_E4M3FNUZ:
+		return 240
+	case F8_E5M2FNUZ:
+		return 57344
+	case F8_E8M0:
+		return math.Ldexp(1, 127)
+	case F4:
+		return 6
+	case F6_E2M3:
+		return 7.5
+	case F6_E3M2:
+		return 28
+	}
+	return math.Inf(1)
+}

@@ -1,0 +1,85 @@
+package formats
+
+import (
+	"fmt"
+	"os"
+)
+
+// File is one safetensors file of a checkpoint, described from its header alone.
+type File struct {
+	Path     string  // path on disk
+	Name     string  // name inside the checkpoint (the shard name), or the base name
+	Size     int64   // size in bytes when opened
+	Header   *Header // nil when the header could not be parsed
+	Err      error   // the first read rule the file breaks (an *Error), nil when valid
+	Problems []Problem
+}
+
+// Valid reports whether the file passed every read rule.
+func (f *File) Valid() bool { return f.Err == nil }
+
+// Tensor is one tensor of a checkpoint, located in its file.
+type Tensor struct {
+	TensorInfo
+	File   *File
+	Offset int64 // absolute offset of the first byte in File
+	Cut    bool  // the file ends before the tensor does
+}
+
+// Length is the tensor's byte length.
+func (t *Tensor) Length() int64 { return int64(t.End - t.Begin) }
+
+// ReadFileHeader opens path and reads its header (no tensor data). err is non-nil
+// only when the file cannot be opened or read at all (permission, I/O); format
+// problems are recorded in File.Err and File.Problems.
+func ReadFileHeader(path, name string) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s: is a directory, expected a .safetensors file", path)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	file := &File{Path: path, Name: name, Size: st.Size()}
+	h, herr := ReadHeader(path, f, st.Size())
+	file.Header = h
+	if herr != nil {
+		if _, ok := herr.(*Error); !ok {
+			return nil, herr
+		}
+		file.Err = herr
+	}
+	if h != nil {
+		if h.Len%8 != 0 {
+			file.Problems = append(file.Problems, Problem{SevInfo, newErr(ErrUnpaddedHeader, path, "", 0,
+				"header length %d is not a multiple of 8, so tensor data is not 8-byte aligned (older writers did this; readers accept it)", h.Len)})
+		}
+		for _, name := range h.Duplicates {
+			file.Problems = append(file.Problems, Problem{SevError, newErr(ErrDuplicateName, path, name, -1,
+				"declared more than once in the header; readers silently keep the last declaration")})
+		}
+	}
+	return file, nil
+}
+
+// Tensors lists the file's tensors in data order.
+func (f *File) Tensors() []*Tensor {
+	if f.Header == nil {
+		return nil
+	}
+	out := make([]*Tensor, len(f.Header.Tensors))
+	start := f.Header.DataStart()
+	for i, ti := range f.Header.Tensors {
+		off := start + int64(ti.Begin)
+		out[i] = &Tensor{TensorInfo: ti, File: f, Offset: off, Cut: off+int64(ti.End-ti.Begin) > f.Size}
+	}
+	return out
+}

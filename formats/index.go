@@ -1,0 +1,106 @@
+package formats
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// maxIndexSize bounds how much of an index.json is read.
+const maxIndexSize = 256 << 20
+
+// Index is a model.safetensors.index.json.
+type Index struct {
+	Path      string
+	Metadata  map[string]any
+	WeightMap map[string]string // tensor name → shard file name
+}
+
+// TotalSize is metadata.total_size when present and numeric.
+func (ix *Index) TotalSize() (float64, bool) {
+	switch v := ix.Metadata["total_size"].(type) {
+	case json.Number:
+		f, err := v.Float64()
+		return f, err == nil
+	case float64:
+		return v, true
+	}
+	return 0, false
+}
+
+// Shards lists the distinct shard names of the weight map, sorted.
+func (ix *Index) Shards() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ix.WeightMap {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ReadIndex parses a sharded checkpoint's index file.
+func ReadIndex(path string) (*Index, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxIndexSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxIndexSize {
+		return nil, newErr(ErrIndex, path, "", -1, "index is larger than %d bytes", maxIndexSize)
+	}
+	return ParseIndex(path, data)
+}
+
+// ParseIndex parses index JSON. A missing or malformed weight_map is an ErrIndex.
+func ParseIndex(path string, data []byte) (*Index, error) {
+	if bytes.HasPrefix(data, []byte(lfsPrefix)) {
+		return nil, newErr(ErrLFSPointer, path, "", -1, "index is a Git LFS pointer, not JSON: run `git lfs pull`")
+	}
+	var raw struct {
+		Metadata  map[string]any             `json:"metadata"`
+		WeightMap map[string]json.RawMessage `json:"weight_map"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, newErr(ErrIndex, path, "", dec.InputOffset(), "index is not valid JSON: %v", err)
+	}
+	if raw.WeightMap == nil {
+		return nil, newErr(ErrIndex, path, "", -1, "index has no weight_map object")
+	}
+	ix := &Index{Path: path, Metadata: raw.Metadata, WeightMap: make(map[string]string, len(raw.WeightMap))}
+	for name, v := range raw.WeightMap {
+		var shard string
+		if err := json.Unmarshal(v, &shard); err != nil {
+			return nil, newErr(ErrIndex, path, name, -1, "weight_map value must be a shard file name, found %s", string(v))
+		}
+		ix.WeightMap[name] = shard
+	}
+	return ix, nil
+}
+
+// describeShardList quotes up to five names.
+func describeShardList(names []string) string {
+	s := ""
+	for i, n := range names {
+		if i == 5 {
+			return s + fmt.Sprintf(" and %d more", len(names)-5)
+		}
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%q", n)
+	}
+	return s
+}

@@ -1,0 +1,131 @@
+package formats
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// openSharded reads the index, opens each shard it names (after the path safety
+// check) and cross-checks index against shards. others are further index files
+// in the directory (variants such as index.fp16.json): their shards are not strays.
+func (c *Checkpoint) openSharded(indexPath string, others []string) error {
+	ix, err := ReadIndex(indexPath)
+	if err != nil {
+		fe, ok := err.(*Error)
+		if !ok {
+			return err
+		}
+		c.Problems = append(c.Problems, Problem{SevError, fe})
+		return nil
+	}
+	c.Index = ix
+	bad := func(sev Severity, kind error, tensor, format string, args ...any) {
+		c.Problems = append(c.Problems, Problem{sev, &Error{Kind: kind, File: indexPath, Tensor: tensor, Offset: -1, Detail: fmt.Sprintf(format, args...)}})
+	}
+	shardFiles := map[string]*File{}
+	for _, shard := range ix.Shards() {
+		p, err := SafeJoin(c.Dir, shard)
+		if err != nil {
+			if fe, ok := err.(*Error); ok {
+				fe.File = indexPath
+				c.Problems = append(c.Problems, Problem{SevError, fe})
+				continue
+			}
+			return err
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			n := 0
+			for _, s := range ix.WeightMap {
+				if s == shard {
+					n++
+				}
+			}
+			bad(SevError, ErrMissingShard, "", "shard %q is missing (%d tensors of the weight_map live there)", shard, n)
+			continue
+		}
+		if st.IsDir() {
+			bad(SevError, ErrMissingShard, "", "shard %q is a directory, not a file", shard)
+			continue
+		}
+		if err := c.addFile(p, shard); err != nil {
+			return err
+		}
+		shardFiles[shard] = c.Files[len(c.Files)-1]
+	}
+	// Every mapped tensor must be in its shard, and every shard tensor mapped there.
+	names := map[string]map[string]bool{}
+	for shard, f := range shardFiles {
+		if f.Header != nil {
+			set := make(map[string]bool, len(f.Header.Tensors))
+			for _, t := range f.Header.Tensors {
+				set[t.Name] = true
+			}
+			names[shard] = set
+		}
+	}
+	var missing []string
+	for name, shard := range ix.WeightMap {
+		if set, ok := names[shard]; ok && !set[name] {
+			missing = append(missing, name)
+		}
+	}
+	sort.Strings(missing)
+	for _, name := range missing {
+		bad(SevError, ErrIndex, name, "listed in weight_map under %q but absent from that shard", ix.WeightMap[name])
+	}
+	var total uint64
+	for _, shard := range sortedKeys(shardFiles) {
+		f := shardFiles[shard]
+		if f.Header == nil {
+			continue
+		}
+		for _, t := range f.Header.Tensors {
+			total += t.End - t.Begin
+			if got, ok := ix.WeightMap[t.Name]; !ok {
+				bad(SevWarning, ErrIndex, t.Name, "present in shard %q but not listed in weight_map (loaders will ignore it)", shard)
+			} else if got != shard {
+				bad(SevError, ErrIndex, t.Name, "present in shard %q but weight_map says it is in %q", shard, got)
+			}
+		}
+	}
+	allValid := len(shardFiles) == len(ix.Shards())
+	for _, f := range shardFiles {
+		allValid = allValid && f.Header != nil
+	}
+	if ts, ok := ix.TotalSize(); ok && allValid && ts != float64(total) {
+		bad(SevWarning, ErrIndex, "", "metadata.total_size is %.0f but the shards hold %d bytes of tensor data", ts, total)
+	}
+	// Stray shards: *.safetensors beside the index that no index names.
+	known := map[string]bool{}
+	for _, s := range ix.Shards() {
+		known[s] = true
+	}
+	for _, other := range others {
+		if oix, err := ReadIndex(other); err == nil {
+			for _, s := range oix.Shards() {
+				known[s] = true
+			}
+		}
+	}
+	all, _ := filepath.Glob(filepath.Join(c.Dir, "*.safetensors"))
+	sort.Strings(all)
+	for _, p := range all {
+		name := filepath.Base(p)
+		if !known[name] && name != "adapter_model.safetensors" {
+			bad(SevWarning, ErrIndex, "", "stray shard %q beside the index is not named in weight_map (left over from another save?)", name)
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

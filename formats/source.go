@@ -1,0 +1,118 @@
+package formats
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+)
+
+// SourceMode selects how tensor bytes are read.
+type SourceMode int
+
+const (
+	// Pread reads with positioned reads into the caller's buffer (streaming).
+	Pread SourceMode = iota
+	// Mmap maps the file read-only: zero-copy random access.
+	Mmap
+)
+
+func (m SourceMode) String() string {
+	if m == Mmap {
+		return "mmap"
+	}
+	return "pread"
+}
+
+// ParseSourceMode accepts "pread" or "mmap".
+func ParseSourceMode(s string) (SourceMode, error) {
+	switch s {
+	case "pread", "":
+		return Pread, nil
+	case "mmap":
+		return Mmap, nil
+	}
+	return Pread, fmt.Errorf("unknown byte source %q (want pread or mmap)", s)
+}
+
+// Source is an open file's bytes. ReadAt never reads past Size (the size at open
+// time); a file that shrinks afterwards yields an error, never a crash.
+type Source interface {
+	io.ReaderAt
+	Size() int64
+	Path() string
+	Close() error
+}
+
+// Mapped is a Source whose whole content is addressable in memory. Touching
+// Bytes() must happen inside CatchFault: the file may be truncated under us.
+type Mapped interface {
+	Source
+	Bytes() []byte
+}
+
+// OpenSource opens path for reading with the given mode. Empty files and
+// platforms without mmap fall back to pread.
+func OpenSource(path string, mode SourceMode) (Source, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if mode == Mmap && st.Size() > 0 {
+		if m, err := mapFile(f, path, st.Size()); err == nil {
+			return m, nil
+		}
+	}
+	return &preadSource{f: f, size: st.Size(), path: path}, nil
+}
+
+type preadSource struct {
+	f    *os.File
+	size int64
+	path string
+}
+
+func (p *preadSource) ReadAt(b []byte, off int64) (int, error) {
+	if off < 0 || off > p.size || int64(len(b)) > p.size-off {
+		return 0, newErr(ErrTruncated, p.path, "", off, "read of %d bytes at %d is past the end of the %d-byte file", len(b), off, p.size)
+	}
+	n, err := p.f.ReadAt(b, off)
+	if err == io.EOF && n < len(b) {
+		return n, newErr(ErrTruncated, p.path, "", off+int64(n), "file shrank while being read: %d bytes expected at offset %d, got %d", len(b), off, n)
+	}
+	if err != nil && err != io.EOF {
+		return n, fmt.Errorf("%s: %w", p.path, err)
+	}
+	return n, nil
+}
+
+func (p *preadSource) Size() int64  { return p.size }
+func (p *preadSource) Path() string { return p.path }
+func (p *preadSource) Close() error { return p.f.Close() }
+
+// CatchFault runs fn with SetPanicOnFault enabled in this goroutine and turns a
+// memory fault (SIGBUS from a mapped file truncated while mapped) into ErrFault.
+// Every goroutine that touches mapped memory must go through it.
+func CatchFault(path string, fn func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(interface{ Addr() uintptr }); ok {
+				err = newErr(ErrFault, path, "", -1, "memory fault while reading the mapped file: it was truncated or replaced while being read")
+				return
+			}
+			panic(r)
+		}
+	}()
+	return fn()
+}
