@@ -1,0 +1,130 @@
+// Command ckpt is the forensics and repair tool for machine-learning checkpoints:
+// inspect, scan, diff, bisect and repair safetensors checkpoints.
+//
+// main is small on purpose: run does the work and returns an error, and exitCode
+// is the one place that maps errors to exit statuses (0 healthy, 1 findings,
+// 2 the tool could not do its job).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; "dev" otherwise.
+var version = "dev"
+
+// errFindings means the command ran and found something (exit 1). Its message is
+// never printed: the findings already were.
+var errFindings = errors.New("findings")
+
+// usageError is a mistake in how ckpt was called (exit 2, with a hint).
+type usageError struct {
+	msg  string
+	hint string
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(hint, format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...), hint: hint}
+}
+
+// command is one subcommand; each lives in its own file and registers itself.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+}
+
+var commands = map[string]command{}
+
+func register(c command) { commands[c.name] = c }
+
+func main() {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// run dispatches to a subcommand. Tests call it directly.
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		printUsage(stderr)
+		return usagef("", "no command given")
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		printUsage(stdout)
+		return nil
+	case "-V", "--version", "version":
+		fmt.Fprintf(stdout, "ckpt %s\n", version)
+		return nil
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		return usagef("run 'ckpt --help' for the list of commands", "unknown command %q", args[0])
+	}
+	return c.run(args[1:], stdout, stderr)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "ckpt: forensics and repair of machine-learning checkpoints (safetensors)")
+	fmt.Fprintln(w, "\nUsage: ckpt COMMAND [flags] PATH...")
+	fmt.Fprintln(w, "\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nExit status: 0 healthy or nothing found, 1 findings (unhealthy, malformed, or different),")
+	fmt.Fprintln(w, "2 the tool could not do its job. Run 'ckpt COMMAND --help' for a command's flags.")
+}
+
+// exitCode maps the error run returned to an exit status, printing diagnostics
+// to stderr. It is the only place that decides exit statuses.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, pflag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, errFindings) {
+		return 1
+	}
+	fmt.Fprintf(stderr, "ckpt: error: %s\n", strings.TrimSpace(err.Error()))
+	var ue *usageError
+	if errors.As(err, &ue) && ue.hint != "" {
+		fmt.Fprintf(stderr, "ckpt: hint: %s\n", ue.hint)
+	}
+	return 2
+}
+
+// newFlagSet makes the flag set of one subcommand, as every subcommand wants it.
+func newFlagSet(name, usage string, stderr io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ckpt %s\n\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, turning a flag mistake into a usage error.
+func parseFlags(fs *pflag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return usagef("run 'ckpt "+fs.Name()+" --help'", "%v", err)
+	}
+	return nil
+}
