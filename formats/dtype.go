@@ -130,3 +130,28 @@ func (d DType) MaxFinite() float64 {
 	}
 	return math.Inf(1)
 }
+
+// MinNormal is the smallest positive normal magnitude of a float dtype; nonzero
+// magnitudes below it are subnormal. 0 for dtypes without subnormals (F8_E8M0,
+// integers).
+func (d DType) MinNormal() float64 {
+	switch d {
+	case F16, F8_E5M2:
+		return math.Ldexp(1, -14)
+	case BF16, F32, C64:
+		return math.Ldexp(1, -126)
+	case F64:
+		return math.Ldexp(1, -1022)
+	case F8_E4M3:
+		return math.Ldexp(1, -6)
+	case F8_E4M3FNUZ:
+		return math.Ldexp(1, -7)
+	case F8_E5M2FNUZ:
+		return math.Ldexp(1, -15)
+	case F4, F6_E2M3:
+		return 1
+	case F6_E3M2:
+		return 0.25
+	}
+	return 0
+}

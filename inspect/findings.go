@@ -1,0 +1,70 @@
+package inspect
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/ckpt-tool/ckpt/formats"
+)
+
+// FormatFindings turns the format problems recorded when a checkpoint was
+// opened into findings, and warns when the checkpoint holds no tensor.
+func FormatFindings(c *formats.Checkpoint) []Finding {
+	var out []Finding
+	for _, p := range c.AllProblems() {
+		out = append(out, Finding{Severity: string(p.Severity), Check: CheckFormat, Tensor: p.Err.Tensor, File: p.Err.File, Message: p.Err.Error()})
+	}
+	if len(c.Tensors) == 0 && len(c.AllFileErrors()) == 0 {
+		out = append(out, Finding{Severity: string(formats.SevWarning), Check: CheckEmpty, File: c.Path,
+			Message: "the checkpoint holds no tensors"})
+	}
+	return out
+}
+
+// nonFiniteFinding reports NaN/Inf values in a tensor, or nil.
+func nonFiniteFinding(t *TensorStats) *Finding {
+	if t.NonFinite() == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("%d of %d values are not finite (NaN %d, +Inf %d, -Inf %d); first at index %d %v",
+		t.NonFinite(), t.Count, t.NaN, t.PosInf, t.NegInf, t.FirstBad, t.FirstBadCoords)
+	return &Finding{Severity: "error", Check: CheckNonFinite, Tensor: t.Name, File: t.File, Message: msg}
+}
+
+var severityRank = map[string]int{"error": 0, "warning": 1, "info": 2}
+
+// SortFindings orders findings worst first, then by file and tensor, stably.
+func SortFindings(f []Finding) {
+	sort.SliceStable(f, func(i, j int) bool {
+		if severityRank[f[i].Severity] != severityRank[f[j].Severity] {
+			return severityRank[f[i].Severity] < severityRank[f[j].Severity]
+		}
+		if f[i].File != f[j].File {
+			return f[i].File < f[j].File
+		}
+		return f[i].Tensor < f[j].Tensor
+	})
+}
+
+// summarize fills r.Summary from its tensors and findings.
+func (r *Result) summarize() {
+	s := Summary{Tensors: len(r.Tensors)}
+	for _, f := range r.Files {
+		s.Bytes += f.Bytes
+	}
+	for _, t := range r.Tensors {
+		if t.NonFinite() > 0 {
+			s.NonFiniteTensors++
+		}
+	}
+	for _, f := range r.Findings {
+		switch f.Severity {
+		case "error":
+			s.Errors++
+		case "warning":
+			s.Warnings++
+		}
+	}
+	s.Healthy = s.Errors == 0
+	r.Summary = s
+}
