@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ckpt's tests use, when they are missing:
+# chromium (the bisect HTML report is rendered headless in a test).
+set -euo pipefail
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "install-test-deps: missing ${need[*]} (run as root to install); tests that need them will skip" >&2
+  fi
+fi
