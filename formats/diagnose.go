@@ -2,7 +2,6 @@ package formats
 
 import (
 	"bytes"
-
 	"fmt"
 	"io"
 	"strconv"
@@ -33,10 +32,26 @@ func lfsPointer(r io.ReaderAt, size int64) string {
 	return fmt.Sprintf("file is a Git LFS pointer%s, not the weights: the repository was cloned without git-lfs (run `git lfs pull`)", objSize)
 }
 
+// magics are the openings of files often saved or downloaded under a
+// .safetensors name by mistake.
+var magics = []struct{ prefix, what string }{
+	{"PK\x03\x04", "a ZIP archive (a PyTorch .bin/.pt checkpoint saved under the wrong name?)"},
+	{"\x80\x02", "a Python pickle (a PyTorch .bin/.pt checkpoint saved under the wrong name?)"},
+	{"\x80\x04", "a Python pickle (a PyTorch .bin/.pt checkpoint saved under the wrong name?)"},
+	{"GGUF", "a GGUF file, not safetensors"},
+	{"\x89HDF", "an HDF5 file (a Keras .h5 checkpoint?), not safetensors"},
+	{"\x1f\x8b", "gzip-compressed data, not safetensors"},
+}
+
 // describeContent says, for a file that is not safetensors, what it seems to hold.
 func describeContent(head []byte) string {
 	if len(head) == 0 {
 		return " (empty)"
+	}
+	for _, m := range magics {
+		if bytes.HasPrefix(head, []byte(m.prefix)) {
+			return "; it looks like " + m.what
+		}
 	}
 	printable := true
 	for _, b := range head {
@@ -49,12 +64,20 @@ func describeContent(head []byte) string {
 		return ""
 	}
 	text := strings.TrimSpace(string(head))
-	if len(text) > 60 {
-		text = text[:60] + "..."
+	if text == "" {
+		return "; it holds only whitespace, not safetensors"
 	}
 	hint := ""
-	if strings.Contains(text, "/") && !strings.ContainsAny(text, "{} ") {
+	switch lower := strings.ToLower(text); {
+	case strings.HasPrefix(lower, "<!doctype html") || strings.HasPrefix(lower, "<html"):
+		hint = " — an HTML page (a failed download or a login page?), not weights"
+	case strings.HasPrefix(text, "{"):
+		hint = " — JSON without the 8-byte length prefix a safetensors file starts with"
+	case strings.Contains(text, "/") && !strings.ContainsAny(text, "{} \n"):
 		hint = " — a symlink checked out as a plain file? It names a path, not weights"
+	}
+	if len(text) > 60 {
+		text = text[:60] + "..."
 	}
 	return fmt.Sprintf("; it holds text, not safetensors: %s%s", strconv.Quote(text), hint)
 }

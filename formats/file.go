@@ -2,6 +2,7 @@ package formats
 
 import (
 	"fmt"
+	"math"
 	"os"
 )
 
@@ -26,8 +27,9 @@ type Tensor struct {
 	Cut    bool  // the file ends before the tensor does
 }
 
-// Length is the tensor's byte length.
-func (t *Tensor) Length() int64 { return int64(t.End - t.Begin) }
+// Length is the tensor's byte length (saturated at math.MaxInt64, which only a
+// Cut tensor of a file that breaks read rule 8 can reach).
+func (t *Tensor) Length() int64 { return int64(min(t.End-t.Begin, math.MaxInt64)) }
 
 // ReadFileHeader opens path and reads its header (no tensor data). err is non-nil
 // only when the file cannot be opened or read at all (permission, I/O); format
@@ -77,9 +79,13 @@ func (f *File) Tensors() []*Tensor {
 	}
 	out := make([]*Tensor, len(f.Header.Tensors))
 	start := f.Header.DataStart()
+	// Offsets come from the file: a header that fails read rule 8 may declare
+	// offsets near 2^64, so compare in uint64 against the room the file has and
+	// saturate the absolute offset instead of letting it wrap.
+	room := uint64(max(f.Size-start, 0))
 	for i, ti := range f.Header.Tensors {
-		off := start + int64(ti.Begin)
-		out[i] = &Tensor{TensorInfo: ti, File: f, Offset: off, Cut: off+int64(ti.End-ti.Begin) > f.Size}
+		off := start + int64(min(ti.Begin, uint64(math.MaxInt64-start)))
+		out[i] = &Tensor{TensorInfo: ti, File: f, Offset: off, Cut: ti.End > room}
 	}
 	return out
 }

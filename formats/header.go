@@ -69,6 +69,9 @@ func ParseHeaderJSON(file string, text []byte) (*Header, error) {
 		}
 		return nil, newErr(ErrInvalidHeader, file, "", off, "header is not valid UTF-8")
 	}
+	if off, why := strictJSONCheck(text); why != "" {
+		return nil, deserErr(file, int64(off), "%s", why)
+	}
 	h := &Header{Len: uint64(len(text))}
 	if err := parseHeaderObject(file, text, h); err != nil {
 		return h, err
@@ -379,10 +382,15 @@ func offsetError(file string, h *Header, i int, expected uint64, dataStart int64
 // can still list and read the intact tensors.
 func ReadHeader(file string, r io.ReaderAt, size int64) (*Header, error) {
 	if size < 8 {
-		head := make([]byte, size)
+		head := make([]byte, max(size, 0))
 		n, _ := r.ReadAt(head, 0)
-		return nil, newErr(ErrHeaderTooSmall, file, "", -1, "file is %d bytes%s; a safetensors file starts with an 8-byte header length",
-			size, describeContent(head[:n]))
+		content := describeContent(head[:n])
+		e := newErr(ErrHeaderTooSmall, file, "", -1, "file is %d bytes%s; a safetensors file starts with an 8-byte header length",
+			size, content)
+		if n > 0 && content != "" {
+			e.Also = ErrNotSafetensors
+		}
+		return nil, e
 	}
 	var prefix [8]byte
 	if _, err := r.ReadAt(prefix[:], 0); err != nil {
@@ -417,17 +425,19 @@ func ReadHeader(file string, r io.ReaderAt, size int64) (*Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	end := 8 + n + h.DataLen
-	if end != uint64(size) {
+	// 8+n+DataLen can overflow uint64 for a hostile header (DataLen up to
+	// 2^64-1): compare against what the file has room for instead.
+	if h.DataLen != uint64(size)-8-n {
 		return h, incompleteError(file, h, size)
 	}
 	return h, nil
 }
 
 func incompleteError(file string, h *Header, size int64) error {
-	dataStart := h.DataStart()
-	want := uint64(dataStart) + h.DataLen
-	if uint64(size) > want {
+	dataStart := uint64(h.DataStart())
+	room := uint64(size) - dataStart // bytes the file holds after the header
+	if h.DataLen < room {
+		want := dataStart + h.DataLen
 		e := newErr(ErrMetadataIncompleteBuffer, file, "", int64(want),
 			"%d trailing bytes after the last tensor (the header accounts for %d bytes, the file has %d)", uint64(size)-want, want, size)
 		e.Also = ErrTrailingBytes
@@ -435,7 +445,7 @@ func incompleteError(file string, h *Header, size int64) error {
 	}
 	var cut []string
 	for _, t := range h.Tensors {
-		if uint64(dataStart)+t.End > uint64(size) {
+		if t.End > room {
 			cut = append(cut, t.Name)
 		}
 	}
@@ -451,9 +461,14 @@ func incompleteError(file string, h *Header, size int64) error {
 		}
 		list += strconv.Quote(name)
 	}
+	missing := h.DataLen - room
+	want := "the header declares " + strconv.FormatUint(h.DataLen, 10) + " bytes of tensor data"
+	if dataStart+h.DataLen >= dataStart { // no overflow: the whole file size is meaningful
+		want = "the header accounts for " + strconv.FormatUint(dataStart+h.DataLen, 10) + " bytes"
+	}
 	e := newErr(ErrMetadataIncompleteBuffer, file, "", size,
-		"file is truncated: %d bytes missing of %d; %d of %d tensors cut short: %s (an interrupted save or download?)",
-		want-uint64(size), want, len(cut), len(h.Tensors), list)
+		"file is truncated: %d bytes missing (%s, the file has %d); %d of %d tensors cut short: %s (an interrupted save or download?)",
+		missing, want, size, len(cut), len(h.Tensors), list)
 	e.Also = ErrTruncated
 	return e
 }

@@ -68,7 +68,7 @@ func ParseIndex(path string, data []byte) (*Index, error) {
 		return nil, newErr(ErrLFSPointer, path, "", -1, "index is a Git LFS pointer, not JSON: run `git lfs pull`")
 	}
 	var raw struct {
-		Metadata  map[string]any             `json:"metadata"`
+		Metadata  json.RawMessage            `json:"metadata"`
 		WeightMap map[string]json.RawMessage `json:"weight_map"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -76,10 +76,28 @@ func ParseIndex(path string, data []byte) (*Index, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, newErr(ErrIndex, path, "", dec.InputOffset(), "index is not valid JSON: %v", err)
 	}
+	// Python's json.load (what transformers uses) rejects anything after the
+	// object but whitespace.
+	for i, b := range data[dec.InputOffset():] {
+		if !jsonSpace(b) {
+			return nil, newErr(ErrIndex, path, "", dec.InputOffset()+int64(i),
+				"unexpected byte 0x%02x after the index's JSON object (a concatenated or half-overwritten file?)", b)
+		}
+	}
 	if raw.WeightMap == nil {
 		return nil, newErr(ErrIndex, path, "", -1, "index has no weight_map object")
 	}
-	ix := &Index{Path: path, Metadata: raw.Metadata, WeightMap: make(map[string]string, len(raw.WeightMap))}
+	ix := &Index{Path: path, WeightMap: make(map[string]string, len(raw.WeightMap))}
+	// metadata is open-ended; a value that is not an object is kept out of
+	// Metadata rather than failing the index (only total_size is ever used).
+	if len(raw.Metadata) > 0 {
+		mdec := json.NewDecoder(bytes.NewReader(raw.Metadata))
+		mdec.UseNumber()
+		var md map[string]any
+		if mdec.Decode(&md) == nil {
+			ix.Metadata = md
+		}
+	}
 	for name, v := range raw.WeightMap {
 		var shard string
 		if err := json.Unmarshal(v, &shard); err != nil {
