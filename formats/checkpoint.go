@@ -85,7 +85,10 @@ func Open(path string) (*Checkpoint, error) {
 		return c, nil
 	}
 	c.Dir = path
-	indexes, _ := filepath.Glob(filepath.Join(path, indexPattern))
+	indexes, err := matchDir(path, indexPattern)
+	if err != nil {
+		return nil, err
+	}
 	sort.Slice(indexes, func(i, j int) bool {
 		ci, cj := filepath.Base(indexes[i]) == "model.safetensors.index.json", filepath.Base(indexes[j]) == "model.safetensors.index.json"
 		if ci != cj {
@@ -110,7 +113,10 @@ func Open(path string) (*Checkpoint, error) {
 			return nil, err
 		}
 	default:
-		names, _ := filepath.Glob(filepath.Join(path, "*.safetensors"))
+		names, err := matchDir(path, "*.safetensors")
+		if err != nil {
+			return nil, err
+		}
 		if len(names) == 0 {
 			return nil, &Error{Kind: ErrNoWeights, File: path, Offset: -1,
 				Detail: "no .safetensors weights here (looked for model.safetensors, a *.safetensors.index.json, adapter_model.safetensors)"}
@@ -128,13 +134,35 @@ func Open(path string) (*Checkpoint, error) {
 		c.Config = cfg
 		c.Problems = append(c.Problems, cfg.Check(c)...)
 	} else if !errors.Is(err, fs.ErrNotExist) {
+		why := err.Error()
+		var fe *Error
+		if errors.As(err, &fe) {
+			why = fe.Detail // fe.Error() would repeat the path
+		}
 		c.Problems = append(c.Problems, Problem{SevWarning, &Error{Kind: ErrConfig, File: filepath.Join(path, "config.json"), Offset: -1,
-			Detail: fmt.Sprintf("config.json could not be read, so shapes were not checked against it: %v", err)}})
+			Detail: fmt.Sprintf("config.json could not be read, so shapes were not checked against it: %s", why)}})
 	}
 	return c, nil
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// matchDir lists the entries of dir whose names match pattern, as sorted paths.
+// Unlike filepath.Glob on filepath.Join(dir, pattern) it does not treat glob
+// characters in dir itself ("run[1]/checkpoint-5") as a pattern.
+func matchDir(dir, pattern string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if ok, _ := filepath.Match(pattern, e.Name()); ok {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out, nil
+}
 
 func (c *Checkpoint) addFile(path, name string) error {
 	f, err := ReadFileHeader(path, name)

@@ -41,7 +41,7 @@ func ReadConfig(path string) (*ModelConfig, error) {
 	// Numbers may be written as floats by some tools; decode loosely, then check.
 	var raw map[string]any
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("not valid JSON: %v", err)
+		return nil, newErr(ErrConfig, path, "", -1, "config.json is not valid JSON: %v", err)
 	}
 	ints := map[string]*int{"vocab_size": &cfg.VocabSize, "hidden_size": &cfg.HiddenSize,
 		"intermediate_size": &cfg.IntermediateSize, "num_hidden_layers": &cfg.NumHiddenLayers,
@@ -53,7 +53,13 @@ func ReadConfig(path string) (*ModelConfig, error) {
 	}
 	cfg.ModelType, _ = raw["model_type"].(string)
 	cfg.TorchDType, _ = raw["torch_dtype"].(string)
-	cfg.TieWordEmbeddings, _ = raw["tie_word_embeddings"].(bool)
+	// transformers' save_pretrained omits a value equal to PretrainedConfig's
+	// default, and that default is tie_word_embeddings=true (Gemma configs, for
+	// one, rely on it): absent means tied.
+	cfg.TieWordEmbeddings = true
+	if v, ok := raw["tie_word_embeddings"].(bool); ok {
+		cfg.TieWordEmbeddings = v
+	}
 	return cfg, nil
 }
 

@@ -24,6 +24,9 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	bad := func(sev Severity, kind error, tensor, format string, args ...any) {
 		c.Problems = append(c.Problems, Problem{sev, &Error{Kind: kind, File: indexPath, Tensor: tensor, Offset: -1, Detail: fmt.Sprintf(format, args...)}})
 	}
+	if len(ix.WeightMap) == 0 {
+		bad(SevError, ErrIndex, "", "weight_map is empty: the index names no tensors, so loaders find no weights")
+	}
 	shardFiles := map[string]*File{}
 	for _, shard := range ix.Shards() {
 		p, err := SafeJoin(c.Dir, shard)
@@ -110,8 +113,7 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 			}
 		}
 	}
-	all, _ := filepath.Glob(filepath.Join(c.Dir, "*.safetensors"))
-	sort.Strings(all)
+	all, _ := matchDir(c.Dir, "*.safetensors")
 	for _, p := range all {
 		name := filepath.Base(p)
 		if !known[name] && name != "adapter_model.safetensors" {
