@@ -24,6 +24,10 @@ var version = "dev"
 // never printed: the findings already were.
 var errFindings = errors.New("findings")
 
+// errReported means the command already printed its diagnostics to stderr (for
+// example one "ckpt: error:" line per unreadable PATH): exit 2, print nothing more.
+var errReported = errors.New("already reported")
+
 // usageError is a mistake in how ckpt was called (exit 2, with a hint).
 type usageError struct {
 	msg  string
@@ -97,6 +101,9 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	if errors.Is(err, errFindings) {
 		return 1
+	}
+	if errors.Is(err, errReported) {
+		return 2
 	}
 	fmt.Fprintf(stderr, "ckpt: error: %s\n", strings.TrimSpace(err.Error()))
 	var ue *usageError

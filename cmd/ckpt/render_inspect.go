@@ -1,0 +1,159 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ckpt-tool/ckpt/formats"
+)
+
+// metadataShown is how many characters of a metadata value the text view shows;
+// --json prints values whole.
+const metadataShown = 120
+
+// layoutText describes a checkpoint layout in words.
+func layoutText(c *formats.Checkpoint) string {
+	switch c.Layout {
+	case formats.LayoutFile:
+		return "safetensors file"
+	case formats.LayoutSingle:
+		return "checkpoint directory (model.safetensors)"
+	case formats.LayoutSharded:
+		if c.Index != nil {
+			return "sharded checkpoint (" + filepath.Base(c.Index.Path) + ")"
+		}
+		return "sharded checkpoint"
+	case formats.LayoutAdapter:
+		return "adapter (adapter_model.safetensors)"
+	case formats.LayoutFiles:
+		return "directory of safetensors files"
+	}
+	return string(c.Layout)
+}
+
+// fileShortener returns how a checkpoint's files are named in findings and
+// tables: by their name inside the checkpoint, or not at all for a checkpoint
+// that is one file (its path heads the report).
+func fileShortener(c *formats.Checkpoint) func(string) string {
+	names := map[string]string{}
+	for _, f := range c.Files {
+		names[f.Path] = f.Name
+	}
+	return func(p string) string {
+		if c.Layout == formats.LayoutFile && p == c.Path {
+			return ""
+		}
+		if n, ok := names[p]; ok {
+			return n
+		}
+		return p
+	}
+}
+
+// writeInspectText prints the text view of one inspection.
+func writeInspectText(w io.Writer, st styler, c *formats.Checkpoint, rep *inspectReport, summaryOnly bool) {
+	s := rep.Summary
+	fmt.Fprintf(w, "%s: %s, %s, %s, %s, %s parameters\n", st.Bold(safeText(rep.Path)), layoutText(c),
+		plural(len(rep.Files), "file"), formats.HumanBytes(s.Bytes), plural(s.Tensors, "tensor"), groupDigits(s.Parameters))
+
+	if len(rep.Files) > 0 {
+		fmt.Fprintln(w)
+		ft := textTable{header: []string{"FILE", "BYTES", "TENSORS", "HEADER", "STATUS"}, right: map[int]bool{1: true, 2: true, 3: true}}
+		for _, f := range rep.Files {
+			header := "-"
+			if f.HeaderBytes != nil {
+				header = formats.HumanBytes(int64(min(*f.HeaderBytes, 1<<62)))
+			}
+			status := cell{text: "ok", style: st.Green}
+			if !f.Valid {
+				status = cell{text: "malformed", style: st.Red}
+			}
+			ft.addCells(cell{text: safeText(f.Name)}, cell{text: formats.HumanBytes(f.Bytes)},
+				cell{text: fmt.Sprint(f.Tensors)}, cell{text: header}, status)
+		}
+		ft.write(w, st.Bold)
+	}
+
+	for _, f := range rep.Files {
+		if len(f.Metadata) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s %s:\n", st.Bold("metadata of"), safeText(f.Name))
+		keys := make([]string, 0, len(f.Metadata))
+		for k := range f.Metadata {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		mt := textTable{}
+		for _, k := range keys {
+			v := safeText(f.Metadata[k])
+			if textWidth(v) > metadataShown {
+				v = truncateText(v, metadataShown) + st.Dim(fmt.Sprintf(" (%d characters; --json shows all)", textWidth(f.Metadata[k])))
+			}
+			mt.add("  "+truncateText(safeText(k), 40), v)
+		}
+		mt.write(w, nil)
+	}
+
+	if !summaryOnly && len(rep.Tensors) > 0 {
+		fmt.Fprintln(w)
+		header := []string{"TENSOR", "DTYPE", "SHAPE", "PARAMETERS", "BYTES"}
+		multi := len(rep.Files) > 1
+		if multi {
+			header = append(header, "SHARD")
+		}
+		tt := textTable{header: header, right: map[int]bool{3: true, 4: true}}
+		for _, t := range rep.Tensors {
+			row := []cell{{text: safeText(t.Name)}, {text: t.DType}, {text: shapeText(t.Shape)},
+				{text: groupDigits(t.Numel)}, {text: formats.HumanBytes(int64(min(t.Bytes, 1<<62)))}}
+			if multi {
+				row = append(row, cell{text: safeText(t.Shard)})
+			}
+			if t.Cut {
+				row = append(row, cell{text: "cut short: the file ends inside it", style: st.Red})
+			}
+			tt.addCells(row...)
+		}
+		tt.write(w, st.Bold)
+	}
+
+	if len(rep.DTypes) > 0 {
+		fmt.Fprintln(w)
+		dt := textTable{header: []string{"DTYPE", "TENSORS", "PARAMETERS", "BYTES"}, right: map[int]bool{1: true, 2: true, 3: true}}
+		for _, d := range rep.DTypes {
+			dt.add(d.DType, fmt.Sprint(d.Tensors), groupDigits(d.Parameters), formats.HumanBytes(int64(min(d.Bytes, 1<<62))))
+		}
+		dt.write(w, st.Bold)
+	}
+
+	if len(rep.Findings) > 0 {
+		fmt.Fprintf(w, "\n%s\n", st.Bold("FINDINGS"))
+		writeFindings(w, st, rep.Findings, fileShortener(c))
+	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, inspectVerdict(st, rep))
+}
+
+// inspectVerdict is the last line of the text view.
+func inspectVerdict(st styler, rep *inspectReport) string {
+	s := rep.Summary
+	var counts []string
+	if s.Errors > 0 {
+		counts = append(counts, plural(s.Errors, "error"))
+	}
+	if s.Warnings > 0 {
+		counts = append(counts, plural(s.Warnings, "warning"))
+	}
+	if !s.Healthy {
+		return st.BoldRed("MALFORMED") + ": " + strings.Join(counts, ", ")
+	}
+	msg := "no format problems"
+	if len(counts) > 0 {
+		msg = "no format errors, " + strings.Join(counts, ", ")
+	}
+	return st.BoldGreen("OK") + ": " + msg + "; headers only, run 'ckpt scan' to check the values"
+}

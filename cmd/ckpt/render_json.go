@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/inspect"
+)
+
+// JSON output shared by every command. Each command's --json prints one JSON
+// object per input (per PATH for inspect and scan), each on one line: with one
+// PATH stdout is exactly one JSON document; with several it is JSON Lines, which
+// jq reads as it reads a single object (jq -s collects an array).
+
+// writeJSON writes v as one line of compact JSON followed by a newline. Besides
+// what encoding/json escapes (C0 controls, U+2028, U+2029, invalid UTF-8 made
+// U+FFFD), DEL, the C1 controls and invisible format characters (bidirectional
+// overrides) are written as \u escapes, so JSON printed on a terminal cannot
+// control it either. The output is valid JSON and decodes to the same strings.
+func writeJSON(w io.Writer, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encoding JSON: %w", err)
+	}
+	_, err := w.Write(escapeJSONControls(buf.Bytes()))
+	return err
+}
+
+// escapeJSONControls rewrites, in encoded JSON, every rune needsEscape flags as a
+// \u escape. Outside strings JSON is ASCII without controls, so only string
+// contents change.
+func escapeJSONControls(b []byte) []byte {
+	i := 0
+	for i < len(b) {
+		r, n := utf8.DecodeRune(b[i:])
+		if r != '\n' && needsEscape(r) {
+			break
+		}
+		i += n
+	}
+	if i == len(b) {
+		return b
+	}
+	out := append([]byte(nil), b[:i]...)
+	for i < len(b) {
+		r, n := utf8.DecodeRune(b[i:])
+		if r != '\n' && needsEscape(r) {
+			if r > 0xFFFF {
+				hi, lo := utf16.EncodeRune(r)
+				out = fmt.Appendf(out, `\u%04x\u%04x`, hi, lo)
+			} else {
+				out = fmt.Appendf(out, `\u%04x`, r)
+			}
+		} else {
+			out = append(out, b[i:i+n]...)
+		}
+		i += n
+	}
+	return out
+}
+
+// jsonFile is one file of a checkpoint in inspect and scan JSON. path, bytes and
+// tensors are the contract; the rest are additions.
+type jsonFile struct {
+	Path        string            `json:"path"`
+	Bytes       int64             `json:"bytes"`
+	Tensors     int               `json:"tensors"`
+	Name        string            `json:"name"`                   // name inside the checkpoint (shard name)
+	HeaderBytes *uint64           `json:"header_bytes,omitempty"` // JSON header length, when it could be read
+	Valid       bool              `json:"valid"`                  // passes every read rule
+	Metadata    map[string]string `json:"metadata,omitempty"`     // __metadata__ (inspect only)
+}
+
+// jsonFiles describes the files of c; withMetadata adds each file's __metadata__.
+func jsonFiles(c *formats.Checkpoint, withMetadata bool) []jsonFile {
+	out := make([]jsonFile, 0, len(c.Files))
+	for _, f := range c.Files {
+		jf := jsonFile{Path: f.Path, Bytes: f.Size, Name: f.Name, Valid: f.Valid()}
+		if f.Header != nil {
+			jf.Tensors = len(f.Header.Tensors)
+			n := f.Header.Len
+			jf.HeaderBytes = &n
+			if withMetadata {
+				jf.Metadata = f.Header.Metadata
+			}
+		}
+		out = append(out, jf)
+	}
+	return out
+}
+
+// jsonFindings returns findings for JSON: never null.
+func jsonFindings(f []inspect.Finding) []inspect.Finding {
+	if f == nil {
+		return []inspect.Finding{}
+	}
+	return f
+}
+
+// jsonShape returns a shape for JSON: a scalar is [], never null.
+func jsonShape(s []uint64) []uint64 {
+	if s == nil {
+		return []uint64{}
+	}
+	return s
+}
+
+// scanReportJSON is `ckpt scan --json` for one checkpoint: the DESIGN.md
+// contract (path, files, tensors, findings, summary) plus additions.
+type scanReportJSON struct {
+	Path     string            `json:"path"`
+	Layout   string            `json:"layout"`
+	Files    []jsonFile        `json:"files"`
+	Tensors  []scanTensorJSON  `json:"tensors"`
+	Findings []inspect.Finding `json:"findings"`
+	Summary  inspect.Summary   `json:"summary"`
+}
+
+// scanTensorJSON is one tensor of a scan. Statistics are over finite values and
+// null when the tensor has none (or was not scanned).
+type scanTensorJSON struct {
+	Name   string   `json:"name"`
+	File   string   `json:"file"`
+	DType  string   `json:"dtype"`
+	Shape  []uint64 `json:"shape"`
+	Numel  uint64   `json:"numel"`
+	NaN    uint64   `json:"nan"`
+	PosInf uint64   `json:"posinf"`
+	NegInf uint64   `json:"neginf"`
+	Zeros  uint64   `json:"zeros"`
+	Min    *float64 `json:"min"`
+	Max    *float64 `json:"max"`
+	AbsMax *float64 `json:"absmax"`
+	Mean   *float64 `json:"mean"`
+	Std    *float64 `json:"std"`
+	L2     *float64 `json:"l2"`
+	// Additions to the contract.
+	Finite               uint64   `json:"finite"`
+	Subnormals           uint64   `json:"subnormals"`
+	FirstNonfiniteIndex  *int64   `json:"first_nonfinite_index"`            // flat C-order index, null when all finite
+	FirstNonfiniteCoords []uint64 `json:"first_nonfinite_coords,omitempty"` // the same as coordinates
+	Scanned              bool     `json:"scanned"`
+	Skipped              string   `json:"skipped,omitempty"` // why it was not scanned
+}
+
+// finiteOrNull returns a pointer to v, or nil (JSON null) when there is no
+// finite value to describe or v itself is not finite.
+func finiteOrNull(have bool, v float64) *float64 {
+	if !have || math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+// scanTensor converts one tensor's scan result.
+func scanTensor(t *inspect.TensorStats) scanTensorJSON {
+	have := t.Finite > 0 && t.Skipped == ""
+	j := scanTensorJSON{
+		Name: t.Name, File: t.File, DType: string(t.DType), Shape: jsonShape(t.Shape), Numel: t.Numel,
+		NaN: t.NaN, PosInf: t.PosInf, NegInf: t.NegInf, Zeros: t.Zeros,
+		Min: finiteOrNull(have, t.Min), Max: finiteOrNull(have, t.Max), AbsMax: finiteOrNull(have, t.AbsMax),
+		Mean: finiteOrNull(have, t.Mean), Std: finiteOrNull(have, t.Std()), L2: finiteOrNull(have, t.L2()),
+		Finite: t.Finite, Subnormals: t.Subnormal, Scanned: t.Skipped == "", Skipped: t.Skipped,
+	}
+	if t.FirstBad >= 0 {
+		i := t.FirstBad
+		j.FirstNonfiniteIndex = &i
+		j.FirstNonfiniteCoords = t.FirstBadCoords
+	}
+	return j
+}
+
+// scanReport builds the JSON report of one scan.
+func scanReport(r *inspect.Result) scanReportJSON {
+	out := scanReportJSON{
+		Path:     r.Path,
+		Files:    []jsonFile{},
+		Tensors:  make([]scanTensorJSON, 0, len(r.Tensors)),
+		Findings: jsonFindings(r.Findings),
+		Summary:  r.Summary,
+	}
+	if r.Checkpoint != nil {
+		out.Layout = string(r.Checkpoint.Layout)
+		out.Files = jsonFiles(r.Checkpoint, false)
+	}
+	for _, t := range r.Tensors {
+		out.Tensors = append(out.Tensors, scanTensor(t))
+	}
+	return out
+}
