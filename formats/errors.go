@@ -28,6 +28,14 @@ var (
 	ErrUnpaddedHeader = errors.New("header length is not a multiple of 8")
 
 	ErrIndex         = errors.New("sharded index is inconsistent")
+	// The index cross-checks: each such Problem has Kind ErrIndex and one of
+	// these as Also.
+	ErrNotInShard     = errors.New("tensor listed in weight_map is absent from its shard")
+	ErrUnlistedTensor = errors.New("tensor in a shard is not listed in weight_map")
+	ErrWrongShard     = errors.New("tensor is in a different shard than weight_map says")
+	ErrStrayShard     = errors.New("safetensors file beside the index is not named by it")
+	ErrTotalSize      = errors.New("metadata.total_size disagrees with the shards")
+
 	ErrUnsafePath    = errors.New("path escapes the checkpoint directory")
 	ErrMissingShard  = errors.New("shard file is missing")
 	ErrConfig        = errors.New("tensor shapes disagree with config.json")

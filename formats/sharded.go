@@ -22,7 +22,11 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	}
 	c.Index = ix
 	bad := func(sev Severity, kind error, tensor, format string, args ...any) {
-		c.Problems = append(c.Problems, Problem{sev, &Error{Kind: kind, File: indexPath, Tensor: tensor, Offset: -1, Detail: fmt.Sprintf(format, args...)}})
+		also := error(nil)
+		if k, ok := kind.(indexCheck); ok {
+			kind, also = ErrIndex, k.also
+		}
+		c.Problems = append(c.Problems, Problem{sev, &Error{Kind: kind, Also: also, File: indexPath, Tensor: tensor, Offset: -1, Detail: fmt.Sprintf(format, args...)}})
 	}
 	if len(ix.WeightMap) == 0 {
 		bad(SevError, ErrIndex, "", "weight_map is empty: the index names no tensors, so loaders find no weights")
@@ -77,7 +81,7 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	}
 	sort.Strings(missing)
 	for _, name := range missing {
-		bad(SevError, ErrIndex, name, "listed in weight_map under %q but absent from that shard", ix.WeightMap[name])
+		bad(SevError, indexCheck{ErrNotInShard}, name, "listed in weight_map under %q but absent from that shard", ix.WeightMap[name])
 	}
 	var total uint64
 	for _, shard := range sortedKeys(shardFiles) {
@@ -88,9 +92,9 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 		for _, t := range f.Header.Tensors {
 			total += t.End - t.Begin
 			if got, ok := ix.WeightMap[t.Name]; !ok {
-				bad(SevWarning, ErrIndex, t.Name, "present in shard %q but not listed in weight_map (loaders will ignore it)", shard)
+				bad(SevWarning, indexCheck{ErrUnlistedTensor}, t.Name, "present in shard %q but not listed in weight_map (loaders will ignore it)", shard)
 			} else if got != shard {
-				bad(SevError, ErrIndex, t.Name, "present in shard %q but weight_map says it is in %q", shard, got)
+				bad(SevError, indexCheck{ErrWrongShard}, t.Name, "present in shard %q but weight_map says it is in %q", shard, got)
 			}
 		}
 	}
@@ -99,7 +103,7 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 		allValid = allValid && f.Header != nil
 	}
 	if ts, ok := ix.TotalSize(); ok && allValid && ts != float64(total) {
-		bad(SevWarning, ErrIndex, "", "metadata.total_size is %.0f but the shards hold %d bytes of tensor data", ts, total)
+		bad(SevWarning, indexCheck{ErrTotalSize}, "", "metadata.total_size is %.0f but the shards hold %d bytes of tensor data", ts, total)
 	}
 	// Stray shards: *.safetensors beside the index that no index names.
 	known := map[string]bool{}
@@ -117,11 +121,16 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	for _, p := range all {
 		name := filepath.Base(p)
 		if !known[name] && name != "adapter_model.safetensors" {
-			bad(SevWarning, ErrIndex, "", "stray shard %q beside the index is not named in weight_map (left over from another save?)", name)
+			bad(SevWarning, indexCheck{ErrStrayShard}, "", "stray shard %q beside the index is not named in weight_map (left over from another save?)", name)
 		}
 	}
 	return nil
 }
+
+// indexCheck marks a cross-check finding: Kind ErrIndex, Also the check.
+type indexCheck struct{ also error }
+
+func (k indexCheck) Error() string { return k.also.Error() }
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
