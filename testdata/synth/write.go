@@ -147,6 +147,11 @@ func createPending(dest string, specs []formats.TensorSpec, overwrite bool) (*pe
 	if err != nil {
 		return nil, err
 	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	w, err := formats.NewWriter(bw, specs, map[string]string{"format": "pt"})
 	if err != nil {
@@ -319,7 +324,10 @@ func writeFile(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	err = f.Chmod(0o644)
+	if err == nil {
+		_, err = f.Write(data)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
