@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/testdata/synth"
+)
+
+// Helpers for the end-to-end tests of the commands; any command's tests may use
+// them.
+
+// cliResult is what one run of the command line produced.
+type cliResult struct {
+	stdout, stderr string
+	code           int // the exit status main would return
+	err            error
+}
+
+// cliRun runs ckpt with args exactly as main does (run, then exitCode), with
+// stdout and stderr captured.
+func cliRun(t *testing.T, args ...string) cliResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(args, &out, &errb)
+	code := exitCode(err, &errb)
+	return cliResult{stdout: out.String(), stderr: errb.String(), code: code, err: err}
+}
+
+// wantCode fails the test when the exit status is not want, showing the output.
+func (r cliResult) wantCode(t *testing.T, want int) {
+	t.Helper()
+	if r.code != want {
+		t.Fatalf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, want, r.stdout, r.stderr)
+	}
+}
+
+// cliModuleRoot is the directory holding go.mod.
+func cliModuleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// cliRealdata is the shared folder of real files from other tools; the test is
+// skipped when it is absent.
+func cliRealdata(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(cliModuleRoot(t), "..", "shared", "realdata")
+	if _, err := os.Stat(filepath.Join(dir, "expected.json")); err != nil {
+		t.Skipf("real data not available: %v", err)
+	}
+	return dir
+}
+
+// cliTiny writes a healthy tiny Qwen2-style checkpoint (BF16 unless dtype is
+// given) into a fresh directory and returns it; shards > 1 makes it sharded.
+func cliTiny(t *testing.T, shards int, dtype string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	o := synth.Options{Arch: synth.Tiny, Seed: 7, Shards: shards}
+	if dtype != "" {
+		o.DType = formats.DType(dtype)
+	}
+	if err := synth.WriteCheckpoint(dir, o); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// cliJSON decodes stdout holding one JSON object per line.
+func cliJSON(t *testing.T, stdout string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimRight(stdout, "\n"), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("stdout line is not a JSON object: %v\n%s", err, line)
+		}
+		out = append(out, m)
+	}
+	return out
+}
