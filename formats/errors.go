@@ -27,7 +27,7 @@ var (
 	ErrDuplicateName  = errors.New("duplicate tensor name")
 	ErrUnpaddedHeader = errors.New("header length is not a multiple of 8")
 
-	ErrIndex         = errors.New("sharded index is inconsistent")
+	ErrIndex = errors.New("sharded index is inconsistent")
 	// The index cross-checks: each such Problem has Kind ErrIndex and one of
 	// these as Also.
 	ErrNotInShard     = errors.New("tensor listed in weight_map is absent from its shard")
