@@ -1,0 +1,441 @@
+package diff
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/inspect"
+)
+
+// Options control a comparison.
+type Options struct {
+	Workers    int               // goroutines; 0 means all CPUs
+	ChunkBytes int               // bytes per side per unit of work; 0 means 8 MiB
+	Progress   func(bytes int64) // called from workers as bytes are read; may be nil
+}
+
+// DefaultChunkBytes is the default size of one unit of comparison work per side.
+const DefaultChunkBytes = 8 << 20
+
+// decodedValues counts the values decoded by comparisons, so that tests can
+// check that byte-identical chunks are never decoded.
+var decodedValues atomic.Int64
+
+// subBlock is how many values are decoded and folded at a time.
+const subBlock = 8192
+
+// ComparePaths opens both checkpoints and compares them.
+func ComparePaths(ctx context.Context, a, b string, opts Options) (*Result, error) {
+	ca, err := formats.Open(a)
+	if err != nil {
+		return nil, err
+	}
+	cb, err := formats.Open(b)
+	if err != nil {
+		return nil, err
+	}
+	return Compare(ctx, ca, cb, opts)
+}
+
+// pairWork is one tensor present in both checkpoints whose values are compared.
+type pairWork struct {
+	d      *TensorDiff
+	ta, tb *formats.Tensor
+	first  int // index of its first task
+	ntask  int
+}
+
+// task is a run of scalars [s0, s1) of one pair.
+type task struct {
+	pair   int
+	s0, s1 uint64
+}
+
+// chunkResult is what a worker found for one task.
+type chunkResult struct {
+	identical bool  // same dtype and byte-identical
+	normed    bool  // stats hold values (always when not identical)
+	stats     Stats //
+	err       error // reading failed
+}
+
+// Compare compares every tensor of a with the tensor of the same name in b.
+// Each file is read once, in chunks spread over the workers; chunks whose bytes
+// are identical are not decoded. Only when some tensor changed are the
+// identical chunks read again from A, to give the layer, role and overall
+// aggregates their norms. The error is non-nil only when the comparison itself
+// failed (a file could not be opened, the context was cancelled); a tensor
+// that cannot be read is reported with status Unreadable.
+func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Result, error) {
+	r := &Result{A: a.Path, B: b.Path}
+	for _, c := range []*formats.Checkpoint{a, b} {
+		for _, p := range c.AllProblems() {
+			if p.Severity == formats.SevError {
+				r.Problems = append(r.Problems, p)
+			}
+		}
+	}
+	chunk := opts.ChunkBytes
+	if chunk <= 0 {
+		chunk = DefaultChunkBytes
+	}
+	chunk = max(chunk, 64)
+
+	var pairs []*pairWork
+	var tasks []task
+	seen := map[string]bool{}
+	add := func(d *TensorDiff) { r.Tensors = append(r.Tensors, d) }
+	for _, ta := range a.Tensors {
+		if seen[ta.Name] || a.Tensor(ta.Name) != ta {
+			continue
+		}
+		seen[ta.Name] = true
+		d := &TensorDiff{Name: ta.Name, DTypeA: ta.DType, ShapeA: ta.Shape}
+		add(d)
+		tb := b.Tensor(ta.Name)
+		if tb == nil {
+			d.Status = OnlyA
+			continue
+		}
+		d.DTypeB, d.ShapeB = tb.DType, tb.Shape
+		switch {
+		case !sameShape(ta.Shape, tb.Shape):
+			d.Status = ShapeChanged
+			continue
+		case ta.Cut || tb.Cut:
+			d.Status, d.Reason = Unreadable, cutReason(ta, tb)
+			continue
+		case ta.DType != tb.DType:
+			d.Status = DTypeChanged
+			if scalarCount(ta) != scalarCount(tb) {
+				continue // C64 against a real dtype: nothing to pair up
+			}
+		}
+		pw := &pairWork{d: d, ta: ta, tb: tb, first: len(tasks)}
+		bits := uint64(max(scalarBits(ta.DType), scalarBits(tb.DType)))
+		per := max(8, uint64(chunk)*8/bits/8*8)
+		n := scalarCount(ta)
+		for s := uint64(0); s < n || s == 0; s += per {
+			tasks = append(tasks, task{pair: len(pairs), s0: s, s1: min(n, s+per)})
+			if n == 0 {
+				break
+			}
+		}
+		pw.ntask = len(tasks) - pw.first
+		pairs = append(pairs, pw)
+	}
+	for _, tb := range b.Tensors {
+		if seen[tb.Name] || b.Tensor(tb.Name) != tb {
+			continue
+		}
+		seen[tb.Name] = true
+		add(&TensorDiff{Name: tb.Name, Status: OnlyB, DTypeB: tb.DType, ShapeB: tb.Shape})
+	}
+
+	srcs, err := openSources(a, b)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, s := range srcs {
+			s.Close()
+		}
+	}()
+	e := &engine{pairs: pairs, tasks: tasks, srcs: srcs, chunk: chunk, opts: opts, results: make([]chunkResult, len(tasks))}
+	all := make([]int, len(tasks))
+	for i := range all {
+		all[i] = i
+	}
+	if err := e.run(ctx, all, false); err != nil {
+		return nil, err
+	}
+	// Second pass: the norms of identical chunks, needed only when something changed.
+	anyChanged := false
+	for _, pw := range pairs {
+		for i := pw.first; i < pw.first+pw.ntask; i++ {
+			if !e.results[i].identical && e.results[i].err == nil {
+				anyChanged = true
+			}
+		}
+	}
+	if anyChanged {
+		var again []int
+		for i, res := range e.results {
+			if res.identical && !res.normed {
+				again = append(again, i)
+			}
+		}
+		if err := e.run(ctx, again, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, pw := range pairs {
+		finishPair(pw, e.results[pw.first:pw.first+pw.ntask])
+	}
+	r.aggregate()
+	SortByChange(r.Tensors)
+	return r, nil
+}
+
+func sameShape(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func cutReason(ta, tb *formats.Tensor) string {
+	if ta.Cut {
+		return fmt.Sprintf("%s ends before this tensor does", ta.File.Path)
+	}
+	return fmt.Sprintf("%s ends before this tensor does", tb.File.Path)
+}
+
+// finishPair merges a pair's chunk results in order and sets its status.
+func finishPair(pw *pairWork, res []chunkResult) {
+	d := pw.d
+	identical, normed := pw.ta.DType == pw.tb.DType, true
+	for _, c := range res {
+		if c.err != nil {
+			d.Status, d.Reason = Unreadable, c.err.Error()
+			d.Compared = false
+			d.Stats = Stats{}
+			return
+		}
+		identical = identical && c.identical
+		normed = normed && c.normed
+		d.Stats.Merge(&c.stats)
+	}
+	d.Bytes = pw.ta.Length() + pw.tb.Length()
+	switch {
+	case identical:
+		d.Status = Identical
+		d.Compared = normed
+		if !normed {
+			d.Stats = Stats{}
+		}
+	case d.Status == DTypeChanged:
+		d.Compared = normed
+	default:
+		d.Status = Changed
+		d.Compared = normed
+	}
+}
+
+// aggregate fills the layer and role groups and the summary.
+func (r *Result) aggregate() {
+	layers, roles := map[string]*Group{}, map[string]*Group{}
+	group := func(m map[string]*Group, k string) *Group {
+		g := m[k]
+		if g == nil {
+			g = &Group{Key: k}
+			m[k] = g
+		}
+		return g
+	}
+	s := &r.Summary
+	for _, t := range r.Tensors {
+		s.Tensors++
+		s.Bytes += t.Bytes
+		switch t.Status {
+		case Identical:
+			s.Identical++
+		case Changed:
+			s.Changed++
+		case OnlyA:
+			s.OnlyA++
+		case OnlyB:
+			s.OnlyB++
+		case ShapeChanged:
+			s.ShapeChanged++
+		case DTypeChanged:
+			s.DTypeChanged++
+		case Unreadable:
+			s.Unreadable++
+		}
+		s.Appeared += t.Appeared
+		s.Disappeared += t.Disappeared
+		layer, _, _ := Layer(t.Name)
+		for _, g := range []*Group{group(layers, layer), group(roles, Role(t.Name))} {
+			g.Tensors++
+			if t.Status != Identical {
+				g.Changed++
+			}
+			if t.Compared {
+				g.Stats.Merge(&t.Stats)
+			}
+		}
+		if t.Compared {
+			s.All.Merge(&t.Stats)
+		}
+	}
+	for _, g := range layers {
+		r.Layers = append(r.Layers, g)
+	}
+	sort.Slice(r.Layers, func(i, j int) bool { return layerLess(r.Layers[i].Key, r.Layers[j].Key) })
+	for _, g := range roles {
+		r.Roles = append(r.Roles, g)
+	}
+	sort.Slice(r.Roles, func(i, j int) bool { return r.Roles[i].Key < r.Roles[j].Key })
+}
+
+// openSources opens every file of both checkpoints for positioned reads.
+func openSources(cs ...*formats.Checkpoint) (map[string]formats.Source, error) {
+	srcs := map[string]formats.Source{}
+	for _, c := range cs {
+		for _, f := range c.Files {
+			if _, ok := srcs[f.Path]; ok || f.Header == nil {
+				continue
+			}
+			s, err := formats.OpenSource(f.Path, formats.Pread)
+			if err != nil {
+				for _, o := range srcs {
+					o.Close()
+				}
+				return nil, err
+			}
+			srcs[f.Path] = s
+		}
+	}
+	return srcs, nil
+}
+
+// engine runs tasks over a pool of workers.
+type engine struct {
+	pairs   []*pairWork
+	tasks   []task
+	srcs    map[string]formats.Source
+	chunk   int
+	opts    Options
+	results []chunkResult
+}
+
+// run processes the listed tasks. With norms, each task is a chunk already
+// found identical: only A is read, for its norms.
+func (e *engine) run(ctx context.Context, todo []int, norms bool) error {
+	if len(todo) == 0 {
+		return nil
+	}
+	workers := e.opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, len(todo))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wk := &worker{bufA: make([]byte, e.chunk+8), bufB: make([]byte, e.chunk+8),
+				fa: make([]float64, subBlock), fb: make([]float64, subBlock)}
+			for i := range next {
+				e.results[i] = wk.do(e, e.tasks[i], norms)
+			}
+		}()
+	}
+	var err error
+feed:
+	for _, i := range todo {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			break feed
+		case next <- i:
+		}
+	}
+	close(next)
+	wg.Wait()
+	return err
+}
+
+type worker struct {
+	bufA, bufB []byte
+	fa, fb     []float64
+}
+
+// byteRange is where scalars [s0, s1) of t lie, relative to the tensor's start.
+// s0 is a multiple of 8, so sub-byte dtypes start on a byte.
+func byteRange(t *formats.Tensor, s0, s1 uint64) (int64, int64) {
+	bits := uint64(scalarBits(t.DType))
+	lo := int64(s0 * bits / 8)
+	if s1 == scalarCount(t) {
+		return lo, t.Length()
+	}
+	return lo, int64(s1 * bits / 8)
+}
+
+func (w *worker) read(e *engine, t *formats.Tensor, s0, s1 uint64, buf []byte) ([]byte, error) {
+	lo, hi := byteRange(t, s0, s1)
+	b := buf[:hi-lo]
+	if len(b) == 0 {
+		return b, nil
+	}
+	src := e.srcs[t.File.Path]
+	if src == nil {
+		return nil, fmt.Errorf("%s: file was not opened", t.File.Path)
+	}
+	if _, err := src.ReadAt(b, t.Offset+lo); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+	}
+	return b, nil
+}
+
+func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
+	pw := e.pairs[tk.pair]
+	var res chunkResult
+	ra, err := w.read(e, pw.ta, tk.s0, tk.s1, w.bufA)
+	if err != nil {
+		return chunkResult{err: err}
+	}
+	nbytes := int64(len(ra))
+	if norms {
+		w.fold(int(tk.s1-tk.s0), pw.ta.DType, ra, pw.tb.DType, nil, &res.stats)
+		res.identical, res.normed = true, true
+	} else {
+		rb, err := w.read(e, pw.tb, tk.s0, tk.s1, w.bufB)
+		if err != nil {
+			return chunkResult{err: err}
+		}
+		nbytes += int64(len(rb))
+		if pw.ta.DType == pw.tb.DType && bytes.Equal(ra, rb) {
+			res.identical = true
+		} else {
+			w.fold(int(tk.s1-tk.s0), pw.ta.DType, ra, pw.tb.DType, rb, &res.stats)
+			res.normed = true
+		}
+	}
+	if e.opts.Progress != nil {
+		e.opts.Progress(nbytes)
+	}
+	return res
+}
+
+// fold decodes the n values of ra (and of rb, unless nil: then ra is compared
+// with itself) in sub-blocks and folds them into s.
+func (w *worker) fold(n int, dtA formats.DType, ra []byte, dtB formats.DType, rb []byte, s *Stats) {
+	bitsA, bitsB := scalarBits(dtA), scalarBits(dtB)
+	for i := 0; i < n; i += subBlock {
+		m := min(subBlock, n-i)
+		a := ra[i*bitsA/8:]
+		k := inspect.DecodeFloat64(dtA, a, w.fa[:m])
+		decodedValues.Add(int64(k))
+		if rb == nil {
+			selfStats(w.fa[:k], s)
+			continue
+		}
+		inspect.DecodeFloat64(dtB, rb[i*bitsB/8:], w.fb[:k])
+		compareValues(w.fa[:k], w.fb[:k], s)
+	}
+}
