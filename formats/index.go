@@ -100,7 +100,7 @@ func ParseIndex(path string, data []byte) (*Index, error) {
 	}
 	for name, v := range raw.WeightMap {
 		var shard string
-		if err := json.Unmarshal(v, &shard); err != nil {
+		if err := json.Unmarshal(v, &shard); err != nil || len(v) == 0 || v[0] != '"' { // null unmarshals as ""
 			return nil, newErr(ErrIndex, path, name, -1, "weight_map value must be a shard file name, found %s", string(v))
 		}
 		ix.WeightMap[name] = shard

@@ -75,8 +75,8 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	}
 	var missing []string
 	for name, shard := range ix.WeightMap {
-		if set, ok := names[shard]; ok && !set[name] {
-			missing = append(missing, name)
+		if set, ok := names[shard]; ok && !set[name] && !inAny(names, name) {
+			missing = append(missing, name) // (found in another shard: reported below as in the wrong shard)
 		}
 	}
 	sort.Strings(missing)
@@ -102,7 +102,7 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	for _, f := range shardFiles {
 		allValid = allValid && f.Header != nil
 	}
-	if ts, ok := ix.TotalSize(); ok && allValid && ts != float64(total) {
+	if ts, ok := ix.TotalSize(); ok && allValid && len(ix.WeightMap) > 0 && ts != float64(total) {
 		bad(SevWarning, indexCheck{ErrTotalSize}, "", "metadata.total_size is %.0f but the shards hold %d bytes of tensor data", ts, total)
 	}
 	// Stray shards: *.safetensors beside the index that no index names.
@@ -125,6 +125,15 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 		}
 	}
 	return nil
+}
+
+func inAny(sets map[string]map[string]bool, name string) bool {
+	for _, set := range sets {
+		if set[name] {
+			return true
+		}
+	}
+	return false
 }
 
 // indexCheck marks a cross-check finding: Kind ErrIndex, Also the check.
