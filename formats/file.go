@@ -35,21 +35,11 @@ func (t *Tensor) Length() int64 { return int64(min(t.End-t.Begin, math.MaxInt64)
 // only when the file cannot be opened or read at all (permission, I/O); format
 // problems are recorded in File.Err and File.Problems.
 func ReadFileHeader(path, name string) (*File, error) {
-	f, err := os.Open(path)
+	f, st, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s: is a directory, expected a .safetensors file", path)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
 	file := &File{Path: path, Name: name, Size: st.Size()}
 	h, herr := ReadHeader(path, f, st.Size())
 	file.Header = h
@@ -88,4 +78,32 @@ func (f *File) Tensors() []*Tensor {
 		out[i] = &Tensor{TensorInfo: ti, File: f, Offset: off, Cut: ti.End > room}
 	}
 	return out
+}
+
+// openRegular opens path for reading only if it is a regular file. It checks
+// before opening: opening a FIFO or a device can block forever or have effects.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.IsDir() {
+		return nil, nil, fmt.Errorf("%s: is a directory, expected a .safetensors file", path)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s: not a regular file (%s)", path, st.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err = f.Stat()
+	if err == nil && !st.Mode().IsRegular() { // replaced between the two calls
+		err = fmt.Errorf("%s: not a regular file (%s)", path, st.Mode().Type())
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, st, nil
 }

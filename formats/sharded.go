@@ -53,8 +53,8 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 			bad(SevError, ErrMissingShard, "", "shard %q is missing (%d tensors of the weight_map live there)", shard, n)
 			continue
 		}
-		if st.IsDir() {
-			bad(SevError, ErrMissingShard, "", "shard %q is a directory, not a file", shard)
+		if !st.Mode().IsRegular() {
+			bad(SevError, ErrMissingShard, "", "shard %q is not a regular file (%s); it was not opened", shard, st.Mode().Type())
 			continue
 		}
 		if err := c.addFile(p, shard); err != nil {

@@ -54,18 +54,9 @@ type Mapped interface {
 // OpenSource opens path for reading with the given mode. Empty files and
 // platforms without mmap fall back to pread.
 func OpenSource(path string, mode SourceMode) (Source, error) {
-	f, err := os.Open(path)
+	f, st, err := openRegular(path)
 	if err != nil {
 		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
 	if mode == Mmap && st.Size() > 0 {
 		if m, err := mapFile(f, path, st.Size()); err == nil {
