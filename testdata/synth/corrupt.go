@@ -36,12 +36,22 @@ func locate(path, tensor string) (*formats.Tensor, error) {
 	return t, nil
 }
 
+// elemType is the dtype elements are addressed in: C64 tensors as their F32
+// halves (2·numel of them).
+func elemType(t *formats.Tensor) (formats.DType, uint64) {
+	if t.DType == formats.C64 {
+		return formats.F32, 2 * t.Numel()
+	}
+	return t.DType, t.Numel()
+}
+
 // patchElement reads the span of element i, calls fn on it, and writes it back.
 func patchElement(t *formats.Tensor, i int, fn func(span []byte, shift uint) error) error {
-	if i < 0 || uint64(i) >= t.Numel() {
-		return fmt.Errorf("%s: tensor %q has %d elements, no element %d", t.File.Path, t.Name, t.Numel(), i)
+	dt, numel := elemType(t)
+	if i < 0 || uint64(i) >= numel {
+		return fmt.Errorf("%s: tensor %q has %d elements, no element %d", t.File.Path, t.Name, numel, i)
 	}
-	off, n, shift := elemSpan(t.DType, uint64(i))
+	off, n, shift := elemSpan(dt, uint64(i))
 	f, err := os.OpenFile(t.File.Path, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -72,10 +82,7 @@ func SetValues(path, tensor string, elems map[int]float64) error {
 	if err != nil {
 		return err
 	}
-	dt := t.DType
-	if dt == formats.C64 {
-		dt = formats.F32 // the halves
-	}
+	dt, _ := elemType(t)
 	pats := map[int]uint64{}
 	for i, v := range elems {
 		p, err := encodeBits(dt, v)
@@ -116,10 +123,7 @@ func FlipExponentBit(path, tensor string, elem int) error {
 	if err != nil {
 		return err
 	}
-	dt := t.DType
-	if dt == formats.C64 {
-		dt = formats.F32
-	}
+	dt, _ := elemType(t)
 	bit := ExponentTopBit(dt)
 	return patchElement(t, elem, func(span []byte, shift uint) error {
 		putBits(dt, span, shift, getBits(dt, span, shift)^1<<uint(bit))
@@ -135,11 +139,7 @@ func ScaleTensor(path, tensor string, factor float64) error {
 	if err != nil {
 		return err
 	}
-	dt := t.DType
-	numel := t.Numel()
-	if dt == formats.C64 {
-		dt, numel = formats.F32, 2*numel
-	}
+	dt, numel := elemType(t)
 	f, err := os.OpenFile(t.File.Path, os.O_RDWR, 0)
 	if err != nil {
 		return err
