@@ -340,3 +340,10 @@ func writeFile(path string, data []byte) error {
 	}
 	return nil
 }
+
+// ExampleDir is where the committed example checkpoint lives, relative to the
+// module root; Example is how it was generated.
+const ExampleDir = "testdata/example/tiny-qwen2"
+
+// Example is the recipe of the committed example checkpoint.
+var Example = Options{Arch: Tiny, DType: formats.BF16, Seed: 1}
