@@ -222,3 +222,21 @@ func TestPyFloat(t *testing.T) {
 		}
 	}
 }
+
+// The first checkpoint of a run is the plain checkpoint of the same seed: the
+// run's sequential multi-checkpoint writer and WriteCheckpoint's parallel one
+// must produce the same bytes.
+func TestRunStartsFromTheSeedsCheckpoint(t *testing.T) {
+	for _, dt := range []formats.DType{formats.BF16, formats.F8_E4M3} {
+		run := t.TempDir()
+		if _, err := synth.WriteRun(run, synth.RunOptions{Seed: 21, DType: dt, Shards: 2}); err != nil {
+			t.Fatal(err)
+		}
+		plain := writeTiny(t, synth.Options{Seed: 21, DType: dt, Shards: 2})
+		for _, name := range []string{synth.ShardName(1, 2), synth.ShardName(2, 2), synth.IndexName, "config.json"} {
+			if !bytes.Equal(readFile(t, filepath.Join(run, "checkpoint-100", name)), readFile(t, filepath.Join(plain, name))) {
+				t.Errorf("%s: checkpoint-100/%s differs from WriteCheckpoint's", dt, name)
+			}
+		}
+	}
+}

@@ -279,7 +279,7 @@ func WriteCheckpoint(dir string, o Options) error {
 	}
 	specs := o.Arch.Specs(o.DType)
 	l := planLayout(specs, o.Shards)
-	if err := writeVariants(o, l, []variant{{dir: dir, gain: o.Scale}}, o.Overwrite); err != nil {
+	if err := writeSingle(o, l, dir, o.Scale, o.Overwrite); err != nil {
 		return err
 	}
 	if len(l.files) > 1 {
