@@ -1,0 +1,456 @@
+package repair
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ckpt-tool/ckpt/formats"
+)
+
+// Report is the outcome of a repair: the plan, the inputs as hashed, and the
+// verification scan of the written output.
+type Report struct {
+	Plan         *Plan         `json:"plan"`
+	Written      bool          `json:"written"` // OUT is in place, complete and verified
+	Out          string        `json:"out"`
+	Inputs       []InputFile   `json:"inputs"`
+	Verification *Verification `json:"verification"` // nil when nothing was written
+	Timings      Timings       `json:"timings"`
+}
+
+// Timings says where the time of a repair went.
+type Timings struct {
+	ScanSeconds   float64 `json:"scan_seconds"`   // scanning BAD and GOOD (the plan)
+	WriteSeconds  float64 `json:"write_seconds"`  // copying, hashing and fsyncing the output
+	VerifySeconds float64 `json:"verify_seconds"` // re-reading and scanning the output
+	BytesWritten  int64   `json:"bytes_written"`  // bytes of the written weight files
+}
+
+// Run plans and executes a repair.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	p, err := NewPlan(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.Execute(ctx)
+}
+
+// Execute writes the planned output into a temporary directory beside OUT,
+// fsyncs it, re-reads and scans it, and renames it into place only when it is
+// healthy and matches the plan. On any failure the temporary output is removed
+// and OUT is left as it was. ErrUnhealthy means the result would not be
+// healthy (nothing was written); the report then says why.
+func (p *Plan) Execute(ctx context.Context) (*Report, error) {
+	rep := &Report{Plan: p, Out: p.Out, Inputs: []InputFile{}}
+	rep.Timings.ScanSeconds = p.scanTime.Seconds()
+	if !p.Healthy {
+		return rep, errAt(ErrUnhealthy, p.Out, "", "%s; nothing was written", joinCapped(p.Unhealthy, 5))
+	}
+	tmpDir, tmpOut, err := p.target.makeTemp()
+	if err != nil {
+		return rep, fmt.Errorf("creating the temporary output beside %s: %w", p.Out, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			os.RemoveAll(tmpDir)
+		}
+	}()
+	if err := p.checkSpace(tmpDir); err != nil {
+		return rep, err
+	}
+	start := time.Now()
+	w := newWriter(ctx, p, tmpOut)
+	inputs, err := w.writeAll()
+	if err != nil {
+		if errors.Is(err, ErrUnhealthy) || errors.Is(err, ErrInputChanged) || errors.Is(err, context.Canceled) {
+			return rep, err
+		}
+		return rep, fmt.Errorf("writing the repaired checkpoint failed, so nothing was written to %s and the partial output was removed: %w", p.Out, err)
+	}
+	rep.Inputs = inputs
+	rep.Timings.WriteSeconds = time.Since(start).Seconds()
+	rep.Timings.BytesWritten = w.written
+	start = time.Now()
+	v, err := p.verify(ctx, tmpOut, inputs)
+	rep.Timings.VerifySeconds = time.Since(start).Seconds()
+	if err != nil {
+		return rep, err
+	}
+	rep.Verification = v
+	if !v.Healthy {
+		var why []string
+		for _, f := range v.Findings {
+			if f.Severity == string(formats.SevError) {
+				why = append(why, f.Message)
+			}
+		}
+		return rep, errAt(ErrUnhealthy, p.Out, "", "the written result does not scan healthy (%s); nothing was written", joinCapped(why, 5))
+	}
+	if err := p.target.commit(tmpDir, tmpOut, p.opts.Force, p.opts.hooks); err != nil {
+		return rep, fmt.Errorf("moving the verified output into place: %w", err)
+	}
+	committed = true
+	rep.Written = true
+	return rep, nil
+}
+
+// checkSpace refuses to start when the output's file system cannot hold it.
+func (p *Plan) checkSpace(dir string) error {
+	if p.opts.hooks != nil && p.opts.hooks.skipSpaceCheck {
+		return nil
+	}
+	need := p.DataBytes() + int64(len(p.Files))*(64<<10)
+	for _, name := range p.Copy {
+		if st, err := os.Stat(filepath.Join(p.bad.Dir, name)); err == nil {
+			need += st.Size()
+		}
+	}
+	if free := freeBytes(dir); free >= 0 && free < need {
+		return errAt(ErrNoSpace, p.Out, "", "the output needs about %s but its file system has %s free; nothing was written",
+			formats.HumanBytes(need), formats.HumanBytes(free))
+	}
+	return nil
+}
+
+// writer copies the planned tensors into the temporary output.
+type writer struct {
+	ctx      context.Context
+	p        *Plan
+	out      string // the temporary output: a directory, or the single file
+	buf      []byte // one chunk of BAD's (or GOOD's) bytes
+	gbuf     []byte // one chunk of GOOD's bytes, for element merges
+	scratch  []byte // bytes read only to be hashed
+	inputs   map[string]*hashedInput
+	pending  []*pendingFile
+	dirs     []string // directories created in the output, to fsync
+	progress func(int64)
+	written  int64
+}
+
+// pendingFile is a written weight file whose digest slots are not filled yet.
+type pendingFile struct {
+	f     *outFile
+	slots []int
+}
+
+func newWriter(ctx context.Context, p *Plan, out string) *writer {
+	return &writer{ctx: ctx, p: p, out: out, inputs: map[string]*hashedInput{},
+		progress: p.opts.progress(PhaseWrite, p.DataBytes())}
+}
+
+// outputPath is where an output weight file is written.
+func (w *writer) outputPath(fp *FilePlan) string {
+	if !w.p.target.dir {
+		return w.out
+	}
+	return filepath.Join(w.out, filepath.FromSlash(fp.Name))
+}
+
+// inputRef is an input file of the provenance list and the path it was opened by.
+type inputRef struct {
+	path   string
+	weight bool // a weight file (hashed while copying), else an index (hashed whole)
+}
+
+// inputList is every input file the provenance names, in order: BAD's weight
+// files and index, then the GOOD files that supply bytes and GOOD's index.
+func (w *writer) inputList() ([]InputFile, []inputRef) {
+	p := w.p
+	var list []InputFile
+	var refs []inputRef
+	add := func(role, path string, weight bool) {
+		list = append(list, InputFile{Role: role, Path: absOr(path), Bytes: p.stamps[path].size})
+		refs = append(refs, inputRef{path, weight})
+	}
+	for _, f := range p.bad.Files {
+		add("bad", f.Path, true)
+	}
+	if p.bad.Index != nil {
+		add("bad", p.bad.Index.Path, false)
+	}
+	used := map[string]bool{}
+	for _, tp := range p.Tensors {
+		if tp.good != nil && tp.From != FromBad {
+			used[tp.good.File.Path] = true
+		}
+	}
+	for _, f := range p.good.Files {
+		if used[f.Path] {
+			add("good", f.Path, true)
+		}
+	}
+	if p.good.Index != nil && len(used) > 0 {
+		add("good", p.good.Index.Path, false)
+	}
+	return list, refs
+}
+
+func (w *writer) close() {
+	for _, in := range w.inputs {
+		in.close()
+	}
+	for _, pf := range w.pending {
+		pf.f.f.Close()
+	}
+}
+
+// writeAll writes every output file and returns the inputs with their digests.
+func (w *writer) writeAll() ([]InputFile, error) {
+	defer w.close()
+	chunk := w.p.opts.ChunkBytes
+	w.buf, w.scratch = make([]byte, chunk), make([]byte, chunk)
+	if w.p.Elements {
+		w.gbuf = make([]byte, chunk)
+	}
+	if w.p.target.dir {
+		w.dirs = append(w.dirs, w.out)
+	} else {
+		w.dirs = append(w.dirs, filepath.Dir(w.out))
+	}
+	list, refs := w.inputList()
+	for _, fp := range w.p.Files {
+		if err := w.writeFile(fp, list); err != nil {
+			return nil, err
+		}
+	}
+	// Finish the digests: read whatever of each input was not read yet.
+	for i, ref := range refs {
+		if !ref.weight {
+			h, err := hashWhole(list[i].Role, ref.path)
+			if err != nil {
+				return nil, err
+			}
+			if h.Bytes != list[i].Bytes {
+				return nil, errAt(ErrInputChanged, ref.path, "", "the file changed while the repair was running; nothing was written, run the repair again")
+			}
+			list[i].SHA256 = h.SHA256
+			continue
+		}
+		hi, err := w.input(list[i].Role, ref.path)
+		if err != nil {
+			return nil, err
+		}
+		if err := hi.finish(w.scratch); err != nil {
+			return nil, err
+		}
+		if hi.pos != w.p.stamps[ref.path].size {
+			return nil, errAt(ErrInputChanged, hi.Path, "", "the file changed while the repair was running; nothing was written, run the repair again")
+		}
+		list[i].SHA256 = hi.SHA256
+	}
+	for _, f := range w.p.bad.Files {
+		if err := w.p.checkStamp(f.Path); err != nil {
+			return nil, err
+		}
+	}
+	// Fill the digest slots of every header, then make each file durable.
+	for _, pf := range w.pending {
+		for j, off := range pf.slots {
+			if _, err := pf.f.WriteAt([]byte(list[j].SHA256), 8+int64(off)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for len(w.pending) > 0 {
+		pf := w.pending[0]
+		w.pending = w.pending[1:]
+		if err := pf.f.syncClose(); err != nil {
+			return nil, err
+		}
+	}
+	if w.p.target.dir {
+		if err := w.writeIndex(); err != nil {
+			return nil, err
+		}
+		for _, name := range w.p.Copy {
+			if err := copyFileOut(filepath.Join(w.p.bad.Dir, name), filepath.Join(w.out, name), w.p.opts.hooks, w.scratch); err != nil {
+				return nil, fmt.Errorf("copying %s: %w", name, err)
+			}
+		}
+	}
+	for i := len(w.dirs) - 1; i >= 0; i-- {
+		if err := syncDirOut(w.dirs[i], w.p.opts.hooks); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+// input opens (once) an input file for hashed reading.
+func (w *writer) input(role, path string) (*hashedInput, error) {
+	if in, ok := w.inputs[path]; ok {
+		return in, nil
+	}
+	in, err := openHashed(role, path, w.p)
+	if err != nil {
+		return nil, err
+	}
+	w.inputs[path] = in
+	return in, nil
+}
+
+// writeFile streams one output weight file: BAD's tensors, dtypes and shapes,
+// BAD's metadata plus the provenance entry.
+func (w *writer) writeFile(fp *FilePlan, list []InputFile) error {
+	path := w.outputPath(fp)
+	if dir := filepath.Dir(path); dir != filepath.Dir(w.dirs[0]) && dir != w.dirs[0] {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		w.dirs = append(w.dirs, dir)
+	}
+	specs := make([]formats.TensorSpec, len(fp.tensors))
+	byName := make(map[string]*TensorPlan, len(fp.tensors))
+	for i, tp := range fp.tensors {
+		specs[i] = formats.TensorSpec{Name: tp.Name, DType: tp.DType, Shape: tp.Shape}
+		byName[tp.Name] = tp
+	}
+	md := func(fill string) map[string]string { return metadataFor(fp.bad, w.p.provenance(fp, list, fill)) }
+	sh, err := encodeWithSlots(formats.PlanOrder(specs), md, len(list))
+	if err != nil {
+		return err
+	}
+	out, err := createOut(path, w.p.opts.hooks)
+	if err != nil {
+		return err
+	}
+	w.pending = append(w.pending, &pendingFile{f: out, slots: sh.slots})
+	fw, err := formats.NewWriter(out, specs, md(strings.Repeat("0", digestLen)))
+	if err != nil {
+		return err
+	}
+	if pos, err := out.f.Seek(0, io.SeekCurrent); err != nil || pos != 8+int64(len(sh.text)) {
+		return fmt.Errorf("internal error: %s: the header written is not the header planned", path)
+	}
+	for _, s := range fw.Order() {
+		if err := w.copyTensor(fw, byName[s.Name]); err != nil {
+			return err
+		}
+	}
+	if err := fw.Close(); err != nil {
+		return err
+	}
+	w.written += 8 + int64(len(sh.text)) + int64(fw.DataLen())
+	return nil
+}
+
+func (w *writer) copyTensor(dst io.Writer, tp *TensorPlan) error {
+	switch tp.From {
+	case FromGood:
+		return w.copyRange(dst, "good", tp.good)
+	case FromElements:
+		return w.merge(dst, tp)
+	}
+	return w.copyRange(dst, "bad", tp.bad)
+}
+
+// copyRange copies one tensor's bytes from its input, a chunk at a time.
+func (w *writer) copyRange(dst io.Writer, role string, t *formats.Tensor) error {
+	in, err := w.input(role, t.File.Path)
+	if err != nil {
+		return err
+	}
+	chunk := int64(len(w.buf))
+	for off := int64(0); off < t.Length(); off += chunk {
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		b := w.buf[:min(chunk, t.Length()-off)]
+		if err := in.readAt(b, t.Offset+off, w.scratch); err != nil {
+			return fmt.Errorf("reading tensor %q from %s: %w", t.Name, role, err)
+		}
+		if _, err := dst.Write(b); err != nil {
+			return err
+		}
+		w.progress(int64(len(b)))
+	}
+	return nil
+}
+
+// merge writes BAD's bytes of tp with every non-finite element replaced by
+// GOOD's element at the same position.
+func (w *writer) merge(dst io.Writer, tp *TensorPlan) error {
+	if unitBytes(tp.DType) == 0 {
+		return w.copyRange(dst, "bad", tp.bad)
+	}
+	bi, err := w.input("bad", tp.bad.File.Path)
+	if err != nil {
+		return err
+	}
+	gi, err := w.input("good", tp.good.File.Path)
+	if err != nil {
+		return err
+	}
+	chunk := int64(len(w.buf)) // a multiple of 8, so whole elements
+	var still uint64
+	tp.ElementsReplaced = 0
+	for off := int64(0); off < tp.Bytes; off += chunk {
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		n := min(chunk, tp.Bytes-off)
+		b, g := w.buf[:n], w.gbuf[:n]
+		if err := bi.readAt(b, tp.bad.Offset+off, w.scratch); err != nil {
+			return fmt.Errorf("reading tensor %q from bad: %w", tp.Name, err)
+		}
+		if err := gi.readAt(g, tp.good.Offset+off, w.scratch); err != nil {
+			return fmt.Errorf("reading tensor %q from good: %w", tp.Name, err)
+		}
+		r, s := mergeElements(tp.DType, b, g)
+		tp.ElementsReplaced += r
+		still += s
+		if _, err := dst.Write(b); err != nil {
+			return err
+		}
+		w.progress(n)
+	}
+	if still > 0 {
+		return errAt(ErrUnhealthy, w.p.Good, tp.Name, "%d of the %d non-finite values of BAD's tensor are not finite in GOOD either, so an element repair cannot cure it (use the default whole-tensor repair); nothing was written", still, tp.ElementsReplaced)
+	}
+	return nil
+}
+
+// writeIndex writes the sharded index: BAD's metadata with the right
+// total_size, and the weight map of the files written.
+func (w *writer) writeIndex() error {
+	if w.p.Index == "" {
+		return nil
+	}
+	md := map[string]any{}
+	if w.p.bad.Index != nil {
+		for k, v := range w.p.bad.Index.Metadata {
+			md[k] = v
+		}
+	}
+	md["total_size"] = w.p.DataBytes()
+	wm := map[string]string{}
+	for _, fp := range w.p.Files {
+		for _, tp := range fp.tensors {
+			wm[tp.Name] = fp.Name
+		}
+	}
+	data, err := json.MarshalIndent(struct {
+		Metadata  map[string]any    `json:"metadata"`
+		WeightMap map[string]string `json:"weight_map"`
+	}{md, wm}, "", "  ")
+	if err != nil {
+		return err
+	}
+	out, err := createOut(filepath.Join(w.out, w.p.Index), w.p.opts.hooks)
+	if err != nil {
+		return err
+	}
+	if _, err := out.Write(append(data, '\n')); err != nil {
+		out.f.Close()
+		return err
+	}
+	return out.syncClose()
+}

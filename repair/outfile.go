@@ -1,0 +1,98 @@
+package repair
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func (h *hooks) check(op, path string) error {
+	if h == nil || h.fault == nil {
+		return nil
+	}
+	if err := h.fault(op, path); err != nil {
+		return &os.PathError{Op: op, Path: path, Err: err}
+	}
+	return nil
+}
+
+// outFile is one file being written into the temporary output. Every write and
+// sync goes through the test hooks, so that tests can make the disk fill up or
+// fail at any point.
+type outFile struct {
+	f     *os.File
+	path  string
+	hooks *hooks
+}
+
+func createOut(path string, h *hooks) (*outFile, error) {
+	if err := h.check("create", path); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &outFile{f: f, path: path, hooks: h}, nil
+}
+
+func (o *outFile) Write(p []byte) (int, error) {
+	if err := o.hooks.check("write", o.path); err != nil {
+		return 0, err
+	}
+	return o.f.Write(p)
+}
+
+func (o *outFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := o.hooks.check("write", o.path); err != nil {
+		return 0, err
+	}
+	return o.f.WriteAt(p, off)
+}
+
+// syncClose makes the file durable and closes it.
+func (o *outFile) syncClose() error {
+	if err := o.hooks.check("sync", o.path); err != nil {
+		o.f.Close()
+		return err
+	}
+	if err := o.f.Sync(); err != nil {
+		o.f.Close()
+		return fmt.Errorf("fsync %s: %w", o.path, err)
+	}
+	return o.f.Close()
+}
+
+// copyFileOut copies a regular file into the output, durably.
+func copyFileOut(src, dst string, h *hooks, buf []byte) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := createOut(dst, h)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyBuffer(struct{ io.Writer }{out}, struct{ io.Reader }{in}, buf); err != nil {
+		out.f.Close()
+		return err
+	}
+	return out.syncClose()
+}
+
+// syncDirOut fsyncs a directory of the output.
+func syncDirOut(dir string, h *hooks) error {
+	if err := h.check("sync", dir); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
