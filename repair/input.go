@@ -55,7 +55,6 @@ func openHashed(role, path string, p *Plan) (*hashedInput, error) {
 
 func absPath(p string) (string, error) { return filepath.Abs(p) }
 
-
 // readAt fills b from offset off; scratch is a buffer for skipped bytes.
 func (in *hashedInput) readAt(b []byte, off int64, scratch []byte) error {
 	if off > in.pos {
