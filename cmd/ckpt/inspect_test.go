@@ -137,7 +137,7 @@ func TestInspectShardedCheckpoint(t *testing.T) {
 	txt := cliRun(t, "inspect", dir)
 	txt.wantCode(t, 0)
 	for _, want := range []string{"sharded checkpoint", "model.layers.3.mlp.down_proj.weight", synth.ShardName(2, 3),
-		groupDigits(synth.Tiny.Params()), "OK"} {
+		groupDigits(synth.Tiny.Params()), "metadata of all 3 files:", "OK"} {
 		if !strings.Contains(txt.stdout, want) {
 			t.Errorf("text output lacks %q:\n%s", want, txt.stdout)
 		}

@@ -3,8 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -77,26 +78,7 @@ func writeInspectText(w io.Writer, st styler, c *formats.Checkpoint, rep *inspec
 		ft.write(w, st.Bold)
 	}
 
-	for _, f := range rep.Files {
-		if len(f.Metadata) == 0 {
-			continue
-		}
-		fmt.Fprintf(w, "\n%s %s:\n", st.Bold("metadata of"), safeText(f.Name))
-		keys := make([]string, 0, len(f.Metadata))
-		for k := range f.Metadata {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		mt := textTable{}
-		for _, k := range keys {
-			v := safeText(f.Metadata[k])
-			if textWidth(v) > metadataShown {
-				v = truncateText(v, metadataShown) + st.Dim(fmt.Sprintf(" (%d characters; --json shows all)", textWidth(f.Metadata[k])))
-			}
-			mt.add("  "+truncateText(safeText(k), 40), v)
-		}
-		mt.write(w, nil)
-	}
+	writeMetadata(w, st, rep.Files)
 
 	if !summaryOnly && len(rep.Tensors) > 0 {
 		fmt.Fprintln(w)
@@ -136,6 +118,52 @@ func writeInspectText(w io.Writer, st styler, c *formats.Checkpoint, rep *inspec
 
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, inspectVerdict(st, rep))
+}
+
+// writeMetadata prints each file's __metadata__, escaped, long values cut;
+// files whose metadata is identical (the shards of one save) share one block.
+func writeMetadata(w io.Writer, st styler, files []jsonFile) {
+	var groups [][]int // indexes of files with equal metadata, in file order
+	for i, f := range files {
+		if len(f.Metadata) == 0 {
+			continue
+		}
+		placed := false
+		for g, idx := range groups {
+			if maps.Equal(files[idx[0]].Metadata, f.Metadata) {
+				groups[g] = append(idx, i)
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			groups = append(groups, []int{i})
+		}
+	}
+	for _, idx := range groups {
+		md := files[idx[0]].Metadata
+		which := safeText(files[idx[0]].Name)
+		if len(idx) > 1 {
+			which = fmt.Sprintf("%s (and %s with the same metadata)", which, plural(len(idx)-1, "other file"))
+			switch {
+			case len(idx) == 2 && len(files) == 2:
+				which = "both files"
+			case len(idx) == len(files):
+				which = fmt.Sprintf("all %d files", len(files))
+			}
+		}
+		fmt.Fprintf(w, "\n%s %s:\n", st.Bold("metadata of"), which)
+		keys := slices.Sorted(maps.Keys(md))
+		mt := textTable{}
+		for _, k := range keys {
+			v := safeText(md[k])
+			if textWidth(v) > metadataShown {
+				v = truncateText(v, metadataShown) + st.Dim(fmt.Sprintf(" (%d characters; --json shows all)", textWidth(md[k])))
+			}
+			mt.add("  "+truncateText(safeText(k), 40), v)
+		}
+		mt.write(w, nil)
+	}
 }
 
 // inspectVerdict is the last line of the text view.
