@@ -75,6 +75,12 @@ func EncodeHeader(order []TensorSpec, metadata map[string]string) ([]byte, []uin
 	if metadata != nil {
 		buf = append(buf, `"__metadata__":{`...)
 		keys := sortedKeys(metadata)
+		for _, k := range keys {
+			if !utf8.ValidString(k) || !utf8.ValidString(metadata[k]) {
+				return nil, nil, &Error{Kind: ErrInvalidHeader, Offset: -1,
+					Detail: fmt.Sprintf("__metadata__ entry %q is not valid UTF-8 (readers would reject the file)", k)}
+			}
+		}
 		for i, k := range keys {
 			if i > 0 {
 				buf = append(buf, ',')
@@ -145,6 +151,16 @@ func appendJSONString(buf []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	buf = append(buf, '"')
 	for i := 0; i < len(s); i++ {
+		// Copy a run of bytes that need no escape in one append.
+		j := i
+		for j < len(s) && s[j] >= 0x20 && s[j] != '"' && s[j] != '\\' {
+			j++
+		}
+		buf = append(buf, s[i:j]...)
+		if j == len(s) {
+			break
+		}
+		i = j
 		c := s[i]
 		switch {
 		case c == '"':
