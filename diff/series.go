@@ -1,0 +1,191 @@
+package diff
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ckpt-tool/ckpt/formats"
+)
+
+// ErrNoSeries means a run directory holds no checkpoint directories.
+var ErrNoSeries = errors.New("no checkpoint series found")
+
+// Entry is one checkpoint of a series.
+type Entry struct {
+	Path         string // the checkpoint directory or file
+	Step         int    // training step (from the name or trainer_state.json; else the position)
+	StepKnown    bool   // Step came from the name or trainer_state.json
+	TrainerState string // path of its trainer_state.json, "" when it has none
+	HasScaler    bool   // scaler.pt is present (fp16 AMP with a loss scaler)
+	Incomplete   string // why the checkpoint is skipped; "" when it is complete
+	kind         string // "checkpoint", "global_step" or "path"
+}
+
+// Name is the entry's base name (checkpoint-100).
+func (e *Entry) Name() string { return filepath.Base(e.Path) }
+
+var (
+	hfDirRe = regexp.MustCompile(`^checkpoint-(\d+)$`)
+	dsDirRe = regexp.MustCompile(`^global_step(\d+)$`)
+	digitRe = regexp.MustCompile(`\d+`)
+)
+
+// Discover lists the checkpoints of a run directory: the checkpoint-N
+// directories the Hugging Face Trainer writes and the global_stepN directories
+// of DeepSpeed, ordered by step. Incomplete checkpoints are listed with the
+// reason they are skipped: no safetensors weights, or no trainer_state.json
+// while another checkpoint of the run has one (the Trainer writes it last, so
+// its absence means the save was interrupted).
+func Discover(runDir string) ([]*Entry, error) {
+	st, err := os.Stat(runDir)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a directory: %w", runDir, ErrNoSeries)
+	}
+	des, err := os.ReadDir(runDir)
+	if err != nil {
+		return nil, err
+	}
+	bySteps := map[int]*Entry{}
+	for _, de := range des {
+		name := de.Name()
+		var m []string
+		kind := "checkpoint"
+		if m = hfDirRe.FindStringSubmatch(name); m == nil {
+			kind = "global_step"
+			if m = dsDirRe.FindStringSubmatch(name); m == nil {
+				continue
+			}
+		}
+		p := filepath.Join(runDir, name)
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+			continue
+		}
+		step, err := strconv.Atoi(m[1])
+		if err != nil {
+			continue
+		}
+		e := &Entry{Path: p, Step: step, StepKnown: true, kind: kind}
+		// checkpoint-N wins over a global_stepN of the same step.
+		if old := bySteps[step]; old == nil || (old.kind != "checkpoint" && kind == "checkpoint") {
+			bySteps[step] = e
+		}
+	}
+	if len(bySteps) == 0 {
+		return nil, fmt.Errorf("%s: %w (looked for checkpoint-N and global_stepN directories; pass checkpoint paths instead)", runDir, ErrNoSeries)
+	}
+	var out []*Entry
+	for _, e := range bySteps {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Step < out[j].Step })
+	describe(out)
+	return out, nil
+}
+
+// FromPaths makes a series of explicitly named checkpoints (directories or
+// .safetensors files). The step of each comes from its name (checkpoint-N,
+// global_stepN, else the last number in the name) or its trainer_state.json;
+// when every path has one, the series is ordered by step, otherwise it keeps
+// the order given.
+func FromPaths(paths []string) ([]*Entry, error) {
+	var out []*Entry
+	allKnown := true
+	for i, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, err
+		}
+		e := &Entry{Path: p, Step: i, kind: "path"}
+		base := filepath.Base(filepath.Clean(p))
+		if m := hfDirRe.FindStringSubmatch(base); m != nil {
+			e.Step, e.StepKnown = atoi(m[1])
+		} else if m := dsDirRe.FindStringSubmatch(base); m != nil {
+			e.Step, e.StepKnown = atoi(m[1])
+		} else if ts, err := formats.ReadTrainerState(filepath.Join(p, "trainer_state.json")); err == nil && ts.GlobalStep > 0 {
+			e.Step, e.StepKnown = ts.GlobalStep, true
+		} else if ds := digitRe.FindAllString(strings.TrimSuffix(base, filepath.Ext(base)), -1); len(ds) > 0 {
+			e.Step, e.StepKnown = atoi(ds[len(ds)-1])
+		}
+		if !e.StepKnown {
+			e.Step = i
+		}
+		allKnown = allKnown && e.StepKnown
+		out = append(out, e)
+	}
+	if allKnown {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Step < out[j].Step })
+	}
+	describe(out)
+	return out, nil
+}
+
+func atoi(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+// describe fills what each entry holds and marks the incomplete ones.
+func describe(es []*Entry) {
+	anyState := false
+	for _, e := range es {
+		fi, err := os.Stat(e.Path)
+		if err != nil {
+			e.Incomplete = err.Error()
+			continue
+		}
+		if !fi.IsDir() {
+			if !strings.HasSuffix(e.Path, ".safetensors") {
+				e.Incomplete = "not a .safetensors file"
+			}
+			continue
+		}
+		if p := filepath.Join(e.Path, "trainer_state.json"); isFile(p) {
+			e.TrainerState = p
+			anyState = true
+		}
+		e.HasScaler = isFile(filepath.Join(e.Path, "scaler.pt"))
+		if !hasWeights(e.Path) {
+			e.Incomplete = "no safetensors weights"
+		}
+	}
+	if !anyState {
+		return
+	}
+	for _, e := range es {
+		if e.Incomplete == "" && e.TrainerState == "" && e.kind != "global_step" && isDir(e.Path) {
+			e.Incomplete = "no trainer_state.json while other checkpoints of the run have one (the Trainer writes it last: the save was probably interrupted)"
+		}
+	}
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// hasWeights reports whether a checkpoint directory holds any .safetensors file.
+func hasWeights(dir string) bool {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, de := range des {
+		if strings.HasSuffix(de.Name(), ".safetensors") && !de.IsDir() {
+			return true
+		}
+	}
+	return false
+}
