@@ -144,8 +144,8 @@ type Recommendation struct {
 type Report struct {
 	Until          Until               `json:"until"`
 	Checkpoints    []CheckpointVerdict `json:"checkpoints"`
-	Scanned        []Ref               `json:"scanned"`     // in the order they were scanned
-	ScanBudget     int                 `json:"scan_budget"` // ⌈log2 n⌉ + 2 for n complete checkpoints
+	Scanned        []Ref               `json:"scanned"`       // in the order they were scanned
+	ScanBudget     int                 `json:"scan_budget"`   // ⌈log2 n⌉ + 2 for n complete checkpoints
 	VerdictScans   int                 `json:"verdict_scans"` // scans the search used (the rest confirm the recommendation)
 	LastHealthy    *Ref                `json:"last_healthy"`
 	FirstUnhealthy *Ref                `json:"first_unhealthy"`

@@ -64,7 +64,7 @@ func TestAnalyzeLogRealdata(t *testing.T) {
 	t.Run("one grad_norm spike each", func(t *testing.T) {
 		for file, step := range map[string]int{
 			"samyakshrestha__grpo-verified-reasoner/outputs/checkpoint-1134/trainer_state.json": 205,
-			"10844110__t5-summarization-demo/trainer_state.json":                               190000,
+			"10844110__t5-summarization-demo/trainer_state.json":                                190000,
 		} {
 			tl := AnalyzeLog(readState(t, filepath.Join(rd, file)), nil)
 			if got := eventSteps(tl, EventGradNormSpike); !sameInts(got, []int{step}) {
