@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -111,7 +112,7 @@ func TestRepairTensorsSharded(t *testing.T) {
 		}
 	}
 	checkIndependentReader(t, out, badB, goodB, map[string]bool{dmgA: true, dmgB: true})
-	checkProvenance(t, out, rep, map[string]bool{dmgA: true, dmgB: true})
+	checkProvenance(t, out, bad, rep, map[string]bool{dmgA: true, dmgB: true})
 }
 
 // checkIndependentReader reads every output file with nlpodyssey/safetensors
@@ -150,14 +151,21 @@ func checkIndependentReader(t *testing.T, out string, badB, goodB map[string][]b
 
 // checkProvenance reads the provenance entry of every output file and checks it
 // against the files on disk.
-func checkProvenance(t *testing.T, out string, rep *Report, fromGood map[string]bool) {
+func checkProvenance(t *testing.T, out, bad string, rep *Report, fromGood map[string]bool) {
 	t.Helper()
 	c, err := formats.Open(out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	bc, err := formats.Open(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bc.Files) != len(c.Files) {
+		t.Fatalf("output has %d files, BAD %d", len(c.Files), len(bc.Files))
+	}
 	var replaced []string
-	for _, f := range c.Files {
+	for i, f := range c.Files {
 		pr, ok, err := ReadProvenance(f.Header.Metadata)
 		if err != nil || !ok {
 			t.Fatalf("%s: provenance missing or unreadable (%v)", f.Name, err)
@@ -165,8 +173,11 @@ func checkProvenance(t *testing.T, out string, rep *Report, fromGood map[string]
 		if pr.Tool != "ckpt" || pr.Version != "test-version" || pr.Strategy != rep.Plan.Strategy || pr.File != f.Name {
 			t.Errorf("%s: provenance %+v", f.Name, pr)
 		}
-		if f.Header.Metadata["format"] != "pt" {
-			t.Errorf("%s: BAD's metadata (format=pt) not kept: %v", f.Name, f.Header.Metadata)
+		// BAD's metadata is kept: the output's is BAD's plus the provenance entry.
+		md := maps.Clone(f.Header.Metadata)
+		delete(md, ProvenanceKey)
+		if bmd := bc.Files[i].Header.Metadata; !maps.Equal(md, bmd) && (len(md) != 0 || len(bmd) != 0) {
+			t.Errorf("%s: metadata %v, BAD's was %v", f.Name, md, bmd)
 		}
 		for _, in := range pr.Inputs {
 			data, err := os.ReadFile(in.Path)
@@ -229,7 +240,7 @@ func TestRepairSingleFileLayout(t *testing.T) {
 	scanHealthy(t, out)
 	badB, goodB := tensorBytes(t, badFile), tensorBytes(t, goodFile)
 	checkIndependentReader(t, out, badB, goodB, map[string]bool{dmgA: true})
-	checkProvenance(t, out, rep, map[string]bool{dmgA: true})
+	checkProvenance(t, out, badFile, rep, map[string]bool{dmgA: true})
 	if len(rep.Plan.Copy) != 0 {
 		t.Errorf("a single-file repair copied %v", rep.Plan.Copy)
 	}
@@ -252,7 +263,7 @@ func TestRepairLayers(t *testing.T) {
 		t.Errorf("layers strategy replaced %d tensors, want %d (block 1 and the final norm)", rep.Plan.Replaced, len(fromGood))
 	}
 	checkIndependentReader(t, out, tensorBytes(t, bad), tensorBytes(t, good), fromGood)
-	checkProvenance(t, out, rep, fromGood)
+	checkProvenance(t, out, bad, rep, fromGood)
 }
 
 func TestRepairAll(t *testing.T) {
@@ -267,7 +278,7 @@ func TestRepairAll(t *testing.T) {
 		fromGood[s.Name] = true
 	}
 	checkIndependentReader(t, out, tensorBytes(t, bad), tensorBytes(t, good), fromGood)
-	checkProvenance(t, out, rep, fromGood)
+	checkProvenance(t, out, bad, rep, fromGood)
 }
 
 func TestRepairElements(t *testing.T) {
