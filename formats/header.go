@@ -423,6 +423,9 @@ func ReadHeader(file string, r io.ReaderAt, size int64) (*Header, error) {
 	}
 	h, err := ParseHeaderJSON(file, text)
 	if err != nil {
+		if fe, ok := err.(*Error); ok && fe.Offset > size {
+			fe.Offset = -1 // a data offset past the end of the file locates nothing
+		}
 		return nil, err
 	}
 	// 8+n+DataLen can overflow uint64 for a hostile header (DataLen up to
