@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Benchmark `ckpt scan` against the read limit of this machine (memread.c) and a
+# numpy peer, on a generated Qwen2-0.5B-shaped BF16 checkpoint (~1 GB) in the
+# page cache. Paired: each round runs every contender once, in turn; medians of
+# the times and of the per-round ratios are printed. Ratios are the result, not
+# the absolute times (the machine is shared).
+#
+#   bash bench/scan.sh                 # 5 rounds, temp dir removed afterwards
+#   ROUNDS=9 BENCH_DIR=/big/dir bash bench/scan.sh
+#   BIG=1 bash bench/scan.sh           # also peak RSS of ckpt scan on a 15 GB Qwen2-7B-shaped checkpoint
+#
+# Env: SHARED (default: <repo>/../shared/bench) holds memread.c and
+# peer_numpy_scan.py; BENCH_DIR keeps the generated data (not removed);
+# ROUNDS (5); THREADS for memread (2); NO_PEER=1 skips the numpy peer.
+set -euo pipefail
+
+root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+SHARED=${SHARED:-$root/../shared/bench}
+ROUNDS=${ROUNDS:-5}
+THREADS=${THREADS:-2}
+
+if [[ -n ${BENCH_DIR:-} ]]; then
+  work=$BENCH_DIR
+  mkdir -p "$work"
+else
+  work=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-bench.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+fi
+bin=$work/bin
+mkdir -p "$bin"
+
+echo "== building ckpt, ckpt-synth, memread" >&2
+(cd "$root" && go build -o "$bin/ckpt" ./cmd/ckpt && go build -o "$bin/ckpt-synth" ./cmd/ckpt-synth)
+cc -O3 -march=native -pthread -o "$bin/memread" "$SHARED/memread.c"
+
+peer=()
+if [[ -z ${NO_PEER:-} ]]; then
+  if ! /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    if [[ $(id -u) == 0 ]]; then
+      echo "== installing python3-numpy (Debian) for the peer" >&2
+      apt-get update -qq >&2 && apt-get install -y -qq python3-numpy >&2
+    else
+      echo "numpy is missing and this is not root: install python3-numpy or set NO_PEER=1" >&2
+      exit 2
+    fi
+  fi
+  # OpenBLAS overrides set on some machines slow a current numpy: unset them for
+  # the peer's command only.
+  peer=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 "$SHARED/peer_numpy_scan.py")
+fi
+
+ck=$work/qwen2-0.5b-bf16
+if [[ ! -f $ck/model.safetensors ]]; then
+  echo "== generating $ck" >&2
+  "$bin/ckpt-synth" checkpoint --arch qwen2-0.5b --dtype bf16 --seed 1 -o "$ck" >&2
+fi
+files=("$ck"/*.safetensors)
+sizeof() { stat -c %s "$@" | awk '{s += $1} END {print s}'; }
+bytes=$(sizeof "${files[@]}")
+
+# warm the page cache (twice: the first read may evict something else)
+cat "${files[@]}" >/dev/null
+cat "${files[@]}" >/dev/null
+
+# seconds a command takes (wall clock), its output discarded; exit 2+ is a failure
+timeit() {
+  local t0 t1 rc=0
+  t0=$EPOCHREALTIME
+  "$@" >/dev/null 2>&1 || rc=$?
+  t1=$EPOCHREALTIME
+  if ((rc >= 2)); then
+    echo "failed (exit $rc): $*" >&2
+    exit 2
+  fi
+  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.6f\n", b - a}'
+}
+
+names=(pread mmap limit)
+declare -A cmd
+cmd[pread]="$bin/ckpt scan --source pread --json $ck"
+cmd[mmap]="$bin/ckpt scan --source mmap --json $ck"
+cmd[limit]="env READ=1 $bin/memread $THREADS ${files[*]}"
+if ((${#peer[@]})); then
+  names+=(peer)
+fi
+declare -A times
+echo "== $ROUNDS rounds over $bytes bytes" >&2
+for ((r = 1; r <= ROUNDS; r++)); do
+  line="round $r:"
+  for n in "${names[@]}"; do
+    if [[ $n == peer ]]; then
+      t=$(timeit "${peer[@]}" "$ck")
+    else
+      # shellcheck disable=SC2086
+      t=$(timeit ${cmd[$n]})
+    fi
+    times[$n]+="$t "
+    line+=$(printf ' %s %.3fs' "$n" "$t")
+  done
+  echo "$line" >&2
+done
+
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# per-round ratio a/b, then the median
+ratio() {
+  local -a a=(${times[$1]}) b=(${times[$2]})
+  for ((i = 0; i < ${#a[@]}; i++)); do awk -v x="${a[i]}" -v y="${b[i]}" 'BEGIN {printf "%.6f\n", x / y}'; done | tr '\n' ' ' | median
+}
+
+echo
+echo "ckpt scan benchmark: $(basename "$ck"), $bytes bytes page-cached, $ROUNDS paired rounds, $(nproc) CPUs"
+for n in "${names[@]}"; do
+  m=$(echo "${times[$n]}" | median)
+  printf '  %-6s median %.3f s  (%.2f GB/s)\n' "$n" "$m" "$(awk -v n="$bytes" -v t="$m" 'BEGIN {print n / t / 1e9}')"
+done
+printf '  ckpt scan --source pread / read limit: %.2fx\n' "$(ratio pread limit)"
+printf '  ckpt scan --source mmap  / read limit: %.2fx\n' "$(ratio mmap limit)"
+printf '  ckpt scan --source mmap  / pread:      %.2fx\n' "$(ratio mmap pread)"
+if ((${#peer[@]})); then
+  printf '  numpy peer / ckpt scan (pread):        %.1fx\n' "$(ratio peer pread)"
+fi
+
+rss() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}'; }
+printf '  peak RSS of ckpt scan (pread): %s MB, (mmap): %s MB\n' \
+  "$(($(rss "$bin/ckpt" scan --source pread --json "$ck") / 1024))" \
+  "$(($(rss "$bin/ckpt" scan --source mmap --json "$ck") / 1024))"
+
+if [[ -n ${BIG:-} ]]; then
+  big=$work/qwen2-7b-bf16
+  need=$((16 * 1024 * 1024)) # KiB
+  avail=$(df -Pk "$work" | awk 'NR==2 {print $4}')
+  if [[ ! -f $big/model.safetensors.index.json ]] && ((avail < need)); then
+    echo "BIG=1: $((avail / 1024 / 1024)) GiB free in $work, 16 GiB needed; skipped" >&2
+  else
+    if [[ ! -f $big/model.safetensors.index.json ]]; then
+      echo "== generating $big (15 GB)" >&2
+      "$bin/ckpt-synth" checkpoint --arch qwen2-7b --dtype bf16 --shards 4 --seed 1 -o "$big" >&2
+    fi
+    bigbytes=$(sizeof "$big"/*.safetensors)
+    printf '  Qwen2-7B-shaped, %s bytes in 4 shards: peak RSS of ckpt scan (pread) %s MB, (mmap) %s MB\n' "$bigbytes" \
+      "$(($(rss "$bin/ckpt" scan --source pread --json "$big") / 1024))" \
+      "$(($(rss "$bin/ckpt" scan --source mmap --json "$big") / 1024))"
+  fi
+fi
