@@ -71,4 +71,3 @@ func (a *Acc) Std() float64 {
 
 // L2 is the Euclidean norm of the finite values.
 func (a *Acc) L2() float64 { return math.Sqrt(a.SumSq) }
-
