@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ckpt-tool/ckpt/testdata/hostile"
+)
+
+// TestHostileCorpus feeds every malformed checkpoint of the hostile corpus to
+// inspect and scan in each output format: each must end quickly, without a
+// panic, with exit 1 (a finding naming the problem) or 2 (a diagnostic on
+// stderr naming the path), and with JSON output that parses.
+func TestHostileCorpus(t *testing.T) {
+	cases, err := hostile.Generate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		runs := [][]string{
+			{"inspect", c.Path}, {"inspect", "--json", c.Path},
+			{"scan", c.Path}, {"scan", "--json", c.Path}, {"scan", "--markdown", "--source", "mmap", c.Path},
+		}
+		if c.Name == "million-tensors" {
+			// Parsing its header alone takes seconds on a loaded machine: once is enough.
+			runs = runs[1:2]
+		}
+		for _, args := range runs {
+			done := make(chan cliResult, 1)
+			go func() {
+				defer func() {
+					if p := recover(); p != nil {
+						done <- cliResult{code: -1, stderr: fmt.Sprint("panic: ", p)}
+					}
+				}()
+				done <- cliRun(t, args...)
+			}()
+			var r cliResult
+			select {
+			case r = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%s %v: no answer after 20 s", c.Name, args)
+			}
+			switch r.code {
+			case 1:
+				if !strings.Contains(r.stdout, "format") && !strings.Contains(r.stdout, "nonfinite") {
+					t.Errorf("%s %v: exit 1 without a format or nonfinite finding:\n%s", c.Name, args, r.stdout)
+				}
+				if args[1] == "--json" {
+					var m map[string]any
+					if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
+						t.Errorf("%s %v: JSON does not parse: %v", c.Name, args, err)
+					}
+				}
+			case 2:
+				if !strings.HasPrefix(r.stderr, "ckpt: error: "+c.Path) {
+					t.Errorf("%s %v: exit 2 without naming the path: %q", c.Name, args, r.stderr)
+				}
+			default:
+				t.Errorf("%s %v: exit %d, want 1 or 2\nstdout:\n%s\nstderr:\n%s", c.Name, args, r.code, r.stdout, r.stderr)
+			}
+		}
+	}
+}
