@@ -107,29 +107,26 @@ func writeScanMarkdown(w io.Writer, r *inspect.Result) {
 	}
 	fmt.Fprintln(w, "| file | bytes | tensors | non-finite tensors | errors | warnings |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: |")
+	nonfinite := map[string]int{}
+	for _, t := range r.Tensors {
+		if t.NonFinite() > 0 {
+			nonfinite[t.File]++
+		}
+	}
+	errs, warns := map[string]int{}, map[string]int{}
+	for _, fd := range r.Findings {
+		switch fd.Severity {
+		case "error":
+			errs[fd.File]++
+		case "warning":
+			warns[fd.File]++
+		}
+	}
 	for _, f := range r.Files {
-		nonfinite := 0
-		for _, t := range r.Tensors {
-			if t.File == f.Path && t.NonFinite() > 0 {
-				nonfinite++
-			}
-		}
-		errs, warns := 0, 0
-		for _, fd := range r.Findings {
-			if fd.File != f.Path {
-				continue
-			}
-			switch fd.Severity {
-			case "error":
-				errs++
-			case "warning":
-				warns++
-			}
-		}
 		name := short(f.Path)
 		if name == "" {
 			name = filepath.Base(f.Path)
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d |\n", mdCode(name), formats.HumanBytes(f.Bytes), f.Tensors, nonfinite, errs, warns)
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d |\n", mdCode(name), formats.HumanBytes(f.Bytes), f.Tensors, nonfinite[f.Path], errs[f.Path], warns[f.Path])
 	}
 }
