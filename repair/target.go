@@ -65,7 +65,7 @@ func checkTarget(out string, bad, good *formats.Checkpoint, force bool) (*target
 				if o != in {
 					what = "is inside"
 				}
-				return nil, errAt(ErrOutputIsInput, out, "", "the output %s the input %s; write the repaired checkpoint somewhere else", what, in)
+				return nil, errAt(ErrOutputIsInput, out, "", "the output %s the input %s", what, in)
 			}
 		}
 	}
@@ -75,12 +75,12 @@ func checkTarget(out string, bad, good *formats.Checkpoint, force bool) (*target
 			if st.IsDir() {
 				kind = "directory"
 			}
-			return nil, errAt(ErrOutputExists, out, "", "the output already exists (a %s); choose another path, or pass --force to replace it atomically", kind)
+			return nil, errAt(ErrOutputExists, out, "", "the output already exists (a %s)", kind)
 		}
 		for _, o := range outs {
 			for _, in := range inputs {
 				if within(in, o) {
-					return nil, errAt(ErrOutputIsInput, out, "", "the output contains the input %s, and replacing it would delete that input; write the repaired checkpoint somewhere else", in)
+					return nil, errAt(ErrOutputIsInput, out, "", "the output contains the input %s, and replacing it would delete that input", in)
 				}
 			}
 		}
