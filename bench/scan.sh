@@ -18,6 +18,8 @@ root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 SHARED=${SHARED:-$root/../shared/bench}
 ROUNDS=${ROUNDS:-5}
 THREADS=${THREADS:-2}
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 if [[ -n ${BENCH_DIR:-} ]]; then
   work=$BENCH_DIR
@@ -55,25 +57,11 @@ if [[ ! -f $ck/model.safetensors ]]; then
   "$bin/ckpt-synth" checkpoint --arch qwen2-0.5b --dtype bf16 --seed 1 -o "$ck" >&2
 fi
 files=("$ck"/*.safetensors)
-sizeof() { stat -c %s "$@" | awk '{s += $1} END {print s}'; }
 bytes=$(sizeof "${files[@]}")
 
 # warm the page cache (twice: the first read may evict something else)
 cat "${files[@]}" >/dev/null
 cat "${files[@]}" >/dev/null
-
-# seconds a command takes (wall clock), its output discarded; exit 2+ is a failure
-timeit() {
-  local t0 t1 rc=0
-  t0=$EPOCHREALTIME
-  "$@" >/dev/null 2>&1 || rc=$?
-  t1=$EPOCHREALTIME
-  if ((rc >= 2)); then
-    echo "failed (exit $rc): $*" >&2
-    exit 2
-  fi
-  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.6f\n", b - a}'
-}
 
 names=(pread mmap limit)
 declare -A cmd
@@ -100,30 +88,22 @@ for ((r = 1; r <= ROUNDS; r++)); do
   echo "$line" >&2
 done
 
-median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-# per-round ratio a/b, then the median
-ratio() {
-  local -a a=(${times[$1]}) b=(${times[$2]})
-  for ((i = 0; i < ${#a[@]}; i++)); do awk -v x="${a[i]}" -v y="${b[i]}" 'BEGIN {printf "%.6f\n", x / y}'; done | tr '\n' ' ' | median
-}
-
 echo
 echo "ckpt scan benchmark: $(basename "$ck"), $bytes bytes page-cached, $ROUNDS paired rounds, $(nproc) CPUs"
 for n in "${names[@]}"; do
   m=$(echo "${times[$n]}" | median)
-  printf '  %-6s median %.3f s  (%.2f GB/s)\n' "$n" "$m" "$(awk -v n="$bytes" -v t="$m" 'BEGIN {print n / t / 1e9}')"
+  printf '  %-6s median %.3f s  (%s GB/s)\n' "$n" "$m" "$(gbps "$bytes" "$m")"
 done
-printf '  ckpt scan --source pread / read limit: %.2fx\n' "$(ratio pread limit)"
-printf '  ckpt scan --source mmap  / read limit: %.2fx\n' "$(ratio mmap limit)"
-printf '  ckpt scan --source mmap  / pread:      %.2fx\n' "$(ratio mmap pread)"
+printf '  ckpt scan --source pread / read limit: %.2fx\n' "$(ratio "${times[pread]}" "${times[limit]}")"
+printf '  ckpt scan --source mmap  / read limit: %.2fx\n' "$(ratio "${times[mmap]}" "${times[limit]}")"
+printf '  ckpt scan --source mmap  / pread:      %.2fx\n' "$(ratio "${times[mmap]}" "${times[pread]}")"
 if ((${#peer[@]})); then
-  printf '  numpy peer / ckpt scan (pread):        %.1fx\n' "$(ratio peer pread)"
+  printf '  numpy peer / ckpt scan (pread):        %.1fx\n' "$(ratio "${times[peer]}" "${times[pread]}")"
 fi
 
-rss() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}'; }
 printf '  peak RSS of ckpt scan (pread): %s MB, (mmap): %s MB\n' \
-  "$(($(rss "$bin/ckpt" scan --source pread --json "$ck") / 1024))" \
-  "$(($(rss "$bin/ckpt" scan --source mmap --json "$ck") / 1024))"
+  "$(rss_mb "$bin/ckpt" scan --source pread --json "$ck")" \
+  "$(rss_mb "$bin/ckpt" scan --source mmap --json "$ck")"
 
 if [[ -n ${BIG:-} ]]; then
   big=$work/qwen2-7b-bf16
@@ -138,7 +118,7 @@ if [[ -n ${BIG:-} ]]; then
     fi
     bigbytes=$(sizeof "$big"/*.safetensors)
     printf '  Qwen2-7B-shaped, %s bytes in 4 shards: peak RSS of ckpt scan (pread) %s MB, (mmap) %s MB\n' "$bigbytes" \
-      "$(($(rss "$bin/ckpt" scan --source pread --json "$big") / 1024))" \
-      "$(($(rss "$bin/ckpt" scan --source mmap --json "$big") / 1024))"
+      "$(rss_mb "$bin/ckpt" scan --source pread --json "$big")" \
+      "$(rss_mb "$bin/ckpt" scan --source mmap --json "$big")"
   fi
 fi
