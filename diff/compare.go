@@ -426,6 +426,15 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 // with itself) in sub-blocks and folds them into s.
 func (w *worker) fold(n int, dtA formats.DType, ra []byte, dtB formats.DType, rb []byte, s *Stats) {
 	bitsA, bitsB := scalarBits(dtA), scalarBits(dtB)
+	if k := fastKernel(dtA, dtB); k != nil && rb != nil {
+		w := bitsA / 8
+		for i := 0; i < n; i += subBlock {
+			m := min(subBlock, n-i)
+			k(ra[i*w:(i+m)*w], rb[i*w:(i+m)*w], s)
+			decodedValues.Add(int64(m))
+		}
+		return
+	}
 	for i := 0; i < n; i += subBlock {
 		m := min(subBlock, n-i)
 		a := ra[i*bitsA/8:]

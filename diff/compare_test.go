@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/inspect"
 )
 
 // randomPair makes a tensor's bytes in A and a B that differs in about one
@@ -478,4 +479,40 @@ func tensorBytes(t *testing.T, c *formats.Checkpoint, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The fast same-dtype kernels agree with their plain twin (DecodeFloat64 and
+// compareValues) on random bit patterns, every non-finite one included.
+func TestFastKernelsMatchTwin(t *testing.T) {
+	r := rand.New(rand.NewSource(9))
+	for _, dt := range []formats.DType{formats.BF16, formats.F16, formats.F32} {
+		k := fastKernel(dt, dt)
+		size := dt.Bits() / 8
+		for round := 0; round < 50; round++ {
+			n := 1 + r.Intn(3000)
+			a, b := make([]byte, n*size), make([]byte, n*size)
+			r.Read(a)
+			copy(b, a)
+			for i := 0; i < n; i++ {
+				switch r.Intn(6) {
+				case 0:
+					r.Read(b[i*size : (i+1)*size]) // any pattern: NaN, Inf, huge
+				case 1:
+					b[i*size] ^= 1 // a small change
+				case 2: // an all-ones exponent in A (Inf or NaN)
+					a[(i+1)*size-1] |= 0x7F
+					a[(i+1)*size-2] |= 0xF0
+				}
+			}
+			var fast, twin Stats
+			k(a, b, &fast)
+			fa, fb := make([]float64, n), make([]float64, n)
+			inspect.DecodeFloat64(dt, a, fa)
+			inspect.DecodeFloat64(dt, b, fb)
+			compareValues(fa, fb, &twin)
+			if !statsClose(fast, twin, 1e-12) {
+				t.Fatalf("%s n=%d:\n fast %+v\n twin %+v", dt, n, fast, twin)
+			}
+		}
+	}
 }

@@ -114,12 +114,13 @@ func (t *TensorDiff) Cosine() (float64, bool) {
 	return t.Stats.Cosine()
 }
 
-// MaxAbsDiff is the largest element change; identical tensors have 0.
+// MaxAbsDiff is the largest element change over the finite pairs; identical
+// tensors have 0; ok is false when no pair of values is finite.
 func (t *TensorDiff) MaxAbsDiff() (float64, bool) {
 	if t.Status == Identical {
 		return 0, true
 	}
-	return t.MaxAbs, t.Compared
+	return t.MaxAbs, t.Compared && t.Pairs > 0
 }
 
 // Group aggregates the tensors of one layer (model.layers.N) or one role.
