@@ -189,7 +189,6 @@ func (p *pendingFile) abort() {
 // running sum of the noise streams is shared, so each element costs one draw
 // per stream however many variants there are.
 func writeVariants(o Options, l layout, vs []variant, overwrite bool) error {
-	base := make([]float64, chunkElems)
 	acc := make([]float64, chunkElems)
 	val := make([]float64, chunkElems)
 	out := make([]byte, chunkElems*8)
@@ -217,15 +216,14 @@ func writeVariants(o Options, l layout, vs []variant, overwrite bool) error {
 			kind := kindOf(spec.Name)
 			for c := 0; c*chunkElems < numel; c++ {
 				m := min(chunkElems, numel-c*chunkElems)
-				b, a, x := base[:m], acc[:m], val[:m]
+				a, x := acc[:m], val[:m]
 				if kind.std == 0 {
-					for i := range b {
-						b[i] = kind.mean
+					for i := range a {
+						a[i] = kind.mean
 					}
 				} else {
-					fillNormal(b, streamSeed(o.Seed, spec.Name, 0, c), kind.mean, kind.std)
+					fillNormal(a, streamSeed(o.Seed, spec.Name, 0, c), kind.mean, kind.std)
 				}
-				copy(a, b)
 				done := 0
 				for k, v := range vs {
 					for ; done < len(v.sigmas); done++ {
