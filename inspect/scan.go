@@ -2,17 +2,21 @@ package inspect
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/ckpt-tool/ckpt/formats"
 )
 
-// Options control a scan.
+// Options control a scan. The zero value scans with every CPU, 8 MiB chunks,
+// pread and the default thresholds.
 type Options struct {
-	Workers    int                // goroutines; 0 means all CPUs
-	ChunkBytes int                // bytes per work item; 0 means the default
-	Source     formats.SourceMode // how bytes are read
-	Progress   func(bytes int64)  // called as bytes are scanned (from workers); may be nil
+	Workers    int                // goroutines; 0 means all CPUs (GOMAXPROCS)
+	ChunkBytes int                // bytes per work item, rounded down to whole elements; 0 means DefaultChunkBytes
+	Source     formats.SourceMode // how bytes are read; the zero value, Pread, is the faster for scans
+	// Progress, when set, is called after each chunk with its byte count.
+	// Calls come from the workers but never overlap.
+	Progress    func(bytes int64)
+	Thresholds  Thresholds    // outlier rules; a zero field means its default (see DefaultThresholds)
+	TargetDType formats.DType // the dtype the model will be served in; F16 makes fp16 overflow an error
 }
 
 // ScanPath opens and scans the checkpoint at path.
@@ -24,10 +28,11 @@ func ScanPath(ctx context.Context, path string, opts Options) (*Result, error) {
 	return Scan(ctx, c, opts)
 }
 
-// Scan reads every tensor of c and computes its statistics and findings. Files
-// that break a read rule are reported as format findings; their intact tensors
-// are still scanned. The error is non-nil only when the scan itself failed
-// (I/O error, cancelled).
+// Scan reads every tensor of c in parallel and computes its statistics and
+// findings. Files that break a read rule are reported as format findings;
+// their intact tensors are still scanned. A file that cannot be read to the
+// end (it shrank, an I/O error) is a format finding too, and the other files
+// are still scanned. The error is non-nil only when the scan was cancelled.
 func Scan(ctx context.Context, c *formats.Checkpoint, opts Options) (*Result, error) {
 	r := &Result{Path: c.Path, Checkpoint: c}
 	for _, f := range c.Files {
@@ -39,36 +44,19 @@ func Scan(ctx context.Context, c *formats.Checkpoint, opts Options) (*Result, er
 	}
 	r.Findings = FormatFindings(c)
 	for _, t := range c.Tensors {
-		ts := &TensorStats{Name: t.Name, File: t.File.Path, DType: t.DType, Shape: t.Shape, Numel: t.Numel(), Acc: NewAcc()}
-		r.Tensors = append(r.Tensors, ts)
-		if t.Cut {
-			ts.Skipped = "the file ends before this tensor does"
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		data := make([]byte, t.Length())
-		src, err := formats.OpenSource(t.File.Path, formats.Pread)
-		if err != nil {
-			return nil, err
-		}
-		_, err = src.ReadAt(data, t.Offset)
-		src.Close()
-		if err != nil {
-			return nil, fmt.Errorf("reading tensor %q: %w", t.Name, err)
-		}
-		ts.Acc = ReferenceStats(t.DType, data)
-		if ts.FirstBad >= 0 {
-			ts.FirstBadCoords = Coords(t.Shape, uint64(ts.FirstBad))
-		}
-		if opts.Progress != nil {
-			opts.Progress(t.Length())
-		}
+		r.Tensors = append(r.Tensors, newTensorStats(t))
+	}
+	p := newPlan(c, r.Tensors, &opts)
+	if err := p.run(ctx, opts.Workers, opts.Progress); err != nil {
+		return nil, err
+	}
+	r.Findings = append(r.Findings, p.collect(r.Tensors)...)
+	for _, ts := range r.Tensors {
 		if f := nonFiniteFinding(ts); f != nil {
 			r.Findings = append(r.Findings, *f)
 		}
 	}
+	r.Findings = append(r.Findings, ValueFindings(r.Tensors, opts.Thresholds.withDefaults(), opts.TargetDType)...)
 	SortFindings(r.Findings)
 	r.summarize()
 	return r, nil

@@ -12,21 +12,21 @@ import (
 // Scan for a whole checkpoint in parallel. The error names the file and tensor
 // when the bytes cannot be read.
 func ScanTensor(src formats.Source, t *formats.Tensor, opts Options) (TensorStats, error) {
-	ts := newTensorStats(t)
+	ts := *newTensorStats(t)
 	if why := unscannable(t, src.Size()); why != "" {
 		ts.Skipped = why
 		return ts, &formats.Error{Kind: formats.ErrTruncated, File: src.Path(), Tensor: t.Name, Offset: t.Offset, Detail: why}
 	}
 	step := chunkLen(t.DType, opts.chunkBytes())
-	buf := make([]byte, min(step, t.Length()))
+	w := &worker{}
 	for off := int64(0); off < t.Length(); off += step {
 		n := min(step, t.Length()-off)
-		b := buf[:n]
-		if _, err := src.ReadAt(b, t.Offset+off); err != nil {
+		a, err := w.scanChunk(src, t.DType, t.Offset+off, n)
+		if err != nil {
+			ts.Acc = NewAcc()
 			ts.Skipped = "reading failed: " + err.Error()
 			return ts, fmt.Errorf("%s: tensor %q: %w", src.Path(), t.Name, err)
 		}
-		a := ReferenceStats(t.DType, b)
 		ts.Acc.Merge(&a)
 		if opts.Progress != nil {
 			opts.Progress(n)
@@ -37,12 +37,12 @@ func ScanTensor(src formats.Source, t *formats.Tensor, opts Options) (TensorStat
 }
 
 // newTensorStats starts the result of scanning t.
-func newTensorStats(t *formats.Tensor) TensorStats {
+func newTensorStats(t *formats.Tensor) *TensorStats {
 	path := ""
 	if t.File != nil {
 		path = t.File.Path
 	}
-	return TensorStats{Name: t.Name, File: path, DType: t.DType, Shape: t.Shape, Numel: t.Numel(), Acc: NewAcc()}
+	return &TensorStats{Name: t.Name, File: path, DType: t.DType, Shape: t.Shape, Numel: t.Numel(), Acc: NewAcc()}
 }
 
 // finish derives what follows from the accumulated statistics.
@@ -71,11 +71,14 @@ func unscannable(t *formats.Tensor, size int64) string {
 // DefaultChunkBytes is the default size of one unit of scan work.
 const DefaultChunkBytes = 8 << 20
 
+// maxChunkBytes caps a chunk so that buffers stay reasonable whatever is asked.
+const maxChunkBytes = 1 << 30
+
 func (o *Options) chunkBytes() int64 {
 	if o.ChunkBytes <= 0 {
 		return DefaultChunkBytes
 	}
-	return int64(o.ChunkBytes)
+	return min(int64(o.ChunkBytes), maxChunkBytes)
 }
 
 // chunkLen rounds want down to a whole number of element groups of dt (the

@@ -1,0 +1,246 @@
+package inspect
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ckpt-tool/ckpt/formats"
+)
+
+// The parallel scan engine. Every tensor is cut into chunks of whole elements
+// (Options.ChunkBytes, default 8 MiB) and the chunks of the whole checkpoint,
+// in file order, are handed out one at a time to the workers: a huge embedding
+// and hundreds of small norms keep every core busy alike. Each chunk gets its
+// own accumulator; a tensor's accumulators are merged in chunk order after all
+// workers are done, so the result does not depend on the number of workers or
+// on scheduling. Memory is one chunk buffer and one histogram per worker,
+// whatever the size of the checkpoint.
+
+// workItem is one chunk of one tensor.
+type workItem struct {
+	tensor int   // index into the plan's tensors
+	file   int   // index into the plan's files
+	seq    int   // chunk number within the tensor
+	off    int64 // absolute offset of the chunk in the file
+	n      int64 // bytes
+}
+
+// fileState is one file during a scan: its byte source, opened by the first
+// worker that needs it and closed by the last, and its first read failure.
+type fileState struct {
+	path   string
+	mode   formats.SourceMode
+	mu     sync.Mutex
+	src    formats.Source
+	opened bool
+	closed bool
+	err    error  // the first failure to open or read; the file's other chunks are skipped
+	where  string // the tensor being read when it failed
+	failed atomic.Bool
+	left   atomic.Int64 // chunks not yet done
+}
+
+// source returns the file's byte source, opening it on first use.
+func (f *fileState) source() (formats.Source, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.opened {
+		f.opened = true
+		f.src, f.err = formats.OpenSource(f.path, f.mode)
+		if f.err != nil {
+			f.failed.Store(true)
+		}
+	}
+	return f.src, f.err
+}
+
+// fail records the first read failure of the file.
+func (f *fileState) fail(tensor string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err, f.where = err, tensor
+	}
+	f.failed.Store(true)
+}
+
+// release closes the source once no chunk of the file is left (or at the end
+// of a cancelled scan).
+func (f *fileState) release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.src != nil && !f.closed {
+		f.closed = true
+		f.src.Close()
+	}
+}
+
+// tensorPlan is one tensor during a scan.
+type tensorPlan struct {
+	t    *formats.Tensor
+	file int   // index into the plan's files
+	accs []Acc // one per chunk, in order; none when nothing is to be read
+	done atomic.Int64
+}
+
+// plan is the work of one scan.
+type plan struct {
+	tensors []*tensorPlan
+	files   []*fileState
+	items   []workItem
+}
+
+// newPlan cuts every scannable tensor of c into chunks. Tensors that cannot be
+// read get their reason in stats (indexed like c.Tensors).
+func newPlan(c *formats.Checkpoint, stats []*TensorStats, opts *Options) *plan {
+	p := &plan{}
+	fileIdx := map[*formats.File]int{}
+	for i, t := range c.Tensors {
+		tp := &tensorPlan{t: t}
+		p.tensors = append(p.tensors, tp)
+		if t.File == nil {
+			stats[i].Skipped = "the tensor has no file"
+			continue
+		}
+		if why := unscannable(t, t.File.Size); why != "" {
+			stats[i].Skipped = why
+			continue
+		}
+		fi, ok := fileIdx[t.File]
+		if !ok {
+			fi = len(p.files)
+			fileIdx[t.File] = fi
+			p.files = append(p.files, &fileState{path: t.File.Path, mode: opts.Source})
+		}
+		step := chunkLen(t.DType, opts.chunkBytes())
+		for off, seq := int64(0), 0; off < t.Length(); off, seq = off+step, seq+1 {
+			p.items = append(p.items, workItem{tensor: i, file: fi, seq: seq, off: t.Offset + off, n: min(step, t.Length()-off)})
+		}
+		tp.file = fi
+		tp.accs = make([]Acc, (t.Length()+step-1)/step)
+		p.files[fi].left.Add(int64(len(tp.accs)))
+	}
+	return p
+}
+
+// worker is one goroutine's reusable memory.
+type worker struct {
+	buf []byte
+	sc  scratch
+}
+
+// scanChunk computes the accumulator of n bytes of dtype dt at off in src:
+// read into the worker's buffer, or, from a mapped file, sliced from the
+// mapping and touched only inside formats.CatchFault.
+func (w *worker) scanChunk(src formats.Source, dt formats.DType, off, n int64) (Acc, error) {
+	if m, ok := src.(formats.Mapped); ok && m.Bytes() != nil {
+		data := m.Bytes()
+		if off < 0 || off > int64(len(data)) || n > int64(len(data))-off {
+			return Acc{}, &formats.Error{Kind: formats.ErrTruncated, File: src.Path(), Offset: off,
+				Detail: fmt.Sprintf("read of %d bytes at %d is past the end of the %d-byte file", n, off, len(data))}
+		}
+		var acc Acc
+		err := formats.CatchFault(src.Path(), func() error {
+			acc = w.sc.stats(dt, data[off:off+n])
+			return nil
+		})
+		return acc, err
+	}
+	if int64(cap(w.buf)) < n {
+		w.buf = make([]byte, n)
+	}
+	b := w.buf[:n]
+	if _, err := src.ReadAt(b, off); err != nil {
+		return Acc{}, err
+	}
+	return w.sc.stats(dt, b), nil
+}
+
+// run scans every work item with the given number of workers. It returns
+// ctx.Err() when cancelled.
+func (p *plan) run(ctx context.Context, workers int, progress func(int64)) error {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, len(p.items)))
+	var next atomic.Int64
+	var progressMu sync.Mutex
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &worker{}
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(p.items)) || ctx.Err() != nil {
+					return
+				}
+				it := p.items[i]
+				f := p.files[it.file]
+				tp := p.tensors[it.tensor]
+				if !f.failed.Load() {
+					if src, err := f.source(); err == nil {
+						acc, err := w.scanChunk(src, tp.t.DType, it.off, it.n)
+						if err != nil {
+							f.fail(tp.t.Name, err)
+						} else {
+							tp.accs[it.seq] = acc
+							tp.done.Add(1)
+						}
+					}
+				}
+				if f.left.Add(-1) == 0 {
+					f.release()
+				}
+				if progress != nil {
+					progressMu.Lock()
+					progress(it.n)
+					progressMu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, f := range p.files {
+		f.release()
+	}
+	return ctx.Err()
+}
+
+// collect merges each fully scanned tensor's chunk accumulators in order into
+// its stats and marks the tensors of failed files as skipped. It returns one
+// format finding per file that could not be read to the end.
+func (p *plan) collect(stats []*TensorStats) []Finding {
+	skipped := map[*fileState]int{}
+	for i, tp := range p.tensors {
+		if len(tp.accs) == 0 {
+			continue
+		}
+		ts := stats[i]
+		if tp.done.Load() != int64(len(tp.accs)) {
+			ts.Skipped = "not scanned: reading the file failed"
+			skipped[p.files[tp.file]]++
+			continue
+		}
+		for j := range tp.accs {
+			ts.Acc.Merge(&tp.accs[j])
+		}
+		ts.finish()
+	}
+	var out []Finding
+	for _, f := range p.files {
+		if f.err == nil {
+			continue
+		}
+		msg := fmt.Sprintf("reading %s failed: %v; %d tensor(s) of this file were not scanned", f.path, f.err, skipped[f])
+		if f.where != "" {
+			msg = fmt.Sprintf("reading %s failed at tensor %q: %v; %d tensor(s) of this file were not scanned", f.path, f.where, f.err, skipped[f])
+		}
+		out = append(out, Finding{Severity: string(formats.SevError), Check: CheckFormat, Tensor: f.where, File: f.path, Message: msg})
+	}
+	return out
+}

@@ -1,0 +1,82 @@
+package inspect
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ckpt-tool/ckpt/formats"
+)
+
+// testTensor is one tensor for writeST.
+type testTensor struct {
+	name  string
+	dt    formats.DType
+	shape []uint64
+	data  []byte
+}
+
+// writeST writes a safetensors file holding ts (data order as the reference
+// writer lays it out). unpadded leaves the header at an odd length, so that
+// tensor data is not aligned in the file, as older writers did.
+func writeST(t testing.TB, path string, ts []testTensor, unpadded bool) {
+	t.Helper()
+	specs := make([]formats.TensorSpec, len(ts))
+	byName := map[string][]byte{}
+	for i, x := range ts {
+		specs[i] = formats.TensorSpec{Name: x.name, DType: x.dt, Shape: x.shape}
+		byName[x.name] = x.data
+	}
+	order := formats.PlanOrder(specs)
+	header, _, err := formats.EncodeHeader(order, map[string]string{"format": "pt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unpadded {
+		header = bytes.TrimRight(header, " ")
+		for len(header)%8 != 3 {
+			header = append(header, ' ')
+		}
+	}
+	var buf bytes.Buffer
+	binary.Write(&buf, binary.LittleEndian, uint64(len(header)))
+	buf.Write(header)
+	for _, s := range order {
+		buf.Write(byName[s.Name])
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// moduleRoot is the directory holding go.mod.
+func moduleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// realdata is the shared folder of real files from other tools; the test is
+// skipped when it is absent.
+func realdata(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(moduleRoot(t), "..", "shared", "realdata")
+	if _, err := os.Stat(filepath.Join(dir, "expected.json")); err != nil {
+		t.Skipf("real files not available: %v", err)
+	}
+	return dir
+}
