@@ -299,9 +299,10 @@ func FuzzWriterRoundTrip(f *testing.F) {
 		if s.next()%2 == 1 {
 			rc.md = map[string]string{}
 			for j := s.next() % 3; j > 0; j-- {
-				k, v := s.str(), s.str()
+				rc.md[s.str()] = s.str() // a later key may replace an earlier value
+			}
+			for k, v := range rc.md {
 				invalidName = invalidName || !utf8.ValidString(k) || !utf8.ValidString(v)
-				rc.md[k] = v
 			}
 		}
 		var buf bytes.Buffer
