@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -23,9 +24,10 @@ type Options struct {
 // DefaultChunkBytes is the default size of one unit of comparison work per side.
 const DefaultChunkBytes = 8 << 20
 
-// decodedValues counts the values decoded by comparisons, so that tests can
-// check that byte-identical chunks are never decoded.
-var decodedValues atomic.Int64
+// decodedValues and readBytes count the values decoded and the bytes read by
+// comparisons, so that tests can check that byte-identical chunks are never
+// decoded and that a file compared with itself is not read.
+var decodedValues, readBytes atomic.Int64
 
 // subBlock is how many values are decoded and folded at a time.
 const subBlock = 8192
@@ -47,8 +49,9 @@ func ComparePaths(ctx context.Context, a, b string, opts Options) (*Result, erro
 type pairWork struct {
 	d      *TensorDiff
 	ta, tb *formats.Tensor
-	first  int // index of its first task
-	ntask  int
+	first  int  // index of its first task
+	ntask  int  //
+	same   bool // the same bytes of the same file on both sides: identical unread
 }
 
 // task is a run of scalars [s0, s1) of one pair.
@@ -67,7 +70,9 @@ type chunkResult struct {
 
 // Compare compares every tensor of a with the tensor of the same name in b.
 // Each file is read once, in chunks spread over the workers; chunks whose bytes
-// are identical are not decoded. Only when some tensor changed are the
+// are identical are not decoded, and a tensor that lies at the same place of
+// the same file on both sides (a checkpoint compared with itself, a shard
+// hard-linked into both) is identical without being read. Only when some tensor changed are the
 // identical chunks read again from A, to give the layer, role and overall
 // aggregates their norms. The error is non-nil only when the comparison itself
 // failed (a file could not be opened, the context was cancelled); a tensor
@@ -89,6 +94,7 @@ func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Resu
 
 	var pairs []*pairWork
 	var tasks []task
+	files := sameFiles{}
 	seen := map[string]bool{}
 	add := func(d *TensorDiff) { r.Tensors = append(r.Tensors, d) }
 	for _, ta := range a.Tensors {
@@ -118,6 +124,7 @@ func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Resu
 			}
 		}
 		pw := &pairWork{d: d, ta: ta, tb: tb, first: len(tasks)}
+		pw.same = ta.DType == tb.DType && ta.Offset == tb.Offset && ta.Length() == tb.Length() && files.same(ta.File.Path, tb.File.Path)
 		bits := uint64(max(scalarBits(ta.DType), scalarBits(tb.DType)))
 		per := max(8, uint64(chunk)*8/bits/8*8)
 		n := scalarCount(ta)
@@ -389,12 +396,20 @@ func (w *worker) read(e *engine, t *formats.Tensor, s0, s1 uint64, buf []byte) (
 	if _, err := src.ReadAt(b, t.Offset+lo); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
 	}
+	readBytes.Add(int64(len(b)))
 	return b, nil
 }
 
 func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 	pw := e.pairs[tk.pair]
 	var res chunkResult
+	if pw.same && !norms {
+		if e.opts.Progress != nil {
+			lo, hi := byteRange(pw.ta, tk.s0, tk.s1)
+			e.opts.Progress(2 * (hi - lo))
+		}
+		return chunkResult{identical: true}
+	}
 	ra, err := w.read(e, pw.ta, tk.s0, tk.s1, w.bufA)
 	if err != nil {
 		return chunkResult{err: err}
@@ -447,4 +462,25 @@ func (w *worker) fold(n int, dtA formats.DType, ra []byte, dtB formats.DType, rb
 		inspect.DecodeFloat64(dtB, rb[i*bitsB/8:], w.fb[:k])
 		compareValues(w.fa[:k], w.fb[:k], s)
 	}
+}
+
+// sameFiles remembers whether two paths name the same file (same device and
+// inode): a tensor at the same place in the same file is identical to itself
+// without reading it, which makes comparing a checkpoint with itself cost
+// nothing but its headers.
+type sameFiles map[[2]string]bool
+
+func (m sameFiles) same(a, b string) bool {
+	k := [2]string{a, b}
+	if v, ok := m[k]; ok {
+		return v
+	}
+	v := false
+	if sa, err := os.Stat(a); err == nil {
+		if sb, err := os.Stat(b); err == nil {
+			v = os.SameFile(sa, sb) && sa.Size() == sb.Size()
+		}
+	}
+	m[k] = v
+	return v
 }

@@ -206,13 +206,25 @@ func TestCompareIdenticalIsNotDecoded(t *testing.T) {
 	if err := os.WriteFile(pb, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before := decodedValues.Load()
+	before, read := decodedValues.Load(), readBytes.Load()
 	res, err := ComparePaths(context.Background(), pa, pb, Options{ChunkBytes: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := decodedValues.Load() - before; n != 0 {
 		t.Errorf("%d values decoded to compare identical files", n)
+	}
+	if n := readBytes.Load() - read; n != 2*(120000+256) {
+		t.Errorf("%d bytes read to compare two copies, want each read once", n)
+	}
+	// The same file on both sides is not even read.
+	read = readBytes.Load()
+	self, err := ComparePaths(context.Background(), pa, pa, Options{ChunkBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := readBytes.Load() - read; n != 0 || !self.Summary.Same() {
+		t.Errorf("comparing a file with itself read %d bytes; same %v", n, self.Summary.Same())
 	}
 	if !res.Summary.Same() || res.Summary.Bytes != 2*(120000+256) {
 		t.Errorf("summary %+v", res.Summary)
@@ -514,5 +526,37 @@ func TestFastKernelsMatchTwin(t *testing.T) {
 				t.Fatalf("%s n=%d:\n fast %+v\n twin %+v", dt, n, fast, twin)
 			}
 		}
+	}
+}
+
+// A shard hard-linked into both checkpoints is not read for the comparison,
+// but its norms are when another shard changed (the aggregates need them).
+func TestCompareSharedFileInMixedComparison(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewSource(11))
+	x := normals(r, 64, 1)
+	y := normals(r, 64, 1)
+	y2 := append([]float64(nil), y...)
+	y2[5] += 1
+	writeST(t, filepath.Join(dir, "a", "x.safetensors"), f(formats.F32, "x", []uint64{64}, x))
+	writeST(t, filepath.Join(dir, "a", "y.safetensors"), f(formats.F32, "y", []uint64{64}, y))
+	if err := os.MkdirAll(filepath.Join(dir, "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, "a", "x.safetensors"), filepath.Join(dir, "b", "x.safetensors")); err != nil {
+		t.Skip("no hard links here:", err)
+	}
+	writeST(t, filepath.Join(dir, "b", "y.safetensors"), f(formats.F32, "y", []uint64{64}, y2))
+	res, err := ComparePaths(context.Background(), filepath.Join(dir, "a"), filepath.Join(dir, "b"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dx, dy := res.Tensor("x"), res.Tensor("y")
+	var ss float64
+	for _, v := range x {
+		ss += float64(float32(v)) * float64(float32(v))
+	}
+	if dx.Status != Identical || !dx.Compared || math.Abs(dx.SumSqA-ss) > 1e-9*ss || dy.Status != Changed {
+		t.Errorf("x %+v, y %s", dx, dy.Status)
 	}
 }
