@@ -5,7 +5,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
@@ -31,6 +34,8 @@ type scanOptions struct {
 	Source     string // pread or mmap
 	Color      string // auto, always, never
 	NoProgress bool   // never draw the progress bar
+	Target     string // --target-dtype: the dtype the model will be served in
+	Thresholds inspect.Thresholds
 }
 
 func runScanCmd(args []string, stdout, stderr io.Writer) error {
@@ -40,10 +45,12 @@ func runScanCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Markdown, "markdown", false, "print a Markdown report (verdict, findings table, per-file summary) for a pull-request comment")
 	fs.BoolVar(&o.All, "all", false, "list every tensor in the table, healthy ones included")
 	fs.BoolVar(&o.Strict, "strict", false, "exit 1 on warnings too, not only on errors")
-	fs.IntVarP(&o.Workers, "workers", "j", 0, "tensors read in parallel by this many goroutines (0: one per CPU)")
+	fs.IntVarP(&o.Workers, "workers", "j", 0, "goroutines reading and checking in parallel (0: one per CPU)")
 	fs.StringVar(&o.Source, "source", "pread", "how bytes are read: pread (streaming, the faster here) or mmap")
 	fs.StringVar(&o.Color, "color", "auto", "colour the text output: "+colorModes+" (NO_COLOR turns it off)")
 	fs.BoolVar(&o.NoProgress, "no-progress", false, "never draw the progress bar (it is drawn only when stderr is a terminal)")
+	fs.StringVar(&o.Target, "target-dtype", "", "the dtype the model will be served in; f16 makes values beyond the fp16 range errors, not warnings")
+	addThresholdFlags(fs, &o.Thresholds)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -66,9 +73,72 @@ func (o scanOptions) inspectOptions() (inspect.Options, error) {
 	if err != nil {
 		return opts, usagef("use --source pread or --source mmap", "%v", err)
 	}
+	target, err := parseTargetDType(o.Target)
+	if err != nil {
+		return opts, err
+	}
+	if err := validateThresholds(o.Thresholds); err != nil {
+		return opts, err
+	}
 	opts.Workers = o.Workers
 	opts.Source = src
+	opts.TargetDType = target
+	opts.Thresholds = o.Thresholds
 	return opts, nil
+}
+
+// addThresholdFlags exposes every outlier rule of inspect.Thresholds as a flag
+// whose default is the documented one.
+func addThresholdFlags(fs *pflag.FlagSet, th *inspect.Thresholds) {
+	d := inspect.DefaultThresholds()
+	fs.Float64Var(&th.HugeAbs, "huge-abs", d.HugeAbs, "a finite |value| above this is an error (uninitialised memory, a flipped exponent bit)")
+	fs.Float64Var(&th.OutlierWarnZ, "outlier-warn-z", d.OutlierWarnZ, "warn when a tensor's RMS or absmax is this many robust deviations from the median of its role (its name across layers) and --outlier-warn-ratio times off")
+	fs.Float64Var(&th.OutlierWarnRatio, "outlier-warn-ratio", d.OutlierWarnRatio, "warn only when the RMS or absmax also differs from its role's median by this factor")
+	fs.Float64Var(&th.OutlierErrorZ, "outlier-error-z", d.OutlierErrorZ, "an outlier above its role's median by this many robust deviations and --outlier-error-ratio times is an error")
+	fs.Float64Var(&th.OutlierErrorRatio, "outlier-error-ratio", d.OutlierErrorRatio, "an outlier is an error only when it is also this factor above its role's median")
+	fs.IntVar(&th.RoleMinMembers, "role-min-members", d.RoleMinMembers, "compare the tensors of a role only when it has at least this many")
+	fs.IntVar(&th.RoleMinElements, "role-min-elements", d.RoleMinElements, "leave tensors with fewer finite values out of role comparisons")
+	fs.Float64Var(&th.MinSpread, "min-spread", d.MinSpread, "floor of the robust spread of ln(RMS) and ln(absmax) within a role")
+	fs.BoolVar(&th.ZeroMatrixError, "zero-matrix-error", d.ZeroMatrixError, "report an all-zero 2-D weight matrix as an error, not a warning")
+}
+
+// validateThresholds rejects values that are not positive numbers (+Inf, which
+// switches a rule off, is allowed): inspect would silently replace them by the
+// default, which is not what someone who typed 0 meant.
+func validateThresholds(th inspect.Thresholds) error {
+	for _, f := range []struct {
+		flag string
+		v    float64
+	}{
+		{"--huge-abs", th.HugeAbs}, {"--outlier-warn-z", th.OutlierWarnZ}, {"--outlier-warn-ratio", th.OutlierWarnRatio},
+		{"--outlier-error-z", th.OutlierErrorZ}, {"--outlier-error-ratio", th.OutlierErrorRatio}, {"--min-spread", th.MinSpread},
+		{"--role-min-members", float64(th.RoleMinMembers)}, {"--role-min-elements", float64(th.RoleMinElements)},
+	} {
+		if !(f.v > 0) {
+			return usagef("give a positive number, or inf to switch the rule off", "%s must be positive, not %v", f.flag, f.v)
+		}
+	}
+	return nil
+}
+
+// parseTargetDType accepts a dtype name in any case ("f16", "BF16") or the
+// PyTorch spelling ("float16", "bfloat16"); "" means unknown.
+func parseTargetDType(s string) (formats.DType, error) {
+	if s == "" {
+		return "", nil
+	}
+	switch strings.ToLower(s) {
+	case "fp16", "float16", "half":
+		return formats.F16, nil
+	case "bfloat16":
+		return formats.BF16, nil
+	case "fp32", "float32", "float":
+		return formats.F32, nil
+	}
+	if d := formats.DType(strings.ToUpper(s)); d.Valid() && d.IsFloat() {
+		return d, nil
+	}
+	return "", usagef("use --target-dtype f16, bf16 or f32", "unknown --target-dtype %q (want a float dtype such as f16, bf16, f32)", s)
 }
 
 // scanBytes is how many tensor bytes a scan of c reads (tensors cut short by

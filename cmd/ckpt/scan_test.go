@@ -469,3 +469,100 @@ func TestProgressHiddenWhenNotTerminal(t *testing.T) {
 		t.Error("progress visible on a regular file")
 	}
 }
+
+// findingOn returns the findings of a scan report on one tensor.
+func findingsOn(rep map[string]any, tensor string) []map[string]any {
+	var out []map[string]any
+	for _, f := range reportFindings(rep) {
+		if f["tensor"] == tensor {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestScanOutlierFlags(t *testing.T) {
+	// One layer's down_proj scaled 10x: an outlier among the same tensor of the
+	// other layers (a warning by default: 10x is below the 64x error ratio).
+	dir := cliTiny(t, 0, "F32")
+	name := "model.layers.2.mlp.down_proj.weight"
+	if err := synth.ScaleTensor(dir, name, 10); err != nil {
+		t.Fatal(err)
+	}
+	r := cliRun(t, "scan", "--json", dir)
+	r.wantCode(t, 0)
+	fs := findingsOn(cliJSON(t, r.stdout)[0], name)
+	if len(fs) != 1 || fs[0]["check"] != "outlier" || fs[0]["severity"] != "warning" {
+		t.Fatalf("findings on %s: %v, want one outlier warning", name, fs)
+	}
+	txt := cliRun(t, "scan", "--color=never", dir)
+	if !strings.Contains(txt.stdout, "HEALTHY") || !strings.Contains(txt.stdout, "1 warning") || !strings.Contains(txt.stdout, name) {
+		t.Errorf("text of a scan with one warning:\n%s", txt.stdout)
+	}
+	cliRun(t, "scan", "--strict", dir).wantCode(t, 1)
+
+	// The flags reach the rules: a lower error ratio makes it an error; a
+	// higher warning ratio silences it.
+	r = cliRun(t, "scan", "--json", "--outlier-error-ratio", "8", dir)
+	r.wantCode(t, 1)
+	if fs := findingsOn(cliJSON(t, r.stdout)[0], name); len(fs) != 1 || fs[0]["severity"] != "error" {
+		t.Errorf("with --outlier-error-ratio 8: %v", fs)
+	}
+	r = cliRun(t, "scan", "--json", "--outlier-warn-ratio", "20", dir)
+	r.wantCode(t, 0)
+	if fs := findingsOn(cliJSON(t, r.stdout)[0], name); len(fs) != 0 {
+		t.Errorf("with --outlier-warn-ratio 20: %v", fs)
+	}
+	r = cliRun(t, "scan", "--json", "--role-min-members", "5", dir) // tiny has 4 layers
+	if fs := findingsOn(cliJSON(t, r.stdout)[0], name); len(fs) != 0 {
+		t.Errorf("with --role-min-members 5: %v", fs)
+	}
+	for _, bad := range [][]string{{"--huge-abs", "0"}, {"--outlier-warn-z", "-1"}, {"--min-spread", "nan"}, {"--role-min-elements", "0"}, {"--target-dtype", "f17"}} {
+		cliRun(t, append(append([]string{"scan"}, bad...), dir)...).wantCode(t, 2)
+	}
+}
+
+func TestScanHugeAndTargetDType(t *testing.T) {
+	dir := cliTiny(t, 0, "")
+	flipped, big := "model.layers.1.self_attn.o_proj.weight", "model.embed_tokens.weight"
+	if err := synth.FlipExponentBit(dir, flipped, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.SetValues(dir, big, map[int]float64{9: 1e6}); err != nil {
+		t.Fatal(err)
+	}
+	sev := func(rep map[string]any, tensor string) string {
+		for _, f := range findingsOn(rep, tensor) {
+			if f["check"] == "outlier" {
+				return f["severity"].(string)
+			}
+		}
+		return ""
+	}
+	r := cliRun(t, "scan", "--json", dir)
+	r.wantCode(t, 1)
+	rep := cliJSON(t, r.stdout)[0]
+	if sev(rep, flipped) != "error" || sev(rep, big) != "warning" {
+		t.Errorf("flipped exponent: %q (want error); 1e6 in BF16: %q (want warning)", sev(rep, flipped), sev(rep, big))
+	}
+	r = cliRun(t, "scan", "--json", "--target-dtype", "f16", dir)
+	r.wantCode(t, 1)
+	if s := sev(cliJSON(t, r.stdout)[0], big); s != "error" {
+		t.Errorf("1e6 with --target-dtype f16: %q, want error", s)
+	}
+	// --huge-abs inf (and --outlier-error-ratio inf, or the comparison with
+	// the same tensor of the other layers still calls it an error) switch
+	// those rules off: the flipped value is then only warned about, among
+	// others as beyond the fp16 range.
+	r = cliRun(t, "scan", "--json", "--huge-abs", "inf", "--outlier-error-ratio", "inf", dir)
+	fp16 := false
+	for _, f := range findingsOn(cliJSON(t, r.stdout)[0], flipped) {
+		if f["severity"] != "warning" {
+			t.Errorf("with the error rules off: %v", f)
+		}
+		fp16 = fp16 || strings.Contains(f["message"].(string), "65504")
+	}
+	if !fp16 {
+		t.Errorf("no fp16 warning on %s with --huge-abs inf:\n%s", flipped, r.stdout)
+	}
+}
