@@ -154,7 +154,7 @@ func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Resu
 			s.Close()
 		}
 	}()
-	e := &engine{pairs: pairs, tasks: tasks, srcs: srcs, chunk: chunk, opts: opts, results: make([]chunkResult, len(tasks))}
+	e := &engine{pairs: pairs, tasks: tasks, srcs: srcs, opts: opts, results: make([]chunkResult, len(tasks))}
 	all := make([]int, len(tasks))
 	for i := range all {
 		all[i] = i
@@ -323,7 +323,6 @@ type engine struct {
 	pairs   []*pairWork
 	tasks   []task
 	srcs    map[string]formats.Source
-	chunk   int
 	opts    Options
 	results []chunkResult
 }
@@ -345,8 +344,7 @@ func (e *engine) run(ctx context.Context, todo []int, norms bool) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			wk := &worker{bufA: make([]byte, e.chunk+8), bufB: make([]byte, e.chunk+8),
-				fa: make([]float64, subBlock), fb: make([]float64, subBlock)}
+			wk := &worker{fa: make([]float64, subBlock), fb: make([]float64, subBlock)}
 			for i := range next {
 				e.results[i] = wk.do(e, e.tasks[i], norms)
 			}
@@ -383,9 +381,15 @@ func byteRange(t *formats.Tensor, s0, s1 uint64) (int64, int64) {
 	return lo, int64(s1 * bits / 8)
 }
 
-func (w *worker) read(e *engine, t *formats.Tensor, s0, s1 uint64, buf []byte) ([]byte, error) {
+// read reads scalars [s0, s1) of t into *buf, growing it as needed (buffers
+// are allocated on first use: a comparison of small tensors, or of a file with
+// itself, never allocates a whole chunk).
+func (w *worker) read(e *engine, t *formats.Tensor, s0, s1 uint64, buf *[]byte) ([]byte, error) {
 	lo, hi := byteRange(t, s0, s1)
-	b := buf[:hi-lo]
+	if int64(cap(*buf)) < hi-lo {
+		*buf = make([]byte, hi-lo)
+	}
+	b := (*buf)[:hi-lo]
 	if len(b) == 0 {
 		return b, nil
 	}
@@ -410,7 +414,7 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 		}
 		return chunkResult{identical: true}
 	}
-	ra, err := w.read(e, pw.ta, tk.s0, tk.s1, w.bufA)
+	ra, err := w.read(e, pw.ta, tk.s0, tk.s1, &w.bufA)
 	if err != nil {
 		return chunkResult{err: err}
 	}
@@ -419,7 +423,7 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 		w.fold(int(tk.s1-tk.s0), pw.ta.DType, ra, pw.tb.DType, nil, &res.stats)
 		res.identical, res.normed = true, true
 	} else {
-		rb, err := w.read(e, pw.tb, tk.s0, tk.s1, w.bufB)
+		rb, err := w.read(e, pw.tb, tk.s0, tk.s1, &w.bufB)
 		if err != nil {
 			return chunkResult{err: err}
 		}
