@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"slices"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -118,7 +119,9 @@ func parseHeaderObject(file string, text []byte, h *Header) error {
 			return err
 		}
 		if i, dup := seen[name]; dup {
-			h.Duplicates = append(h.Duplicates, name)
+			if !slices.Contains(h.Duplicates, name) { // once, however often it repeats
+				h.Duplicates = append(h.Duplicates, name)
+			}
 			h.Tensors[i] = ti
 			continue
 		}

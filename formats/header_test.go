@@ -394,7 +394,7 @@ func TestFileProblems(t *testing.T) {
 	dir := t.TempDir()
 	t.Run("duplicate tensor name", func(t *testing.T) {
 		p := writeFile(t, dir, "dup.safetensors", rawFile(
-			`{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}`, []byte{9}))
+			`{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"a":{"dtype":"U8","shape":[3],"data_offsets":[0,3]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}`, []byte{9}))
 		f, err := formats.ReadFileHeader(p, "dup.safetensors")
 		if err != nil {
 			t.Fatal(err)
@@ -403,7 +403,7 @@ func TestFileProblems(t *testing.T) {
 			t.Fatalf("the reference accepts duplicates (last wins): %v", f.Err)
 		}
 		pr := findProblem(f.Problems, formats.ErrDuplicateName)
-		if pr == nil || pr.Severity != formats.SevError || pr.Err.Tensor != "a" {
+		if pr == nil || pr.Severity != formats.SevError || pr.Err.Tensor != "a" || len(f.Problems) != 1 {
 			t.Fatalf("problems %v", f.Problems)
 		}
 		if len(f.Header.Tensors) != 1 || f.Header.Tensors[0].Shape[0] != 1 {
