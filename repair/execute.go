@@ -125,9 +125,9 @@ type writer struct {
 	ctx      context.Context
 	p        *Plan
 	out      string // the temporary output: a directory, or the single file
-	buf      []byte // one chunk of BAD's (or GOOD's) bytes
-	gbuf     []byte // one chunk of GOOD's bytes, for element merges
-	scratch  []byte // bytes read only to be hashed
+	pipe     *hashPipe
+	mergeBuf []byte // element merges: BAD's chunk with GOOD's elements in
+	scratch  []byte // copying non-weight files
 	inputs   map[string]*hashedInput
 	pending  []*pendingFile
 	dirs     []string // directories created in the output, to fsync
@@ -194,6 +194,9 @@ func (w *writer) inputList() ([]InputFile, []inputRef) {
 }
 
 func (w *writer) close() {
+	if w.pipe != nil {
+		w.pipe.abort()
+	}
 	for _, in := range w.inputs {
 		in.close()
 	}
@@ -206,9 +209,9 @@ func (w *writer) close() {
 func (w *writer) writeAll() ([]InputFile, error) {
 	defer w.close()
 	chunk := w.p.opts.ChunkBytes
-	w.buf, w.scratch = make([]byte, chunk), make([]byte, chunk)
+	w.scratch = make([]byte, min(chunk, 1<<20))
 	if w.p.Elements {
-		w.gbuf = make([]byte, chunk)
+		w.mergeBuf = make([]byte, chunk)
 	}
 	if w.p.target.dir {
 		w.dirs = append(w.dirs, w.out)
@@ -216,10 +219,39 @@ func (w *writer) writeAll() ([]InputFile, error) {
 		w.dirs = append(w.dirs, filepath.Dir(w.out))
 	}
 	list, refs := w.inputList()
+	// Open every input weight file; those the copier reads in order from (BAD's
+	// files with a tensor kept) are hashed from its reads, the others whole
+	// and at once, on their own goroutine.
+	keeps := map[string]bool{}
+	for _, tp := range w.p.Tensors {
+		if tp.From != FromGood {
+			keeps[tp.bad.File.Path] = true
+		}
+	}
+	w.pipe = newHashPipe(chunk)
+	var fed, whole []*hashedInput
+	for i, ref := range refs {
+		if !ref.weight {
+			continue
+		}
+		in, err := w.input(list[i].Role, ref.path)
+		if err != nil {
+			return nil, err
+		}
+		if in.fed = list[i].Role == "bad" && keeps[ref.path]; in.fed {
+			fed = append(fed, in)
+		} else {
+			whole = append(whole, in)
+		}
+	}
+	w.pipe.hashAll(whole)
 	for _, fp := range w.p.Files {
 		if err := w.writeFile(fp, list); err != nil {
 			return nil, err
 		}
+	}
+	if err := w.pipe.finish(fed); err != nil {
+		return nil, err
 	}
 	// Finish the digests: read whatever of each input was not read yet.
 	for i, ref := range refs {
@@ -234,20 +266,10 @@ func (w *writer) writeAll() ([]InputFile, error) {
 			list[i].SHA256 = h.SHA256
 			continue
 		}
-		hi, err := w.input(list[i].Role, ref.path)
-		if err != nil {
-			return nil, err
-		}
-		if err := hi.finish(w.scratch); err != nil {
-			return nil, err
-		}
-		if hi.pos != w.p.stamps[ref.path].size {
-			return nil, errAt(ErrInputChanged, hi.Path, "", "the file changed while the repair was running; nothing was written, run the repair again")
-		}
-		list[i].SHA256 = hi.SHA256
+		list[i].SHA256 = w.inputs[ref.path].sum()
 	}
-	for _, f := range w.p.bad.Files {
-		if err := w.p.checkStamp(f.Path); err != nil {
+	for path := range w.p.stamps {
+		if err := w.p.checkStamp(path); err != nil {
 			return nil, err
 		}
 	}
@@ -352,25 +374,42 @@ func (w *writer) copyTensor(dst io.Writer, tp *TensorPlan) error {
 	return w.copyRange(dst, "bad", tp.bad)
 }
 
+// read reads n bytes at off of an input into a chunk of the pool, and hands
+// them to the hash pipe when the input is hashed from the copier's reads.
+func (w *writer) read(in *hashedInput, off int64, n int) (*chunk, error) {
+	c := w.pipe.get()
+	if _, err := in.src.ReadAt(c.b[:n], off); err != nil {
+		c.release()
+		return nil, err
+	}
+	if in.fed {
+		w.pipe.feed(in, c, off, n)
+	}
+	return c, nil
+}
+
 // copyRange copies one tensor's bytes from its input, a chunk at a time.
 func (w *writer) copyRange(dst io.Writer, role string, t *formats.Tensor) error {
 	in, err := w.input(role, t.File.Path)
 	if err != nil {
 		return err
 	}
-	chunk := int64(len(w.buf))
+	chunk := int64(w.p.opts.ChunkBytes)
 	for off := int64(0); off < t.Length(); off += chunk {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		b := w.buf[:min(chunk, t.Length()-off)]
-		if err := in.readAt(b, t.Offset+off, w.scratch); err != nil {
+		n := int(min(chunk, t.Length()-off))
+		c, err := w.read(in, t.Offset+off, n)
+		if err != nil {
 			return fmt.Errorf("reading tensor %q from %s: %w", t.Name, role, err)
 		}
-		if _, err := dst.Write(b); err != nil {
+		_, err = dst.Write(c.b[:n])
+		c.release()
+		if err != nil {
 			return err
 		}
-		w.progress(int64(len(b)))
+		w.progress(int64(n))
 	}
 	return nil
 }
@@ -389,28 +428,34 @@ func (w *writer) merge(dst io.Writer, tp *TensorPlan) error {
 	if err != nil {
 		return err
 	}
-	chunk := int64(len(w.buf)) // a multiple of 8, so whole elements
+	chunk := int64(w.p.opts.ChunkBytes) // a multiple of 8, so whole elements
 	var still uint64
 	tp.ElementsReplaced = 0
 	for off := int64(0); off < tp.Bytes; off += chunk {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		n := min(chunk, tp.Bytes-off)
-		b, g := w.buf[:n], w.gbuf[:n]
-		if err := bi.readAt(b, tp.bad.Offset+off, w.scratch); err != nil {
+		n := int(min(chunk, tp.Bytes-off))
+		bc, err := w.read(bi, tp.bad.Offset+off, n)
+		if err != nil {
 			return fmt.Errorf("reading tensor %q from bad: %w", tp.Name, err)
 		}
-		if err := gi.readAt(g, tp.good.Offset+off, w.scratch); err != nil {
+		// BAD's chunk may still be being hashed: merge into a copy.
+		b := w.mergeBuf[:n]
+		copy(b, bc.b[:n])
+		bc.release()
+		gc, err := w.read(gi, tp.good.Offset+off, n)
+		if err != nil {
 			return fmt.Errorf("reading tensor %q from good: %w", tp.Name, err)
 		}
-		r, s := mergeElements(tp.DType, b, g)
+		r, s := mergeElements(tp.DType, b, gc.b[:n])
+		gc.release()
 		tp.ElementsReplaced += r
 		still += s
 		if _, err := dst.Write(b); err != nil {
 			return err
 		}
-		w.progress(n)
+		w.progress(int64(n))
 	}
 	if still > 0 {
 		return errAt(ErrUnhealthy, w.p.Good, tp.Name, "%d of the %d non-finite values of BAD's tensor are not finite in GOOD either, so an element repair cannot cure it (use the default whole-tensor repair); nothing was written", still, tp.ElementsReplaced)

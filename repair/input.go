@@ -21,16 +21,16 @@ type InputFile struct {
 	SHA256 string `json:"sha256"`
 }
 
-// hashedInput reads an input file and hashes it on the way: the hash covers
-// the prefix read so far, and a read that skips ahead first reads (and hashes)
-// the skipped bytes, so that a file read in order is read exactly once. finish
-// reads whatever was never read. Reads that go back are served but not hashed
-// again.
+// hashedInput is an input weight file open for the copy, with the running
+// SHA-256 of the whole file. The copier reads tensor bytes from it; the hash is
+// computed by the hashPipe (see hashpipe.go), either from the very chunks the
+// copier reads (fed) or by reading the file on its own.
 type hashedInput struct {
 	InputFile
 	src formats.Source
-	h   hash.Hash
-	pos int64 // bytes hashed: [0, pos)
+	h   hash.Hash // written by the hash pipe's goroutines only
+	fed bool      // hashed from the copier's reads (plus what they skip)
+	pos int64     // fed: bytes [0, pos) are scheduled for hashing (copier's view)
 }
 
 func openHashed(role, path string, p *Plan) (*hashedInput, error) {
@@ -55,48 +55,10 @@ func openHashed(role, path string, p *Plan) (*hashedInput, error) {
 
 func absPath(p string) (string, error) { return filepath.Abs(p) }
 
-// readAt fills b from offset off; scratch is a buffer for skipped bytes.
-func (in *hashedInput) readAt(b []byte, off int64, scratch []byte) error {
-	if off > in.pos {
-		if err := in.advance(off, scratch); err != nil {
-			return err
-		}
-	}
-	if _, err := in.src.ReadAt(b, off); err != nil {
-		return err
-	}
-	if off <= in.pos && off+int64(len(b)) > in.pos {
-		in.h.Write(b[in.pos-off:])
-		in.pos = off + int64(len(b))
-	}
-	return nil
-}
+// sum finalizes the digest (after the hash pipe has finished).
+func (in *hashedInput) sum() string { return hex.EncodeToString(in.h.Sum(nil)) }
 
-// advance reads and hashes [pos, to).
-func (in *hashedInput) advance(to int64, scratch []byte) error {
-	for in.pos < to {
-		n := min(int64(len(scratch)), to-in.pos)
-		b := scratch[:n]
-		if _, err := in.src.ReadAt(b, in.pos); err != nil {
-			return err
-		}
-		in.h.Write(b)
-		in.pos += n
-	}
-	return nil
-}
-
-// finish hashes the rest of the file and closes it.
-func (in *hashedInput) finish(scratch []byte) error {
-	defer in.src.Close()
-	if err := in.advance(in.src.Size(), scratch); err != nil {
-		return err
-	}
-	in.SHA256 = hex.EncodeToString(in.h.Sum(nil))
-	return nil
-}
-
-// close releases the file without finishing the hash.
+// close releases the file.
 func (in *hashedInput) close() { in.src.Close() }
 
 // hashWhole hashes a small input file (an index) in one go.
