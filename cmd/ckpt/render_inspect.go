@@ -6,7 +6,6 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/ckpt-tool/ckpt/formats"
 )
@@ -168,20 +167,13 @@ func writeMetadata(w io.Writer, st styler, files []jsonFile) {
 
 // inspectVerdict is the last line of the text view.
 func inspectVerdict(st styler, rep *inspectReport) string {
-	s := rep.Summary
-	var counts []string
-	if s.Errors > 0 {
-		counts = append(counts, plural(s.Errors, "error"))
-	}
-	if s.Warnings > 0 {
-		counts = append(counts, plural(s.Warnings, "warning"))
-	}
-	if !s.Healthy {
-		return st.BoldRed("MALFORMED") + ": " + strings.Join(counts, ", ")
+	counts := findingCounts(rep.Findings)
+	if !rep.Summary.Healthy {
+		return st.BoldRed("MALFORMED") + ": " + counts
 	}
 	msg := "no format problems"
-	if len(counts) > 0 {
-		msg = "no format errors, " + strings.Join(counts, ", ")
+	if counts != "" {
+		msg = "no format errors; " + counts
 	}
 	return st.BoldGreen("OK") + ": " + msg + "; headers only, run 'ckpt scan' to check the values"
 }

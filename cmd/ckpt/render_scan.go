@@ -106,8 +106,12 @@ func statText(have bool, v float64) string {
 func writeScanText(w io.Writer, st styler, r *inspect.Result, all bool, elapsed time.Duration) {
 	c := r.Checkpoint
 	s := r.Summary
-	fmt.Fprintf(w, "%s: %s, %s, %s, %s, scanned in %s\n", st.Bold(safeText(r.Path)), layoutText(c),
-		plural(len(r.Files), "file"), formats.HumanBytes(s.Bytes), plural(s.Tensors, "tensor"), elapsed.Round(time.Millisecond))
+	speed := ""
+	if elapsed >= 10*time.Millisecond {
+		speed = fmt.Sprintf(" (%s/s)", formats.HumanBytes(int64(float64(s.Bytes)/elapsed.Seconds())))
+	}
+	fmt.Fprintf(w, "%s: %s, %s, %s, %s, scanned in %s%s\n", st.Bold(safeText(r.Path)), layoutText(c),
+		plural(len(r.Files), "file"), formats.HumanBytes(s.Bytes), plural(s.Tensors, "tensor"), durationText(elapsed), speed)
 
 	ranked := rankTensors(r)
 	shown, healthy := 0, 0
@@ -153,7 +157,11 @@ func writeScanText(w io.Writer, st styler, r *inspect.Result, all bool, elapsed 
 		if shown > 0 {
 			fmt.Fprintf(w, "… and %s (--all lists them)\n", plural(healthy, "healthy tensor"))
 		} else {
-			fmt.Fprintf(w, "\nall %s are healthy (--all lists them)\n", plural(healthy, "tensor"))
+			if healthy == 1 {
+				fmt.Fprintf(w, "\nthe 1 tensor is healthy (--all lists it)\n")
+			} else {
+				fmt.Fprintf(w, "\nall %d tensors are healthy (--all lists them)\n", healthy)
+			}
 		}
 	}
 
@@ -198,25 +206,19 @@ func scanVerdictText(r *inspect.Result) (healthy bool, text string) {
 	var parts []string
 	if s.NonFiniteTensors > 0 {
 		nan, pos, neg := nonFiniteTotals(r)
-		parts = append(parts, fmt.Sprintf("%d of %d tensors hold non-finite values (%s NaN, %s +Inf, %s -Inf)",
-			s.NonFiniteTensors, s.Tensors, groupDigits(nan), groupDigits(pos), groupDigits(neg)))
+		parts = append(parts, fmt.Sprintf("%d of %s hold non-finite values (%s NaN, %s +Inf, %s -Inf)",
+			s.NonFiniteTensors, plural(s.Tensors, "tensor"), groupDigits(nan), groupDigits(pos), groupDigits(neg)))
 	}
-	var counts []string
-	if s.Errors > 0 {
-		counts = append(counts, plural(s.Errors, "error"))
-	}
-	if s.Warnings > 0 {
-		counts = append(counts, plural(s.Warnings, "warning"))
-	}
+	counts := findingCounts(r.Findings)
 	if !s.Healthy {
-		if len(counts) > 0 {
-			parts = append(parts, strings.Join(counts, ", "))
+		if counts != "" {
+			parts = append(parts, counts)
 		}
 		return false, strings.Join(parts, "; ")
 	}
 	text = fmt.Sprintf("%s, %s, every value finite", plural(s.Tensors, "tensor"), formats.HumanBytes(s.Bytes))
-	if len(counts) > 0 {
-		text += "; " + strings.Join(counts, ", ")
+	if counts != "" {
+		text += "; " + counts
 	} else {
 		text += ", no findings"
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -227,13 +228,50 @@ func shapeText(shape []uint64) string {
 
 // countSeverities counts error and warning findings.
 func countSeverities(findings []inspect.Finding) (errs, warns int) {
+	errs, warns, _ = countAll(findings)
+	return errs, warns
+}
+
+// countAll counts error, warning and info findings.
+func countAll(findings []inspect.Finding) (errs, warns, infos int) {
 	for _, f := range findings {
 		switch f.Severity {
 		case "error":
 			errs++
 		case "warning":
 			warns++
+		case "info":
+			infos++
 		}
 	}
-	return errs, warns
+	return errs, warns, infos
+}
+
+// findingCounts says "2 errors, 1 warning, 1 note" (info findings are notes),
+// leaving out zero counts; "" when there is no finding.
+func findingCounts(findings []inspect.Finding) string {
+	errs, warns, infos := countAll(findings)
+	var parts []string
+	if errs > 0 {
+		parts = append(parts, plural(errs, "error"))
+	}
+	if warns > 0 {
+		parts = append(parts, plural(warns, "warning"))
+	}
+	if infos > 0 {
+		parts = append(parts, plural(infos, "note"))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// durationText formats how long a step took, for people: "under 1ms", "35ms",
+// "1.24s".
+func durationText(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return "under 1ms"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(10 * time.Millisecond).String()
 }
