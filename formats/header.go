@@ -239,6 +239,11 @@ func parseUintArray(file, name, field string, dec *json.Decoder) ([]uint64, erro
 	return out, nil
 }
 
+// parseTensorInfo reads one tensor's {"dtype", "shape", "data_offsets"} object.
+// Known divergence: the reference deserializes tensor infos through serde's
+// buffered Content (the header struct flattens them), which also takes the
+// positional form ["U8",[2],[0,2]] and a dtype written as {"U8":null}. No
+// writer produces either; ckpt reports them as malformed headers.
 func parseTensorInfo(file, name string, dec *json.Decoder) (TensorInfo, error) {
 	ti := TensorInfo{Name: name}
 	off := dec.InputOffset()
