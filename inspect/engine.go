@@ -132,31 +132,76 @@ type worker struct {
 	sc  scratch
 }
 
-// scanChunk computes the accumulator of n bytes of dtype dt at off in src:
-// read into the worker's buffer, or, from a mapped file, sliced from the
-// mapping and touched only inside formats.CatchFault.
+// readBytes is how much of a chunk is read (or, from a mapping, processed) at
+// a time: small enough that the bytes pread copies are still in the L2 cache
+// when the kernel reads them.
+const readBytes = 256 << 10
+
+// scanChunk computes the accumulator of n bytes of dtype dt at off in src, a
+// piece at a time: read into the worker's buffer, or, from a mapped file,
+// sliced from the mapping and touched only inside formats.CatchFault. The
+// 16-bit histogram accumulates over the pieces and is reduced once, so both
+// sources give the same result to the bit.
 func (w *worker) scanChunk(src formats.Source, dt formats.DType, off, n int64) (Acc, error) {
+	var mapped []byte
 	if m, ok := src.(formats.Mapped); ok && m.Bytes() != nil {
-		data := m.Bytes()
-		if off < 0 || off > int64(len(data)) || n > int64(len(data))-off {
+		mapped = m.Bytes()
+		if off < 0 || off > int64(len(mapped)) || n > int64(len(mapped))-off {
 			return Acc{}, &formats.Error{Kind: formats.ErrTruncated, File: src.Path(), Offset: off,
-				Detail: fmt.Sprintf("read of %d bytes at %d is past the end of the %d-byte file", n, off, len(data))}
+				Detail: fmt.Sprintf("read of %d bytes at %d is past the end of the %d-byte file", n, off, len(mapped))}
 		}
-		var acc Acc
-		err := formats.CatchFault(src.Path(), func() error {
-			acc = w.sc.stats(dt, data[off:off+n])
-			return nil
-		})
-		return acc, err
 	}
-	if int64(cap(w.buf)) < n {
-		w.buf = make([]byte, n)
+	step := chunkLen(dt, readBytes)
+	if mapped == nil && int64(len(w.buf)) < min(step, n) {
+		w.buf = make([]byte, min(step, n))
 	}
-	b := w.buf[:n]
-	if _, err := src.ReadAt(b, off); err != nil {
-		return Acc{}, err
+	hist := dt.Bits() == 16 && n/2 >= hist16MinElems
+	acc := NewAcc()
+	var elems uint64
+	firstBad := int64(-1)
+	for pos := int64(0); pos < n; pos += step {
+		k := min(step, n-pos)
+		var b []byte
+		var err error
+		if mapped != nil {
+			b = mapped[off+pos : off+pos+k]
+			err = formats.CatchFault(src.Path(), func() error {
+				w.piece(dt, b, hist, &acc, &elems, &firstBad)
+				return nil
+			})
+		} else {
+			b = w.buf[:k]
+			if _, err = src.ReadAt(b, off+pos); err == nil {
+				w.piece(dt, b, hist, &acc, &elems, &firstBad)
+			}
+		}
+		if err != nil {
+			if hist {
+				w.sc.clear16()
+			}
+			return Acc{}, err
+		}
 	}
-	return w.sc.stats(dt, b), nil
+	if hist {
+		acc = w.sc.reduce16(dt, elems)
+		acc.FirstBad = firstBad
+	}
+	return acc, nil
+}
+
+// piece folds one piece of a chunk: into the histogram (noting where the
+// first NaN or infinity is), or through the dtype's kernel into acc.
+func (w *worker) piece(dt formats.DType, b []byte, hist bool, acc *Acc, elems *uint64, firstBad *int64) {
+	if !hist {
+		a := w.sc.stats(dt, b)
+		acc.Merge(&a)
+		return
+	}
+	w.sc.fill16(b)
+	if *firstBad < 0 && w.sc.anyNonFinite16(dt) {
+		*firstBad = int64(*elems) + firstBad16(b, class16(dt))
+	}
+	*elems += uint64(len(b) / 2)
 }
 
 // run scans every work item with the given number of workers. It returns

@@ -22,6 +22,8 @@ func Stats(dt formats.DType, raw []byte) Acc {
 type scratch struct {
 	h16  *[65536]uint32
 	nz   []uint16 // occupied bins of h16, gathered by the reduction
+	// the finite values of the occupied bins and their counts
+	vals16, cnts16 []float64
 	h8   [256]uint32
 	vals [blockElems]float64
 }

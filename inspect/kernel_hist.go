@@ -17,87 +17,175 @@ import (
 // hist16Stats is the kernel for BF16, F16, I16 and U16 data of at most
 // maxKernelElems elements.
 func (sc *scratch) hist16Stats(dt formats.DType, raw []byte) Acc {
+	raw = raw[:len(raw)/2*2]
+	sc.fill16(raw)
+	acc := sc.reduce16(dt, uint64(len(raw)/2))
+	if acc.NonFinite() > 0 {
+		acc.FirstBad = firstBad16(raw, class16(dt))
+	}
+	return acc
+}
+
+// fill16 adds 16-bit data (an even number of bytes) to the histogram; runs
+// of data can be added one after the other before one reduce16.
+func (sc *scratch) fill16(raw []byte) {
 	if sc.h16 == nil {
 		sc.h16 = new([65536]uint32)
 		sc.nz = make([]uint16, 0, 65536)
 	}
 	h := sc.h16
-	n := len(raw) / 2
-	raw = raw[:2*n]
-	i := 0
-	for ; i+8 <= len(raw); i += 8 {
-		w := binary.LittleEndian.Uint64(raw[i:])
+	for len(raw) >= 16 {
+		w := binary.LittleEndian.Uint64(raw)
+		v := binary.LittleEndian.Uint64(raw[8:])
+		raw = raw[16:]
 		h[uint16(w)]++
 		h[uint16(w>>16)]++
 		h[uint16(w>>32)]++
 		h[uint16(w>>48)]++
+		h[uint16(v)]++
+		h[uint16(v>>16)]++
+		h[uint16(v>>32)]++
+		h[uint16(v>>48)]++
 	}
-	for ; i < len(raw); i += 2 {
-		h[binary.LittleEndian.Uint16(raw[i:])]++
+	for len(raw) >= 2 {
+		h[binary.LittleEndian.Uint16(raw)]++
+		raw = raw[2:]
 	}
+}
 
-	// Gather the occupied bins and clear them for the next call.
+// anyNonFinite16 reports whether the histogram holds a NaN or an infinity of
+// dt (the bins whose exponent bits are all ones).
+func (sc *scratch) anyNonFinite16(dt formats.DType) bool {
+	var lo int
+	switch dt {
+	case formats.BF16:
+		lo = 0x7F80
+	case formats.F16:
+		lo = 0x7C00
+	default:
+		return false
+	}
+	for _, base := range []int{0, 0x8000} {
+		for b := base + lo; b < base+0x8000; b++ {
+			if sc.h16[b] != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// clear16 empties the histogram after an interrupted fill.
+func (sc *scratch) clear16() {
+	if sc.h16 != nil {
+		*sc.h16 = [65536]uint32{}
+	}
+}
+
+// reduce16 computes the accumulator of the n elements counted in the
+// histogram (FirstBad is left at -1) and empties the histogram.
+func (sc *scratch) reduce16(dt formats.DType, n uint64) Acc {
+	if sc.h16 == nil {
+		sc.fill16(nil)
+	}
+	h := sc.h16
+	// Gather the occupied bins, four at a time (most are empty), and clear them.
 	nz := sc.nz[:0]
-	for b := range h {
-		if h[b] != 0 {
-			nz = append(nz, uint16(b))
+	for b := 0; b < len(h); b += 4 {
+		if h[b]|h[b+1]|h[b+2]|h[b+3] == 0 {
+			continue
+		}
+		for k := b; k < b+4; k++ {
+			if h[k] != 0 {
+				nz = append(nz, uint16(k))
+			}
 		}
 	}
 	sc.nz = nz
 
-	value, class, minNormal := decoder16(dt)
 	acc := NewAcc()
-	acc.Count = uint64(n)
-	var sum float64
-	for _, b := range nz {
-		c := uint64(h[b])
-		switch class(b) {
-		case formats.ClassNaN:
-			acc.NaN += c
-			continue
-		case formats.ClassPosInf:
-			acc.PosInf += c
-			continue
-		case formats.ClassNegInf:
-			acc.NegInf += c
-			continue
-		}
-		v := value(b)
-		acc.Finite += c
-		sum += float64(c) * v
-		acc.Min = math.Min(acc.Min, v)
-		acc.Max = math.Max(acc.Max, v)
-		if v == 0 {
-			acc.Zeros += c
-		} else if math.Abs(v) < minNormal {
-			acc.Subnormal += c
-		}
+	acc.Count = n
+	// Decode the occupied bins into (value, count) pairs, counting the
+	// non-finite ones on the way.
+	vals, cnts := sc.vals16[:0], sc.cnts16[:0]
+	var expMask uint16
+	switch dt {
+	case formats.BF16:
+		expMask = 0x7F80
+	case formats.F16:
+		expMask = 0x7C00
 	}
-	if acc.Finite > 0 {
-		acc.AbsMax = math.Max(-acc.Min, acc.Max)
-		acc.Mean = sum / float64(acc.Finite)
-		for _, b := range nz {
-			if class(b) != formats.ClassFinite {
-				continue
-			}
-			c, v := float64(h[b]), value(b)
-			d := v - acc.Mean
-			acc.M2 += c * d * d
-			acc.SumSq += c * v * v
-		}
-	}
+	f16 := f16Table()
 	for _, b := range nz {
+		c := h[b]
 		h[b] = 0
+		if expMask != 0 && b&expMask == expMask {
+			switch {
+			case b&^(expMask|0x8000) != 0:
+				acc.NaN += uint64(c)
+			case b&0x8000 != 0:
+				acc.NegInf += uint64(c)
+			default:
+				acc.PosInf += uint64(c)
+			}
+			continue
+		}
+		var v float64
+		switch dt {
+		case formats.BF16:
+			v = float64(math.Float32frombits(uint32(b) << 16))
+		case formats.F16:
+			v = float64(f16[b])
+		case formats.I16:
+			v = float64(int16(b))
+		default:
+			v = float64(b)
+		}
+		vals = append(vals, v)
+		cnts = append(cnts, float64(c))
 	}
-	if acc.NonFinite() > 0 {
-		acc.FirstBad = firstBad16(dt, raw, class)
-	}
+	sc.vals16, sc.cnts16 = vals, cnts
+	foldWeighted(&acc, vals, cnts, dt.MinNormal())
 	return acc
+}
+
+// foldWeighted folds distinct finite values, each occurring cnts[i] times,
+// into acc: counts, extremes, the mean, then the squared deviations from it.
+// Every product count × value is exact in float64.
+func foldWeighted(acc *Acc, vals, cnts []float64, minNormal float64) {
+	var sum, finite float64
+	kmin, kmax := int64(math.MaxInt64), int64(math.MinInt64)
+	for i, v := range vals {
+		c := cnts[i]
+		finite += c
+		sum += c * v
+		k := orderKey64(math.Float64bits(v))
+		kmin, kmax = min(kmin, k), max(kmax, k)
+		if v == 0 {
+			acc.Zeros += uint64(c)
+		} else if math.Abs(v) < minNormal {
+			acc.Subnormal += uint64(c)
+		}
+	}
+	if len(vals) == 0 {
+		return
+	}
+	acc.Finite = uint64(finite)
+	acc.Min, acc.Max = keyValue64(kmin), keyValue64(kmax)
+	acc.AbsMax = math.Max(-acc.Min, acc.Max)
+	acc.Mean = sum / finite
+	var m2, sq float64
+	for i, v := range vals {
+		d := v - acc.Mean
+		m2 += cnts[i] * d * d
+		sq += cnts[i] * v * v
+	}
+	acc.M2, acc.SumSq = m2, sq
 }
 
 // firstBad16 is the index of the first non-finite element of 16-bit data, -1
 // when there is none.
-func firstBad16(dt formats.DType, raw []byte, class func(uint16) formats.FloatClass) int64 {
+func firstBad16(raw []byte, class func(uint16) formats.FloatClass) int64 {
 	for i := 0; i+2 <= len(raw); i += 2 {
 		if class(binary.LittleEndian.Uint16(raw[i:])) != formats.ClassFinite {
 			return int64(i / 2)
@@ -106,22 +194,15 @@ func firstBad16(dt formats.DType, raw []byte, class func(uint16) formats.FloatCl
 	return -1
 }
 
-// decoder16 returns how to decode and classify one 16-bit pattern of dt, and
-// dt's smallest normal magnitude.
-func decoder16(dt formats.DType) (value func(uint16) float64, class func(uint16) formats.FloatClass, minNormal float64) {
-	finite := func(uint16) formats.FloatClass { return formats.ClassFinite }
+// class16 returns how to classify one 16-bit pattern of dt.
+func class16(dt formats.DType) func(uint16) formats.FloatClass {
 	switch dt {
 	case formats.BF16:
-		return func(b uint16) float64 { return float64(math.Float32frombits(uint32(b) << 16)) },
-			func(b uint16) formats.FloatClass { return ieeeClass(b, 0x7F80) }, dt.MinNormal()
+		return func(b uint16) formats.FloatClass { return ieeeClass(b, 0x7F80) }
 	case formats.F16:
-		t := f16Table()
-		return func(b uint16) float64 { return float64(t[b]) },
-			func(b uint16) formats.FloatClass { return ieeeClass(b, 0x7C00) }, dt.MinNormal()
-	case formats.I16:
-		return func(b uint16) float64 { return float64(int16(b)) }, finite, 0
+		return func(b uint16) formats.FloatClass { return ieeeClass(b, 0x7C00) }
 	}
-	return func(b uint16) float64 { return float64(b) }, finite, 0
+	return func(uint16) formats.FloatClass { return formats.ClassFinite }
 }
 
 // ieeeClass classifies a 16-bit IEEE-style pattern whose exponent field is
@@ -185,47 +266,26 @@ func (sc *scratch) hist8Stats(dt formats.DType, raw []byte) Acc {
 	t := decoder8(dt)
 	acc := NewAcc()
 	acc.Count = uint64(len(raw))
-	var sum float64
+	var vals, cnts [256]float64
+	k := 0
 	for b := range h {
-		c := uint64(h[b])
+		c := h[b]
 		if c == 0 {
 			continue
 		}
 		switch t.class[b] {
 		case formats.ClassNaN:
-			acc.NaN += c
-			continue
+			acc.NaN += uint64(c)
 		case formats.ClassPosInf:
-			acc.PosInf += c
-			continue
+			acc.PosInf += uint64(c)
 		case formats.ClassNegInf:
-			acc.NegInf += c
-			continue
-		}
-		v := t.value[b]
-		acc.Finite += c
-		sum += float64(c) * v
-		acc.Min = math.Min(acc.Min, v)
-		acc.Max = math.Max(acc.Max, v)
-		if v == 0 {
-			acc.Zeros += c
-		} else if math.Abs(v) < t.minNormal {
-			acc.Subnormal += c
+			acc.NegInf += uint64(c)
+		default:
+			vals[k], cnts[k] = t.value[b], float64(c)
+			k++
 		}
 	}
-	if acc.Finite > 0 {
-		acc.AbsMax = math.Max(-acc.Min, acc.Max)
-		acc.Mean = sum / float64(acc.Finite)
-		for b := range h {
-			if h[b] == 0 || t.class[b] != formats.ClassFinite {
-				continue
-			}
-			c, v := float64(h[b]), t.value[b]
-			d := v - acc.Mean
-			acc.M2 += c * d * d
-			acc.SumSq += c * v * v
-		}
-	}
+	foldWeighted(&acc, vals[:k], cnts[:k], t.minNormal)
 	*h = [256]uint32{}
 	if acc.NonFinite() > 0 {
 		for i, b := range raw {
