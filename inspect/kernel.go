@@ -20,12 +20,12 @@ func Stats(dt formats.DType, raw []byte) Acc {
 // scratch is the reusable memory of one worker: histograms for the 8- and
 // 16-bit kernels and a block of decoded values for the generic one.
 type scratch struct {
-	h16  *[65536]uint32
-	nz   []uint16 // occupied bins of h16, gathered by the reduction
+	h16 *[65536]uint32
+	nz  []uint16 // occupied bins of h16, gathered by the reduction
 	// the finite values of the occupied bins and their counts
 	vals16, cnts16 []float64
-	h8   [256]uint32
-	vals [blockElems]float64
+	h8             [256]uint32
+	vals           [blockElems]float64
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
