@@ -46,7 +46,7 @@ func runScanCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.All, "all", false, "list every tensor in the table, healthy ones included")
 	fs.BoolVar(&o.Strict, "strict", false, "exit 1 on warnings too, not only on errors")
 	fs.IntVarP(&o.Workers, "workers", "j", 0, "goroutines reading and checking in parallel (0: one per CPU)")
-	fs.StringVar(&o.Source, "source", "pread", "how bytes are read: pread (streaming, the faster here) or mmap")
+	fs.StringVar(&o.Source, "source", "pread", "how bytes are read: pread (positioned reads into per-worker buffers) or mmap (a read-only memory map)")
 	fs.StringVar(&o.Color, "color", "auto", "colour the text output: "+colorModes+" (NO_COLOR turns it off)")
 	fs.BoolVar(&o.NoProgress, "no-progress", false, "never draw the progress bar (it is drawn only when stderr is a terminal)")
 	fs.StringVar(&o.Target, "target-dtype", "", "the dtype the model will be served in; f16 makes values beyond the fp16 range errors, not warnings")
