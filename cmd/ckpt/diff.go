@@ -1,0 +1,457 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"strconv"
+	"time"
+
+	"github.com/ckpt-tool/ckpt/diff"
+	"github.com/ckpt-tool/ckpt/formats"
+)
+
+// ckpt diff: per-tensor change between two checkpoints, with diff(1)'s exit
+// statuses (0 identical, 1 different, 2 trouble).
+
+func init() {
+	register(command{
+		name:    "diff",
+		summary: "per-tensor change between two checkpoints (0 identical, 1 different)",
+		run:     runDiffCmd,
+	})
+}
+
+// diffOptions are the flags of ckpt diff.
+type diffOptions struct {
+	JSON       bool
+	Markdown   bool
+	All        bool // list identical tensors too
+	Top        int  // changed tensors listed (0: all)
+	Layers     bool // print the per-layer table in text output
+	Workers    int
+	Color      string
+	NoProgress bool
+}
+
+func runDiffCmd(args []string, stdout, stderr io.Writer) error {
+	var o diffOptions
+	fs := newFlagSet("diff", "diff [flags] A B", stderr)
+	fs.BoolVar(&o.JSON, "json", false, "print one JSON object (the contract in the README)")
+	fs.BoolVar(&o.Markdown, "markdown", false, "print a Markdown report for a pull-request comment")
+	fs.BoolVar(&o.All, "all", false, "list every tensor, identical ones included")
+	fs.IntVar(&o.Top, "top", 50, "list at most this many changed tensors, largest change first (0: all)")
+	fs.BoolVar(&o.Layers, "layers", true, "print the per-layer aggregate table")
+	fs.IntVarP(&o.Workers, "workers", "j", 0, "chunks compared in parallel by this many goroutines (0: one per CPU)")
+	fs.StringVar(&o.Color, "color", "auto", "colour the text output: "+colorModes+" (NO_COLOR turns it off)")
+	fs.BoolVar(&o.NoProgress, "no-progress", false, "never draw the progress bar (it is drawn only when stderr is a terminal)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return usagef("run 'ckpt diff --help'", "diff needs exactly two checkpoints, A and B (got %d)", fs.NArg())
+	}
+	if o.JSON && o.Markdown {
+		return usagef("pick one output format", "--json and --markdown cannot be used together")
+	}
+	if o.Workers < 0 || o.Top < 0 {
+		return usagef("use -j 0 for one worker per CPU, --top 0 for all", "-j/--workers and --top must be 0 or more")
+	}
+	return runDiff(o, fs.Arg(0), fs.Arg(1), stdout, stderr)
+}
+
+// runDiff compares A with B and prints the result. Inputs that cannot be
+// opened, malformed files and unreadable tensors are trouble (exit 2), after
+// what could be compared is printed.
+func runDiff(o diffOptions, pa, pb string, stdout, stderr io.Writer) error {
+	color, err := useColor(o.Color, stdout)
+	if err != nil {
+		return err
+	}
+	st := styler{on: color}
+	ca, err := formats.Open(pa)
+	if err != nil {
+		return reportPathError(stderr, pa, err)
+	}
+	cb, err := formats.Open(pb)
+	if err != nil {
+		return reportPathError(stderr, pb, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	bar := newByteProgress(stderr, scanBytes(ca)+scanBytes(cb), "diff", !o.NoProgress)
+	start := time.Now()
+	res, err := diff.Compare(ctx, ca, cb, diff.Options{Workers: o.Workers, Progress: bar.Add})
+	bar.Done()
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	switch {
+	case o.JSON:
+		err = writeJSON(stdout, diffJSON(res))
+	case o.Markdown:
+		writeDiffMarkdown(stdout, res, o)
+	default:
+		writeDiffText(stdout, st, res, o, elapsed)
+	}
+	if err != nil {
+		return err
+	}
+	if len(res.Problems) > 0 || res.Summary.Unreadable > 0 {
+		for _, p := range res.Problems {
+			fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(p.Err.Error()))
+		}
+		for _, t := range res.Tensors {
+			if t.Status == diff.Unreadable {
+				fmt.Fprintf(stderr, "ckpt: error: tensor %s could not be compared: %s\n", strconv.Quote(safeText(t.Name)), safeText(t.Reason))
+			}
+		}
+		fmt.Fprintf(stderr, "ckpt: hint: run 'ckpt inspect' on the malformed checkpoint; the comparison above covers only what could be read\n")
+		return errReported
+	}
+	if !res.Summary.Same() {
+		return errFindings
+	}
+	return nil
+}
+
+// reportPathError prints a path that could not be opened, as the other
+// commands do, and returns errReported (exit 2).
+func reportPathError(stderr io.Writer, path string, err error) error {
+	pe := &pathError{Path: path, Err: err}
+	fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(pe.Error()))
+	if h := pe.hint(); h != "" {
+		fmt.Fprintf(stderr, "ckpt: hint: %s\n", h)
+	}
+	return &reportedErrors{errs: []error{pe}}
+}
+
+// JSON form of a diff. a, b, tensors[name, status, rel_l2, max_abs, cosine]
+// and summary are the contract; the rest are additions.
+type diffReportJSON struct {
+	A        string            `json:"a"`
+	B        string            `json:"b"`
+	Tensors  []diffTensorJSON  `json:"tensors"`
+	Layers   []diffGroupJSON   `json:"layers"`
+	Roles    []diffGroupJSON   `json:"roles"`
+	Summary  diffSummaryJSON   `json:"summary"`
+	Problems []diffProblemJSON `json:"problems"`
+}
+
+type diffTensorJSON struct {
+	Name        string   `json:"name"`
+	Status      string   `json:"status"`
+	RelL2       *float64 `json:"rel_l2"`
+	MaxAbs      *float64 `json:"max_abs"`
+	Cosine      *float64 `json:"cosine"`
+	DTypeA      string   `json:"dtype_a,omitempty"`
+	DTypeB      string   `json:"dtype_b,omitempty"`
+	ShapeA      []uint64 `json:"shape_a,omitempty"`
+	ShapeB      []uint64 `json:"shape_b,omitempty"`
+	Changed     uint64   `json:"changed_elements"`
+	Appeared    uint64   `json:"nonfinite_appeared"`
+	Disappeared uint64   `json:"nonfinite_disappeared"`
+	Reason      string   `json:"reason,omitempty"`
+}
+
+type diffGroupJSON struct {
+	Key      string   `json:"key"` // the layer ("" for tensors outside layers) or role
+	Tensors  int      `json:"tensors"`
+	Changed  int      `json:"changed"`
+	RelL2    *float64 `json:"rel_l2"`
+	MaxAbs   *float64 `json:"max_abs"`
+	Appeared uint64   `json:"nonfinite_appeared"`
+}
+
+type diffSummaryJSON struct {
+	Tensors      int      `json:"tensors"`
+	Identical    int      `json:"identical"`
+	Changed      int      `json:"changed"`
+	OnlyA        int      `json:"only_a"`
+	OnlyB        int      `json:"only_b"`
+	ShapeChanged int      `json:"shape_changed"`
+	DTypeChanged int      `json:"dtype_changed"`
+	Unreadable   int      `json:"unreadable"`
+	Appeared     uint64   `json:"nonfinite_appeared"`
+	Disappeared  uint64   `json:"nonfinite_disappeared"`
+	RelL2        *float64 `json:"rel_l2"`
+	Bytes        int64    `json:"bytes"`
+	Same         bool     `json:"same"`
+}
+
+type diffProblemJSON struct {
+	File    string `json:"file"`
+	Tensor  string `json:"tensor"`
+	Message string `json:"message"`
+}
+
+func numOrNull(v float64, ok bool) *float64 {
+	if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+// tensorNumbers are a tensor's rel_l2, max_abs and cosine for output:
+// identical tensors have 0, 0 and 1 (they are not decoded, so these are known
+// without reading the values).
+func tensorNumbers(t *diff.TensorDiff) (rel, maxAbs, cos *float64) {
+	if t.Status == diff.Identical {
+		zero, one := 0.0, 1.0
+		return &zero, &zero, &one
+	}
+	return numOrNull(t.RelL2()), numOrNull(t.MaxAbsDiff()), numOrNull(t.Cosine())
+}
+
+func diffJSON(r *diff.Result) diffReportJSON {
+	out := diffReportJSON{A: r.A, B: r.B, Tensors: []diffTensorJSON{}, Layers: []diffGroupJSON{}, Roles: []diffGroupJSON{}, Problems: []diffProblemJSON{}}
+	for _, t := range r.Tensors {
+		rel, ma, cos := tensorNumbers(t)
+		out.Tensors = append(out.Tensors, diffTensorJSON{Name: t.Name, Status: string(t.Status), RelL2: rel, MaxAbs: ma, Cosine: cos,
+			DTypeA: string(t.DTypeA), DTypeB: string(t.DTypeB), ShapeA: t.ShapeA, ShapeB: t.ShapeB,
+			Changed: t.Differ, Appeared: t.Appeared, Disappeared: t.Disappeared, Reason: t.Reason})
+	}
+	group := func(g *diff.Group) diffGroupJSON {
+		ma := numOrNull(g.MaxAbs, g.Pairs > 0 || g.Changed == 0)
+		return diffGroupJSON{Key: g.Key, Tensors: g.Tensors, Changed: g.Changed, RelL2: numOrNull(g.RelL2()), MaxAbs: ma, Appeared: g.Appeared}
+	}
+	for _, g := range r.Layers {
+		out.Layers = append(out.Layers, group(g))
+	}
+	for _, g := range r.Roles {
+		out.Roles = append(out.Roles, group(g))
+	}
+	s := r.Summary
+	out.Summary = diffSummaryJSON{Tensors: s.Tensors, Identical: s.Identical, Changed: s.Changed, OnlyA: s.OnlyA, OnlyB: s.OnlyB,
+		ShapeChanged: s.ShapeChanged, DTypeChanged: s.DTypeChanged, Unreadable: s.Unreadable, Appeared: s.Appeared,
+		Disappeared: s.Disappeared, RelL2: numOrNull(r.RelL2()), Bytes: s.Bytes, Same: s.Same()}
+	for _, p := range r.Problems {
+		out.Problems = append(out.Problems, diffProblemJSON{File: p.Err.File, Tensor: p.Err.Tensor, Message: p.Err.Error()})
+	}
+	return out
+}
+
+// numText formats an optional number for tables.
+func numText(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*v, 'g', 4, 64)
+}
+
+func cosText(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*v, 'f', 6, 64)
+}
+
+// shownTensors are the tensors a text or Markdown view lists, and how many
+// changed and identical ones it leaves out.
+func shownTensors(r *diff.Result, o diffOptions) (shown []*diff.TensorDiff, moreChanged, identical int) {
+	for _, t := range r.Tensors {
+		if t.Status == diff.Identical {
+			if o.All {
+				shown = append(shown, t)
+			} else {
+				identical++
+			}
+			continue
+		}
+		if !o.All && o.Top > 0 && len(shown) >= o.Top {
+			moreChanged++
+			continue
+		}
+		shown = append(shown, t)
+	}
+	return shown, moreChanged, identical
+}
+
+func nonFiniteText(t *diff.TensorDiff) string {
+	if t.Appeared == 0 && t.Disappeared == 0 {
+		return ""
+	}
+	return fmt.Sprintf("+%s/-%s", groupDigits(t.Appeared), groupDigits(t.Disappeared))
+}
+
+func dtypeText(t *diff.TensorDiff) string {
+	switch {
+	case t.DTypeA == "":
+		return string(t.DTypeB)
+	case t.DTypeB == "" || t.DTypeA == t.DTypeB:
+		return string(t.DTypeA)
+	}
+	return string(t.DTypeA) + "→" + string(t.DTypeB)
+}
+
+func shapeDiffText(t *diff.TensorDiff) string {
+	switch {
+	case t.ShapeA == nil && t.DTypeA == "":
+		return shapeText(t.ShapeB)
+	case t.DTypeB == "" || t.Status != diff.ShapeChanged:
+		return shapeText(t.ShapeA)
+	}
+	return shapeText(t.ShapeA) + "→" + shapeText(t.ShapeB)
+}
+
+// writeDiffText prints the text view: the changed tensors, largest change
+// first, the per-layer table and a verdict line.
+func writeDiffText(w io.Writer, st styler, r *diff.Result, o diffOptions, elapsed time.Duration) {
+	s := r.Summary
+	fmt.Fprintf(w, "%s %s\n%s %s\ncompared %s, %s in %s\n", st.Bold("A:"), safeText(r.A), st.Bold("B:"), safeText(r.B),
+		plural(s.Tensors, "tensor"), formats.HumanBytes(s.Bytes), elapsed.Round(time.Millisecond))
+	shown, more, identical := shownTensors(r, o)
+	if len(shown) > 0 {
+		tt := textTable{header: []string{"STATUS", "TENSOR", "DTYPE", "SHAPE", "REL_L2", "MAX_ABS", "COSINE", "NONFINITE +/-"},
+			right: map[int]bool{4: true, 5: true, 6: true}}
+		for _, t := range shown {
+			rel, ma, cos := tensorNumbers(t)
+			status := cell{text: string(t.Status)}
+			switch {
+			case t.Appeared > 0 || t.Status == diff.Unreadable:
+				status.style = st.Red
+			case t.Status == diff.Identical:
+				status.style = st.Dim
+			case t.Status != diff.Changed:
+				status.style = st.Yellow
+			}
+			nf := cell{text: nonFiniteText(t)}
+			if t.Appeared > 0 {
+				nf.style = st.Red
+			}
+			tt.addCells(status, cell{text: safeText(t.Name)}, cell{text: dtypeText(t)}, cell{text: shapeDiffText(t)},
+				cell{text: numText(rel)}, cell{text: numText(ma)}, cell{text: cosText(cos)}, nf)
+		}
+		fmt.Fprintln(w)
+		tt.write(w, st.Bold)
+	}
+	if more > 0 {
+		fmt.Fprintf(w, "… and %s (--top 0 lists them)\n", plural(more, "more changed tensor"))
+	}
+	if identical > 0 {
+		if len(shown) > 0 {
+			fmt.Fprintf(w, "… and %s (--all lists them)\n", plural(identical, "identical tensor"))
+		}
+	}
+	if o.Layers && s.Changed+s.DTypeChanged > 0 && len(r.Layers) > 1 {
+		fmt.Fprintf(w, "\n%s\n", st.Bold("BY LAYER"))
+		tt := textTable{header: []string{"LAYER", "TENSORS", "CHANGED", "REL_L2", "MAX_ABS", "NONFINITE+"}, right: map[int]bool{1: true, 2: true, 3: true, 4: true}}
+		for _, g := range r.Layers {
+			key := g.Key
+			if key == "" {
+				key = "(outside layers)"
+			}
+			app := ""
+			if g.Appeared > 0 {
+				app = groupDigits(g.Appeared)
+			}
+			tt.add(safeText(key), strconv.Itoa(g.Tensors), strconv.Itoa(g.Changed), numText(numOrNull(g.RelL2())), numText(numOrNull(g.MaxAbs, g.Pairs > 0 || g.Changed == 0)), app)
+		}
+		tt.write(w, st.Bold)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, diffVerdict(st, r))
+}
+
+// diffVerdictText is the verdict in words, without styling.
+func diffVerdictText(r *diff.Result) (same bool, text string) {
+	s := r.Summary
+	if s.Same() {
+		return true, fmt.Sprintf("all %s are byte-identical", plural(s.Tensors, "tensor"))
+	}
+	var parts []string
+	add := func(n int, what string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(s.Changed, "changed")
+	add(s.ShapeChanged, "with a new shape")
+	add(s.DTypeChanged, "with a new dtype")
+	add(s.OnlyA, "only in A")
+	add(s.OnlyB, "only in B")
+	add(s.Unreadable, "unreadable")
+	text = fmt.Sprintf("%d of %s differ", s.Tensors-s.Identical, plural(s.Tensors, "tensor"))
+	if len(parts) > 0 {
+		text += " (" + joinWords(parts) + ")"
+	}
+	if rel := numOrNull(r.RelL2()); rel != nil && s.Changed+s.DTypeChanged > 0 {
+		text += fmt.Sprintf("; overall relative change %s", numText(rel))
+	}
+	if s.Appeared > 0 {
+		text += fmt.Sprintf("; %s non-finite values appeared", groupDigits(s.Appeared))
+	}
+	if s.Disappeared > 0 {
+		text += fmt.Sprintf("; %s non-finite values disappeared", groupDigits(s.Disappeared))
+	}
+	return false, text
+}
+
+func joinWords(parts []string) string {
+	out := ""
+	for i, p := range parts {
+		if i > 0 {
+			out += ", "
+		}
+		out += p
+	}
+	return out
+}
+
+func diffVerdict(st styler, r *diff.Result) string {
+	same, text := diffVerdictText(r)
+	if same {
+		return st.BoldGreen("IDENTICAL") + ": " + text
+	}
+	if r.Summary.Appeared > 0 {
+		return st.BoldRed("DIFFERENT") + ": " + text
+	}
+	return st.Bold("DIFFERENT") + ": " + text
+}
+
+// writeDiffMarkdown prints the Markdown view: a verdict line, the changed
+// tensors and the per-layer table.
+func writeDiffMarkdown(w io.Writer, r *diff.Result, o diffOptions) {
+	same, text := diffVerdictText(r)
+	mark := "✅ **identical**"
+	if !same {
+		mark = "⚠️ **different**"
+		if r.Summary.Appeared > 0 {
+			mark = "❌ **different, non-finite values appeared**"
+		}
+	}
+	fmt.Fprintf(w, "**ckpt diff** %s → %s: %s — %s\n", mdCode(r.A), mdCode(r.B), mark, mdText(text))
+	if o.Top == 0 || o.Top > markdownMaxFindings {
+		o.Top = markdownMaxFindings
+	}
+	shown, more, identical := shownTensors(r, o)
+	if len(shown) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| status | tensor | dtype | shape | rel_l2 | max_abs | cosine | non-finite +/- |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |")
+		for _, t := range shown {
+			rel, ma, cos := tensorNumbers(t)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", mdText(string(t.Status)), mdCode(t.Name), mdText(dtypeText(t)),
+				mdText(shapeDiffText(t)), numText(rel), numText(ma), cosText(cos), nonFiniteText(t))
+		}
+	}
+	if more > 0 || identical > 0 {
+		fmt.Fprintf(w, "\n%d more changed and %d identical tensors not listed (run `ckpt diff` for all of them).\n", more, identical)
+	}
+	if r.Summary.Changed+r.Summary.DTypeChanged > 0 && len(r.Layers) > 1 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| layer | tensors | changed | rel_l2 |")
+		fmt.Fprintln(w, "| --- | ---: | ---: | ---: |")
+		for _, g := range r.Layers {
+			key := mdCode(g.Key)
+			if g.Key == "" {
+				key = "(outside layers)"
+			}
+			fmt.Fprintf(w, "| %s | %d | %d | %s |\n", key, g.Tensors, g.Changed, numText(numOrNull(g.RelL2())))
+		}
+	}
+}
