@@ -289,3 +289,37 @@ func TestScanSkipsCutTensors(t *testing.T) {
 		t.Fatal("a truncated file scanned healthy")
 	}
 }
+
+// TestScanPieces checks chunks read in several pieces: 16-bit histograms
+// that accumulate over pieces, the first NaN in a later piece, and the other
+// kernels merging piece by piece, with both sources, against the reference.
+func TestScanPieces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 30))
+	const n = 1_500_000
+	bf := weightsLike(rng, formats.BF16, n, 0, 0.02)
+	copy(bf[2*700_001:], []byte{0xC1, 0x7F}) // NaN in the third 256 KiB piece
+	copy(bf[2*1_400_000:], []byte{0x80, 0xFF})
+	f16 := weightsLike(rng, formats.F16, n, 0, 1)
+	copy(f16[2*200_000:], []byte{0x00, 0x7C})
+	f32 := realistic(rng, formats.F32, n/2, 0, 1, 1, 1, 1)
+	ts := []testTensor{
+		{"bf", formats.BF16, []uint64{n}, bf},
+		{"h", formats.F16, []uint64{n}, f16},
+		{"f", formats.F32, []uint64{n / 2}, f32},
+	}
+	path := filepath.Join(t.TempDir(), "p.safetensors")
+	writeST(t, path, ts, true)
+	for _, mode := range []formats.SourceMode{formats.Pread, formats.Mmap} {
+		r, err := ScanPath(context.Background(), path, Options{Source: mode, ChunkBytes: 2 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range ts {
+			for _, s := range r.Tensors {
+				if s.Name == x.name {
+					checkAcc(t, mode.String()+" "+x.name, s.Acc, ReferenceStats(x.dt, x.data), 1e-9)
+				}
+			}
+		}
+	}
+}
