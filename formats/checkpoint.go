@@ -32,7 +32,10 @@ type Checkpoint struct {
 	Files    []*File
 	Tensors  []*Tensor // by file, then data order
 	Problems []Problem // index, layout and config findings (file findings are on each File)
-	byName   map[string]*Tensor
+	// Incomplete is set for a trainer checkpoint directory without trainer_state.json
+	// (written last): its save is in progress or was interrupted.
+	Incomplete bool
+	byName     map[string]*Tensor
 }
 
 // Tensor returns the tensor with that name, or nil.
@@ -130,6 +133,7 @@ func Open(path string) (*Checkpoint, error) {
 		}
 	}
 	c.index()
+	c.markIncomplete()
 	if cfg, err := ReadConfig(filepath.Join(path, "config.json")); err == nil {
 		c.Config = cfg
 		c.Problems = append(c.Problems, cfg.Check(c)...)
