@@ -137,11 +137,29 @@ type worker struct {
 // when the kernel reads them.
 const readBytes = 256 << 10
 
+// How scanChunk folds the pieces of a chunk.
+const (
+	foldKernel = iota // each piece through the dtype's kernel, accumulators merged
+	foldHist16        // 16-bit data into the histogram, reduced once per chunk
+	foldPairs8        // one-byte data into the histogram by pairs, reduced once per chunk
+)
+
+// foldMode picks how a chunk of n bytes of dt is folded.
+func foldMode(dt formats.DType, n int64) int {
+	switch {
+	case dt.Bits() == 16 && n/2 >= hist16MinElems:
+		return foldHist16
+	case dt.Bits() == 8 && n >= pairs8MinElems:
+		return foldPairs8
+	}
+	return foldKernel
+}
+
 // scanChunk computes the accumulator of n bytes of dtype dt at off in src, a
 // piece at a time: read into the worker's buffer, or, from a mapped file,
 // sliced from the mapping and touched only inside formats.CatchFault. The
-// 16-bit histogram accumulates over the pieces and is reduced once, so both
-// sources give the same result to the bit.
+// histograms accumulate over the pieces and are reduced once, so both sources
+// give the same result to the bit.
 func (w *worker) scanChunk(src formats.Source, dt formats.DType, off, n int64) (Acc, error) {
 	var mapped []byte
 	if m, ok := src.(formats.Mapped); ok && m.Bytes() != nil {
@@ -151,57 +169,84 @@ func (w *worker) scanChunk(src formats.Source, dt formats.DType, off, n int64) (
 				Detail: fmt.Sprintf("read of %d bytes at %d is past the end of the %d-byte file", n, off, len(mapped))}
 		}
 	}
-	step := chunkLen(dt, readBytes)
-	if mapped == nil && int64(len(w.buf)) < min(step, n) {
-		w.buf = make([]byte, min(step, n))
-	}
-	hist := dt.Bits() == 16 && n/2 >= hist16MinElems
+	mode := foldMode(dt, n)
 	acc := NewAcc()
 	var elems uint64
 	firstBad := int64(-1)
-	for pos := int64(0); pos < n; pos += step {
-		k := min(step, n-pos)
-		var b []byte
-		var err error
-		if mapped != nil {
-			b = mapped[off+pos : off+pos+k]
-			err = formats.CatchFault(src.Path(), func() error {
-				w.piece(dt, b, hist, &acc, &elems, &firstBad)
-				return nil
-			})
-		} else {
-			b = w.buf[:k]
-			if _, err = src.ReadAt(b, off+pos); err == nil {
-				w.piece(dt, b, hist, &acc, &elems, &firstBad)
+	err := w.pieces(src, mapped, dt, off, n, func(b []byte) bool {
+		switch mode {
+		case foldHist16:
+			w.sc.fill16(b)
+			if firstBad < 0 && w.sc.anyNonFinite16(dt) {
+				firstBad = int64(elems) + firstBad16(b, class16(dt))
 			}
+			elems += uint64(len(b) / 2)
+		case foldPairs8:
+			w.sc.fillPairs8(b)
+		default:
+			a := w.sc.stats(dt, b)
+			acc.Merge(&a)
 		}
-		if err != nil {
-			if hist {
-				w.sc.clear16()
-			}
-			return Acc{}, err
-		}
+		return true
+	})
+	if err != nil {
+		w.sc.clear8()
+		return Acc{}, err
 	}
-	if hist {
+	switch mode {
+	case foldHist16:
 		acc = w.sc.reduce16(dt, elems)
 		acc.FirstBad = firstBad
+	case foldPairs8:
+		w.sc.pairsTo8()
+		acc = w.sc.reduce8(dt, uint64(n))
+		if acc.NonFinite() > 0 {
+			// Rare: read the chunk again to find where the first one is.
+			var seen int64
+			err := w.pieces(src, mapped, dt, off, n, func(b []byte) bool {
+				if i := firstBad8(dt, b); i >= 0 {
+					acc.FirstBad = seen + i
+					return false
+				}
+				seen += int64(len(b))
+				return true
+			})
+			if err != nil {
+				return Acc{}, err
+			}
+		}
 	}
 	return acc, nil
 }
 
-// piece folds one piece of a chunk: into the histogram (noting where the
-// first NaN or infinity is), or through the dtype's kernel into acc.
-func (w *worker) piece(dt formats.DType, b []byte, hist bool, acc *Acc, elems *uint64, firstBad *int64) {
-	if !hist {
-		a := w.sc.stats(dt, b)
-		acc.Merge(&a)
-		return
+// pieces hands the n bytes at off in src to fn a piece of at most readBytes
+// (whole elements) at a time, until fn returns false: read into the worker's
+// buffer, or sliced from the mapping inside formats.CatchFault.
+func (w *worker) pieces(src formats.Source, mapped []byte, dt formats.DType, off, n int64, fn func([]byte) bool) error {
+	step := chunkLen(dt, readBytes)
+	if mapped == nil && int64(len(w.buf)) < min(step, n) {
+		w.buf = make([]byte, min(step, n))
 	}
-	w.sc.fill16(b)
-	if *firstBad < 0 && w.sc.anyNonFinite16(dt) {
-		*firstBad = int64(*elems) + firstBad16(b, class16(dt))
+	for pos := int64(0); pos < n; pos += step {
+		k := min(step, n-pos)
+		more := true
+		if mapped != nil {
+			b := mapped[off+pos : off+pos+k]
+			if err := formats.CatchFault(src.Path(), func() error { more = fn(b); return nil }); err != nil {
+				return err
+			}
+		} else {
+			b := w.buf[:k]
+			if _, err := src.ReadAt(b, off+pos); err != nil {
+				return err
+			}
+			more = fn(b)
+		}
+		if !more {
+			return nil
+		}
 	}
-	*elems += uint64(len(b) / 2)
+	return nil
 }
 
 // run scans every work item with the given number of workers. It returns

@@ -291,8 +291,9 @@ func TestScanSkipsCutTensors(t *testing.T) {
 }
 
 // TestScanPieces checks chunks read in several pieces: 16-bit histograms
-// that accumulate over pieces, the first NaN in a later piece, and the other
-// kernels merging piece by piece, with both sources, against the reference.
+// and 8-bit pair histograms that accumulate over pieces, the first NaN in a
+// later piece, and the other kernels merging piece by piece, with both
+// sources, against the reference.
 func TestScanPieces(t *testing.T) {
 	rng := rand.New(rand.NewPCG(29, 30))
 	const n = 1_500_000
@@ -302,10 +303,16 @@ func TestScanPieces(t *testing.T) {
 	f16 := weightsLike(rng, formats.F16, n, 0, 1)
 	copy(f16[2*200_000:], []byte{0x00, 0x7C})
 	f32 := realistic(rng, formats.F32, n/2, 0, 1, 1, 1, 1)
+	f8 := make([]byte, n+1)
+	for i := range f8 {
+		f8[i] = byte(rng.IntN(0x7F)) | byte(rng.IntN(2))<<7 // never 0x7F or 0xFF, the NaNs
+	}
+	f8[600_000], f8[1_200_001] = 0x7F, 0xFF // NaN in the third piece of the first chunk
 	ts := []testTensor{
 		{"bf", formats.BF16, []uint64{n}, bf},
 		{"h", formats.F16, []uint64{n}, f16},
 		{"f", formats.F32, []uint64{n / 2}, f32},
+		{"f8", formats.F8_E4M3, []uint64{n + 1}, f8},
 	}
 	path := filepath.Join(t.TempDir(), "p.safetensors")
 	writeST(t, path, ts, true)

@@ -247,10 +247,25 @@ func decoder8(dt formats.DType) *table8 {
 // hist8Stats is the kernel for the one-byte dtypes (BOOL, U8, I8 and the F8
 // types) on at most maxKernelElems elements.
 func (sc *scratch) hist8Stats(dt formats.DType, raw []byte) Acc {
+	if len(raw) >= pairs8MinElems {
+		sc.fillPairs8(raw)
+		sc.pairsTo8()
+	} else {
+		sc.fill8(raw)
+	}
+	acc := sc.reduce8(dt, uint64(len(raw)))
+	if acc.NonFinite() > 0 {
+		acc.FirstBad = firstBad8(dt, raw)
+	}
+	return acc
+}
+
+// fill8 adds one-byte data to the 256-bin histogram.
+func (sc *scratch) fill8(raw []byte) {
 	h := &sc.h8
-	i := 0
-	for ; i+8 <= len(raw); i += 8 {
-		w := binary.LittleEndian.Uint64(raw[i:])
+	for len(raw) >= 8 {
+		w := binary.LittleEndian.Uint64(raw)
+		raw = raw[8:]
 		h[uint8(w)]++
 		h[uint8(w>>8)]++
 		h[uint8(w>>16)]++
@@ -260,12 +275,58 @@ func (sc *scratch) hist8Stats(dt formats.DType, raw []byte) Acc {
 		h[uint8(w>>48)]++
 		h[uint8(w>>56)]++
 	}
-	for ; i < len(raw); i++ {
-		h[raw[i]]++
+	for _, b := range raw {
+		h[b]++
 	}
+}
+
+// pairs8MinElems is the length from which one-byte data is counted in pairs.
+const pairs8MinElems = 2 * hist16MinElems
+
+// fillPairs8 adds one-byte data to the 16-bit histogram as pairs of bytes,
+// one increment for two elements (twice as fast as fill8 on long data); an
+// odd last byte goes to the 256-bin histogram. pairsTo8 folds the pairs back.
+func (sc *scratch) fillPairs8(raw []byte) {
+	sc.fill16(raw[:len(raw)/2*2])
+	if len(raw)%2 == 1 {
+		sc.h8[raw[len(raw)-1]]++
+	}
+}
+
+// pairsTo8 folds the 16-bit histogram of byte pairs into the 256-bin one
+// (each pair counts once for each of its bytes) and empties it.
+func (sc *scratch) pairsTo8() {
+	if sc.h16 == nil {
+		return
+	}
+	h := sc.h16
+	for b := 0; b < len(h); b += 4 {
+		if h[b]|h[b+1]|h[b+2]|h[b+3] == 0 {
+			continue
+		}
+		for k := b; k < b+4; k++ {
+			if c := h[k]; c != 0 {
+				sc.h8[k&0xFF] += c
+				sc.h8[k>>8] += c
+				h[k] = 0
+			}
+		}
+	}
+}
+
+// clear8 empties both histograms after an interrupted fill.
+func (sc *scratch) clear8() {
+	sc.h8 = [256]uint32{}
+	sc.clear16()
+}
+
+// reduce8 computes the accumulator of the n elements counted in the 256-bin
+// histogram (FirstBad is left at -1) and empties it.
+func (sc *scratch) reduce8(dt formats.DType, n uint64) Acc {
+	h := &sc.h8
 	t := decoder8(dt)
 	acc := NewAcc()
-	acc.Count = uint64(len(raw))
+	acc.Count = n
 	var vals, cnts [256]float64
 	k := 0
 	for b := range h {
@@ -287,13 +348,17 @@ func (sc *scratch) hist8Stats(dt formats.DType, raw []byte) Acc {
 	}
 	foldWeighted(&acc, vals[:k], cnts[:k], t.minNormal)
 	*h = [256]uint32{}
-	if acc.NonFinite() > 0 {
-		for i, b := range raw {
-			if t.class[b] != formats.ClassFinite {
-				acc.FirstBad = int64(i)
-				break
-			}
+	return acc
+}
+
+// firstBad8 is the index of the first non-finite element of one-byte data,
+// -1 when there is none.
+func firstBad8(dt formats.DType, raw []byte) int64 {
+	t := decoder8(dt)
+	for i, b := range raw {
+		if t.class[b] != formats.ClassFinite {
+			return int64(i)
 		}
 	}
-	return acc
+	return -1
 }
