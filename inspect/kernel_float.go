@@ -90,9 +90,11 @@ func statsF64(raw []byte, vals *[blockElems]float64) Acc {
 
 // finishBlock computes the accumulator of a block of finite values: zeros and
 // subnormals are counted only when tiny says there are some; one pass takes
-// the sum (two lanes) and the extremes (behind branches that are rarely
-// taken), a second the squared deviations from the block's mean and the
-// squares.
+// the sum, the sum of squares (two lanes each) and the extremes (behind
+// branches that are rarely taken). The squared deviations follow as
+// sumsq - sum²/n when that loses little (the values' mean is not large
+// against their spread: M2 >= sumsq/2^12, so at most 12 bits of the 53
+// cancel); otherwise a second pass adds the squared deviations from the mean.
 func finishBlock(v []float64, tiny bool, minNormal float64) Acc {
 	if len(v) == 0 {
 		return NewAcc()
@@ -110,43 +112,45 @@ func finishBlock(v []float64, tiny bool, minNormal float64) Acc {
 		}
 		b.Zeros, b.Subnormal = zeros, small-zeros
 	}
-	sum, lo, hi := sumMinMax(v)
+	sum, sq, lo, hi := sumSqMinMax(v)
 	if b.Zeros > 0 {
 		lo, hi = signedZeros(v, lo, hi)
 	}
 	b.Min, b.Max, b.AbsMax = lo, hi, math.Max(-lo, hi)
-	mean := sum / float64(len(v))
-	b.Mean = mean
-	var m0, m1, q0, q1 float64
+	n := float64(len(v))
+	mean := sum / n
+	b.Mean, b.SumSq = mean, sq
+	if m2 := sq - sum*mean; m2 >= sq*(1.0/4096) {
+		b.M2 = m2
+		return b
+	}
+	var m0, m1 float64
 	j := 0
 	for ; j+2 <= len(v); j += 2 {
-		x0, x1 := v[j], v[j+1]
-		d0, d1 := x0-mean, x1-mean
+		d0, d1 := v[j]-mean, v[j+1]-mean
 		m0 += d0 * d0
 		m1 += d1 * d1
-		q0 += x0 * x0
-		q1 += x1 * x1
 	}
 	if j < len(v) {
 		d := v[j] - mean
 		m0 += d * d
-		q0 += v[j] * v[j]
 	}
 	b.M2 = m0 + m1
-	b.SumSq = q0 + q1
 	return b
 }
 
-// sumMinMax returns the sum and the extremes of finite values (a zero
-// extreme's sign is not settled: see signedZeros).
-func sumMinMax(v []float64) (sum, lo, hi float64) {
+// sumSqMinMax returns the sum, the sum of squares and the extremes of finite
+// values (a zero extreme's sign is not settled: see signedZeros).
+func sumSqMinMax(v []float64) (sum, sq, lo, hi float64) {
 	lo, hi = math.Inf(1), math.Inf(-1)
-	var s0, s1 float64
+	var s0, s1, q0, q1 float64
 	j := 0
 	for ; j+2 <= len(v); j += 2 {
 		a, b := v[j], v[j+1]
 		s0 += a
 		s1 += b
+		q0 += a * a
+		q1 += b * b
 		if a < lo {
 			lo = a
 		}
@@ -163,9 +167,10 @@ func sumMinMax(v []float64) (sum, lo, hi float64) {
 	if j < len(v) {
 		x := v[j]
 		s0 += x
+		q0 += x * x
 		lo, hi = min(lo, x), max(hi, x)
 	}
-	return s0 + s1, lo, hi
+	return s0 + s1, q0 + q1, lo, hi
 }
 
 // signedZeros settles the sign of an extreme that is zero, which comparisons

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -127,6 +128,12 @@ func TestStatsRealisticFloats(t *testing.T) {
 		for _, n := range []int{5, 4000, 70_000} {
 			raw := realistic(rng, dt, n, 0.001, 0.02, 0, 0, 0)
 			checkAcc(t, string(dt)+" clean", Stats(dt, raw), ReferenceStats(dt, raw), 1e-9)
+			// Either side of the point where the one-pass variance of a
+			// block gives way to two passes (mean²/variance = 4095).
+			for _, mean := range []float64{60, -70} {
+				raw = weightsLike(rng, dt, n, mean, 1)
+				checkAcc(t, fmt.Sprintf("%s mean %g", dt, mean), Stats(dt, raw), ReferenceStats(dt, raw), 1e-9)
+			}
 			raw = realistic(rng, dt, n, -3, 0.5, 2, 1, 1)
 			got := Stats(dt, raw)
 			checkAcc(t, string(dt)+" with non-finite", got, ReferenceStats(dt, raw), 1e-9)
