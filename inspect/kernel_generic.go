@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"encoding/binary"
 	"math"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -19,11 +20,46 @@ func statsGeneric(dt formats.DType, raw []byte, vals *[blockElems]float64) Acc {
 	minNormal := dt.MinNormal()
 	for i := 0; i < n; i += blockElems {
 		m := min(blockElems, n-i)
-		DecodeFloat64(dt, raw[i*elementBits(dt)/8:], vals[:m])
-		b := foldBlock(vals[:m], minNormal)
+		var b Acc
+		if dt == formats.BF16 || dt == formats.F16 {
+			if bad, tiny := decode16(dt, raw[2*i:2*(i+m)], vals[:m]); !bad {
+				b = finishBlock(vals[:m], tiny, minNormal)
+			} else {
+				b = foldBlock(vals[:m], minNormal)
+			}
+		} else {
+			DecodeFloat64(dt, raw[i*elementBits(dt)/8:], vals[:m])
+			b = foldBlock(vals[:m], minNormal)
+		}
 		acc.Merge(&b)
 	}
 	return acc
+}
+
+// decode16 decodes a block of BF16 or F16 data into v and says, from the
+// exponent bits, whether any value is non-finite and whether any is zero or
+// subnormal (as decodeF32 does).
+func decode16(dt formats.DType, blk []byte, v []float64) (nonFinite, tiny bool) {
+	expMask, expOne := uint32(0x7F80), uint32(0x0080)
+	if dt == formats.F16 {
+		expMask, expOne = 0x7C00, 0x0400
+	}
+	var hiFlag uint32
+	loFlag := uint32(math.MaxUint32)
+	blk = blk[:2*len(v)]
+	t := f16Table()
+	for j := range v {
+		h := binary.LittleEndian.Uint16(blk[2*j:])
+		e := uint32(h) & expMask
+		hiFlag |= e + expOne // reaches bit 15 only from all ones
+		loFlag &= e + expMask // leaves bit 15 clear only from all zeros
+		if dt == formats.BF16 {
+			v[j] = float64(math.Float32frombits(uint32(h) << 16))
+		} else {
+			v[j] = float64(t[h])
+		}
+	}
+	return hiFlag&0x8000 != 0, loFlag&0x8000 == 0
 }
 
 // foldBlock computes the accumulator of a block of decoded values, non-finite
