@@ -51,7 +51,7 @@ func decode16(dt formats.DType, blk []byte, v []float64) (nonFinite, tiny bool) 
 	for j := range v {
 		h := binary.LittleEndian.Uint16(blk[2*j:])
 		e := uint32(h) & expMask
-		hiFlag |= e + expOne // reaches bit 15 only from all ones
+		hiFlag |= e + expOne  // reaches bit 15 only from all ones
 		loFlag &= e + expMask // leaves bit 15 clear only from all zeros
 		if dt == formats.BF16 {
 			v[j] = float64(math.Float32frombits(uint32(h) << 16))
