@@ -16,8 +16,9 @@ import (
 // and hundreds of small norms keep every core busy alike. Each chunk gets its
 // own accumulator; a tensor's accumulators are merged in chunk order after all
 // workers are done, so the result does not depend on the number of workers or
-// on scheduling. Memory is one chunk buffer and one histogram per worker,
-// whatever the size of the checkpoint.
+// on scheduling. A worker reads its chunk 256 KiB at a time into its own
+// buffer (or slices it from the mapping), so memory is that buffer and a
+// 256 KiB histogram per worker, whatever the size of the checkpoint.
 
 // workItem is one chunk of one tensor.
 type workItem struct {
