@@ -3,10 +3,12 @@ package diff
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/bits"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -404,5 +406,61 @@ func TestDriftOnsetRule(t *testing.T) {
 		case c.from >= 0 && (o == nil || o.FromStep != c.from):
 			t.Errorf("%s: onset %+v, want from %d", c.name, o, c.from)
 		}
+	}
+}
+
+// --until decides what counts: a truncated newest checkpoint is unhealthy for
+// "any" (a format error) but not for "nonfinite"; a malformed training log is
+// a note, not a failure.
+func TestBisectUntilAndBadLog(t *testing.T) {
+	dir := t.TempDir()
+	vals := make([]float64, 256)
+	for i := range vals {
+		vals[i] = float64(i%7) - 3
+	}
+	var paths []string
+	for k := 1; k <= 3; k++ {
+		for i := range vals {
+			vals[i] *= 1.01
+		}
+		p := filepath.Join(dir, fmt.Sprintf("checkpoint-%d", k*10))
+		writeST(t, filepath.Join(p, "model.safetensors"), f(formats.F32, "model.layers.0.w", []uint64{256}, vals), f(formats.F32, "model.layers.1.w", []uint64{256}, vals))
+		if err := os.WriteFile(filepath.Join(p, "trainer_state.json"), []byte(`{"global_step": `+fmt.Sprint(k*10)+`, "log_history": [`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	newest := filepath.Join(paths[2], "model.safetensors")
+	st, _ := os.Stat(newest)
+	if err := os.Truncate(newest, st.Size()-100); err != nil {
+		t.Fatal(err)
+	}
+	es, err := Discover(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Bisect(context.Background(), es, BisectOptions{Until: UntilAny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stepOf(rep.FirstUnhealthy) != 30 || stepOf(rep.LastHealthy) != 20 || len(rep.Culprits) == 0 || rep.Culprits[0].Check != "format" {
+		t.Errorf("any: %v %v %+v", rep.FirstUnhealthy, rep.LastHealthy, rep.Culprits)
+	}
+	found := false
+	for _, n := range rep.Notes {
+		found = found || strings.Contains(n, "training log not read")
+	}
+	if !found || rep.TrainingLog == nil || len(rep.TrainingLog.Events) != 0 {
+		t.Errorf("notes %q, log %+v", rep.Notes, rep.TrainingLog)
+	}
+	rep, err = Bisect(context.Background(), es, BisectOptions{Until: UntilNonFinite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.FirstUnhealthy != nil || stepOf(rep.LastHealthy) != 30 {
+		t.Errorf("nonfinite: %v %v", rep.FirstUnhealthy, rep.LastHealthy)
+	}
+	if _, err := ParseUntil("sometimes"); err == nil {
+		t.Errorf("ParseUntil accepted nonsense")
 	}
 }
