@@ -102,7 +102,7 @@ func TestBisectGeneratedRuns(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rep, truth, _ := bisectRun(t, c.o, BisectOptions{})
+			rep, truth, dir := bisectRun(t, c.o, BisectOptions{})
 			n := len(truth.Steps)
 			if got := stepOf(rep.FirstUnhealthy); got != truth.FirstUnhealthy {
 				t.Errorf("first unhealthy %d, want %d", got, truth.FirstUnhealthy)
@@ -189,6 +189,22 @@ func TestBisectGeneratedRuns(t *testing.T) {
 			}
 			if truth.FirstUnhealthy != 0 && len(rep.Culprits) == 0 {
 				t.Errorf("no culprits")
+			}
+			if wantFP16 {
+				// With a loss scaler's state saved beside the weights, fp16 was scaled.
+				for _, d := range truth.Dirs {
+					if err := os.WriteFile(filepath.Join(dir, d, "scaler.pt"), []byte("scaler"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				es, _ := Discover(dir)
+				again, err := Bisect(context.Background(), es, BisectOptions{NoDrift: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if hasAdvice(again, AdviceFP16Scaling) {
+					t.Errorf("fp16 advice although every checkpoint holds scaler.pt")
+				}
 			}
 		})
 	}
