@@ -496,6 +496,25 @@ func tensorBytes(t *testing.T, c *formats.Checkpoint, name string) []byte {
 // The fast same-dtype kernels agree with their plain twin (DecodeFloat64 and
 // compareValues) on random bit patterns, every non-finite one included.
 func TestFastKernelsMatchTwin(t *testing.T) {
+	// Signed zeros, equal values, tiny and large steps, in every lane position.
+	for _, dt := range []formats.DType{formats.BF16, formats.F16, formats.F32} {
+		vals := []float64{0, math.Copysign(0, -1), 1, -1, 0.5, 1e-3, 3}
+		var a, b []float64
+		for _, x := range vals {
+			for _, y := range vals {
+				a, b = append(a, x), append(b, y)
+			}
+		}
+		var fast, twin Stats
+		ea, eb := encode(dt, a), encode(dt, b)
+		fastKernel(dt, dt)(ea, eb, &fast)
+		inspect.DecodeFloat64(dt, ea, a)
+		inspect.DecodeFloat64(dt, eb, b)
+		compareValues(a, b, &twin)
+		if !statsClose(fast, twin, 1e-12) {
+			t.Errorf("%s signed zeros:\n fast %+v\n twin %+v", dt, fast, twin)
+		}
+	}
 	r := rand.New(rand.NewSource(9))
 	for _, dt := range []formats.DType{formats.BF16, formats.F16, formats.F32} {
 		k := fastKernel(dt, dt)
