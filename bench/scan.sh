@@ -99,8 +99,10 @@ printf '  ckpt scan --source mmap  / read limit: %.2fx\n' "$(ratio "${times[mmap
 printf '  ckpt scan --source mmap  / pread:      %.2fx\n' "$(ratio "${times[mmap]}" "${times[pread]}")"
 if ((${#peer[@]})); then
   printf '  numpy peer / ckpt scan (pread):        %.1fx\n' "$(ratio "${times[peer]}" "${times[pread]}")"
+  printf '  numpy peer / ckpt scan (mmap):         %.1fx\n' "$(ratio "${times[peer]}" "${times[mmap]}")"
 fi
 
+# (mapped file pages that are touched count in the RSS of an mmap scan)
 printf '  peak RSS of ckpt scan (pread): %s MB, (mmap): %s MB\n' \
   "$(rss_mb "$bin/ckpt" scan --source pread --json "$ck")" \
   "$(rss_mb "$bin/ckpt" scan --source mmap --json "$ck")"
