@@ -36,7 +36,7 @@ func (b *bisector) recommend(ctx context.Context) (Recommendation, error) {
 	case onsetUsable:
 		rec.RollbackTo = &Ref{onset.FromPath, onset.FromStep}
 		rec.Reason = fmt.Sprintf("%s is the last checkpoint before the drift onset: from step %d to step %d the weights moved %s (relative update), %s× the median of the intervals before; damage usually begins there",
-			baseName(onset.FromPath), onset.FromStep, onset.ToStep, fmtRel(onset.RelUpdate), ratioText(onset.Factor))
+			baseName(onset.FromPath), onset.FromStep, onset.ToStep, fmtRel(onset.RelUpdate), onset.FactorText())
 		if fu != nil && lh != nil && lh.Step != onset.FromStep {
 			rec.Reason += fmt.Sprintf(", long before the first unhealthy checkpoint (%s); %s scans healthy but carries the drifted weights", baseName(fu.Path), baseName(lh.Path))
 		} else if fu == nil {

@@ -122,7 +122,15 @@ type Onset struct {
 	ToPath    string  `json:"to_path"`
 	RelUpdate float64 `json:"rel_update"`
 	Baseline  float64 `json:"baseline"` // median of the earlier intervals' updates
-	Factor    float64 `json:"factor"`   // RelUpdate / Baseline
+	Factor    float64 `json:"factor"`   // RelUpdate / Baseline; 0 when the baseline is 0 (identical checkpoints before)
+}
+
+// FactorText is the factor for people: "∞" when the earlier updates were 0.
+func (o *Onset) FactorText() string {
+	if o.Baseline == 0 {
+		return "∞"
+	}
+	return ratioText(o.Factor)
 }
 
 // Advice is one piece of training-side advice.
@@ -419,7 +427,7 @@ func DriftOnset(ivs []Interval, factor float64) *Onset {
 		if len(hist) >= OnsetMinHistory {
 			base := median(hist)
 			if (base > 0 && r > factor*base) || (base == 0 && r > 0) {
-				f := math.Inf(1)
+				f := 0.0 // JSON has no infinity
 				if base > 0 {
 					f = r / base
 				}

@@ -2,6 +2,7 @@ package diff
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -413,6 +414,7 @@ func TestDriftOnsetRule(t *testing.T) {
 		{"jump right after the minimum history", []float64{1e-3, 1e-3, 1e-2}, 20},
 		{"NaN intervals are left out", []float64{1e-3, math.NaN(), 1e-3, math.NaN(), 1e-2}, 40},
 		{"healthy run", []float64{1e-3, 1e-3, 1e-3, 1e-3}, -1},
+		{"identical checkpoints, then training", []float64{0, 0, 1e-3}, 20},
 	}
 	for _, c := range cases {
 		o := DriftOnset(iv(c.rels...), DefaultOnsetFactor)
@@ -421,6 +423,9 @@ func TestDriftOnsetRule(t *testing.T) {
 			t.Errorf("%s: onset %+v, want none", c.name, o)
 		case c.from >= 0 && (o == nil || o.FromStep != c.from):
 			t.Errorf("%s: onset %+v, want from %d", c.name, o, c.from)
+		}
+		if _, err := json.Marshal(o); err != nil {
+			t.Errorf("%s: onset does not encode: %v", c.name, err)
 		}
 	}
 }

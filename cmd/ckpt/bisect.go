@@ -229,7 +229,7 @@ func writeBisectText(w io.Writer, st styler, rep *diff.Report, args []string) {
 			notes = append(notes, c.Incomplete)
 		}
 		if o := rep.DriftOnset; o != nil && o.ToStep == c.Step {
-			notes = append(notes, fmt.Sprintf("drift onset (%s× the earlier updates)", ratioWords(o.Factor)))
+			notes = append(notes, fmt.Sprintf("drift onset (%s× the earlier updates)", o.FactorText()))
 		}
 		if fu := rep.FirstUnhealthy; fu != nil && fu.Path == c.Path {
 			notes = append(notes, "first unhealthy")
@@ -277,7 +277,7 @@ func writeBisectText(w io.Writer, st styler, rep *diff.Report, args []string) {
 	}
 	if o := rep.DriftOnset; o != nil {
 		fmt.Fprintf(w, "\n%s between %s and %s: relative update %s, %s× the median (%s) of the intervals before\n", st.Bold("DRIFT ONSET"),
-			safeText(name(o.FromPath)), safeText(name(o.ToPath)), relText(&o.RelUpdate), ratioWords(o.Factor), relText(&o.Baseline))
+			safeText(name(o.FromPath)), safeText(name(o.ToPath)), relText(&o.RelUpdate), o.FactorText(), relText(&o.Baseline))
 		for _, iv := range rep.Drift {
 			if iv.ToStep != o.ToStep {
 				continue
@@ -324,13 +324,6 @@ func writeBisectText(w io.Writer, st styler, rep *diff.Report, args []string) {
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "%s\n", st.Dim("note: "+safeText(n)))
 	}
-}
-
-func ratioWords(f float64) string {
-	if f >= 100 {
-		return strconv.FormatFloat(f, 'f', 0, 64)
-	}
-	return strconv.FormatFloat(f, 'f', 1, 64)
 }
 
 func movesText(ms []diff.Move) string {

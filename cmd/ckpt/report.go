@@ -124,7 +124,7 @@ func buildReportPage(rep *diff.Report) reportPage {
 	}
 	if o := rep.DriftOnset; o != nil {
 		p.Onset = fmt.Sprintf("between %s and %s (steps %d → %d) the relative update is %s, %s× the median (%s) of the intervals before.",
-			safeText(name(o.FromPath)), safeText(name(o.ToPath)), o.FromStep, o.ToStep, relText(&o.RelUpdate), ratioWords(o.Factor), relText(&o.Baseline))
+			safeText(name(o.FromPath)), safeText(name(o.ToPath)), o.FromStep, o.ToStep, relText(&o.RelUpdate), o.FactorText(), relText(&o.Baseline))
 		for _, iv := range rep.Drift {
 			if iv.ToStep == o.ToStep {
 				for _, m := range iv.TopTensors {
