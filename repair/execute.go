@@ -125,10 +125,11 @@ type writer struct {
 	ctx      context.Context
 	p        *Plan
 	out      string // the temporary output: a directory, or the single file
-	pipe     *hashPipe
-	mergeBuf []byte // element merges: BAD's chunk with GOOD's elements in
-	scratch  []byte // copying non-weight files
-	inputs   map[string]*hashedInput
+	buf      []byte // one chunk, when bytes pass through this process
+	gbuf     []byte // element merges: GOOD's chunk
+	inputs   map[string]*input
+	hash     *hasher
+	kernel   bool // copy_file_range works between these files (until it does not)
 	pending  []*pendingFile
 	dirs     []string // directories created in the output, to fsync
 	progress func(int64)
@@ -142,7 +143,8 @@ type pendingFile struct {
 }
 
 func newWriter(ctx context.Context, p *Plan, out string) *writer {
-	return &writer{ctx: ctx, p: p, out: out, inputs: map[string]*hashedInput{},
+	return &writer{ctx: ctx, p: p, out: out, inputs: map[string]*input{},
+		kernel:   p.opts.hooks == nil || !p.opts.hooks.buffered,
 		progress: p.opts.progress(PhaseWrite, p.DataBytes())}
 }
 
@@ -194,11 +196,11 @@ func (w *writer) inputList() ([]InputFile, []inputRef) {
 }
 
 func (w *writer) close() {
-	if w.pipe != nil {
-		w.pipe.abort()
+	if w.hash != nil {
+		w.hash.abort()
 	}
 	for _, in := range w.inputs {
-		in.close()
+		in.f.Close()
 	}
 	for _, pf := range w.pending {
 		pf.f.f.Close()
@@ -209,27 +211,19 @@ func (w *writer) close() {
 func (w *writer) writeAll() ([]InputFile, error) {
 	defer w.close()
 	chunk := w.p.opts.ChunkBytes
-	w.scratch = make([]byte, min(chunk, 1<<20))
+	w.buf = make([]byte, chunk)
 	if w.p.Elements {
-		w.mergeBuf = make([]byte, chunk)
+		w.gbuf = make([]byte, chunk)
 	}
 	if w.p.target.dir {
 		w.dirs = append(w.dirs, w.out)
 	} else {
 		w.dirs = append(w.dirs, filepath.Dir(w.out))
 	}
+	// Open every input weight file and hash BAD's and GOOD's on two goroutines
+	// while the copy runs.
 	list, refs := w.inputList()
-	// Open every input weight file; those the copier reads in order from (BAD's
-	// files with a tensor kept) are hashed from its reads, the others whole
-	// and at once, on their own goroutine.
-	keeps := map[string]bool{}
-	for _, tp := range w.p.Tensors {
-		if tp.From != FromGood {
-			keeps[tp.bad.File.Path] = true
-		}
-	}
-	w.pipe = newHashPipe(chunk)
-	var fed, whole []*hashedInput
+	var groups [2][]*input
 	for i, ref := range refs {
 		if !ref.weight {
 			continue
@@ -238,22 +232,21 @@ func (w *writer) writeAll() ([]InputFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		if in.fed = list[i].Role == "bad" && keeps[ref.path]; in.fed {
-			fed = append(fed, in)
-		} else {
-			whole = append(whole, in)
+		g := 0
+		if in.Role == "good" {
+			g = 1
 		}
+		groups[g] = append(groups[g], in)
 	}
-	w.pipe.hashAll(whole)
+	w.hash = startHashing(chunk, groups[0], groups[1])
 	for _, fp := range w.p.Files {
 		if err := w.writeFile(fp, list); err != nil {
 			return nil, err
 		}
 	}
-	if err := w.pipe.finish(fed); err != nil {
+	if err := w.hash.wait(); err != nil {
 		return nil, err
 	}
-	// Finish the digests: read whatever of each input was not read yet.
 	for i, ref := range refs {
 		if !ref.weight {
 			h, err := hashWhole(list[i].Role, ref.path)
@@ -266,7 +259,7 @@ func (w *writer) writeAll() ([]InputFile, error) {
 			list[i].SHA256 = h.SHA256
 			continue
 		}
-		list[i].SHA256 = w.inputs[ref.path].sum()
+		list[i].SHA256 = w.inputs[ref.path].SHA256
 	}
 	for path := range w.p.stamps {
 		if err := w.p.checkStamp(path); err != nil {
@@ -293,7 +286,7 @@ func (w *writer) writeAll() ([]InputFile, error) {
 			return nil, err
 		}
 		for _, name := range w.p.Copy {
-			if err := copyFileOut(filepath.Join(w.p.bad.Dir, name), filepath.Join(w.out, name), w.p.opts.hooks, w.scratch); err != nil {
+			if err := copyFileOut(filepath.Join(w.p.bad.Dir, name), filepath.Join(w.out, name), w.p.opts.hooks, w.buf); err != nil {
 				return nil, fmt.Errorf("copying %s: %w", name, err)
 			}
 		}
@@ -306,12 +299,12 @@ func (w *writer) writeAll() ([]InputFile, error) {
 	return list, nil
 }
 
-// input opens (once) an input file for hashed reading.
-func (w *writer) input(role, path string) (*hashedInput, error) {
+// input opens (once) an input file.
+func (w *writer) input(role, path string) (*input, error) {
 	if in, ok := w.inputs[path]; ok {
 		return in, nil
 	}
-	in, err := openHashed(role, path, w.p)
+	in, err := openInput(role, path, w.p)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +313,9 @@ func (w *writer) input(role, path string) (*hashedInput, error) {
 }
 
 // writeFile streams one output weight file: BAD's tensors, dtypes and shapes,
-// BAD's metadata plus the provenance entry.
+// BAD's metadata plus the provenance entry. formats.NewWriter writes the
+// header; the tensor data follow in its order, copied by the kernel where it
+// can (copy_file_range), else through one buffer.
 func (w *writer) writeFile(fp *FilePlan, list []InputFile) error {
 	path := w.outputPath(fp)
 	if dir := filepath.Dir(path); dir != filepath.Dir(w.dirs[0]) && dir != w.dirs[0] {
@@ -349,22 +344,28 @@ func (w *writer) writeFile(fp *FilePlan, list []InputFile) error {
 	if err != nil {
 		return err
 	}
-	if pos, err := out.f.Seek(0, io.SeekCurrent); err != nil || pos != 8+int64(len(sh.text)) {
+	start := 8 + int64(len(sh.text))
+	if pos, err := out.f.Seek(0, io.SeekCurrent); err != nil || pos != start {
 		return fmt.Errorf("internal error: %s: the header written is not the header planned", path)
 	}
 	for _, s := range fw.Order() {
-		if err := w.copyTensor(fw, byName[s.Name]); err != nil {
+		tp := byName[s.Name]
+		if n, err := s.ByteLen(); err != nil || int64(n) != tp.Bytes {
+			return fmt.Errorf("internal error: tensor %q: planned %d bytes, its dtype and shape make %d", s.Name, tp.Bytes, n)
+		}
+		if err := w.copyTensor(out, tp); err != nil {
 			return err
 		}
 	}
-	if err := fw.Close(); err != nil {
-		return err
+	end := start + int64(fw.DataLen())
+	if pos, err := out.f.Seek(0, io.SeekCurrent); err != nil || pos != end {
+		return fmt.Errorf("internal error: %s: wrote up to byte %d, the header declares %d", path, pos, end)
 	}
-	w.written += 8 + int64(len(sh.text)) + int64(fw.DataLen())
+	w.written += end
 	return nil
 }
 
-func (w *writer) copyTensor(dst io.Writer, tp *TensorPlan) error {
+func (w *writer) copyTensor(dst *outFile, tp *TensorPlan) error {
 	switch tp.From {
 	case FromGood:
 		return w.copyRange(dst, "good", tp.good)
@@ -374,49 +375,44 @@ func (w *writer) copyTensor(dst io.Writer, tp *TensorPlan) error {
 	return w.copyRange(dst, "bad", tp.bad)
 }
 
-// read reads n bytes at off of an input into a chunk of the pool, and hands
-// them to the hash pipe when the input is hashed from the copier's reads.
-func (w *writer) read(in *hashedInput, off int64, n int) (*chunk, error) {
-	c := w.pipe.get()
-	if _, err := in.src.ReadAt(c.b[:n], off); err != nil {
-		c.release()
-		return nil, err
-	}
-	if in.fed {
-		w.pipe.feed(in, c, off, n)
-	}
-	return c, nil
-}
-
 // copyRange copies one tensor's bytes from its input, a chunk at a time.
-func (w *writer) copyRange(dst io.Writer, role string, t *formats.Tensor) error {
+func (w *writer) copyRange(dst *outFile, role string, t *formats.Tensor) error {
 	in, err := w.input(role, t.File.Path)
 	if err != nil {
 		return err
 	}
-	chunk := int64(w.p.opts.ChunkBytes)
+	chunk := int64(len(w.buf))
 	for off := int64(0); off < t.Length(); off += chunk {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		n := int(min(chunk, t.Length()-off))
-		c, err := w.read(in, t.Offset+off, n)
-		if err != nil {
+		n := min(chunk, t.Length()-off)
+		if w.kernel {
+			ok, err := kernelCopy(dst, in, t.Offset+off, n)
+			if err != nil {
+				return fmt.Errorf("copying tensor %q from %s: %w", t.Name, role, err)
+			}
+			if ok {
+				w.progress(n)
+				continue
+			}
+			w.kernel = false
+		}
+		b := w.buf[:n]
+		if err := in.readAt(b, t.Offset+off); err != nil {
 			return fmt.Errorf("reading tensor %q from %s: %w", t.Name, role, err)
 		}
-		_, err = dst.Write(c.b[:n])
-		c.release()
-		if err != nil {
+		if _, err := dst.Write(b); err != nil {
 			return err
 		}
-		w.progress(int64(n))
+		w.progress(n)
 	}
 	return nil
 }
 
 // merge writes BAD's bytes of tp with every non-finite element replaced by
 // GOOD's element at the same position.
-func (w *writer) merge(dst io.Writer, tp *TensorPlan) error {
+func (w *writer) merge(dst *outFile, tp *TensorPlan) error {
 	if unitBytes(tp.DType) == 0 {
 		return w.copyRange(dst, "bad", tp.bad)
 	}
@@ -428,34 +424,28 @@ func (w *writer) merge(dst io.Writer, tp *TensorPlan) error {
 	if err != nil {
 		return err
 	}
-	chunk := int64(w.p.opts.ChunkBytes) // a multiple of 8, so whole elements
+	chunk := int64(len(w.buf)) // a multiple of 8, so whole elements
 	var still uint64
 	tp.ElementsReplaced = 0
 	for off := int64(0); off < tp.Bytes; off += chunk {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		n := int(min(chunk, tp.Bytes-off))
-		bc, err := w.read(bi, tp.bad.Offset+off, n)
-		if err != nil {
+		n := min(chunk, tp.Bytes-off)
+		b, g := w.buf[:n], w.gbuf[:n]
+		if err := bi.readAt(b, tp.bad.Offset+off); err != nil {
 			return fmt.Errorf("reading tensor %q from bad: %w", tp.Name, err)
 		}
-		// BAD's chunk may still be being hashed: merge into a copy.
-		b := w.mergeBuf[:n]
-		copy(b, bc.b[:n])
-		bc.release()
-		gc, err := w.read(gi, tp.good.Offset+off, n)
-		if err != nil {
+		if err := gi.readAt(g, tp.good.Offset+off); err != nil {
 			return fmt.Errorf("reading tensor %q from good: %w", tp.Name, err)
 		}
-		r, s := mergeElements(tp.DType, b, gc.b[:n])
-		gc.release()
+		r, s := mergeElements(tp.DType, b, g)
 		tp.ElementsReplaced += r
 		still += s
 		if _, err := dst.Write(b); err != nil {
 			return err
 		}
-		w.progress(int64(n))
+		w.progress(n)
 	}
 	if still > 0 {
 		return errAt(ErrUnhealthy, w.p.Good, tp.Name, "%d of the %d non-finite values of BAD's tensor are not finite in GOOD either, so an element repair cannot cure it (use the default whole-tensor repair); nothing was written", still, tp.ElementsReplaced)

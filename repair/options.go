@@ -94,6 +94,8 @@ type hooks struct {
 	fault func(op, path string) error
 	// skipSpaceCheck disables the free-space check made before writing.
 	skipSpaceCheck bool
+	// buffered copies every byte through the process (no copy_file_range).
+	buffered bool
 }
 
 func (o *Options) validate() error {

@@ -20,9 +20,10 @@ func (h *hooks) check(op, path string) error {
 // sync goes through the test hooks, so that tests can make the disk fill up or
 // fail at any point.
 type outFile struct {
-	f     *os.File
-	path  string
-	hooks *hooks
+	f            *os.File
+	path         string
+	hooks        *hooks
+	kernelCopied bool // copy_file_range has written into it
 }
 
 func createOut(path string, h *hooks) (*outFile, error) {

@@ -118,9 +118,10 @@ func TestDiskFullLeavesNoOutput(t *testing.T) {
 		faults = append(faults, fault{"sync", n, syscall.EIO})
 	}
 	faults = append(faults, fault{"rename", 1, syscall.EIO})
-	for _, f := range faults {
+	for i, f := range faults {
 		o := opts
 		o.hooks, _ = faultAt(f.op, f.n, f.err)
+		o.hooks.buffered = i%2 == 1 // both the kernel copy and the buffered one
 		rep, err := Run(context.Background(), o)
 		if !errors.Is(err, f.err) {
 			t.Fatalf("%s #%d failing with %v: error %v", f.op, f.n, f.err, err)
