@@ -4,8 +4,10 @@
 # tensors, repaired from a healthy checkpoint of the same model.
 #
 # A repair does more than copy: it scans BAD and GOOD (the plan), writes the
-# output (reading, SHA-256 hashing and writing every byte, then fsync), and
-# re-reads and scans the output (verification) before renaming it into place.
+# output (tensor bytes copied by the kernel with copy_file_range, as cp does,
+# while two goroutines compute the SHA-256 of BAD's and GOOD's files for the
+# provenance; then fsync), and re-reads and scans the output (verification)
+# before renaming it into place.
 # The write phase is what compares with a copy: its throughput (bytes written /
 # write_seconds from `--json`) is set against `cp` + fsync of the same file
 # (cp alone, which leaves the data in the page cache, is shown too). The whole
@@ -81,7 +83,7 @@ rm -rf "$out"
 med() { echo "${times[$1]}" | median; }
 echo
 echo "ckpt repair benchmark: $ARCH BF16, $bytes bytes per copy ($written written by repair), $ROUNDS paired rounds, $(nproc) CPUs"
-printf '  repair write phase  median %.3f s  %s GB/s  (read + SHA-256 + write + fsync)\n' "$(med write)" "$(gbps "$written" "$(med write)")"
+printf '  repair write phase  median %.3f s  %s GB/s  (copy + SHA-256 of the inputs beside it + fsync)\n' "$(med write)" "$(gbps "$written" "$(med write)")"
 printf '  cp + fsync          median %.3f s  %s GB/s\n' "$(med cpsync)" "$(gbps "$bytes" "$(med cpsync)")"
 printf '  cp (no fsync)       median %.3f s  %s GB/s\n' "$(med cp)" "$(gbps "$bytes" "$(med cp)")"
 printf '  write throughput, repair / (cp + fsync): %.2f of cp\n' "$(ratio "${times[cpsync]}" "${times[write]}")"
