@@ -50,7 +50,39 @@ func DecodeFloat64(dt formats.DType, raw []byte, dst []float64) int {
 		for i := range dst {
 			dst[i] = math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:]))
 		}
-	default:
+	case formats.BOOL, formats.U8:
+		for i := range dst {
+			dst[i] = float64(raw[i])
+		}
+	case formats.I8:
+		for i := range dst {
+			dst[i] = float64(int8(raw[i]))
+		}
+	case formats.I16:
+		for i := range dst {
+			dst[i] = float64(int16(binary.LittleEndian.Uint16(raw[2*i:])))
+		}
+	case formats.U16:
+		for i := range dst {
+			dst[i] = float64(binary.LittleEndian.Uint16(raw[2*i:]))
+		}
+	case formats.I32:
+		for i := range dst {
+			dst[i] = float64(int32(binary.LittleEndian.Uint32(raw[4*i:])))
+		}
+	case formats.U32:
+		for i := range dst {
+			dst[i] = float64(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+	case formats.I64:
+		for i := range dst {
+			dst[i] = float64(int64(binary.LittleEndian.Uint64(raw[8*i:])))
+		}
+	case formats.U64:
+		for i := range dst {
+			dst[i] = float64(binary.LittleEndian.Uint64(raw[8*i:]))
+		}
+	default: // the 8-bit floats and the sub-byte types
 		for i := range dst {
 			dst[i] = formats.Element(dt, raw, i)
 		}
