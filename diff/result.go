@@ -170,12 +170,14 @@ type Result struct {
 	Problems []formats.Problem // format problems of either input (a malformed file)
 }
 
-// RelL2 is the overall relative change ||B−A|| / ||A|| over compared tensors.
+// RelL2 is the overall relative change ||B−A|| / ||A|| over the tensors
+// present in both with the same shape; ok is false when there is none.
 func (r *Result) RelL2() (float64, bool) {
-	if r.Summary.Changed+r.Summary.DTypeChanged == 0 {
-		return 0, true
+	s := &r.Summary
+	if s.Changed+s.DTypeChanged == 0 {
+		return 0, s.Identical > 0
 	}
-	return r.Summary.All.RelL2()
+	return s.All.RelL2()
 }
 
 // Tensor returns the diff of the named tensor, or nil.

@@ -176,14 +176,18 @@ func isDir(p string) bool {
 	return err == nil && fi.IsDir()
 }
 
-// hasWeights reports whether a checkpoint directory holds any .safetensors file.
+// hasWeights reports whether a checkpoint directory holds weights at all: a
+// *.safetensors entry or a sharded index. Broken weights (missing shards, a
+// directory where a file should be) are not "incomplete": they are scanned and
+// reported.
 func hasWeights(dir string) bool {
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return false
 	}
 	for _, de := range des {
-		if strings.HasSuffix(de.Name(), ".safetensors") && !de.IsDir() {
+		n := de.Name()
+		if strings.HasSuffix(n, ".safetensors") || (strings.Contains(n, ".safetensors.index") && strings.HasSuffix(n, ".json")) {
 			return true
 		}
 	}

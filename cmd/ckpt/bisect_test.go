@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ckpt-tool/ckpt/testdata/hostile"
 	"github.com/ckpt-tool/ckpt/testdata/synth"
 )
 
@@ -213,5 +215,61 @@ func TestBisectRealdataSeries(t *testing.T) {
 	r.wantCode(t, 1)
 	if !strings.Contains(r.stdout, "first unhealthy @b77a867ed0/model_2digit.safetensors") {
 		t.Errorf("%s", r.stdout)
+	}
+}
+
+// TestBisectHostileCorpus bisects a healthy checkpoint followed by each
+// malformed one of the hostile corpus: no panic, no hang, exit 1 or 2.
+func TestBisectHostileCorpus(t *testing.T) {
+	cases, err := hostile.Generate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := cliTiny(t, 0, "")
+	for _, c := range cases {
+		if c.Name == "million-tensors" {
+			continue
+		}
+		done := make(chan cliResult, 1)
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					done <- cliResult{code: -1, stderr: fmt.Sprint("panic: ", p)}
+				}
+			}()
+			done <- cliRun(t, "bisect", "--json", good, c.Path)
+		}()
+		var r cliResult
+		select {
+		case r = <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: no answer after 20 s", c.Name)
+		}
+		if r.code == 0 {
+			// Only a checkpoint without any weights may be skipped as incomplete.
+			var d bisectDoc
+			if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || len(d.Checkpoints) != 2 || d.Checkpoints[1].Verdict != "not_scanned" ||
+				!strings.Contains(r.stdout, `"incomplete":"no safetensors weights"`) {
+				t.Errorf("%s: exit 0\n%s", c.Name, r.stdout)
+			}
+			if des, _ := os.ReadDir(c.Path); len(des) > 0 {
+				for _, de := range des {
+					if strings.Contains(de.Name(), ".safetensors") {
+						t.Errorf("%s: skipped as without weights, but holds %s", c.Name, de.Name())
+					}
+				}
+			}
+		} else if r.code != 1 && r.code != 2 {
+			t.Errorf("%s: exit %d\n%s%s", c.Name, r.code, r.stdout, r.stderr)
+		}
+		if r.code == 2 && !strings.Contains(r.stderr, "ckpt: error: ") {
+			t.Errorf("%s: exit 2 without a diagnostic", c.Name)
+		}
+		if r.code == 1 {
+			var d bisectDoc
+			if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || d.FirstUnhealthy == nil {
+				t.Errorf("%s: %v %s", c.Name, err, r.stdout)
+			}
+		}
 	}
 }

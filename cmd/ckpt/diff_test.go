@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/testdata/hostile"
 	"github.com/ckpt-tool/ckpt/testdata/synth"
 )
 
@@ -247,6 +249,56 @@ func TestDiffEscapesHostileNames(t *testing.T) {
 		r.wantCode(t, 1)
 		if terminalUnsafe(r.stdout) != "" {
 			t.Errorf("%s: raw control characters in\n%q", format, r.stdout)
+		}
+	}
+}
+
+// TestDiffHostileCorpus compares a healthy checkpoint with every malformed one
+// of the hostile corpus, both ways: each must end quickly, without a panic,
+// with exit 1 (different) or 2 (the malformed input named on stderr), and with
+// JSON that parses.
+func TestDiffHostileCorpus(t *testing.T) {
+	cases, err := hostile.Generate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := cliTiny(t, 0, "")
+	for _, c := range cases {
+		if c.Name == "million-tensors" {
+			continue // parsing its header alone takes seconds; inspect's tests cover it
+		}
+		for _, args := range [][]string{{"diff", "--json", good, c.Path}, {"diff", c.Path, good}} {
+			done := make(chan cliResult, 1)
+			go func() {
+				defer func() {
+					if p := recover(); p != nil {
+						done <- cliResult{code: -1, stderr: fmt.Sprint("panic: ", p)}
+					}
+				}()
+				done <- cliRun(t, args...)
+			}()
+			var r cliResult
+			select {
+			case r = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%s %v: no answer after 20 s", c.Name, args)
+			}
+			switch r.code {
+			case 1:
+			case 2:
+				if !strings.Contains(r.stderr, "ckpt: error: ") {
+					t.Errorf("%s %v: exit 2 without a diagnostic: %q", c.Name, args, r.stderr)
+				}
+			default:
+				t.Errorf("%s %v: exit %d\n%s", c.Name, args, r.code, r.stderr)
+				continue
+			}
+			if args[1] == "--json" && r.stdout != "" {
+				var m map[string]any
+				if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
+					t.Errorf("%s %v: JSON does not parse: %v", c.Name, args, err)
+				}
+			}
 		}
 	}
 }
