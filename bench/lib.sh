@@ -23,7 +23,7 @@ ratio() {
 }
 
 # total size in bytes of the given files
-sizeof() { stat -c %s "$@" | awk '{s += $1} END {print s}'; }
+sizeof() { stat -c %s "$@" | awk '{s += $1} END {printf "%.0f\n", s}'; }
 
 # peak resident set size of a command, in MB
 rss_mb() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print int($2 / 1024)}'; }
