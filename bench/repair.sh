@@ -56,7 +56,10 @@ json=$work/repair.json
 repair() { "$bin/ckpt" repair "$bad" --from "$good" -o "$out" --no-progress --json >"$json"; }
 field() { sed -n "s/.*\"$1\":\([0-9.eE+-]*\).*/\1/p" "$json"; }
 copy() { mkdir -p "$out" && cp "$bad/model.safetensors" "$out/"; }
-copysync() { copy && sync "$out/model.safetensors"; }
+# wall, user and system seconds of cp + fsync
+copysync_stats() {
+  /usr/bin/time -f '%e %U %S' sh -c 'mkdir -p "$1" && cp "$2" "$1/" && sync "$1/model.safetensors"' _ "$out" "$bad/model.safetensors" 2>&1 >/dev/null | tail -1
+}
 
 declare -A times
 echo "== $ROUNDS rounds, $bytes bytes per copy" >&2
@@ -66,11 +69,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
   times[repair]+="$t "
   w=$(field write_seconds)
   times[write]+="$w "
+  times[write_cpu]+="$(field write_cpu_seconds) "
   times[scan]+="$(field scan_seconds) "
   times[verify]+="$(field verify_seconds) "
   written=$(field bytes_written)
   rm -rf "$out"
-  times[cpsync]+="$(timeit copysync) "
+  read -r cw cu cs <<<"$(copysync_stats)"
+  times[cpsync]+="$cw "
+  times[cpsync_cpu]+="$(awk -v u="$cu" -v s="$cs" 'BEGIN {print u + s}') "
   rm -rf "$out"
   times[cp]+="$(timeit copy) "
   rm -rf "$out"
@@ -88,6 +94,8 @@ printf '  cp + fsync          median %.3f s  %s GB/s\n' "$(med cpsync)" "$(gbps 
 printf '  cp (no fsync)       median %.3f s  %s GB/s\n' "$(med cp)" "$(gbps "$bytes" "$(med cp)")"
 printf '  write throughput, repair / (cp + fsync): %.2f of cp\n' "$(ratio "${times[cpsync]}" "${times[write]}")"
 printf '  write throughput, repair / cp:           %.2f of cp\n' "$(ratio "${times[cp]}" "${times[write]}")"
+printf '  CPU per GB written: repair write phase %.2f s, cp + fsync %.2f s (all threads, user + system)\n' \
+  "$(awk -v t="$(med write_cpu)" -v n="$written" 'BEGIN {print t / n * 1e9}')" "$(awk -v t="$(med cpsync_cpu)" -v n="$bytes" 'BEGIN {print t / n * 1e9}')"
 printf '  whole command       median %.3f s  (plan scans %.3f s, write %.3f s, verify %.3f s)\n' \
   "$(med repair)" "$(med scan)" "$(med write)" "$(med verify)"
 printf '  peak RSS of a repair: %s MB\n' "$rss"

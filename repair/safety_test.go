@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/ckpt-tool/ckpt/testdata/synth"
-	"golang.org/x/sys/unix"
 )
 
 // childEnv carries, to a re-executed test binary, the repair it must run.
@@ -153,33 +152,6 @@ func spread(n, k int) []int {
 		out = append(out, 1+i*(n-1)/(k-1))
 	}
 	return out
-}
-
-// TestNoSpaceOnSmallTmpfs writes to a real, small file system (a tmpfs mount,
-// which needs root; skipped otherwise): the free-space check refuses up front,
-// and without it the write fails with ENOSPC; either way no OUT is left.
-func TestNoSpaceOnSmallTmpfs(t *testing.T) {
-	bad, good, _ := pair(t, 2, dmgA)
-	mnt := t.TempDir()
-	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=16k"); err != nil {
-		t.Skipf("cannot mount a small tmpfs (needs root and CAP_SYS_ADMIN): %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(mnt, 0) })
-	before := treeSums(t, bad, good)
-	out := filepath.Join(mnt, "repaired")
-
-	_, err := Run(context.Background(), Options{Bad: bad, Good: good, Out: out})
-	if !errors.Is(err, ErrNoSpace) {
-		t.Fatalf("error %v, want ErrNoSpace", err)
-	}
-	_, err = Run(context.Background(), Options{Bad: bad, Good: good, Out: out, hooks: &hooks{skipSpaceCheck: true}})
-	if !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("error %v, want ENOSPC", err)
-	}
-	if got := besideOut(t, out); len(got) != 0 {
-		t.Errorf("left on the full file system: %v", got)
-	}
-	assertUnchanged(t, before, bad, good)
 }
 
 // killArch makes a checkpoint of a few MB: big enough that a repair takes a
