@@ -49,6 +49,15 @@ type Source interface {
 type Mapped interface {
 	Source
 	Bytes() []byte
+	// Window maps bytes [off, off+n) on their own; see Window.
+	Window(off, n int64) (*Window, error)
+}
+
+// Window is a mapped byte range of a file. Data is exactly the range asked for;
+// touch it only inside CatchFault, and Close the window when done.
+type Window struct {
+	Data []byte
+	mem  []byte // the page-aligned mapping Data lies in
 }
 
 // OpenSource opens path for reading with the given mode. Empty files and

@@ -163,12 +163,15 @@ func foldMode(dt formats.DType, n int64) int {
 // give the same result to the bit.
 func (w *worker) scanChunk(src formats.Source, dt formats.DType, off, n int64) (Acc, error) {
 	var mapped []byte
-	if m, ok := src.(formats.Mapped); ok && m.Bytes() != nil {
-		mapped = m.Bytes()
-		if off < 0 || off > int64(len(mapped)) || n > int64(len(mapped))-off {
-			return Acc{}, &formats.Error{Kind: formats.ErrTruncated, File: src.Path(), Offset: off,
-				Detail: fmt.Sprintf("read of %d bytes at %d is past the end of the %d-byte file", n, off, len(mapped))}
+	if m, ok := src.(formats.Mapped); ok {
+		// One mapping per chunk, unmapped when done: resident memory stays
+		// bounded by the chunks in flight, not by the size of the file.
+		win, err := m.Window(off, n)
+		if err != nil {
+			return Acc{}, err
 		}
+		defer win.Close()
+		mapped, off = win.Data, 0
 	}
 	mode := foldMode(dt, n)
 	acc := NewAcc()
