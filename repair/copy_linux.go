@@ -25,7 +25,7 @@ func kernelCopy(out *outFile, in *input, off, n int64) (ok bool, err error) {
 		case err != nil:
 			return true, &os.PathError{Op: "copy_file_range", Path: out.path, Err: err}
 		case k == 0:
-			return true, errAt(ErrInputChanged, in.Path, "", "the file ended early (at offset %d): it changed while the repair was running", off)
+			return true, errAt(ErrInputChanged, in.path, "", "the file ended early (at offset %d): it changed while the repair was running", off)
 		}
 		out.kernelCopied = true
 		n -= int64(k)
@@ -36,4 +36,15 @@ func kernelCopy(out *outFile, in *input, off, n int64) (ok bool, err error) {
 func isUnsupported(err error) bool {
 	return errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) ||
 		errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EBADF) || errors.Is(err, unix.EPERM)
+}
+
+// startWriteback asks the kernel to start writing the file's bytes
+// [from, to) to disk without waiting (sync_file_range with
+// SYNC_FILE_RANGE_WRITE), so that the disk works while the hashes are still
+// being computed and the final fsync has little left to wait for. Errors are
+// ignored: the fsync that follows reports any.
+func startWriteback(out *outFile, from, to int64) {
+	if to > from {
+		_ = unix.SyncFileRange(int(out.f.Fd()), from, to-from, unix.SYNC_FILE_RANGE_WRITE)
+	}
 }

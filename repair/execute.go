@@ -139,11 +139,13 @@ type writer struct {
 	dirs     []string // directories created in the output, to fsync
 	progress func(int64)
 	written  int64
+	fileEnd  int64 // bytes written so far to the file being written
 }
 
 // pendingFile is a written weight file whose digest slots are not filled yet.
 type pendingFile struct {
 	f     *outFile
+	fp    *FilePlan
 	slots []int
 }
 
@@ -169,12 +171,13 @@ type inputRef struct {
 
 // inputList is every input file the provenance names, in order: BAD's weight
 // files and index, then the GOOD files that supply bytes and GOOD's index.
+// BAD's files and the indexes carry a whole-file digest.
 func (w *writer) inputList() ([]InputFile, []inputRef) {
 	p := w.p
 	var list []InputFile
 	var refs []inputRef
 	add := func(role, path string, weight bool) {
-		list = append(list, InputFile{Role: role, Path: absOr(path), Bytes: p.stamps[path].size})
+		list = append(list, InputFile{Role: role, Path: absOr(path), Bytes: p.stamps[path].size, digest: role == "bad" || !weight})
 		refs = append(refs, inputRef{path, weight})
 	}
 	for _, f := range p.bad.Files {
@@ -198,6 +201,24 @@ func (w *writer) inputList() ([]InputFile, []inputRef) {
 		add("good", p.good.Index.Path, false)
 	}
 	return list, refs
+}
+
+// slotValues are the digests of one output file's provenance entry, in the
+// order of its slots: the inputs' whole-file digests, then those of the
+// tensors taken from GOOD.
+func slotValues(fp *FilePlan, list []InputFile) []string {
+	var out []string
+	for _, in := range list {
+		if in.digest {
+			out = append(out, in.SHA256)
+		}
+	}
+	for _, tp := range fp.tensors {
+		if tp.From != FromBad {
+			out = append(out, tp.SHA256)
+		}
+	}
+	return out
 }
 
 func (w *writer) close() {
@@ -225,25 +246,33 @@ func (w *writer) writeAll() ([]InputFile, error) {
 	} else {
 		w.dirs = append(w.dirs, filepath.Dir(w.out))
 	}
-	// Open every input weight file and hash BAD's and GOOD's on two goroutines
-	// while the copy runs.
+	// Hash BAD's files whole, and the bytes of every tensor taken from GOOD, on
+	// two goroutines while the copy runs.
 	list, refs := w.inputList()
-	var groups [2][]*input
+	digests := make([]string, len(list))
+	tensorDigests := make([]string, len(w.p.Tensors))
+	var badJobs, goodJobs []hashJob
 	for i, ref := range refs {
-		if !ref.weight {
+		if !ref.weight || list[i].Role != "bad" {
 			continue
 		}
-		in, err := w.input(list[i].Role, ref.path)
+		in, err := w.input(ref.path)
 		if err != nil {
 			return nil, err
 		}
-		g := 0
-		if in.Role == "good" {
-			g = 1
-		}
-		groups[g] = append(groups[g], in)
+		badJobs = append(badJobs, hashJob{in: in, off: 0, n: in.size, dst: &digests[i]})
 	}
-	w.hash = startHashing(chunk, groups[0], groups[1])
+	for i, tp := range w.p.Tensors {
+		if tp.From == FromBad {
+			continue
+		}
+		in, err := w.input(tp.good.File.Path)
+		if err != nil {
+			return nil, err
+		}
+		goodJobs = append(goodJobs, hashJob{in: in, off: tp.good.Offset, n: tp.Bytes, dst: &tensorDigests[i]})
+	}
+	w.hash = startHashing(chunk, badJobs, goodJobs)
 	for _, fp := range w.p.Files {
 		if err := w.writeFile(fp, list); err != nil {
 			return nil, err
@@ -252,8 +281,12 @@ func (w *writer) writeAll() ([]InputFile, error) {
 	if err := w.hash.wait(); err != nil {
 		return nil, err
 	}
+	for i, tp := range w.p.Tensors {
+		tp.SHA256 = tensorDigests[i]
+	}
 	for i, ref := range refs {
-		if !ref.weight {
+		switch {
+		case !ref.weight:
 			h, err := hashWhole(list[i].Role, ref.path)
 			if err != nil {
 				return nil, err
@@ -262,9 +295,9 @@ func (w *writer) writeAll() ([]InputFile, error) {
 				return nil, errAt(ErrInputChanged, ref.path, "", "the file changed while the repair was running; nothing was written, run the repair again")
 			}
 			list[i].SHA256 = h.SHA256
-			continue
+		case list[i].digest:
+			list[i].SHA256 = digests[i]
 		}
-		list[i].SHA256 = w.inputs[ref.path].SHA256
 	}
 	for path := range w.p.stamps {
 		if err := w.p.checkStamp(path); err != nil {
@@ -273,8 +306,9 @@ func (w *writer) writeAll() ([]InputFile, error) {
 	}
 	// Fill the digest slots of every header, then make each file durable.
 	for _, pf := range w.pending {
+		vals := slotValues(pf.fp, list)
 		for j, off := range pf.slots {
-			if _, err := pf.f.WriteAt([]byte(list[j].SHA256), 8+int64(off)); err != nil {
+			if _, err := pf.f.WriteAt([]byte(vals[j]), 8+int64(off)); err != nil {
 				return nil, err
 			}
 		}
@@ -305,11 +339,11 @@ func (w *writer) writeAll() ([]InputFile, error) {
 }
 
 // input opens (once) an input file.
-func (w *writer) input(role, path string) (*input, error) {
+func (w *writer) input(path string) (*input, error) {
 	if in, ok := w.inputs[path]; ok {
 		return in, nil
 	}
-	in, err := openInput(role, path, w.p)
+	in, err := openInput(path, w.p)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +370,7 @@ func (w *writer) writeFile(fp *FilePlan, list []InputFile) error {
 		byName[tp.Name] = tp
 	}
 	md := func(fill string) map[string]string { return metadataFor(fp.bad, w.p.provenance(fp, list, fill)) }
-	sh, err := encodeWithSlots(formats.PlanOrder(specs), md, len(list))
+	sh, err := encodeWithSlots(formats.PlanOrder(specs), md, len(slotValues(fp, list)))
 	if err != nil {
 		return err
 	}
@@ -344,12 +378,13 @@ func (w *writer) writeFile(fp *FilePlan, list []InputFile) error {
 	if err != nil {
 		return err
 	}
-	w.pending = append(w.pending, &pendingFile{f: out, slots: sh.slots})
+	w.pending = append(w.pending, &pendingFile{f: out, fp: fp, slots: sh.slots})
 	fw, err := formats.NewWriter(out, specs, md(strings.Repeat("0", digestLen)))
 	if err != nil {
 		return err
 	}
 	start := 8 + int64(len(sh.text))
+	w.fileEnd = start
 	if pos, err := out.f.Seek(0, io.SeekCurrent); err != nil || pos != start {
 		return fmt.Errorf("internal error: %s: the header written is not the header planned", path)
 	}
@@ -363,9 +398,10 @@ func (w *writer) writeFile(fp *FilePlan, list []InputFile) error {
 		}
 	}
 	end := start + int64(fw.DataLen())
-	if pos, err := out.f.Seek(0, io.SeekCurrent); err != nil || pos != end {
+	if pos, err := out.f.Seek(0, io.SeekCurrent); err != nil || pos != end || w.fileEnd != end {
 		return fmt.Errorf("internal error: %s: wrote up to byte %d, the header declares %d", path, pos, end)
 	}
+	out.wrote(end, true)
 	w.written += end
 	return nil
 }
@@ -382,7 +418,7 @@ func (w *writer) copyTensor(dst *outFile, tp *TensorPlan) error {
 
 // copyRange copies one tensor's bytes from its input, a chunk at a time.
 func (w *writer) copyRange(dst *outFile, role string, t *formats.Tensor) error {
-	in, err := w.input(role, t.File.Path)
+	in, err := w.input(t.File.Path)
 	if err != nil {
 		return err
 	}
@@ -398,7 +434,7 @@ func (w *writer) copyRange(dst *outFile, role string, t *formats.Tensor) error {
 				return fmt.Errorf("copying tensor %q from %s: %w", t.Name, role, err)
 			}
 			if ok {
-				w.progress(n)
+				w.advance(dst, n)
 				continue
 			}
 			w.kernel = false
@@ -410,9 +446,16 @@ func (w *writer) copyRange(dst *outFile, role string, t *formats.Tensor) error {
 		if _, err := dst.Write(b); err != nil {
 			return err
 		}
-		w.progress(n)
+		w.advance(dst, n)
 	}
 	return nil
+}
+
+// advance accounts for n more bytes written to dst.
+func (w *writer) advance(dst *outFile, n int64) {
+	w.fileEnd += n
+	dst.wrote(w.fileEnd, false)
+	w.progress(n)
 }
 
 // merge writes BAD's bytes of tp with every non-finite element replaced by
@@ -421,11 +464,11 @@ func (w *writer) merge(dst *outFile, tp *TensorPlan) error {
 	if unitBytes(tp.DType) == 0 {
 		return w.copyRange(dst, "bad", tp.bad)
 	}
-	bi, err := w.input("bad", tp.bad.File.Path)
+	bi, err := w.input(tp.bad.File.Path)
 	if err != nil {
 		return err
 	}
-	gi, err := w.input("good", tp.good.File.Path)
+	gi, err := w.input(tp.good.File.Path)
 	if err != nil {
 		return err
 	}
@@ -450,7 +493,7 @@ func (w *writer) merge(dst *outFile, tp *TensorPlan) error {
 		if _, err := dst.Write(b); err != nil {
 			return err
 		}
-		w.progress(n)
+		w.advance(dst, n)
 	}
 	if still > 0 {
 		return errAt(ErrUnhealthy, w.p.Good, tp.Name, "%d of the %d non-finite values of BAD's tensor are not finite in GOOD either, so an element repair cannot cure it (use the default whole-tensor repair); nothing was written", still, tp.ElementsReplaced)

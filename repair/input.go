@@ -10,23 +10,27 @@ import (
 	"sync"
 )
 
-// InputFile is one input file of a repair and its SHA-256, as recorded in the
-// provenance entry.
+// InputFile is one input file of a repair, as recorded in the provenance
+// entry: SHA256 is the digest of the whole file for BAD's files and for the
+// indexes; GOOD's weight files have none (the digest of every tensor taken
+// from them is recorded with the tensor instead).
 type InputFile struct {
 	Role   string `json:"role"` // "bad" or "good"
 	Path   string `json:"path"` // absolute
 	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
+	SHA256 string `json:"sha256,omitempty"`
+
+	digest bool // a whole-file digest is recorded
 }
 
 // input is an input weight file open for the copy.
 type input struct {
-	InputFile
+	path string // absolute
 	f    *os.File
 	size int64 // when planned (and checked when opened)
 }
 
-func openInput(role, path string, p *Plan) (*input, error) {
+func openInput(path string, p *Plan) (*input, error) {
 	if err := p.checkStamp(path); err != nil {
 		return nil, err
 	}
@@ -48,7 +52,7 @@ func openInput(role, path string, p *Plan) (*input, error) {
 		f.Close()
 		return nil, err
 	}
-	return &input{InputFile: InputFile{Role: role, Path: abs, Bytes: st.Size()}, f: f, size: st.Size()}, nil
+	return &input{path: abs, f: f, size: st.Size()}, nil
 }
 
 func absPath(p string) (string, error) { return filepath.Abs(p) }
@@ -61,17 +65,24 @@ func (in *input) readAt(b []byte, off int64) error {
 	}
 	if err != nil {
 		if err == io.EOF {
-			return errAt(ErrInputChanged, in.Path, "", "the file ended early (%d bytes expected at offset %d): it changed while the repair was running", len(b), off)
+			return errAt(ErrInputChanged, in.path, "", "the file ended early (%d bytes expected at offset %d): it changed while the repair was running", len(b), off)
 		}
-		return fmt.Errorf("%s: %w", in.Path, err)
+		return fmt.Errorf("%s: %w", in.path, err)
 	}
 	return nil
 }
 
-// hasher computes the SHA-256 of input files on goroutines of their own while
-// the copy runs: each file is read once from start to end (streaming, one
-// buffer per goroutine). Hashing costs about as much CPU as the copy, so it runs
-// beside it rather than before or after it.
+// hashJob is a run of bytes of an input to hash, and where its digest goes.
+type hashJob struct {
+	in     *input
+	off, n int64
+	dst    *string
+}
+
+// hasher computes SHA-256 digests on goroutines of their own while the copy
+// runs, each run of bytes read once, streaming (one buffer per goroutine).
+// Hashing costs more CPU than the kernel's copy, so it runs beside it rather
+// than before or after it.
 type hasher struct {
 	wg   sync.WaitGroup
 	stop chan struct{}
@@ -80,41 +91,40 @@ type hasher struct {
 	once sync.Once
 }
 
-// startHashing hashes each group of inputs on its own goroutine, in order,
-// filling their SHA256 fields.
-func startHashing(bufBytes int, groups ...[]*input) *hasher {
+// startHashing runs each group of jobs, in order, on a goroutine of its own.
+func startHashing(bufBytes int, groups ...[]hashJob) *hasher {
 	h := &hasher{stop: make(chan struct{})}
 	for _, g := range groups {
 		if len(g) == 0 {
 			continue
 		}
 		h.wg.Add(1)
-		go func(ins []*input) {
+		go func(jobs []hashJob) {
 			defer h.wg.Done()
 			buf := make([]byte, bufBytes)
-			for _, in := range ins {
-				sum, err := h.hashFile(in, buf)
+			for _, j := range jobs {
+				sum, err := h.hash(j, buf)
 				if err != nil {
 					h.fail(err)
 					return
 				}
-				in.SHA256 = sum
+				*j.dst = sum
 			}
 		}(g)
 	}
 	return h
 }
 
-func (h *hasher) hashFile(in *input, buf []byte) (string, error) {
+func (h *hasher) hash(j hashJob, buf []byte) (string, error) {
 	d := sha256.New()
-	for pos := int64(0); pos < in.size; {
+	for pos, end := j.off, j.off+j.n; pos < end; {
 		select {
 		case <-h.stop:
 			return "", errHashStopped
 		default:
 		}
-		b := buf[:min(int64(len(buf)), in.size-pos)]
-		if err := in.readAt(b, pos); err != nil {
+		b := buf[:min(int64(len(buf)), end-pos)]
+		if err := j.in.readAt(b, pos); err != nil {
 			return "", fmt.Errorf("hashing: %w", err)
 		}
 		d.Write(b)

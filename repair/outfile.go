@@ -23,7 +23,21 @@ type outFile struct {
 	f            *os.File
 	path         string
 	hooks        *hooks
-	kernelCopied bool // copy_file_range has written into it
+	kernelCopied bool  // copy_file_range has written into it
+	flushed      int64 // writeback started for [0, flushed)
+}
+
+// writebackEvery is how many bytes are written before the kernel is asked to
+// start writing them to disk.
+const writebackEvery = 32 << 20
+
+// wrote notes that the file now ends at end, starting writeback when enough
+// is pending (or, with all, whatever is pending).
+func (o *outFile) wrote(end int64, all bool) {
+	if end-o.flushed >= writebackEvery || all && end > o.flushed {
+		startWriteback(o, o.flushed, end)
+		o.flushed = end
+	}
 }
 
 func createOut(path string, h *hooks) (*outFile, error) {

@@ -37,6 +37,9 @@ type TensorPlan struct {
 	// ElementsReplaced is, for an element merge, how many elements were replaced
 	// (known once written).
 	ElementsReplaced uint64 `json:"elements_replaced,omitempty"`
+	// SHA256 is the digest of the tensor's bytes in GOOD, for a tensor taken
+	// from it (known once written).
+	SHA256 string `json:"sha256,omitempty"`
 
 	bad  *formats.Tensor
 	good *formats.Tensor

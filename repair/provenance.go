@@ -17,7 +17,7 @@ type Provenance struct {
 	Elements bool        `json:"elements"`
 	Bad      string      `json:"bad"`
 	Good     string      `json:"good"`
-	Inputs   []InputFile `json:"inputs"` // every input file read, with its SHA-256
+	Inputs   []InputFile `json:"inputs"` // every input file read (BAD's and the indexes with their SHA-256)
 	File     string      `json:"file"`   // the file this entry is in
 	FromGood []Replaced  `json:"from_good"`
 	FromBad  int         `json:"from_bad"` // tensors of this file kept from BAD unchanged
@@ -30,6 +30,7 @@ type Replaced struct {
 	Source    string `json:"source"`                     // GOOD's file it came from
 	Why       string `json:"why"`                        // what was wrong with BAD's
 	NonFinite uint64 `json:"nonfinite_values,omitempty"` // elements: how many values were replaced
+	SHA256    string `json:"sha256"`                     // of the tensor's bytes in GOOD
 }
 
 // ReadProvenance parses the provenance entry of a file's metadata; ok is false
@@ -52,7 +53,9 @@ func (p *Plan) provenance(fp *FilePlan, inputs []InputFile, fill string) string 
 	ins := make([]InputFile, len(inputs))
 	copy(ins, inputs)
 	for i := range ins {
-		ins[i].SHA256 = fill
+		if ins[i].digest {
+			ins[i].SHA256 = fill
+		}
 	}
 	pr := Provenance{Tool: "ckpt", Version: p.opts.Version, Strategy: p.Strategy, Elements: p.Elements,
 		Bad: absOr(p.Bad), Good: absOr(p.Good), Inputs: ins, File: fp.Name, FromGood: []Replaced{}}
@@ -61,7 +64,7 @@ func (p *Plan) provenance(fp *FilePlan, inputs []InputFile, fill string) string 
 			pr.FromBad++
 			continue
 		}
-		r := Replaced{Name: tp.Name, Mode: tp.From, Source: tp.GoodFile, Why: tp.Why}
+		r := Replaced{Name: tp.Name, Mode: tp.From, Source: tp.GoodFile, Why: tp.Why, SHA256: fill}
 		if tp.From == FromElements {
 			r.NonFinite = tp.NonFinite
 		}

@@ -34,7 +34,7 @@ func TestRepairRealDivergedModel(t *testing.T) {
 		}
 	}
 	checkIndependentReader(t, out, tensorBytes(t, bad), tensorBytes(t, good), fromGood)
-	checkProvenance(t, out, bad, rep, fromGood)
+	checkProvenance(t, out, bad, good, rep, fromGood)
 }
 
 // TestRepairGeneratedRun repairs the first NaN checkpoint of a generated
@@ -73,7 +73,7 @@ func TestRepairGeneratedRun(t *testing.T) {
 		t.Fatal("nothing was replaced in the NaN checkpoint")
 	}
 	checkIndependentReader(t, out, tensorBytes(t, bad), tensorBytes(t, good), fromGood)
-	checkProvenance(t, out, bad, rep, fromGood)
+	checkProvenance(t, out, bad, good, rep, fromGood)
 	bs, err := inspect.ScanPath(context.Background(), bad, inspect.Options{})
 	if err != nil {
 		t.Fatal(err)

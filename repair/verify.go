@@ -92,9 +92,21 @@ func (p *Plan) verify(ctx context.Context, tmpOut string, inputs []InputFile) (*
 		case len(pr.Inputs) != len(inputs):
 			return v, verr(f.Name, "", "the provenance entry lists %d inputs, %d were read", len(pr.Inputs), len(inputs))
 		}
-		for i := range inputs {
-			if pr.Inputs[i] != inputs[i] {
-				return v, verr(f.Name, "", "the provenance entry records input %s as %+v, it was read as %+v", inputs[i].Path, pr.Inputs[i], inputs[i])
+		for i, in := range inputs {
+			got := pr.Inputs[i]
+			if got.Role != in.Role || got.Path != in.Path || got.Bytes != in.Bytes || got.SHA256 != in.SHA256 {
+				return v, verr(f.Name, "", "the provenance entry records input %s as %+v, it was read as %+v", in.Path, got, in)
+			}
+		}
+		want := map[string]string{}
+		for _, tp := range p.Tensors {
+			if tp.From != FromBad {
+				want[tp.Name] = tp.SHA256
+			}
+		}
+		for _, r := range pr.FromGood {
+			if d, ok := want[r.Name]; !ok || d != r.SHA256 || d == "" {
+				return v, verr(f.Name, r.Name, "the provenance entry records GOOD's digest %q, the copy computed %q", r.SHA256, d)
 			}
 		}
 	}
