@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -8,11 +9,16 @@ import (
 )
 
 // FormatFindings turns the format problems recorded when a checkpoint was
-// opened into findings, and warns when the checkpoint holds no tensor.
+// opened into findings (check "incomplete" for a trainer checkpoint caught
+// mid-save, "format" for the rest), and warns when the checkpoint holds no tensor.
 func FormatFindings(c *formats.Checkpoint) []Finding {
 	var out []Finding
 	for _, p := range c.AllProblems() {
-		out = append(out, Finding{Severity: string(p.Severity), Check: CheckFormat, Tensor: p.Err.Tensor, File: p.Err.File, Message: p.Err.Error()})
+		check := CheckFormat
+		if errors.Is(p.Err, formats.ErrIncomplete) {
+			check = CheckIncomplete // an unfinished save, not corruption
+		}
+		out = append(out, Finding{Severity: string(p.Severity), Check: check, Tensor: p.Err.Tensor, File: p.Err.File, Message: p.Err.Error()})
 	}
 	if len(c.Tensors) == 0 && len(c.AllFileErrors()) == 0 {
 		out = append(out, Finding{Severity: string(formats.SevWarning), Check: CheckEmpty, File: c.Path,

@@ -20,6 +20,10 @@ const (
 	CheckOutlier   = "outlier"
 	CheckFormat    = "format"
 	CheckEmpty     = "empty"
+	// CheckIncomplete: a trainer checkpoint without trainer_state.json (written
+	// last) whose shards are short or missing: still being written, or its save
+	// was interrupted.
+	CheckIncomplete = "incomplete"
 )
 
 // TensorStats is the scan result of one tensor.
