@@ -114,6 +114,9 @@ func TestRepairTensorsSharded(t *testing.T) {
 			t.Errorf("%s was copied; training state must not be", name)
 		}
 	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("OUT's mode: %v (%v), want drwxr-xr-x", st.Mode(), err)
+	}
 	if rep.Plan.ResumeAdvice == "" {
 		t.Error("no advice on resuming training although BAD has optimizer state")
 	}
@@ -505,5 +508,62 @@ func TestKernelAndBufferedCopiesAgree(t *testing.T) {
 	ta, tb := contentTree(t, a), contentTree(t, b)
 	if !sameContent(ta, tb) {
 		t.Errorf("kernel copy and buffered copy differ:\n%v\n%v", ta, tb)
+	}
+}
+
+// TestRepairTruncatedShard: a shard cut short (an interrupted save) keeps its
+// header, so its layout is known; the tensors the cut reaches are taken from
+// GOOD, the intact ones kept.
+func TestRepairTruncatedShard(t *testing.T) {
+	bad, good, out := pair(t, 2)
+	shard := filepath.Join(bad, "model-00002-of-00002.safetensors")
+	c, err := formats.Open(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last *formats.Tensor
+	for _, tn := range c.Tensors {
+		if tn.File.Path == shard {
+			last = tn
+		}
+	}
+	badB := tensorBytes(t, bad) // before the cut
+	if err := synth.Truncate(shard, 10); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run(t, Options{Bad: bad, Good: good, Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scanHealthy(t, out)
+	fromGood := map[string]bool{}
+	for _, tp := range rep.Plan.Tensors {
+		if tp.From == FromGood {
+			fromGood[tp.Name] = true
+		}
+	}
+	if len(fromGood) != 1 || !fromGood[last.Name] {
+		t.Fatalf("from GOOD: %v; want only the tensor the cut reaches, %s", fromGood, last.Name)
+	}
+	checkIndependentReader(t, out, badB, tensorBytes(t, good), fromGood)
+}
+
+// TestRefuseUnreadableLayout: a shard that is missing, or a Git LFS pointer,
+// leaves BAD's layout unknown: refused, nothing written.
+func TestRefuseUnreadableLayout(t *testing.T) {
+	for _, damageIt := range []func(bad string) error{
+		func(bad string) error { _, err := synth.RemoveShard(bad, 2); return err },
+		func(bad string) error { return synth.WriteLFSPointer(filepath.Join(bad, "model-00001-of-00002.safetensors")) },
+	} {
+		bad, good, out := pair(t, 2)
+		if err := damageIt(bad); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := run(t, Options{Bad: bad, Good: good, Out: out}); !errors.Is(err, ErrLayoutUnreadable) {
+			t.Errorf("error %v, want ErrLayoutUnreadable", err)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Error("OUT written for an unreadable BAD")
+		}
 	}
 }

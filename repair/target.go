@@ -148,6 +148,11 @@ func (t *target) makeTemp() (dir, out string, err error) {
 		return "", "", err
 	}
 	if t.dir {
+		// MkdirTemp makes it private (0700); OUT is an ordinary directory.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			os.Remove(dir)
+			return "", "", err
+		}
 		return dir, dir, nil
 	}
 	return dir, filepath.Join(dir, t.base), nil
