@@ -553,7 +553,9 @@ func TestRepairTruncatedShard(t *testing.T) {
 func TestRefuseUnreadableLayout(t *testing.T) {
 	for _, damageIt := range []func(bad string) error{
 		func(bad string) error { _, err := synth.RemoveShard(bad, 2); return err },
-		func(bad string) error { return synth.WriteLFSPointer(filepath.Join(bad, "model-00001-of-00002.safetensors")) },
+		func(bad string) error {
+			return synth.WriteLFSPointer(filepath.Join(bad, "model-00001-of-00002.safetensors"))
+		},
 	} {
 		bad, good, out := pair(t, 2)
 		if err := damageIt(bad); err != nil {
