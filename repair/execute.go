@@ -321,13 +321,13 @@ func (w *writer) writeAll() ([]InputFile, error) {
 		}
 	}
 	if w.p.target.dir {
-		if err := w.writeIndex(); err != nil {
-			return nil, err
-		}
 		for _, name := range w.p.Copy {
 			if err := copyFileOut(filepath.Join(w.p.bad.Dir, name), filepath.Join(w.out, name), w.p.opts.hooks, w.buf); err != nil {
 				return nil, fmt.Errorf("copying %s: %w", name, err)
 			}
+		}
+		if err := w.writeIndex(); err != nil { // last, as the design asks
+			return nil, err
 		}
 	}
 	for i := len(w.dirs) - 1; i >= 0; i-- {
