@@ -64,7 +64,7 @@ copysync_stats() {
   /usr/bin/time -f '%e %U %S' sh -c 'mkdir -p "$1" && cp "$2" "$1/" && sync "$1/model.safetensors"' _ "$out" "$bad/model.safetensors" 2>&1 >/dev/null | tail -1
 }
 
-declare -A times
+declare -A times written_sc
 echo "== $ROUNDS rounds, $bytes bytes per copy" >&2
 # Two repairs per round: the default strategy (3 damaged tensors replaced, BAD's
 # files hashed whole) and --strategy all (every tensor from GOOD: BAD's files
@@ -81,7 +81,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     times[write_cpu_$sc]+="$(field write_cpu_seconds) "
     times[scan_$sc]+="$(field scan_seconds) "
     times[verify_$sc]+="$(field verify_seconds) "
-    written=$(field bytes_written)
+    written_sc[$sc]=$(field bytes_written)
     grep -q '"written":true' "$json" || { echo "repair --strategy $sc did not write a verified output" >&2; exit 2; }
     line+=" $sc ${t}s (write ${w}s),"
   done
@@ -100,13 +100,14 @@ rm -rf "$out"
 med() { echo "${times[$1]}" | median; }
 cpu_per_gb() { awk -v t="$(med "$1")" -v n="$2" 'BEGIN {printf "%.2f", t / n * 1e9}'; }
 echo
-echo "ckpt repair benchmark: $ARCH BF16, $bytes bytes per copy ($written written by repair), $ROUNDS paired rounds, $(nproc) CPUs"
+echo "ckpt repair benchmark: $ARCH BF16, $bytes bytes per copy, $ROUNDS paired rounds, $(nproc) CPUs"
 printf '  cp + fsync              median %.3f s  %s GB/s  CPU %s s/GB\n' "$(med cpsync)" "$(gbps "$bytes" "$(med cpsync)")" "$(cpu_per_gb cpsync_cpu "$bytes")"
 printf '  cp (no fsync)           median %.3f s  %s GB/s  (the data is still in the page cache)\n' "$(med cp)" "$(gbps "$bytes" "$(med cp)")"
 for sc in "${strategies[@]}"; do
-  printf '  repair --strategy %-7s write phase median %.3f s  %s GB/s  CPU %s s/GB  = %.2f of cp+fsync\n' \
+  written=${written_sc[$sc]}
+  printf '  repair --strategy %-7s write phase median %.3f s  %s GB/s  CPU %s s/GB  = %.2f of cp+fsync (%s bytes written)\n' \
     "$sc" "$(med "write_$sc")" "$(gbps "$written" "$(med "write_$sc")")" "$(cpu_per_gb "write_cpu_$sc" "$written")" \
-    "$(ratio "${times[cpsync]}" "${times[write_$sc]}")"
+    "$(ratio "${times[cpsync]}" "${times[write_$sc]}")" "$written"
   printf '  %-25s whole command median %.3f s (plan scans %.3f, write %.3f, verify %.3f)\n' \
     "" "$(med "repair_$sc")" "$(med "scan_$sc")" "$(med "write_$sc")" "$(med "verify_$sc")"
 done
