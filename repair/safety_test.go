@@ -178,12 +178,18 @@ func TestKillAtRandomPoints(t *testing.T) {
 	refDir := t.TempDir()
 	spec := childSpec{Bad: bad, Good: good, ChunkBytes: 64 << 10}
 	spec.Out = filepath.Join(refDir, "out")
-	start := time.Now()
 	if msg, err := runChild(spec, nil); err != nil {
 		t.Fatalf("reference run: %v: %s", err, msg)
 	}
-	full := time.Since(start)
 	ref := contentTree(t, spec.Out)
+	// How long a run takes, once the inputs are cached, until OUT appears: the
+	// kills are spread over that (and a little past it). A process may take
+	// much longer to exit than to finish its work (the race detector's does).
+	spec.Out = filepath.Join(refDir, "warm")
+	full, err := timeToOut(spec)
+	if err != nil {
+		t.Fatalf("timing run: %v", err)
+	}
 
 	workDir := t.TempDir()
 	spec.Out = filepath.Join(workDir, "out")
@@ -192,7 +198,7 @@ func TestKillAtRandomPoints(t *testing.T) {
 	var absent, complete int
 	for i := 0; i < 40 && time.Now().Before(deadline); i++ {
 		delay := time.Duration(rng.Int64N(int64(full) * 11 / 10))
-		runChild(spec, &delay)
+		killAt(spec, delay)
 		if _, err := os.Lstat(spec.Out); err != nil {
 			absent++
 		} else {
@@ -206,7 +212,7 @@ func TestKillAtRandomPoints(t *testing.T) {
 		}
 		cleanTemps(t, workDir)
 	}
-	t.Logf("full run %v; killed runs left no OUT %d times, a complete one %d times", full, absent, complete)
+	t.Logf("OUT appears %v after the start; killed runs left no OUT %d times, a complete one %d times", full, absent, complete)
 	if absent == 0 {
 		t.Error("no kill landed before the rename: the loop tests nothing")
 	}
@@ -222,7 +228,7 @@ func TestKillAtRandomPoints(t *testing.T) {
 	deadline = time.Now().Add(2 * time.Second)
 	for i := 0; i < 40 && time.Now().Before(deadline); i++ {
 		delay := time.Duration(rng.Int64N(int64(full) * 11 / 10))
-		runChild(spec, &delay)
+		killAt(spec, delay)
 		if _, err := os.Lstat(spec.Out); err != nil {
 			t.Fatalf("after a kill during --force, OUT is missing")
 		}
@@ -245,6 +251,45 @@ func TestKillAtRandomPoints(t *testing.T) {
 	}
 	t.Logf("--force: old OUT kept %d times, replaced %d times", kept, replaced)
 	assertUnchanged(t, before, bad, good)
+}
+
+// timeToOut runs one repair in a child process and measures when its OUT
+// appears.
+func timeToOut(spec childSpec) (time.Duration, error) {
+	data, _ := json.Marshal(spec)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(data))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		if _, err := os.Lstat(spec.Out); err == nil {
+			at := time.Since(start)
+			if err := <-done; err != nil {
+				return 0, fmt.Errorf("%v: %s", err, stderr.String())
+			}
+			return at, nil
+		}
+		select {
+		case err := <-done:
+			if _, serr := os.Lstat(spec.Out); serr == nil && err == nil {
+				return time.Since(start), nil
+			}
+			return 0, fmt.Errorf("the child ended without writing OUT: %v: %s", err, stderr.String())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// killAt runs one repair in a child process and kills it after delay unless
+// it finished first.
+func killAt(spec childSpec, delay time.Duration) {
+	runChild(spec, &delay)
 }
 
 // runChild runs one repair in a child process; with a delay, it is killed
