@@ -18,13 +18,11 @@ var (
 	// ErrSameInput: BAD and GOOD are the same checkpoint.
 	ErrSameInput = errors.New("BAD and GOOD are the same checkpoint")
 	// ErrIncompatible: a tensor to be taken from GOOD differs in dtype or shape,
-	// or is missing from GOOD.
+	// is missing from GOOD, or is cut short in GOOD's file.
 	ErrIncompatible = errors.New("GOOD does not match BAD")
 	// ErrLayoutUnreadable: BAD's layout cannot be kept because a file or the
 	// index cannot be read.
 	ErrLayoutUnreadable = errors.New("BAD's layout cannot be read")
-	// ErrGoodUnusable: a tensor GOOD must supply cannot be read from GOOD.
-	ErrGoodUnusable = errors.New("GOOD cannot supply a tensor")
 	// ErrUnhealthy: the repaired checkpoint would still be unhealthy; nothing
 	// was written to OUT.
 	ErrUnhealthy = errors.New("the repaired checkpoint would still be unhealthy")
