@@ -47,6 +47,13 @@ func base() ([]byte, []formats.TensorSpec) {
 	return buf.Bytes(), specs
 }
 
+// WriteHealthy writes a small valid checkpoint file at path: the file every
+// malformed case was derived from, for commands that take a second, good input.
+func WriteHealthy(path string) error {
+	good, _ := base()
+	return os.WriteFile(path, good, 0o644)
+}
+
 // withHeader builds a file from a header text and a data section.
 func withHeader(header string, data []byte) []byte {
 	out := make([]byte, 8, 8+len(header)+len(data))
