@@ -62,7 +62,25 @@ type Window struct {
 
 // OpenSource opens path for reading with the given mode. Empty files and
 // platforms without mmap fall back to pread.
-func OpenSource(path string, mode SourceMode) (Source, error) {
+func OpenSource(path string, mode SourceMode) (Source, error) { return sourceOpener(path, mode) }
+
+// sourceOpener is how OpenSource opens files; fault-injection tests replace it.
+var sourceOpener = openSource
+
+// SetSourceOpener replaces how byte sources are opened, so that tests can inject
+// faults (a read that fails with EIO, a file that vanishes) into every engine that
+// reads tensor data. It returns a function that restores the default. Tests only:
+// it is not safe to call while a scan is running.
+func SetSourceOpener(open func(path string, mode SourceMode) (Source, error)) (restore func()) {
+	old := sourceOpener
+	sourceOpener = open
+	return func() { sourceOpener = old }
+}
+
+// DefaultOpenSource is the opener SetSourceOpener replaces, for wrappers to call.
+func DefaultOpenSource(path string, mode SourceMode) (Source, error) { return openSource(path, mode) }
+
+func openSource(path string, mode SourceMode) (Source, error) {
 	f, st, err := openRegular(path)
 	if err != nil {
 		return nil, err
