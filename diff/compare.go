@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -111,7 +112,7 @@ func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Resu
 		}
 		d.DTypeB, d.ShapeB = tb.DType, tb.Shape
 		switch {
-		case !sameShape(ta.Shape, tb.Shape):
+		case !slices.Equal(ta.Shape, tb.Shape):
 			d.Status = ShapeChanged
 			continue
 		case ta.Cut || tb.Cut:
@@ -188,18 +189,6 @@ func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Resu
 	r.aggregate()
 	SortByChange(r.Tensors)
 	return r, nil
-}
-
-func sameShape(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func cutReason(ta, tb *formats.Tensor) string {

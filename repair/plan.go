@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -366,7 +367,7 @@ func (p *Plan) matchGood(tp *TensorPlan) string {
 		}
 		return fmt.Sprintf("tensor %q (%s %v) is not in GOOD%s", tp.Name, tp.DType, tp.Shape, why)
 	}
-	if g.DType != tp.DType || !equalShape(g.Shape, tp.Shape) {
+	if g.DType != tp.DType || !slices.Equal(g.Shape, tp.Shape) {
 		return fmt.Sprintf("tensor %q differs: BAD has %s %v, GOOD has %s %v (in %s)", tp.Name, tp.DType, tp.Shape, g.DType, g.Shape, g.File.Name)
 	}
 	if g.Cut {
@@ -374,18 +375,6 @@ func (p *Plan) matchGood(tp *TensorPlan) string {
 	}
 	tp.good, tp.GoodFile = g, g.File.Name
 	return ""
-}
-
-func equalShape(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // statsIndex maps every scanned tensor of r to its statistics.
