@@ -21,6 +21,7 @@ var allowed = map[string][]string{
 	"repair":           {"diff", "inspect", "formats"},
 	"testdata/synth":   {"formats"},
 	"testdata/hostile": {"formats"},
+	"testdata/testenv": {},
 }
 
 func TestDependenciesPointOneWay(t *testing.T) {

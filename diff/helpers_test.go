@@ -3,6 +3,7 @@ package diff
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/ckpt-tool/ckpt/testdata/testenv"
 	"math"
 	"math/rand"
 	"os"
@@ -101,27 +102,5 @@ func statsClose(a, b Stats, rel float64) bool {
 		close(a.SumSqA, b.SumSqA) && close(a.SumSqB, b.SumSqB) && close(a.SumSqD, b.SumSqD) && close(a.Dot, b.Dot)
 }
 
-// moduleRealdata is /work/shared/realdata seen from the module root; the test
-// is skipped when it is absent.
-func moduleRealdata(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	rd := filepath.Join(dir, "..", "shared", "realdata")
-	if _, err := os.Stat(rd); err != nil {
-		t.Skip("realdata absent: " + rd)
-	}
-	return rd
-}
+// moduleRealdata is the shared corpus of real files (the test skips when absent).
+func moduleRealdata(t testing.TB) string { return testenv.Realdata(t) }

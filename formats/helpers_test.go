@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/ckpt-tool/ckpt/testdata/testenv"
 	"os"
 	"path/filepath"
 	"testing"
@@ -83,34 +84,10 @@ func asError(t testing.TB, err error) *formats.Error {
 }
 
 // moduleRoot is the directory holding go.mod.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
+func moduleRoot(t testing.TB) string { return testenv.ModuleRoot(t) }
 
-// realdataDir is the shared corpus of files written by other tools, or "" (and
-// the test is skipped) when it is absent.
-func realdataDir(t testing.TB) string {
-	t.Helper()
-	dir := filepath.Join(moduleRoot(t), "..", "shared", "realdata")
-	if _, err := os.Stat(filepath.Join(dir, "expected.json")); err != nil {
-		t.Skipf("realdata corpus not found at %s", dir)
-	}
-	return dir
-}
+// realdataDir is the shared corpus of real files (the test skips when absent).
+func realdataDir(t testing.TB) string { return testenv.Realdata(t) }
 
 // problemsOf filters a checkpoint's problems by severity.
 func problemsOf(c *formats.Checkpoint, sev formats.Severity) []formats.Problem {

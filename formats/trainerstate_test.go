@@ -2,6 +2,7 @@ package formats
 
 import (
 	"errors"
+	"github.com/ckpt-tool/ckpt/testdata/testenv"
 	"math"
 	"os"
 	"path/filepath"
@@ -104,29 +105,8 @@ func TestReadTrainerStateMissing(t *testing.T) {
 	}
 }
 
-// trainerStateRealdataDir is /work/shared/realdata seen from the module root, or "" when absent.
-func trainerStateRealdataDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	rd := filepath.Join(dir, "..", "shared", "realdata")
-	if _, err := os.Stat(rd); err != nil {
-		t.Skip("realdata absent")
-	}
-	return rd
-}
+// trainerStateRealdataDir is the shared corpus of real files (the test skips when absent).
+func trainerStateRealdataDir(t *testing.T) string { return testenv.Realdata(t) }
 
 func TestReadTrainerStateRealdata(t *testing.T) {
 	rd := trainerStateRealdataDir(t)

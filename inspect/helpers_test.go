@@ -3,8 +3,8 @@ package inspect
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/ckpt-tool/ckpt/testdata/testenv"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -52,31 +52,7 @@ func writeST(t testing.TB, path string, ts []testTensor, unpadded bool) {
 }
 
 // moduleRoot is the directory holding go.mod.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
+func moduleRoot(t testing.TB) string { return testenv.ModuleRoot(t) }
 
-// realdata is the shared folder of real files from other tools; the test is
-// skipped when it is absent.
-func realdata(t testing.TB) string {
-	t.Helper()
-	dir := filepath.Join(moduleRoot(t), "..", "shared", "realdata")
-	if _, err := os.Stat(filepath.Join(dir, "expected.json")); err != nil {
-		t.Skipf("real files not available: %v", err)
-	}
-	return dir
-}
+// realdata is the shared corpus of real files (the test skips when absent).
+func realdata(t testing.TB) string { return testenv.Realdata(t) }

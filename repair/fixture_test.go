@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/ckpt-tool/ckpt/testdata/testenv"
 	"io/fs"
 	"math"
 	"os"
@@ -170,31 +171,9 @@ func scanHealthy(t testing.TB, path string) *inspect.Result {
 }
 
 // moduleRoot is the directory holding go.mod.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
+func moduleRoot(t testing.TB) string { return testenv.ModuleRoot(t) }
 
-// realdata is the shared corpus of real files, or "" (the test skips).
-func realdata(t testing.TB) string {
-	dir := filepath.Join(moduleRoot(t), "..", "shared", "realdata")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skip("shared realdata corpus not present")
-	}
-	return dir
-}
+// realdata is the shared corpus of real files (the test skips when absent).
+func realdata(t testing.TB) string { return testenv.Realdata(t) }
 
 func sameBytes(a, b []byte) bool { return bytes.Equal(a, b) }

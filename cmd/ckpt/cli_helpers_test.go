@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
+	"github.com/ckpt-tool/ckpt/testdata/testenv"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,34 +41,10 @@ func (r cliResult) wantCode(t *testing.T, want int) {
 }
 
 // cliModuleRoot is the directory holding go.mod.
-func cliModuleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
+func cliModuleRoot(t *testing.T) string { return testenv.ModuleRoot(t) }
 
-// cliRealdata is the shared folder of real files from other tools; the test is
-// skipped when it is absent.
-func cliRealdata(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(cliModuleRoot(t), "..", "shared", "realdata")
-	if _, err := os.Stat(filepath.Join(dir, "expected.json")); err != nil {
-		t.Skipf("real data not available: %v", err)
-	}
-	return dir
-}
+// cliRealdata is the shared corpus of real files (the test skips when absent).
+func cliRealdata(t *testing.T) string { return testenv.Realdata(t) }
 
 // cliTiny writes a healthy tiny Qwen2-style checkpoint (BF16 unless dtype is
 // given) into a fresh directory and returns it; shards > 1 makes it sharded.
