@@ -148,7 +148,7 @@ const (
 // foldMode picks how a chunk of n bytes of dt is folded.
 func foldMode(dt formats.DType, n int64) int {
 	switch {
-	case dt.Bits() == 16 && n/2 >= hist16MinElems:
+	case dt.Bits() == 16 && n/2 >= hist16MinElems && !simdHandles(dt):
 		return foldHist16
 	case dt.Bits() == 8 && n >= pairs8MinElems:
 		return foldPairs8

@@ -41,6 +41,9 @@ const maxKernelElems = 1 << 30
 
 // stats dispatches raw data of dt to its kernel.
 func (sc *scratch) stats(dt formats.DType, raw []byte) Acc {
+	if acc, ok := statsSIMD(dt, raw); ok {
+		return acc
+	}
 	switch dt {
 	case formats.BF16, formats.F16, formats.I16, formats.U16:
 		n := len(raw) / 2

@@ -1,0 +1,48 @@
+//go:build amd64
+
+package inspect
+
+import "golang.org/x/sys/cpu"
+
+// The vector kernel runs on x86-64 CPUs with AVX2 and FMA (and F16C for F16);
+// the loops are in kernel_simd_amd64.s. Tests switch these off to exercise
+// the fallback kernels.
+var (
+	simdBF16OK = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	simdF16OK  = simdBF16OK && cpu.X86.HasF16C
+)
+
+var (
+	bf16Asm = simdAsm{lanes: simdLanesBF16, masked: simdLanesMaskedBF16, dev: simdDevBF16}
+	f16Asm  = simdAsm{lanes: simdLanesF16, masked: simdLanesMaskedF16, dev: simdDevF16}
+)
+
+// simdLanesBF16 folds groups×16 BF16 elements at p into l, assuming all are finite.
+//
+//go:noescape
+func simdLanesBF16(p *byte, groups int, l *simdLanes, c *simdConsts)
+
+// simdLanesMaskedBF16 folds groups×16 BF16 elements at p into l, counting NaN and infinities.
+//
+//go:noescape
+func simdLanesMaskedBF16(p *byte, groups int, l *simdLanes, c *simdConsts)
+
+// simdDevBF16 adds the deviations from pivot of groups×16 finite BF16 elements at p to l's sums.
+//
+//go:noescape
+func simdDevBF16(p *byte, groups int, pivot float64, l *simdLanes)
+
+// simdLanesF16 is simdLanesBF16 for F16.
+//
+//go:noescape
+func simdLanesF16(p *byte, groups int, l *simdLanes, c *simdConsts)
+
+// simdLanesMaskedF16 is simdLanesMaskedBF16 for F16.
+//
+//go:noescape
+func simdLanesMaskedF16(p *byte, groups int, l *simdLanes, c *simdConsts)
+
+// simdDevF16 is simdDevBF16 for F16.
+//
+//go:noescape
+func simdDevF16(p *byte, groups int, pivot float64, l *simdLanes)

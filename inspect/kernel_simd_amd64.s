@@ -1,0 +1,310 @@
+// AVX2 + FMA loops of the 16-bit float scan kernel (see kernel_simd.go).
+//
+// Every loop takes 16 elements (32 bytes, unaligned loads) per iteration and
+// adds them into the lane accumulators of a simdLanes (laid out as below);
+// the Go side resets the lanes, folds the leftover elements and reduces the
+// lanes. Which element goes to which lane is fixed, and mirrored exactly by
+// the Go twin simdLanesGo:
+//   - 16-bit lanes (keys, counters): lane = element index mod 16;
+//   - float64 lanes: positions 0-3 of a group of 16 go to sum[0], 8-11 to
+//     sum[1], 4-7 to sum[2], 12-15 to sum[3] for BF16 (the order in which
+//     VPUNPCKLWD/VPUNPCKHWD leave them), 0-3, 4-7, 8-11, 12-15 for F16.
+// The sums are sum += x and sq = fma(x, x, sq) in float64, one rounding each
+// (the dev loops: d = x - pivot, sum += d, sq = fma(d, d, sq)).
+
+#include "textflag.h"
+
+// simdLanes offsets.
+#define L_SUM 0
+#define L_SQ 128
+#define L_KMIN 256
+#define L_KMAX 288
+#define L_ZEROS 320
+#define L_NONTINY 352
+#define L_BAD 384
+#define L_PINF 416
+#define L_NINF 448
+
+// simdConsts offsets: 16-bit patterns repeated over 32 bytes.
+#define C_ABS 0      // 0x7FFF: the magnitude bits
+#define C_TINY 32    // largest magnitude below the smallest normal (0x007F BF16, 0x03FF F16)
+#define C_FINITE 64  // largest finite magnitude (0x7F7F BF16, 0x7BFF F16)
+#define C_PINF 96    // +Inf
+#define C_NINF 128   // -Inf
+
+// Registers: Y0-Y3 sum, Y4-Y7 sq, Y8 kmin, Y9 kmax, Y10 zeros, Y11 nontiny
+// (clean loops) or bad (masked loops), Y12 zero, Y13-Y15 scratch.
+// SI data, CX groups left, DI lanes, R8 constants.
+
+#define LOAD_LANES \
+	VMOVUPD L_SUM+0(DI), Y0 \
+	VMOVUPD L_SUM+32(DI), Y1 \
+	VMOVUPD L_SUM+64(DI), Y2 \
+	VMOVUPD L_SUM+96(DI), Y3 \
+	VMOVUPD L_SQ+0(DI), Y4 \
+	VMOVUPD L_SQ+32(DI), Y5 \
+	VMOVUPD L_SQ+64(DI), Y6 \
+	VMOVUPD L_SQ+96(DI), Y7 \
+	VMOVDQU L_KMIN(DI), Y8 \
+	VMOVDQU L_KMAX(DI), Y9 \
+	VMOVDQU L_ZEROS(DI), Y10 \
+	VPXOR Y12, Y12, Y12
+
+#define STORE_SUMS \
+	VMOVUPD Y0, L_SUM+0(DI) \
+	VMOVUPD Y1, L_SUM+32(DI) \
+	VMOVUPD Y2, L_SUM+64(DI) \
+	VMOVUPD Y3, L_SUM+96(DI) \
+	VMOVUPD Y4, L_SQ+0(DI) \
+	VMOVUPD Y5, L_SQ+32(DI) \
+	VMOVUPD Y6, L_SQ+64(DI) \
+	VMOVUPD Y7, L_SQ+96(DI)
+
+#define STORE_LANES \
+	STORE_SUMS \
+	VMOVDQU Y8, L_KMIN(DI) \
+	VMOVDQU Y9, L_KMAX(DI) \
+	VMOVDQU Y10, L_ZEROS(DI)
+
+// KEYS turns the 16 patterns in Y13 into order keys in Y14: a sign-magnitude
+// pattern with its magnitude bits flipped when negative, compared as int16
+// (-0 sorts just below +0, as math.Min and math.Max order them).
+#define KEYS \
+	VPSRAW $15, Y13, Y14 \
+	VPSRLW $1, Y14, Y14 \
+	VPXOR Y13, Y14, Y14
+
+// ACC adds the four float64 values of Y13 to sum[i] and sq[i].
+#define ACC(S, Q) \
+	VADDPD Y13, S, S \
+	VFMADD231PD Y13, Y13, Q
+
+// SUM_F32 widens the eight float32 values in Y14 (elements a: its low half,
+// b: its high half) and accumulates them; Y14 is clobbered.
+#define SUM_F32(Sa, Qa, Sb, Qb) \
+	VCVTPS2PD X14, Y13 \
+	ACC(Sa, Qa) \
+	VEXTRACTF128 $1, Y14, X14 \
+	VCVTPS2PD X14, Y13 \
+	ACC(Sb, Qb)
+
+// SUMS_BF16 accumulates the 16 BF16 patterns in Y13 (clobbered): a BF16
+// pattern shifted up 16 bits is its float32, which is what interleaving it
+// with zero words does.
+#define SUMS_BF16 \
+	VPUNPCKHWD Y13, Y12, Y15 \
+	VPUNPCKLWD Y13, Y12, Y14 \
+	SUM_F32(Y0, Y4, Y1, Y5) \
+	VMOVDQA Y15, Y14 \
+	SUM_F32(Y2, Y6, Y3, Y7)
+
+// SUMS_F16 accumulates the 16 F16 patterns in Y13 (clobbered), converted to
+// float32 exactly by F16C.
+#define SUMS_F16 \
+	VEXTRACTI128 $1, Y13, X15 \
+	VCVTPH2PS X13, Y14 \
+	VCVTPH2PS X15, Y15 \
+	SUM_F32(Y0, Y4, Y1, Y5) \
+	VMOVDQA Y15, Y14 \
+	SUM_F32(Y2, Y6, Y3, Y7)
+
+// CLEAN_STEP counts and folds 16 elements at (SI), assuming none is a NaN
+// or an infinity (the caller checks the keys afterwards).
+#define CLEAN_STEP(SUMS) \
+	VMOVDQU (SI), Y13 \
+	VPAND C_ABS(R8), Y13, Y14 \
+	VPCMPEQW Y12, Y14, Y15 \
+	VPSUBW Y15, Y10, Y10 \
+	VPCMPGTW C_TINY(R8), Y14, Y15 \
+	VPSUBW Y15, Y11, Y11 \
+	KEYS \
+	VPMINSW Y14, Y8, Y8 \
+	VPMAXSW Y14, Y9, Y9 \
+	SUMS
+
+// COUNT_MEM adds one to the 16-bit counters at off(DI) in the lanes whose
+// mask in Y14 is set (Y14 is clobbered).
+#define COUNT_MEM(off) \
+	VPSRLW $15, Y14, Y14 \
+	VPADDW off(DI), Y14, Y14 \
+	VMOVDQU Y14, off(DI)
+
+// MASKED_STEP is CLEAN_STEP for data that holds NaN or infinities: they are
+// counted (Y15 holds the mask of the non-finite lanes), their patterns become
+// +0 for the sums, and their keys are saturated to the largest key for the
+// minimum, then to the smallest for the maximum, so they change neither
+// (three saturating steps of 0x7FFF carry any int16 to either end).
+#define MASKED_STEP(SUMS) \
+	VMOVDQU (SI), Y13 \
+	VPAND C_ABS(R8), Y13, Y15 \
+	VPCMPEQW Y12, Y15, Y14 \
+	VPSUBW Y14, Y10, Y10 \
+	VPCMPGTW C_TINY(R8), Y15, Y14 \
+	COUNT_MEM(L_NONTINY) \
+	VPCMPGTW C_FINITE(R8), Y15, Y15 \
+	VPSUBW Y15, Y11, Y11 \
+	VPCMPEQW C_PINF(R8), Y13, Y14 \
+	COUNT_MEM(L_PINF) \
+	VPCMPEQW C_NINF(R8), Y13, Y14 \
+	COUNT_MEM(L_NINF) \
+	KEYS \
+	VPANDN Y13, Y15, Y13 \
+	VPSRLW $1, Y15, Y15 \
+	VPADDSW Y15, Y14, Y14 \
+	VPADDSW Y15, Y14, Y14 \
+	VPADDSW Y15, Y14, Y14 \
+	VPMINSW Y14, Y8, Y8 \
+	VPSUBSW Y15, Y14, Y14 \
+	VPSUBSW Y15, Y14, Y14 \
+	VPSUBSW Y15, Y14, Y14 \
+	VPMAXSW Y14, Y9, Y9 \
+	SUMS
+
+// DEV_STEP folds 16 elements at (SI) as deviations from the pivot in Y8.
+#define DEV_ACC(S, Q) \
+	VSUBPD Y8, Y13, Y13 \
+	ACC(S, Q)
+
+#define DEV_F32(Sa, Qa, Sb, Qb) \
+	VCVTPS2PD X14, Y13 \
+	DEV_ACC(Sa, Qa) \
+	VEXTRACTF128 $1, Y14, X14 \
+	VCVTPS2PD X14, Y13 \
+	DEV_ACC(Sb, Qb)
+
+#define DEV_BF16 \
+	VMOVDQU (SI), Y13 \
+	VPUNPCKHWD Y13, Y12, Y15 \
+	VPUNPCKLWD Y13, Y12, Y14 \
+	DEV_F32(Y0, Y4, Y1, Y5) \
+	VMOVDQA Y15, Y14 \
+	DEV_F32(Y2, Y6, Y3, Y7)
+
+#define DEV_F16 \
+	VMOVDQU (SI), Y13 \
+	VEXTRACTI128 $1, Y13, X15 \
+	VCVTPH2PS X13, Y14 \
+	VCVTPH2PS X15, Y15 \
+	DEV_F32(Y0, Y4, Y1, Y5) \
+	VMOVDQA Y15, Y14 \
+	DEV_F32(Y2, Y6, Y3, Y7)
+
+#define PROLOGUE \
+	MOVQ p+0(FP), SI \
+	MOVQ groups+8(FP), CX \
+	MOVQ l+16(FP), DI \
+	MOVQ c+24(FP), R8 \
+	LOAD_LANES
+
+#define DEV_PROLOGUE \
+	MOVQ p+0(FP), SI \
+	MOVQ groups+8(FP), CX \
+	MOVQ l+24(FP), DI \
+	VBROADCASTSD pivot+16(FP), Y8 \
+	VMOVUPD L_SUM+0(DI), Y0 \
+	VMOVUPD L_SUM+32(DI), Y1 \
+	VMOVUPD L_SUM+64(DI), Y2 \
+	VMOVUPD L_SUM+96(DI), Y3 \
+	VMOVUPD L_SQ+0(DI), Y4 \
+	VMOVUPD L_SQ+32(DI), Y5 \
+	VMOVUPD L_SQ+64(DI), Y6 \
+	VMOVUPD L_SQ+96(DI), Y7 \
+	VPXOR Y12, Y12, Y12
+
+// func simdLanesBF16(p *byte, groups int, l *simdLanes, c *simdConsts)
+TEXT ·simdLanesBF16(SB), NOSPLIT, $0-32
+	PROLOGUE
+	VMOVDQU L_NONTINY(DI), Y11
+	TESTQ CX, CX
+	JZ   done
+loop:
+	CLEAN_STEP(SUMS_BF16)
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  loop
+done:
+	STORE_LANES
+	VMOVDQU Y11, L_NONTINY(DI)
+	VZEROUPPER
+	RET
+
+// func simdLanesMaskedBF16(p *byte, groups int, l *simdLanes, c *simdConsts)
+TEXT ·simdLanesMaskedBF16(SB), NOSPLIT, $0-32
+	PROLOGUE
+	VMOVDQU L_BAD(DI), Y11
+	TESTQ CX, CX
+	JZ   done
+loop:
+	MASKED_STEP(SUMS_BF16)
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  loop
+done:
+	STORE_LANES
+	VMOVDQU Y11, L_BAD(DI)
+	VZEROUPPER
+	RET
+
+// func simdLanesF16(p *byte, groups int, l *simdLanes, c *simdConsts)
+TEXT ·simdLanesF16(SB), NOSPLIT, $0-32
+	PROLOGUE
+	VMOVDQU L_NONTINY(DI), Y11
+	TESTQ CX, CX
+	JZ   done
+loop:
+	CLEAN_STEP(SUMS_F16)
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  loop
+done:
+	STORE_LANES
+	VMOVDQU Y11, L_NONTINY(DI)
+	VZEROUPPER
+	RET
+
+// func simdLanesMaskedF16(p *byte, groups int, l *simdLanes, c *simdConsts)
+TEXT ·simdLanesMaskedF16(SB), NOSPLIT, $0-32
+	PROLOGUE
+	VMOVDQU L_BAD(DI), Y11
+	TESTQ CX, CX
+	JZ   done
+loop:
+	MASKED_STEP(SUMS_F16)
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  loop
+done:
+	STORE_LANES
+	VMOVDQU Y11, L_BAD(DI)
+	VZEROUPPER
+	RET
+
+// func simdDevBF16(p *byte, groups int, pivot float64, l *simdLanes)
+TEXT ·simdDevBF16(SB), NOSPLIT, $0-32
+	DEV_PROLOGUE
+	TESTQ CX, CX
+	JZ   done
+loop:
+	DEV_BF16
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  loop
+done:
+	STORE_SUMS
+	VZEROUPPER
+	RET
+
+// func simdDevF16(p *byte, groups int, pivot float64, l *simdLanes)
+TEXT ·simdDevF16(SB), NOSPLIT, $0-32
+	DEV_PROLOGUE
+	TESTQ CX, CX
+	JZ   done
+loop:
+	DEV_F16
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  loop
+done:
+	STORE_SUMS
+	VZEROUPPER
+	RET

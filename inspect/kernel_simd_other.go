@@ -1,0 +1,11 @@
+//go:build !amd64
+
+package inspect
+
+// No assembly loops here: the histogram and block kernels serve every dtype.
+var (
+	simdBF16OK = false
+	simdF16OK  = false
+)
+
+var bf16Asm, f16Asm simdAsm
