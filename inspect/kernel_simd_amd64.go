@@ -4,17 +4,19 @@ package inspect
 
 import "golang.org/x/sys/cpu"
 
-// The vector kernel runs on x86-64 CPUs with AVX2 and FMA (and F16C for F16);
+// The vector kernels run on x86-64 CPUs with AVX2 and FMA (and F16C for F16);
 // the loops are in kernel_simd_amd64.s. Tests switch these off to exercise
 // the fallback kernels.
 var (
 	simdBF16OK = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 	simdF16OK  = simdBF16OK && cpu.X86.HasF16C
+	simdF32OK  = simdBF16OK
 )
 
 var (
 	bf16Asm = simdAsm{lanes: simdLanesBF16, masked: simdLanesMaskedBF16, dev: simdDevBF16}
 	f16Asm  = simdAsm{lanes: simdLanesF16, masked: simdLanesMaskedF16, dev: simdDevF16}
+	f32Asm  = simdAsm32{lanes: simdLanesF32, masked: simdLanesMaskedF32, dev: simdDevF32}
 )
 
 // simdLanesBF16 folds groups×16 BF16 elements at p into l, assuming all are finite.
@@ -46,3 +48,18 @@ func simdLanesMaskedF16(p *byte, groups int, l *simdLanes, c *simdConsts)
 //
 //go:noescape
 func simdDevF16(p *byte, groups int, pivot float64, l *simdLanes)
+
+// simdLanesF32 folds groups×16 F32 elements at p into l, assuming all are finite.
+//
+//go:noescape
+func simdLanesF32(p *byte, groups int, l *simdLanes32, c *simdConsts32)
+
+// simdLanesMaskedF32 folds groups×16 F32 elements at p into l, counting NaN and infinities.
+//
+//go:noescape
+func simdLanesMaskedF32(p *byte, groups int, l *simdLanes32, c *simdConsts32)
+
+// simdDevF32 adds the deviations from pivot of groups×16 finite F32 elements at p to l's sums.
+//
+//go:noescape
+func simdDevF32(p *byte, groups int, pivot float64, l *simdLanes32)

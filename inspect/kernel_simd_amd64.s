@@ -1,20 +1,21 @@
-// AVX2 + FMA loops of the 16-bit float scan kernel (see kernel_simd.go).
+// AVX2 + FMA loops of the vector scan kernels (see kernel_simd.go).
 //
-// Every loop takes 16 elements (32 bytes, unaligned loads) per iteration and
-// adds them into the lane accumulators of a simdLanes (laid out as below);
+// Every loop takes 16 elements (unaligned loads) per iteration and adds them
+// into the lane accumulators of a simdLanes or simdLanes32 (laid out as below);
 // the Go side resets the lanes, folds the leftover elements and reduces the
 // lanes. Which element goes to which lane is fixed, and mirrored exactly by
 // the Go twin simdLanesGo:
-//   - 16-bit lanes (keys, counters): lane = element index mod 16;
+//   - keys and counters: 16-bit lanes, lane = element index mod 16 (BF16,
+//     F16); 32-bit lanes, lane = element index mod 8 (F32);
 //   - float64 lanes: positions 0-3 of a group of 16 go to sum[0], 8-11 to
 //     sum[1], 4-7 to sum[2], 12-15 to sum[3] for BF16 (the order in which
-//     VPUNPCKLWD/VPUNPCKHWD leave them), 0-3, 4-7, 8-11, 12-15 for F16.
+//     VPUNPCKLWD/VPUNPCKHWD leave them); 0-3, 4-7, 8-11, 12-15 for F16 and F32.
 // The sums are sum += x and sq = fma(x, x, sq) in float64, one rounding each
 // (the dev loops: d = x - pivot, sum += d, sq = fma(d, d, sq)).
 
 #include "textflag.h"
 
-// simdLanes offsets.
+// simdLanes and simdLanes32 offsets.
 #define L_SUM 0
 #define L_SQ 128
 #define L_KMIN 256
@@ -25,12 +26,14 @@
 #define L_PINF 416
 #define L_NINF 448
 
-// simdConsts offsets: 16-bit patterns repeated over 32 bytes.
+// simdConsts and simdConsts32 offsets: patterns repeated over 32 bytes.
 #define C_ABS 0      // 0x7FFF: the magnitude bits
 #define C_TINY 32    // largest magnitude below the smallest normal (0x007F BF16, 0x03FF F16)
 #define C_FINITE 64  // largest finite magnitude (0x7F7F BF16, 0x7BFF F16)
 #define C_PINF 96    // +Inf
 #define C_NINF 128   // -Inf
+#define C_MININT 160 // F32 only: the smallest int32
+#define C_ZERO 192   // F32 only: zero
 
 // Registers: Y0-Y3 sum, Y4-Y7 sq, Y8 kmin, Y9 kmax, Y10 zeros, Y11 nontiny
 // (clean loops) or bad (masked loops), Y12 zero, Y13-Y15 scratch.
@@ -211,6 +214,96 @@
 	VMOVUPD L_SQ+96(DI), Y7 \
 	VPXOR Y12, Y12, Y12
 
+
+// ACCV adds the four float64 values of V to sum and sq.
+#define ACCV(V, S, Q) \
+	VADDPD V, S, S \
+	VFMADD231PD V, V, Q
+
+// COUNT_MEM32 is COUNT_MEM for 32-bit counters.
+#define COUNT_MEM32(off) \
+	VPSRLD $31, Y14, Y14 \
+	VPADDD off(DI), Y14, Y14 \
+	VMOVDQU Y14, off(DI)
+
+// HALF32 counts and folds the 8 F32 elements at off(SI), assuming all are
+// finite; the floats are widened straight from memory.
+#define HALF32(off, Sa, Qa, Sb, Qb) \
+	VMOVDQU off(SI), Y13 \
+	VPAND C_ABS(R8), Y13, Y14 \
+	VPCMPEQD C_ZERO(R8), Y14, Y15 \
+	VPSUBD Y15, Y10, Y10 \
+	VPCMPGTD C_TINY(R8), Y14, Y15 \
+	VPSUBD Y15, Y11, Y11 \
+	VPSRAD $31, Y13, Y14 \
+	VPSRLD $1, Y14, Y14 \
+	VPXOR Y13, Y14, Y14 \
+	VPMINSD Y14, Y8, Y8 \
+	VPMAXSD Y14, Y9, Y9 \
+	VCVTPS2PD off(SI), Y13 \
+	ACCV(Y13, Sa, Qa) \
+	VCVTPS2PD off+16(SI), Y12 \
+	ACCV(Y12, Sb, Qb)
+
+// HALF32_MASKED is HALF32 for data that holds NaN or infinities (Y15: the
+// mask of the non-finite lanes, whose patterns become +0 and whose keys are
+// replaced by the largest int32 for the minimum, the smallest for the
+// maximum).
+#define HALF32_MASKED(off, Sa, Qa, Sb, Qb) \
+	VMOVDQU off(SI), Y13 \
+	VPAND C_ABS(R8), Y13, Y15 \
+	VPCMPEQD C_ZERO(R8), Y15, Y14 \
+	VPSUBD Y14, Y10, Y10 \
+	VPCMPGTD C_TINY(R8), Y15, Y14 \
+	COUNT_MEM32(L_NONTINY) \
+	VPCMPGTD C_FINITE(R8), Y15, Y15 \
+	VPSUBD Y15, Y11, Y11 \
+	VPCMPEQD C_PINF(R8), Y13, Y14 \
+	COUNT_MEM32(L_PINF) \
+	VPCMPEQD C_NINF(R8), Y13, Y14 \
+	COUNT_MEM32(L_NINF) \
+	VPSRAD $31, Y13, Y14 \
+	VPSRLD $1, Y14, Y14 \
+	VPXOR Y13, Y14, Y14 \
+	VPANDN Y13, Y15, Y13 \
+	VPBLENDVB Y15, C_ABS(R8), Y14, Y12 \
+	VPMINSD Y12, Y8, Y8 \
+	VPBLENDVB Y15, C_MININT(R8), Y14, Y12 \
+	VPMAXSD Y12, Y9, Y9 \
+	VCVTPS2PD X13, Y14 \
+	ACCV(Y14, Sa, Qa) \
+	VEXTRACTF128 $1, Y13, X13 \
+	VCVTPS2PD X13, Y14 \
+	ACCV(Y14, Sb, Qb)
+
+// DEV32 folds 4 F32 elements at off(SI) as deviations from the pivot in Y8.
+#define DEV32(off, S, Q) \
+	VCVTPS2PD off(SI), Y13 \
+	VSUBPD Y8, Y13, Y13 \
+	ACCV(Y13, S, Q)
+
+#define LOAD_LANES32 \
+	VMOVUPD L_SUM+0(DI), Y0 \
+	VMOVUPD L_SUM+32(DI), Y1 \
+	VMOVUPD L_SUM+64(DI), Y2 \
+	VMOVUPD L_SUM+96(DI), Y3 \
+	VMOVUPD L_SQ+0(DI), Y4 \
+	VMOVUPD L_SQ+32(DI), Y5 \
+	VMOVUPD L_SQ+64(DI), Y6 \
+	VMOVUPD L_SQ+96(DI), Y7 \
+	VMOVDQU L_KMIN(DI), Y8 \
+	VMOVDQU L_KMAX(DI), Y9 \
+	VMOVDQU L_ZEROS(DI), Y10
+
+// F32: the same register use, 8 elements per vector, two vectors per group
+// of 16 (64 bytes); Y12 is scratch (no zero register).
+#define PROLOGUE32 \
+	MOVQ p+0(FP), SI \
+	MOVQ groups+8(FP), CX \
+	MOVQ l+16(FP), DI \
+	MOVQ c+24(FP), R8 \
+	LOAD_LANES32
+
 // func simdLanesBF16(p *byte, groups int, l *simdLanes, c *simdConsts)
 TEXT ·simdLanesBF16(SB), NOSPLIT, $0-32
 	PROLOGUE
@@ -302,6 +395,60 @@ TEXT ·simdDevF16(SB), NOSPLIT, $0-32
 loop:
 	DEV_F16
 	ADDQ $32, SI
+	DECQ CX
+	JNZ  loop
+done:
+	STORE_SUMS
+	VZEROUPPER
+	RET
+
+// func simdLanesF32(p *byte, groups int, l *simdLanes32, c *simdConsts32)
+TEXT ·simdLanesF32(SB), NOSPLIT, $0-32
+	PROLOGUE32
+	VMOVDQU L_NONTINY(DI), Y11
+	TESTQ CX, CX
+	JZ   done
+loop:
+	HALF32(0, Y0, Y4, Y1, Y5)
+	HALF32(32, Y2, Y6, Y3, Y7)
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  loop
+done:
+	STORE_LANES
+	VMOVDQU Y11, L_NONTINY(DI)
+	VZEROUPPER
+	RET
+
+// func simdLanesMaskedF32(p *byte, groups int, l *simdLanes32, c *simdConsts32)
+TEXT ·simdLanesMaskedF32(SB), NOSPLIT, $0-32
+	PROLOGUE32
+	VMOVDQU L_BAD(DI), Y11
+	TESTQ CX, CX
+	JZ   done
+loop:
+	HALF32_MASKED(0, Y0, Y4, Y1, Y5)
+	HALF32_MASKED(32, Y2, Y6, Y3, Y7)
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  loop
+done:
+	STORE_LANES
+	VMOVDQU Y11, L_BAD(DI)
+	VZEROUPPER
+	RET
+
+// func simdDevF32(p *byte, groups int, pivot float64, l *simdLanes32)
+TEXT ·simdDevF32(SB), NOSPLIT, $0-32
+	DEV_PROLOGUE
+	TESTQ CX, CX
+	JZ   done
+loop:
+	DEV32(0, Y0, Y4)
+	DEV32(16, Y1, Y5)
+	DEV32(32, Y2, Y6)
+	DEV32(48, Y3, Y7)
+	ADDQ $64, SI
 	DECQ CX
 	JNZ  loop
 done:

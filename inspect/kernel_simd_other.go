@@ -6,6 +6,10 @@ package inspect
 var (
 	simdBF16OK = false
 	simdF16OK  = false
+	simdF32OK  = false
 )
 
-var bf16Asm, f16Asm simdAsm
+var (
+	bf16Asm, f16Asm simdAsm
+	f32Asm          simdAsm32
+)

@@ -1,0 +1,203 @@
+package inspect
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/ckpt-tool/ckpt/formats"
+)
+
+// The vector kernel for the 16-bit floats, BF16 and F16 (see kernel_simd.go):
+// keys and counters in 16 lanes of 16 bits, one per position in a group of 16.
+
+// simdLanes is what the 16-bit loops accumulate; the assembly knows its layout.
+type simdLanes struct {
+	sum, sq    [4][4]float64 // float64 lanes: sum of x and of x² (or of x - pivot and its square)
+	kmin, kmax [16]int16     // order keys of the extremes per position (see orderKey16)
+	zeros      [16]uint16    // ±0
+	nontiny    [16]uint16    // magnitudes of at least the smallest normal (non-finite included)
+	bad        [16]uint16    // NaN and infinities (masked loop only)
+	pinf, ninf [16]uint16    // +Inf, -Inf (masked loop only)
+}
+
+// simdConsts are the bit patterns a 16-bit loop classifies with, each
+// repeated in the 16 lanes of a vector; the assembly knows the layout.
+type simdConsts struct {
+	abs, tiny, finite, pinf, ninf [16]uint16
+}
+
+// simdAsm holds the assembly loops of one dtype (nil where there are none).
+type simdAsm struct {
+	lanes, masked func(p *byte, groups int, l *simdLanes, c *simdConsts)
+	dev           func(p *byte, groups int, pivot float64, l *simdLanes)
+}
+
+// simdFormat describes one 16-bit float dtype to the kernel.
+type simdFormat struct {
+	dt             formats.DType
+	tiny, finite   uint16 // largest magnitude below the smallest normal; largest finite magnitude
+	pinf, ninf     uint16
+	vec            [4]int // the float64 lane vector of each quarter of a group of 16
+	toF32          func(uint16) float32
+	consts         simdConsts
+	minKey, maxKey int16 // order keys of the smallest and largest finite values
+	asm            *simdAsm
+}
+
+func newSIMDFormat(dt formats.DType, tiny, finite, pinf, ninf uint16, vec [4]int, toF32 func(uint16) float32, asm *simdAsm) *simdFormat {
+	f := &simdFormat{dt: dt, tiny: tiny, finite: finite, pinf: pinf, ninf: ninf, vec: vec, toF32: toF32, asm: asm,
+		minKey: orderKey16(0x8000 | finite), maxKey: orderKey16(finite)}
+	for i := range 16 {
+		f.consts.abs[i], f.consts.tiny[i], f.consts.finite[i] = 0x7FFF, tiny, finite
+		f.consts.pinf[i], f.consts.ninf[i] = pinf, ninf
+	}
+	return f
+}
+
+// The two dtypes. VPUNPCKLWD/VPUNPCKHWD widen BF16 a 128-bit half at a time,
+// so the second and third quarters of a group trade places; VCVTPH2PS widens
+// F16 in order.
+var (
+	bf16SIMD = newSIMDFormat(formats.BF16, 0x007F, 0x7F7F, 0x7F80, 0xFF80, [4]int{0, 2, 1, 3},
+		func(w uint16) float32 { return math.Float32frombits(uint32(w) << 16) }, &bf16Asm)
+	f16SIMD = newSIMDFormat(formats.F16, 0x03FF, 0x7BFF, 0x7C00, 0xFC00, [4]int{0, 1, 2, 3},
+		func(w uint16) float32 { return f16Table()[w] }, &f16Asm)
+)
+
+// simd16 is the vector kernel of one 16-bit dtype, with its assembly loops
+// or, when asm is false, its Go twins alone.
+type simd16 struct {
+	f   *simdFormat
+	asm bool
+}
+
+func (k simd16) dtype() formats.DType { return k.f.dt }
+func (k simd16) size() int            { return 2 }
+
+func (k simd16) lanes(blk []byte, masked bool) laneTotals {
+	var l simdLanes
+	l.reset()
+	k.fill(blk, &l, masked)
+	return l.totals()
+}
+
+// fill folds a block into the lanes: whole groups of 16 by the assembly loop
+// when there is one, the rest by the Go twin.
+func (k simd16) fill(blk []byte, l *simdLanes, masked bool) {
+	done := 0
+	if groups := len(blk) / 32; k.asm && groups > 0 {
+		if masked {
+			k.f.asm.masked(&blk[0], groups, l, &k.f.consts)
+		} else {
+			k.f.asm.lanes(&blk[0], groups, l, &k.f.consts)
+		}
+		done = 16 * groups
+	}
+	simdLanesGo(k.f, blk, done, l, masked)
+}
+
+func (k simd16) dev(blk []byte, pivot float64, hasBad bool) (d, d2 float64) {
+	var l simdLanes
+	k.devFill(blk, pivot, &l, hasBad)
+	return laneSums(&l.sum, &l.sq)
+}
+
+// devFill adds the deviations from pivot of a block's finite values to the
+// sums of the lanes (the assembly loop only takes blocks without NaN or
+// infinity).
+func (k simd16) devFill(blk []byte, pivot float64, l *simdLanes, hasBad bool) {
+	done := 0
+	if groups := len(blk) / 32; k.asm && !hasBad && groups > 0 {
+		k.f.asm.dev(&blk[0], groups, pivot, l)
+		done = 16 * groups
+	}
+	simdDevGo(k.f, blk, done, pivot, l)
+}
+
+func (k simd16) value(key int64) float64 { return float64(k.f.toF32(keyPattern16(int16(key)))) }
+func (k simd16) finiteKeys() (lo, hi int64) {
+	return int64(k.f.minKey), int64(k.f.maxKey)
+}
+func (k simd16) firstBad(blk []byte) int64 { return firstBad16(blk, class16(k.f.dt)) }
+
+// reset empties the lanes.
+func (l *simdLanes) reset() {
+	*l = simdLanes{}
+	for p := range 16 {
+		l.kmin[p], l.kmax[p] = math.MaxInt16, math.MinInt16
+	}
+}
+
+// totals reduces the lanes.
+func (l *simdLanes) totals() laneTotals {
+	t := laneTotals{kmin: math.MaxInt16, kmax: math.MinInt16}
+	for p := range 16 {
+		t.zeros += uint64(l.zeros[p])
+		t.nontiny += uint64(l.nontiny[p])
+		t.bad += uint64(l.bad[p])
+		t.pinf += uint64(l.pinf[p])
+		t.ninf += uint64(l.ninf[p])
+		t.kmin, t.kmax = min(t.kmin, int64(l.kmin[p])), max(t.kmax, int64(l.kmax[p]))
+	}
+	t.sum, t.sq = laneSums(&l.sum, &l.sq)
+	return t
+}
+
+// orderKey16 maps a sign-magnitude 16-bit float pattern to an int16 with the
+// same order as the values (-0 just below +0; NaN beyond the infinities).
+func orderKey16(w uint16) int16 { return int16(w ^ (uint16(int16(w)>>15) & 0x7FFF)) }
+
+// keyPattern16 inverts orderKey16.
+func keyPattern16(k int16) uint16 { return uint16(k) ^ (uint16(k>>15) & 0x7FFF) }
+
+// simdLanesGo is the twin of the 16-bit assembly loops: it folds elements
+// from..end of blk into the lanes exactly as they do (masked: NaN and
+// infinities are counted and give +0 to the sums and nothing to the keys).
+func simdLanesGo(f *simdFormat, blk []byte, from int, l *simdLanes, masked bool) {
+	n := len(blk) / 2
+	for e := from; e < n; e++ {
+		w := binary.LittleEndian.Uint16(blk[2*e:])
+		p := e & 15
+		a := w & 0x7FFF
+		if a == 0 {
+			l.zeros[p]++
+		}
+		if a > f.tiny {
+			l.nontiny[p]++
+		}
+		if masked && a > f.finite {
+			l.bad[p]++
+			switch w {
+			case f.pinf:
+				l.pinf[p]++
+			case f.ninf:
+				l.ninf[p]++
+			}
+			w = 0
+		} else {
+			k := orderKey16(w)
+			l.kmin[p], l.kmax[p] = min(l.kmin[p], k), max(l.kmax[p], k)
+		}
+		x := float64(f.toF32(w))
+		v, j := f.vec[p>>2], p&3
+		l.sum[v][j] += x
+		l.sq[v][j] = math.FMA(x, x, l.sq[v][j])
+	}
+}
+
+// simdDevGo is the twin of the 16-bit deviation loops: it adds x - pivot and
+// its square for the finite elements from..end of blk.
+func simdDevGo(f *simdFormat, blk []byte, from int, pivot float64, l *simdLanes) {
+	n := len(blk) / 2
+	for e := from; e < n; e++ {
+		w := binary.LittleEndian.Uint16(blk[2*e:])
+		if w&0x7FFF > f.finite {
+			continue
+		}
+		p := e & 15
+		d := float64(f.toF32(w)) - pivot
+		v, j := f.vec[p>>2], p&3
+		l.sum[v][j] += d
+		l.sq[v][j] = math.FMA(d, d, l.sq[v][j])
+	}
+}
