@@ -18,18 +18,20 @@ type simdLanes struct {
 	nontiny    [16]uint16    // magnitudes of at least the smallest normal (non-finite included)
 	bad        [16]uint16    // NaN and infinities (masked loop only)
 	pinf, ninf [16]uint16    // +Inf, -Inf (masked loop only)
+	scratch    [64]byte      // where the loops widen float32 to float64 from
 }
 
 // simdConsts are the bit patterns a 16-bit loop classifies with, each
 // repeated in the 16 lanes of a vector; the assembly knows the layout.
 type simdConsts struct {
 	abs, tiny, finite, pinf, ninf [16]uint16
+	hi                            [16]uint16 // 0x0000, 0xFFFF: the high pattern of each 32-bit lane
 }
 
 // simdAsm holds the assembly loops of one dtype (nil where there are none).
 type simdAsm struct {
 	lanes, masked func(p *byte, groups int, l *simdLanes, c *simdConsts)
-	dev           func(p *byte, groups int, pivot float64, l *simdLanes)
+	dev           func(p *byte, groups int, pivot float64, l *simdLanes, c *simdConsts)
 }
 
 // simdFormat describes one 16-bit float dtype to the kernel.
@@ -37,30 +39,35 @@ type simdFormat struct {
 	dt             formats.DType
 	tiny, finite   uint16 // largest magnitude below the smallest normal; largest finite magnitude
 	pinf, ninf     uint16
-	vec            [4]int // the float64 lane vector of each quarter of a group of 16
+	lane           [16]struct{ v, j int } // the float64 lane (vector, index) of each position in a group of 16
 	toF32          func(uint16) float32
 	consts         simdConsts
 	minKey, maxKey int16 // order keys of the smallest and largest finite values
 	asm            *simdAsm
 }
 
-func newSIMDFormat(dt formats.DType, tiny, finite, pinf, ninf uint16, vec [4]int, toF32 func(uint16) float32, asm *simdAsm) *simdFormat {
-	f := &simdFormat{dt: dt, tiny: tiny, finite: finite, pinf: pinf, ninf: ninf, vec: vec, toF32: toF32, asm: asm,
+func newSIMDFormat(dt formats.DType, tiny, finite, pinf, ninf uint16, lane func(p int) (v, j int), toF32 func(uint16) float32, asm *simdAsm) *simdFormat {
+	f := &simdFormat{dt: dt, tiny: tiny, finite: finite, pinf: pinf, ninf: ninf, toF32: toF32, asm: asm,
 		minKey: orderKey16(0x8000 | finite), maxKey: orderKey16(finite)}
-	for i := range 16 {
-		f.consts.abs[i], f.consts.tiny[i], f.consts.finite[i] = 0x7FFF, tiny, finite
-		f.consts.pinf[i], f.consts.ninf[i] = pinf, ninf
+	for p := range 16 {
+		f.lane[p].v, f.lane[p].j = lane(p)
+		f.consts.abs[p], f.consts.tiny[p], f.consts.finite[p] = 0x7FFF, tiny, finite
+		f.consts.pinf[p], f.consts.ninf[p] = pinf, ninf
+		f.consts.hi[p] = uint16(0xFFFF * (p & 1))
 	}
 	return f
 }
 
-// The two dtypes. VPUNPCKLWD/VPUNPCKHWD widen BF16 a 128-bit half at a time,
-// so the second and third quarters of a group trade places; VCVTPH2PS widens
-// F16 in order.
+// The two dtypes. BF16 is widened as 32-bit lanes holding two patterns each,
+// the even elements first (positions 0, 2, 4, 6 to vector 0, 8, ..., 14 to
+// vector 1), then the odd ones (vectors 2 and 3); VCVTPH2PS widens F16 in
+// order (positions 4v..4v+3 to vector v).
 var (
-	bf16SIMD = newSIMDFormat(formats.BF16, 0x007F, 0x7F7F, 0x7F80, 0xFF80, [4]int{0, 2, 1, 3},
+	bf16SIMD = newSIMDFormat(formats.BF16, 0x007F, 0x7F7F, 0x7F80, 0xFF80,
+		func(p int) (int, int) { return 2*(p&1) + p>>3, (p & 7) >> 1 },
 		func(w uint16) float32 { return math.Float32frombits(uint32(w) << 16) }, &bf16Asm)
-	f16SIMD = newSIMDFormat(formats.F16, 0x03FF, 0x7BFF, 0x7C00, 0xFC00, [4]int{0, 1, 2, 3},
+	f16SIMD = newSIMDFormat(formats.F16, 0x03FF, 0x7BFF, 0x7C00, 0xFC00,
+		func(p int) (int, int) { return p >> 2, p & 3 },
 		func(w uint16) float32 { return f16Table()[w] }, &f16Asm)
 )
 
@@ -108,7 +115,7 @@ func (k simd16) dev(blk []byte, pivot float64, hasBad bool) (d, d2 float64) {
 func (k simd16) devFill(blk []byte, pivot float64, l *simdLanes, hasBad bool) {
 	done := 0
 	if groups := len(blk) / 32; k.asm && !hasBad && groups > 0 {
-		k.f.asm.dev(&blk[0], groups, pivot, l)
+		k.f.asm.dev(&blk[0], groups, pivot, l, &k.f.consts)
 		done = 16 * groups
 	}
 	simdDevGo(k.f, blk, done, pivot, l)
@@ -179,7 +186,7 @@ func simdLanesGo(f *simdFormat, blk []byte, from int, l *simdLanes, masked bool)
 			l.kmin[p], l.kmax[p] = min(l.kmin[p], k), max(l.kmax[p], k)
 		}
 		x := float64(f.toF32(w))
-		v, j := f.vec[p>>2], p&3
+		v, j := f.lane[p].v, f.lane[p].j
 		l.sum[v][j] += x
 		l.sq[v][j] = math.FMA(x, x, l.sq[v][j])
 	}
@@ -196,7 +203,7 @@ func simdDevGo(f *simdFormat, blk []byte, from int, pivot float64, l *simdLanes)
 		}
 		p := e & 15
 		d := float64(f.toF32(w)) - pivot
-		v, j := f.vec[p>>2], p&3
+		v, j := f.lane[p].v, f.lane[p].j
 		l.sum[v][j] += d
 		l.sq[v][j] = math.FMA(d, d, l.sq[v][j])
 	}

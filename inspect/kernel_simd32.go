@@ -87,7 +87,7 @@ func (k simd32) dev(blk []byte, pivot float64, hasBad bool) (d, d2 float64) {
 func (k simd32) devFill(blk []byte, pivot float64, l *simdLanes32, hasBad bool) {
 	done := 0
 	if groups := len(blk) / 64; k.asm && !hasBad && groups > 0 {
-		f32Asm.dev(&blk[0], groups, pivot, l)
+		f32Asm.dev(&blk[0], groups, pivot, l, f32Consts)
 		done = 16 * groups
 	}
 	simdDev32Go(blk, done, pivot, l)
@@ -192,5 +192,5 @@ func simdDev32Go(blk []byte, from int, pivot float64, l *simdLanes32) {
 // simdAsm32 holds the F32 assembly loops (nil where there are none).
 type simdAsm32 struct {
 	lanes, masked func(p *byte, groups int, l *simdLanes32, c *simdConsts32)
-	dev           func(p *byte, groups int, pivot float64, l *simdLanes32)
+	dev           func(p *byte, groups int, pivot float64, l *simdLanes32, c *simdConsts32)
 }

@@ -32,7 +32,7 @@ func simdLanesMaskedBF16(p *byte, groups int, l *simdLanes, c *simdConsts)
 // simdDevBF16 adds the deviations from pivot of groups×16 finite BF16 elements at p to l's sums.
 //
 //go:noescape
-func simdDevBF16(p *byte, groups int, pivot float64, l *simdLanes)
+func simdDevBF16(p *byte, groups int, pivot float64, l *simdLanes, c *simdConsts)
 
 // simdLanesF16 is simdLanesBF16 for F16.
 //
@@ -47,7 +47,7 @@ func simdLanesMaskedF16(p *byte, groups int, l *simdLanes, c *simdConsts)
 // simdDevF16 is simdDevBF16 for F16.
 //
 //go:noescape
-func simdDevF16(p *byte, groups int, pivot float64, l *simdLanes)
+func simdDevF16(p *byte, groups int, pivot float64, l *simdLanes, c *simdConsts)
 
 // simdLanesF32 folds groups×16 F32 elements at p into l, assuming all are finite.
 //
@@ -62,4 +62,4 @@ func simdLanesMaskedF32(p *byte, groups int, l *simdLanes32, c *simdConsts32)
 // simdDevF32 adds the deviations from pivot of groups×16 finite F32 elements at p to l's sums.
 //
 //go:noescape
-func simdDevF32(p *byte, groups int, pivot float64, l *simdLanes32)
+func simdDevF32(p *byte, groups int, pivot float64, l *simdLanes32, c *simdConsts32)

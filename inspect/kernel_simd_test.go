@@ -441,3 +441,22 @@ func BenchmarkKernelSIMD(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkKernelSIMDPiece measures the vector kernels on one engine piece
+// (readBytes, in the L2 cache as after its pread), where the scan runs them.
+// (BenchmarkKernelSIMD compares them with the kernels they replace: the
+// histogram is reduced once per chunk, so a piece would not be fair to it.)
+func BenchmarkKernelSIMDPiece(b *testing.B) {
+	for _, c := range simdCases() {
+		if !c.ok {
+			continue
+		}
+		raw := weightsLike(rand.New(rand.NewPCG(3, 3)), c.dt, readBytes/c.w, 0, 0.02)
+		b.Run(string(c.dt), func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			for range b.N {
+				vecStats(c.asm, raw)
+			}
+		})
+	}
+}
