@@ -52,7 +52,6 @@ const simdM2Cancel = 1.0 / 1024
 // (or, for the tests and other CPUs, their Go twins alone) behind the
 // operations the shared block logic needs.
 type vecKernel interface {
-	dtype() formats.DType
 	size() int // bytes per element
 	// lanes folds a block (masked: counting NaN and infinities and keeping
 	// them out of the rest) and reduces the lanes.

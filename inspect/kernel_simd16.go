@@ -46,6 +46,8 @@ type simdFormat struct {
 	asm            *simdAsm
 }
 
+// newSIMDFormat describes a 16-bit dtype by its patterns, where its loops
+// put each position of a group of 16, and its exact widening to float32.
 func newSIMDFormat(dt formats.DType, tiny, finite, pinf, ninf uint16, lane func(p int) (v, j int), toF32 func(uint16) float32, asm *simdAsm) *simdFormat {
 	f := &simdFormat{dt: dt, tiny: tiny, finite: finite, pinf: pinf, ninf: ninf, toF32: toF32, asm: asm,
 		minKey: orderKey16(0x8000 | finite), maxKey: orderKey16(finite)}
@@ -78,8 +80,7 @@ type simd16 struct {
 	asm bool
 }
 
-func (k simd16) dtype() formats.DType { return k.f.dt }
-func (k simd16) size() int            { return 2 }
+func (k simd16) size() int { return 2 }
 
 func (k simd16) lanes(blk []byte, masked bool) laneTotals {
 	var l simdLanes

@@ -3,8 +3,6 @@ package inspect
 import (
 	"encoding/binary"
 	"math"
-
-	"github.com/ckpt-tool/ckpt/formats"
 )
 
 // The vector kernel for F32 (and C64, whose halves are F32; see
@@ -50,8 +48,7 @@ var f32Consts = func() *simdConsts32 {
 // false, its Go twins alone.
 type simd32 struct{ asm bool }
 
-func (k simd32) dtype() formats.DType { return formats.F32 }
-func (k simd32) size() int            { return 4 }
+func (k simd32) size() int { return 4 }
 
 func (k simd32) lanes(blk []byte, masked bool) laneTotals {
 	var l simdLanes32
