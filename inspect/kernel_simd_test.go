@@ -452,11 +452,17 @@ func BenchmarkKernelSIMDPiece(b *testing.B) {
 			continue
 		}
 		raw := weightsLike(rand.New(rand.NewPCG(3, 3)), c.dt, readBytes/c.w, 0, 0.02)
-		b.Run(string(c.dt), func(b *testing.B) {
-			b.SetBytes(int64(len(raw)))
-			for range b.N {
-				vecStats(c.asm, raw)
-			}
-		})
+		bad := append([]byte(nil), raw...)
+		for i := 0; i < len(bad)/c.w; i += simdBlockElems {
+			c.put(bad, i+simdBlockElems/2, c.pinf+1) // a NaN in every block: each is folded twice
+		}
+		for name, data := range map[string][]byte{"": raw, "/nan-every-block": bad} {
+			b.Run(string(c.dt)+name, func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				for range b.N {
+					vecStats(c.asm, data)
+				}
+			})
+		}
 	}
 }
