@@ -17,8 +17,9 @@ import (
 // own accumulator; a tensor's accumulators are merged in chunk order after all
 // workers are done, so the result does not depend on the number of workers or
 // on scheduling. A worker reads its chunk 256 KiB at a time into its own
-// buffer (or slices it from the mapping), so memory is that buffer and a
-// 256 KiB histogram per worker, whatever the size of the checkpoint.
+// buffer (or maps the chunk alone and unmaps it when done), so memory is that
+// buffer (or that mapping) plus its kernel's scratch (at most a 256 KiB
+// histogram) per worker, whatever the size of the checkpoint.
 
 // workItem is one chunk of one tensor.
 type workItem struct {
