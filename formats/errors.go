@@ -40,6 +40,7 @@ var (
 	ErrMissingShard  = errors.New("shard file is missing")
 	ErrConfig        = errors.New("tensor shapes disagree with config.json")
 	ErrNoWeights     = errors.New("no safetensors weights found")
+	ErrFileChanged   = errors.New("file changed after its header was read")
 	ErrFault         = errors.New("memory fault reading a mapped file (was it truncated while being read?)")
 	ErrHeaderTooBig  = errors.New("header would exceed the 100 MB limit")
 	ErrWriteMismatch = errors.New("tensor data length does not match its dtype and shape")

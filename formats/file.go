@@ -2,6 +2,7 @@ package formats
 
 import (
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 )
@@ -14,6 +15,7 @@ type File struct {
 	Header   *Header // nil when the header could not be parsed
 	Err      error   // the first read rule the file breaks (an *Error), nil when valid
 	Problems []Problem
+	Info     fs.FileInfo // the file as it was when its header was read
 }
 
 // Valid reports whether the file passed every read rule.
@@ -40,7 +42,7 @@ func ReadFileHeader(path, name string) (*File, error) {
 		return nil, err
 	}
 	defer f.Close()
-	file := &File{Path: path, Name: name, Size: st.Size()}
+	file := &File{Path: path, Name: name, Size: st.Size(), Info: st}
 	h, herr := ReadHeader(path, f, st.Size())
 	file.Header = h
 	if herr != nil {
@@ -106,4 +108,24 @@ func openRegular(path string) (*os.File, os.FileInfo, error) {
 		return nil, nil, err
 	}
 	return f, st, nil
+}
+
+// CheckUnchanged compares an open source's file with the file whose header was
+// read: tensor offsets come from that header, so reading another file (renamed
+// over this one), or this one after it changed size or was rewritten, would
+// give wrong values. It returns an ErrFileChanged error saying what changed, or
+// nil. A File opened without Info (built by hand) is not checked.
+func (f *File) CheckUnchanged(now fs.FileInfo) error {
+	if f.Info == nil || now == nil {
+		return nil
+	}
+	switch {
+	case !os.SameFile(f.Info, now):
+		return newErr(ErrFileChanged, f.Path, "", -1, "replaced after its header was read (another file now has this name); inspect it again")
+	case now.Size() != f.Size:
+		return newErr(ErrFileChanged, f.Path, "", -1, "changed size from %d to %d bytes after its header was read; is it still being written?", f.Size, now.Size())
+	case !now.ModTime().Equal(f.Info.ModTime()):
+		return newErr(ErrFileChanged, f.Path, "", -1, "modified after its header was read; is it still being written?")
+	}
+	return nil
 }

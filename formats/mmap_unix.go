@@ -3,6 +3,7 @@
 package formats
 
 import (
+	"io/fs"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +40,9 @@ func (m *mmapSource) ReadAt(b []byte, off int64) (n int, err error) {
 func (m *mmapSource) Bytes() []byte { return m.data }
 func (m *mmapSource) Size() int64   { return int64(len(m.data)) }
 func (m *mmapSource) Path() string  { return m.path }
+
+// Stat describes the mapped file.
+func (m *mmapSource) Stat() (fs.FileInfo, error) { return m.f.Stat() }
 
 func (m *mmapSource) Close() error {
 	err := unix.Munmap(m.data)

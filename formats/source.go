@@ -3,6 +3,7 @@ package formats
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime/debug"
 )
@@ -42,6 +43,8 @@ type Source interface {
 	Size() int64
 	Path() string
 	Close() error
+	// Stat describes the open file (not whatever has its path now).
+	Stat() (fs.FileInfo, error)
 }
 
 // Mapped is a Source whose whole content is addressable in memory. Touching
@@ -113,9 +116,10 @@ func (p *preadSource) ReadAt(b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func (p *preadSource) Size() int64  { return p.size }
-func (p *preadSource) Path() string { return p.path }
-func (p *preadSource) Close() error { return p.f.Close() }
+func (p *preadSource) Size() int64                { return p.size }
+func (p *preadSource) Path() string               { return p.path }
+func (p *preadSource) Close() error               { return p.f.Close() }
+func (p *preadSource) Stat() (fs.FileInfo, error) { return p.f.Stat() }
 
 // CatchFault runs fn with SetPanicOnFault enabled in this goroutine and turns a
 // memory fault (SIGBUS from a mapped file truncated while mapped) into ErrFault.

@@ -33,6 +33,7 @@ type workItem struct {
 // fileState is one file during a scan: its byte source, opened by the first
 // worker that needs it and closed by the last, and its first read failure.
 type fileState struct {
+	file   *formats.File
 	path   string
 	mode   formats.SourceMode
 	mu     sync.Mutex
@@ -52,11 +53,29 @@ func (f *fileState) source() (formats.Source, error) {
 	if !f.opened {
 		f.opened = true
 		f.src, f.err = formats.OpenSource(f.path, f.mode)
+		if f.err == nil {
+			f.err = f.unchanged()
+		}
 		if f.err != nil {
 			f.failed.Store(true)
 		}
 	}
 	return f.src, f.err
+}
+
+// unchanged checks that the opened file is the one whose header gave the
+// tensor offsets (not replaced, resized or rewritten since); otherwise the
+// source is closed and the file's tensors are not scanned.
+func (f *fileState) unchanged() error {
+	st, err := f.src.Stat()
+	if err == nil {
+		err = f.file.CheckUnchanged(st)
+	}
+	if err != nil {
+		f.src.Close()
+		f.src = nil
+	}
+	return err
 }
 
 // fail records the first read failure of the file.
@@ -115,7 +134,7 @@ func newPlan(c *formats.Checkpoint, stats []*TensorStats, opts *Options) *plan {
 		if !ok {
 			fi = len(p.files)
 			fileIdx[t.File] = fi
-			p.files = append(p.files, &fileState{path: t.File.Path, mode: opts.Source})
+			p.files = append(p.files, &fileState{file: t.File, path: t.File.Path, mode: opts.Source})
 		}
 		step := chunkLen(t.DType, opts.chunkBytes())
 		for off, seq := int64(0), 0; off < t.Length(); off, seq = off+step, seq+1 {
