@@ -348,14 +348,20 @@ func (b *bisector) driftEntries() []*Entry {
 
 func (b *bisector) drift(ctx context.Context) error {
 	es := b.driftEntries()
-	for i := 1; i < len(es); i++ {
-		from, to := es[i-1], es[i]
-		b.log("drift %s → %s (%d of %d)", from.Name(), to.Name(), i, len(es)-1)
-		res, err := ComparePaths(ctx, from.Path, to.Path, b.opts.Diff)
-		if err != nil {
-			return fmt.Errorf("comparing %s with %s: %w", from.Path, to.Path, err)
-		}
-		b.rep.Drift = append(b.rep.Drift, interval(from, to, res, b.opts.Top))
+	if len(es) < 2 {
+		return nil
+	}
+	paths := make([]string, len(es))
+	for i, e := range es {
+		paths[i] = e.Path
+	}
+	b.log("drift over %d checkpoints, %s → %s (each read once)", len(es), es[0].Name(), es[len(es)-1].Name())
+	results, err := CompareSeries(ctx, paths, b.opts.Diff)
+	if err != nil {
+		return fmt.Errorf("measuring drift from %s to %s: %w", es[0].Path, es[len(es)-1].Path, err)
+	}
+	for i, res := range results {
+		b.rep.Drift = append(b.rep.Drift, interval(es[i], es[i+1], res, b.opts.Top))
 	}
 	return nil
 }

@@ -1,0 +1,353 @@
+package diff
+
+import (
+	"bytes"
+	"context"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/ckpt-tool/ckpt/formats"
+)
+
+// CompareSeries compares each checkpoint of a series with the next one: result
+// i is exactly what ComparePaths(paths[i], paths[i+1]) returns (the same
+// chunks, merged in the same order), but each checkpoint's tensor bytes are
+// read once rather than twice. The work is a chunk of one tensor followed
+// through the series: the chunk of checkpoint 0 is read, then that of
+// checkpoint 1 (pair 0 is folded), then that of checkpoint 2 (pair 1 is
+// folded), holding only the previous checkpoint's chunk; the workers take such
+// chunks in parallel, so a worker holds two chunks at most. A tensor is
+// followed as far as it keeps its chunking (its shape and dtype); where it
+// changes, the next checkpoint's chunk is read again. Progress, if set, is
+// called with each checkpoint's bytes as they are consumed.
+func CompareSeries(ctx context.Context, paths []string, opts Options) ([]*Result, error) {
+	cs := make([]*formats.Checkpoint, len(paths))
+	for i, p := range paths {
+		c, err := formats.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		cs[i] = c
+	}
+	return CompareCheckpoints(ctx, cs, opts)
+}
+
+// CompareCheckpoints is CompareSeries over checkpoints already opened: result
+// i is Compare(cs[i], cs[i+1]).
+func CompareCheckpoints(ctx context.Context, cs []*formats.Checkpoint, opts Options) ([]*Result, error) {
+	if len(cs) < 2 {
+		return nil, nil
+	}
+	chunk := opts.ChunkBytes
+	if chunk <= 0 {
+		chunk = DefaultChunkBytes
+	}
+	chunk = max(chunk, 64)
+	files := sameFiles{}
+	plans := make([]*pairPlan, len(cs)-1)
+	for i := range plans {
+		plans[i] = planPair(cs[i], cs[i+1], chunk, files)
+	}
+	srcs, err := openSources(cs...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, s := range srcs {
+			s.Close()
+		}
+	}()
+	e := &engine{srcs: srcs, opts: opts}
+	chains := buildChains(plans)
+	if err := runChains(ctx, e, plans, chains); err != nil {
+		return nil, err
+	}
+	out := make([]*Result, len(plans))
+	for k, p := range plans {
+		if err := p.finish(ctx, srcs, opts); err != nil {
+			return nil, err
+		}
+		out[k] = p.r
+	}
+	return out, nil
+}
+
+// pairPlan is one comparison of a series: what Compare plans before it reads.
+type pairPlan struct {
+	r       *Result
+	pairs   []*pairWork
+	tasks   []task
+	results []chunkResult
+	byA     map[*formats.Tensor]int // index in pairs, by the tensor of A
+}
+
+// planPair lists the tensors of a and b and the tasks of those compared by
+// value, as Compare does (it must stay in step with Compare: the series tests
+// check the two agree exactly).
+func planPair(a, b *formats.Checkpoint, chunk int, files sameFiles) *pairPlan {
+	r := &Result{A: a.Path, B: b.Path}
+	for _, c := range []*formats.Checkpoint{a, b} {
+		for _, p := range c.AllProblems() {
+			if p.Severity == formats.SevError {
+				r.Problems = append(r.Problems, p)
+			}
+		}
+	}
+	pl := &pairPlan{r: r, byA: map[*formats.Tensor]int{}}
+	seen := map[string]bool{}
+	for _, ta := range a.Tensors {
+		if seen[ta.Name] || a.Tensor(ta.Name) != ta {
+			continue
+		}
+		seen[ta.Name] = true
+		d := &TensorDiff{Name: ta.Name, DTypeA: ta.DType, ShapeA: ta.Shape}
+		r.Tensors = append(r.Tensors, d)
+		tb := b.Tensor(ta.Name)
+		if tb == nil {
+			d.Status = OnlyA
+			continue
+		}
+		d.DTypeB, d.ShapeB = tb.DType, tb.Shape
+		switch {
+		case !slices.Equal(ta.Shape, tb.Shape):
+			d.Status = ShapeChanged
+			continue
+		case ta.Cut || tb.Cut:
+			d.Status, d.Reason = Unreadable, cutReason(ta, tb)
+			continue
+		case ta.DType != tb.DType:
+			d.Status = DTypeChanged
+			if scalarCount(ta) != scalarCount(tb) {
+				continue
+			}
+		}
+		pw := &pairWork{d: d, ta: ta, tb: tb, first: len(pl.tasks)}
+		pw.same = ta.DType == tb.DType && ta.Offset == tb.Offset && ta.Length() == tb.Length() && files.same(ta.File.Path, tb.File.Path)
+		bits := uint64(max(scalarBits(ta.DType), scalarBits(tb.DType)))
+		per := max(8, uint64(chunk)*8/bits/8*8)
+		n := scalarCount(ta)
+		for s := uint64(0); s < n || s == 0; s += per {
+			pl.tasks = append(pl.tasks, task{pair: len(pl.pairs), s0: s, s1: min(n, s+per)})
+			if n == 0 {
+				break
+			}
+		}
+		pw.ntask = len(pl.tasks) - pw.first
+		pl.byA[ta] = len(pl.pairs)
+		pl.pairs = append(pl.pairs, pw)
+	}
+	for _, tb := range b.Tensors {
+		if seen[tb.Name] || b.Tensor(tb.Name) != tb {
+			continue
+		}
+		seen[tb.Name] = true
+		r.Tensors = append(r.Tensors, &TensorDiff{Name: tb.Name, Status: OnlyB, DTypeB: tb.DType, ShapeB: tb.Shape})
+	}
+	pl.results = make([]chunkResult, len(pl.tasks))
+	return pl
+}
+
+// chain is one tensor followed through consecutive comparisons first,
+// first+1, …: the B tensor of each is the A tensor of the next, cut into the
+// same tasks, so each chunk read serves two comparisons.
+type chain struct {
+	first int         // index of the first comparison
+	pws   []*pairWork // one per comparison
+}
+
+// buildChains covers every compared tensor of every comparison by chains.
+func buildChains(plans []*pairPlan) []*chain {
+	used := make([][]bool, len(plans))
+	for k, p := range plans {
+		used[k] = make([]bool, len(p.pairs))
+	}
+	var out []*chain
+	for k, p := range plans {
+		for i, pw := range p.pairs {
+			if used[k][i] {
+				continue
+			}
+			used[k][i] = true
+			c := &chain{first: k, pws: []*pairWork{pw}}
+			for n := k + 1; n < len(plans); n++ {
+				last := c.pws[len(c.pws)-1]
+				j, ok := plans[n].byA[last.tb]
+				if !ok || used[n][j] || !sameTasks(plans[n-1], last, plans[n], plans[n].pairs[j]) {
+					break
+				}
+				used[n][j] = true
+				c.pws = append(c.pws, plans[n].pairs[j])
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// sameTasks reports whether two pairs' tasks cover the same scalar ranges.
+func sameTasks(pa *pairPlan, a *pairWork, pb *pairPlan, b *pairWork) bool {
+	if a.ntask != b.ntask {
+		return false
+	}
+	for i := 0; i < a.ntask; i++ {
+		x, y := pa.tasks[a.first+i], pb.tasks[b.first+i]
+		if x.s0 != y.s0 || x.s1 != y.s1 {
+			return false
+		}
+	}
+	return true
+}
+
+// job is task j of every comparison of a chain.
+type job struct {
+	c *chain
+	j int
+}
+
+// runChains runs every chain's tasks over a pool of workers.
+func runChains(ctx context.Context, e *engine, plans []*pairPlan, chains []*chain) error {
+	var jobs []job
+	for _, c := range chains {
+		for j := 0; j < c.pws[0].ntask; j++ {
+			jobs = append(jobs, job{c, j})
+		}
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	workers := e.opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, len(jobs))
+	next := make(chan job)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wk := &worker{fa: make([]float64, subBlock), fb: make([]float64, subBlock)}
+			for jb := range next {
+				wk.follow(ctx, e, plans, jb)
+			}
+		}()
+	}
+	var err error
+feed:
+	for _, jb := range jobs {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			break feed
+		case next <- jb:
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// follow runs task j of each comparison of a chain in order, reading each
+// checkpoint's chunk once: w.bufA holds the chunk of the comparison's A side
+// when held is true. An identical chunk gets its norms at once from the bytes
+// in hand (finish drops them when the comparison changed nothing); a chunk
+// that lies at the same place of the same file on both sides is not read, and
+// gets its norms in finish's second pass unless A's bytes are already in hand.
+func (w *worker) follow(ctx context.Context, e *engine, plans []*pairPlan, jb job) {
+	held := false
+	var ra []byte
+	progress := func(n int) {
+		if e.opts.Progress != nil && n > 0 {
+			e.opts.Progress(int64(n))
+		}
+	}
+	for step, pw := range jb.c.pws {
+		if ctx.Err() != nil {
+			return
+		}
+		pl := plans[jb.c.first+step]
+		ti := pw.first + jb.j
+		tk := pl.tasks[ti]
+		n := int(tk.s1 - tk.s0)
+		var res chunkResult
+		if pw.same {
+			res.identical = true
+			if held {
+				w.fold(n, pw.ta.DType, ra, pw.tb.DType, nil, &res.stats)
+				res.normed = true
+			}
+			// B's bytes are A's: what is held stands for the next A too.
+			lo, hi := byteRange(pw.tb, tk.s0, tk.s1)
+			progress(int(hi - lo))
+			pl.results[ti] = res
+			continue
+		}
+		if !held {
+			b, err := w.read(e, pw.ta, tk.s0, tk.s1, &w.bufA)
+			if err != nil {
+				pl.results[ti] = chunkResult{err: err}
+				continue // the next comparison reads this B again, as its A
+			}
+			ra, held = b, true
+			progress(len(b))
+		}
+		rb, err := w.read(e, pw.tb, tk.s0, tk.s1, &w.bufB)
+		if err != nil {
+			pl.results[ti] = chunkResult{err: err}
+			held = false
+			continue
+		}
+		progress(len(rb))
+		if pw.ta.DType == pw.tb.DType && bytes.Equal(ra, rb) {
+			res.identical = true
+			w.fold(n, pw.ta.DType, ra, pw.tb.DType, nil, &res.stats)
+			res.normed = true
+		} else {
+			w.fold(n, pw.ta.DType, ra, pw.tb.DType, rb, &res.stats)
+			res.normed = true
+		}
+		pl.results[ti] = res
+		w.bufA, w.bufB = w.bufB, w.bufA
+		ra = rb
+	}
+}
+
+// finish completes one comparison as Compare does: the norms of identical
+// chunks are kept only when some chunk changed (the few not yet known are
+// read from A), then the tensors are merged, aggregated and sorted.
+func (p *pairPlan) finish(ctx context.Context, srcs map[string]formats.Source, opts Options) error {
+	anyChanged := false
+	for _, res := range p.results {
+		if !res.identical && res.err == nil {
+			anyChanged = true
+		}
+	}
+	if anyChanged {
+		var again []int
+		for i, res := range p.results {
+			if res.identical && !res.normed {
+				again = append(again, i)
+			}
+		}
+		e := &engine{pairs: p.pairs, tasks: p.tasks, srcs: srcs, opts: opts, results: p.results}
+		if err := e.run(ctx, again, true); err != nil {
+			return err
+		}
+	} else {
+		for i, res := range p.results {
+			if res.identical {
+				p.results[i] = chunkResult{identical: true}
+			}
+		}
+	}
+	for _, pw := range p.pairs {
+		finishPair(pw, p.results[pw.first:pw.first+pw.ntask])
+	}
+	p.r.aggregate()
+	SortByChange(p.r.Tensors)
+	return nil
+}
