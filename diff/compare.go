@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -69,6 +68,14 @@ type chunkResult struct {
 	err       error // reading failed
 }
 
+// chunkBytes is the chunk size in effect: the default for 0, at least 64 bytes.
+func (o Options) chunkBytes() int {
+	if o.ChunkBytes <= 0 {
+		return DefaultChunkBytes
+	}
+	return max(o.ChunkBytes, 64)
+}
+
 // Compare compares every tensor of a with the tensor of the same name in b.
 // Each file is read once, in chunks spread over the workers; chunks whose bytes
 // are identical are not decoded, and a tensor that lies at the same place of
@@ -79,72 +86,8 @@ type chunkResult struct {
 // failed (a file could not be opened, the context was cancelled); a tensor
 // that cannot be read is reported with status Unreadable.
 func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Result, error) {
-	r := &Result{A: a.Path, B: b.Path}
-	for _, c := range []*formats.Checkpoint{a, b} {
-		for _, p := range c.AllProblems() {
-			if p.Severity == formats.SevError {
-				r.Problems = append(r.Problems, p)
-			}
-		}
-	}
-	chunk := opts.ChunkBytes
-	if chunk <= 0 {
-		chunk = DefaultChunkBytes
-	}
-	chunk = max(chunk, 64)
-
-	var pairs []*pairWork
-	var tasks []task
-	files := sameFiles{}
-	seen := map[string]bool{}
-	add := func(d *TensorDiff) { r.Tensors = append(r.Tensors, d) }
-	for _, ta := range a.Tensors {
-		if seen[ta.Name] || a.Tensor(ta.Name) != ta {
-			continue
-		}
-		seen[ta.Name] = true
-		d := &TensorDiff{Name: ta.Name, DTypeA: ta.DType, ShapeA: ta.Shape}
-		add(d)
-		tb := b.Tensor(ta.Name)
-		if tb == nil {
-			d.Status = OnlyA
-			continue
-		}
-		d.DTypeB, d.ShapeB = tb.DType, tb.Shape
-		switch {
-		case !slices.Equal(ta.Shape, tb.Shape):
-			d.Status = ShapeChanged
-			continue
-		case ta.Cut || tb.Cut:
-			d.Status, d.Reason = Unreadable, cutReason(ta, tb)
-			continue
-		case ta.DType != tb.DType:
-			d.Status = DTypeChanged
-			if scalarCount(ta) != scalarCount(tb) {
-				continue // C64 against a real dtype: nothing to pair up
-			}
-		}
-		pw := &pairWork{d: d, ta: ta, tb: tb, first: len(tasks)}
-		pw.same = ta.DType == tb.DType && ta.Offset == tb.Offset && ta.Length() == tb.Length() && files.same(ta.File.Path, tb.File.Path)
-		bits := uint64(max(scalarBits(ta.DType), scalarBits(tb.DType)))
-		per := max(8, uint64(chunk)*8/bits/8*8)
-		n := scalarCount(ta)
-		for s := uint64(0); s < n || s == 0; s += per {
-			tasks = append(tasks, task{pair: len(pairs), s0: s, s1: min(n, s+per)})
-			if n == 0 {
-				break
-			}
-		}
-		pw.ntask = len(tasks) - pw.first
-		pairs = append(pairs, pw)
-	}
-	for _, tb := range b.Tensors {
-		if seen[tb.Name] || b.Tensor(tb.Name) != tb {
-			continue
-		}
-		seen[tb.Name] = true
-		add(&TensorDiff{Name: tb.Name, Status: OnlyB, DTypeB: tb.DType, ShapeB: tb.Shape})
-	}
+	pl := planPair(a, b, opts.chunkBytes(), sameFiles{})
+	r, pairs, tasks := pl.r, pl.pairs, pl.tasks
 
 	srcs, err := openSources(a, b)
 	if err != nil {

@@ -39,11 +39,7 @@ func CompareCheckpoints(ctx context.Context, cs []*formats.Checkpoint, opts Opti
 	if len(cs) < 2 {
 		return nil, nil
 	}
-	chunk := opts.ChunkBytes
-	if chunk <= 0 {
-		chunk = DefaultChunkBytes
-	}
-	chunk = max(chunk, 64)
+	chunk := opts.chunkBytes()
 	files := sameFiles{}
 	plans := make([]*pairPlan, len(cs)-1)
 	for i := range plans {
@@ -83,8 +79,7 @@ type pairPlan struct {
 }
 
 // planPair lists the tensors of a and b and the tasks of those compared by
-// value, as Compare does (it must stay in step with Compare: the series tests
-// check the two agree exactly).
+// value: the plan of one Compare, and of each pair of a series.
 func planPair(a, b *formats.Checkpoint, chunk int, files sameFiles) *pairPlan {
 	r := &Result{A: a.Path, B: b.Path}
 	for _, c := range []*formats.Checkpoint{a, b} {
