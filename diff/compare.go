@@ -262,38 +262,48 @@ type engine struct {
 // run processes the listed tasks. With norms, each task is a chunk already
 // found identical: only A is read, for its norms.
 func (e *engine) run(ctx context.Context, todo []int, norms bool) error {
-	if len(todo) == 0 {
+	return runPool(ctx, e.opts.Workers, todo, func(wk *worker, i int) {
+		e.results[i] = wk.do(e, e.tasks[i], norms)
+	})
+}
+
+// runPool hands items to a pool of workers (0 means one per CPU), each with its
+// own buffers, and returns ctx.Err() when cancelled before every item ran.
+func runPool[T any](ctx context.Context, workers int, items []T, do func(wk *worker, item T)) error {
+	if len(items) == 0 {
 		return nil
 	}
-	workers := e.opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = min(workers, len(todo))
-	next := make(chan int)
+	workers = min(workers, len(items))
+	next := make(chan T)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			wk := &worker{fa: make([]float64, subBlock), fb: make([]float64, subBlock)}
-			for i := range next {
-				e.results[i] = wk.do(e, e.tasks[i], norms)
+			for item := range next {
+				do(wk, item)
 			}
 		}()
 	}
 	var err error
 feed:
-	for _, i := range todo {
+	for _, item := range items {
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()
 			break feed
-		case next <- i:
+		case next <- item:
 		}
 	}
 	close(next)
 	wg.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
 	return err
 }
 

@@ -3,9 +3,7 @@ package diff
 import (
 	"bytes"
 	"context"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/ckpt-tool/ckpt/formats"
 )
@@ -208,42 +206,9 @@ func runChains(ctx context.Context, e *engine, plans []*pairPlan, chains []*chai
 			jobs = append(jobs, job{c, j})
 		}
 	}
-	if len(jobs) == 0 {
-		return nil
-	}
-	workers := e.opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	workers = min(workers, len(jobs))
-	next := make(chan job)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wk := &worker{fa: make([]float64, subBlock), fb: make([]float64, subBlock)}
-			for jb := range next {
-				wk.follow(ctx, e, plans, jb)
-			}
-		}()
-	}
-	var err error
-feed:
-	for _, jb := range jobs {
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-			break feed
-		case next <- jb:
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err == nil {
-		err = ctx.Err()
-	}
-	return err
+	return runPool(ctx, e.opts.Workers, jobs, func(wk *worker, jb job) {
+		wk.follow(ctx, e, plans, jb)
+	})
 }
 
 // follow runs task j of each comparison of a chain in order, reading each
