@@ -74,8 +74,11 @@ func ParseHeaderJSON(file string, text []byte) (*Header, error) {
 		return nil, deserErr(file, int64(off), "%s", why)
 	}
 	h := &Header{Len: uint64(len(text))}
-	if err := parseHeaderObject(file, text, h); err != nil {
-		return h, err
+	if !parseHeaderFast(text, h) {
+		*h = Header{Len: uint64(len(text))}
+		if err := parseHeaderObject(file, text, h); err != nil {
+			return h, err
+		}
 	}
 	return h, validateOffsets(file, h)
 }
