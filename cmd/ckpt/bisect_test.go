@@ -230,21 +230,7 @@ func TestBisectHostileCorpus(t *testing.T) {
 		if c.Name == "million-tensors" {
 			continue
 		}
-		done := make(chan cliResult, 1)
-		go func() {
-			defer func() {
-				if p := recover(); p != nil {
-					done <- cliResult{code: -1, stderr: fmt.Sprint("panic: ", p)}
-				}
-			}()
-			done <- cliRun(t, "bisect", "--json", good, c.Path)
-		}()
-		var r cliResult
-		select {
-		case r = <-done:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s: no answer after 20 s", c.Name)
-		}
+		r := cliRunBounded(t, 20*time.Second, c.Name, "bisect", "--json", good, c.Path)
 		if r.code == 0 {
 			// Only a checkpoint without any weights may be skipped as incomplete.
 			var d bisectDoc

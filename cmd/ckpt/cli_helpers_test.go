@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"github.com/ckpt-tool/ckpt/testdata/testenv"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/testdata/synth"
@@ -30,6 +32,29 @@ func cliRun(t *testing.T, args ...string) cliResult {
 	err := run(args, &out, &errb)
 	code := exitCode(err, &errb)
 	return cliResult{stdout: out.String(), stderr: errb.String(), code: code, err: err}
+}
+
+// cliRunBounded is cliRun for hostile input: a panic becomes exit -1 with the
+// panic on stderr (so the test reports it, not crashes), and no answer within
+// limit fails the test, naming what (label) was running.
+func cliRunBounded(t *testing.T, limit time.Duration, label string, args ...string) cliResult {
+	t.Helper()
+	done := make(chan cliResult, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- cliResult{code: -1, stderr: fmt.Sprint("panic: ", p)}
+			}
+		}()
+		done <- cliRun(t, args...)
+	}()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(limit):
+		t.Fatalf("%s: no answer after %v", label, limit)
+		return cliResult{}
+	}
 }
 
 // wantCode fails the test when the exit status is not want, showing the output.

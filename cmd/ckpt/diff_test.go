@@ -268,21 +268,7 @@ func TestDiffHostileCorpus(t *testing.T) {
 			continue // parsing its header alone takes seconds; inspect's tests cover it
 		}
 		for _, args := range [][]string{{"diff", "--json", good, c.Path}, {"diff", c.Path, good}} {
-			done := make(chan cliResult, 1)
-			go func() {
-				defer func() {
-					if p := recover(); p != nil {
-						done <- cliResult{code: -1, stderr: fmt.Sprint("panic: ", p)}
-					}
-				}()
-				done <- cliRun(t, args...)
-			}()
-			var r cliResult
-			select {
-			case r = <-done:
-			case <-time.After(20 * time.Second):
-				t.Fatalf("%s %v: no answer after 20 s", c.Name, args)
-			}
+			r := cliRunBounded(t, 20*time.Second, fmt.Sprintf("%s %v", c.Name, args), args...)
 			switch r.code {
 			case 1:
 			case 2:

@@ -46,21 +46,7 @@ func TestHostileCorpusRepair(t *testing.T) {
 		} else {
 			out += ".safetensors"
 		}
-		done := make(chan cliResult, 1)
-		go func() {
-			defer func() {
-				if p := recover(); p != nil {
-					done <- cliResult{code: -1, stderr: fmt.Sprint("panic: ", p)}
-				}
-			}()
-			done <- cliRun(t, "repair", "--no-progress", c.Path, "--from", good, "-o", out)
-		}()
-		var r cliResult
-		select {
-		case r = <-done:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("%s: repair gave no answer after 30 s", c.Name)
-		}
+		r := cliRunBounded(t, 30*time.Second, c.Name, "repair", "--no-progress", c.Path, "--from", good, "-o", out)
 		repaired := false
 		switch r.code {
 		case 0:

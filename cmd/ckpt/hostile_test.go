@@ -29,21 +29,7 @@ func TestHostileCorpus(t *testing.T) {
 			runs = runs[1:2]
 		}
 		for _, args := range runs {
-			done := make(chan cliResult, 1)
-			go func() {
-				defer func() {
-					if p := recover(); p != nil {
-						done <- cliResult{code: -1, stderr: fmt.Sprint("panic: ", p)}
-					}
-				}()
-				done <- cliRun(t, args...)
-			}()
-			var r cliResult
-			select {
-			case r = <-done:
-			case <-time.After(20 * time.Second):
-				t.Fatalf("%s %v: no answer after 20 s", c.Name, args)
-			}
+			r := cliRunBounded(t, 20*time.Second, fmt.Sprintf("%s %v", c.Name, args), args...)
 			switch r.code {
 			case 1:
 				if !strings.Contains(r.stdout, "format") && !strings.Contains(r.stdout, "nonfinite") {
