@@ -3,6 +3,7 @@ package formats
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -80,7 +81,15 @@ func ParseHeaderJSON(file string, text []byte) (*Header, error) {
 			return h, err
 		}
 	}
-	return h, validateOffsets(file, h)
+	err := validateOffsets(file, h)
+	var fe *Error
+	if len(h.Duplicates) > 0 && errors.As(err, &fe) && fe.Kind == ErrInvalidOffset {
+		// The likely cause: a name declared twice, whose earlier declaration
+		// readers drop, leaving its bytes unaccounted for.
+		fe.Detail += fmt.Sprintf(" — %s declared more than once; readers keep only the last declaration, so the bytes of the earlier one belong to no tensor",
+			quoteList(h.Duplicates))
+	}
+	return h, err
 }
 
 func deserErr(file string, off int64, format string, args ...any) *Error {
@@ -485,4 +494,19 @@ func incompleteError(file string, h *Header, size int64) error {
 		missing, want, size, len(cut), len(h.Tensors), list)
 	e.Also = ErrTruncated
 	return e
+}
+
+// quoteList quotes up to three names: "a", "b", "c" and 2 more.
+func quoteList(names []string) string {
+	out := ""
+	for i, n := range names {
+		if i == 3 {
+			return out + fmt.Sprintf(" and %d more", len(names)-3)
+		}
+		if i > 0 {
+			out += ", "
+		}
+		out += strconv.Quote(n)
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package formats
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -139,4 +140,18 @@ func FuzzHeaderFastPath(f *testing.F) {
 		f.Add([]byte(fmt.Sprintf(`{"t%d":{"dtype":"U8","shape":[%d],"data_offsets":[0,%d]}}`, i, i, i)))
 	}
 	f.Fuzz(func(t *testing.T, text []byte) { fastAgrees(t, text) })
+}
+
+// A name declared twice leaves the bytes of its first declaration to no tensor:
+// the offset error says so, and the error kind stays the reference's.
+func TestDuplicateNameExplainsTheOffsetError(t *testing.T) {
+	text := `{"a":{"dtype":"F32","shape":[18],"data_offsets":[0,72]},"a":{"dtype":"F32","shape":[18],"data_offsets":[72,144]}}`
+	_, err := ParseHeaderJSON("x.safetensors", []byte(text))
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Kind != ErrInvalidOffset {
+		t.Fatalf("got %v, want ErrInvalidOffset", err)
+	}
+	if !strings.Contains(fe.Detail, `"a" declared more than once`) {
+		t.Errorf("the message does not point at the duplicate name: %s", fe.Detail)
+	}
 }
