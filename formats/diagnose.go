@@ -72,7 +72,7 @@ func describeContent(head []byte) string {
 	case strings.HasPrefix(lower, "<!doctype html") || strings.HasPrefix(lower, "<html"):
 		hint = " — an HTML page (a failed download or a login page?), not weights"
 	case strings.HasPrefix(text, "{"):
-		hint = " — JSON without the 8-byte length prefix a safetensors file starts with"
+		hint = " — JSON without the 8-byte length prefix"
 	case strings.Contains(text, "/") && !strings.ContainsAny(text, "{} \n"):
 		hint = " — a symlink checked out as a plain file? It names a path, not weights"
 	}
