@@ -50,33 +50,24 @@ func decodeF64(blk []byte, v []float64) (nonFinite, tiny bool) {
 
 // statsF32 is the kernel for F32 (and C64, whose halves are F32) data.
 func statsF32(raw []byte, vals *[blockElems]float64) Acc {
-	acc := NewAcc()
-	n := len(raw) / 4
-	minNormal := formats.F32.MinNormal()
-	for i := 0; i < n; i += blockElems {
-		m := min(blockElems, n-i)
-		v := vals[:m]
-		bad, tiny := decodeF32(raw[4*i:4*(i+m)], v)
-		var b Acc
-		if bad {
-			b = foldBlock(v, minNormal)
-		} else {
-			b = finishBlock(v, tiny, minNormal)
-		}
-		acc.Merge(&b)
-	}
-	return acc
+	return statsIEEE(raw, 4, formats.F32.MinNormal(), decodeF32, vals)
 }
 
 // statsF64 is the kernel for F64 data.
 func statsF64(raw []byte, vals *[blockElems]float64) Acc {
+	return statsIEEE(raw, 8, formats.F64.MinNormal(), decodeF64, vals)
+}
+
+// statsIEEE folds IEEE data of size-byte elements a block at a time: decode
+// widens a block into vals and says whether it holds a non-finite value (then
+// the careful fold) or a zero or subnormal (then finishBlock counts them).
+func statsIEEE(raw []byte, size int, minNormal float64, decode func([]byte, []float64) (bad, tiny bool), vals *[blockElems]float64) Acc {
 	acc := NewAcc()
-	n := len(raw) / 8
-	minNormal := formats.F64.MinNormal()
+	n := len(raw) / size
 	for i := 0; i < n; i += blockElems {
 		m := min(blockElems, n-i)
 		v := vals[:m]
-		bad, tiny := decodeF64(raw[8*i:8*(i+m)], v)
+		bad, tiny := decode(raw[size*i:size*(i+m)], v)
 		var b Acc
 		if bad {
 			b = foldBlock(v, minNormal)
