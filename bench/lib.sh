@@ -30,3 +30,19 @@ rss_mb() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident se
 
 # gbps BYTES SECONDS
 gbps() { awk -v n="$1" -v t="$2" 'BEGIN {printf "%.2f", n / t / 1e9}'; }
+
+# bench_setup: the work directory ($work: $BENCH_DIR, kept, or a temporary one
+# removed on exit) and freshly built binaries in $bin (ckpt, ckpt-synth).
+bench_setup() {
+  if [[ -n ${BENCH_DIR:-} ]]; then
+    work=$BENCH_DIR
+    mkdir -p "$work"
+  else
+    work=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-bench.XXXXXX")
+    trap 'rm -rf "$work"' EXIT
+  fi
+  bin=$work/bin
+  mkdir -p "$bin"
+  echo "== building ckpt, ckpt-synth" >&2
+  (cd "$root" && go build -o "$bin/ckpt" ./cmd/ckpt && go build -o "$bin/ckpt-synth" ./cmd/ckpt-synth)
+}

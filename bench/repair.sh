@@ -27,17 +27,7 @@ ARCH=${ARCH:-qwen2-0.5b}
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 
-if [[ -n ${BENCH_DIR:-} ]]; then
-  work=$BENCH_DIR
-  mkdir -p "$work"
-else
-  work=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-bench.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
-fi
-bin=$work/bin
-mkdir -p "$bin"
-echo "== building ckpt, ckpt-synth" >&2
-(cd "$root" && go build -o "$bin/ckpt" ./cmd/ckpt && go build -o "$bin/ckpt-synth" ./cmd/ckpt-synth)
+bench_setup
 
 good=$work/repair-good-$ARCH
 bad=$work/repair-bad-$ARCH

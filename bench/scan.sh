@@ -21,18 +21,8 @@ THREADS=${THREADS:-2}
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 
-if [[ -n ${BENCH_DIR:-} ]]; then
-  work=$BENCH_DIR
-  mkdir -p "$work"
-else
-  work=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-bench.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
-fi
-bin=$work/bin
-mkdir -p "$bin"
-
-echo "== building ckpt, ckpt-synth, memread" >&2
-(cd "$root" && go build -o "$bin/ckpt" ./cmd/ckpt && go build -o "$bin/ckpt-synth" ./cmd/ckpt-synth)
+bench_setup
+echo "== building memread" >&2
 cc -O3 -march=native -pthread -o "$bin/memread" "$SHARED/memread.c"
 
 peer=()
