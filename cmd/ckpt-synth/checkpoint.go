@@ -12,10 +12,9 @@ import (
 
 func runCheckpoint(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("checkpoint", "checkpoint --arch NAME -o DIR [flags]", stderr)
-	arch := fs.String("arch", "tiny", "architecture: tiny, qwen2-0.5b or qwen2-7b")
-	dtype := fs.String("dtype", "bf16", "element type: bf16, f16, f32, f64, f8_e4m3, f8_e5m2")
-	shards := fs.Int("shards", 1, "number of shards (1: a single model.safetensors)")
-	seed := fs.Int64("seed", 1, "PRNG seed: the same seed gives the same bytes")
+	var m modelFlags
+	m.add(fs, "element type: bf16, f16, f32, f64, f8_e4m3, f8_e5m2", "number of shards (1: a single model.safetensors)",
+		"PRNG seed: the same seed gives the same bytes")
 	scale := fs.Float64("scale", 1, "multiply every value (a finite but exploded checkpoint)")
 	out := fs.StringP("output", "o", "", "directory to write (created if missing)")
 	force := fs.Bool("force", false, "replace existing weight files")
@@ -28,15 +27,11 @@ func runCheckpoint(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return errors.New("checkpoint: -o DIR is required")
 	}
-	a, err := synth.ArchByName(*arch)
+	a, dt, err := m.resolve()
 	if err != nil {
 		return err
 	}
-	dt, err := parseDType(*dtype)
-	if err != nil {
-		return err
-	}
-	o := synth.Options{Arch: a, DType: dt, Seed: *seed, Shards: *shards, Scale: *scale, Overwrite: *force}
+	o := synth.Options{Arch: a, DType: dt, Seed: m.seed, Shards: m.shards, Scale: *scale, Overwrite: *force}
 	if err := synth.WriteCheckpoint(*out, o); err != nil {
 		return err
 	}

@@ -11,10 +11,8 @@ import (
 
 func runRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", "run --arch NAME -o RUNDIR [flags]", stderr)
-	arch := fs.String("arch", "tiny", "architecture: tiny, qwen2-0.5b or qwen2-7b")
-	dtype := fs.String("dtype", "bf16", "element type")
-	shards := fs.Int("shards", 1, "shards per checkpoint")
-	seed := fs.Int64("seed", 1, "PRNG seed")
+	var m modelFlags
+	m.add(fs, "element type", "shards per checkpoint", "PRNG seed")
 	n := fs.Int("checkpoints", 14, "number of checkpoint-N dirs")
 	save := fs.Int("save-steps", 100, "steps between checkpoints")
 	logging := fs.Int("logging-steps", 10, "steps between log_history entries")
@@ -32,15 +30,11 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return errors.New("run: -o RUNDIR is required")
 	}
-	a, err := synth.ArchByName(*arch)
+	a, dt, err := m.resolve()
 	if err != nil {
 		return err
 	}
-	dt, err := parseDType(*dtype)
-	if err != nil {
-		return err
-	}
-	o := synth.RunOptions{Arch: a, DType: dt, Seed: *seed, Shards: *shards, Checkpoints: *n, SaveSteps: *save,
+	o := synth.RunOptions{Arch: a, DType: dt, Seed: m.seed, Shards: m.shards, Checkpoints: *n, SaveSteps: *save,
 		LoggingSteps: *logging, JumpStep: *jump, NaNStep: *nanStep, NaNFilter: *filter}
 	if _, err := synth.WriteRun(*out, o); err != nil {
 		return err
