@@ -87,7 +87,7 @@ func ParseHeaderJSON(file string, text []byte) (*Header, error) {
 		// The likely cause: a name declared twice, whose earlier declaration
 		// readers drop, leaving its bytes unaccounted for.
 		fe.Detail += fmt.Sprintf(" — %s declared more than once; readers keep only the last declaration, so the bytes of the earlier one belong to no tensor",
-			quoteList(h.Duplicates))
+			quoteNames(h.Duplicates, 3))
 	}
 	return h, err
 }
@@ -472,18 +472,7 @@ func incompleteError(file string, h *Header, size int64) error {
 			cut = append(cut, t.Name)
 		}
 	}
-	list := ""
-	const show = 5
-	for i, name := range cut {
-		if i == show {
-			list += fmt.Sprintf(" and %d more", len(cut)-show)
-			break
-		}
-		if i > 0 {
-			list += ", "
-		}
-		list += strconv.Quote(name)
-	}
+	list := quoteNames(cut, 5)
 	missing := h.DataLen - room
 	want := "the header declares " + strconv.FormatUint(h.DataLen, 10) + " bytes of tensor data"
 	if dataStart+h.DataLen >= dataStart { // no overflow: the whole file size is meaningful
@@ -496,12 +485,13 @@ func incompleteError(file string, h *Header, size int64) error {
 	return e
 }
 
-// quoteList quotes up to three names: "a", "b", "c" and 2 more.
-func quoteList(names []string) string {
+// quoteNames quotes the first show names, then says how many more there are:
+// "a", "b", "c" and 2 more.
+func quoteNames(names []string, show int) string {
 	out := ""
 	for i, n := range names {
-		if i == 3 {
-			return out + fmt.Sprintf(" and %d more", len(names)-3)
+		if i == show {
+			return out + fmt.Sprintf(" and %d more", len(names)-show)
 		}
 		if i > 0 {
 			out += ", "

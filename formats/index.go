@@ -3,7 +3,6 @@ package formats
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"sort"
@@ -106,19 +105,4 @@ func ParseIndex(path string, data []byte) (*Index, error) {
 		ix.WeightMap[name] = shard
 	}
 	return ix, nil
-}
-
-// describeShardList quotes up to five names.
-func describeShardList(names []string) string {
-	s := ""
-	for i, n := range names {
-		if i == 5 {
-			return s + fmt.Sprintf(" and %d more", len(names)-5)
-		}
-		if i > 0 {
-			s += ", "
-		}
-		s += fmt.Sprintf("%q", n)
-	}
-	return s
 }
