@@ -146,10 +146,10 @@ func (b *bisector) advice() []Advice {
 		high, what = adapterHighLR, "a LoRA adapter, where 1e-4 to 5e-4 is usual"
 	}
 	if tl.PeakLR >= high {
-		msg := fmt.Sprintf("The learning rate reached %s", pyName(tl.PeakLR))
+		msg := fmt.Sprintf("The learning rate reached %s", PyFloat(tl.PeakLR))
 		if len(jumps) > 0 && jumps[0].Previous != nil {
 			j := jumps[0]
-			msg += fmt.Sprintf(" by a jump from %s at step %d", pyName(*j.Previous), j.Step)
+			msg += fmt.Sprintf(" by a jump from %s at step %d", PyFloat(*j.Previous), j.Step)
 			if j.CheckpointBefore != nil && j.CheckpointAfter != nil {
 				msg += fmt.Sprintf(" (between checkpoint-%d and checkpoint-%d)", *j.CheckpointBefore, *j.CheckpointAfter)
 			}
@@ -157,7 +157,7 @@ func (b *bisector) advice() []Advice {
 				msg += "; the drift onset is the interval that contains the jump, so the jump is the likely cause"
 			}
 		}
-		msg += fmt.Sprintf(". That is high for %s: lower it, e.g. to %s.", what, pyName(tl.PeakLR/suggestedLRDivision))
+		msg += fmt.Sprintf(". That is high for %s: lower it, e.g. to %s.", what, PyFloat(tl.PeakLR/suggestedLRDivision))
 		out = append(out, Advice{AdviceLRTooHigh, msg})
 	}
 	// Warmup.
@@ -173,7 +173,7 @@ func (b *bisector) advice() []Advice {
 		switch {
 		case first != nil && tl.PeakLR > 0 && first.v >= warmupPeakFraction*tl.PeakLR:
 			out = append(out, Advice{AdviceWarmup, fmt.Sprintf("The first logged learning rate (%s at step %d) is already %.0f%% of the peak: there was no warmup. Ramp the rate up over the first steps (warmup_ratio=0.03 or warmup_steps).",
-				pyName(first.v), first.step, 100*first.v/tl.PeakLR)})
+				PyFloat(first.v), first.step, 100*first.v/tl.PeakLR)})
 		case len(jumps) > 0:
 			out = append(out, Advice{AdviceWarmup, fmt.Sprintf("The learning rate changed at once at step %d, with no ramp: if a higher rate was intended (a resumed run with a new schedule), warm up to it over a few hundred steps.", jumps[0].Step)})
 		}
@@ -195,7 +195,7 @@ func (b *bisector) advice() []Advice {
 		sort.SliceStable(gsteps, func(i, j int) bool { return gsteps[i].Step < gsteps[j].Step })
 		msg := fmt.Sprintf("grad_norm spiked, climbed or overflowed at %s", describeSteps(gsteps))
 		if peak > 0 {
-			msg += fmt.Sprintf(" (peak %s at step %d)", pyName(peak), at)
+			msg += fmt.Sprintf(" (peak %s at step %d)", PyFloat(peak), at)
 		}
 		msg += ". Keep gradient clipping on (max_grad_norm=1.0, the Trainer's default; not 0 or None). The logged grad_norm is measured before clipping, so growth that persists means the steps are too large even when clipped: lower the learning rate."
 		out = append(out, Advice{AdviceClipping, msg})

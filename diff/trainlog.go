@@ -157,7 +157,9 @@ func placeEvent(e *Event, cps []int) {
 	}
 }
 
-func pyName(v float64) string {
+// PyFloat formats a logged value as Python writes the non-finite ones (NaN,
+// Infinity, -Infinity) and with 4 significant digits otherwise.
+func PyFloat(v float64) string {
 	switch {
 	case math.IsNaN(v):
 		return "NaN"
@@ -192,7 +194,7 @@ func nonFiniteRuns(ps, lr []point, what, kind string, add func(int, string, floa
 			s := ps[i].step
 			first = &s
 		}
-		msg := fmt.Sprintf("%s is %s at step %d", what, pyName(ps[i].v), ps[i].step)
+		msg := fmt.Sprintf("%s is %s at step %d", what, PyFloat(ps[i].v), ps[i].step)
 		switch {
 		case j == len(ps) && j-i > 1:
 			msg += fmt.Sprintf(" and not finite at every one of the %d logged steps after it (to step %d)", j-i-1, ps[j-1].step)
@@ -282,9 +284,9 @@ func spikes(ps []point, what, kind string, loss bool, add func(int, string, floa
 			}
 		}
 		w := min(len(hist), SpikeWindow)
-		msg := fmt.Sprintf("%s spikes to %s at step %d, %s× the median (%s) of the %d logged values before", what, pyName(p.v), p.step, ratioText(ratio), pyName(med), w)
+		msg := fmt.Sprintf("%s spikes to %s at step %d, %s× the median (%s) of the %d logged values before", what, PyFloat(p.v), p.step, ratioText(ratio), PyFloat(med), w)
 		if n > 1 {
-			msg += fmt.Sprintf("; it stays that high for %d logged steps (to step %d, peak %s at step %d)", n, last, pyName(peak), peakStep)
+			msg += fmt.Sprintf("; it stays that high for %d logged steps (to step %d, peak %s at step %d)", n, last, PyFloat(peak), peakStep)
 		}
 		add(p.step, kind, p.v, "%s", msg)
 		for k := i - n + 1; k <= i; k++ {
@@ -342,7 +344,7 @@ func rise(ps []point, add func(int, string, float64, string, ...any)) {
 		if run == RiseMinRun {
 			s := ps[i-RiseMinRun+1]
 			add(s.step, EventGradNormRise, s.v, "grad_norm climbs above %s× its early level (median %s of the first %d logged values) from step %d and stays there for %d+ logged steps",
-				ratioText(RiseFactor), pyName(base), len(early), s.step, RiseMinRun)
+				ratioText(RiseFactor), PyFloat(base), len(early), s.step, RiseMinRun)
 			return
 		}
 	}
@@ -370,7 +372,7 @@ func lrJumps(ps []point, add func(int, string, float64, string, ...any), last fu
 		}
 		if cur.v >= LRJumpRatio*prev.v && slope > LRJumpSlope*maxSlope {
 			add(cur.step, EventLRJump, cur.v, "learning rate jumps from %s to %s (%s×) at step %d",
-				pyName(prev.v), pyName(cur.v), ratioText(cur.v/prev.v), cur.step)
+				PyFloat(prev.v), PyFloat(cur.v), ratioText(cur.v/prev.v), cur.step)
 			*last() = prev.v
 			continue
 		}

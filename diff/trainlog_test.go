@@ -2,6 +2,7 @@ package diff
 
 import (
 	"fmt"
+	"github.com/ckpt-tool/ckpt/testdata/synth"
 	"math"
 	"os"
 	"path/filepath"
@@ -100,22 +101,10 @@ func stateText(steps []int, lr, loss, gn func(s int) float64) []byte {
 		if i > 0 {
 			b.WriteString(",")
 		}
-		fmt.Fprintf(&b, `{"step": %d, "learning_rate": %s, "loss": %s, "grad_norm": %s}`, s, py(lr(s)), py(loss(s)), py(gn(s)))
+		fmt.Fprintf(&b, `{"step": %d, "learning_rate": %s, "loss": %s, "grad_norm": %s}`, s, synth.PyFloat(lr(s)), synth.PyFloat(loss(s)), synth.PyFloat(gn(s)))
 	}
 	b.WriteString("]}")
 	return []byte(b.String())
-}
-
-func py(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "Infinity"
-	case math.IsInf(v, -1):
-		return "-Infinity"
-	}
-	return fmt.Sprint(v)
 }
 
 func steps(from, to, by int) []int {

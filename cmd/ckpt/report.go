@@ -356,7 +356,7 @@ func (cx *chartContext) lineChart(title string, pts []chartPoint, logY bool, col
 			flush()
 			if !finiteNum(p.y) {
 				x := xs(p.x)
-				fmt.Fprintf(&b, `<path d="M%.1f %d l4 7 h-8 z" fill="%s"><title>step %.0f: %s</title></path>`, x, padT+1, colorUnhealthy, p.x, esc(pyFloat(p.y)))
+				fmt.Fprintf(&b, `<path d="M%.1f %d l4 7 h-8 z" fill="%s"><title>step %.0f: %s</title></path>`, x, padT+1, colorUnhealthy, p.x, esc(diff.PyFloat(p.y)))
 			}
 			continue
 		}
@@ -372,18 +372,6 @@ func (cx *chartContext) lineChart(title string, pts []chartPoint, logY bool, col
 }
 
 func finiteNum(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-
-func pyFloat(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "Infinity"
-	case math.IsInf(v, -1):
-		return "-Infinity"
-	}
-	return strconv.FormatFloat(v, 'g', 4, 64)
-}
 
 // viridis interpolates a perceptually even colour ramp at t in [0, 1].
 func viridis(t float64) string {
