@@ -129,60 +129,42 @@ func planLayout(specs []formats.TensorSpec, shards int) layout {
 	return l
 }
 
-// pendingFile is a weight file being written under a temporary name.
+// pendingFile is a weight file being written under a temporary name
+// (formats.CreateAtomic), through a buffer and the streaming writer.
 type pendingFile struct {
-	f    *os.File
-	bw   *bufio.Writer
-	w    *formats.Writer
-	dest string
+	f  *formats.AtomicFile
+	bw *bufio.Writer
+	w  *formats.Writer
 }
 
 func createPending(dest string, specs []formats.TensorSpec, overwrite bool) (*pendingFile, error) {
-	if !overwrite {
-		if _, err := os.Lstat(dest); err == nil {
-			return nil, fmt.Errorf("%s: already exists (refusing to overwrite)", dest)
-		}
-	}
-	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
+	f, err := formats.CreateAtomic(dest, overwrite)
 	if err != nil {
-		return nil, err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		os.Remove(f.Name())
 		return nil, err
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	w, err := formats.NewWriter(bw, specs, map[string]string{"format": "pt"})
 	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
+		f.Abort()
 		return nil, err
 	}
-	return &pendingFile{f: f, bw: bw, w: w, dest: dest}, nil
+	return &pendingFile{f: f, bw: bw, w: w}, nil
 }
 
+// commit checks that every tensor byte was written and puts the file in place.
 func (p *pendingFile) commit() error {
 	err := p.w.Close()
 	if err == nil {
 		err = p.bw.Flush()
 	}
-	if cerr := p.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(p.f.Name(), p.dest)
-	}
 	if err != nil {
-		os.Remove(p.f.Name())
+		p.f.Abort()
+		return err
 	}
-	return err
+	return p.f.Commit()
 }
 
-func (p *pendingFile) abort() {
-	p.f.Close()
-	os.Remove(p.f.Name())
-}
+func (p *pendingFile) abort() { p.f.Abort() }
 
 // writeVariants writes the weights of every variant (each into its own dir, all
 // with the same layout), streaming tensor by tensor and chunk by chunk: the
@@ -243,7 +225,7 @@ func writeVariants(o Options, l layout, vs []variant, overwrite bool) error {
 					encodeChunk(o.DType, x, out[:m*size])
 					if _, err := files[k].w.Write(out[:m*size]); err != nil {
 						abort()
-						return fmt.Errorf("%s: %w", files[k].dest, err)
+						return fmt.Errorf("%s: %w", files[k].f.Dest(), err)
 					}
 				}
 			}
