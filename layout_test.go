@@ -13,15 +13,72 @@ import (
 
 const module = "github.com/ckpt-tool/ckpt/"
 
-// allowed lists, for each layer, the project packages its non-test code may import.
+// allowed lists, for each package of the module, the project packages its
+// non-test code may import. Every package in the tree must be listed (a new
+// package states its place in the layering when it is added); commands under
+// cmd/ may import anything but each other.
 var allowed = map[string][]string{
 	"formats":          {},
 	"inspect":          {"formats"},
 	"diff":             {"inspect", "formats"},
 	"repair":           {"diff", "inspect", "formats"},
-	"testdata/synth":   {"formats"},
-	"testdata/hostile": {"formats"},
-	"testdata/testenv": {},
+	"internal/synth":   {"formats"},
+	"internal/hostile": {"formats"},
+	"internal/testenv": {},
+	"cmd/ckpt":         {"*"},
+	"cmd/ckpt-synth":   {"*"},
+}
+
+// packageDirs lists every directory of the module that holds Go code (not
+// under testdata/ or a hidden directory), relative to the module root.
+func packageDirs(t *testing.T) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	var out []string
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		dir := filepath.ToSlash(filepath.Dir(path))
+		if dir != "." && !seen[dir] {
+			seen[dir] = true
+			out = append(out, dir)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestEveryPackageHasAPlaceInTheLayout(t *testing.T) {
+	for _, dir := range packageDirs(t) {
+		if _, ok := allowed[dir]; !ok {
+			t.Errorf("package %s is not in layout_test.go's allowed map: add it with the project packages it may import", dir)
+		}
+	}
+}
+
+func TestNoGoCodeUnderTestdata(t *testing.T) {
+	err := filepath.WalkDir("testdata", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") {
+			t.Errorf("%s: testdata/ holds data only (the go tool skips it, so go vet never checks code there); packages live under internal/", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestDependenciesPointOneWay(t *testing.T) {
@@ -32,6 +89,14 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(ok) == 1 && ok[0] == "*" {
+			ok = nil
+			for other := range allowed {
+				if !strings.HasPrefix(other, "cmd/") {
+					ok = append(ok, other)
+				}
+			}
 		}
 		okSet := map[string]bool{}
 		for _, p := range ok {

@@ -3,7 +3,7 @@ package diff
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/ckpt-tool/ckpt/testdata/testenv"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 	"math"
 	"math/rand"
 	"os"

@@ -2,7 +2,7 @@ package diff
 
 import (
 	"fmt"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 	"math"
 	"os"
 	"path/filepath"

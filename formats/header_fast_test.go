@@ -13,7 +13,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/ckpt-tool/ckpt/testdata/testenv"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 )
 
 // fastAgrees checks the fast header path against the general parser on text:

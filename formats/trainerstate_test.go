@@ -2,7 +2,7 @@ package formats
 
 import (
 	"errors"
-	"github.com/ckpt-tool/ckpt/testdata/testenv"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"

@@ -3,7 +3,7 @@ package inspect
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/ckpt-tool/ckpt/testdata/testenv"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 	"os"
 	"testing"
 

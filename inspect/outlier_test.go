@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 func TestRole(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // benchArch is Qwen2-shaped, about 300 MB in BF16: large enough to leave the

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/diff"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // TestAutoGood takes GOOD from a generated run with bisect's recommendation,

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/inspect"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // TestRepairRealDivergedModel repairs a real diverged model (59725 of 59981 F32

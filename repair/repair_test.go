@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 	st "github.com/nlpodyssey/safetensors"
 )
 

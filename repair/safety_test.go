@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // childEnv carries, to a re-executed test binary, the repair it must run.

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 func runCheckpoint(args []string, stdout, stderr io.Writer) error {

@@ -1,6 +1,6 @@
 // Command ckpt-synth makes synthetic checkpoints for benchmarks and manual
 // testing: named real shapes, HF-Trainer-style diverging runs, and precise
-// corruptions of generated files. It is a thin CLI over testdata/synth.
+// corruptions of generated files. It is a thin CLI over internal/synth.
 //
 //	ckpt-synth checkpoint --arch qwen2-0.5b --dtype bf16 --shards 2 -o DIR
 //	ckpt-synth run --arch tiny -o RUNDIR

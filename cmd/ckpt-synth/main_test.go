@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 func call(t *testing.T, args ...string) (string, error) {

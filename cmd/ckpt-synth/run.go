@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 func runRun(args []string, stdout, stderr io.Writer) error {

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ckpt-tool/ckpt/testdata/hostile"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/hostile"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // bisectDoc is the JSON of ckpt bisect, as a user's program reads it.

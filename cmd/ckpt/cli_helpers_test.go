@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/ckpt-tool/ckpt/testdata/testenv"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // Helpers for the end-to-end tests of the commands; any command's tests may use

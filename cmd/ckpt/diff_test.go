@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/testdata/hostile"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/hostile"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // copyDir copies the regular files of a checkpoint directory.

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // failingSource is a byte source whose reads fail with EIO from a given offset

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ckpt-tool/ckpt/testdata/hostile"
+	"github.com/ckpt-tool/ckpt/internal/hostile"
 )
 
 // TestHostileCorpusRepair hands every malformed checkpoint of the hostile corpus

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ckpt-tool/ckpt/testdata/hostile"
+	"github.com/ckpt-tool/ckpt/internal/hostile"
 )
 
 // TestHostileCorpus feeds every malformed checkpoint of the hostile corpus to

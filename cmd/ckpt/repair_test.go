@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // TestRepairFromAuto repairs the first NaN checkpoint of a generated run with

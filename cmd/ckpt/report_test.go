@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // chromiumPath finds a headless-capable Chromium; the test is skipped without

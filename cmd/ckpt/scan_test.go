@@ -9,7 +9,7 @@ import (
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // scanTensors indexes the tensors of a decoded scan report by name.

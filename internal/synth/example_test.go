@@ -1,4 +1,4 @@
-package synthtest
+package synth_test
 
 import (
 	"bytes"
@@ -6,13 +6,14 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 )
 
 // The committed example must be exactly what the generator makes today, so the
 // README's first command always scans what the generator documents.
 func TestCommittedExampleIsReproducible(t *testing.T) {
-	committed := filepath.Join("..", filepath.FromSlash(synth.ExampleDir))
+	committed := filepath.Join(testenv.ModuleRoot(t), filepath.FromSlash(synth.ExampleDir))
 	if _, err := os.Stat(committed); err != nil {
 		t.Fatalf("the example checkpoint is missing: %v", err)
 	}

@@ -1,11 +1,11 @@
-package synthtest
+package synth_test
 
 import (
 	"os"
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // BenchmarkWriteCheckpoint measures generation throughput (bytes of weights

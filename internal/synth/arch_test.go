@@ -1,11 +1,11 @@
-package synthtest
+package synth_test
 
 import (
 	"encoding/json"
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 // The published parameter counts of Qwen/Qwen2-0.5B (494,032,768) and

@@ -1,4 +1,4 @@
-package synthtest
+package synth_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/testdata/synth"
+	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
 func TestGeneratedCheckpointsOpenCleanWithConfigShapes(t *testing.T) {

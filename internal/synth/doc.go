@@ -11,5 +11,5 @@
 //
 // Values depend only on (seed, tensor name, element index): the same tensor has
 // the same bytes whether the checkpoint is sharded or not. synth imports formats
-// only; its tests live in the synthtest package (the go tool skips testdata/).
+// only.
 package synth
