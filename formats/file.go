@@ -7,27 +7,60 @@ import (
 	"os"
 )
 
-// File is one safetensors file of a checkpoint, described from its header alone.
+// Container names the on-disk format of one file of a checkpoint.
+type Container string
+
+const (
+	ContainerSafetensors Container = "safetensors"
+	ContainerTorch       Container = "torch" // torch.save, zip or legacy
+	ContainerGGUF        Container = "gguf"
+)
+
+// File is one weights file of a checkpoint, described from its header alone
+// (for a PyTorch file: its pickle; for GGUF: its header and tensor infos).
 type File struct {
-	Path     string  // path on disk
-	Name     string  // name inside the checkpoint (the shard name), or the base name
-	Size     int64   // size in bytes when opened
-	Header   *Header // nil when the header could not be parsed
-	Err      error   // the first read rule the file breaks (an *Error), nil when valid
-	Problems []Problem
-	Info     fs.FileInfo // the file as it was when its header was read
+	Path      string    // path on disk
+	Name      string    // name inside the checkpoint (the shard name), or the base name
+	Container Container // "" means safetensors (files built by hand in tests)
+	Size      int64     // size in bytes when opened
+	Header    *Header   // safetensors only; nil when the header could not be parsed
+	Err       error     // the first read rule the file breaks (an *Error), nil when valid
+	Problems  []Problem
+	Info      fs.FileInfo // the file as it was when its header was read
+	// Located holds the tensors of a file whose container is not safetensors,
+	// as its reader located them (in data order); Tensors returns them.
+	Located []*Tensor
+}
+
+// Format is the file's container, safetensors when unset.
+func (f *File) Format() Container {
+	if f.Container == "" {
+		return ContainerSafetensors
+	}
+	return f.Container
 }
 
 // Valid reports whether the file passed every read rule.
 func (f *File) Valid() bool { return f.Err == nil }
 
-// Tensor is one tensor of a checkpoint, located in its file.
+// Tensor is one tensor of a checkpoint, located in its file. Begin and End
+// (in TensorInfo) span every byte the tensor's elements occupy; Offset is the
+// absolute offset of the element at index 0.
 type Tensor struct {
 	TensorInfo
 	File   *File
 	Offset int64 // absolute offset of the first byte in File
 	Cut    bool  // the file ends before the tensor does
+	// Strides, in elements, for a tensor that is not a contiguous row-major
+	// block (a PyTorch view); nil when it is one.
+	Strides []int64
+	// TiedTo names the tensor this one shares its bytes with (same storage,
+	// same offset, shape and strides): its values are that tensor's, read once.
+	TiedTo string
 }
+
+// Contiguous reports whether the tensor's elements are one row-major block.
+func (t *Tensor) Contiguous() bool { return t.Strides == nil }
 
 // Length is the tensor's byte length (saturated at math.MaxInt64, which only a
 // Cut tensor of a file that breaks read rule 8 can reach).
@@ -66,6 +99,9 @@ func ReadFileHeader(path, name string) (*File, error) {
 
 // Tensors lists the file's tensors in data order.
 func (f *File) Tensors() []*Tensor {
+	if f.Format() != ContainerSafetensors {
+		return f.Located
+	}
 	if f.Header == nil {
 		return nil
 	}
