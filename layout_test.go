@@ -1,5 +1,6 @@
 // Package ckpt_test holds repository-wide checks: the one-way dependency rule of
-// the design (cmd → repair/diff → inspect → formats).
+// the design (cmd → repair/diff → inspect → formats), and the README and docs/
+// (size, links, the examples the README shows).
 package ckpt_test
 
 import (
