@@ -39,8 +39,8 @@ func runCheckpoint(args []string, stdout, stderr io.Writer) error {
 }
 
 func runExample(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("example", "example -o DIR [--force]", stderr)
-	out := fs.StringP("output", "o", filepath.FromSlash(synth.ExampleDir), "directory to write")
+	fs := newFlagSet("example", "example [-o DIR] [--force]", stderr)
+	out := fs.StringP("output", "o", filepath.FromSlash(synth.ExampleRoot), "directory to write the examples into (DIR/tiny-qwen2 and DIR/run)")
 	force := fs.Bool("force", false, "replace existing weight files")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -48,12 +48,15 @@ func runExample(args []string, stdout, stderr io.Writer) error {
 	if err := needArgs(fs, 0, "no arguments"); err != nil {
 		return err
 	}
-	o := synth.Example
-	o.Overwrite = *force
-	if err := synth.WriteCheckpoint(*out, o); err != nil {
+	if err := synth.WriteExamples(*out, *force); err != nil {
 		return err
 	}
-	return describe(stdout, *out)
+	if err := describe(stdout, filepath.Join(*out, filepath.Base(synth.ExampleDir))); err != nil {
+		return err
+	}
+	run := filepath.Join(*out, filepath.Base(synth.ExampleRunDir))
+	fmt.Fprintf(stdout, "%s: %d checkpoints\n", run, synth.ExampleRun.Checkpoints)
+	return nil
 }
 
 // describe prints one line about what was written.

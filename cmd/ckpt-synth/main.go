@@ -5,7 +5,7 @@
 //	ckpt-synth checkpoint --arch qwen2-0.5b --dtype bf16 --shards 2 -o DIR
 //	ckpt-synth run --arch tiny -o RUNDIR
 //	ckpt-synth corrupt set-values DIR --tensor NAME --elem 3=nan --elem 7=inf
-//	ckpt-synth example -o testdata/example/tiny-qwen2 --force
+//	ckpt-synth example --force     # regenerate testdata/example (run from the module root)
 //
 // Exit status: 0 done, 2 error.
 package main
@@ -30,7 +30,7 @@ var commands = map[string]command{
 	"checkpoint": {"write a checkpoint directory of a named architecture", runCheckpoint},
 	"run":        {"write a run directory of checkpoint-N/ dirs that drifts, then diverges to NaN", runRun},
 	"corrupt":    {"damage a generated checkpoint in one precise way", runCorrupt},
-	"example":    {"regenerate the committed example checkpoint", runExample},
+	"example":    {"regenerate the committed examples (a checkpoint and a run)", runExample},
 }
 
 func main() {

@@ -91,3 +91,30 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("--help: %v %q", err, out)
 	}
 }
+
+func TestExampleWritesBothExamples(t *testing.T) {
+	dir := t.TempDir()
+	out, err := call(t, "example", "-o", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "tiny-qwen2: 1 files, 51 tensors") || !strings.Contains(out, "run: 8 checkpoints") {
+		t.Errorf("example printed %q", out)
+	}
+	truth, _ := synth.ExampleRun.Truth()
+	for _, d := range append([]string{"tiny-qwen2"}, truth.Dirs...) {
+		p := filepath.Join(dir, d)
+		if d != "tiny-qwen2" {
+			p = filepath.Join(dir, "run", d)
+		}
+		if _, err := formats.Open(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if _, err := call(t, "example", "-o", dir); err == nil {
+		t.Error("example wrote over existing files without --force")
+	}
+	if _, err := call(t, "example", "-o", dir, "--force"); err != nil {
+		t.Errorf("example --force: %v", err)
+	}
+}

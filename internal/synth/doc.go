@@ -7,7 +7,9 @@
 // cheap deterministic PRNG; corruption injectors that damage generated files in
 // precise, known ways (SetValues, FlipExponentBit, Truncate, RemoveShard,
 // OverlapOffsets, WriteLFSPointer, EscapeIndex, ScaleTensor); and WriteRun, an
-// HF-Trainer-style run directory whose ground truth (RunTruth) tests assert against.
+// HF-Trainer-style run directory whose ground truth (RunTruth) tests assert against;
+// WriteExamples, the examples committed under testdata/example that the README's
+// quick start runs on.
 //
 // Values depend only on (seed, tensor name, element index): the same tensor has
 // the same bytes whether the checkpoint is sharded or not. synth imports formats

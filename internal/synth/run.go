@@ -28,6 +28,11 @@ type RunOptions struct {
 	JumpStep int     // steps after this one use JumpLR [650]
 	NaNStep  int     // first step whose loss and gradients are non-finite; checkpoints at or after it are NaN everywhere; -1: never [1150]
 
+	// NaNTensors, when set, confines the damage: checkpoints at or after
+	// NaNStep are NaN in these tensors only, the others keep their drifted
+	// values. Every name must be a tensor of Arch.
+	NaNTensors []string
+
 	BaseUpdate float64 // relative update between checkpoints before the jump [1e-3]
 	JumpUpdate float64 // relative update per checkpoint interval after it [1e-1]
 	Growth     float64 // weight-norm growth per checkpoint interval after the jump [0.15]
@@ -36,6 +41,8 @@ type RunOptions struct {
 	// is not logged (the previous average stands in), so only grad_norm shows
 	// the divergence.
 	NaNFilter bool
+
+	Overwrite bool // replace existing weight files in the checkpoint dirs
 }
 
 // RunTruth is the ground truth of a generated run, for tests to assert against.
@@ -103,6 +110,15 @@ func (o *RunOptions) fill() error {
 	}
 	if o.NaNStep != -1 && o.NaNStep <= o.JumpStep {
 		return fmt.Errorf("NaN step %d must come after the jump step %d (or be -1 for none)", o.NaNStep, o.JumpStep)
+	}
+	names := map[string]bool{}
+	for _, s := range o.Arch.Specs(o.DType) {
+		names[s.Name] = true
+	}
+	for _, n := range o.NaNTensors {
+		if !names[n] {
+			return fmt.Errorf("NaN tensor %q is not a tensor of %s", n, o.Arch.Name)
+		}
 	}
 	return (&Options{Arch: o.Arch, DType: o.DType, Shards: o.Shards}).fill()
 }
@@ -174,12 +190,19 @@ func (o RunOptions) variants(runDir string, t RunTruth) []variant {
 		if k > 0 {
 			sigmas = append(sigmas, o.sigma(s))
 		}
-		vs = append(vs, variant{
+		v := variant{
 			dir:    filepath.Join(runDir, t.Dirs[k]),
 			gain:   t.Gain[k],
 			sigmas: sigmas[:len(sigmas):len(sigmas)],
 			nan:    o.NaNStep != -1 && s >= o.NaNStep,
-		})
+		}
+		if v.nan && len(o.NaNTensors) > 0 {
+			v.nanOnly = map[string]bool{}
+			for _, n := range o.NaNTensors {
+				v.nanOnly[n] = true
+			}
+		}
+		vs = append(vs, v)
 	}
 	return vs
 }
@@ -205,7 +228,7 @@ func WriteRun(runDir string, o RunOptions) ([]int, error) {
 		}
 	}
 	l := planLayout(o.Arch.Specs(o.DType), o.Shards)
-	if err := writeVariants(Options{Arch: o.Arch, DType: o.DType, Seed: o.Seed}, l, vs, false); err != nil {
+	if err := writeVariants(Options{Arch: o.Arch, DType: o.DType, Seed: o.Seed}, l, vs, o.Overwrite); err != nil {
 		return nil, err
 	}
 	log := o.logHistory(t)

@@ -203,6 +203,7 @@ func TestRunShardedAndOptions(t *testing.T) {
 		"jump after the last":              {JumpStep: 5000},
 		"NaN before the jump":              {JumpStep: 650, NaNStep: 600},
 		"one checkpoint":                   {Checkpoints: 1},
+		"NaN in a tensor the model lacks":  {NaNTensors: []string{"model.layers.9.mlp.up_proj.weight"}},
 	} {
 		if _, err := synth.WriteRun(t.TempDir(), bad); err == nil {
 			t.Errorf("%s: accepted", name)

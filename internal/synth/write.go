@@ -109,6 +109,8 @@ type variant struct {
 	gain   float64
 	sigmas []float64 // update scale of each noise stream, a prefix shared with later variants
 	nan    bool
+	// nanOnly, when set, names the only tensors that are NaN in a nan variant.
+	nanOnly map[string]bool
 }
 
 // layout is the files of one checkpoint: shard file names and their tensors.
@@ -213,7 +215,7 @@ func writeVariants(o Options, l layout, vs []variant, overwrite bool) error {
 							addNormal(a, streamSeed(o.Seed, spec.Name, done+1, c), sg*kind.ref)
 						}
 					}
-					if v.nan {
+					if v.nan && (v.nanOnly == nil || v.nanOnly[spec.Name]) {
 						for i := range x {
 							x[i] = math.NaN()
 						}
@@ -320,10 +322,3 @@ func writeFile(path string, data []byte) error {
 	}
 	return nil
 }
-
-// ExampleDir is where the committed example checkpoint lives, relative to the
-// module root; Example is how it was generated.
-const ExampleDir = "testdata/example/tiny-qwen2"
-
-// Example is the recipe of the committed example checkpoint.
-var Example = Options{Arch: Tiny, DType: formats.BF16, Seed: 1}
