@@ -288,7 +288,7 @@ func writeBisectText(w io.Writer, st styler, rep *diff.Report, args []string) {
 			}
 		}
 	} else if len(rep.Drift) > 0 {
-		fmt.Fprintf(w, "\n%s: no interval's update jumps above %s× the median of the ones before\n", st.Bold("DRIFT"), "the onset factor")
+		fmt.Fprintf(w, "\n%s: no interval's update jumps above %s× the median of the ones before\n", st.Bold("DRIFT"), rep.OnsetFactorText())
 	}
 	if tl := rep.TrainingLog; tl != nil && tl.Path != "" {
 		fmt.Fprintf(w, "\n%s %s (global step %d)\n", st.Bold("TRAINING LOG"), safeText(tl.Path), tl.GlobalStep)
