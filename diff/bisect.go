@@ -326,7 +326,7 @@ func (b *bisector) search(ctx context.Context) error {
 		b.rep.FirstUnhealthy = &Ref{e.Path, e.Step}
 		for _, f := range b.scans[e].Findings {
 			if b.opts.Until.counts(f) {
-				layer, _, _ := Layer(f.Tensor)
+				layer, _, _ := formats.Layer(f.Tensor)
 				b.rep.Culprits = append(b.rep.Culprits, Culprit{Tensor: f.Tensor, File: f.File, Layer: layer, Check: f.Check, Message: f.Message})
 			}
 		}

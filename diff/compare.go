@@ -205,8 +205,9 @@ func (r *Result) aggregate() {
 		}
 		s.Appeared += t.Appeared
 		s.Disappeared += t.Disappeared
-		layer, _, _ := Layer(t.Name)
-		for _, g := range []*Group{group(layers, layer), group(roles, Role(t.Name))} {
+		layer, _, _ := formats.Layer(t.Name)
+		role, _ := formats.Role(t.Name)
+		for _, g := range []*Group{group(layers, layer), group(roles, role)} {
 			g.Tensors++
 			if t.Status != Identical {
 				g.Changed++

@@ -78,8 +78,8 @@ func runRepairCmd(args []string, stdout, stderr io.Writer) error {
 // repairJSON is the --json document: the repair report plus how GOOD was chosen.
 type repairJSON struct {
 	*repair.Report
-	DryRun bool         `json:"dry_run"`
-	Auto   *repair.Auto `json:"auto,omitempty"`
+	DryRun bool        `json:"dry_run"`
+	Auto   *repairAuto `json:"auto,omitempty"`
 }
 
 func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
@@ -109,13 +109,13 @@ func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
 	}
 
 	good := o.From
-	var auto *repair.Auto
+	var auto *repairAuto
 	if o.From == "auto" {
 		logf := func(format string, args ...any) {}
 		if !o.NoProgress && isTerminal(stderr) {
 			logf = func(format string, args ...any) { fmt.Fprintf(stderr, "ckpt: bisect: "+format+"\n", args...) }
 		}
-		auto, err = repair.AutoGood(ctx, bad, diff.BisectOptions{Scan: scanOpts, Log: logf})
+		auto, err = autoGood(ctx, bad, diff.BisectOptions{Scan: scanOpts, Log: logf})
 		if err != nil {
 			return &usageError{msg: err.Error(), hint: "give GOOD explicitly with --from PATH, or run 'ckpt bisect' on the run directory to see why"}
 		}
@@ -188,7 +188,7 @@ func repairError(err error) error {
 const maxRepairRows = 20
 
 // writeRepairText prints the plan, the verification and what was written.
-func writeRepairText(w io.Writer, st styler, rep *repair.Report, auto *repair.Auto, dryRun bool, err error) {
+func writeRepairText(w io.Writer, st styler, rep *repair.Report, auto *repairAuto, dryRun bool, err error) {
 	p := rep.Plan
 	fmt.Fprintf(w, "%s %s\n", st.Bold("repair"), safeText(p.Bad))
 	if auto != nil {
