@@ -22,13 +22,16 @@ const (
 	UntilAny       Until = "any"       // any error finding (format problems included)
 )
 
+// ErrUnknownUntil means a health rule other than nonfinite, outlier or any.
+var ErrUnknownUntil = errors.New("unknown health rule")
+
 // ParseUntil accepts nonfinite, outlier or any.
 func ParseUntil(s string) (Until, error) {
 	switch u := Until(s); u {
 	case UntilNonFinite, UntilOutlier, UntilAny:
 		return u, nil
 	}
-	return "", fmt.Errorf("unknown --until %q (want nonfinite, outlier or any)", s)
+	return "", fmt.Errorf("%w %q (want nonfinite, outlier or any)", ErrUnknownUntil, s)
 }
 
 // counts reports whether a finding decides health under u.

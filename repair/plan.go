@@ -424,10 +424,10 @@ func (p *Plan) predict(damage map[tensorKey][]inspect.Finding) {
 	}
 	p.Healthy = len(p.Unhealthy) == 0
 	if p.Elements && p.Replaced > 0 {
-		p.Warnings = append(p.Warnings, "--elements: the replaced tensors mix two training states (BAD's finite values, GOOD's values where BAD's were not finite); prefer whole tensors unless you know why")
+		p.Warnings = append(p.Warnings, "element repair: the replaced tensors mix two training states (BAD's finite values, GOOD's values where BAD's were not finite); prefer whole tensors unless you know why")
 	}
 	if p.Replaced == 0 {
-		p.Warnings = append(p.Warnings, "BAD has no damaged tensor: the output is BAD's weights unchanged (use --strategy all to roll back to GOOD's)")
+		p.Warnings = append(p.Warnings, "BAD has no damaged tensor: the output is BAD's weights unchanged (strategy all rolls back to GOOD's)")
 	}
 }
 

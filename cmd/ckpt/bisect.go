@@ -63,7 +63,7 @@ func runBisectCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	until, err := diff.ParseUntil(o.Until)
 	if err != nil {
-		return usagef("use --until nonfinite, outlier or any", "%v", err)
+		return usagef("use --until nonfinite, outlier or any", "--until: %w", err)
 	}
 	if o.Workers < 0 || o.Top < 1 || !(o.OnsetFactor > 1) {
 		return usagef("run 'ckpt bisect --help'", "-j must be 0 or more, --top 1 or more and --onset-factor above 1")
@@ -78,8 +78,7 @@ func bisectSeries(args []string) ([]*diff.Entry, string, error) {
 		es, err := diff.Discover(args[0])
 		if err != nil {
 			if errors.Is(err, diff.ErrNoSeries) {
-				return nil, "", usagef("give the directory that holds checkpoint-N/ directories, or list two or more checkpoints",
-					"%s", err.Error())
+				return nil, "", usagef("give the directory that holds checkpoint-N/ directories, or list two or more checkpoints", "%w", err)
 			}
 			return nil, "", &pathError{Path: args[0], Err: err}
 		}
@@ -127,7 +126,7 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 	rep, err := diff.Bisect(ctx, es, opts)
 	if err != nil {
 		if errors.Is(err, diff.ErrNoSeries) {
-			return usagef("check that the checkpoints hold safetensors weights", "%v", err)
+			return withHint(err, "check that the checkpoints hold safetensors weights")
 		}
 		return err
 	}
