@@ -214,8 +214,8 @@ func TestCompareIdenticalIsNotDecoded(t *testing.T) {
 	if n := decodedValues.Load() - before; n != 0 {
 		t.Errorf("%d values decoded to compare identical files", n)
 	}
-	if n := readBytes.Load() - read; n != 2*(120000+256) {
-		t.Errorf("%d bytes read to compare two copies, want each read once", n)
+	if n := readBytes.Load() - read; n != 2*(120000+256) || res.Work.BytesRead != n || res.Work.ValuesDecoded != 0 {
+		t.Errorf("%d bytes read to compare two copies, want each read once; summary says %d read, %d decoded", n, res.Work.BytesRead, res.Work.ValuesDecoded)
 	}
 	// The same file on both sides is not even read.
 	read = readBytes.Load()
@@ -223,7 +223,7 @@ func TestCompareIdenticalIsNotDecoded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := readBytes.Load() - read; n != 0 || !self.Summary.Same() {
+	if n := readBytes.Load() - read; n != 0 || !self.Summary.Same() || self.Work.BytesRead != 0 {
 		t.Errorf("comparing a file with itself read %d bytes; same %v", n, self.Summary.Same())
 	}
 	if !res.Summary.Same() || res.Summary.Bytes != 2*(120000+256) {
