@@ -156,7 +156,14 @@ func TestEveryMessageRendersItsValues(t *testing.T) {
 	if err := synth.WriteLFSPointer(lfs); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{good, bad, lfs} {
+	cut := cliTiny(t, 0, "")
+	if err := synth.Truncate(filepath.Join(cut, "model.safetensors"), 600); err != nil {
+		t.Fatal(err)
+	}
+	add("diff truncated", cliRun(t, "diff", good, cut))
+	add("repair truncated", cliRun(t, "repair", "--no-progress", cut, "--from", good, "-o", filepath.Join(t.TempDir(), "cut-fixed")))
+	add("repair json", cliRun(t, "repair", "--no-progress", "--json", "-n", bad, "--from", good, "-o", filepath.Join(t.TempDir(), "j")))
+	for _, p := range []string{good, bad, lfs, cut} {
 		for _, cmd := range [][]string{{"inspect"}, {"scan"}, {"scan", "--markdown"}, {"scan", "--json"}, {"inspect", "--json"}} {
 			add(fmt.Sprint(cmd, filepath.Base(p)), cliRun(t, append(append(cmd, "--no-progress"), p)...))
 		}
