@@ -28,26 +28,12 @@ var errFindings = errors.New("findings")
 // example one "ckpt: error:" line per unreadable PATH): exit 2, print nothing more.
 var errReported = errors.New("already reported")
 
-// usageError is a mistake in how ckpt was called (exit 2, with a hint). It
-// keeps the chain of the error it wraps, so errors.Is sees through it.
-type usageError struct {
-	err  error
-	hint string
-}
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-func (e *usageError) Hint() string  { return e.hint }
-
-// usagef is a usage error with a hint; format may wrap an error with %w.
-func usagef(hint, format string, args ...any) error {
-	return &usageError{err: fmt.Errorf(format, args...), hint: hint}
-}
-
-// hintedError is an error of a command that was called correctly but could
-// not do its job (exit 2: a refused repair, no GOOD to repair from), with
-// advice naming the flags that would help. Library packages return typed
-// errors and leave the command line to cmd/ckpt, which adds the hint here.
+// hintedError is an error with advice on what to do, naming the flags that
+// would help: library packages return typed errors and leave the command line
+// to cmd/ckpt, which adds the hint here. It keeps the chain of the error it
+// wraps, so errors.Is sees through it. On its own it is a command that was
+// called correctly but could not do its job (exit 2: a refused repair, no
+// GOOD to repair from).
 type hintedError struct {
 	err  error
 	hint string
@@ -56,6 +42,14 @@ type hintedError struct {
 func (e *hintedError) Error() string { return e.err.Error() }
 func (e *hintedError) Unwrap() error { return e.err }
 func (e *hintedError) Hint() string  { return e.hint }
+
+// usageError is a mistake in how ckpt was called (exit 2, with a hint).
+type usageError struct{ hintedError }
+
+// usagef is a usage error with a hint; format may wrap an error with %w.
+func usagef(hint, format string, args ...any) error {
+	return &usageError{hintedError{err: fmt.Errorf(format, args...), hint: hint}}
+}
 
 // reworded is err shown with a message of its own, its chain kept.
 type reworded struct {
