@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 	"formats":          {},
 	"inspect":          {"formats"},
 	"diff":             {"inspect", "formats"},
-	"repair":           {"diff", "inspect", "formats"},
+	"repair":           {"inspect", "formats"},
 	"internal/synth":   {"formats"},
 	"internal/hostile": {"formats"},
 	"internal/testenv": {},

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"path/filepath"
+	"strconv"
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
@@ -21,13 +22,16 @@ const (
 	UntilAny       Until = "any"       // any error finding (format problems included)
 )
 
+// ErrUnknownUntil means a health rule other than nonfinite, outlier or any.
+var ErrUnknownUntil = errors.New("unknown health rule")
+
 // ParseUntil accepts nonfinite, outlier or any.
 func ParseUntil(s string) (Until, error) {
 	switch u := Until(s); u {
 	case UntilNonFinite, UntilOutlier, UntilAny:
 		return u, nil
 	}
-	return "", fmt.Errorf("unknown --until %q (want nonfinite, outlier or any)", s)
+	return "", fmt.Errorf("%w %q (want nonfinite, outlier or any)", ErrUnknownUntil, s)
 }
 
 // counts reports whether a finding decides health under u.
@@ -133,6 +137,12 @@ func (o *Onset) FactorText() string {
 	return ratioText(o.Factor)
 }
 
+// OnsetFactorText is the factor of the onset rule for people ("5" for 5,
+// "2.5" for 2.5).
+func (r *Report) OnsetFactorText() string {
+	return strconv.FormatFloat(r.OnsetFactor, 'g', 4, 64)
+}
+
 // Advice is one piece of training-side advice.
 type Advice struct {
 	Kind    string `json:"kind"`
@@ -151,6 +161,7 @@ type Recommendation struct {
 // drift, drift_onset, training_log) plus the recommendation.
 type Report struct {
 	Until          Until               `json:"until"`
+	OnsetFactor    float64             `json:"onset_factor"` // the factor of the drift-onset rule this bisect applied
 	Checkpoints    []CheckpointVerdict `json:"checkpoints"`
 	Scanned        []Ref               `json:"scanned"`       // in the order they were scanned
 	ScanBudget     int                 `json:"scan_budget"`   // ⌈log2 n⌉ + 2 for n complete checkpoints
@@ -203,7 +214,7 @@ func Bisect(ctx context.Context, entries []*Entry, opts BisectOptions) (*Report,
 		opts.OnsetFactor = DefaultOnsetFactor
 	}
 	b := &bisector{opts: opts, entries: entries, verdicts: map[*Entry]*CheckpointVerdict{}, scans: map[*Entry]*inspect.Result{}}
-	rep := &Report{Until: opts.Until, Culprits: []Culprit{}, Drift: []Interval{}, Scanned: []Ref{}, Notes: []string{}}
+	rep := &Report{Until: opts.Until, OnsetFactor: opts.OnsetFactor, Culprits: []Culprit{}, Drift: []Interval{}, Scanned: []Ref{}, Notes: []string{}}
 	b.rep = rep
 	for _, e := range entries {
 		rep.Checkpoints = append(rep.Checkpoints, CheckpointVerdict{Path: e.Path, Step: e.Step, Verdict: NotScanned, Incomplete: e.Incomplete})
@@ -318,7 +329,7 @@ func (b *bisector) search(ctx context.Context) error {
 		b.rep.FirstUnhealthy = &Ref{e.Path, e.Step}
 		for _, f := range b.scans[e].Findings {
 			if b.opts.Until.counts(f) {
-				layer, _, _ := Layer(f.Tensor)
+				layer, _, _ := formats.Layer(f.Tensor)
 				b.rep.Culprits = append(b.rep.Culprits, Culprit{Tensor: f.Tensor, File: f.File, Layer: layer, Check: f.Check, Message: f.Message})
 			}
 		}

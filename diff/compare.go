@@ -130,6 +130,7 @@ func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Resu
 		finishPair(pw, e.results[pw.first:pw.first+pw.ntask])
 	}
 	r.aggregate()
+	r.Work = Work{BytesRead: e.read.Load(), ValuesDecoded: e.decoded.Load()}
 	SortByChange(r.Tensors)
 	return r, nil
 }
@@ -205,8 +206,9 @@ func (r *Result) aggregate() {
 		}
 		s.Appeared += t.Appeared
 		s.Disappeared += t.Disappeared
-		layer, _, _ := Layer(t.Name)
-		for _, g := range []*Group{group(layers, layer), group(roles, Role(t.Name))} {
+		layer, _, _ := formats.Layer(t.Name)
+		role, _ := formats.Role(t.Name)
+		for _, g := range []*Group{group(layers, layer), group(roles, role)} {
 			g.Tensors++
 			if t.Status != Identical {
 				g.Changed++
@@ -257,6 +259,9 @@ type engine struct {
 	srcs    map[string]formats.Source
 	opts    Options
 	results []chunkResult
+	// read and decoded count the bytes read and the values decoded by this
+	// comparison (Result.Work).
+	read, decoded atomic.Int64
 }
 
 // run processes the listed tasks. With norms, each task is a chunk already
@@ -343,6 +348,7 @@ func (w *worker) read(e *engine, t *formats.Tensor, s0, s1 uint64, buf *[]byte) 
 		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
 	}
 	readBytes.Add(int64(len(b)))
+	e.read.Add(int64(len(b)))
 	return b, nil
 }
 
@@ -363,6 +369,7 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 	nbytes := int64(len(ra))
 	if norms {
 		w.fold(int(tk.s1-tk.s0), pw.ta.DType, ra, pw.tb.DType, nil, &res.stats)
+		e.decoded.Add(int64(tk.s1 - tk.s0))
 		res.identical, res.normed = true, true
 	} else {
 		rb, err := w.read(e, pw.tb, tk.s0, tk.s1, &w.bufB)
@@ -374,6 +381,7 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 			res.identical = true
 		} else {
 			w.fold(int(tk.s1-tk.s0), pw.ta.DType, ra, pw.tb.DType, rb, &res.stats)
+			e.decoded.Add(int64(tk.s1 - tk.s0))
 			res.normed = true
 		}
 	}

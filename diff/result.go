@@ -151,8 +151,15 @@ type Summary struct {
 	Unreadable   int
 	Appeared     uint64 // non-finite values appearing, over all tensors
 	Disappeared  uint64 // non-finite values disappearing
-	Bytes        int64  // bytes read
+	Bytes        int64  // tensor bytes of both sides
 	All          Stats  // merged over every compared tensor
+}
+
+// Work is what a comparison cost: bytes read from the files and values
+// decoded (none of either for a checkpoint compared with itself; a
+// byte-identical copy is read once and decodes nothing).
+type Work struct {
+	BytesRead, ValuesDecoded int64
 }
 
 // Same reports whether A and B hold the same tensors with identical bytes.
@@ -168,6 +175,7 @@ type Result struct {
 	Roles    []*Group      // by role, sorted by key
 	Summary  Summary
 	Problems []formats.Problem // format problems of either input (a malformed file)
+	Work     Work              // set by Compare
 }
 
 // RelL2 is the overall relative change ||B−A|| / ||A|| over the tensors

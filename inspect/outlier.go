@@ -9,22 +9,6 @@ import (
 	"github.com/ckpt-tool/ckpt/formats"
 )
 
-// Role is a tensor's role across layers: its name with the first dot-separated
-// component made only of digits (the layer number) replaced by "*", so that
-// "model.layers.7.mlp.down_proj.weight" has the role
-// "model.layers.*.mlp.down_proj.weight". ok is false when the name has no
-// such component (the tensor belongs to no layer).
-func Role(name string) (role string, ok bool) {
-	parts := strings.Split(name, ".")
-	for i, p := range parts {
-		if p != "" && strings.Trim(p, "0123456789") == "" {
-			parts[i] = "*"
-			return strings.Join(parts, "."), true
-		}
-	}
-	return name, false
-}
-
 // ValueFindings applies the rules of th (defaults filled in for zero fields)
 // to scanned tensors and returns the outlier findings: absolute signatures
 // (huge values, all-zero weight matrices, values that overflow fp16) and
@@ -100,7 +84,7 @@ func roleFindings(tensors []*TensorStats, th Thresholds) []Finding {
 		if !checkable(t) || t.NonFinite() > 0 || t.Finite < uint64(th.RoleMinElements) || t.SumSq == 0 || t.AbsMax == 0 {
 			continue
 		}
-		role, ok := Role(t.Name)
+		role, ok := formats.Role(t.Name)
 		if !ok {
 			continue
 		}
@@ -119,7 +103,7 @@ func roleFindings(tensors []*TensorStats, th Thresholds) []Finding {
 		}
 		rmsMed, rmsSpread := robust(g, func(m roleMember) float64 { return m.rms }, th.MinSpread)
 		absMed, absSpread := robust(g, func(m roleMember) float64 { return m.abs }, th.MinSpread)
-		role, _ := Role(g[0].t.Name)
+		role, _ := formats.Role(g[0].t.Name)
 		for _, m := range g {
 			sev, what := judge(m.rms, rmsMed, rmsSpread, th, "RMS")
 			sev2, what2 := judge(m.abs, absMed, absSpread, th, "largest |value|")

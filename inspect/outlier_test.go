@@ -12,24 +12,6 @@ import (
 	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
-func TestRole(t *testing.T) {
-	for name, want := range map[string]string{
-		"model.layers.17.mlp.down_proj.weight":                      "model.layers.*.mlp.down_proj.weight",
-		"transformer.h.0.attn.c_attn.weight":                        "transformer.h.*.attn.c_attn.weight",
-		"model.layers.3.block_sparse_moe.experts.5.w1.weight":       "model.layers.*.block_sparse_moe.experts.5.w1.weight",
-		"base_model.model.model.layers.2.self_attn.q_proj.lora_A.w": "base_model.model.model.layers.*.self_attn.q_proj.lora_A.w",
-	} {
-		if got, ok := Role(name); !ok || got != want {
-			t.Errorf("Role(%q) = %q, %v; want %q", name, got, ok, want)
-		}
-	}
-	for _, name := range []string{"model.embed_tokens.weight", "lm_head.weight", "layer1.weight", "x.1a.y"} {
-		if _, ok := Role(name); ok {
-			t.Errorf("Role(%q): found a layer number in a name without one", name)
-		}
-	}
-}
-
 // testArch is Qwen2-shaped and small enough to generate in milliseconds.
 var testArch = synth.Arch{Name: "test", VocabSize: 512, Hidden: 64, Intermediate: 192, Layers: 8, Heads: 4, KVHeads: 2}
 

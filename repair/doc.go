@@ -13,7 +13,8 @@
 // written to, and a process killed at any moment leaves either no output or a
 // complete, verified one.
 //
-// It reads through package formats, judges health through package inspect and
-// names transformer blocks as package diff does; it never prints and knows
-// nothing of the command line.
+// It reads through package formats (which also names transformer blocks, for
+// the layers strategy) and judges health through package inspect; choosing
+// GOOD from a run is left to the caller. It never prints and knows nothing of
+// the command line.
 package repair

@@ -173,7 +173,7 @@ func scanHealthy(t testing.TB, path string) *inspect.Result {
 // moduleRoot is the directory holding go.mod.
 func moduleRoot(t testing.TB) string { return testenv.ModuleRoot(t) }
 
-// realdata is the shared corpus of real files (the test skips when absent).
+// realdata is the shared corpus of real files (absent: a failure in CI, a skip elsewhere).
 func realdata(t testing.TB) string { return testenv.Realdata(t) }
 
 func sameBytes(a, b []byte) bool { return bytes.Equal(a, b) }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ckpt-tool/ckpt/diff"
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
 )
@@ -276,7 +275,7 @@ func (p *Plan) choose(damage map[tensorKey][]inspect.Finding) error {
 	if p.Strategy == Layers {
 		for _, t := range p.bad.Tensors {
 			if _, bad := damage[tensorKey{t.File.Path, t.Name}]; bad {
-				if b, _, ok := diff.Layer(t.Name); ok {
+				if b, _, ok := formats.Layer(t.Name); ok {
 					blocks[b] = append(blocks[b], t.Name)
 				}
 			}
@@ -305,7 +304,7 @@ func (p *Plan) choose(damage map[tensorKey][]inspect.Finding) error {
 			case damaged:
 				tp.From, tp.Why = FromGood, describe(fs)
 			case p.Strategy == Layers:
-				if b, _, ok := diff.Layer(t.Name); ok && len(blocks[b]) > 0 {
+				if b, _, ok := formats.Layer(t.Name); ok && len(blocks[b]) > 0 {
 					tp.From = FromGood
 					tp.Why = fmt.Sprintf("in block %s, which holds damaged %s", b, quoteList(blocks[b]))
 				}
@@ -425,10 +424,10 @@ func (p *Plan) predict(damage map[tensorKey][]inspect.Finding) {
 	}
 	p.Healthy = len(p.Unhealthy) == 0
 	if p.Elements && p.Replaced > 0 {
-		p.Warnings = append(p.Warnings, "--elements: the replaced tensors mix two training states (BAD's finite values, GOOD's values where BAD's were not finite); prefer whole tensors unless you know why")
+		p.Warnings = append(p.Warnings, "element repair: the replaced tensors mix two training states (BAD's finite values, GOOD's values where BAD's were not finite); prefer whole tensors unless you know why")
 	}
 	if p.Replaced == 0 {
-		p.Warnings = append(p.Warnings, "BAD has no damaged tensor: the output is BAD's weights unchanged (use --strategy all to roll back to GOOD's)")
+		p.Warnings = append(p.Warnings, "BAD has no damaged tensor: the output is BAD's weights unchanged (strategy all rolls back to GOOD's)")
 	}
 }
 

@@ -8,6 +8,6 @@ if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else
-    echo "install-test-deps: missing ${need[*]} (run as root to install); tests that need them will skip" >&2
+    echo "install-test-deps: missing ${need[*]} (run as root to install); tests that need them skip, and fail when CI=true" >&2
   fi
 fi

@@ -62,7 +62,7 @@ func runCorrupt(args []string, stdout, stderr io.Writer) error {
 			}
 			f, err := parseValue(v)
 			if err != nil {
-				return fmt.Errorf("--elem %q: %v", e, err)
+				return fmt.Errorf("--elem %q: %w", e, err)
 			}
 			vals[idx] = f
 		}

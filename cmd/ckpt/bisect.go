@@ -63,7 +63,7 @@ func runBisectCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	until, err := diff.ParseUntil(o.Until)
 	if err != nil {
-		return usagef("use --until nonfinite, outlier or any", "%v", err)
+		return usagef("use --until nonfinite, outlier or any", "--until: %w", err)
 	}
 	if o.Workers < 0 || o.Top < 1 || !(o.OnsetFactor > 1) {
 		return usagef("run 'ckpt bisect --help'", "-j must be 0 or more, --top 1 or more and --onset-factor above 1")
@@ -78,8 +78,7 @@ func bisectSeries(args []string) ([]*diff.Entry, string, error) {
 		es, err := diff.Discover(args[0])
 		if err != nil {
 			if errors.Is(err, diff.ErrNoSeries) {
-				return nil, "", usagef("give the directory that holds checkpoint-N/ directories, or list two or more checkpoints",
-					"%s", err.Error())
+				return nil, "", usagef("give the directory that holds checkpoint-N/ directories, or list two or more checkpoints", "%w", err)
 			}
 			return nil, "", &pathError{Path: args[0], Err: err}
 		}
@@ -127,7 +126,7 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 	rep, err := diff.Bisect(ctx, es, opts)
 	if err != nil {
 		if errors.Is(err, diff.ErrNoSeries) {
-			return usagef("check that the checkpoints hold safetensors weights", "%v", err)
+			return withHint(err, "check that the checkpoints hold safetensors weights")
 		}
 		return err
 	}
@@ -181,122 +180,72 @@ func relText(v *float64) string {
 
 // writeBisectText prints the text view of a bisect.
 func writeBisectText(w io.Writer, st styler, rep *diff.Report, args []string) {
-	name := shortNamer(rep)
-	complete := 0
-	for _, c := range rep.Checkpoints {
-		if c.Incomplete == "" {
-			complete++
-		}
-	}
+	v := newBisectView(rep)
 	what := strings.Join(args, " ")
-	fmt.Fprintf(w, "%s %s: %s, %d complete\n\n", st.Bold("RUN"), safeText(what), plural(len(rep.Checkpoints), "checkpoint"), complete)
+	fmt.Fprintf(w, "%s %s: %s, %d complete\n\n", st.Bold("RUN"), safeText(what), plural(v.Total, "checkpoint"), v.Complete)
 
-	update := map[int]*diff.Interval{}
-	for i := range rep.Drift {
-		update[rep.Drift[i].ToStep] = &rep.Drift[i]
-	}
-	events := map[int][]string{}
-	if tl := rep.TrainingLog; tl != nil {
-		for _, e := range tl.Events {
-			if e.CheckpointAfter != nil {
-				events[*e.CheckpointAfter] = append(events[*e.CheckpointAfter], fmt.Sprintf("%s at %d", e.Kind, e.Step))
-			}
-		}
-	}
 	tt := textTable{header: []string{"STEP", "CHECKPOINT", "VERDICT", "SCAN", "UPDATE", "NOTES"}, right: map[int]bool{0: true, 3: true, 4: true}}
-	for _, c := range rep.Checkpoints {
-		verdict := cell{text: strings.ReplaceAll(string(c.Verdict), "_", " ")}
-		switch {
-		case c.Incomplete != "":
-			verdict = cell{text: "skipped", style: st.Yellow}
-		case c.Verdict == diff.Healthy:
+	for _, r := range v.Rows {
+		verdict := cell{text: r.Verdict}
+		switch r.Class {
+		case "skipped":
+			verdict.style = st.Yellow
+		case string(diff.Healthy):
 			verdict.style = st.Green
-		case c.Verdict == diff.Unhealthy:
+		case string(diff.Unhealthy):
 			verdict.style = st.Red
 		default:
 			verdict.style = st.Dim
 		}
-		scan := ""
-		if c.ScanOrder > 0 {
-			scan = "#" + strconv.Itoa(c.ScanOrder)
-		}
-		upd := ""
-		if iv := update[c.Step]; iv != nil {
-			upd = relText(iv.RelUpdate)
-		}
-		var notes []string
-		if c.Incomplete != "" {
-			notes = append(notes, c.Incomplete)
-		}
-		if o := rep.DriftOnset; o != nil && o.ToStep == c.Step {
-			notes = append(notes, fmt.Sprintf("drift onset (%s× the earlier updates)", o.FactorText()))
-		}
-		if fu := rep.FirstUnhealthy; fu != nil && fu.Path == c.Path {
-			notes = append(notes, "first unhealthy")
-		}
-		if lh := rep.LastHealthy; lh != nil && lh.Path == c.Path {
-			notes = append(notes, "last healthy")
-		}
-		if r := rep.Recommendation.RollbackTo; r != nil && r.Path == c.Path {
-			notes = append(notes, "roll back here")
-		}
-		notes = append(notes, events[c.Step]...)
-		note := cell{text: safeText(strings.Join(notes, "; "))}
-		if c.Verdict == diff.Unhealthy && c.Errors > 0 {
-			note.text = strings.TrimPrefix(note.text+"; "+plural(c.Errors, "error finding"), "; ")
-		}
-		tt.addCells(cell{text: strconv.Itoa(c.Step)}, cell{text: safeText(name(c.Path))}, verdict, cell{text: scan}, cell{text: upd}, note)
+		tt.addCells(cell{text: strconv.Itoa(r.Step)}, cell{text: r.Name}, verdict, cell{text: r.Scan}, cell{text: r.Update}, cell{text: strings.Join(r.Notes, "; ")})
 	}
 	tt.write(w, st.Bold)
 
 	fmt.Fprintln(w)
-	scanned := fmt.Sprintf("scanned %d of %d complete checkpoints for the verdict (budget %d)", rep.VerdictScans, complete, rep.ScanBudget)
+	scanned := fmt.Sprintf("scanned %d of %d complete checkpoints for the verdict (budget %d)", rep.VerdictScans, v.Complete, rep.ScanBudget)
 	switch {
-	case rep.FirstUnhealthy == nil:
+	case v.Healthy:
 		fmt.Fprintf(w, "%s: every checkpoint is healthy (the newest, %s, scans clean; damage is assumed to persist once it appears); %s\n",
-			st.BoldGreen("HEALTHY"), safeText(name(rep.LastHealthy.Path)), scanned)
-	case rep.LastHealthy == nil:
-		fmt.Fprintf(w, "%s: the oldest checkpoint, %s, is already unhealthy; %s\n", st.BoldRed("UNHEALTHY"), safeText(name(rep.FirstUnhealthy.Path)), scanned)
+			st.BoldGreen("HEALTHY"), v.Newest, scanned)
+	case v.LastGood == nil:
+		fmt.Fprintf(w, "%s: the oldest checkpoint, %s, is already unhealthy; %s\n", st.BoldRed("UNHEALTHY"), v.FirstBad.Name, scanned)
 	default:
 		fmt.Fprintf(w, "%s: first unhealthy %s (step %d), last healthy %s (step %d); %s\n", st.BoldRed("UNHEALTHY"),
-			safeText(name(rep.FirstUnhealthy.Path)), rep.FirstUnhealthy.Step, safeText(name(rep.LastHealthy.Path)), rep.LastHealthy.Step, scanned)
+			v.FirstBad.Name, v.FirstBad.Step, v.LastGood.Name, v.LastGood.Step, scanned)
 	}
-	if len(rep.Culprits) > 0 {
-		fmt.Fprintf(w, "\n%s in %s (%s)\n", st.Bold("CULPRITS"), safeText(name(rep.FirstUnhealthy.Path)), plural(len(rep.Culprits), "error finding"))
+	if len(v.Culprits) > 0 && v.FirstBad != nil {
+		fmt.Fprintf(w, "\n%s in %s (%s)\n", st.Bold("CULPRITS"), v.FirstBad.Name, plural(len(v.Culprits), "error finding"))
 		var fs []inspect.Finding
-		for i, c := range rep.Culprits {
+		for i, c := range v.Culprits {
 			if i == 10 {
 				break
 			}
 			fs = append(fs, inspect.Finding{Severity: "error", Check: c.Check, Tensor: c.Tensor, File: c.File, Message: c.Message})
 		}
 		writeFindings(w, st, fs, func(string) string { return "" })
-		if len(rep.Culprits) > 10 {
-			fmt.Fprintf(w, "… and %d more (--json lists them all)\n", len(rep.Culprits)-10)
+		if len(v.Culprits) > 10 {
+			fmt.Fprintf(w, "… and %d more (--json lists them all)\n", len(v.Culprits)-10)
 		}
 	}
-	if o := rep.DriftOnset; o != nil {
+	if o := v.Onset; o != nil {
 		fmt.Fprintf(w, "\n%s between %s and %s: relative update %s, %s× the median (%s) of the intervals before\n", st.Bold("DRIFT ONSET"),
-			safeText(name(o.FromPath)), safeText(name(o.ToPath)), relText(&o.RelUpdate), o.FactorText(), relText(&o.Baseline))
-		for _, iv := range rep.Drift {
-			if iv.ToStep != o.ToStep {
-				continue
-			}
-			fmt.Fprintf(w, "  tensors that moved most: %s\n", movesText(iv.TopTensors))
-			if len(iv.TopLayers) > 0 {
-				fmt.Fprintf(w, "  layers that moved most:  %s\n", movesText(iv.TopLayers))
-			}
+			o.From.Name, o.To.Name, o.Update, o.Factor, o.Baseline)
+		if len(o.TopTensors) > 0 {
+			fmt.Fprintf(w, "  tensors that moved most: %s\n", movesText(o.TopTensors))
 		}
-	} else if len(rep.Drift) > 0 {
-		fmt.Fprintf(w, "\n%s: no interval's update jumps above %s× the median of the ones before\n", st.Bold("DRIFT"), "the onset factor")
+		if len(o.TopLayers) > 0 {
+			fmt.Fprintf(w, "  layers that moved most:  %s\n", movesText(o.TopLayers))
+		}
+	} else if v.NoOnset != "" {
+		fmt.Fprintf(w, "\n%s: %s\n", st.Bold("DRIFT"), v.NoOnset)
 	}
 	if tl := rep.TrainingLog; tl != nil && tl.Path != "" {
 		fmt.Fprintf(w, "\n%s %s (global step %d)\n", st.Bold("TRAINING LOG"), safeText(tl.Path), tl.GlobalStep)
-		if len(tl.Events) == 0 {
+		if len(v.Events) == 0 {
 			fmt.Fprintln(w, "  nothing noteworthy: no non-finite loss or grad_norm, no learning-rate jump, no spike")
 		}
 		et := textTable{right: map[int]bool{0: true}}
-		for i, e := range tl.Events {
+		for i, e := range v.Events {
 			if i == 30 {
 				break
 			}
@@ -304,32 +253,23 @@ func writeBisectText(w io.Writer, st styler, rep *diff.Report, args []string) {
 			if strings.HasPrefix(e.Kind, "nonfinite") {
 				style = st.Red
 			}
-			et.addCells(cell{text: "  " + strconv.Itoa(e.Step)}, cell{text: e.Kind, style: style}, cell{text: safeText(e.Message)})
+			et.addCells(cell{text: "  " + strconv.Itoa(e.Step)}, cell{text: e.Kind, style: style}, cell{text: e.Message})
 		}
 		et.write(w, nil)
-		if len(tl.Events) > 30 {
-			fmt.Fprintf(w, "  … and %d more events (--json lists them all)\n", len(tl.Events)-30)
+		if len(v.Events) > 30 {
+			fmt.Fprintf(w, "  … and %d more events (--json lists them all)\n", len(v.Events)-30)
 		}
 	}
-	rec := rep.Recommendation
 	fmt.Fprintln(w)
-	if rec.RollbackTo != nil {
-		fmt.Fprintf(w, "%s: roll back to %s (%s)\n  %s\n", st.Bold("RECOMMENDATION"), st.Bold(safeText(name(rec.RollbackTo.Path))), safeText(rec.RollbackTo.Path), safeText(rec.Reason))
+	if v.Rollback != nil {
+		fmt.Fprintf(w, "%s: roll back to %s (%s)\n  %s\n", st.Bold("RECOMMENDATION"), st.Bold(v.Rollback.Name), v.RollbackP, v.Reason)
 	} else {
-		fmt.Fprintf(w, "%s: %s\n", st.Bold("RECOMMENDATION"), safeText(rec.Reason))
+		fmt.Fprintf(w, "%s: %s\n", st.Bold("RECOMMENDATION"), v.Reason)
 	}
-	for _, a := range rec.Advice {
-		fmt.Fprintf(w, "  - %s\n", safeText(a.Message))
+	for _, a := range v.Advice {
+		fmt.Fprintf(w, "  - %s\n", a)
 	}
-	for _, n := range rep.Notes {
-		fmt.Fprintf(w, "%s\n", st.Dim("note: "+safeText(n)))
+	for _, n := range v.Notes {
+		fmt.Fprintf(w, "%s\n", st.Dim("note: "+n))
 	}
-}
-
-func movesText(ms []diff.Move) string {
-	var parts []string
-	for _, m := range ms {
-		parts = append(parts, fmt.Sprintf("%s %s", safeText(m.Name), relText(m.RelUpdate)))
-	}
-	return strings.Join(parts, ", ")
 }

@@ -68,7 +68,7 @@ func (r cliResult) wantCode(t *testing.T, want int) {
 // cliModuleRoot is the directory holding go.mod.
 func cliModuleRoot(t *testing.T) string { return testenv.ModuleRoot(t) }
 
-// cliRealdata is the shared corpus of real files (the test skips when absent).
+// cliRealdata is the shared corpus of real files (absent: a failure in CI, a skip elsewhere).
 func cliRealdata(t *testing.T) string { return testenv.Realdata(t) }
 
 // cliTiny writes a healthy tiny Qwen2-style checkpoint (BF16 unless dtype is

@@ -181,6 +181,10 @@ type diffSummaryJSON struct {
 	RelL2        *float64 `json:"rel_l2"`
 	Bytes        int64    `json:"bytes"`
 	Same         bool     `json:"same"`
+	// BytesRead and ValuesDecoded are what the comparison cost: a checkpoint
+	// compared with itself reads nothing, a byte-identical copy decodes nothing.
+	BytesRead     int64 `json:"bytes_read"`
+	ValuesDecoded int64 `json:"values_decoded"`
 }
 
 type diffProblemJSON struct {
@@ -228,7 +232,8 @@ func diffJSON(r *diff.Result) diffReportJSON {
 	s := r.Summary
 	out.Summary = diffSummaryJSON{Tensors: s.Tensors, Identical: s.Identical, Changed: s.Changed, OnlyA: s.OnlyA, OnlyB: s.OnlyB,
 		ShapeChanged: s.ShapeChanged, DTypeChanged: s.DTypeChanged, Unreadable: s.Unreadable, Appeared: s.Appeared,
-		Disappeared: s.Disappeared, RelL2: numOrNull(r.RelL2()), Bytes: s.Bytes, Same: s.Same()}
+		Disappeared: s.Disappeared, RelL2: numOrNull(r.RelL2()), Bytes: s.Bytes, Same: s.Same(),
+		BytesRead: r.Work.BytesRead, ValuesDecoded: r.Work.ValuesDecoded}
 	for _, p := range r.Problems {
 		out.Problems = append(out.Problems, diffProblemJSON{File: p.Err.File, Tensor: p.Err.Tensor, Message: p.Err.Error()})
 	}

@@ -13,11 +13,12 @@ import (
 
 // TestHostileCorpusRepair hands every malformed checkpoint of the hostile corpus
 // to ckpt repair as BAD, with a healthy GOOD: each must end quickly, without a
-// panic, and the inputs must be unchanged. Either the repair refuses (exit 1 or
-// 2, with a diagnostic, leaving neither OUT nor a temporary directory beside
-// it), or the damage was repairable from GOOD (a truncated file's cut tensors,
-// trailing bytes, an index entry for a tensor that is not there) and the exit 0
-// output must scan healthy on its own.
+// panic, with the exit status the case states, and the inputs must be
+// unchanged. Either the repair refuses (exit 2, with a diagnostic, leaving
+// neither OUT nor a temporary directory beside it), or the damage is
+// repairable from GOOD (a truncated file's cut tensors, trailing bytes, an
+// index entry for a tensor that is not there) and the exit 0 output must scan
+// healthy on its own.
 func TestHostileCorpusRepair(t *testing.T) {
 	root := t.TempDir()
 	if err := os.Mkdir(filepath.Join(root, "corpus"), 0o755); err != nil {
@@ -46,24 +47,14 @@ func TestHostileCorpusRepair(t *testing.T) {
 		} else {
 			out += ".safetensors"
 		}
-		r := cliRunBounded(t, 30*time.Second, c.Name, "repair", "--no-progress", c.Path, "--from", good, "-o", out)
-		repaired := false
-		switch r.code {
-		case 0:
-			repaired = true
+		args := []string{"repair", "--no-progress", c.Path, "--from", good, "-o", out}
+		r := cliRunBounded(t, 30*time.Second, c.Name, args...)
+		checkHostile(t, c, c.Repair, args, r)
+		repaired := r.code == 0
+		if repaired {
 			if s := cliRun(t, "scan", "--no-progress", out); s.code != 0 {
 				t.Errorf("%s: repair exit 0 but its output does not scan healthy (exit %d):\n%s", c.Name, s.code, s.stdout)
 			}
-		case 1:
-			if strings.TrimSpace(r.stdout+r.stderr) == "" {
-				t.Errorf("%s: exit 1 without saying why", c.Name)
-			}
-		case 2:
-			if !strings.HasPrefix(r.stderr, "ckpt: error: ") {
-				t.Errorf("%s: exit 2 without a diagnostic: %q", c.Name, r.stderr)
-			}
-		default:
-			t.Errorf("%s: repair exit %d, want 1 or 2\nstdout:\n%s\nstderr:\n%s", c.Name, r.code, r.stdout, r.stderr)
 		}
 		if _, err := os.Lstat(out); err == nil && !repaired {
 			t.Errorf("%s: a failed repair left %s behind", c.Name, out)

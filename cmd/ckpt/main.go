@@ -28,16 +28,44 @@ var errFindings = errors.New("findings")
 // example one "ckpt: error:" line per unreadable PATH): exit 2, print nothing more.
 var errReported = errors.New("already reported")
 
-// usageError is a mistake in how ckpt was called (exit 2, with a hint).
-type usageError struct {
-	msg  string
+// hintedError is an error with advice on what to do, naming the flags that
+// would help: library packages return typed errors and leave the command line
+// to cmd/ckpt, which adds the hint here. It keeps the chain of the error it
+// wraps, so errors.Is sees through it. On its own it is a command that was
+// called correctly but could not do its job (exit 2: a refused repair, no
+// GOOD to repair from).
+type hintedError struct {
+	err  error
 	hint string
 }
 
-func (e *usageError) Error() string { return e.msg }
+func (e *hintedError) Error() string { return e.err.Error() }
+func (e *hintedError) Unwrap() error { return e.err }
+func (e *hintedError) Hint() string  { return e.hint }
 
+// usageError is a mistake in how ckpt was called (exit 2, with a hint).
+type usageError struct{ hintedError }
+
+// usagef is a usage error with a hint; format may wrap an error with %w.
 func usagef(hint, format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...), hint: hint}
+	return &usageError{hintedError{err: fmt.Errorf(format, args...), hint: hint}}
+}
+
+// reworded is err shown with a message of its own, its chain kept.
+type reworded struct {
+	msg string
+	err error
+}
+
+func (e *reworded) Error() string { return e.msg }
+func (e *reworded) Unwrap() error { return e.err }
+
+// withHint attaches a hint to err (err itself when hint is empty).
+func withHint(err error, hint string) error {
+	if hint == "" {
+		return err
+	}
+	return &hintedError{err: err, hint: hint}
 }
 
 // command is one subcommand; each lives in its own file and registers itself.
@@ -106,9 +134,9 @@ func exitCode(err error, stderr io.Writer) int {
 		return 2
 	}
 	fmt.Fprintf(stderr, "ckpt: error: %s\n", strings.TrimSpace(err.Error()))
-	var ue *usageError
-	if errors.As(err, &ue) && ue.hint != "" {
-		fmt.Fprintf(stderr, "ckpt: hint: %s\n", ue.hint)
+	var h interface{ Hint() string }
+	if errors.As(err, &h) && h.Hint() != "" {
+		fmt.Fprintf(stderr, "ckpt: hint: %s\n", h.Hint())
 	}
 	return 2
 }
@@ -131,7 +159,7 @@ func parseFlags(fs *pflag.FlagSet, args []string) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
 		}
-		return usagef("run 'ckpt "+fs.Name()+" --help'", "%v", err)
+		return usagef("run 'ckpt "+fs.Name()+" --help'", "%w", err)
 	}
 	return nil
 }

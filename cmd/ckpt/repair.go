@@ -78,14 +78,14 @@ func runRepairCmd(args []string, stdout, stderr io.Writer) error {
 // repairJSON is the --json document: the repair report plus how GOOD was chosen.
 type repairJSON struct {
 	*repair.Report
-	DryRun bool         `json:"dry_run"`
-	Auto   *repair.Auto `json:"auto,omitempty"`
+	DryRun bool        `json:"dry_run"`
+	Auto   *repairAuto `json:"auto,omitempty"`
 }
 
 func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
 	src, err := formats.ParseSourceMode(o.Source)
 	if err != nil {
-		return usagef("use --source pread or --source mmap", "%v", err)
+		return usagef("use --source pread or --source mmap", "--source: %w", err)
 	}
 	color, err := useColor(o.Color, stdout)
 	if err != nil {
@@ -109,21 +109,21 @@ func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
 	}
 
 	good := o.From
-	var auto *repair.Auto
+	var auto *repairAuto
 	if o.From == "auto" {
 		logf := func(format string, args ...any) {}
 		if !o.NoProgress && isTerminal(stderr) {
 			logf = func(format string, args ...any) { fmt.Fprintf(stderr, "ckpt: bisect: "+format+"\n", args...) }
 		}
-		auto, err = repair.AutoGood(ctx, bad, diff.BisectOptions{Scan: scanOpts, Log: logf})
+		auto, err = autoGood(ctx, bad, diff.BisectOptions{Scan: scanOpts, Log: logf})
 		if err != nil {
-			return &usageError{msg: err.Error(), hint: "give GOOD explicitly with --from PATH, or run 'ckpt bisect' on the run directory to see why"}
+			return withHint(fmt.Errorf("--from auto: %w", err), "give GOOD explicitly with --from PATH, or run 'ckpt bisect' on the run directory to see why")
 		}
 		good = auto.Good
 	}
 	strategy, err := repair.ParseStrategy(o.Strategy)
 	if err != nil {
-		return usagef("use --strategy tensors, layers or all", "%v", err)
+		return usagef("use --strategy tensors, layers or all", "--strategy: %w", err)
 	}
 	opts := repair.Options{Bad: bad, Good: good, Out: o.Out, Strategy: strategy, Elements: o.Elements, Force: o.Force,
 		Version: version, Scan: scanOpts, Progress: progress}
@@ -157,12 +157,14 @@ func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// repairError turns a repair refusal into an error with a hint (exit 2).
+// repairError adds a hint to a repair refusal (exit 2). Inconsistent options
+// are a usage error; every other refusal is the command failing to do its job
+// on these inputs, and keeps its error chain.
 func repairError(err error) error {
 	hint := ""
 	switch {
 	case errors.Is(err, repair.ErrOptions):
-		hint = "run 'ckpt repair --help'"
+		return usagef("run 'ckpt repair --help'", "%w", err)
 	case errors.Is(err, repair.ErrOutputExists):
 		hint = "choose a new -o path, or pass --force to replace OUT atomically"
 	case errors.Is(err, repair.ErrOutputIsInput):
@@ -176,19 +178,16 @@ func repairError(err error) error {
 	case errors.Is(err, repair.ErrNoSpace):
 		hint = "free some space or write OUT to another file system"
 	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("interrupted: nothing was written (the temporary output was removed)")
+		return &reworded{msg: "interrupted: nothing was written (the temporary output was removed)", err: err}
 	}
-	if hint == "" {
-		return err
-	}
-	return &usageError{msg: err.Error(), hint: hint}
+	return withHint(err, hint)
 }
 
 // maxRepairRows is how many replaced tensors the text output lists.
 const maxRepairRows = 20
 
 // writeRepairText prints the plan, the verification and what was written.
-func writeRepairText(w io.Writer, st styler, rep *repair.Report, auto *repair.Auto, dryRun bool, err error) {
+func writeRepairText(w io.Writer, st styler, rep *repair.Report, auto *repairAuto, dryRun bool, err error) {
 	p := rep.Plan
 	fmt.Fprintf(w, "%s %s\n", st.Bold("repair"), safeText(p.Bad))
 	if auto != nil {
@@ -251,6 +250,9 @@ func writeRepairText(w io.Writer, st styler, rep *repair.Report, auto *repair.Au
 	}
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "%s %s\n", st.Yellow("warning:"), safeText(warn))
+	}
+	if p.Replaced == 0 && p.Strategy != repair.All {
+		fmt.Fprintf(w, "%s --strategy all takes every tensor from GOOD\n", st.Yellow("hint:"))
 	}
 	fmt.Fprintln(w)
 	switch {

@@ -67,77 +67,38 @@ type reportPage struct {
 const reportCulprits = 50
 
 func buildReportPage(rep *diff.Report) reportPage {
-	name := shortNamer(rep)
-	p := reportPage{Version: version, Reason: safeText(rep.Recommendation.Reason), Notes: rep.Notes}
-	var dirs []string
-	complete := 0
-	for _, c := range rep.Checkpoints {
-		dirs = append(dirs, filepath.Dir(c.Path))
-		if c.Incomplete == "" {
-			complete++
-		}
-	}
-	p.Run = safeText(commonDir(dirs))
-	p.Counts = fmt.Sprintf("%s, %d complete, %d scanned (budget %d)", plural(len(rep.Checkpoints), "checkpoint"), complete, len(rep.Scanned), rep.ScanBudget)
+	v := newBisectView(rep)
+	p := reportPage{Version: version, Reason: v.Reason, Notes: v.Notes, Advice: v.Advice, Rollback: v.RollbackP, Events: v.Events, Run: v.Run}
+	p.Counts = fmt.Sprintf("%s, %d complete, %d scanned (budget %d)", plural(v.Total, "checkpoint"), v.Complete, len(rep.Scanned), rep.ScanBudget)
 	switch {
-	case rep.FirstUnhealthy == nil:
+	case v.Healthy:
 		p.VerdictClass = "healthy"
 		p.Verdict = "Every checkpoint is healthy: the newest scans clean."
-	case rep.LastHealthy == nil:
+	case v.LastGood == nil:
 		p.VerdictClass = "unhealthy"
-		p.Verdict = fmt.Sprintf("Unhealthy from the oldest checkpoint on (%s).", safeText(name(rep.FirstUnhealthy.Path)))
+		p.Verdict = fmt.Sprintf("Unhealthy from the oldest checkpoint on (%s).", v.FirstBad.Name)
 	default:
 		p.VerdictClass = "unhealthy"
 		p.Verdict = fmt.Sprintf("First unhealthy checkpoint: %s (step %d). Last healthy: %s (step %d).",
-			safeText(name(rep.FirstUnhealthy.Path)), rep.FirstUnhealthy.Step, safeText(name(rep.LastHealthy.Path)), rep.LastHealthy.Step)
-		p.UnhealthyName = safeText(name(rep.FirstUnhealthy.Path))
+			v.FirstBad.Name, v.FirstBad.Step, v.LastGood.Name, v.LastGood.Step)
+		p.UnhealthyName = v.FirstBad.Name
 	}
-	if r := rep.Recommendation.RollbackTo; r != nil {
-		p.Rollback = safeText(r.Path)
+	p.Culprits = v.Culprits
+	if len(p.Culprits) > reportCulprits {
+		p.Culprits, p.MoreCulprits = p.Culprits[:reportCulprits], len(p.Culprits)-reportCulprits
 	}
-	for _, a := range rep.Recommendation.Advice {
-		p.Advice = append(p.Advice, safeText(a.Message))
+	for _, r := range v.Rows {
+		p.Checkpoints = append(p.Checkpoints, reportRow{Step: r.Step, Name: r.Name, Verdict: r.Verdict, Class: r.Class, Scan: r.Scan, Update: r.Update,
+			Notes: strings.Join(r.Notes, "; ")})
 	}
-	for i, c := range rep.Culprits {
-		if i == reportCulprits {
-			p.MoreCulprits = len(rep.Culprits) - reportCulprits
-			break
-		}
-		p.Culprits = append(p.Culprits, diff.Culprit{Tensor: safeText(c.Tensor), Layer: safeText(c.Layer), Check: safeText(c.Check), Message: safeText(c.Message)})
-	}
-	update := map[int]*float64{}
-	for _, iv := range rep.Drift {
-		update[iv.ToStep] = iv.RelUpdate
-	}
-	for _, c := range rep.Checkpoints {
-		row := reportRow{Step: c.Step, Name: safeText(name(c.Path)), Verdict: strings.ReplaceAll(string(c.Verdict), "_", " "), Class: string(c.Verdict)}
-		if c.Incomplete != "" {
-			row.Verdict, row.Class, row.Notes = "skipped", "skipped", safeText(c.Incomplete)
-		}
-		if c.ScanOrder > 0 {
-			row.Scan = "#" + strconv.Itoa(c.ScanOrder)
-		}
-		if u, ok := update[c.Step]; ok {
-			row.Update = relText(u)
-		}
-		p.Checkpoints = append(p.Checkpoints, row)
-	}
-	if o := rep.DriftOnset; o != nil {
+	if o := v.Onset; o != nil {
 		p.Onset = fmt.Sprintf("between %s and %s (steps %d → %d) the relative update is %s, %s× the median (%s) of the intervals before.",
-			safeText(name(o.FromPath)), safeText(name(o.ToPath)), o.FromStep, o.ToStep, relText(&o.RelUpdate), o.FactorText(), relText(&o.Baseline))
-		for _, iv := range rep.Drift {
-			if iv.ToStep == o.ToStep {
-				for _, m := range iv.TopTensors {
-					p.TopMoves = append(p.TopMoves, reportMove{safeText(m.Name), relText(m.RelUpdate)})
-				}
-			}
+			o.From.Name, o.To.Name, o.From.Step, o.To.Step, o.Update, o.Factor, o.Baseline)
+		for _, m := range o.TopTensors {
+			p.TopMoves = append(p.TopMoves, reportMove{m.Name, relText(m.RelUpdate)})
 		}
-	}
-	if tl := rep.TrainingLog; tl != nil {
-		for _, e := range tl.Events {
-			e.Message = safeText(e.Message)
-			p.Events = append(p.Events, e)
-		}
+	} else if v.NoOnset != "" {
+		p.Onset = v.NoOnset + "."
 	}
 	cx := newChartContext(rep)
 	if tl := rep.TrainingLog; tl != nil && tl.State != nil {

@@ -17,10 +17,11 @@ import (
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/internal/synth"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 )
 
-// chromiumPath finds a headless-capable Chromium; the test is skipped without
-// one (CI installs it with scripts/install-test-deps.sh).
+// chromiumPath finds a headless-capable Chromium; without one the test fails
+// in CI and is skipped elsewhere.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -28,7 +29,8 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("chromium not installed (scripts/install-test-deps.sh installs it)")
+	testenv.Missing(t, "chromium is not installed (the HTML report is rendered headless)",
+		"run scripts/install-test-deps.sh as root (it installs Debian's chromium)")
 	return ""
 }
 

@@ -71,7 +71,7 @@ func (o scanOptions) inspectOptions() (inspect.Options, error) {
 	}
 	src, err := formats.ParseSourceMode(o.Source)
 	if err != nil {
-		return opts, usagef("use --source pread or --source mmap", "%v", err)
+		return opts, usagef("use --source pread or --source mmap", "--source: %w", err)
 	}
 	target, err := parseTargetDType(o.Target)
 	if err != nil {

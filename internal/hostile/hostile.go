@@ -1,7 +1,9 @@
 // Package hostile generates a corpus of malformed checkpoints: every way a
 // safetensors file, a sharded directory or its index can be broken, from a
-// flipped header byte to symlink loops. Tests feed each case to every command
-// and require a clear error, never a panic or a hang.
+// flipped header byte to symlink loops. Each case states what every command
+// must do with it (exit status and the check of the finding that names the
+// problem); tests feed each case to every command and hold it to that, and
+// never accept a panic or a hang.
 package hostile
 
 import (
@@ -16,11 +18,46 @@ import (
 	"github.com/ckpt-tool/ckpt/formats"
 )
 
-// Case is one malformed checkpoint.
+// Case is one malformed checkpoint and what each command must do with it.
 type Case struct {
 	Name string // short, unique, file-name safe
 	Path string // the file or directory to hand to a command
+
+	Inspect Expect // ckpt inspect PATH
+	Scan    Expect // ckpt scan PATH
+	Diff    Expect // ckpt diff HEALTHY PATH
+	Bisect  Expect // ckpt bisect HEALTHY PATH (PATH the newer checkpoint)
+	Repair  Expect // ckpt repair PATH --from HEALTHY -o OUT
 }
+
+// Expect is what one command must do with a case: its exit status, and for
+// exit 1 the check of the error finding that names the problem (for bisect, a
+// culprit's check). Exit 2 always comes with a "ckpt: error:" diagnostic.
+type Expect struct {
+	Exit  int
+	Check string
+}
+
+// The expectations of the kinds of case.
+var (
+	// A malformed checkpoint that opens: inspect, scan and bisect report a
+	// format finding (exit 1); diff cannot compare it (exit 2); repair refuses
+	// to build on it (exit 2).
+	malformed = Case{
+		Inspect: Expect{1, "format"}, Scan: Expect{1, "format"}, Diff: Expect{2, ""},
+		Bisect: Expect{1, "format"}, Repair: Expect{2, ""},
+	}
+	// A checkpoint that cannot be opened at all (a loop, a directory where
+	// the weights should be): every command stops with exit 2.
+	unopenable = Case{
+		Inspect: Expect{2, ""}, Scan: Expect{2, ""}, Diff: Expect{2, ""}, Bisect: Expect{2, ""}, Repair: Expect{2, ""},
+	}
+)
+
+// repairable marks a malformed case whose damage GOOD can make good (tensors
+// cut off by a truncation, bytes after the last tensor, an index entry for a
+// tensor that is not there): repair writes a healthy output (exit 0).
+func repairable(c *Case) { c.Repair = Expect{0, ""} }
 
 // base is a small valid file: three F32 tensors.
 func base() ([]byte, []formats.TensorSpec) {
@@ -76,25 +113,35 @@ func Generate(dir string) ([]Case, error) {
 		b := append([]byte(nil), good...)
 		b[i] ^= 1 << (i % 7)
 		if !validFile(b) {
-			g.file(fmt.Sprintf("flip-header-%03d", i), b)
+			g.file(fmt.Sprintf("flip-header-%03d", i), b, malformed)
 		}
 	}
 	// Random and boundary length prefixes.
 	for i, n := range []uint64{0, 1, 7, uint64(len(good)) - 7, uint64(len(good)), 1 << 32, 1 << 63, ^uint64(0), 100_000_001, uint64(hlen) + 1, uint64(hlen) - 1} {
 		b := append([]byte(nil), good...)
 		binary.LittleEndian.PutUint64(b, n)
-		g.file(fmt.Sprintf("length-prefix-%02d", i), b)
+		var mods []func(*Case)
+		if n == uint64(hlen)+1 || n == uint64(hlen)-1 {
+			// The header's padding absorbs the shift: the last tensor is one
+			// byte short, or one byte trails it, and GOOD has it whole.
+			mods = append(mods, repairable)
+		}
+		g.file(fmt.Sprintf("length-prefix-%02d", i), b, malformed, mods...)
 	}
 	for i := 0; i < 5; i++ {
 		b := append([]byte(nil), good...)
 		binary.LittleEndian.PutUint64(b, rng.Uint64())
-		g.file(fmt.Sprintf("length-random-%d", i), b)
+		g.file(fmt.Sprintf("length-random-%d", i), b, malformed)
 	}
 	// Truncation at every region: inside the prefix, the header, the data, one byte short.
 	for _, cut := range []int{0, 3, 8, 9, 8 + hlen/2, 8 + hlen, 8 + hlen + 1, 8 + hlen + 32, len(good) - 1} {
-		g.file(fmt.Sprintf("truncated-at-%d", cut), good[:cut])
+		var mods []func(*Case)
+		if cut >= 8+hlen {
+			mods = append(mods, repairable) // the header is whole: only tensors are cut
+		}
+		g.file(fmt.Sprintf("truncated-at-%d", cut), good[:cut], malformed, mods...)
 	}
-	g.file("trailing-bytes", append(append([]byte(nil), good...), 0, 0, 0, 0))
+	g.file("trailing-bytes", append(append([]byte(nil), good...), 0, 0, 0, 0), malformed, repairable)
 	data := bytes.Repeat([]byte{0, 0, 0x80, 0x3f}, 36) // 144 bytes of 1.0f
 	hdr := func(entries ...string) string { return "{" + strings.Join(entries, ",") + "}" }
 	ent := func(name, dt, shape string, b, e int) string {
@@ -134,10 +181,10 @@ func Generate(dir string) ([]Case, error) {
 		"three-offsets":       `{"a":{"dtype":"F32","shape":[36],"data_offsets":[0,72,144]}}`,
 	}
 	for name, h := range headers {
-		g.file(name, withHeader(h, data))
+		g.file(name, withHeader(h, data), malformed)
 	}
 	g.file("enormous-metadata", withHeader(`{"__metadata__":{"k":"`+strings.Repeat("x", 8<<20)+`"},`+
-		ent("a", "F32", "36", 0, 144)+`,"b":{"dtype":"F32"}}`, data))
+		ent("a", "F32", "36", 0, 144)+`,"b":{"dtype":"F32"}}`, data), malformed)
 	// One million tiny tensors; the last one leaves a gap.
 	{
 		var sb strings.Builder
@@ -154,21 +201,21 @@ func Generate(dir string) ([]Case, error) {
 			fmt.Fprintf(&sb, `"t%d":{"dtype":"U8","shape":[1],"data_offsets":[%d,%d]}`, i, b, b+1)
 		}
 		sb.WriteString("}")
-		g.file("million-tensors", withHeader(sb.String(), make([]byte, 1_000_001)))
+		g.file("million-tensors", withHeader(sb.String(), make([]byte, 1_000_001)), malformed)
 	}
-	g.file("empty", nil)
-	g.file("lfs-pointer", []byte("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 988000000\n"))
-	g.file("symlink-text", []byte("../../blobs/4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393"))
-	g.file("crlf", []byte("\r\n"))
-	g.file("json-no-prefix", []byte(`{}`))
-	g.file("random-bytes", randomBytes(rng, 4096))
+	g.file("empty", nil, malformed)
+	g.file("lfs-pointer", []byte("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 988000000\n"), malformed)
+	g.file("symlink-text", []byte("../../blobs/4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393"), malformed)
+	g.file("crlf", []byte("\r\n"), malformed)
+	g.file("json-no-prefix", []byte(`{}`), malformed)
+	g.file("random-bytes", randomBytes(rng, 4096), malformed)
 
 	// Directory-shaped cases.
-	g.dirCase("dir-model-is-directory", func(d string) error { return os.Mkdir(filepath.Join(d, "model.safetensors"), 0o755) })
-	g.dirCase("dir-symlink-loop", func(d string) error {
+	g.dirCase("dir-model-is-directory", unopenable, func(d string) error { return os.Mkdir(filepath.Join(d, "model.safetensors"), 0o755) })
+	g.dirCase("dir-symlink-loop", unopenable, func(d string) error {
 		return os.Symlink("model.safetensors", filepath.Join(d, "model.safetensors"))
 	})
-	g.dirCase("dir-symlink-cycle", func(d string) error {
+	g.dirCase("dir-symlink-cycle", unopenable, func(d string) error {
 		if err := os.Symlink("b.safetensors", filepath.Join(d, "a.safetensors")); err != nil {
 			return err
 		}
@@ -178,9 +225,9 @@ func Generate(dir string) ([]Case, error) {
 	index := func(d string, wm string) error {
 		return os.WriteFile(filepath.Join(d, "model.safetensors.index.json"), []byte(`{"metadata":{"total_size":144},"weight_map":`+wm+`}`), 0o644)
 	}
-	g.dirCase("index-escapes-dotdot", func(d string) error { return index(d, `{"model.norm.weight":"../outside.safetensors"}`) })
-	g.dirCase("index-escapes-absolute", func(d string) error { return index(d, `{"model.norm.weight":"/etc/passwd"}`) })
-	g.dirCase("index-escapes-symlink", func(d string) error {
+	g.dirCase("index-escapes-dotdot", malformed, func(d string) error { return index(d, `{"model.norm.weight":"../outside.safetensors"}`) })
+	g.dirCase("index-escapes-absolute", malformed, func(d string) error { return index(d, `{"model.norm.weight":"/etc/passwd"}`) })
+	g.dirCase("index-escapes-symlink", malformed, func(d string) error {
 		outside := filepath.Join(g.dir, "outside.safetensors")
 		if err := os.WriteFile(outside, good, 0o644); err != nil {
 			return err
@@ -190,40 +237,42 @@ func Generate(dir string) ([]Case, error) {
 		}
 		return index(d, `{"model.norm.weight":"model-00001-of-00001.safetensors"}`)
 	})
-	g.dirCase("index-missing-shard", func(d string) error {
+	g.dirCase("index-missing-shard", malformed, func(d string) error {
 		return index(d, `{"model.norm.weight":"model-00001-of-00002.safetensors"}`)
 	})
-	g.dirCase("index-not-json", func(d string) error {
+	g.dirCase("index-not-json", malformed, func(d string) error {
 		if err := shard(d, "model-00001-of-00001.safetensors"); err != nil {
 			return err
 		}
 		return os.WriteFile(filepath.Join(d, "model.safetensors.index.json"), []byte("{not json"), 0o644)
 	})
-	g.dirCase("index-shard-is-directory", func(d string) error {
+	g.dirCase("index-shard-is-directory", malformed, func(d string) error {
 		if err := os.Mkdir(filepath.Join(d, "model-00001-of-00001.safetensors"), 0o755); err != nil {
 			return err
 		}
 		return index(d, `{"model.norm.weight":"model-00001-of-00001.safetensors"}`)
 	})
-	g.dirCase("index-weight-map-wrong-type", func(d string) error {
+	g.dirCase("index-weight-map-wrong-type", malformed, func(d string) error {
 		if err := shard(d, "model-00001-of-00001.safetensors"); err != nil {
 			return err
 		}
 		return index(d, `{"model.norm.weight":7}`)
 	})
-	g.dirCase("index-lists-absent-tensor", func(d string) error {
+	g.dirCase("index-lists-absent-tensor", withMods(malformed, repairable), func(d string) error {
 		if err := shard(d, "model-00001-of-00001.safetensors"); err != nil {
 			return err
 		}
 		return index(d, `{"model.norm.weight":"model-00001-of-00001.safetensors","ghost.weight":"model-00001-of-00001.safetensors"}`)
 	})
-	g.dirCase("index-shard-lfs", func(d string) error {
+	g.dirCase("index-shard-lfs", malformed, func(d string) error {
 		if err := os.WriteFile(filepath.Join(d, "model-00001-of-00001.safetensors"), []byte("version https://git-lfs.github.com/spec/v1\nsize 10\n"), 0o644); err != nil {
 			return err
 		}
 		return index(d, `{"model.norm.weight":"model-00001-of-00001.safetensors"}`)
 	})
-	g.dirCase("dir-no-weights", func(d string) error { return os.WriteFile(filepath.Join(d, "config.json"), []byte("{}"), 0o644) })
+	// No weights at all: bisect skips it as an incomplete checkpoint (exit 0).
+	g.dirCase("dir-no-weights", withMods(unopenable, func(c *Case) { c.Bisect = Expect{0, ""} }),
+		func(d string) error { return os.WriteFile(filepath.Join(d, "config.json"), []byte("{}"), 0o644) })
 	return g.cases, g.err
 }
 
@@ -233,7 +282,16 @@ type gen struct {
 	err   error
 }
 
-func (g *gen) file(name string, content []byte) {
+// withMods is kind changed by mods.
+func withMods(kind Case, mods ...func(*Case)) Case {
+	for _, m := range mods {
+		m(&kind)
+	}
+	return kind
+}
+
+// file adds a file case with the expectations of kind, changed by mods.
+func (g *gen) file(name string, content []byte, kind Case, mods ...func(*Case)) {
 	if g.err != nil {
 		return
 	}
@@ -242,10 +300,13 @@ func (g *gen) file(name string, content []byte) {
 		g.err = err
 		return
 	}
-	g.cases = append(g.cases, Case{Name: name, Path: p})
+	c := withMods(kind, mods...)
+	c.Name, c.Path = name, p
+	g.cases = append(g.cases, c)
 }
 
-func (g *gen) dirCase(name string, build func(dir string) error) {
+// dirCase adds a directory case built by build, with the expectations of kind.
+func (g *gen) dirCase(name string, kind Case, build func(dir string) error) {
 	if g.err != nil {
 		return
 	}
@@ -258,7 +319,8 @@ func (g *gen) dirCase(name string, build func(dir string) error) {
 		g.err = fmt.Errorf("%s: %w", name, err)
 		return
 	}
-	g.cases = append(g.cases, Case{Name: name, Path: d})
+	kind.Name, kind.Path = name, d
+	g.cases = append(g.cases, kind)
 }
 
 func randomBytes(rng *rand.Rand, n int) []byte {

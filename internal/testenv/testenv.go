@@ -30,12 +30,33 @@ func ModuleRoot(tb testing.TB) string {
 }
 
 // Realdata is the shared corpus of real files (it holds expected.json, which
-// names the damaged ones). The test is skipped when the corpus is absent.
+// names the damaged ones). When the corpus is absent the test fails in CI and
+// is skipped elsewhere (see Missing).
 func Realdata(tb testing.TB) string {
 	tb.Helper()
 	dir := filepath.Join(ModuleRoot(tb), "..", "shared", "realdata")
 	if _, err := os.Stat(filepath.Join(dir, "expected.json")); err != nil {
-		tb.Skipf("real files not available: %v", err)
+		Missing(tb, "the real files are not available ("+err.Error()+")",
+			"put the shared corpus of real checkpoints beside the repository as ../shared/realdata (its README and SOURCES.md list every file and where it comes from)")
 	}
 	return dir
+}
+
+// InCI reports whether the tests run in continuous integration (CI=true, as
+// GitHub Actions and most CI services set it), where every dependency of the
+// tests must be present.
+func InCI() bool {
+	v := os.Getenv("CI")
+	return v == "true" || v == "1"
+}
+
+// Missing stops a test that lacks something it needs (what), saying how to
+// get it (how): in CI it is a failure, elsewhere a skip.
+func Missing(tb testing.TB, what, how string) {
+	tb.Helper()
+	if InCI() {
+		tb.Fatalf("%s; CI=true, so this fails instead of skipping: %s", what, how)
+		return
+	}
+	tb.Skipf("%s; to run this test, %s", what, how)
 }
