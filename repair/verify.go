@@ -67,7 +67,7 @@ func (p *Plan) verify(ctx context.Context, tmpOut string, inputs []InputFile) (*
 				want = good[tensorKey{tp.good.File.Path, tp.Name}]
 			case FromElements:
 				b := bad[tensorKey{tp.bad.File.Path, tp.Name}]
-				if b == nil || s.Count != b.Count || s.NonFinite() != 0 || (tp.DType != formats.C64 && b.NonFinite() != tp.ElementsReplaced) {
+				if b == nil || s.Count != b.Count || s.NonFinite() != 0 || b.NonFinite() != tp.ElementsReplaced {
 					return v, verr(fp.Name, tp.Name, "after the element repair the tensor has %d values, %d of them not finite; %d elements were replaced", s.Count, s.NonFinite(), tp.ElementsReplaced)
 				}
 				v.Matched++
