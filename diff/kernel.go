@@ -108,26 +108,18 @@ func ReferenceCompare(dtA formats.DType, a []byte, dtB formats.DType, b []byte) 
 	return s
 }
 
-// scalarsIn is how many decoded values raw data of a dtype holds (C64 counts
-// its real and imaginary halves), as inspect.DecodeFloat64 counts them.
+// scalarsIn is how many decoded values raw data of a dtype holds (a complex
+// dtype counts its real and imaginary parts), as inspect.DecodeFloat64 counts them.
 func scalarsIn(dt formats.DType, nbytes int) int {
-	if dt == formats.C64 {
-		return nbytes / 4
-	}
-	return nbytes * 8 / dt.Bits()
+	return nbytes * 8 / scalarBits(dt)
 }
 
 // scalarBits is the width of one decoded value.
-func scalarBits(dt formats.DType) int {
-	if dt == formats.C64 {
-		return 32
-	}
-	return dt.Bits()
-}
+func scalarBits(dt formats.DType) int { return dt.Part().Bits() }
 
 // scalarCount is how many decoded values a tensor holds.
 func scalarCount(t *formats.Tensor) uint64 {
-	if t.DType == formats.C64 {
+	if t.DType.Kind() == formats.KindComplex {
 		return 2 * t.Numel()
 	}
 	return t.Numel()

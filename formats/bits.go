@@ -106,7 +106,8 @@ func ElementCount(d DType, nbytes int) int { return nbytes * 8 / d.Bits() }
 
 // Element decodes element i of raw little-endian tensor data as float64, the plain
 // reference for every dtype. Integers and bools are converted exactly where float64
-// can hold them. For C64 element i is the i-th F32 half (real parts at even i).
+// can hold them. For the complex dtypes element i is the i-th part (real parts
+// at even i): an F32 for C64, an F64 for C128.
 // Sub-byte types are packed least-significant bits first.
 func Element(d DType, data []byte, i int) float64 {
 	switch d {
@@ -132,7 +133,7 @@ func Element(d DType, data []byte, i int) float64 {
 		return float64(BF16ToFloat32(binary.LittleEndian.Uint16(data[2*i:])))
 	case F32, C64:
 		return float64(math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:])))
-	case F64:
+	case F64, C128:
 		return math.Float64frombits(binary.LittleEndian.Uint64(data[8*i:]))
 	case F8_E5M2, F8_E4M3, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ:
 		return Decode8(d, data[i])
@@ -147,6 +148,23 @@ func Element(d DType, data []byte, i int) float64 {
 		return DecodeF6(d, uint8(w>>(bit%8)))
 	}
 	return math.NaN()
+}
+
+// ClassifyComplex says whether a complex element with parts re and im is
+// finite, NaN or an infinity. An element is not finite when either part is
+// not; NaN wins (NaN+Inf·i is NaN), and an infinite element takes the sign of
+// its real part when that is infinite, else of its imaginary part
+// (+Inf-Inf·i is +Inf, 1-Inf·i is -Inf). So each element is counted once,
+// and a tensor's NaN, +Inf and -Inf counts add up to at most its element count.
+func ClassifyComplex(re, im float64) FloatClass {
+	cr, ci := Classify(re), Classify(im)
+	switch {
+	case cr == ClassNaN || ci == ClassNaN:
+		return ClassNaN
+	case cr != ClassFinite:
+		return cr
+	}
+	return ci
 }
 
 // Classify says whether a decoded value is finite, NaN or an infinity.

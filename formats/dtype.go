@@ -1,8 +1,13 @@
 package formats
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
-// DType is a safetensors element type, spelled as in the header ("BF16", "F8_E4M3", ...).
+// DType is an element type, spelled as in a safetensors header ("BF16",
+// "F8_E4M3", ...). Besides the 22 safetensors dtypes it names C128, which other
+// containers (PyTorch) hold and safetensors does not.
 type DType string
 
 // The 22 dtypes of the reference implementation, in the reference's enum order
@@ -32,6 +37,11 @@ const (
 	U64         DType = "U64"
 )
 
+// C128 is a complex number as a pair of F64 (real, imaginary): torch's
+// complex128. It is not a safetensors dtype: a safetensors header naming it is
+// refused as an unknown dtype, and the safetensors writer does not write it.
+const C128 DType = "C128"
+
 // Kind groups dtypes by how their values are interpreted.
 type Kind int
 
@@ -40,14 +50,20 @@ const (
 	KindSigned               // two's-complement integer
 	KindUnsigned             // unsigned integer
 	KindBool                 // one byte, 0 or 1
-	KindComplex              // pair of F32 (real, imaginary)
+	KindComplex              // pair of floats (real, imaginary): F32 for C64, F64 for C128
 )
 
 type dtypeInfo struct {
-	rank int // position in the reference enum
+	// rank is the position in the safetensors reference enum, or
+	// notSafetensors for a dtype other containers hold and safetensors does
+	// not define (C128).
+	rank int
 	bits int
 	kind Kind
 }
+
+// notSafetensors is the rank of a dtype that is not a safetensors dtype.
+const notSafetensors = -1
 
 var dtypes = map[DType]dtypeInfo{
 	BOOL: {0, 8, KindBool}, F4: {1, 4, KindFloat}, F6_E2M3: {2, 6, KindFloat},
@@ -58,19 +74,32 @@ var dtypes = map[DType]dtypeInfo{
 	BF16: {14, 16, KindFloat}, I32: {15, 32, KindSigned}, U32: {16, 32, KindUnsigned},
 	F32: {17, 32, KindFloat}, C64: {18, 64, KindComplex}, F64: {19, 64, KindFloat},
 	I64: {20, 64, KindSigned}, U64: {21, 64, KindUnsigned},
+	C128: {notSafetensors, 128, KindComplex},
 }
 
-// AllDTypes lists every dtype in the reference enum order.
+// AllDTypes lists the 22 safetensors dtypes in the reference enum order.
 func AllDTypes() []DType {
-	out := make([]DType, len(dtypes))
+	out := make([]DType, 0, len(dtypes))
 	for d, info := range dtypes {
-		out[info.rank] = d
+		if info.rank != notSafetensors {
+			out = append(out, d)
+		}
 	}
+	slices.SortFunc(out, func(a, b DType) int { return dtypes[a].rank - dtypes[b].rank })
 	return out
 }
 
-// Valid reports whether d is one of the 22 known dtypes.
+// KnownDTypes lists every dtype ckpt reads: the 22 safetensors dtypes in the
+// reference enum order, then those only other containers hold (C128).
+func KnownDTypes() []DType { return append(AllDTypes(), C128) }
+
+// Valid reports whether d is a dtype ckpt knows, safetensors or not (C128).
+// Code reading or writing a safetensors header asks InSafetensors.
 func (d DType) Valid() bool { _, ok := dtypes[d]; return ok }
+
+// InSafetensors reports whether d is one of the 22 dtypes a safetensors header
+// may name.
+func (d DType) InSafetensors() bool { info, ok := dtypes[d]; return ok && info.rank != notSafetensors }
 
 // Bits is the width of one element in bits (4 for F4, 6 for the F6 types).
 func (d DType) Bits() int { return dtypes[d].bits }
@@ -79,10 +108,22 @@ func (d DType) Bits() int { return dtypes[d].bits }
 func (d DType) Kind() Kind { return dtypes[d].kind }
 
 // IsFloat reports whether the dtype holds floating-point values (complex counts:
-// its two halves are F32).
+// its two parts are floats).
 func (d DType) IsFloat() bool {
 	k := d.Kind()
 	return d.Valid() && (k == KindFloat || k == KindComplex)
+}
+
+// Part is the dtype of one part of a complex dtype (F32 for C64, F64 for C128)
+// and d itself for every other dtype.
+func (d DType) Part() DType {
+	switch d {
+	case C64:
+		return F32
+	case C128:
+		return F64
+	}
+	return d
 }
 
 // ByteAligned reports whether each element occupies whole bytes.
@@ -109,7 +150,7 @@ func (d DType) MaxFinite() float64 {
 		return float64(math.Float32frombits(0x7F7F0000))
 	case F32, C64:
 		return math.MaxFloat32
-	case F64:
+	case F64, C128:
 		return math.MaxFloat64
 	case F8_E4M3:
 		return 448
@@ -140,7 +181,7 @@ func (d DType) MinNormal() float64 {
 		return math.Ldexp(1, -14)
 	case BF16, F32, C64:
 		return math.Ldexp(1, -126)
-	case F64:
+	case F64, C128:
 		return math.Ldexp(1, -1022)
 	case F8_E4M3:
 		return math.Ldexp(1, -6)

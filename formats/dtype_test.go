@@ -48,6 +48,21 @@ func TestDTypeTable(t *testing.T) {
 			t.Errorf("%s: IsFloat %v", d, d.IsFloat())
 		}
 	}
+	// C128 is known (its size and kind serve other containers) but is not a
+	// safetensors dtype.
+	if c := formats.C128; !c.Valid() || c.InSafetensors() || c.Bits() != 128 || c.Size() != 16 || c.Kind() != formats.KindComplex ||
+		!c.IsFloat() || c.Part() != formats.F64 || formats.C64.Part() != formats.F32 || formats.BF16.Part() != formats.BF16 ||
+		c.MaxFinite() != math.MaxFloat64 || c.MinNormal() != math.Ldexp(1, -1022) {
+		t.Errorf("C128: valid %v safetensors %v bits %d kind %v part %s", c.Valid(), c.InSafetensors(), c.Bits(), c.Kind(), c.Part())
+	}
+	if k := formats.KnownDTypes(); len(k) != 23 || k[22] != formats.C128 {
+		t.Errorf("KnownDTypes() = %v", k)
+	}
+	for _, d := range all {
+		if !d.InSafetensors() {
+			t.Errorf("%s is not a safetensors dtype", d)
+		}
+	}
 	kinds := map[formats.DType]formats.Kind{"BOOL": formats.KindBool, "U8": formats.KindUnsigned, "I8": formats.KindSigned,
 		"I16": formats.KindSigned, "U16": formats.KindUnsigned, "I32": formats.KindSigned, "U32": formats.KindUnsigned,
 		"I64": formats.KindSigned, "U64": formats.KindUnsigned, "C64": formats.KindComplex}
@@ -383,6 +398,10 @@ func TestElementIntegersAndWideFloats(t *testing.T) {
 		if got := formats.Element(c.d, c.data, 0); got != c.want {
 			t.Errorf("%s %x = %v, want %v", c.d, c.data, got, c.want)
 		}
+	}
+	c128 := append(le(math.Float64bits(math.Pi), 8), le(math.Float64bits(-math.E), 8)...)
+	if re, im := formats.Element(formats.C128, c128, 0), formats.Element(formats.C128, c128, 1); re != math.Pi || im != -math.E {
+		t.Errorf("C128 parts = %v, %v", re, im)
 	}
 	c64 := append(le(uint64(math.Float32bits(3)), 4), le(uint64(math.Float32bits(-4)), 4)...)
 	if got := formats.Element(formats.C64, c64, 1); got != -4 {

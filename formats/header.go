@@ -285,7 +285,7 @@ func parseTensorInfo(file, name string, dec *json.Decoder) (TensorInfo, error) {
 				return ti, deserErr(file, voff, "header is not JSON: %v", err)
 			}
 			s, ok := vtok.(string)
-			if !ok || !DType(s).Valid() {
+			if !ok || !DType(s).InSafetensors() {
 				return ti, deserErr(file, voff, "tensor %q: unknown dtype %v", name, vtok)
 			}
 			ti.DType = DType(s)

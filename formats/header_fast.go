@@ -184,7 +184,7 @@ func (p *fastParser) tensor(name string) (TensorInfo, bool) {
 		switch key {
 		case "dtype":
 			s, ok := p.str()
-			if !ok || have[0] || !DType(s).Valid() {
+			if !ok || have[0] || !DType(s).InSafetensors() {
 				return ti, false
 			}
 			ti.DType, have[0] = DType(s), true

@@ -84,6 +84,12 @@ func TestHeaderFastPathAgreesWithTheGeneralParser(t *testing.T) {
 	if accepted < 8 {
 		t.Errorf("the fast path accepted only %d of the simple seed headers", accepted)
 	}
+	// C128 is a dtype ckpt knows from other containers, not one a safetensors
+	// header may name: the fast path must not take it.
+	text := []byte(`{"a":{"dtype":"C128","shape":[1],"data_offsets":[0,16]}}`)
+	if h := (Header{Len: uint64(len(text))}); parseHeaderFast(text, &h) {
+		t.Error("the fast path accepted dtype C128")
+	}
 }
 
 // Every header a writer produced, the reference's included, takes the fast path

@@ -103,6 +103,9 @@ func EncodeHeader(order []TensorSpec, metadata map[string]string) ([]byte, []uin
 			return nil, nil, &Error{Kind: ErrInvalidHeader, Tensor: t.Name, Offset: -1, Detail: "tensor name is not valid UTF-8"}
 		}
 		seen[t.Name] = true
+		if t.DType.Valid() && !t.DType.InSafetensors() {
+			return nil, nil, &Error{Kind: ErrWriteMismatch, Tensor: t.Name, Offset: -1, Detail: fmt.Sprintf("dtype %s cannot be written to safetensors", t.DType)}
+		}
 		n, err := t.ByteLen()
 		if err != nil {
 			return nil, nil, err

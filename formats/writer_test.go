@@ -177,6 +177,7 @@ func TestWriterRefusesBadInput(t *testing.T) {
 		{"reserved name", []formats.TensorSpec{{Name: "__metadata__", DType: formats.U8}}, formats.ErrDuplicateName},
 		{"invalid UTF-8 name", []formats.TensorSpec{{Name: "a\xff", DType: formats.U8}}, formats.ErrInvalidHeader},
 		{"unknown dtype", []formats.TensorSpec{{Name: "a", DType: "F12"}}, formats.ErrWriteMismatch},
+		{"C128, not a safetensors dtype", []formats.TensorSpec{{Name: "a", DType: formats.C128, Shape: []uint64{1}}}, formats.ErrWriteMismatch},
 		{"F4 odd count", []formats.TensorSpec{{Name: "a", DType: formats.F4, Shape: []uint64{3}}}, formats.ErrMisalignedSlice},
 		{"shape overflow", []formats.TensorSpec{{Name: "a", DType: formats.U8, Shape: []uint64{1 << 32, 1 << 32}}}, formats.ErrValidationOverflow},
 		{"bits overflow", []formats.TensorSpec{{Name: "a", DType: formats.F64, Shape: []uint64{1 << 61}}}, formats.ErrValidationOverflow},

@@ -6,6 +6,16 @@ import "math"
 // values only, in float64, merged with Chan et al.'s pairwise update so that a
 // 68M-element tensor loses no precision. Merging accumulators in a fixed order
 // gives bit-identical results whatever the number of workers.
+//
+// For a complex dtype (C64, C128) an element is one complex number: the counts
+// are of elements (it is non-finite when either part is, classified as
+// formats.ClassifyComplex says; zero when both parts are; subnormal when it is
+// not zero and a nonzero part is below the smallest normal), and FirstBad is an
+// element index. Min, Max, AbsMax, Mean and Std are over the real and
+// imaginary parts of the finite elements taken as values; SumSq is the sum of
+// |z|², so L2 is the Frobenius norm; M2 is half the parts' sum of squared
+// deviations, so that Std = sqrt(M2/Finite) and merging by element counts
+// stay exact.
 type Acc struct {
 	Count     uint64  // elements seen
 	NaN       uint64  // NaN elements

@@ -23,14 +23,14 @@ var f16Table = sync.OnceValue(func() *[65536]float32 {
 // DecodeFloat64 decodes raw little-endian tensor data of dtype dt into dst and
 // returns how many elements it wrote: the smaller of the elements raw holds and
 // len(dst). Every dtype is accepted; integers and bools are converted exactly
-// where float64 can hold them, C64 yields its real and imaginary halves as
-// consecutive elements, and sub-byte types are unpacked least-significant bits
+// where float64 can hold them, a complex dtype yields the real and imaginary
+// parts of its elements as consecutive values (so n counts parts), and sub-byte types are unpacked least-significant bits
 // first. raw need not be aligned.
 func DecodeFloat64(dt formats.DType, raw []byte, dst []float64) int {
 	if !dt.Valid() {
 		return 0
 	}
-	n := min(elementCount(dt, len(raw)), len(dst))
+	n := min(partCount(dt, len(raw)), len(dst))
 	dst = dst[:n]
 	switch dt {
 	case formats.BF16:
@@ -46,7 +46,7 @@ func DecodeFloat64(dt formats.DType, raw []byte, dst []float64) int {
 		for i := range dst {
 			dst[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:])))
 		}
-	case formats.F64:
+	case formats.F64, formats.C128:
 		for i := range dst {
 			dst[i] = math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:]))
 		}

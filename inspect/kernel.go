@@ -41,6 +41,9 @@ const maxKernelElems = 1 << 30
 
 // stats dispatches raw data of dt to its kernel.
 func (sc *scratch) stats(dt formats.DType, raw []byte) Acc {
+	if dt.Kind() == formats.KindComplex && dt.Valid() {
+		return sc.statsComplex(dt, raw)
+	}
 	if acc, ok := statsSIMD(dt, raw); ok {
 		return acc
 	}
@@ -68,7 +71,7 @@ func (sc *scratch) stats(dt formats.DType, raw []byte) Acc {
 			raw = raw[m:]
 		}
 		return acc
-	case formats.F32, formats.C64:
+	case formats.F32:
 		return statsF32(raw, &sc.vals)
 	case formats.F64:
 		return statsF64(raw, &sc.vals)

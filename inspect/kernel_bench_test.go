@@ -11,7 +11,7 @@ import (
 // chunk), starting at an odd address as unpadded headers leave it.
 func benchKernel(b *testing.B, dt formats.DType, kernel func(formats.DType, []byte) Acc) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	w := elementBits(dt) / 8
+	w := partBits(dt) / 8
 	var raw []byte
 	if dt.IsFloat() && w >= 2 {
 		raw = weightsLike(rng, dt, DefaultChunkBytes/w, 0, 0.02)

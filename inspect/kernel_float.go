@@ -48,7 +48,7 @@ func decodeF64(blk []byte, v []float64) (nonFinite, tiny bool) {
 	return hiFlag&(1<<63) != 0, loFlag&(1<<63) == 0
 }
 
-// statsF32 is the kernel for F32 (and C64, whose halves are F32) data.
+// statsF32 is the kernel for F32 data.
 func statsF32(raw []byte, vals *[blockElems]float64) Acc {
 	return statsIEEE(raw, 4, formats.F32.MinNormal(), decodeF32, vals)
 }

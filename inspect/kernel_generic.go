@@ -12,11 +12,11 @@ import (
 // multiple of 4 so that every block of a sub-byte dtype starts on a byte.
 const blockElems = 1024
 
-// statsGeneric is the kernel for any dtype: each block is decoded into float64
-// by DecodeFloat64 and folded by foldBlock.
+// statsGeneric is the kernel for any dtype but the complex ones: each block is
+// decoded into float64 by DecodeFloat64 and folded by foldBlock.
 func statsGeneric(dt formats.DType, raw []byte, vals *[blockElems]float64) Acc {
 	acc := NewAcc()
-	n := elementCount(dt, len(raw))
+	n := partCount(dt, len(raw))
 	minNormal := dt.MinNormal()
 	for i := 0; i < n; i += blockElems {
 		m := min(blockElems, n-i)
@@ -28,7 +28,7 @@ func statsGeneric(dt formats.DType, raw []byte, vals *[blockElems]float64) Acc {
 				b = foldBlock(vals[:m], minNormal)
 			}
 		} else {
-			DecodeFloat64(dt, raw[i*elementBits(dt)/8:], vals[:m])
+			DecodeFloat64(dt, raw[i*partBits(dt)/8:], vals[:m])
 			b = foldBlock(vals[:m], minNormal)
 		}
 		acc.Merge(&b)
@@ -120,15 +120,6 @@ func foldBlock(vals []float64, minNormal float64) Acc {
 		}
 	}
 	return b
-}
-
-// elementBits is the width of one scalar element as the kernels count them
-// (a C64 value is two F32 elements).
-func elementBits(dt formats.DType) int {
-	if dt == formats.C64 {
-		return 32
-	}
-	return dt.Bits()
 }
 
 // orderKey64 maps the bits of a float64 to an int64 with the same order

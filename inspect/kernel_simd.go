@@ -6,7 +6,8 @@ import (
 	"github.com/ckpt-tool/ckpt/formats"
 )
 
-// The vector kernels for BF16, F16 and F32 (and C64, whose halves are F32).
+// The vector kernels for BF16, F16 and F32 (and through it C64, whose parts
+// are F32: see statsComplex).
 // Where the CPU has the instructions (see kernel_simd_amd64.go), a block of
 // up to simdBlockElems elements is folded 16 at a time by an assembly loop
 // into lanes: per element position, exact counts (zeros, magnitudes of at
@@ -78,7 +79,7 @@ func simdFor(dt formats.DType) (vecKernel, bool) {
 		return simd16{bf16SIMD, true}, true
 	case dt == formats.F16 && simdF16OK:
 		return simd16{f16SIMD, true}, true
-	case (dt == formats.F32 || dt == formats.C64) && simdF32OK:
+	case dt == formats.F32 && simdF32OK:
 		return simd32{true}, true
 	}
 	return nil, false

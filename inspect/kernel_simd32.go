@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// The vector kernel for F32 (and C64, whose halves are F32; see
+// The vector kernel for F32 (and through it C64, whose parts are F32; see
 // kernel_simd.go): keys and counters in 8 lanes of 32 bits (position mod 8),
 // float64 lane vector q for the elements at positions 4q..4q+3 of a group of
 // 16.

@@ -1,4 +1,4 @@
-//go:build amd64
+//go:build amd64 && !noasm
 
 package inspect
 
@@ -6,7 +6,8 @@ import "golang.org/x/sys/cpu"
 
 // The vector kernels run on x86-64 CPUs with AVX2 and FMA (and F16C for F16);
 // the loops are in kernel_simd_amd64.s. Tests switch these off to exercise
-// the fallback kernels.
+// the fallback kernels; building with -tags noasm leaves the assembly out
+// altogether (kernel_simd_other.go), as on other architectures.
 var (
 	simdBF16OK = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 	simdF16OK  = simdBF16OK && cpu.X86.HasF16C

@@ -1,3 +1,5 @@
+//go:build amd64 && !noasm
+
 // AVX2 + FMA loops of the vector scan kernels (see kernel_simd.go).
 //
 // Every loop takes 16 elements (unaligned loads) per iteration and adds them

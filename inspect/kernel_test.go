@@ -21,7 +21,7 @@ func encode(dt formats.DType, b []byte, v float64) {
 		binary.LittleEndian.PutUint16(b, float16.Fromfloat32(float32(v)).Bits())
 	case formats.F32, formats.C64:
 		binary.LittleEndian.PutUint32(b, math.Float32bits(float32(v)))
-	case formats.F64:
+	case formats.F64, formats.C128:
 		binary.LittleEndian.PutUint64(b, math.Float64bits(v))
 	default:
 		panic("encode: unsupported dtype " + string(dt))
@@ -31,7 +31,7 @@ func encode(dt formats.DType, b []byte, v float64) {
 // weightsLike makes n elements of a float dtype drawn from N(mean, std), as
 // trained weights are (no exact zeros).
 func weightsLike(rng *rand.Rand, dt formats.DType, n int, mean, std float64) []byte {
-	w := elementBits(dt) / 8
+	w := partBits(dt) / 8
 	b := make([]byte, n*w)
 	for i := 0; i < n; i++ {
 		encode(dt, b[i*w:], mean+std*rng.NormFloat64())
@@ -42,7 +42,7 @@ func weightsLike(rng *rand.Rand, dt formats.DType, n int, mean, std float64) []b
 // realistic is weightsLike with about 2% exact zeros, and nan NaNs, pinf
 // +Infs and ninf -Infs at random places.
 func realistic(rng *rand.Rand, dt formats.DType, n int, mean, std float64, nan, pinf, ninf int) []byte {
-	w := elementBits(dt) / 8
+	w := partBits(dt) / 8
 	b := weightsLike(rng, dt, n, mean, std)
 	for k := n / 50; k > 0; k-- {
 		encode(dt, b[rng.IntN(n)*w:], 0)
@@ -110,9 +110,9 @@ func checkAcc(t testing.TB, what string, got, want Acc, rel float64) {
 func TestStatsMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	lengths := []int{0, 1, 3, 7, 8, 9, blockElems - 1, blockElems, blockElems + 5, hist16MinElems - 1, hist16MinElems, hist16MinElems + 3, 100_003}
-	for _, dt := range formats.AllDTypes() {
+	for _, dt := range formats.KnownDTypes() {
 		for _, n := range lengths {
-			nbytes := n * elementBits(dt) / 8
+			nbytes := n * partBits(dt) / 8
 			for _, shift := range []int{0, 1, 3} {
 				buf := randomBits(rng, nbytes+shift)
 				raw := buf[shift:]
@@ -127,7 +127,7 @@ func TestStatsMatchesReference(t *testing.T) {
 // counts must equal what was injected and the statistics the reference's.
 func TestStatsRealisticFloats(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, dt := range []formats.DType{formats.BF16, formats.F16, formats.F32, formats.F64, formats.C64} {
+	for _, dt := range []formats.DType{formats.BF16, formats.F16, formats.F32, formats.F64, formats.C64, formats.C128} {
 		for _, n := range []int{5, 4000, 70_000} {
 			raw := realistic(rng, dt, n, 0.001, 0.02, 0, 0, 0)
 			checkAcc(t, string(dt)+" clean", Stats(dt, raw), ReferenceStats(dt, raw), 1e-9)
@@ -213,9 +213,9 @@ func TestStatsInjectedCounts(t *testing.T) {
 // dtype, at odd addresses and with a short destination.
 func TestDecodeFloat64(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	for _, dt := range formats.AllDTypes() {
+	for _, dt := range formats.KnownDTypes() {
 		n := 1000
-		buf := randomBits(rng, n*elementBits(dt)/8+1)
+		buf := randomBits(rng, n*partBits(dt)/8+1)
 		raw := buf[1:]
 		dst := make([]float64, n+10)
 		if got := DecodeFloat64(dt, raw, dst); got != n {
@@ -252,7 +252,7 @@ func FuzzStats(f *testing.F) {
 	f.Add(uint8(14), uint8(0), []byte{0x80, 0x7F, 0xC1, 0x7F, 0, 0, 0x80, 0xFF})
 	f.Add(uint8(17), uint8(1), []byte{0, 0, 0xC0, 0x7F, 0, 0, 0x80, 0x3F, 1, 2, 3})
 	f.Add(uint8(6), uint8(0), []byte{0x7C, 0xFC, 0x7E, 0x00, 0x80})
-	dts := formats.AllDTypes()
+	dts := formats.KnownDTypes()
 	f.Fuzz(func(t *testing.T, d uint8, shift uint8, data []byte) {
 		dt := dts[int(d)%len(dts)]
 		if s := int(shift % 8); s < len(data) {

@@ -13,9 +13,21 @@ const refBlock = 4096
 // element decoded by formats.Element into float64, each block of values summed
 // in two passes, blocks merged in order. It is the twin every fast kernel is
 // tested against; it is slow on purpose.
+//
+// An element of a complex dtype is one complex number: it is classified by
+// formats.ClassifyComplex, it is zero when both parts are, subnormal when it is
+// not zero and a nonzero part is below the smallest normal, and the statistics
+// are over the real and imaginary parts of the finite elements (see Acc).
 func ReferenceStats(dt formats.DType, data []byte) Acc {
 	acc := NewAcc()
-	n := elementCount(dt, len(data))
+	parts := 1
+	if dt.Kind() == formats.KindComplex {
+		parts = 2
+	}
+	n := 0
+	if dt.Valid() {
+		n = formats.ElementCount(dt, len(data))
+	}
 	minNormal := dt.MinNormal()
 	vals := make([]float64, 0, refBlock)
 	flush := func() {
@@ -25,7 +37,7 @@ func ReferenceStats(dt formats.DType, data []byte) Acc {
 			sum += v
 		}
 		if len(vals) > 0 {
-			b.Finite = uint64(len(vals))
+			b.Finite = uint64(len(vals) / parts)
 			b.Mean = sum / float64(len(vals))
 			for _, v := range vals {
 				d := v - b.Mean
@@ -35,14 +47,22 @@ func ReferenceStats(dt formats.DType, data []byte) Acc {
 				b.Max = math.Max(b.Max, v)
 				b.AbsMax = math.Max(b.AbsMax, math.Abs(v))
 			}
+			b.M2 /= float64(parts)
 		}
 		acc.Merge(&b) // b counts no elements: only its finite statistics are folded in
 		vals = vals[:0]
 	}
+	var el [2]float64
 	for i := 0; i < n; i++ {
-		v := formats.Element(dt, data, i)
+		for p := range parts {
+			el[p] = formats.Element(dt, data, parts*i+p)
+		}
+		class := formats.Classify(el[0])
+		if parts == 2 {
+			class = formats.ClassifyComplex(el[0], el[1])
+		}
 		acc.Count++
-		switch formats.Classify(v) {
+		switch class {
 		case formats.ClassNaN:
 			acc.NaN++
 		case formats.ClassPosInf:
@@ -50,13 +70,18 @@ func ReferenceStats(dt formats.DType, data []byte) Acc {
 		case formats.ClassNegInf:
 			acc.NegInf++
 		default:
-			if v == 0 {
+			zero, small := true, false
+			for _, v := range el[:parts] {
+				zero = zero && v == 0
+				small = small || v != 0 && math.Abs(v) < minNormal
+			}
+			if zero {
 				acc.Zeros++
-			} else if math.Abs(v) < minNormal {
+			} else if small {
 				acc.Subnormal++
 			}
-			vals = append(vals, v)
-			if len(vals) == refBlock {
+			vals = append(vals, el[:parts]...)
+			if len(vals) >= refBlock {
 				flush()
 			}
 			continue
@@ -69,11 +94,12 @@ func ReferenceStats(dt formats.DType, data []byte) Acc {
 	return acc
 }
 
-// elementCount is how many scalar values raw data of a dtype holds (C64 counts
-// its real and imaginary F32 halves separately).
-func elementCount(dt formats.DType, nbytes int) int {
-	if dt == formats.C64 {
-		return nbytes / 4
-	}
-	return nbytes * 8 / dt.Bits()
+// partCount is how many scalar values raw data of a dtype holds: its elements,
+// or for a complex dtype their real and imaginary parts.
+func partCount(dt formats.DType, nbytes int) int {
+	return nbytes * 8 / partBits(dt)
 }
+
+// partBits is the width of one scalar value: the element's, or for a complex
+// dtype one part's.
+func partBits(dt formats.DType) int { return dt.Part().Bits() }

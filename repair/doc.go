@@ -8,7 +8,8 @@
 //
 // Writing is streaming and safe: tensors are copied chunk by chunk (memory is
 // bounded by the chunk size, not the model) into a temporary directory beside
-// the output, every file is fsynced, the result is re-read and scanned, and
+// the output, every file is fsynced, the result is re-read, hashed and scanned
+// (every tensor must have the bytes it was copied from, by SHA-256), and
 // only a healthy, verified result is renamed into place. Inputs are never
 // written to, and a process killed at any moment leaves either no output or a
 // complete, verified one.

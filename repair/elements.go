@@ -6,8 +6,8 @@ import (
 	"github.com/ckpt-tool/ckpt/formats"
 )
 
-// unitBytes is the size of one replaceable element of dt: its width, 8 for C64
-// (a complex value is replaced whole), 0 for the sub-byte dtypes, which have no
+// unitBytes is the size of one replaceable element of dt: its width (a complex
+// value is replaced whole), 0 for the sub-byte dtypes, which have no
 // non-finite encoding.
 func unitBytes(dt formats.DType) int {
 	if !dt.ByteAligned() {
@@ -19,9 +19,8 @@ func unitBytes(dt formats.DType) int {
 // nonFinitePlain reports whether the element at the start of u is NaN or
 // infinite, decoding it with the reference definitions of package formats.
 func nonFinitePlain(dt formats.DType, u []byte) bool {
-	if dt == formats.C64 {
-		return formats.Classify(formats.Element(dt, u, 0)) != formats.ClassFinite ||
-			formats.Classify(formats.Element(dt, u, 1)) != formats.ClassFinite
+	if dt.Kind() == formats.KindComplex {
+		return formats.ClassifyComplex(formats.Element(dt, u, 0), formats.Element(dt, u, 1)) != formats.ClassFinite
 	}
 	if !dt.IsFloat() {
 		return false

@@ -2,6 +2,8 @@ package repair
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -246,12 +248,12 @@ func (w *writer) writeAll() ([]InputFile, error) {
 	} else {
 		w.dirs = append(w.dirs, filepath.Dir(w.out))
 	}
-	// Hash BAD's files whole, and the bytes of every tensor taken from GOOD, on
-	// two goroutines while the copy runs.
+	// Hash BAD's files whole, the bytes of every tensor kept from BAD and of
+	// every tensor taken from GOOD, on three goroutines while the copy runs
+	// (an element merge hashes the bytes it writes).
 	list, refs := w.inputList()
 	digests := make([]string, len(list))
-	tensorDigests := make([]string, len(w.p.Tensors))
-	var badJobs, goodJobs []hashJob
+	var badJobs, keptJobs, goodJobs []hashJob
 	for i, ref := range refs {
 		if !ref.weight || list[i].Role != "bad" {
 			continue
@@ -262,17 +264,22 @@ func (w *writer) writeAll() ([]InputFile, error) {
 		}
 		badJobs = append(badJobs, hashJob{in: in, off: 0, n: in.size, dst: &digests[i]})
 	}
-	for i, tp := range w.p.Tensors {
-		if tp.From == FromBad {
-			continue
+	for _, tp := range w.p.Tensors {
+		tp.written = ""
+		src, jobs := tp.bad, &keptJobs
+		switch {
+		case tp.From == FromGood:
+			src, jobs = tp.good, &goodJobs
+		case tp.From == FromElements && unitBytes(tp.DType) != 0:
+			continue // merge hashes what it writes
 		}
-		in, err := w.input(tp.good.File.Path)
+		in, err := w.input(src.File.Path)
 		if err != nil {
 			return nil, err
 		}
-		goodJobs = append(goodJobs, hashJob{in: in, off: tp.good.Offset, n: tp.Bytes, dst: &tensorDigests[i]})
+		*jobs = append(*jobs, hashJob{in: in, off: src.Offset, n: tp.Bytes, dst: &tp.written})
 	}
-	w.hash = startHashing(chunk, badJobs, goodJobs)
+	w.hash = startHashing(chunk, badJobs, keptJobs, goodJobs)
 	for _, fp := range w.p.Files {
 		if err := w.writeFile(fp, list); err != nil {
 			return nil, err
@@ -281,8 +288,10 @@ func (w *writer) writeAll() ([]InputFile, error) {
 	if err := w.hash.wait(); err != nil {
 		return nil, err
 	}
-	for i, tp := range w.p.Tensors {
-		tp.SHA256 = tensorDigests[i]
+	for _, tp := range w.p.Tensors {
+		if tp.From != FromBad {
+			tp.SHA256 = tp.written
+		}
 	}
 	for i, ref := range refs {
 		switch {
@@ -475,6 +484,7 @@ func (w *writer) merge(dst *outFile, tp *TensorPlan) error {
 	chunk := int64(len(w.buf)) // a multiple of 8, so whole elements
 	var still uint64
 	tp.ElementsReplaced = 0
+	d := sha256.New()
 	for off := int64(0); off < tp.Bytes; off += chunk {
 		if err := w.ctx.Err(); err != nil {
 			return err
@@ -490,11 +500,13 @@ func (w *writer) merge(dst *outFile, tp *TensorPlan) error {
 		r, s := mergeElements(tp.DType, b, g)
 		tp.ElementsReplaced += r
 		still += s
+		d.Write(b)
 		if _, err := dst.Write(b); err != nil {
 			return err
 		}
 		w.advance(dst, n)
 	}
+	tp.written = hex.EncodeToString(d.Sum(nil))
 	if still > 0 {
 		return errAt(ErrUnhealthy, w.p.Good, tp.Name, "%d of the %d non-finite values of BAD's tensor are not finite in GOOD either, so an element repair cannot cure it (use the default whole-tensor repair); nothing was written", still, tp.ElementsReplaced)
 	}

@@ -37,9 +37,14 @@ type TensorPlan struct {
 	// ElementsReplaced is, for an element merge, how many elements were replaced
 	// (known once written).
 	ElementsReplaced uint64 `json:"elements_replaced,omitempty"`
-	// SHA256 is the digest of the tensor's bytes in GOOD, for a tensor taken
-	// from it (known once written).
+	// SHA256 is, for a tensor taken from GOOD, the digest of the bytes written
+	// for it: GOOD's bytes of the tensor, or for an element merge the merged
+	// bytes (known once written; the verification finds them in the output).
 	SHA256 string `json:"sha256,omitempty"`
+	// written is the SHA-256 of the bytes written for the tensor, computed as
+	// they were read from its source (BAD's bytes, GOOD's, or the merge);
+	// the verification compares the output's bytes with it.
+	written string
 
 	bad  *formats.Tensor
 	good *formats.Tensor

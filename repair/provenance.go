@@ -30,7 +30,7 @@ type Replaced struct {
 	Source    string `json:"source"`                     // GOOD's file it came from
 	Why       string `json:"why"`                        // what was wrong with BAD's
 	NonFinite uint64 `json:"nonfinite_values,omitempty"` // elements: how many values were replaced
-	SHA256    string `json:"sha256"`                     // of the tensor's bytes in GOOD
+	SHA256    string `json:"sha256"`                     // of the bytes written: GOOD's, or for elements the merged ones
 }
 
 // ReadProvenance parses the provenance entry of a file's metadata; ok is false

@@ -164,6 +164,21 @@ func checkIndependentReader(t *testing.T, out string, badB, goodB map[string][]b
 	}
 }
 
+// readTensor reads a tensor's bytes from its file.
+func readTensor(t *testing.T, tn *formats.Tensor) []byte {
+	t.Helper()
+	data := make([]byte, tn.Length())
+	f, err := os.Open(tn.File.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(data, tn.Offset); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // checkProvenance reads the provenance entry of every output file and checks it
 // against the files on disk.
 func checkProvenance(t *testing.T, out, bad, good string, rep *Report, fromGood map[string]bool) {
@@ -232,16 +247,12 @@ func checkProvenance(t *testing.T, out, bad, good string, rep *Report, fromGood 
 			if r.Why == "" || r.Source == "" {
 				t.Errorf("%s: provenance entry for %s lacks why or source: %+v", f.Name, r.Name, r)
 			}
-			// The digest is that of GOOD's bytes of the tensor.
-			gt := gc.Tensor(r.Name)
-			data := make([]byte, gt.Length())
-			if g, err := os.Open(gt.File.Path); err != nil {
-				t.Fatal(err)
-			} else {
-				g.ReadAt(data, gt.Offset)
-				g.Close()
+			// The digest is that of the bytes written (for a whole tensor,
+			// GOOD's bytes of it).
+			if sum := sha256.Sum256(readTensor(t, c.Tensor(r.Name))); r.SHA256 != hex.EncodeToString(sum[:]) {
+				t.Errorf("%s: provenance records %s as %s; its bytes in OUT hash to %x", f.Name, r.Name, r.SHA256, sum)
 			}
-			if sum := sha256.Sum256(data); r.SHA256 != hex.EncodeToString(sum[:]) {
+			if sum := sha256.Sum256(readTensor(t, gc.Tensor(r.Name))); r.Mode == FromGood && r.SHA256 != hex.EncodeToString(sum[:]) {
 				t.Errorf("%s: provenance records %s from GOOD as %s; GOOD's bytes hash to %x", f.Name, r.Name, r.SHA256, sum)
 			}
 			replaced = append(replaced, r.Name)
@@ -353,6 +364,7 @@ func TestRepairElements(t *testing.T) {
 	if len(rep.Plan.Warnings) == 0 {
 		t.Error("no warning that an element repair mixes two states")
 	}
+	checkProvenance(t, out, bad, good, rep, map[string]bool{dmgA: true, dmgB: true})
 }
 
 func TestRepairNothingDamagedCopiesBad(t *testing.T) {

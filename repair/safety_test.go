@@ -13,10 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/inspect"
 	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
@@ -359,4 +362,110 @@ func cleanTemps(t *testing.T, dir string) {
 		}
 		os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
+}
+
+// flipMantissaBit flips the lowest mantissa bit of one element of a BF16
+// tensor in the file at path, choosing an element whose flip leaves the
+// tensor's counts and extremes as they were (so only its bytes tell), and
+// returns the element's index.
+func flipMantissaBit(t testing.TB, path, name string) int {
+	t.Helper()
+	f, err := formats.ReadFileHeader(path, filepath.Base(path))
+	if err != nil || f.Header == nil {
+		t.Fatalf("%s: %v %v", path, err, f.Err)
+	}
+	var tn *formats.Tensor
+	for _, x := range f.Tensors() {
+		if x.Name == name {
+			tn = x
+		}
+	}
+	if tn == nil || tn.DType != formats.BF16 {
+		t.Fatalf("%s: no BF16 tensor %q", path, name)
+	}
+	data := make([]byte, tn.Length())
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if _, err := fh.ReadAt(data, tn.Offset); err != nil {
+		t.Fatal(err)
+	}
+	before := inspect.Stats(formats.BF16, data)
+	for i := len(data)/4 + 1; i < len(data)/2; i++ {
+		data[2*i] ^= 1
+		after := inspect.Stats(formats.BF16, data)
+		if differ(&before, &after) == "" {
+			if _, err := fh.WriteAt(data[2*i:2*i+1], tn.Offset+int64(2*i)); err != nil {
+				t.Fatal(err)
+			}
+			return i
+		}
+		data[2*i] ^= 1
+	}
+	t.Fatalf("%s: no element of %s can be flipped unseen by its statistics", path, name)
+	return -1
+}
+
+// TestVerificationComparesBytes flips one mantissa bit of a tensor of the
+// output after it is written and before it is verified (through the fault
+// hook, when the weight file is fsynced): a tensor kept from BAD, one taken
+// from GOOD, one merged element by element. The flip leaves the tensor's
+// statistics unchanged, so only a comparison of bytes can see it: the repair
+// must fail verification and leave nothing behind.
+func TestVerificationComparesBytes(t *testing.T) {
+	bad, good, out := pair(t, 2, dmgA, dmgB)
+	before := treeSums(t, bad, good)
+	wantBeside := besideOut(t, out)
+	for _, c := range []struct {
+		from     From
+		elements bool
+	}{{FromBad, false}, {FromGood, false}, {FromElements, true}} {
+		t.Run(string(c.from), func(t *testing.T) {
+			var target, flippedIn string
+			flipped := -1
+			h := &hooks{skipSpaceCheck: true, fault: func(op, path string) error {
+				if op == "sync" && flipped < 0 && strings.HasSuffix(path, ".safetensors") {
+					if f, err := formats.ReadFileHeader(path, ""); err == nil && f.Header != nil {
+						for _, ti := range f.Header.Tensors {
+							if ti.Name == target {
+								flipped, flippedIn = flipMantissaBit(t, path, target), path
+							}
+						}
+					}
+				}
+				return nil
+			}}
+			p, err := NewPlan(context.Background(), Options{Bad: bad, Good: good, Out: out, Version: "v", ChunkBytes: 512, Elements: c.elements, hooks: h})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tp := range p.Tensors {
+				if tp.From == c.from && tp.DType == formats.BF16 && tp.Bytes >= 64 && target == "" {
+					target = tp.Name
+				}
+			}
+			if target == "" {
+				t.Fatalf("no BF16 tensor from %s in the plan", c.from)
+			}
+			rep, err := p.Execute(context.Background())
+			if flipped < 0 {
+				t.Fatalf("the fault hook never saw %s", target)
+			}
+			if !errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), target) || !strings.Contains(err.Error(), "bytes") {
+				t.Fatalf("element %d of %s flipped in %s: error %v, want a verification failure naming its bytes", flipped, target, flippedIn, err)
+			}
+			if rep == nil || rep.Written {
+				t.Fatal("report says written")
+			}
+			if _, serr := os.Lstat(out); serr == nil {
+				t.Fatal("OUT exists")
+			}
+			if got := besideOut(t, out); fmt.Sprint(got) != fmt.Sprint(wantBeside) {
+				t.Fatalf("left beside OUT %v, want %v", got, wantBeside)
+			}
+		})
+	}
+	assertUnchanged(t, before, bad, good)
 }

@@ -85,7 +85,7 @@ func parseDType(s string) (formats.DType, error) {
 		return d, nil
 	}
 	d := formats.DType(strings.ToUpper(s))
-	if !d.Valid() {
+	if !d.InSafetensors() { // the generator writes safetensors (C128 is not one of its dtypes)
 		return "", fmt.Errorf("unknown dtype %q", s)
 	}
 	return d, nil

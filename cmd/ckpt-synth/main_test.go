@@ -80,7 +80,7 @@ func TestCheckpointCorruptAndRun(t *testing.T) {
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{}, {"nope"}, {"checkpoint"}, {"checkpoint", "-o", t.TempDir(), "--arch", "gpt9"},
-		{"checkpoint", "-o", t.TempDir(), "--dtype", "int7"}, {"corrupt", "explode", "x"},
+		{"checkpoint", "-o", t.TempDir(), "--dtype", "int7"}, {"checkpoint", "-o", t.TempDir(), "--dtype", "c128"}, {"corrupt", "explode", "x"},
 		{"corrupt", "set-values", "x"}, {"corrupt", "set-values", t.TempDir(), "--elem", "1=2"},
 	} {
 		if _, err := call(t, args...); err == nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -11,24 +12,50 @@ import (
 
 func TestSafeText(t *testing.T) {
 	cases := map[string]string{
-		"plain name.weight":   "plain name.weight",
-		"héllo 世界":            "héllo 世界",
-		"\x1b[31mred\x1b[0m":  `\x1b[31mred\x1b[0m`,
-		"a\nb\rc\td":          `a\nb\rc\td`,
-		"bell\x07":            `bell\x07`,
-		"del\x7f":             `del\x7f`,
-		"c1\u009bx":           `c1\u009bx`,
-		"rtl\u202eexe":        `rtl\u202eexe`,
-		"zw\u200bj":           `zw\u200bj`,
-		"bad\xffutf8\xc3":     `bad\xffutf8\xc3`,
-		"ls\u2028ps\u2029":    `ls\u2028ps\u2029`,
-		"tag\U000E0041":       `tag\ue0041`,
-		"keep \\ backslashes": "keep \\ backslashes",
+		"plain name.weight":        "plain name.weight",
+		"héllo 世界":                 "héllo 世界",
+		"\x1b[31mred\x1b[0m":       `\x1b[31mred\x1b[0m`,
+		"a\nb\rc\td":               `a\nb\rc\td`,
+		"bell\x07":                 `bell\x07`,
+		"del\x7f":                  `del\x7f`,
+		"c1\u009bx":                `c1\u009bx`,
+		"rtl\u202eexe":             `rtl\u202eexe`,
+		"zw\u200bj":                `zw\u200bj`,
+		"bad\xffutf8\xc3":          `bad\xffutf8\xc3`,
+		"ls\u2028ps\u2029":         `ls\u2028ps\u2029`,
+		"tag\U000E0041":            `tag\U000e0041`,
+		"tags\U000E0001\U000E007F": `tags\U000e0001\U000e007f`,
+		"bom\ufeff":                `bom\ufeff`,
+		"keep \\ backslashes":      "keep \\ backslashes",
 	}
 	for in, want := range cases {
 		if got := safeText(in); got != want {
 			t.Errorf("safeText(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestSafeTextEscapesReadBack: every rune safeText escapes is written as an
+// escape Go's (and Python's) string syntax reads back as that same rune, for
+// every code point, so \u takes exactly four hex digits and \U eight.
+func TestSafeTextEscapesReadBack(t *testing.T) {
+	escaped := 0
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if r >= 0xd800 && r <= 0xdfff || !needsEscape(r) {
+			continue
+		}
+		out := safeText(string(r))
+		back, err := strconv.Unquote(`"` + out + `"`)
+		if err != nil || back != string(r) {
+			t.Fatalf("%U escaped as %q, which reads back as %q (%v)", r, out, back, err)
+		}
+		if r > 0xffff && (len(out) != 10 || out[:2] != `\U`) {
+			t.Fatalf("%U escaped as %q, want \\U and eight hex digits", r, out)
+		}
+		escaped++
+	}
+	if escaped < 100 {
+		t.Fatalf("only %d runes escaped", escaped)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // safeText makes a string from a file (tensor name, metadata, path, message) safe
 // to print on a terminal: control characters (C0, DEL, C1), Unicode format
 // characters (bidirectional overrides, zero-width characters) and invalid UTF-8
-// are replaced by visible escapes (\n, \x1b, \u202e, \xff), so no file can move
+// are replaced by visible escapes (\n, \x1b, \u202e, \U000e0041, \xff), so no file can move
 // the cursor, change colours, set the window title or reorder what is shown.
 // Printable text, including non-ASCII letters, passes through unchanged.
 func safeText(s string) string {
@@ -46,6 +46,10 @@ func safeText(s string) string {
 			b.WriteString(`\t`)
 		case r < 0x80 && needsEscape(r):
 			fmt.Fprintf(&b, `\x%02x`, r)
+		case needsEscape(r) && r > 0xffff:
+			// Beyond the Basic Multilingual Plane: eight hex digits, as Go and
+			// Python write it, so U+E0041 is not read as U+E004 then "1".
+			fmt.Fprintf(&b, `\U%08x`, r)
 		case needsEscape(r):
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
