@@ -286,7 +286,6 @@ func logitsOf(t *testing.T, dir string, tokens []int, dt formats.DType) [][]floa
 	return out
 }
 
-
 // Logits runs a probe and returns its logits (every position).
 func Logits(ck *formats.Checkpoint, cfg *Config, dt formats.DType, tokens []int, workers int) ([]float32, *Report, error) {
 	r, lg, err := run(ck, cfg, Options{DType: dt, Tokens: tokens, Workers: workers})
