@@ -24,19 +24,21 @@ func matmulPlain(x []float32, T, K int, w []float32, R int, y []float32, ystride
 }
 
 // matmulBlocked computes what matmulPlain computes, bit for bit (every output
-// is still one float32 sum in order of k), in tiles of 4 tokens × 4 rows so that
-// each loaded weight and activation is used four times and sixteen independent
-// sums keep the floating-point units busy.
+// is still one float32 sum in order of k), in tiles of 2 tokens × 4 rows so
+// that each loaded weight is used twice and each activation four times, with
+// eight independent sums to keep the floating-point units busy (more would
+// spill out of the sixteen vector registers).
 func matmulBlocked(x []float32, T, K int, w []float32, R int, y []float32, ystride, col int) {
 	o := 0
 	for ; o+4 <= R; o += 4 {
 		w0, w1, w2, w3 := w[o*K:o*K+K], w[(o+1)*K:(o+1)*K+K], w[(o+2)*K:(o+2)*K+K], w[(o+3)*K:(o+3)*K+K]
 		t := 0
-		for ; t+4 <= T; t += 4 {
-			x0, x1, x2, x3 := x[t*K:t*K+K], x[(t+1)*K:(t+1)*K+K], x[(t+2)*K:(t+2)*K+K], x[(t+3)*K:(t+3)*K+K]
-			var s00, s01, s02, s03, s10, s11, s12, s13, s20, s21, s22, s23, s30, s31, s32, s33 float32
-			for k := 0; k < K; k++ {
-				a0, a1, a2, a3 := x0[k], x1[k], x2[k], x3[k]
+		for ; t+2 <= T; t += 2 {
+			x0, x1 := x[t*K:t*K+K], x[(t+1)*K:(t+1)*K+K]
+			w0, w1, w2, w3, x1 := w0[:len(x0)], w1[:len(x0)], w2[:len(x0)], w3[:len(x0)], x1[:len(x0)]
+			var s00, s01, s02, s03, s10, s11, s12, s13 float32
+			for k, a0 := range x0 {
+				a1 := x1[k]
 				b0, b1, b2, b3 := w0[k], w1[k], w2[k], w3[k]
 				s00 += a0 * b0
 				s01 += a0 * b1
@@ -46,26 +48,15 @@ func matmulBlocked(x []float32, T, K int, w []float32, R int, y []float32, ystri
 				s11 += a1 * b1
 				s12 += a1 * b2
 				s13 += a1 * b3
-				s20 += a2 * b0
-				s21 += a2 * b1
-				s22 += a2 * b2
-				s23 += a2 * b3
-				s30 += a3 * b0
-				s31 += a3 * b1
-				s32 += a3 * b2
-				s33 += a3 * b3
 			}
 			r := y[t*ystride+col+o:]
 			r[0], r[1], r[2], r[3] = s00, s01, s02, s03
 			r = y[(t+1)*ystride+col+o:]
 			r[0], r[1], r[2], r[3] = s10, s11, s12, s13
-			r = y[(t+2)*ystride+col+o:]
-			r[0], r[1], r[2], r[3] = s20, s21, s22, s23
-			r = y[(t+3)*ystride+col+o:]
-			r[0], r[1], r[2], r[3] = s30, s31, s32, s33
 		}
 		for ; t < T; t++ {
 			xr := x[t*K : t*K+K]
+			w0, w1, w2, w3 := w0[:len(xr)], w1[:len(xr)], w2[:len(xr)], w3[:len(xr)]
 			var s0, s1, s2, s3 float32
 			for k, a := range xr {
 				s0 += a * w0[k]

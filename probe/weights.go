@@ -12,7 +12,7 @@ import (
 // chunkBytes bounds the float32 rows of one weight matrix held at a time (and
 // the raw bytes they are decoded from): a model of any size is probed in
 // memory of a few such blocks.
-const chunkBytes = 32 << 20
+var chunkBytes = 32 << 20
 
 // weights reads tensors of a checkpoint, decoded from any float dtype to
 // float32 and rounded to the serving dtype (as model.to(dtype) would).
