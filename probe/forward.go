@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -105,8 +106,7 @@ func run(ck *formats.Checkpoint, cfg *Config, o Options) (*Report, []float32, er
 		return nil, nil, err
 	}
 	r.FirstNonFinite = m.tr.first
-	r.Findings = m.findings(r)
-	inspect.SortFindings(r.Findings)
+	r.Findings = m.findings(r) // in order: where it starts, what sampling sees, then warnings
 	r.Healthy = true
 	for _, f := range r.Findings {
 		if f.Severity == "error" {
@@ -514,13 +514,9 @@ func distribution(pos int, logits []float32) Position {
 	for i := range idx {
 		idx[i] = i
 	}
-	key := func(i int) float64 { // rank by logit; NaN last
-		if l := float64(logits[i]); !math.IsNaN(l) {
-			return l
-		}
-		return math.Inf(-1)
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return key(idx[a]) > key(idx[b]) })
+	// Rank by logit; NaN logits have no rank (all NaN: no top tokens).
+	idx = slices.DeleteFunc(idx, func(i int) bool { return logits[i] != logits[i] })
+	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
 	for _, i := range idx[:min(TopK, len(idx))] {
 		p.Top = append(p.Top, Top{Token: i, Prob: probs[i], Logit: float64(logits[i])})
 	}
@@ -565,7 +561,7 @@ func (m *model) findings(r *Report) []inspect.Finding {
 	L := m.cfg.Layers
 	if f := r.FirstNonFinite; f != nil {
 		msg := fmt.Sprintf("in %s the activations stop being finite at %s (%d non-finite values); the largest value before it was %s",
-			r.DType, PlaceText(f.Layer, L, f.Where), f.NonFinite, num(f.LastFiniteAbsmax))
+			strings.ToLower(string(r.DType)), PlaceText(f.Layer, L, f.Where), f.NonFinite, num(f.LastFiniteAbsmax))
 		if !math.IsNaN(f.FiniteAbsmax) {
 			msg += fmt.Sprintf(" and the largest finite value there is %s", num(f.FiniteAbsmax))
 		}
@@ -588,7 +584,7 @@ func (m *model) findings(r *Report) []inspect.Finding {
 	}
 	for _, n := range m.tr.near {
 		out = append(out, inspect.Finding{Severity: "warning", Check: CheckProbe, Tensor: module(n.Layer, L, n.Where), File: r.Path,
-			Message: fmt.Sprintf("%s reaches %s, within 2× of the largest finite %s value (%s)", PlaceText(n.Layer, L, n.Where), num(n.FiniteAbsmax), r.DType, num(m.tr.maxFinite))})
+			Message: fmt.Sprintf("%s reaches %s, within 2× of the largest finite %s value (%s)", PlaceText(n.Layer, L, n.Where), num(n.FiniteAbsmax), strings.ToLower(string(r.DType)), num(m.tr.maxFinite))})
 	}
 	return out
 }

@@ -150,3 +150,18 @@ func WriteDecoder(dir string, d Decoder, dt formats.DType, w *DecoderWeights) er
 	}
 	return p.commit()
 }
+
+// OverflowingDecoder is a small llama whose weights are all finite and within
+// the float16 range but whose layer 2 MLP output goes past 65504 (up_proj and
+// down_proj of layer 2 are scaled by 300 and 800): valid when served in bf16 or
+// f32, infinite in f16, as a bf16-trained model served in fp16 can be.
+func OverflowingDecoder() (Decoder, *DecoderWeights) {
+	d := Decoder{Family: "llama", Vocab: 300, Hidden: 64, Intermediate: 172, Layers: 4, Heads: 4, KVHeads: 2}
+	w := d.Weights(7)
+	for name, f := range map[string]float64{"model.layers.2.mlp.up_proj.weight": 300, "model.layers.2.mlp.down_proj.weight": 800} {
+		for i := range w.Values[name] {
+			w.Values[name][i] *= f
+		}
+	}
+	return d, w
+}
