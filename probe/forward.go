@@ -6,8 +6,6 @@ import (
 	"io/fs"
 	"math"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -510,14 +508,25 @@ func distribution(pos int, logits []float32) Position {
 		p.Valid = false
 		p.Why = fmt.Sprintf("the probabilities sum to %g, not 1", total)
 	}
-	idx := make([]int, len(logits))
-	for i := range idx {
-		idx[i] = i
+	// The TopK largest logits, in order; NaN logits have no rank (all NaN: no
+	// top tokens). Ties keep the lower token id first.
+	var top []int
+	for i, l := range logits {
+		if l != l || (len(top) == TopK && l <= logits[top[TopK-1]]) {
+			continue
+		}
+		j := len(top)
+		if j < TopK {
+			top = append(top, i)
+		} else {
+			j--
+		}
+		for ; j > 0 && logits[top[j-1]] < l; j-- {
+			top[j] = top[j-1]
+		}
+		top[j] = i
 	}
-	// Rank by logit; NaN logits have no rank (all NaN: no top tokens).
-	idx = slices.DeleteFunc(idx, func(i int) bool { return logits[i] != logits[i] })
-	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
-	for _, i := range idx[:min(TopK, len(idx))] {
+	for _, i := range top {
 		p.Top = append(p.Top, Top{Token: i, Prob: probs[i], Logit: float64(logits[i])})
 	}
 	return p

@@ -73,6 +73,10 @@ func matmulBlocked(x []float32, T, K int, w []float32, R int, y []float32, ystri
 	}
 }
 
+// matmulFast is the kernel linear uses: the AVX2 tile where the CPU has it
+// (matmul_amd64.go), the blocked Go kernel otherwise.
+var matmulFast = matmulBlocked
+
 // parallel runs fn over [0,n) split into contiguous ranges, one per worker.
 func parallel(n, workers int, fn func(lo, hi int)) {
 	if workers <= 0 {

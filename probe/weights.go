@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/ckpt-tool/ckpt/formats"
 )
@@ -199,7 +200,7 @@ func (w *weights) linear(x []float32, T, K int, name string, R int, bias string)
 		parallel(c.n, w.workers, func(lo, hi int) {
 			dec := w.dec[lo*K : hi*K]
 			decode(t.DType, w.dt, c.raw[lo*K*size:hi*K*size], dec)
-			matmulBlocked(x, T, K, dec, hi-lo, y, R, c.r0+lo)
+			matmulFast(x, T, K, dec, hi-lo, y, R, c.r0+lo)
 		})
 	}
 	if firstErr != nil {
@@ -216,22 +217,14 @@ func (w *weights) linear(x []float32, T, K int, name string, R int, bias string)
 }
 
 // decode converts raw little-endian elements of dtype src to float32 values
-// rounded to the serving dtype dt.
+// rounded to the serving dtype dt. A 16-bit source goes through a table of its
+// 65536 patterns, already rounded (one load per element).
 func decode(src, dt formats.DType, raw []byte, out []float32) {
 	switch src {
-	case formats.BF16:
+	case formats.BF16, formats.F16:
+		tab := table16(src, dt)
 		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(raw[2*i:])) << 16)
-		}
-		if dt == formats.F16 {
-			roundFor(dt)(out)
-		}
-	case formats.F16:
-		for i := range out {
-			out[i] = f16ToF32(binary.LittleEndian.Uint16(raw[2*i:]))
-		}
-		if dt == formats.BF16 {
-			roundFor(dt)(out)
+			out[i] = tab[binary.LittleEndian.Uint16(raw[2*i:])]
 		}
 	case formats.F32:
 		for i := range out {
@@ -243,4 +236,31 @@ func decode(src, dt formats.DType, raw []byte, out []float32) {
 			out[i] = roundF64(dt, formats.Element(src, raw, i))
 		}
 	}
+}
+
+var (
+	tablesMu sync.Mutex
+	tables   = map[[2]formats.DType]*[1 << 16]float32{}
+)
+
+// table16 maps every pattern of a 16-bit float dtype to its value rounded to dt.
+func table16(src, dt formats.DType) *[1 << 16]float32 {
+	tablesMu.Lock()
+	defer tablesMu.Unlock()
+	key := [2]formats.DType{src, dt}
+	if t := tables[key]; t != nil {
+		return t
+	}
+	t := new([1 << 16]float32)
+	for p := range t {
+		var v float32
+		if src == formats.BF16 {
+			v = math.Float32frombits(uint32(p) << 16)
+		} else {
+			v = f16ToF32(uint16(p))
+		}
+		t[p] = round1(dt, v)
+	}
+	tables[key] = t
+	return t
 }
