@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,4 +159,74 @@ func TestProbeCannotRun(t *testing.T) {
 	}
 	cliRun(t, "probe", filepath.Join(dir, "missing")).wantCode(t, 2)
 	cliRun(t, "probe").wantCode(t, 2)
+}
+
+// TestBisectUntilProbe: in a run whose weights stay finite until
+// checkpoint-500 but whose f16 forward pass overflows from checkpoint-300,
+// bisect --until probe names both and says they differ.
+func TestBisectUntilProbe(t *testing.T) {
+	run := t.TempDir()
+	d, bad := synth.OverflowingDecoder()
+	good := d.Weights(7)
+	for _, c := range []struct {
+		step int
+		w    *synth.DecoderWeights
+		nan  bool
+	}{{100, good, false}, {200, good, false}, {300, bad, false}, {400, bad, false}, {500, bad, true}} {
+		w := c.w
+		if c.nan {
+			w.Values["model.layers.0.mlp.up_proj.weight"][3] = math.NaN()
+		}
+		if err := synth.WriteDecoder(filepath.Join(run, fmt.Sprintf("checkpoint-%d", c.step)), d, formats.BF16, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := cliRun(t, "bisect", "--until", "probe", "--dtype", "f16", "--json", run)
+	r.wantCode(t, 1)
+	var rep struct {
+		FirstUnhealthy *struct{ Step int } `json:"first_unhealthy"`
+		Probe          struct {
+			FirstFailing          *struct{ Step int } `json:"first_failing"`
+			LastPassing           *struct{ Step int } `json:"last_passing"`
+			FirstNonfiniteWeights *struct{ Step int } `json:"first_nonfinite_weights"`
+			Probed                []struct {
+				Healthy        bool `json:"healthy"`
+				FirstNonfinite *struct {
+					Layer int
+					Where string
+				} `json:"first_nonfinite"`
+			} `json:"probed"`
+			Message string `json:"message"`
+		} `json:"probe"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	p := rep.Probe
+	if rep.FirstUnhealthy == nil || rep.FirstUnhealthy.Step != 500 || p.FirstNonfiniteWeights == nil || p.FirstNonfiniteWeights.Step != 500 {
+		t.Errorf("weights verdict: %s", r.stdout)
+	}
+	if p.FirstFailing == nil || p.FirstFailing.Step != 300 || p.LastPassing == nil || p.LastPassing.Step != 200 {
+		t.Errorf("probe verdict: %s", r.stdout)
+	}
+	want := "weights finite until checkpoint-400, but f16 sampling fails from checkpoint-300 (first non-finite at layer 2 mlp); roll back to checkpoint-200"
+	if !strings.Contains(p.Message, want) {
+		t.Errorf("message %q, want %q", p.Message, want)
+	}
+	if len(p.Probed) > 4 {
+		t.Errorf("%d probes for 5 checkpoints", len(p.Probed))
+	}
+	r = cliRun(t, "bisect", "--until", "probe", "--dtype", "f16", run)
+	r.wantCode(t, 1)
+	if !strings.Contains(r.stdout, "PROBE") || !strings.Contains(r.stdout, want) {
+		t.Errorf("text:\n%s", r.stdout)
+	}
+	// In bf16 the probe passes until the NaN weights.
+	r = cliRun(t, "bisect", "--until", "probe", "--dtype", "bf16", "--json", run)
+	r.wantCode(t, 1)
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Probe.FirstFailing == nil || rep.Probe.FirstFailing.Step != 500 ||
+		!strings.Contains(rep.Probe.Message, "non-finite weights and failing sampling start together") {
+		t.Errorf("bf16: %v %s", err, r.stdout)
+	}
+	cliRun(t, "bisect", "--dtype", "f16", run).wantCode(t, 2)
 }
