@@ -1,9 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +45,7 @@ func runProbeCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("probe", "probe [flags] PATH", stderr)
 	fs.StringVar(&o.DType, "dtype", "", "the dtype the model is served in: f32, bf16 or f16 (default: config.json's torch_dtype)")
 	fs.StringVar(&o.Tokens, "tokens", "", "comma-separated token ids to run (default: eight ids spread across the vocabulary, (2i+1)·vocab/16)")
-	fs.StringVar(&o.Prompt, "prompt", "", "text to tokenize with the checkpoint's tokenizer.json (not yet supported: use --tokens)")
+	fs.StringVar(&o.Prompt, "prompt", "", "text to run, tokenized with the checkpoint's tokenizer.json (byte-level BPE as Qwen2 and Llama 3 use; no special tokens are added)")
 	fs.IntVar(&o.Positions, "positions", 0, "check the next-token distributions of the last N positions (0: all)")
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object (the contract in docs/probe.md)")
 	fs.IntVarP(&o.Workers, "workers", "j", 0, "goroutines for the matrix products (0: one per CPU)")
@@ -63,14 +67,26 @@ func runProbeCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	return forEachPath(fs.Args(), stderr, func(path string) (bool, error) {
 		start := time.Now()
+		tk, err := checkpointTokenizer(path, o.Prompt != "")
+		if err != nil {
+			return false, err
+		}
+		if o.Prompt != "" {
+			if opts.Tokens, err = tk.Encode(o.Prompt); err != nil {
+				return false, fmt.Errorf("--prompt: %w", err)
+			}
+			if len(opts.Tokens) == 0 {
+				return false, usagef("give a non-empty --prompt", "--prompt gives no tokens")
+			}
+		}
 		r, err := probe.Run(path, opts)
 		if err != nil {
 			return false, err
 		}
 		if o.JSON {
-			err = writeJSON(stdout, probeReport(r))
+			err = writeJSON(stdout, probeReport(r, tk))
 		} else {
-			writeProbeText(stdout, styler{on: color}, r, time.Since(start))
+			writeProbeText(stdout, styler{on: color}, r, tk, time.Since(start))
 		}
 		return !r.Healthy, err
 	})
@@ -79,8 +95,8 @@ func runProbeCmd(args []string, stdout, stderr io.Writer) error {
 // probeOptions validates the flags.
 func (o probeOptions) probeOptions() (probe.Options, error) {
 	var opts probe.Options
-	if o.Prompt != "" {
-		return opts, usagef("pass token ids with --tokens 151644,872,198", "--prompt is not supported yet (ckpt has no tokenizer.json reader)")
+	if o.Prompt != "" && o.Tokens != "" {
+		return opts, usagef("pick one", "--prompt and --tokens cannot be used together")
 	}
 	if o.DType != "" {
 		d, err := probe.ParseDType(strings.ToLower(o.DType))
@@ -110,6 +126,35 @@ func (o probeOptions) probeOptions() (probe.Options, error) {
 	}
 	opts.Positions, opts.Workers, opts.Source = o.Positions, o.Workers, src
 	return opts, nil
+}
+
+// checkpointTokenizer reads the tokenizer.json beside the checkpoint at
+// path. Without --prompt it only names top tokens, so a missing or
+// unsupported one is no tokenizer; with --prompt it is an error.
+func checkpointTokenizer(path string, need bool) (*probe.Tokenizer, error) {
+	dir := path
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		dir = filepath.Dir(path)
+	}
+	tk, err := probe.ReadTokenizer(filepath.Join(dir, "tokenizer.json"))
+	switch {
+	case err == nil:
+		return tk, nil
+	case !need:
+		return nil, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, usagef("pass token ids with --tokens", "--prompt needs a tokenizer.json beside the weights, and %s has none", dir)
+	}
+	return nil, err
+}
+
+// tokenText is a token's text for display, or "" without a tokenizer.
+func tokenText(tk *probe.Tokenizer, id int) string {
+	if tk == nil {
+		return ""
+	}
+	s, _ := tk.Decode(id)
+	return s
 }
 
 // probeReportJSON is `ckpt probe --json`.
@@ -158,6 +203,7 @@ type probePositionJSON struct {
 
 type probeTopJSON struct {
 	Token int      `json:"token"`
+	Text  *string  `json:"text,omitempty"` // decoded, when the checkpoint has a tokenizer.json
 	Prob  *float64 `json:"prob"`
 	Logit *float64 `json:"logit"`
 }
@@ -177,7 +223,7 @@ func probeLayer(l probe.LayerStats) probeLayerJSON {
 
 // probeReport converts a probe's report to its JSON form; layer -1 is the
 // embedding.
-func probeReport(r *probe.Report) probeReportJSON {
+func probeReport(r *probe.Report, tk *probe.Tokenizer) probeReportJSON {
 	out := probeReportJSON{Path: r.Path, Arch: r.Arch, DType: strings.ToLower(string(r.DType)), Tokens: r.Tokens,
 		Layers: []probeLayerJSON{probeLayer(r.Embedding)}, Findings: jsonFindings(r.Findings)}
 	for _, l := range r.Layers {
@@ -191,7 +237,12 @@ func probeReport(r *probe.Report) probeReportJSON {
 	for _, p := range r.Positions {
 		pj := probePositionJSON{Position: p.Position, Valid: p.Valid, Why: p.Why, Top: []probeTopJSON{}}
 		for _, t := range p.Top {
-			pj.Top = append(pj.Top, probeTopJSON{Token: t.Token, Prob: statOrNull(t.Prob), Logit: statOrNull(t.Logit)})
+			tj := probeTopJSON{Token: t.Token, Prob: statOrNull(t.Prob), Logit: statOrNull(t.Logit)}
+			if tk != nil {
+				s := tokenText(tk, t.Token)
+				tj.Text = &s
+			}
+			pj.Top = append(pj.Top, tj)
 		}
 		out.Logits.Positions = append(out.Logits.Positions, pj)
 	}
@@ -203,7 +254,7 @@ func probeReport(r *probe.Report) probeReportJSON {
 // writeProbeText prints a probe for a person: the per-layer table, the first
 // non-finite place, the distributions and the findings. Every string from the
 // checkpoint goes through safeText.
-func writeProbeText(w io.Writer, st styler, r *probe.Report, elapsed time.Duration) {
+func writeProbeText(w io.Writer, st styler, r *probe.Report, tk *probe.Tokenizer, elapsed time.Duration) {
 	ids := make([]string, len(r.Tokens))
 	for i, id := range r.Tokens {
 		ids[i] = strconv.Itoa(id)
@@ -242,14 +293,18 @@ func writeProbeText(w io.Writer, st styler, r *probe.Report, elapsed time.Durati
 	pt := textTable{header: []string{"position", "distribution", "top tokens (probability)"}, right: map[int]bool{0: true}}
 	for _, p := range r.Positions {
 		var top []string
-		for _, tk := range p.Top {
-			top = append(top, fmt.Sprintf("%d (%s)", tk.Token, g(tk.Prob)))
+		for _, t := range p.Top {
+			if tk != nil {
+				top = append(top, fmt.Sprintf("%d %s (%s)", t.Token, strconv.Quote(tokenText(tk, t.Token)), g(t.Prob)))
+			} else {
+				top = append(top, fmt.Sprintf("%d (%s)", t.Token, g(t.Prob)))
+			}
 		}
 		v := cell{text: "valid", style: st.Green}
 		if !p.Valid {
 			v = cell{text: "INVALID", style: st.Red}
 		}
-		pt.addCells(cell{text: strconv.Itoa(p.Position)}, v, cell{text: strings.Join(top, ", ")})
+		pt.addCells(cell{text: strconv.Itoa(p.Position)}, v, cell{text: safeText(strings.Join(top, ", "))})
 	}
 	fmt.Fprintln(w)
 	pt.write(w, st.Bold)

@@ -139,7 +139,8 @@ func TestProbeCannotRun(t *testing.T) {
 		{[]string{"--tokens", "1,x"}, `"x" is not a token id`},
 		{[]string{"--tokens", "1,300"}, "token id 300 is outside the vocabulary"},
 		{[]string{"--dtype", "f8"}, "cannot be probed"},
-		{[]string{"--prompt", "hello"}, "--prompt is not supported yet"},
+		{[]string{"--prompt", "hello"}, "--prompt needs a tokenizer.json beside the weights"},
+		{[]string{"--prompt", "hello", "--tokens", "1"}, "cannot be used together"},
 		{[]string{"--positions", "-1"}, "--positions"},
 	} {
 		r := cliRun(t, append(append([]string{"probe"}, c.args...), dir)...)
@@ -229,4 +230,44 @@ func TestBisectUntilProbe(t *testing.T) {
 		t.Errorf("bf16: %v %s", err, r.stdout)
 	}
 	cliRun(t, "bisect", "--dtype", "f16", run).wantCode(t, 2)
+}
+
+// TestProbePrompt: --prompt is tokenized with the checkpoint's tokenizer.json
+// and the top tokens are decoded, escaped in text and JSON.
+func TestProbePrompt(t *testing.T) {
+	dir := probeOverflowModel(t)
+	merges := [][2]string{{"H", "e"}, {"l", "l"}, {"He", "ll"}, {"Hell", "o"}}
+	tok := synth.ByteLevelTokenizerJSON(synth.Qwen2Pattern, true, merges)
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), tok, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := cliRun(t, "probe", "--json", "--dtype", "f32", "--prompt", "Hello\x1b!", dir)
+	r.wantCode(t, 0)
+	var rep struct {
+		Tokens []int `json:"tokens"`
+		Logits struct {
+			Positions []struct {
+				Top []struct {
+					Token int     `json:"token"`
+					Text  *string `json:"text"`
+				} `json:"top"`
+			} `json:"positions"`
+		} `json:"logits"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// "Hello" is merged to id 259 (the 256 bytes, then He, ll, Hell, Hello);
+	// ESC is byte 0x1b and "!" byte 0x21 (separate pieces).
+	if fmt.Sprint(rep.Tokens) != "[259 27 33]" {
+		t.Errorf("tokens %v", rep.Tokens)
+	}
+	if top := rep.Logits.Positions[0].Top[0]; top.Text == nil {
+		t.Errorf("top token not decoded: %s", r.stdout)
+	}
+	r = cliRun(t, "probe", "--dtype", "f32", "--tokens", "27,27", dir)
+	r.wantCode(t, 0)
+	if strings.Contains(r.stdout, "\x1b") {
+		t.Errorf("raw escape in output:\n%q", r.stdout)
+	}
 }
