@@ -40,6 +40,7 @@ type Config struct {
 	Tie           bool
 	Act           string // "silu", "gelu_tanh" or "gelu"
 	SlidingWindow int    // 0: none
+	WindowFrom    int    // the first layer the sliding window applies to (Qwen2: max_window_layers)
 	GemmaNorm     bool   // RMSNorm multiplies by 1+weight, all in float32
 	ScaleEmbed    bool   // embeddings multiplied by √hidden (Gemma)
 	QKNorm        bool   // RMSNorm over head_dim on q and k (Qwen3)
@@ -133,9 +134,15 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 	if v, ok := raw["tie_word_embeddings"].(bool); ok {
 		c.Tie = v
 	}
-	// Sliding windows: Mistral's applies when set; Qwen2's only with use_sliding_window.
-	if c.Arch == "mistral" || (c.Arch != "gemma" && raw["use_sliding_window"] == true) {
+	// Sliding windows: Mistral's applies to every layer when set; Qwen2's and
+	// Qwen3's only with use_sliding_window, to the layers from
+	// max_window_layers on (transformers' default layer_types).
+	switch {
+	case c.Arch == "mistral":
 		c.SlidingWindow = integer("sliding_window", 0, false)
+	case (c.Arch == "qwen2" || c.Arch == "qwen3") && raw["use_sliding_window"] == true:
+		c.SlidingWindow = integer("sliding_window", 0, false)
+		c.WindowFrom = integer("max_window_layers", 0, false)
 	}
 	c.QKNorm = c.Arch == "qwen3"
 	c.GemmaNorm = c.Arch == "gemma"

@@ -196,7 +196,7 @@ func (m *model) forward(tokens []int, P int, r *Report) ([]float32, error) {
 			return nil, err
 		}
 		m.tr.see(l, WhereNorm, h)
-		a, err := m.attention(h, p+"self_attn.")
+		a, err := m.attention(h, l, p+"self_attn.")
 		if err != nil {
 			return nil, err
 		}
@@ -292,7 +292,7 @@ func (m *model) normRow(x, wt, out []float32) {
 // attention is the self-attention block on normalised input h: q, k, v
 // projections (with biases when the checkpoint has them), Qwen3's q/k norms,
 // rotary embeddings, causal grouped-query attention (eager), o_proj.
-func (m *model) attention(h []float32, p string) ([]float32, error) {
+func (m *model) attention(h []float32, layer int, p string) ([]float32, error) {
 	c, T, H := m.cfg, m.T, m.cfg.Hidden
 	hd, nh, nkv := c.HeadDim, c.Heads, c.KVHeads
 	q, err := m.w.linear(h, T, H, p+"q_proj.weight", nh*hd, p+"q_proj.bias")
@@ -334,7 +334,7 @@ func (m *model) attention(h []float32, p string) ([]float32, error) {
 		for i := 0; i < T; i++ {
 			qi := q[i*nh*hd+head*hd : i*nh*hd+head*hd+hd]
 			lo := 0
-			if c.SlidingWindow > 0 {
+			if c.SlidingWindow > 0 && layer >= c.WindowFrom {
 				lo = max(0, i-c.SlidingWindow+1)
 			}
 			for j := range scores {

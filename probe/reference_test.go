@@ -116,7 +116,7 @@ func refForward(d synth.Decoder, cfg *Config, w map[string][]float64, tokens []i
 			for hh := 0; hh < nh; hh++ {
 				kh := hh * nkv / nh
 				lo := 0
-				if cfg.SlidingWindow > 0 && t-cfg.SlidingWindow+1 > 0 {
+				if cfg.SlidingWindow > 0 && l >= cfg.WindowFrom && t-cfg.SlidingWindow+1 > 0 {
 					lo = t - cfg.SlidingWindow + 1
 				}
 				s := make([]float64, t+1)
@@ -184,7 +184,8 @@ var families = []synth.Decoder{
 		Config: map[string]any{"sliding_window": 3}},
 	{Family: "qwen2", Vocab: 300, Hidden: 64, Intermediate: 172, Layers: 3, Heads: 4, KVHeads: 2, Bias: true, Tie: true,
 		Config: map[string]any{"rope_theta": 1000000.0}},
-	{Family: "qwen3", Vocab: 300, Hidden: 64, Intermediate: 192, Layers: 3, Heads: 4, KVHeads: 2, HeadDim: 32},
+	{Family: "qwen3", Vocab: 300, Hidden: 64, Intermediate: 192, Layers: 3, Heads: 4, KVHeads: 2, HeadDim: 32,
+		Config: map[string]any{"use_sliding_window": true, "sliding_window": 2, "max_window_layers": 1}},
 	{Family: "gemma", Vocab: 300, Hidden: 64, Intermediate: 192, Layers: 3, Heads: 4, KVHeads: 1, HeadDim: 32, Tie: true},
 }
 

@@ -78,6 +78,7 @@ def forward(d, tokens):
     eps = cfg.get("rms_norm_eps", 1e-6)
     T = len(tokens)
     window = cfg.get("sliding_window") if fam == "mistral" or cfg.get("use_sliding_window") else None
+    window_from = cfg.get("max_window_layers", 0) if fam != "mistral" else 0
 
     x = w["model.embed_tokens.weight"][torch.tensor(tokens)].unsqueeze(0)
     if gemma:
@@ -86,10 +87,11 @@ def forward(d, tokens):
     freqs = torch.outer(pos, inv_freq(cfg, hd))
     emb = torch.cat((freqs, freqs), dim=-1)
     cos, sin = emb.cos()[None, None], emb.sin()[None, None]
-    mask = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)
+    causal = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)
+    windowed = causal
     if window:
         i = torch.arange(T)
-        mask = mask.masked_fill(i[None, :] <= i[:, None] - window, torch.finfo(torch.float32).min)
+        windowed = causal.masked_fill(i[None, :] <= i[:, None] - window, torch.finfo(torch.float32).min)
 
     def lin(v, name):
         b = w.get(name[: -len("weight")] + "bias")
@@ -97,6 +99,7 @@ def forward(d, tokens):
 
     for l in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % l
+        mask = windowed if window and l >= window_from else causal
         h = rms_norm(x, w[p + "input_layernorm.weight"], eps, gemma)
         q = lin(h, p + "self_attn.q_proj.weight").view(1, T, nh, hd).transpose(1, 2)
         k = lin(h, p + "self_attn.k_proj.weight").view(1, T, nkv, hd).transpose(1, 2)
