@@ -56,16 +56,25 @@ type ropeScaling struct {
 
 // ReadConfig reads and checks config.json at path.
 func ReadConfig(path string) (*Config, error) {
+	data, err := readLimited(path, 16<<20)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfig(path, data)
+}
+
+// readLimited reads a JSON file of at most limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 16<<20))
-	if err != nil {
-		return nil, err
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("%s: larger than %d MB; not a file probe reads", path, limit>>20)
 	}
-	return ParseConfig(path, data)
+	return data, err
 }
 
 // ParseConfig parses the text of a config.json.

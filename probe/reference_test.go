@@ -236,21 +236,8 @@ func TestLogitsMatchFloat64Reference(t *testing.T) {
 			}
 			ref := refForward(d, cfg, roundedValues(w), tokens)
 			got := logitsOf(t, dir, tokens, formats.F32)
+			compareLogits(t, got, ref, "the float64 reference")
 			for p := range tokens {
-				var scale, worst float64
-				for v := range ref[p] {
-					scale = math.Max(scale, math.Abs(ref[p][v]))
-					worst = math.Max(worst, math.Abs(got[p][v]-ref[p][v]))
-				}
-				if p == len(tokens)-1 {
-					t.Logf("last position: relative difference %.3g, top-1 %d", worst/scale, argmax(ref[p]))
-				}
-				if worst > 1e-4*scale {
-					t.Errorf("position %d: logits differ from the float64 reference by %g (absmax %g, relative %g)", p, worst, scale, worst/scale)
-				}
-				if a, b := argmax(ref[p]), argmax(got[p]); a != b {
-					t.Errorf("position %d: top-1 token %d, reference %d", p, b, a)
-				}
 				if !r.Positions[p].Valid || r.Positions[p].Top[0].Token != argmax(ref[p]) {
 					t.Errorf("position %d: report %+v", p, r.Positions[p])
 				}
@@ -259,6 +246,25 @@ func TestLogitsMatchFloat64Reference(t *testing.T) {
 				t.Errorf("healthy model reported unhealthy: %+v", r.Findings)
 			}
 		})
+	}
+}
+
+// compareLogits checks every position's logits against a reference: within
+// 1e-4 of the reference's largest magnitude, and the same top-1 token.
+func compareLogits(t *testing.T, got, ref [][]float64, what string) {
+	t.Helper()
+	for p := range ref {
+		var scale, worst float64
+		for v := range ref[p] {
+			scale = math.Max(scale, math.Abs(ref[p][v]))
+			worst = math.Max(worst, math.Abs(got[p][v]-ref[p][v]))
+		}
+		if worst > 1e-4*scale {
+			t.Errorf("position %d: logits differ from %s by %g (absmax %g, relative %g)", p, what, worst, scale, worst/scale)
+		}
+		if a, b := argmax(ref[p]), argmax(got[p]); a != b {
+			t.Errorf("position %d: top-1 token %d, %s's %d", p, b, what, a)
+		}
 	}
 }
 

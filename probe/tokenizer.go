@@ -3,8 +3,6 @@ package probe
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -60,12 +58,7 @@ var byteRune, runeByte = func() ([256]rune, map[rune]byte) {
 
 // ReadTokenizer reads a tokenizer.json.
 func ReadTokenizer(path string) (*Tokenizer, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 256<<20))
+	data, err := readLimited(path, 256<<20)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package probe
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,20 +64,7 @@ func TestLogitsMatchPyTorch(t *testing.T) {
 	for i, d := range families {
 		ref, dir := refs[i], dirs[i]
 		t.Run(fmt.Sprintf("%d-%s", i, d.Family), func(t *testing.T) {
-			got := logitsOf(t, dir, tokens, formats.F32)
-			for p := range tokens {
-				var scale, worst float64
-				for v := range ref[p] {
-					scale = math.Max(scale, math.Abs(ref[p][v]))
-					worst = math.Max(worst, math.Abs(got[p][v]-ref[p][v]))
-				}
-				if worst > 1e-4*scale {
-					t.Errorf("position %d: logits differ from PyTorch's by %g (absmax %g, relative %g)", p, worst, scale, worst/scale)
-				}
-				if a, b := argmax(ref[p]), argmax(got[p]); a != b {
-					t.Errorf("position %d: top-1 token %d, PyTorch %d", p, b, a)
-				}
-			}
+			compareLogits(t, logitsOf(t, dir, tokens, formats.F32), ref, "PyTorch")
 		})
 	}
 }

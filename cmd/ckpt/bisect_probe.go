@@ -60,12 +60,9 @@ func probeSeries(es []*diff.Entry, rep *diff.Report, opts probe.Options, log fun
 		if err != nil {
 			return false, fmt.Errorf("probing %s: %w", e.Path, err)
 		}
-		p := bisectProbed{Path: e.Path, Step: e.Step, DType: strings.ToLower(string(r.DType)), Healthy: r.Healthy}
-		if f := r.FirstNonFinite; f != nil {
-			p.FirstNonfinite = &probePlaceJSON{Layer: f.Layer, Where: f.Where, LastFiniteAbsmax: statOrNull(f.LastFiniteAbsmax),
-				FiniteAbsmax: statOrNull(f.FiniteAbsmax), Nonfinite: f.NonFinite}
-			places[i] = p.FirstNonfinite
-		}
+		p := bisectProbed{Path: e.Path, Step: e.Step, DType: strings.ToLower(string(r.DType)), Healthy: r.Healthy,
+			FirstNonfinite: probePlace(r.FirstNonFinite)}
+		places[i] = p.FirstNonfinite
 		out.Probed = append(out.Probed, p)
 		return r.Healthy, nil
 	})

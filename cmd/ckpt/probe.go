@@ -216,6 +216,15 @@ type probeSummaryJSON struct {
 
 func statOrNull(v float64) *float64 { return finiteOrNull(true, v) }
 
+// probePlace converts a first non-finite place (nil stays nil).
+func probePlace(f *probe.Place) *probePlaceJSON {
+	if f == nil {
+		return nil
+	}
+	return &probePlaceJSON{Layer: f.Layer, Where: f.Where, LastFiniteAbsmax: statOrNull(f.LastFiniteAbsmax),
+		FiniteAbsmax: statOrNull(f.FiniteAbsmax), Nonfinite: f.NonFinite}
+}
+
 func probeLayer(l probe.LayerStats) probeLayerJSON {
 	return probeLayerJSON{Layer: l.Layer, AttnAbsmax: statOrNull(l.AttnAbsmax), MLPAbsmax: statOrNull(l.MLPAbsmax),
 		ResidAbsmax: statOrNull(l.ResidAbsmax), ResidRMS: statOrNull(l.ResidRMS), Nonfinite: l.NonFinite}
@@ -229,10 +238,7 @@ func probeReport(r *probe.Report, tk *probe.Tokenizer) probeReportJSON {
 	for _, l := range r.Layers {
 		out.Layers = append(out.Layers, probeLayer(l))
 	}
-	if f := r.FirstNonFinite; f != nil {
-		out.FirstNonfinite = &probePlaceJSON{Layer: f.Layer, Where: f.Where, LastFiniteAbsmax: statOrNull(f.LastFiniteAbsmax),
-			FiniteAbsmax: statOrNull(f.FiniteAbsmax), Nonfinite: f.NonFinite}
-	}
+	out.FirstNonfinite = probePlace(r.FirstNonFinite)
 	out.Logits = probeLogitsJSON{Absmax: statOrNull(r.LogitsAbsmax), Finite: r.LogitsFinite, Positions: []probePositionJSON{}}
 	for _, p := range r.Positions {
 		pj := probePositionJSON{Position: p.Position, Valid: p.Valid, Why: p.Why, Top: []probeTopJSON{}}
