@@ -217,3 +217,25 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("no config: %v", err)
 	}
 }
+
+// FuzzParseConfig: any config.json is parsed or refused without a panic; a
+// parsed one describes a well-formed model and its rotary frequencies are
+// computed.
+func FuzzParseConfig(f *testing.F) {
+	for _, d := range families {
+		f.Add(d.ConfigJSON(formats.BF16))
+	}
+	f.Add([]byte(`{"model_type":"llama","vocab_size":1,"hidden_size":2,"intermediate_size":1,"num_hidden_layers":1,"num_attention_heads":1,"rope_scaling":{"type":"llama3","factor":1e308,"low_freq_factor":1e-308,"high_freq_factor":1,"original_max_position_embeddings":1}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConfig("config.json", data)
+		if err != nil {
+			return
+		}
+		if c.Hidden <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.Heads%c.KVHeads != 0 || c.HeadDim <= 0 || c.HeadDim%2 != 0 {
+			t.Fatalf("accepted a malformed model: %+v", c)
+		}
+		if c.HeadDim <= 1<<16 {
+			c.invFreq()
+		}
+	})
+}
