@@ -236,7 +236,7 @@ func TestLogitsMatchFloat64Reference(t *testing.T) {
 			}
 			ref := refForward(d, cfg, roundedValues(w), tokens)
 			got := logitsOf(t, dir, tokens, formats.F32)
-			compareLogits(t, got, ref, "the float64 reference")
+			compareLogits(t, got, ref, "the float64 reference", 1e-4, true)
 			for p := range tokens {
 				if !r.Positions[p].Valid || r.Positions[p].Top[0].Token != argmax(ref[p]) {
 					t.Errorf("position %d: report %+v", p, r.Positions[p])
@@ -250,8 +250,9 @@ func TestLogitsMatchFloat64Reference(t *testing.T) {
 }
 
 // compareLogits checks every position's logits against a reference: within
-// 1e-4 of the reference's largest magnitude, and the same top-1 token.
-func compareLogits(t *testing.T, got, ref [][]float64, what string) {
+// tol of the reference's largest magnitude, and (when top1) the same top-1
+// token.
+func compareLogits(t *testing.T, got, ref [][]float64, what string, tol float64, top1 bool) {
 	t.Helper()
 	for p := range ref {
 		var scale, worst float64
@@ -259,10 +260,11 @@ func compareLogits(t *testing.T, got, ref [][]float64, what string) {
 			scale = math.Max(scale, math.Abs(ref[p][v]))
 			worst = math.Max(worst, math.Abs(got[p][v]-ref[p][v]))
 		}
-		if worst > 1e-4*scale {
+		t.Logf("position %d: relative difference from %s %.3g", p, what, worst/scale)
+		if worst > tol*scale {
 			t.Errorf("position %d: logits differ from %s by %g (absmax %g, relative %g)", p, what, worst, scale, worst/scale)
 		}
-		if a, b := argmax(ref[p]), argmax(got[p]); a != b {
+		if a, b := argmax(ref[p]), argmax(got[p]); top1 && a != b {
 			t.Errorf("position %d: top-1 token %d, %s's %d", p, b, what, a)
 		}
 	}

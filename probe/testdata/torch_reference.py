@@ -1,11 +1,14 @@
 """Reference forward pass in PyTorch for ckpt probe's tests.
 
-Usage: python3 torch_reference.py TOKENS_CSV MODEL_DIR...
-For each MODEL_DIR, reads its config.json and MODEL_DIR/model.safetensors (parsed here: the
+Usage: python3 torch_reference.py DTYPES TOKENS_CSV MODEL_DIR...
+DTYPES is a comma-separated list of float32 and bfloat16 (CPU PyTorch 1.13 has
+no float16 matmul). For each dtype and MODEL_DIR, reads its config.json and MODEL_DIR/model.safetensors (parsed here: the
 tests must not depend on the safetensors package), runs the decoder in float32
 the way Hugging Face's modeling_llama / modeling_qwen2 / modeling_qwen3 /
-modeling_gemma do (eager attention); prints one JSON list holding, per model,
-the logits of every position (one process: importing torch is slow). Only generated test models are ever given to it.
+modeling_gemma do after model.to(dtype) (eager attention: RMSNorm and softmax
+in float32, everything else stored in the dtype); prints one JSON object
+mapping each dtype to a list holding, per model, the logits of every position
+(one process: importing torch is slow). Only generated test models are ever given to it.
 """
 import json
 import math
@@ -17,7 +20,7 @@ import torch
 DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
 
 
-def load(path):
+def load(path, dtype):
     with open(path, "rb") as f:
         data = f.read()
     (n,) = struct.unpack("<Q", data[:8])
@@ -30,14 +33,17 @@ def load(path):
         b, e = info["data_offsets"]
         buf = bytearray(data[base + b : base + e])
         t = torch.frombuffer(buf, dtype=DTYPES[info["dtype"]]) if e > b else torch.zeros(0, dtype=DTYPES[info["dtype"]])
-        out[name] = t.reshape(info["shape"]).to(torch.float32)
+        out[name] = t.reshape(info["shape"]).to(dtype)
     return out
 
 
 def rms_norm(x, w, eps, gemma):
+    dtype = x.dtype
     x = x.to(torch.float32)
     y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
-    return y * (1.0 + w) if gemma else w * y
+    if gemma:
+        return (y * (1.0 + w.float())).to(dtype)
+    return w * y.to(dtype)
 
 
 def rotate_half(x):
@@ -67,9 +73,9 @@ def inv_freq(cfg, d):
     return inv
 
 
-def forward(d, tokens):
+def forward(d, tokens, dtype):
     cfg = json.load(open(d + "/config.json"))
-    w = load(d + "/model.safetensors")
+    w = load(d + "/model.safetensors", dtype)
     fam = cfg["model_type"]
     gemma = fam == "gemma"
     H, nh = cfg["hidden_size"], cfg["num_attention_heads"]
@@ -86,12 +92,12 @@ def forward(d, tokens):
     pos = torch.arange(T).float()
     freqs = torch.outer(pos, inv_freq(cfg, hd))
     emb = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = emb.cos()[None, None], emb.sin()[None, None]
-    causal = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)
+    cos, sin = emb.cos()[None, None].to(dtype), emb.sin()[None, None].to(dtype)
+    causal = torch.full((T, T), torch.finfo(dtype).min, dtype=dtype).triu(1)
     windowed = causal
     if window:
         i = torch.arange(T)
-        windowed = causal.masked_fill(i[None, :] <= i[:, None] - window, torch.finfo(torch.float32).min)
+        windowed = causal.masked_fill(i[None, :] <= i[:, None] - window, torch.finfo(dtype).min)
 
     def lin(v, name):
         b = w.get(name[: -len("weight")] + "bias")
@@ -112,7 +118,7 @@ def forward(d, tokens):
         k = k.repeat_interleave(nh // nkv, dim=1)
         v = v.repeat_interleave(nh // nkv, dim=1)
         s = torch.matmul(q, k.transpose(2, 3)) * hd**-0.5 + mask
-        s = torch.softmax(s, dim=-1, dtype=torch.float32)
+        s = torch.softmax(s, dim=-1, dtype=torch.float32).to(dtype)
         a = torch.matmul(s, v).transpose(1, 2).reshape(1, T, nh * hd)
         x = x + lin(a, p + "self_attn.o_proj.weight")
         h = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps, gemma)
@@ -122,12 +128,16 @@ def forward(d, tokens):
     h = rms_norm(x, w["model.norm.weight"], eps, gemma)
     tie = cfg.get("tie_word_embeddings", True)
     head = w["model.embed_tokens.weight"] if tie else w["lm_head.weight"]
-    return torch.nn.functional.linear(h, head)[0].tolist()
+    return torch.nn.functional.linear(h, head)[0].float().tolist()
 
 
 def main():
-    tokens = [int(t) for t in sys.argv[1].split(",")]
-    json.dump([forward(d, tokens) for d in sys.argv[2:]], sys.stdout)
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+    tokens = [int(t) for t in sys.argv[2].split(",")]
+    out = {}
+    for name in sys.argv[1].split(","):
+        out[name] = [forward(d, tokens, dtypes[name]) for d in sys.argv[3:]]
+    json.dump(out, sys.stdout)
 
 
 if __name__ == "__main__":
