@@ -136,7 +136,10 @@ type tracker struct {
 
 // see records an activation computed at (layer, where) and returns its
 // statistics over finite values.
-func (tr *tracker) see(layer int, where string, v []float32) (absmax, rms float64, nonFinite int) {
+//
+// pre is the largest finite magnitude the step computed in float32 before
+// rounding its output to the dtype (NaN when not tracked).
+func (tr *tracker) see(layer int, where string, v []float32, pre float64) (absmax, rms float64, nonFinite int) {
 	absmax = math.NaN()
 	var ss float64
 	n := 0
@@ -161,7 +164,7 @@ func (tr *tracker) see(layer int, where string, v []float32) (absmax, rms float6
 		return
 	}
 	if nonFinite > 0 {
-		tr.first = &Place{Layer: layer, Where: where, LastFiniteAbsmax: tr.last, FiniteAbsmax: absmax, NonFinite: nonFinite}
+		tr.first = &Place{Layer: layer, Where: where, LastFiniteAbsmax: tr.last, FiniteAbsmax: absmax, NonFinite: nonFinite, UnroundedAbsmax: pre}
 		return
 	}
 	tr.last = absmax
@@ -186,7 +189,7 @@ func (m *model) forward(tokens []int, P int, r *Report) ([]float32, error) {
 		}
 		m.round(x)
 	}
-	am, rms, nf := m.tr.see(-1, WhereEmbedding, x)
+	am, rms, nf := m.tr.see(-1, WhereEmbedding, x, math.NaN())
 	r.Embedding = LayerStats{Layer: -1, AttnAbsmax: math.NaN(), MLPAbsmax: math.NaN(), ResidAbsmax: am, ResidRMS: rms, NonFinite: nf}
 	for l := 0; l < c.Layers; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
@@ -195,26 +198,24 @@ func (m *model) forward(tokens []int, P int, r *Report) ([]float32, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.tr.see(l, WhereNorm, h)
+		m.tr.see(l, WhereNorm, h, math.NaN())
 		a, err := m.attention(h, l, p+"self_attn.")
 		if err != nil {
 			return nil, err
 		}
-		st.AttnAbsmax, _, _ = m.tr.see(l, WhereAttention, a)
-		m.residual(x, a)
-		m.tr.see(l, WhereResidual, x)
+		st.AttnAbsmax, _, _ = m.tr.see(l, WhereAttention, a, m.w.unrounded)
+		m.tr.see(l, WhereResidual, x, m.residual(x, a))
 		h, err = m.rmsNorm(x, T, H, p+"post_attention_layernorm.weight")
 		if err != nil {
 			return nil, err
 		}
-		m.tr.see(l, WhereNorm, h)
+		m.tr.see(l, WhereNorm, h, math.NaN())
 		f, err := m.mlp(h, p+"mlp.")
 		if err != nil {
 			return nil, err
 		}
-		st.MLPAbsmax, _, _ = m.tr.see(l, WhereMLP, f)
-		m.residual(x, f)
-		st.ResidAbsmax, st.ResidRMS, st.NonFinite = m.tr.see(l, WhereResidual, x)
+		st.MLPAbsmax, _, _ = m.tr.see(l, WhereMLP, f, m.w.unrounded)
+		st.ResidAbsmax, st.ResidRMS, st.NonFinite = m.tr.see(l, WhereResidual, x, m.residual(x, f))
 		r.Layers = append(r.Layers, st)
 	}
 	L := c.Layers
@@ -222,7 +223,7 @@ func (m *model) forward(tokens []int, P int, r *Report) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.tr.see(L, WhereFinalNorm, h)
+	m.tr.see(L, WhereFinalNorm, h, math.NaN())
 	// Logits of the probed (last P) positions only.
 	hp := h[(T-P)*H:]
 	head := "lm_head.weight"
@@ -236,7 +237,7 @@ func (m *model) forward(tokens []int, P int, r *Report) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.LogitsAbsmax, _, nf = m.tr.see(L, WhereLogits, logits)
+	r.LogitsAbsmax, _, nf = m.tr.see(L, WhereLogits, logits, m.w.unrounded)
 	r.LogitsFinite = nf == 0
 	for i := 0; i < P; i++ {
 		r.Positions = append(r.Positions, distribution(T-P+i, logits[i*c.Vocab:(i+1)*c.Vocab]))
@@ -245,12 +246,26 @@ func (m *model) forward(tokens []int, P int, r *Report) ([]float32, error) {
 }
 
 // residual adds y to the residual stream x in place; the sum is stored in the
-// activation dtype (rounding point: every residual add).
-func (m *model) residual(x, y []float32) {
+// activation dtype (rounding point: every residual add). It returns the
+// largest finite magnitude of the sum before rounding.
+func (m *model) residual(x, y []float32) float64 {
 	for i := range x {
 		x[i] += y[i]
 	}
+	pre := finiteAbsmax(x)
 	m.round(x)
+	return pre
+}
+
+// finiteAbsmax is the largest finite magnitude in v, NaN when none.
+func finiteAbsmax(v []float32) float64 {
+	m := math.NaN()
+	for _, x := range v {
+		if a := math.Abs(float64(x)); a <= math.MaxFloat32 && !(a <= m) {
+			m = a
+		}
+	}
+	return m
 }
 
 // rmsNorm normalises each row of x (T rows of n) with the weight name.
@@ -573,6 +588,10 @@ func (m *model) findings(r *Report) []inspect.Finding {
 			strings.ToLower(string(r.DType)), PlaceText(f.Layer, L, f.Where), f.NonFinite, num(f.LastFiniteAbsmax))
 		if !math.IsNaN(f.FiniteAbsmax) {
 			msg += fmt.Sprintf(" and the largest finite value there is %s", num(f.FiniteAbsmax))
+		}
+		if f.UnroundedAbsmax > m.tr.maxFinite {
+			msg += fmt.Sprintf("; computed in float32 it reaches %s, beyond the largest finite %s value (%s)",
+				num(f.UnroundedAbsmax), strings.ToLower(string(r.DType)), num(m.tr.maxFinite))
 		}
 		out = append(out, inspect.Finding{Severity: "error", Check: CheckProbe, Tensor: module(f.Layer, L, f.Where), File: r.Path, Message: msg})
 	}

@@ -47,6 +47,9 @@ func TestF16OverflowNamesLayer2MLP(t *testing.T) {
 	if math.IsNaN(f.LastFiniteAbsmax) || f.LastFiniteAbsmax > 65504 {
 		t.Errorf("last finite absmax %g", f.LastFiniteAbsmax)
 	}
+	if !(f.UnroundedAbsmax > 65504) || math.IsInf(f.UnroundedAbsmax, 0) {
+		t.Errorf("unrounded absmax %g: the float32 value before rounding should be finite and past 65504", f.UnroundedAbsmax)
+	}
 	if r.Healthy || r.LogitsFinite {
 		t.Errorf("f16 probe is healthy: %+v", r.Findings)
 	}

@@ -64,6 +64,11 @@ type Place struct {
 	FiniteAbsmax float64
 	// NonFinite counts the failing output's non-finite values.
 	NonFinite int
+	// UnroundedAbsmax is the largest finite magnitude the failing step
+	// computed in float32 before its output was rounded to the dtype: above
+	// the dtype's largest finite value, the rounding made the infinity. NaN
+	// when not known (norms, the embedding) or not finite.
+	UnroundedAbsmax float64
 }
 
 // Position is the next-token distribution after one probed position.

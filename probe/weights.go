@@ -25,6 +25,9 @@ type weights struct {
 	workers int
 	raw     [2][]byte // double buffer: one block is read while the other is used
 	dec     []float32
+	// unrounded is the largest finite magnitude of the last linear's output
+	// before it was rounded to the dtype.
+	unrounded float64
 }
 
 func newWeights(ck *formats.Checkpoint, dt formats.DType, mode formats.SourceMode, workers int) *weights {
@@ -212,6 +215,7 @@ func (w *weights) linear(x []float32, T, K int, name string, R int, bias string)
 			row[i] += b[i]
 		}
 	}
+	w.unrounded = finiteAbsmax(y)
 	roundFor(w.dt)(y) // rounding point: the matrix product's output
 	return y, nil
 }

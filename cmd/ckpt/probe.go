@@ -183,9 +183,11 @@ type probePlaceJSON struct {
 	Layer            int      `json:"layer"`
 	Where            string   `json:"where"`
 	LastFiniteAbsmax *float64 `json:"last_finite_absmax"`
-	// Additions: the failing output's largest finite value and non-finite count.
-	FiniteAbsmax *float64 `json:"finite_absmax"`
-	Nonfinite    int      `json:"nonfinite"`
+	// Additions: the failing output's largest finite value, its non-finite
+	// count, and its largest magnitude in float32 before rounding to the dtype.
+	FiniteAbsmax    *float64 `json:"finite_absmax"`
+	Nonfinite       int      `json:"nonfinite"`
+	UnroundedAbsmax *float64 `json:"unrounded_absmax"`
 }
 
 type probeLogitsJSON struct {
@@ -222,7 +224,7 @@ func probePlace(f *probe.Place) *probePlaceJSON {
 		return nil
 	}
 	return &probePlaceJSON{Layer: f.Layer, Where: f.Where, LastFiniteAbsmax: statOrNull(f.LastFiniteAbsmax),
-		FiniteAbsmax: statOrNull(f.FiniteAbsmax), Nonfinite: f.NonFinite}
+		FiniteAbsmax: statOrNull(f.FiniteAbsmax), Nonfinite: f.NonFinite, UnroundedAbsmax: statOrNull(f.UnroundedAbsmax)}
 }
 
 func probeLayer(l probe.LayerStats) probeLayerJSON {
@@ -290,8 +292,12 @@ func writeProbeText(w io.Writer, st styler, r *probe.Report, tk *probe.Tokenizer
 	t.write(w, st.Bold)
 	fmt.Fprintln(w)
 	if f := r.FirstNonFinite; f != nil {
-		fmt.Fprintf(w, "first non-finite: %s (%s non-finite; largest value before it %s)\n",
-			st.Red(probe.PlaceText(f.Layer, len(r.Layers), f.Where)), groupDigits(uint64(f.NonFinite)), g(f.LastFiniteAbsmax))
+		over := ""
+		if f.UnroundedAbsmax > r.DType.MaxFinite() {
+			over = fmt.Sprintf("; in float32 it reaches %s, beyond %s's %s", g(f.UnroundedAbsmax), strings.ToLower(string(r.DType)), g(r.DType.MaxFinite()))
+		}
+		fmt.Fprintf(w, "first non-finite: %s (%s non-finite; largest value before it %s%s)\n",
+			st.Red(probe.PlaceText(f.Layer, len(r.Layers), f.Where)), groupDigits(uint64(f.NonFinite)), g(f.LastFiniteAbsmax), over)
 	} else {
 		fmt.Fprintln(w, "first non-finite: none (every activation is finite)")
 	}

@@ -113,7 +113,7 @@ func TestProbeText(t *testing.T) {
 	}
 	r := cliRun(t, "probe", "--dtype", "float16", odd)
 	r.wantCode(t, 1)
-	for _, want := range []string{"first non-finite: layer 2 mlp", "INVALID", "UNHEALTHY", "probe", `m\x1b[2Jx`} {
+	for _, want := range []string{"first non-finite: layer 2 mlp", "in float32 it reaches", "INVALID", "UNHEALTHY", "probe", `m\x1b[2Jx`} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("missing %q in\n%s", want, r.stdout)
 		}
