@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/internal/hostile"
 	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
@@ -269,5 +271,67 @@ func TestProbePrompt(t *testing.T) {
 	r.wantCode(t, 0)
 	if strings.Contains(r.stdout, "\x1b") {
 		t.Errorf("raw escape in output:\n%q", r.stdout)
+	}
+}
+
+// TestProbeHostileCorpus: probe, given each malformed checkpoint of the
+// hostile corpus with a valid config.json beside it, ends quickly with exit 2
+// and a diagnostic naming the path, never a panic.
+func TestProbeHostileCorpus(t *testing.T) {
+	root := t.TempDir()
+	cases, err := hostile.Generate(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := synth.Decoder{Family: "llama", Vocab: 300, Hidden: 64, Intermediate: 172, Layers: 2, Heads: 4, KVHeads: 2}.ConfigJSON(formats.F32)
+	for _, c := range cases {
+		dir := c.Path
+		if st, err := os.Stat(c.Path); err != nil || !st.IsDir() {
+			dir = filepath.Dir(c.Path)
+		}
+		os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644) // a read-only or odd case directory just has none
+		r := cliRunBounded(t, 20*time.Second, c.Name, "probe", c.Path)
+		if r.code != 2 || !strings.HasPrefix(r.stderr, "ckpt: error: "+c.Path) {
+			t.Errorf("%s: exit %d, stderr %q", c.Name, r.code, r.stderr)
+		}
+	}
+}
+
+// TestProbeBrokenModel: a model probe cannot run says what is wrong.
+func TestProbeBrokenModel(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		corrupt func(dir string) error
+		want    string
+	}{
+		{"truncated", func(dir string) error {
+			p := filepath.Join(dir, "model.safetensors")
+			st, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			return os.Truncate(p, st.Size()-100)
+		}, "model.safetensors"},
+		{"shape", func(dir string) error {
+			p := filepath.Join(dir, "config.json")
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(p, []byte(strings.Replace(string(b), `"intermediate_size": 172`, `"intermediate_size": 170`, 1)), 0o644)
+		}, "but config.json implies [170 64]"},
+		{"no-config", func(dir string) error { return os.Remove(filepath.Join(dir, "config.json")) }, "no config.json beside the weights"},
+	} {
+		dir := probeOverflowModel(t)
+		if err := c.corrupt(dir); err != nil {
+			t.Fatal(err)
+		}
+		r := cliRunBounded(t, 20*time.Second, c.name, "probe", dir)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q, want %q", c.name, r.code, r.stderr, c.want)
+		}
+		if testing.Verbose() {
+			t.Logf("%s: %s", c.name, r.stderr)
+		}
 	}
 }
