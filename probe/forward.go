@@ -19,6 +19,9 @@ type Options struct {
 	Positions int           // probe the last N positions' distributions; 0 means all
 	Workers   int           // goroutines for matrix products; 0 means one per CPU
 	Source    formats.SourceMode
+	// Progress, when set, is called after each block of weights is read with
+	// the bytes read so far and the bytes the probe reads in all.
+	Progress func(done, total int64)
 }
 
 // TopK is how many of the most probable next tokens a position reports.
@@ -96,6 +99,9 @@ func run(ck *formats.Checkpoint, cfg *Config, o Options) (*Report, []float32, er
 	}
 	w := newWeights(ck, dt, o.Source, o.Workers)
 	defer w.close()
+	if o.Progress != nil {
+		w.progress, w.total = o.Progress, weightBytes(ck, cfg, len(tokens))
+	}
 	m := &model{cfg: cfg, w: w, dt: dt, round: roundFor(dt), T: len(tokens)}
 	m.tr = tracker{dt: dt, maxFinite: dt.MaxFinite(), last: math.NaN()}
 	r := &Report{Path: ck.Path, Arch: cfg.Arch, DType: dt, Tokens: tokens}
@@ -112,6 +118,27 @@ func run(ck *formats.Checkpoint, cfg *Config, o Options) (*Report, []float32, er
 		}
 	}
 	return r, logits, nil
+}
+
+// weightBytes is how many bytes a probe of T tokens reads: every tensor, but
+// of the embedding only T rows unless it is also the output layer, and no
+// lm_head.weight when the embedding is tied to it.
+func weightBytes(ck *formats.Checkpoint, cfg *Config, T int) int64 {
+	var n int64
+	for _, t := range ck.Tensors {
+		n += t.Length()
+	}
+	outputIsEmbedding := cfg.Tie || ck.Tensor("lm_head.weight") == nil
+	if t := ck.Tensor("model.embed_tokens.weight"); t != nil {
+		n += int64(T) * int64(cfg.Hidden) * int64(t.DType.Size())
+		if !outputIsEmbedding {
+			n -= t.Length()
+		}
+	}
+	if t := ck.Tensor("lm_head.weight"); t != nil && outputIsEmbedding {
+		n -= t.Length()
+	}
+	return n
 }
 
 // model is one forward pass in progress.

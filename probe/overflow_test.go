@@ -242,3 +242,30 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestProgressCountsEveryByteRead: the progress callback ends at the total it
+// announced (the tied embedding read as the output layer, a few rows of it as
+// the input).
+func TestProgressCountsEveryByteRead(t *testing.T) {
+	for _, d := range []synth.Decoder{families[0], families[4]} { // untied, tied
+		dir := t.TempDir()
+		if err := synth.WriteDecoder(dir, d, formats.BF16, d.Weights(1)); err != nil {
+			t.Fatal(err)
+		}
+		var last, total int64
+		if _, err := Run(dir, Options{Tokens: []int{1, 2}, Progress: func(done, tot int64) { last, total = done, tot }}); err != nil {
+			t.Fatal(err)
+		}
+		var want int64
+		w := d.Weights(1)
+		for _, n := range w.Names {
+			if n != "model.embed_tokens.weight" || d.Tie {
+				want += int64(len(w.Values[n]) * 2)
+			}
+		}
+		want += int64(2 * d.Hidden * 2) // two embedding rows of BF16
+		if last != want || total != want {
+			t.Errorf("%s tie=%v: progress ends at %d of %d, want %d", d.Family, d.Tie, last, total, want)
+		}
+	}
+}

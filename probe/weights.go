@@ -18,13 +18,15 @@ var chunkBytes = 32 << 20
 // weights reads tensors of a checkpoint, decoded from any float dtype to
 // float32 and rounded to the serving dtype (as model.to(dtype) would).
 type weights struct {
-	ck      *formats.Checkpoint
-	dt      formats.DType
-	mode    formats.SourceMode
-	srcs    map[string]formats.Source
-	workers int
-	raw     [2][]byte // double buffer: one block is read while the other is used
-	dec     []float32
+	ck          *formats.Checkpoint
+	dt          formats.DType
+	mode        formats.SourceMode
+	srcs        map[string]formats.Source
+	workers     int
+	raw         [2][]byte // double buffer: one block is read while the other is used
+	dec         []float32
+	progress    func(done, total int64)
+	done, total int64
 	// unrounded is the largest finite magnitude of the last linear's output
 	// before it was rounded to the dtype.
 	unrounded float64
@@ -114,6 +116,10 @@ func (w *weights) readRaw(t *formats.Tensor, e0, n int, buf []byte) ([]byte, err
 		}
 		return fmt.Errorf("%s: reading tensor %s at offset %d: %w", t.File.Path, t.Name, off, err)
 	})
+	if w.progress != nil && err == nil {
+		w.done += int64(nb)
+		w.progress(w.done, max(w.total, w.done))
+	}
 	return buf, err
 }
 

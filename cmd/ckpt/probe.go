@@ -30,14 +30,15 @@ func init() {
 
 // probeOptions are the flags of ckpt probe.
 type probeOptions struct {
-	JSON      bool
-	DType     string
-	Tokens    string
-	Prompt    string
-	Positions int
-	Workers   int
-	Source    string
-	Color     string
+	JSON       bool
+	DType      string
+	Tokens     string
+	Prompt     string
+	Positions  int
+	Workers    int
+	Source     string
+	Color      string
+	NoProgress bool
 }
 
 func runProbeCmd(args []string, stdout, stderr io.Writer) error {
@@ -51,6 +52,7 @@ func runProbeCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVarP(&o.Workers, "workers", "j", 0, "goroutines for the matrix products (0: one per CPU)")
 	fs.StringVar(&o.Source, "source", "pread", "how bytes are read: pread or mmap")
 	fs.StringVar(&o.Color, "color", "auto", "colour the text output: "+colorModes+" (NO_COLOR turns it off)")
+	fs.BoolVar(&o.NoProgress, "no-progress", false, "never draw the progress bar (it is drawn only when stderr is a terminal)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -79,7 +81,18 @@ func runProbeCmd(args []string, stdout, stderr io.Writer) error {
 				return false, usagef("give a non-empty --prompt", "--prompt gives no tokens")
 			}
 		}
+		var bar *byteProgress
+		var seen int64
+		opts := opts
+		opts.Progress = func(done, total int64) {
+			if bar == nil {
+				bar = newByteProgress(stderr, total, "probe "+path, !o.NoProgress)
+			}
+			bar.Add(done - seen)
+			seen = done
+		}
 		r, err := probe.Run(path, opts)
+		bar.Done()
 		if err != nil {
 			return false, err
 		}
