@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"inspect":          {"formats"},
 	"diff":             {"inspect", "formats"},
 	"repair":           {"inspect", "formats"},
+	"probe":            {"inspect", "formats"},
 	"internal/synth":   {"formats"},
 	"internal/hostile": {"formats"},
 	"internal/testenv": {},

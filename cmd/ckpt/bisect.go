@@ -13,6 +13,7 @@ import (
 
 	"github.com/ckpt-tool/ckpt/diff"
 	"github.com/ckpt-tool/ckpt/inspect"
+	"github.com/ckpt-tool/ckpt/probe"
 )
 
 // ckpt bisect: the first unhealthy checkpoint of a run, the drift onset, the
@@ -39,6 +40,9 @@ type bisectOptions struct {
 	Color       string
 	NoProgress  bool
 	Force       bool // overwrite an existing report file
+	Probe       bool // --until probe
+	ProbeDType  string
+	ProbeTokens string
 }
 
 func runBisectCmd(args []string, stdout, stderr io.Writer) error {
@@ -47,7 +51,9 @@ func runBisectCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object (the contract in the README)")
 	fs.StringVar(&o.Report, "report", "", "also write a self-contained HTML report (plots of the log, update heatmap, culprits) to this file")
 	fs.BoolVar(&o.Force, "force", false, "let --report replace an existing file")
-	fs.StringVar(&o.Until, "until", "any", "what makes a checkpoint unhealthy: nonfinite (NaN/Inf), outlier (NaN/Inf or outlier errors) or any error finding")
+	fs.StringVar(&o.Until, "until", "any", "what makes a checkpoint unhealthy: nonfinite (NaN/Inf), outlier (NaN/Inf or outlier errors), any error finding, or probe (its forward pass fails; shown next to the first checkpoint with non-finite weights)")
+	fs.StringVar(&o.ProbeDType, "dtype", "", "with --until probe: the dtype the model is served in, f32, bf16 or f16 (default: each checkpoint's torch_dtype)")
+	fs.StringVar(&o.ProbeTokens, "tokens", "", "with --until probe: comma-separated token ids to run (default: as ckpt probe)")
 	fs.BoolVar(&o.Fast, "fast", false, "measure drift only between the checkpoints the search scanned")
 	fs.BoolVar(&o.NoDrift, "no-drift", false, "skip the drift timeline (verdict and training log only)")
 	fs.IntVar(&o.Top, "top", 5, "tensors and layers named per drift interval")
@@ -61,9 +67,14 @@ func runBisectCmd(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() == 0 {
 		return usagef("run 'ckpt bisect --help'", "bisect needs a run directory (holding checkpoint-N/ directories) or two or more checkpoints")
 	}
+	if o.Until == "probe" {
+		o.Probe, o.Until = true, string(diff.UntilNonFinite) // the weights' verdict shown beside the probe's
+	} else if o.ProbeDType != "" || o.ProbeTokens != "" {
+		return usagef("add --until probe", "--dtype and --tokens apply to --until probe only")
+	}
 	until, err := diff.ParseUntil(o.Until)
 	if err != nil {
-		return usagef("use --until nonfinite, outlier or any", "--until: %w", err)
+		return usagef("use --until nonfinite, outlier, any or probe", "--until: %w", err)
 	}
 	if o.Workers < 0 || o.Top < 1 || !(o.OnsetFactor > 1) {
 		return usagef("run 'ckpt bisect --help'", "-j must be 0 or more, --top 1 or more and --onset-factor above 1")
@@ -106,6 +117,13 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 			return usagef("pick a new file name, or add --force", "%s: already exists; --report does not replace files", o.Report)
 		}
 	}
+	var popts probe.Options
+	if o.Probe {
+		popts, err = (probeOptions{DType: o.ProbeDType, Tokens: o.ProbeTokens, Workers: o.Workers}).probeOptions()
+		if err != nil {
+			return err
+		}
+	}
 	es, runDir, err := bisectSeries(args)
 	if err != nil {
 		var pe *pathError
@@ -130,10 +148,22 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 		}
 		return err
 	}
-	if o.JSON {
+	var pr *bisectProbeJSON
+	if o.Probe {
+		if pr, err = probeSeries(es, rep, popts, opts.Log); err != nil {
+			return err
+		}
+	}
+	switch {
+	case o.JSON && o.Probe:
+		err = writeJSON(stdout, bisectWithProbe{rep, pr})
+	case o.JSON:
 		err = writeJSON(stdout, rep)
-	} else {
+	default:
 		writeBisectText(stdout, st, rep, args)
+		if pr != nil {
+			writeBisectProbeText(stdout, st, pr)
+		}
 	}
 	if err != nil {
 		return err
@@ -146,7 +176,7 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 			fmt.Fprintf(stdout, "\nreport written to %s\n", safeText(o.Report))
 		}
 	}
-	if rep.FirstUnhealthy != nil {
+	if rep.FirstUnhealthy != nil || (pr != nil && pr.FirstFailing != nil) {
 		return errFindings
 	}
 	return nil

@@ -1,0 +1,64 @@
+// AVX2 + FMA tile of the matrix product (see matmul_amd64.go): two token rows
+// times four weight rows, eight float32 lanes per sum, fused multiply-adds.
+
+#include "textflag.h"
+
+#define REDUCE(Y, X, OFF) \
+	VEXTRACTF128 $1, Y, X14 \
+	VADDPS X14, X, X \
+	VHADDPS X, X, X \
+	VHADDPS X, X, X \
+	VMOVSS X, OFF(DX)
+
+// func fmaTile2x4(x0, x1, w0, w1, w2, w3 *float32, k8 int, out *[8]float32)
+TEXT ·fmaTile2x4(SB), NOSPLIT, $0-64
+	MOVQ x0+0(FP), SI
+	MOVQ x1+8(FP), DI
+	MOVQ w0+16(FP), AX
+	MOVQ w1+24(FP), R8
+	MOVQ w2+32(FP), R9
+	MOVQ w3+40(FP), R10
+	MOVQ k8+48(FP), CX
+	MOVQ out+56(FP), DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ R11, R11
+
+loop:
+	CMPQ CX, $0
+	JE   done
+	VMOVUPS (SI)(R11*1), Y8
+	VMOVUPS (DI)(R11*1), Y9
+	VMOVUPS (AX)(R11*1), Y10
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y10, Y9, Y4
+	VMOVUPS (R8)(R11*1), Y11
+	VFMADD231PS Y11, Y8, Y1
+	VFMADD231PS Y11, Y9, Y5
+	VMOVUPS (R9)(R11*1), Y12
+	VFMADD231PS Y12, Y8, Y2
+	VFMADD231PS Y12, Y9, Y6
+	VMOVUPS (R10)(R11*1), Y13
+	VFMADD231PS Y13, Y8, Y3
+	VFMADD231PS Y13, Y9, Y7
+	ADDQ $32, R11
+	DECQ CX
+	JMP  loop
+
+done:
+	REDUCE(Y0, X0, 0)
+	REDUCE(Y1, X1, 4)
+	REDUCE(Y2, X2, 8)
+	REDUCE(Y3, X3, 12)
+	REDUCE(Y4, X4, 16)
+	REDUCE(Y5, X5, 20)
+	REDUCE(Y6, X6, 24)
+	REDUCE(Y7, X7, 28)
+	VZEROUPPER
+	RET
