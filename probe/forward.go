@@ -67,6 +67,10 @@ func RunCheckpoint(ck *formats.Checkpoint, cfg *Config, o Options) (*Report, err
 	return r, err
 }
 
+// ErrNoServingDType: the checkpoint's config names a torch_dtype probe cannot
+// serve in, and no dtype was given.
+var ErrNoServingDType = errors.New("cannot be probed in that dtype: name a serving dtype (f32, bf16 or f16)")
+
 // run is RunCheckpoint that also returns the logits of the probed positions
 // (positions × vocab).
 func run(ck *formats.Checkpoint, cfg *Config, o Options) (*Report, []float32, error) {
@@ -76,7 +80,7 @@ func run(ck *formats.Checkpoint, cfg *Config, o Options) (*Report, []float32, er
 		if cfg.TorchDType != "" {
 			d, err := ParseDType(cfg.TorchDType)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: torch_dtype %q cannot be probed; pass --dtype f32, bf16 or f16", cfg.Path, cfg.TorchDType)
+				return nil, nil, fmt.Errorf("%s: torch_dtype %q: %w", cfg.Path, cfg.TorchDType, ErrNoServingDType)
 			}
 			dt = d
 		}

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -40,6 +41,10 @@ const gpt2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]
 
 // byteRune maps each byte to the printable character byte-level BPE writes
 // it as (GPT-2's bytes_to_unicode); runeByte is the inverse.
+// ErrTokenizerUnsupported: tokenizer.json asks for something the byte-level
+// BPE tokenizer does not implement; token ids can still be given directly.
+var ErrTokenizerUnsupported = errors.New("which probe's byte-level BPE tokenizer does not implement")
+
 var byteRune, runeByte = func() ([256]rune, map[rune]byte) {
 	var br [256]rune
 	rb := map[rune]byte{}
@@ -99,7 +104,7 @@ func ParseTokenizer(path string, data []byte) (*Tokenizer, error) {
 		return nil, fmt.Errorf("%s: not a valid tokenizer.json: %v", path, err)
 	}
 	unsupported := func(what string) error {
-		return fmt.Errorf("%s: uses %s, which probe's byte-level BPE tokenizer does not implement; pass token ids with --tokens", path, what)
+		return fmt.Errorf("%s: uses %s: %w", path, what, ErrTokenizerUnsupported)
 	}
 	m := doc.Model
 	switch {

@@ -93,6 +93,9 @@ func runProbeCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		r, err := probe.Run(path, opts)
 		bar.Done()
+		if errors.Is(err, probe.ErrNoServingDType) {
+			return false, withHint(err, "pass --dtype f32, bf16 or f16")
+		}
 		if err != nil {
 			return false, err
 		}
@@ -155,6 +158,8 @@ func checkpointTokenizer(path string, need bool) (*probe.Tokenizer, error) {
 		return tk, nil
 	case !need:
 		return nil, nil
+	case errors.Is(err, probe.ErrTokenizerUnsupported):
+		return nil, withHint(err, "pass token ids with --tokens")
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, usagef("pass token ids with --tokens", "--prompt needs a tokenizer.json beside the weights, and %s has none", dir)
 	}
