@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ckpt's tests use, when they are missing:
-# chromium (the bisect HTML report is rendered headless in a test).
+# chromium (the bisect HTML report is rendered headless in a test), xmllint
+# (libxml2-utils: JUnit reports are validated against a schema) and pre-commit
+# (the ckpt-scan hook is run as pre-commit runs it).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+command -v pre-commit >/dev/null 2>&1 || need+=(pre-commit)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

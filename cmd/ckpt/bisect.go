@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ckpt-tool/ckpt/diff"
 	"github.com/ckpt-tool/ckpt/inspect"
@@ -38,7 +39,8 @@ type bisectOptions struct {
 	Workers     int
 	Color       string
 	NoProgress  bool
-	Force       bool // overwrite an existing report file
+	Force       bool   // overwrite an existing report file
+	JUnit       string // also write a JUnit XML report here
 }
 
 func runBisectCmd(args []string, stdout, stderr io.Writer) error {
@@ -46,6 +48,7 @@ func runBisectCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bisect", "bisect [flags] RUN_DIR | CHECKPOINT...", stderr)
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object (the contract in the README)")
 	fs.StringVar(&o.Report, "report", "", "also write a self-contained HTML report (plots of the log, update heatmap, culprits) to this file")
+	fs.StringVar(&o.JUnit, "junit", "", "also write a JUnit XML report (a test case per checkpoint, the drift timeline and the training log) to this file, for GitLab, Jenkins and other CI")
 	fs.BoolVar(&o.Force, "force", false, "let --report replace an existing file")
 	fs.StringVar(&o.Until, "until", "any", "what makes a checkpoint unhealthy: nonfinite (NaN/Inf), outlier (NaN/Inf or outlier errors) or any error finding")
 	fs.BoolVar(&o.Fast, "fast", false, "measure drift only between the checkpoints the search scanned")
@@ -124,6 +127,7 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 			fmt.Fprintf(stderr, "ckpt bisect: %s\n", safeText(fmt.Sprintf(format, args...)))
 		}
 	}
+	start := time.Now()
 	rep, err := diff.Bisect(ctx, es, opts)
 	if err != nil {
 		if errors.Is(err, diff.ErrNoSeries) {
@@ -145,6 +149,11 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 		}
 		if !o.JSON {
 			fmt.Fprintf(stdout, "\nreport written to %s\n", safeText(o.Report))
+		}
+	}
+	if o.JUnit != "" {
+		if err := writeJUnit(o.JUnit, "ckpt bisect", []junitSuite{bisectJUnitSuite(strings.Join(args, " "), rep, start, time.Since(start))}); err != nil {
+			return err
 		}
 	}
 	if rep.FirstUnhealthy != nil {

@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -38,4 +39,22 @@ func Realdata(tb testing.TB) string {
 		tb.Skipf("real files not available: %v", err)
 	}
 	return dir
+}
+
+// Command finds a program a test runs (xmllint, pre-commit). Without it the
+// test is skipped with a message naming the Debian package that provides it
+// (scripts/install-test-deps.sh installs them), except in CI (CI=true), where
+// a missing dependency fails the test instead of passing silently.
+func Command(tb testing.TB, name, debianPackage string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	msg := name + " not found: install the Debian package " + debianPackage + " (scripts/install-test-deps.sh does)"
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+	return ""
 }
