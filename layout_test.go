@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"inspect":          {"formats"},
 	"diff":             {"inspect", "formats"},
 	"repair":           {"diff", "inspect", "formats"},
+	"watch":            {"diff", "inspect", "formats"},
 	"internal/synth":   {"formats"},
 	"internal/hostile": {"formats"},
 	"internal/testenv": {},
