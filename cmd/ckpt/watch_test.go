@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ckpt-tool/ckpt/internal/hostile"
 	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
@@ -361,4 +362,40 @@ func TestWatchOnceHookAndExitOn(t *testing.T) {
 		cliRun(t, bad...).wantCode(t, 2)
 	}
 	cliRun(t, "watch", "--once", filepath.Join(t.TempDir(), "missing")).wantCode(t, 2)
+}
+
+// TestWatchHostileCorpus puts each malformed file of the hostile corpus in a
+// complete checkpoint (trainer_state.json written) of a run: watch --once must
+// end quickly, report it unhealthy in JSON that parses, and never panic.
+func TestWatchHostileCorpus(t *testing.T) {
+	cases, err := hostile.Generate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		fi, err := os.Stat(c.Path)
+		if err != nil || !fi.Mode().IsRegular() || c.Name == "million-tensors" {
+			continue // directories are checkpoints of their own; the big header is covered by scan
+		}
+		run := filepath.Join(t.TempDir(), "run")
+		ck := filepath.Join(run, "checkpoint-10")
+		if err := os.MkdirAll(ck, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(c.Path)
+		writeFileT(t, filepath.Join(ck, "model.safetensors"), data)
+		writeFileT(t, filepath.Join(ck, "trainer_state.json"), []byte(`{"global_step": 10, "log_history": []}`))
+		r := cliRunBounded(t, 20*time.Second, c.Name, "watch", "--once", "--json", run)
+		if r.code != 1 {
+			t.Errorf("%s: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", c.Name, r.code, r.stdout, r.stderr)
+			continue
+		}
+		kinds := ""
+		for _, l := range cliJSON(t, r.stdout) {
+			kinds += l["event"].(string) + " "
+		}
+		if kinds != "checkpoint unhealthy " {
+			t.Errorf("%s: events %q, want a checkpoint and an unhealthy event", c.Name, kinds)
+		}
+	}
 }
