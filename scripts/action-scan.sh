@@ -3,7 +3,9 @@
 # it can be tested outside GitHub with the same environment variables:
 #
 #   CKPT                 the ckpt binary [ckpt on PATH]
-#   CKPT_PATHS           what to scan: one path or glob per line
+#   CKPT_PATHS           what to scan: one path or glob per line (** matches
+#                        any depth; a glob matching nothing is kept as is and
+#                        reported missing)
 #   CKPT_ARGS            extra flags for ckpt scan (split on spaces)
 #   GITHUB_STEP_SUMMARY  the job summary file the Markdown report is appended to
 #   GITHUB_OUTPUT        where the verdict output is written (optional)
@@ -14,6 +16,7 @@
 set -uo pipefail
 
 ckpt=${CKPT:-ckpt}
+shopt -s globstar # models/**/*.safetensors reaches every depth
 paths=()
 while IFS= read -r line || [ -n "$line" ]; do
   # trim, skip blank lines; expand globs without splitting on spaces

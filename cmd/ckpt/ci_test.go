@@ -194,6 +194,11 @@ func TestActionScript(t *testing.T) {
 	if code != 0 || output != "verdict=healthy\n" || strings.Count(summary, "✅ **healthy**") != 2 || !strings.Contains(log, "healthy") {
 		t.Errorf("healthy files: exit %d, output %q\nsummary:\n%s\nlog:\n%s", code, output, summary, log)
 	}
+	// ** reaches every depth (both files under "my models" and other.safetensors)
+	_, summary, _, code = runScript("**/*.safetensors", "")
+	if code != 1 || strings.Count(summary, "**ckpt scan**") != 3 {
+		t.Errorf("healthy files: exit %d, output %q\nsummary:\n%s\nlog:\n%s", code, output, summary, log)
+	}
 	log, summary, output, code = runScript("my models/*.safetensors", "--strict")
 	if code != 1 || output != "verdict=unhealthy\n" || !strings.Contains(summary, "❌ **unhealthy**") ||
 		!strings.Contains(summary, "model.layers.1.mlp.up_proj.weight") || !strings.Contains(log, "::error::") {
