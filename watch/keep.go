@@ -114,6 +114,16 @@ func (k *keeper) keep(e *diff.Entry, reason string) ([]*KeptEvent, error) {
 	return []*KeptEvent{ev}, errors.Join(errs...)
 }
 
+// copyOf is the kept copy of e, "" when it is not kept.
+func (k *keeper) copyOf(e *diff.Entry) string {
+	for _, c := range k.kept {
+		if c.Source == e.Path && c.Step == e.Step {
+			return c.Copy
+		}
+	}
+	return ""
+}
+
 // materialize puts a complete copy of e in the keep directory.
 func (k *keeper) materialize(e *diff.Entry) (*keptCopy, error) {
 	name := filepath.Base(e.Path)

@@ -98,6 +98,17 @@ type processed struct {
 // checkpoints complete now are processed. It returns the error Emit returned,
 // if any, or an error when runDir cannot be read at the start.
 func Run(ctx context.Context, runDir string, opts Options) error {
+	w, err := newWatcher(runDir, opts)
+	if err != nil {
+		return err
+	}
+	if w.opts.Once {
+		return w.look(ctx, true)
+	}
+	return w.follow(ctx)
+}
+
+func newWatcher(runDir string, opts Options) (*watcher, error) {
 	if opts.OnsetFactor <= 0 {
 		opts.OnsetFactor = diff.DefaultOnsetFactor
 	}
@@ -109,34 +120,41 @@ func Run(ctx context.Context, runDir string, opts Options) error {
 	}
 	st, err := os.Stat(runDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("%s: not a directory (watch follows a run directory holding checkpoint-N directories)", runDir)
+		return nil, fmt.Errorf("%s: not a directory (watch follows a run directory holding checkpoint-N directories)", runDir)
 	}
 	w := &watcher{runDir: runDir, opts: opts, pending: map[int]*pending{}, done: map[int]bool{}, lastStep: -1,
 		logSeen: map[string]bool{}, watched: map[string]bool{}}
 	if opts.Keep != "" {
 		k, err := newKeeper(opts.Keep, opts.KeepCopy)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		w.keeper = k
 	}
-	if opts.Once {
-		return w.look(ctx, true)
-	}
+	return w, nil
+}
+
+// follow looks at the run directory whenever notifications say something
+// changed there (or every poll interval) until ctx is done.
+func (w *watcher) follow(ctx context.Context) error {
+	opts := w.opts
 	interval := opts.Poll
 	if interval <= 0 {
-		if n, err := fsnotify.NewWatcher(); err == nil && n.Add(runDir) == nil {
+		n, err := fsnotify.NewWatcher()
+		if err == nil {
+			if err = n.Add(w.runDir); err != nil {
+				n.Close()
+			}
+		}
+		if err == nil {
 			w.notify = n
-			w.watched[runDir] = true
+			w.watched[w.runDir] = true
 			defer n.Close()
 			interval = RescanEvery
 		} else {
-			if n != nil {
-				n.Close()
-			}
 			w.log("file-system notifications unavailable (%v); polling every %v", err, DefaultPoll)
 			interval = DefaultPoll
 		}
@@ -383,7 +401,16 @@ func (w *watcher) process(ctx context.Context, pd *pending) error {
 	// Only from a healthy checkpoint: between damaged ones the update means
 	// nothing (and the scan has said what is wrong).
 	if w.prev != nil && w.prev.healthy && w.prev.ckpt != nil && c != nil {
-		res, err := diff.Compare(ctx, w.prev.ckpt, c, w.opts.Diff)
+		from := w.prev.ckpt
+		if gone(w.prev.entry.Path) && w.keeper != nil {
+			// Rotated away already: its kept copy holds the same bytes.
+			if kc := w.keeper.copyOf(w.prev.entry); kc != "" {
+				if kept, err := formats.Open(kc); err == nil {
+					from = kept
+				}
+			}
+		}
+		res, err := diff.Compare(ctx, from, c, w.opts.Diff)
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -263,3 +263,44 @@ func sameFiles(t *testing.T, a, b string, linked bool) {
 		}
 	}
 }
+
+// With a rotation keeping only the newest checkpoint, the previous one is
+// gone by the time the next is checked: its kept copy stands in for it, so
+// the update is still measured (and equals the one measured on the originals).
+func TestCompareWithKeptCopyAfterRotation(t *testing.T) {
+	staging, truth := stagedRun(t, synth.RunOptions{Seed: 6, Checkpoints: 2, JumpStep: 150, NaNStep: -1})
+	run := filepath.Join(t.TempDir(), "run")
+	rec := &recorder{}
+	w, err := newWatcher(run+"/../run", rec.options(Options{Keep: filepath.Join(t.TempDir(), "keep")}))
+	if err == nil || w != nil {
+		t.Fatalf("a missing run directory: %v", err)
+	}
+	if err := os.Mkdir(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w, err = newWatcher(run, rec.options(Options{Keep: filepath.Join(t.TempDir(), "keep")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	copyDir(t, filepath.Join(staging, truth.Dirs[0]), filepath.Join(run, truth.Dirs[0]), false)
+	if err := w.look(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	copyDir(t, filepath.Join(staging, truth.Dirs[1]), filepath.Join(run, truth.Dirs[1]), false)
+	os.RemoveAll(filepath.Join(run, truth.Dirs[0])) // save_total_limit=1
+	if err := w.look(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	cps := rec.checkpoints()
+	if len(cps) != 2 || cps[1].RelUpdate == nil {
+		t.Fatalf("events %+v, logs %q: want the second checkpoint's update measured", rec.events, rec.logs)
+	}
+	res, err := diff.ComparePaths(ctx, filepath.Join(staging, truth.Dirs[0]), filepath.Join(staging, truth.Dirs[1]), diff.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := res.RelL2(); *cps[1].RelUpdate != want {
+		t.Errorf("update %v measured against the kept copy, %v on the originals", *cps[1].RelUpdate, want)
+	}
+}
