@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -396,6 +398,46 @@ func TestWatchHostileCorpus(t *testing.T) {
 		}
 		if kinds != "checkpoint unhealthy " {
 			t.Errorf("%s: events %q, want a checkpoint and an unhealthy event", c.Name, kinds)
+		}
+	}
+}
+
+// TestWatchStopsOnSignal runs the ckpt binary: SIGTERM (as Slurm or a job
+// script sends) and SIGINT end the watch promptly with exit status 0.
+func TestWatchStopsOnSignal(t *testing.T) {
+	ckpt, err := exec.LookPath("ckpt") // this test binary, as TestMain puts it on PATH
+	if err != nil {
+		t.Fatalf("ckpt not on PATH: %v", err)
+	}
+	run, _ := writeRun(t, synth.RunOptions{Seed: 1, Checkpoints: 2, JumpStep: 150, NaNStep: -1})
+	for _, sig := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
+		cmd := exec.Command(ckpt, "watch", "--json", run)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		if !sc.Scan() {
+			cmd.Process.Kill()
+			t.Fatalf("no event from ckpt watch: %s", stderr.String())
+		}
+		cmd.Process.Signal(sig)
+		go io.Copy(io.Discard, stdout)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%v: ckpt watch ended with %v, want exit 0\n%s", sig, err, stderr.String())
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("%v: ckpt watch still running 10s later", sig)
 		}
 	}
 }
