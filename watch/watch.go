@@ -374,6 +374,11 @@ func (w *watcher) process(ctx context.Context, pd *pending) error {
 			w.log("%s was deleted while it was being checked; not checked", pd.path)
 			return nil
 		}
+		if errors.Is(err, formats.ErrNoWeights) {
+			// Weights in another format (pytorch_model.bin): not damage.
+			w.log("%s holds no safetensors weights; not checked", pd.path)
+			return nil
+		}
 		// Complete but unreadable: that is damage, not a save in progress.
 		f := inspect.Finding{Severity: "error", Check: inspect.CheckFormat, File: pd.path, Message: err.Error()}
 		ev.Findings = append(ev.Findings, f)
