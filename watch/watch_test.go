@@ -20,44 +20,18 @@ import (
 func stagedRun(t *testing.T, o synth.RunOptions) (string, synth.RunTruth) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "staging")
-	if _, err := synth.WriteRun(dir, o); err != nil {
-		t.Fatal(err)
-	}
-	truth, err := o.Truth()
+	truth, err := synth.WriteRunTruth(dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return dir, truth
 }
 
-// copyDir copies the regular files of src into dst, trainer_state.json last
-// unless skipState.
+// copyDir plays one save of the trainer: src's files into dst, trainer_state.json last unless skipState.
 func copyDir(t *testing.T, src, dst string, skipState bool) {
 	t.Helper()
-	if err := os.MkdirAll(dst, 0o755); err != nil {
+	if err := synth.CopyCheckpoint(src, dst, !skipState); err != nil {
 		t.Fatal(err)
-	}
-	des, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, de := range des {
-		if de.Name() != "trainer_state.json" {
-			names = append(names, de.Name())
-		}
-	}
-	if !skipState {
-		names = append(names, "trainer_state.json")
-	}
-	for _, n := range names {
-		data, err := os.ReadFile(filepath.Join(src, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, n), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

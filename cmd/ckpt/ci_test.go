@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
@@ -38,6 +39,19 @@ func ciFiles(t *testing.T, dir string) (healthy, unhealthy string) {
 		t.Fatal(err)
 	}
 	return healthy, unhealthy
+}
+
+// exitStatus is the exit status of a command that ran (err from Run).
+func exitStatus(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
 }
 
 // goBinary is the go command that builds the hook.
@@ -117,14 +131,7 @@ func TestPreCommitHook(t *testing.T) {
 		cmd.Dir, cmd.Env = target, env
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("pre-commit try-repo: %v\n%s", err, out.String())
-		}
-		return out.String(), code
+		return out.String(), exitStatus(t, cmd.Run())
 	}
 	out, code := tryRepo("good.safetensors")
 	if code != 0 || !strings.Contains(out, "HEALTHY") {
@@ -174,13 +181,7 @@ func TestActionScript(t *testing.T) {
 			"GITHUB_STEP_SUMMARY="+summary, "GITHUB_OUTPUT="+output)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
+		code := exitStatus(t, cmd.Run())
 		s, _ := os.ReadFile(summary)
 		o, _ := os.ReadFile(output)
 		if !strings.HasPrefix(string(s), "earlier step's summary\n") {

@@ -21,24 +21,24 @@ import (
 // or checkpoint, with <failure> for findings, <error> for a checkpoint that
 // could not be read and <skipped> for one that was not checked.
 
+// junitCounts are the totals both <testsuites> and <testsuite> carry.
+type junitCounts struct {
+	Name     string `xml:"name,attr"`
+	Tests    int    `xml:"tests,attr"`
+	Failures int    `xml:"failures,attr"`
+	Errors   int    `xml:"errors,attr"`
+	Skipped  int    `xml:"skipped,attr"`
+	Time     string `xml:"time,attr"`
+}
+
 type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
+	XMLName xml.Name `xml:"testsuites"`
+	junitCounts
+	Suites []junitSuite `xml:"testsuite"`
 }
 
 type junitSuite struct {
-	Name      string      `xml:"name,attr"`
-	Tests     int         `xml:"tests,attr"`
-	Failures  int         `xml:"failures,attr"`
-	Errors    int         `xml:"errors,attr"`
-	Skipped   int         `xml:"skipped,attr"`
-	Time      string      `xml:"time,attr"`
+	junitCounts
 	Timestamp string      `xml:"timestamp,attr"`
 	Hostname  string      `xml:"hostname,attr"`
 	Cases     []junitCase `xml:"testcase"`
@@ -87,13 +87,13 @@ func (s *junitSuite) add(c junitCase) {
 
 func newJUnitSuite(name string, start time.Time, elapsed time.Duration) junitSuite {
 	host, _ := os.Hostname()
-	return junitSuite{Name: name, Time: junitSeconds(elapsed), Timestamp: start.UTC().Format("2006-01-02T15:04:05"), Hostname: host}
+	return junitSuite{junitCounts: junitCounts{Name: name, Time: junitSeconds(elapsed)}, Timestamp: start.UTC().Format("2006-01-02T15:04:05"), Hostname: host}
 }
 
 // writeJUnit totals the suites and writes the report atomically (an existing
 // file is replaced: CI jobs rerun into the same path).
 func writeJUnit(path, name string, suites []junitSuite) error {
-	all := junitSuites{Name: name, Suites: suites}
+	all := junitSuites{junitCounts: junitCounts{Name: name}, Suites: suites}
 	var total float64
 	for _, s := range suites {
 		all.Tests += s.Tests

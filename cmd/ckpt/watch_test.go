@@ -147,10 +147,7 @@ func testWatchFollows(t *testing.T, flags ...string) {
 	o := synth.RunOptions{Seed: 9, Checkpoints: 10, JumpStep: 450, NaNStep: 850, Shards: 2}
 	tmp := t.TempDir()
 	staging := filepath.Join(tmp, "staging")
-	if _, err := synth.WriteRun(staging, o); err != nil {
-		t.Fatal(err)
-	}
-	truth, err := o.Truth()
+	truth, err := synth.WriteRunTruth(staging, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,35 +161,27 @@ func testWatchFollows(t *testing.T, flags ...string) {
 
 	for k, step := range truth.Steps {
 		src, dst := filepath.Join(staging, truth.Dirs[k]), filepath.Join(run, truth.Dirs[k])
-		if err := os.Mkdir(dst, 0o755); err != nil {
+		if err := synth.CopyCheckpoint(src, dst, false); err != nil { // shards first
 			t.Fatal(err)
 		}
-		des, _ := os.ReadDir(src)
-		var shards []string
-		for _, de := range des {
-			if de.Name() != "trainer_state.json" {
-				shards = append(shards, de.Name())
-			}
-		}
-		for i, name := range shards {
-			data, err := os.ReadFile(filepath.Join(src, name))
+		if k == 3 {
+			// A shard half written, and the trainer pauses: nothing may be reported.
+			shard := filepath.Join(dst, synth.ShardName(2, 2))
+			data, err := os.ReadFile(shard)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if k == 3 && i == len(shards)-1 {
-				// Half written, and the trainer pauses: nothing may be reported.
-				writeFileT(t, filepath.Join(dst, name), data[:len(data)/2])
-				if got := w.quiet(400 * time.Millisecond); len(got) > 0 {
-					t.Fatalf("events for a checkpoint still being written: %v", got)
-				}
+			writeFileT(t, shard, data[:len(data)/2])
+			if got := w.quiet(400 * time.Millisecond); len(got) > 0 {
+				t.Fatalf("events for a checkpoint still being written: %v", got)
 			}
-			writeFileT(t, filepath.Join(dst, name), data)
+			writeFileT(t, shard, data)
 		}
-		state, err := os.ReadFile(filepath.Join(src, "trainer_state.json"))
+		state, err := os.ReadFile(filepath.Join(src, synth.StateFile))
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeFileT(t, filepath.Join(dst, "trainer_state.json"), state)
+		writeFileT(t, filepath.Join(dst, synth.StateFile), state) // then trainer_state.json
 		all = append(all, w.until(t, limit, "checkpoint event for step "+strconv.Itoa(step), func(l watchLine) bool {
 			return l.kind() == "checkpoint" && l.int("step") == step
 		})...)
