@@ -131,7 +131,8 @@ func TestPreCommitHook(t *testing.T) {
 		cmd.Dir, cmd.Env = target, env
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
-		return out.String(), exitStatus(t, cmd.Run())
+		code := exitStatus(t, cmd.Run())
+		return out.String(), code
 	}
 	out, code := tryRepo("good.safetensors")
 	if code != 0 || !strings.Contains(out, "HEALTHY") {
