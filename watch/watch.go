@@ -263,7 +263,8 @@ func (w *watcher) look(ctx context.Context, final bool) error {
 	for step, pd := range w.pending {
 		if !present[step] {
 			w.log("%s was deleted before it was complete; not checked", pd.path)
-			w.forget(step)
+			w.unwatch(pd)
+			delete(w.pending, step) // a later save of the same step is still checked
 		}
 	}
 	steps := make([]int, 0, len(w.pending))
@@ -307,13 +308,20 @@ func (w *watcher) look(ctx context.Context, final bool) error {
 	return nil
 }
 
+// forget drops a pending checkpoint for good: checked, or given up.
 func (w *watcher) forget(step int) {
-	if pd := w.pending[step]; pd != nil && w.notify != nil && w.watched[pd.path] {
-		w.notify.Remove(pd.path)
-		delete(w.watched, pd.path)
+	if pd := w.pending[step]; pd != nil {
+		w.unwatch(pd)
 	}
 	delete(w.pending, step)
 	w.done[step] = true
+}
+
+func (w *watcher) unwatch(pd *pending) {
+	if w.notify != nil && w.watched[pd.path] {
+		w.notify.Remove(pd.path)
+		delete(w.watched, pd.path)
+	}
 }
 
 // complete reports whether a checkpoint is written: its trainer_state.json

@@ -297,3 +297,38 @@ func TestCheckpointWithoutSafetensors(t *testing.T) {
 		t.Errorf("events %+v, logs %q", rec.events, rec.logs)
 	}
 }
+
+// An interrupted save deleted by the trainer is noted, and a later save of
+// the same step is checked.
+func TestInterruptedSaveDeletedThenSavedAgain(t *testing.T) {
+	staging, truth := stagedRun(t, synth.RunOptions{Seed: 8, Checkpoints: 2, JumpStep: 150, NaNStep: -1})
+	run := filepath.Join(t.TempDir(), "run")
+	if err := os.Mkdir(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	w, err := newWatcher(run, rec.options(Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	src, dst := filepath.Join(staging, truth.Dirs[0]), filepath.Join(run, truth.Dirs[0])
+	copyDir(t, src, dst, true) // no trainer_state.json yet
+	if err := w.look(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(dst)
+	if err := w.look(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	copyDir(t, src, dst, false)
+	if err := w.look(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if cps := rec.checkpoints(); len(cps) != 1 || cps[0].Step != truth.Steps[0] {
+		t.Errorf("events %+v: want the re-saved checkpoint checked once", rec.events)
+	}
+	if !strings.Contains(strings.Join(rec.logs, "\n"), "deleted before it was complete") {
+		t.Errorf("logs %q", rec.logs)
+	}
+}
