@@ -48,7 +48,7 @@ func runBisectCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bisect", "bisect [flags] RUN_DIR | CHECKPOINT...", stderr)
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object (the contract in the README)")
 	fs.StringVar(&o.Report, "report", "", "also write a self-contained HTML report (plots of the log, update heatmap, culprits) to this file")
-	fs.StringVar(&o.JUnit, "junit", "", "also write a JUnit XML report (a test case per checkpoint, the drift timeline and the training log) to this file, for GitLab, Jenkins and other CI")
+	fs.StringVar(&o.JUnit, "junit", "", "also write a JUnit XML report to `FILE` (a test case per checkpoint, the drift timeline and the training log) for GitLab, Jenkins and other CI")
 	fs.BoolVar(&o.Force, "force", false, "let --report replace an existing file")
 	fs.StringVar(&o.Until, "until", "any", "what makes a checkpoint unhealthy: nonfinite (NaN/Inf), outlier (NaN/Inf or outlier errors) or any error finding")
 	fs.BoolVar(&o.Fast, "fast", false, "measure drift only between the checkpoints the search scanned")

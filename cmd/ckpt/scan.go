@@ -44,7 +44,7 @@ func runScanCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("scan", "scan [flags] PATH...", stderr)
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object per PATH (the contract in the README)")
 	fs.BoolVar(&o.Markdown, "markdown", false, "print a Markdown report (verdict, findings table, per-file summary) for a pull-request comment")
-	fs.StringVar(&o.JUnit, "junit", "", "also write a JUnit XML report (a test suite per PATH, a test case per check) to this file, for GitLab, Jenkins and other CI")
+	fs.StringVar(&o.JUnit, "junit", "", "also write a JUnit XML report to `FILE` (a test suite per PATH, a test case per check) for GitLab, Jenkins and other CI")
 	fs.BoolVar(&o.All, "all", false, "list every tensor in the table, healthy ones included")
 	fs.BoolVar(&o.Strict, "strict", false, "exit 1 on warnings too, not only on errors")
 	fs.IntVarP(&o.Workers, "workers", "j", 0, "goroutines reading and checking in parallel (0: one per CPU)")
