@@ -159,9 +159,9 @@ func scanJUnitSuite(path string, r *inspect.Result, strict bool, start time.Time
 			}
 		}
 		if len(failing) > 0 {
-			c.Failure = &junitProblem{Message: fmt.Sprintf("%s: %s", check, plural(len(failing), "finding")), Type: check, Text: strings.Join(lines, "\n")}
+			c.Failure = &junitProblem{Message: fmt.Sprintf("%s: %s", check, plural(len(failing), "finding")), Type: check, Text: junitLines(lines)}
 		} else if len(lines) > 0 {
-			c.SystemOut = strings.Join(lines, "\n")
+			c.SystemOut = junitLines(lines)
 		}
 		s.add(c)
 	}
@@ -205,7 +205,7 @@ func bisectJUnitSuite(name string, rep *diff.Report, start time.Time, elapsed ti
 		case cv.Verdict == diff.Unhealthy:
 			text := ""
 			if fu := rep.FirstUnhealthy; fu != nil && fu.Path == cv.Path {
-				text = strings.Join(culprits, "\n")
+				text = junitLines(culprits)
 			}
 			c.Failure = &junitProblem{Message: fmt.Sprintf("unhealthy (step %d): %s", cv.Step, plural(cv.Errors, "error finding")), Type: "unhealthy", Text: text}
 		}
@@ -230,8 +230,20 @@ func bisectJUnitSuite(name string, rep *diff.Report, start time.Time, elapsed ti
 		if len(lines) == 0 {
 			lines = append(lines, "nothing noteworthy")
 		}
-		c.SystemOut = strings.Join(lines, "\n")
+		c.SystemOut = junitLines(lines)
 		s.add(c)
 	}
 	return s
+}
+
+// junitMaxLines caps the lines of one case's text (a checkpoint of NaNs has
+// a finding per tensor; --json lists them all).
+const junitMaxLines = 100
+
+func junitLines(lines []string) string {
+	if len(lines) > junitMaxLines {
+		more := len(lines) - junitMaxLines
+		lines = append(lines[:junitMaxLines:junitMaxLines], fmt.Sprintf("… and %d more (--json lists them all)", more))
+	}
+	return strings.Join(lines, "\n")
 }
