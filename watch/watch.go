@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -33,6 +34,10 @@ type Options struct {
 	Poll time.Duration
 	// Once processes the checkpoints complete now and returns.
 	Once bool
+	// NewOnly leaves the checkpoints complete at the start unchecked: only
+	// those saved from then on are (a run resumed into a directory that
+	// still holds the checkpoints of its failed attempt).
+	NewOnly bool
 	// Keep, when set, is a directory where copies of the newest healthy
 	// checkpoint and of the last one before a drift onset are kept.
 	Keep string
@@ -72,19 +77,18 @@ type pending struct {
 
 // watcher is the state of one Run.
 type watcher struct {
-	runDir   string
-	opts     Options
-	pending  map[int]*pending
-	done     map[int]bool // steps processed or given up
-	lastStep int          // newest step processed (-1 before any)
-	prev     *processed   // the previous checkpoint processed
-	ivs      []diff.Interval
-	steps    []int // steps processed, ascending
-	onset    bool  // the drift onset was reported
-	logSeen  map[string]bool
-	keeper   *keeper
-	notify   *fsnotify.Watcher
-	watched  map[string]bool
+	runDir  string
+	opts    Options
+	pending map[int]*pending
+	done    map[int]string // steps processed or given up: the saveMark they had
+	prev    *processed     // the previous checkpoint processed
+	ivs     []diff.Interval
+	steps   []int // steps processed, ascending
+	onset   bool  // the drift onset was reported
+	logSeen map[string]bool
+	keeper  *keeper
+	notify  *fsnotify.Watcher
+	watched map[string]bool
 }
 
 // processed is a checkpoint already checked.
@@ -101,6 +105,9 @@ func Run(ctx context.Context, runDir string, opts Options) error {
 	w, err := newWatcher(runDir, opts)
 	if err != nil {
 		return err
+	}
+	if opts.NewOnly {
+		w.skipExisting()
 	}
 	if w.opts.Once {
 		return w.look(ctx, true)
@@ -125,7 +132,7 @@ func newWatcher(runDir string, opts Options) (*watcher, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory (watch follows a run directory holding checkpoint-N directories)", runDir)
 	}
-	w := &watcher{runDir: runDir, opts: opts, pending: map[int]*pending{}, done: map[int]bool{}, lastStep: -1,
+	w := &watcher{runDir: runDir, opts: opts, pending: map[int]*pending{}, done: map[int]string{},
 		logSeen: map[string]bool{}, watched: map[string]bool{}}
 	if opts.Keep != "" {
 		k, err := newKeeper(opts.Keep, opts.KeepCopy)
@@ -238,10 +245,19 @@ func (w *watcher) look(ctx context.Context, final bool) error {
 			continue
 		}
 		step, err := strconv.Atoi(m[1])
-		if err != nil || w.done[step] || step <= w.lastStep {
+		if err != nil {
 			continue
 		}
 		p := filepath.Join(w.runDir, de.Name())
+		if mark, ok := w.done[step]; ok {
+			// Checked already, unless saved again since (a run resumed from
+			// an earlier checkpoint writes its steps again): a new
+			// trainer_state.json.
+			if now := w.saveMark(p); now == "" || now == mark {
+				continue
+			}
+			delete(w.done, step)
+		}
 		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
 			continue
 		}
@@ -308,13 +324,52 @@ func (w *watcher) look(ctx context.Context, final bool) error {
 	return nil
 }
 
+// skipExisting marks the checkpoints complete now as checked.
+func (w *watcher) skipExisting() {
+	des, err := os.ReadDir(w.runDir)
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, de := range des {
+		m := ckptDirRe.FindStringSubmatch(de.Name())
+		if m == nil {
+			continue
+		}
+		step, err := strconv.Atoi(m[1])
+		if err != nil {
+			continue
+		}
+		p := filepath.Join(w.runDir, de.Name())
+		_, err = formats.ReadTrainerState(filepath.Join(p, "trainer_state.json"))
+		if err == nil || (w.opts.Settle > 0 && hasWeights(p)) {
+			w.done[step] = w.saveMark(p)
+			n++
+		}
+	}
+	w.log("%d checkpoints already in %s are not checked (new-only); checkpoints saved from now on are", n, w.runDir)
+}
+
 // forget drops a pending checkpoint for good: checked, or given up.
 func (w *watcher) forget(step int) {
 	if pd := w.pending[step]; pd != nil {
 		w.unwatch(pd)
 	}
+	w.done[step] = ""
+	if pd := w.pending[step]; pd != nil {
+		w.done[step] = w.saveMark(pd.path)
+	}
 	delete(w.pending, step)
-	w.done[step] = true
+}
+
+// saveMark identifies one save of a checkpoint: the size and modification
+// time of its trainer_state.json ("" when it has none).
+func (w *watcher) saveMark(dir string) string {
+	fi, err := os.Stat(filepath.Join(dir, "trainer_state.json"))
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
 }
 
 func (w *watcher) unwatch(pd *pending) {
@@ -366,6 +421,13 @@ func gone(path string) bool {
 // process checks one complete checkpoint and emits its events: the new
 // training-log events, the checkpoint, the drift onset, unhealthy, kept.
 func (w *watcher) process(ctx context.Context, pd *pending) error {
+	if w.prev != nil && pd.step <= w.prev.entry.Step {
+		// Resumed from an earlier checkpoint: a new series starts here.
+		w.log("%s saved after step %d was checked: the run was resumed from an earlier checkpoint; its updates are measured from here on",
+			pd.path, w.prev.entry.Step)
+		w.prev, w.ivs, w.onset = nil, nil, false
+		w.steps = slices.DeleteFunc(w.steps, func(s int) bool { return s >= pd.step })
+	}
 	e := &diff.Entry{Path: pd.path, Step: pd.step, StepKnown: true}
 	ev := &CheckpointEvent{Event: KindCheckpoint, Step: pd.step, Path: pd.path, Findings: []inspect.Finding{}}
 	var culprits []diff.Culprit
@@ -495,6 +557,5 @@ func (w *watcher) process(ctx context.Context, pd *pending) error {
 		}
 	}
 	w.prev = &processed{entry: e, ckpt: c, healthy: healthy}
-	w.lastStep = pd.step
 	return nil
 }

@@ -332,3 +332,54 @@ func TestInterruptedSaveDeletedThenSavedAgain(t *testing.T) {
 		t.Errorf("logs %q", rec.logs)
 	}
 }
+
+// A run resumed from an earlier checkpoint saves its steps again, in place
+// over the failed attempt's checkpoints: each new save is checked (the stale
+// unhealthy checkpoint is not held against it) and the updates start over.
+// With NewOnly, the failed attempt's checkpoints are not checked at all.
+func TestResumedRunSavesAgain(t *testing.T) {
+	failed, truth := stagedRun(t, synth.RunOptions{Seed: 3, Checkpoints: 4, JumpStep: 150, NaNStep: 350})
+	resumed, _ := stagedRun(t, synth.RunOptions{Seed: 4, Checkpoints: 4, JumpStep: 150, NaNStep: -1})
+	for _, newOnly := range []bool{false, true} {
+		t.Run(fmt.Sprint("new-only=", newOnly), func(t *testing.T) {
+			run := filepath.Join(t.TempDir(), "run")
+			for _, d := range truth.Dirs {
+				copyDir(t, filepath.Join(failed, d), filepath.Join(run, d), false)
+			}
+			rec := &recorder{}
+			w, err := newWatcher(run, rec.options(Options{NewOnly: newOnly}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if newOnly {
+				w.skipExisting()
+			}
+			ctx := context.Background()
+			if err := w.look(ctx, false); err != nil {
+				t.Fatal(err)
+			}
+			before := len(rec.checkpoints())
+			if want := map[bool]int{false: 4, true: 0}[newOnly]; before != want {
+				t.Fatalf("%d checkpoints of the failed attempt checked, want %d", before, want)
+			}
+			time.Sleep(10 * time.Millisecond)  // a new modification time for the re-saved state
+			for _, d := range truth.Dirs[2:] { // resumed from step 200: 300 and 400 saved again
+				copyDir(t, filepath.Join(resumed, d), filepath.Join(run, d), false)
+				if err := w.look(ctx, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cps := rec.checkpoints()[before:]
+			if len(cps) != 2 || cps[0].Step != truth.Steps[2] || cps[1].Step != truth.Steps[3] ||
+				cps[0].Verdict != Healthy || cps[1].Verdict != Healthy {
+				t.Fatalf("after the resume: %+v", cps)
+			}
+			if cps[0].RelUpdate != nil || cps[1].RelUpdate == nil {
+				t.Errorf("updates %v, %v: want none for the first save after the resume, one for the next", cps[0].RelUpdate, cps[1].RelUpdate)
+			}
+			if !newOnly && !strings.Contains(strings.Join(rec.logs, "\n"), "resumed from an earlier checkpoint") {
+				t.Errorf("logs %q do not say the run was resumed", rec.logs)
+			}
+		})
+	}
+}

@@ -39,6 +39,7 @@ func init() {
 type watchOptions struct {
 	JSON        bool
 	Once        bool
+	NewOnly     bool
 	Settle      time.Duration
 	Poll        time.Duration
 	Keep        string
@@ -57,6 +58,7 @@ func runWatchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := newFlagSet("watch", "watch [flags] RUN_DIR", stderr)
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object per event (JSON Lines)")
 	fs.BoolVar(&o.Once, "once", false, "check the complete checkpoints there now and exit (for cron or a post-save hook); exit 1 if one is unhealthy")
+	fs.BoolVar(&o.NewOnly, "new-only", false, "check only checkpoints saved from now on, not those already there (a run resumed into the directory of its failed attempt)")
 	fs.DurationVar(&o.Settle, "settle", 0, "for trainers that write no trainer_state.json: a checkpoint is complete once nothing in it changed for `DURATION` (e.g. 30s)")
 	fs.DurationVar(&o.Poll, "poll", 0, "look at the run directory every `INTERVAL` instead of using file-system notifications (e.g. 5s, for network file systems)")
 	fs.StringVar(&o.Keep, "keep", "", "keep the newest healthy checkpoint and the last one before a drift onset in `DIR`, out of the trainer's rotation (hard links on the same file system, verified copies otherwise)")
@@ -89,7 +91,7 @@ var errStopOn = errors.New("stop")
 
 func runWatch(ctx context.Context, o watchOptions, runDir string, stdout, stderr io.Writer) error {
 	unhealthy := false
-	opts := watch.Options{Settle: o.Settle, Poll: o.Poll, Once: o.Once, Keep: o.Keep, KeepCopy: o.KeepCopy, OnsetFactor: o.OnsetFactor,
+	opts := watch.Options{Settle: o.Settle, Poll: o.Poll, Once: o.Once, NewOnly: o.NewOnly, Keep: o.Keep, KeepCopy: o.KeepCopy, OnsetFactor: o.OnsetFactor,
 		Scan: inspect.Options{Workers: o.Workers}, Diff: diff.Options{Workers: o.Workers}}
 	opts.Log = func(format string, args ...any) {
 		fmt.Fprintf(stderr, "ckpt watch: %s\n", safeText(fmt.Sprintf(format, args...)))
