@@ -257,6 +257,7 @@ func (w *watcher) look(ctx context.Context, final bool) error {
 				continue
 			}
 			delete(w.done, step)
+			w.warnSharedCopy(p, step)
 		}
 		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
 			continue
@@ -322,6 +323,19 @@ func (w *watcher) look(ctx context.Context, final bool) error {
 		}
 	}
 	return nil
+}
+
+// warnSharedCopy warns when a checkpoint saved again in place shares its
+// files with a kept copy (hard links): the copy now holds the new save.
+func (w *watcher) warnSharedCopy(path string, step int) {
+	if w.keeper == nil {
+		return
+	}
+	for _, c := range w.keeper.kept {
+		if c.Source == path && c.Step == step && c.Method == "hardlink" {
+			w.log("%s is being saved again in place; its kept copy %s is made of hard links to the same files and follows the new save (--keep-copy keeps independent copies)", path, c.Copy)
+		}
+	}
 }
 
 // skipExisting marks the checkpoints complete now as checked.

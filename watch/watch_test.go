@@ -347,7 +347,7 @@ func TestResumedRunSavesAgain(t *testing.T) {
 				copyDir(t, filepath.Join(failed, d), filepath.Join(run, d), false)
 			}
 			rec := &recorder{}
-			w, err := newWatcher(run, rec.options(Options{NewOnly: newOnly}))
+			w, err := newWatcher(run, rec.options(Options{NewOnly: newOnly, Keep: filepath.Join(t.TempDir(), "keep")}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -377,8 +377,14 @@ func TestResumedRunSavesAgain(t *testing.T) {
 			if cps[0].RelUpdate != nil || cps[1].RelUpdate == nil {
 				t.Errorf("updates %v, %v: want none for the first save after the resume, one for the next", cps[0].RelUpdate, cps[1].RelUpdate)
 			}
-			if !newOnly && !strings.Contains(strings.Join(rec.logs, "\n"), "resumed from an earlier checkpoint") {
+			logs := strings.Join(rec.logs, "\n")
+			if !newOnly && !strings.Contains(logs, "resumed from an earlier checkpoint") {
 				t.Errorf("logs %q do not say the run was resumed", rec.logs)
+			}
+			// The failed attempt's newest healthy checkpoint (300) was kept by
+			// hard links; saved again in place, its copy follows: said so.
+			if !newOnly && !strings.Contains(logs, "follows the new save") {
+				t.Errorf("logs %q do not warn that the kept hard-linked copy follows the in-place save", rec.logs)
 			}
 		})
 	}
