@@ -102,6 +102,11 @@ type processed struct {
 // checkpoints complete now are processed. It returns the error Emit returned,
 // if any, or an error when runDir cannot be read at the start.
 func Run(ctx context.Context, runDir string, opts Options) error {
+	if !opts.Once {
+		if err := awaitDir(ctx, runDir, opts); err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
 	w, err := newWatcher(runDir, opts)
 	if err != nil {
 		return err
@@ -113,6 +118,34 @@ func Run(ctx context.Context, runDir string, opts Options) error {
 		return w.look(ctx, true)
 	}
 	return w.follow(ctx)
+}
+
+// awaitDir waits for a run directory that does not exist yet (the watch is
+// often started before the trainer creates its output directory).
+func awaitDir(ctx context.Context, dir string, opts Options) error {
+	_, err := os.Stat(dir)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or an error newWatcher reports
+	}
+	interval := opts.Poll
+	if interval <= 0 {
+		interval = DefaultPoll
+	}
+	if opts.Log != nil {
+		opts.Log("%s does not exist yet; waiting for it", dir)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+		}
+	}
 }
 
 func newWatcher(runDir string, opts Options) (*watcher, error) {

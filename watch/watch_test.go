@@ -389,3 +389,27 @@ func TestResumedRunSavesAgain(t *testing.T) {
 		})
 	}
 }
+
+// A watch started before the trainer creates its output directory waits for it.
+func TestRunDirCreatedLater(t *testing.T) {
+	staging, truth := stagedRun(t, synth.RunOptions{Seed: 2, Checkpoints: 2, JumpStep: 150, NaNStep: -1})
+	run := filepath.Join(t.TempDir(), "later")
+	rec := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, run, rec.options(Options{Poll: 20 * time.Millisecond})) }()
+	time.Sleep(100 * time.Millisecond)
+	copyDir(t, filepath.Join(staging, truth.Dirs[0]), filepath.Join(run, truth.Dirs[0]), false)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rec.checkpoints()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.checkpoints()) != 1 {
+		t.Errorf("events %+v, logs %q", rec.events, rec.logs)
+	}
+}
