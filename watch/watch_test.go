@@ -153,7 +153,10 @@ func TestIncompleteCheckpointWaitedFor(t *testing.T) {
 	if n := len(rec.checkpoints()); n != 0 {
 		t.Errorf("%d checkpoints reported before they were quiet for --settle", n)
 	}
-	time.Sleep(600 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rec.checkpoints()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
