@@ -193,13 +193,15 @@ func testWatchFollows(t *testing.T, flags ...string) {
 		all = append(all, w.until(t, limit, "last event for step "+strconv.Itoa(step), func(l watchLine) bool {
 			return l.int("step") == step && (l.kind() == "kept" || l.kind() == "unhealthy")
 		})...)
-		if k == 5 {
-			// An interrupted save the trainer cleans up: never reported.
-			broken := filepath.Join(run, "checkpoint-"+strconv.Itoa(step+50))
+		broken := filepath.Join(run, "checkpoint-"+strconv.Itoa(truth.Steps[5]+50))
+		switch k {
+		case 5:
+			// An interrupted save (a partial shard, no trainer_state.json)
+			// that is never completed: the next save supersedes it.
 			os.Mkdir(broken, 0o755)
 			writeFileT(t, filepath.Join(broken, "model-00001-of-00002.safetensors"), []byte("partial"))
-			all = append(all, w.quiet(150*time.Millisecond)...)
-			os.RemoveAll(broken)
+		case 6:
+			os.RemoveAll(broken) // the trainer cleans it up
 		}
 		// Rotation: keep the 2 newest checkpoints.
 		if k >= 2 {
@@ -215,8 +217,8 @@ func testWatchFollows(t *testing.T, flags ...string) {
 		all = append(all, l)
 	}
 	res.wantCode(t, 0)
-	if !strings.Contains(res.stderr, "was deleted before it was complete; not checked") {
-		t.Errorf("stderr does not mention the interrupted save that was deleted:\n%s", res.stderr)
+	if !strings.Contains(res.stderr, "never completed (no trainer_state.json) and a later checkpoint did; not checked") {
+		t.Errorf("stderr does not mention the interrupted save:\n%s", res.stderr)
 	}
 	if strings.Contains(res.stderr, "notifications unavailable") {
 		t.Errorf("fell back to polling:\n%s", res.stderr)
