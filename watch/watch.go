@@ -262,7 +262,7 @@ func (w *watcher) log(format string, args ...any) {
 // step order, every checkpoint that is complete. With final (Once), the
 // checkpoints still incomplete are reported as not checked.
 func (w *watcher) look(ctx context.Context, final bool) error {
-	des, err := os.ReadDir(w.runDir)
+	dirs, err := w.checkpointDirs()
 	if err != nil {
 		if final {
 			return err
@@ -272,16 +272,8 @@ func (w *watcher) look(ctx context.Context, final bool) error {
 	}
 	now := time.Now()
 	present := map[int]bool{}
-	for _, de := range des {
-		m := ckptDirRe.FindStringSubmatch(de.Name())
-		if m == nil {
-			continue
-		}
-		step, err := strconv.Atoi(m[1])
-		if err != nil {
-			continue
-		}
-		p := filepath.Join(w.runDir, de.Name())
+	for _, d := range dirs {
+		step, p := d.step, d.path
 		if mark, ok := w.done[step]; ok {
 			// Checked already, unless saved again since (a run resumed from
 			// an earlier checkpoint writes its steps again): a new
@@ -371,26 +363,36 @@ func (w *watcher) warnSharedCopy(path string, step int) {
 	}
 }
 
-// skipExisting marks the checkpoints complete now as checked.
-func (w *watcher) skipExisting() {
+type ckptDir struct {
+	step int
+	path string
+}
+
+// checkpointDirs lists the checkpoint-N entries of the run directory.
+func (w *watcher) checkpointDirs() ([]ckptDir, error) {
 	des, err := os.ReadDir(w.runDir)
 	if err != nil {
-		return
+		return nil, err
 	}
-	n := 0
+	var out []ckptDir
 	for _, de := range des {
-		m := ckptDirRe.FindStringSubmatch(de.Name())
-		if m == nil {
-			continue
+		if m := ckptDirRe.FindStringSubmatch(de.Name()); m != nil {
+			if step, err := strconv.Atoi(m[1]); err == nil {
+				out = append(out, ckptDir{step, filepath.Join(w.runDir, de.Name())})
+			}
 		}
-		step, err := strconv.Atoi(m[1])
-		if err != nil {
-			continue
-		}
-		p := filepath.Join(w.runDir, de.Name())
-		_, err = formats.ReadTrainerState(filepath.Join(p, "trainer_state.json"))
-		if err == nil || (w.opts.Settle > 0 && hasWeights(p)) {
-			w.done[step] = w.saveMark(p)
+	}
+	return out, nil
+}
+
+// skipExisting marks the checkpoints complete now as checked.
+func (w *watcher) skipExisting() {
+	dirs, _ := w.checkpointDirs()
+	n := 0
+	for _, d := range dirs {
+		_, err := formats.ReadTrainerState(filepath.Join(d.path, "trainer_state.json"))
+		if err == nil || (w.opts.Settle > 0 && hasWeights(d.path)) {
+			w.done[d.step] = w.saveMark(d.path)
 			n++
 		}
 	}
