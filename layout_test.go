@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"diff":             {"inspect", "formats"},
 	"repair":           {"inspect", "formats"},
 	"probe":            {"inspect", "formats"},
+	"watch":            {"diff", "inspect", "formats"},
 	"internal/synth":   {"formats"},
 	"internal/hostile": {"formats"},
 	"internal/testenv": {},

@@ -372,7 +372,7 @@ func (b *bisector) drift(ctx context.Context) error {
 		return fmt.Errorf("measuring drift from %s to %s: %w", es[0].Path, es[len(es)-1].Path, err)
 	}
 	for i, res := range results {
-		b.rep.Drift = append(b.rep.Drift, interval(es[i], es[i+1], res, b.opts.Top))
+		b.rep.Drift = append(b.rep.Drift, NewInterval(es[i], es[i+1], res, b.opts.Top))
 	}
 	return nil
 }
@@ -384,8 +384,9 @@ func optFloat(v float64, ok bool) *float64 {
 	return &v
 }
 
-// interval summarises one comparison as a drift interval.
-func interval(from, to *Entry, res *Result, top int) Interval {
+// NewInterval summarises the comparison of two consecutive checkpoints as a
+// drift interval, naming the top tensors and layers that moved most.
+func NewInterval(from, to *Entry, res *Result, top int) Interval {
 	iv := Interval{FromStep: from.Step, ToStep: to.Step, FromPath: from.Path, ToPath: to.Path,
 		RelUpdate: optFloat(res.RelL2()), Appeared: res.Summary.Appeared, TopTensors: []Move{}, TopLayers: []Move{}, Layers: []Move{}}
 	for _, t := range res.Tensors { // sorted by change already
@@ -437,7 +438,7 @@ const OnsetMinHistory = 2
 func DriftOnset(ivs []Interval, factor float64) *Onset {
 	var hist []float64
 	for _, iv := range ivs {
-		if iv.RelUpdate == nil || iv.Appeared > 0 {
+		if !onsetCounts(iv) {
 			continue
 		}
 		r := *iv.RelUpdate
@@ -454,6 +455,26 @@ func DriftOnset(ivs []Interval, factor float64) *Onset {
 		hist = append(hist, r)
 	}
 	return nil
+}
+
+// onsetCounts reports whether the onset rule looks at an interval.
+func onsetCounts(iv Interval) bool { return iv.RelUpdate != nil && iv.Appeared == 0 }
+
+// OnsetBaseline is what the onset rule compares the interval following ivs
+// with: the median of their updates (the intervals DriftOnset leaves out are
+// left out here too). ok is false when fewer than OnsetMinHistory intervals
+// count, when the rule does not apply yet.
+func OnsetBaseline(ivs []Interval) (baseline float64, ok bool) {
+	var hist []float64
+	for _, iv := range ivs {
+		if onsetCounts(iv) {
+			hist = append(hist, *iv.RelUpdate)
+		}
+	}
+	if len(hist) < OnsetMinHistory {
+		return 0, false
+	}
+	return median(hist), true
 }
 
 // trainingLog reads the newest trainer_state.json of the series.

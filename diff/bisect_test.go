@@ -427,6 +427,18 @@ func TestDriftOnsetRule(t *testing.T) {
 		if _, err := json.Marshal(o); err != nil {
 			t.Errorf("%s: onset does not encode: %v", c.name, err)
 		}
+		// OnsetBaseline (what ckpt watch reports as it goes) is the baseline
+		// the rule used for the onset interval.
+		if o != nil {
+			ivs := iv(c.rels...)
+			k := o.FromStep / 10
+			if base, ok := OnsetBaseline(ivs[:k]); !ok || base != o.Baseline {
+				t.Errorf("%s: OnsetBaseline of the %d intervals before the onset = %v, %v; the rule used %v", c.name, k, base, ok, o.Baseline)
+			}
+		}
+		if _, ok := OnsetBaseline(iv(c.rels...)[:1]); ok {
+			t.Errorf("%s: a baseline from one interval", c.name)
+		}
 	}
 }
 

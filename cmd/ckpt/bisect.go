@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ckpt-tool/ckpt/diff"
 	"github.com/ckpt-tool/ckpt/inspect"
@@ -39,8 +40,9 @@ type bisectOptions struct {
 	Workers     int
 	Color       string
 	NoProgress  bool
-	Force       bool // overwrite an existing report file
-	Probe       bool // --until probe
+	Force       bool   // overwrite an existing report file
+	JUnit       string // also write a JUnit XML report here
+	Probe       bool   // --until probe
 	ProbeDType  string
 	ProbeTokens string
 }
@@ -50,6 +52,7 @@ func runBisectCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bisect", "bisect [flags] RUN_DIR | CHECKPOINT...", stderr)
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object (the contract in the README)")
 	fs.StringVar(&o.Report, "report", "", "also write a self-contained HTML report (plots of the log, update heatmap, culprits) to this file")
+	fs.StringVar(&o.JUnit, "junit", "", "also write a JUnit XML report to `FILE` (a test case per checkpoint, the drift timeline and the training log) for GitLab, Jenkins and other CI")
 	fs.BoolVar(&o.Force, "force", false, "let --report replace an existing file")
 	fs.StringVar(&o.Until, "until", "any", "what makes a checkpoint unhealthy: nonfinite (NaN/Inf), outlier (NaN/Inf or outlier errors), any error finding, or probe (its forward pass fails; shown next to the first checkpoint with non-finite weights)")
 	fs.StringVar(&o.ProbeDType, "dtype", "", "with --until probe: the dtype the model is served in, f32, bf16 or f16 (default: each checkpoint's torch_dtype)")
@@ -141,6 +144,7 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 			fmt.Fprintf(stderr, "ckpt bisect: %s\n", safeText(fmt.Sprintf(format, args...)))
 		}
 	}
+	start := time.Now()
 	rep, err := diff.Bisect(ctx, es, opts)
 	if err != nil {
 		if errors.Is(err, diff.ErrNoSeries) {
@@ -174,6 +178,11 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 		}
 		if !o.JSON {
 			fmt.Fprintf(stdout, "\nreport written to %s\n", safeText(o.Report))
+		}
+	}
+	if o.JUnit != "" {
+		if err := writeJUnit(o.JUnit, "ckpt bisect", []junitSuite{bisectJUnitSuite(strings.Join(args, " "), rep, start, time.Since(start))}); err != nil {
+			return err
 		}
 	}
 	if rep.FirstUnhealthy != nil || (pr != nil && pr.FirstFailing != nil) {

@@ -35,6 +35,7 @@ type scanOptions struct {
 	Color      string // auto, always, never
 	NoProgress bool   // never draw the progress bar
 	Target     string // --target-dtype: the dtype the model will be served in
+	JUnit      string // also write a JUnit XML report here
 	Thresholds inspect.Thresholds
 }
 
@@ -43,6 +44,7 @@ func runScanCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("scan", "scan [flags] PATH...", stderr)
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object per PATH (the contract in the README)")
 	fs.BoolVar(&o.Markdown, "markdown", false, "print a Markdown report (verdict, findings table, per-file summary) for a pull-request comment")
+	fs.StringVar(&o.JUnit, "junit", "", "also write a JUnit XML report to `FILE` (a test suite per PATH, a test case per check) for GitLab, Jenkins and other CI")
 	fs.BoolVar(&o.All, "all", false, "list every tensor in the table, healthy ones included")
 	fs.BoolVar(&o.Strict, "strict", false, "exit 1 on warnings too, not only on errors")
 	fs.IntVarP(&o.Workers, "workers", "j", 0, "goroutines reading and checking in parallel (0: one per CPU)")
@@ -169,9 +171,12 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	first := true
-	return forEachPath(paths, stderr, func(path string) (bool, error) {
+	var suites []junitSuite
+	err = forEachPath(paths, stderr, func(path string) (bool, error) {
+		opened := time.Now()
 		c, err := formats.Open(path)
 		if err != nil {
+			suites = append(suites, errorJUnitSuite(path, err, opened))
 			return false, err
 		}
 		bar := newByteProgress(stderr, scanBytes(c), "scan "+path, !o.NoProgress)
@@ -181,9 +186,11 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 		r, err := inspect.Scan(ctx, c, opts)
 		bar.Done()
 		if err != nil {
+			suites = append(suites, errorJUnitSuite(path, err, opened))
 			return false, err
 		}
 		elapsed := time.Since(start)
+		suites = append(suites, scanJUnitSuite(path, r, o.Strict, opened, time.Since(opened)))
 		switch {
 		case o.JSON:
 			err = writeJSON(stdout, scanReport(r))
@@ -201,4 +208,10 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 		first = false
 		return !r.Healthy() || (o.Strict && r.Summary.Warnings > 0), err
 	})
+	if o.JUnit != "" {
+		if jerr := writeJUnit(o.JUnit, "ckpt scan", suites); jerr != nil {
+			return jerr
+		}
+	}
+	return err
 }

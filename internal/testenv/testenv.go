@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -59,4 +60,16 @@ func Missing(tb testing.TB, what, how string) {
 		return
 	}
 	tb.Skipf("%s; to run this test, %s", what, how)
+}
+
+// Command finds a program a test runs (xmllint, pre-commit). Without it the
+// test stops through Missing, naming the Debian package that provides it
+// (scripts/install-test-deps.sh installs them).
+func Command(tb testing.TB, name, debianPackage string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(tb, name+" not found", "install the Debian package "+debianPackage+" (scripts/install-test-deps.sh does)")
+	}
+	return p
 }
