@@ -18,9 +18,10 @@ const module = "github.com/ckpt-tool/ckpt/"
 // package states its place in the layering when it is added); commands under
 // cmd/ may import anything but each other.
 var allowed = map[string][]string{
-	"formats":          {},
-	"inspect":          {"formats"},
-	"diff":             {"inspect", "formats"},
+	"formats":          {"formats/ggml"},
+	"formats/ggml":     {},
+	"inspect":          {"formats", "formats/ggml"},
+	"diff":             {"inspect", "formats", "formats/ggml"},
 	"repair":           {"diff", "inspect", "formats"},
 	"internal/synth":   {"formats"},
 	"internal/hostile": {"formats"},
