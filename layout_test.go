@@ -23,7 +23,7 @@ var allowed = map[string][]string{
 	"inspect":          {"formats", "formats/ggml"},
 	"diff":             {"inspect", "formats", "formats/ggml"},
 	"repair":           {"diff", "inspect", "formats"},
-	"internal/synth":   {"formats"},
+	"internal/synth":   {"formats", "formats/ggml"},
 	"internal/hostile": {"formats"},
 	"internal/testenv": {},
 	"cmd/ckpt":         {"*"},

@@ -120,9 +120,14 @@ func Open(path string) (*Checkpoint, error) {
 		if err != nil {
 			return nil, err
 		}
+		ggufs, err := matchDir(path, "*.gguf")
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, ggufs...)
 		if len(names) == 0 {
 			return nil, &Error{Kind: ErrNoWeights, File: path, Offset: -1,
-				Detail: "no .safetensors weights here (looked for model.safetensors, a *.safetensors.index.json, adapter_model.safetensors)"}
+				Detail: "no weights here (looked for model.safetensors, a *.safetensors.index.json, adapter_model.safetensors, *.safetensors and *.gguf files)"}
 		}
 		sort.Strings(names)
 		c.Layout = LayoutFiles

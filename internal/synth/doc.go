@@ -9,7 +9,10 @@
 // OverlapOffsets, WriteLFSPointer, EscapeIndex, ScaleTensor); and WriteRun, an
 // HF-Trainer-style run directory whose ground truth (RunTruth) tests assert against.
 //
+// GGUF encodes GGUF files, valid or deliberately broken, for the GGUF reader
+// and the scan of quantized tensors (QuantBlocks, SetBlockScale).
+//
 // Values depend only on (seed, tensor name, element index): the same tensor has
 // the same bytes whether the checkpoint is sharded or not. synth imports formats
-// only.
+// and formats/ggml only.
 package synth

@@ -39,3 +39,14 @@ func Realdata(tb testing.TB) string {
 	}
 	return dir
 }
+
+// RealdataGGUF is the shared corpus of real GGUF files (with truth.json). The
+// test is skipped when the corpus is absent.
+func RealdataGGUF(tb testing.TB) string {
+	tb.Helper()
+	dir := filepath.Join(ModuleRoot(tb), "..", "shared", "realdata-gguf")
+	if _, err := os.Stat(filepath.Join(dir, "truth.json")); err != nil {
+		tb.Skipf("real GGUF files not available: %v", err)
+	}
+	return dir
+}
