@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"strconv"
 	"strings"
 
 	"github.com/ckpt-tool/ckpt/formats/ggml"
@@ -128,7 +129,9 @@ func (v GGUFValue) String() string {
 		return fmt.Sprint(v.Int)
 	case GGUFBool:
 		return fmt.Sprint(v.Int != 0)
-	case GGUFFloat32, GGUFFloat64:
+	case GGUFFloat32:
+		return strconv.FormatFloat(v.Float, 'g', -1, 32)
+	case GGUFFloat64:
 		return fmt.Sprint(v.Float)
 	case GGUFString:
 		s := fmt.Sprintf("%q", v.Str)

@@ -1,6 +1,6 @@
 // Package hostile generates a corpus of malformed checkpoints: every way a
-// safetensors file, a sharded directory or its index can be broken, from a
-// flipped header byte to symlink loops. Tests feed each case to every command
+// safetensors file, a sharded directory or its index, or a GGUF file can be
+// broken, from a flipped header byte to symlink loops. Tests feed each case to every command
 // and require a clear error, never a panic or a hang.
 package hostile
 
@@ -224,6 +224,7 @@ func Generate(dir string) ([]Case, error) {
 		return index(d, `{"model.norm.weight":"model-00001-of-00001.safetensors"}`)
 	})
 	g.dirCase("dir-no-weights", func(d string) error { return os.WriteFile(filepath.Join(d, "config.json"), []byte("{}"), 0o644) })
+	g.ggufCases()
 	return g.cases, g.err
 }
 
@@ -233,11 +234,13 @@ type gen struct {
 	err   error
 }
 
-func (g *gen) file(name string, content []byte) {
+func (g *gen) file(name string, content []byte) { g.fileExt(name, ".safetensors", content) }
+
+func (g *gen) fileExt(name, ext string, content []byte) {
 	if g.err != nil {
 		return
 	}
-	p := filepath.Join(g.dir, name+".safetensors")
+	p := filepath.Join(g.dir, name+ext)
 	if err := os.WriteFile(p, content, 0o644); err != nil {
 		g.err = err
 		return
