@@ -234,7 +234,7 @@ func openSources(cs ...*formats.Checkpoint) (map[string]formats.Source, error) {
 	srcs := map[string]formats.Source{}
 	for _, c := range cs {
 		for _, f := range c.Files {
-			if _, ok := srcs[f.Path]; ok || f.Header == nil {
+			if _, ok := srcs[f.Path]; ok || len(f.Tensors()) == 0 {
 				continue
 			}
 			s, err := formats.OpenSource(f.Path, formats.Pread)
@@ -313,14 +313,14 @@ type worker struct {
 }
 
 // byteRange is where scalars [s0, s1) of t lie, relative to the tensor's start.
-// s0 is a multiple of 8, so sub-byte dtypes start on a byte.
+// s0 is a multiple of 8, so sub-byte dtypes start on a byte, and of the
+// block for a ggml block type.
 func byteRange(t *formats.Tensor, s0, s1 uint64) (int64, int64) {
-	bits := uint64(scalarBits(t.DType))
-	lo := int64(s0 * bits / 8)
+	lo := int64(byteOffset(t.DType, s0))
 	if s1 == scalarCount(t) {
 		return lo, t.Length()
 	}
-	return lo, int64(s1 * bits / 8)
+	return lo, int64(byteOffset(t.DType, s1))
 }
 
 // read reads scalars [s0, s1) of t into *buf, growing it as needed (buffers
@@ -386,7 +386,7 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 // fold decodes the n values of ra (and of rb, unless nil: then ra is compared
 // with itself) in sub-blocks and folds them into s.
 func (w *worker) fold(n int, dtA formats.DType, ra []byte, dtB formats.DType, rb []byte, s *Stats) {
-	bitsA, bitsB := scalarBits(dtA), scalarBits(dtB)
+	bitsA := scalarBits(dtA)
 	if k := fastKernel(dtA, dtB); k != nil && rb != nil {
 		w := bitsA / 8
 		for i := 0; i < n; i += subBlock {
@@ -398,14 +398,14 @@ func (w *worker) fold(n int, dtA formats.DType, ra []byte, dtB formats.DType, rb
 	}
 	for i := 0; i < n; i += subBlock {
 		m := min(subBlock, n-i)
-		a := ra[i*bitsA/8:]
+		a := ra[byteOffset(dtA, uint64(i)):]
 		k := inspect.DecodeFloat64(dtA, a, w.fa[:m])
 		decodedValues.Add(int64(k))
 		if rb == nil {
 			selfStats(w.fa[:k], s)
 			continue
 		}
-		inspect.DecodeFloat64(dtB, rb[i*bitsB/8:], w.fb[:k])
+		inspect.DecodeFloat64(dtB, rb[byteOffset(dtB, uint64(i)):], w.fb[:k])
 		compareValues(w.fa[:k], w.fb[:k], s)
 	}
 }

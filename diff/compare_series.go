@@ -3,6 +3,7 @@ package diff
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -117,8 +118,13 @@ func planPair(a, b *formats.Checkpoint, chunk int, files sameFiles) *pairPlan {
 		}
 		pw := &pairWork{d: d, ta: ta, tb: tb, first: len(pl.tasks)}
 		pw.same = ta.DType == tb.DType && ta.Offset == tb.Offset && ta.Length() == tb.Length() && files.same(ta.File.Path, tb.File.Path)
+		if why := undecoded(ta, tb); why != "" {
+			d.Status, d.Reason = Unreadable, why
+			continue
+		}
 		bits := uint64(max(scalarBits(ta.DType), scalarBits(tb.DType)))
-		per := max(8, uint64(chunk)*8/bits/8*8)
+		align := max(scalarAlign(ta.DType), scalarAlign(tb.DType)) // powers of two: the larger is a multiple of the smaller
+		per := max(align, uint64(chunk)*8/bits/align*align)
 		n := scalarCount(ta)
 		for s := uint64(0); s < n || s == 0; s += per {
 			pl.tasks = append(pl.tasks, task{pair: len(pl.pairs), s0: s, s1: min(n, s+per)})
@@ -310,4 +316,15 @@ func (p *pairPlan) finish(ctx context.Context, srcs map[string]formats.Source, o
 	p.r.aggregate()
 	SortByChange(p.r.Tensors)
 	return nil
+}
+
+// undecoded says why the values of ta or tb cannot be compared (a ggml type
+// whose values are not decoded), or "".
+func undecoded(ta, tb *formats.Tensor) string {
+	for _, t := range []*formats.Tensor{ta, tb} {
+		if bt, _, ok := t.DType.Block(); ok && !bt.Decodes() {
+			return fmt.Sprintf("%s values are not decoded (only their block scales are checked by scan)", t.DType)
+		}
+	}
+	return ""
 }

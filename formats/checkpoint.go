@@ -127,7 +127,7 @@ func Open(path string) (*Checkpoint, error) {
 		names = append(names, ggufs...)
 		if len(names) == 0 {
 			return nil, &Error{Kind: ErrNoWeights, File: path, Offset: -1,
-				Detail: "no weights here (looked for model.safetensors, a *.safetensors.index.json, adapter_model.safetensors, *.safetensors and *.gguf files)"}
+				Detail: "no .safetensors weights here (looked for model.safetensors, a *.safetensors.index.json, adapter_model.safetensors; no .gguf files either)"}
 		}
 		sort.Strings(names)
 		c.Layout = LayoutFiles

@@ -136,3 +136,25 @@ func TestScanGGUFTargetF16(t *testing.T) {
 		t.Errorf("%s", r.stdout)
 	}
 }
+
+// TestDiffAndRepairGGUF: two GGUF files diff value by value (a NaN block
+// scale appears as 256 new non-finite values); repair refuses GGUF clearly.
+func TestDiffAndRepairGGUF(t *testing.T) {
+	dir := t.TempDir()
+	good := quantGGUF(t, dir, "good.gguf", false, 1)
+	bad := quantGGUF(t, dir, "bad.gguf", true, 1)
+	r := cliRun(t, "diff", good, bad)
+	r.wantCode(t, 1)
+	if !strings.Contains(r.stdout, "256 non-finite values appeared") {
+		t.Errorf("diff:\n%s", r.stdout)
+	}
+	out := filepath.Join(dir, "out.gguf")
+	r = cliRun(t, "repair", bad, "--from", good, "-o", out)
+	r.wantCode(t, 2)
+	if !strings.Contains(r.stderr, "repair reads and writes safetensors only") {
+		t.Errorf("repair: %s", r.stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("repair wrote an output")
+	}
+}
