@@ -49,9 +49,10 @@ func ComparePaths(ctx context.Context, a, b string, opts Options) (*Result, erro
 type pairWork struct {
 	d      *TensorDiff
 	ta, tb *formats.Tensor
-	first  int  // index of its first task
-	ntask  int  //
-	same   bool // the same bytes of the same file on both sides: identical unread
+	first  int      // index of its first task
+	ntask  int      //
+	same   bool     // the same bytes of the same file on both sides: identical unread
+	perm   *rowPerm // rows to reorder before comparing (llama q/k across formats)
 }
 
 // task is a run of scalars [s0, s1) of one pair.
@@ -86,7 +87,11 @@ func (o Options) chunkBytes() int {
 // failed (a file could not be opened, the context was cancelled); a tensor
 // that cannot be read is reported with status Unreadable.
 func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Result, error) {
-	pl := planPair(a, b, opts.chunkBytes(), sameFiles{})
+	cp := planCross(a, b)
+	if cp != nil {
+		a, b = cp.a, cp.b
+	}
+	pl := planPair(a, b, opts.chunkBytes(), sameFiles{}, cp)
 	r, pairs, tasks := pl.r, pl.pairs, pl.tasks
 
 	srcs, err := openSources(a, b)
@@ -128,6 +133,11 @@ func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Resu
 	}
 	for _, pw := range pairs {
 		finishPair(pw, e.results[pw.first:pw.first+pw.ntask])
+	}
+	if cp != nil {
+		cp.judge(r)
+		r.CrossFormat = &cp.info
+		r.Problems = append(r.Problems, cp.probs...)
 	}
 	r.aggregate()
 	SortByChange(r.Tensors)
@@ -310,6 +320,18 @@ feed:
 type worker struct {
 	bufA, bufB []byte
 	fa, fb     []float64
+	perm       []byte // rows reordered by permute
+}
+
+// permute returns raw (whole heads of a plain-dtype tensor) with its rows in
+// the converter's order, in the worker's own buffer.
+func (w *worker) permute(raw []byte, dt formats.DType, p *rowPerm) []byte {
+	if cap(w.perm) < len(raw) {
+		w.perm = make([]byte, len(raw))
+	}
+	out := w.perm[:len(raw)]
+	permuteRows(out, raw, p.headRows, int(p.cols)*scalarBits(dt)/8)
+	return out
 }
 
 // byteRange is where scalars [s0, s1) of t lie, relative to the tensor's start.
@@ -360,6 +382,9 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 	if err != nil {
 		return chunkResult{err: err}
 	}
+	if pw.perm != nil && pw.perm.source == "a" {
+		ra = w.permute(ra, pw.ta.DType, pw.perm)
+	}
 	nbytes := int64(len(ra))
 	if norms {
 		w.fold(int(tk.s1-tk.s0), pw.ta.DType, ra, pw.tb.DType, nil, &res.stats)
@@ -368,6 +393,9 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 		rb, err := w.read(e, pw.tb, tk.s0, tk.s1, &w.bufB)
 		if err != nil {
 			return chunkResult{err: err}
+		}
+		if pw.perm != nil && pw.perm.source == "b" {
+			rb = w.permute(rb, pw.tb.DType, pw.perm)
 		}
 		nbytes += int64(len(rb))
 		if pw.ta.DType == pw.tb.DType && bytes.Equal(ra, rb) {

@@ -230,3 +230,21 @@ func SafeJoin(dir, name string) (string, error) {
 	}
 	return joined, nil
 }
+
+// Renamed returns a copy of c whose tensors carry the names rename gives them
+// (the same files, offsets and problems): the view of a checkpoint under
+// another naming scheme, such as the names llama.cpp's converter writes.
+func (c *Checkpoint) Renamed(rename func(string) string) *Checkpoint {
+	out := *c
+	out.Tensors = make([]*Tensor, len(c.Tensors))
+	out.byName = make(map[string]*Tensor, len(c.Tensors))
+	for i, t := range c.Tensors {
+		cp := *t
+		cp.Name = rename(t.Name)
+		out.Tensors[i] = &cp
+		if _, dup := out.byName[cp.Name]; !dup {
+			out.byName[cp.Name] = &cp
+		}
+	}
+	return &out
+}
