@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ckpt-tool/ckpt/diff"
+	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/formats/ggml"
 	"github.com/ckpt-tool/ckpt/internal/synth"
 	"github.com/ckpt-tool/ckpt/internal/testenv"
@@ -156,5 +158,78 @@ func TestDiffAndRepairGGUF(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("repair wrote an output")
+	}
+}
+
+// toGGUF converts a safetensors checkpoint to GGUF the way llama.cpp's
+// converter names it (same dtypes and bytes, no quantization); swap
+// exchanges the data of two same-shaped tensors.
+func toGGUF(t *testing.T, dir, out, arch string, swap [2]string) {
+	t.Helper()
+	c, err := formats.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &synth.GGUF{KV: []synth.KV{{Key: "general.architecture", Value: arch}}}
+	data := map[string][]byte{}
+	for _, tn := range c.Tensors {
+		b := make([]byte, tn.Length())
+		f, err := os.Open(tn.File.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.ReadAt(b, tn.Offset); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		name, ok := diff.GGUFName(arch, tn.Name)
+		if !ok {
+			continue
+		}
+		ty, ok := tn.DType.GGML()
+		if !ok {
+			t.Fatalf("%s: %s", tn.Name, tn.DType)
+		}
+		data[name] = b
+		g.Tensors = append(g.Tensors, synth.GGUFTensor{Name: name, Type: ty, Shape: tn.Shape})
+	}
+	if swap[0] != "" {
+		data[swap[0]], data[swap[1]] = data[swap[1]], data[swap[0]]
+	}
+	for i := range g.Tensors {
+		g.Tensors[i].Data = data[g.Tensors[i].Name]
+	}
+	if err := os.WriteFile(out, g.Encode(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDiffAcrossFormats: `ckpt diff model/ model.gguf` maps the names and
+// matches (exit 0); a GGUF with two layers' tensors swapped is a suspect
+// conversion (exit 1); a GGUF of another architecture is a mismatch (exit 1).
+func TestDiffAcrossFormats(t *testing.T) {
+	src := cliTiny(t, 1, "F16")
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.gguf")
+	toGGUF(t, src, good, "qwen2", [2]string{})
+	r := cliRun(t, "diff", src, good)
+	r.wantCode(t, 0)
+	if !strings.Contains(r.stdout, "CONVERSION MATCHES") || !strings.Contains(r.stdout, "safetensors names mapped to llama.cpp's names for qwen2") {
+		t.Errorf("good conversion:\n%s", r.stdout)
+	}
+	swapped := filepath.Join(dir, "swapped.gguf")
+	toGGUF(t, src, swapped, "qwen2", [2]string{"blk.0.ffn_down.weight", "blk.1.ffn_down.weight"})
+	r = cliRun(t, "diff", "--json", swapped, src)
+	r.wantCode(t, 1)
+	rep := cliJSON(t, r.stdout)[0]
+	if cf := rep["cross_format"].(map[string]any); cf["suspect"] != 2.0 || cf["gguf_side"] != "a" {
+		t.Errorf("swapped: %v", cf)
+	}
+	other := filepath.Join(dir, "other.gguf")
+	toGGUF(t, src, other, "llama", [2]string{})
+	r = cliRun(t, "diff", src, other)
+	r.wantCode(t, 1)
+	if !strings.Contains(r.stdout, `MISMATCH: config.json says model_type "qwen2" but the GGUF's general.architecture is "llama"`) {
+		t.Errorf("mismatch:\n%s", r.stdout)
 	}
 }
