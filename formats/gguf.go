@@ -330,6 +330,18 @@ func (g *ggufReader) str(what string, keep uint64) (string, uint64) {
 	return string(b), n
 }
 
+// name reads a key or a tensor name (kind), refusing one longer than
+// ggufMaxKey: no GGUF key or ggml tensor name comes near it.
+func (g *ggufReader) name(what, kind string) (string, uint64) {
+	at := g.pos
+	s, n := g.str(what+" "+kind, ggufMaxKey)
+	if g.err == nil && n > ggufMaxKey {
+		g.pos = at
+		g.fail(ErrGGUF, "%s has a %s of %d bytes: not a GGUF %s", what, kind, n, kind)
+	}
+	return s, n
+}
+
 // value reads one value of type t.
 func (g *ggufReader) value(t GGUFValueType, what string, depth int) GGUFValue {
 	v := GGUFValue{Type: t}
@@ -491,11 +503,7 @@ func ReadGGUF(path string, r io.ReaderAt, size int64) (*GGUFHeader, []Problem) {
 	for i := uint64(0); i < h.KVCount; i++ {
 		at := g.pos
 		what := fmt.Sprintf("metadata pair %d", i)
-		key, klen := g.str(what+" key", ggufMaxKey)
-		if g.err == nil && klen > ggufMaxKey {
-			g.pos = at
-			g.fail(ErrGGUF, "%s has a key of %d bytes: not a GGUF key", what, klen)
-		}
+		key, _ := g.name(what, "key")
 		t := GGUFValueType(g.u32(what + " value type"))
 		if g.err != nil {
 			return fatal()
@@ -524,11 +532,7 @@ func ReadGGUF(path string, r io.ReaderAt, size int64) (*GGUFHeader, []Problem) {
 	for i := uint64(0); i < h.TensorCount; i++ {
 		at := g.pos
 		what := fmt.Sprintf("tensor info %d", i)
-		name, nlen := g.str(what+" name", ggufMaxKey)
-		if g.err == nil && nlen > ggufMaxKey {
-			g.pos = at
-			g.fail(ErrGGUF, "%s has a name of %d bytes", what, nlen)
-		}
+		name, nlen := g.name(what, "name")
 		nd := g.u32(what + " dimension count")
 		if g.err != nil {
 			return fatal()

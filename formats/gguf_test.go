@@ -3,6 +3,7 @@ package formats_test
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,7 +83,7 @@ func TestGGUFValid(t *testing.T) {
 	}
 	for i, w := range wantT {
 		got := ts[i]
-		if got.Name != w.name || got.DType != w.dt || !equalU64(got.Shape, w.shape) || got.Begin != w.begin || got.End-got.Begin != w.n || got.Cut ||
+		if got.Name != w.name || got.DType != w.dt || !slices.Equal(got.Shape, w.shape) || got.Begin != w.begin || got.End-got.Begin != w.n || got.Cut ||
 			got.Offset != h.DataStart+int64(w.begin) {
 			t.Errorf("tensor %d: %+v (offset %d), want %+v", i, got.TensorInfo, got.Offset, w)
 		}
@@ -90,18 +91,6 @@ func TestGGUFValid(t *testing.T) {
 	if !formats.DType("Q4_K").IsBlock() || formats.DType("Q4_K").Valid() || formats.DType("Q4_K").Kind() != formats.KindBlock {
 		t.Error("Q4_K must be a block dtype and not a safetensors dtype")
 	}
-}
-
-func equalU64(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // ggufErr reads b and returns every problem message, failing unless one

@@ -46,6 +46,20 @@ func TestBlockStatsMatchesReference(t *testing.T) {
 	}
 }
 
+// scanPath opens and scans path with the default options.
+func scanPath(t *testing.T, path string) *Result {
+	t.Helper()
+	c, err := formats.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Scan(context.Background(), c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // writeGGUF encodes g into dir/name.
 func writeGGUF(t testing.TB, dir, name string, g *synth.GGUF) string {
 	t.Helper()
@@ -159,14 +173,7 @@ func TestScanGGUFTruncated(t *testing.T) {
 	if err := os.WriteFile(p, b[:len(b)-100], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := formats.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Scan(context.Background(), c, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := scanPath(t, p)
 	if res.Tensors[0].Skipped != "" || res.Tensors[0].Count != 64 || res.Tensors[1].Skipped == "" {
 		t.Errorf("a: %+v\nb: %+v", res.Tensors[0], res.Tensors[1])
 	}
@@ -192,15 +199,7 @@ func TestGGUFOutliersByRole(t *testing.T) {
 		}
 		ts = append(ts, synth.GGUFTensor{Name: "blk." + string(rune('0'+i)) + ".ffn_up.weight", Type: ggml.Q8_0, Shape: []uint64{8, 64}, Data: d})
 	}
-	p := writeGGUF(t, t.TempDir(), "m.gguf", &synth.GGUF{Tensors: ts})
-	c, err := formats.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Scan(context.Background(), c, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := scanPath(t, writeGGUF(t, t.TempDir(), "m.gguf", &synth.GGUF{Tensors: ts}))
 	found := false
 	for _, f := range res.Findings {
 		if f.Check == CheckOutlier && f.Tensor == "blk.5.ffn_up.weight" {

@@ -69,11 +69,7 @@ func fastQ4_0(dst []float32, src []byte, n int) {
 		for k := range tab {
 			tab[k] = float32(k-8) * d
 		}
-		qs := b[2:18]
-		for j := 0; j < 16; j++ {
-			y[j] = tab[qs[j]&15]
-			y[j+16] = tab[qs[j]>>4]
-		}
+		spread4(y, b[2:18], &tab)
 	}
 }
 
@@ -86,11 +82,7 @@ func fastQ4_1(dst []float32, src []byte, n int) {
 		for k := range tab {
 			tab[k] = float32(float32(k)*d) + m
 		}
-		qs := b[4:20]
-		for j := 0; j < 16; j++ {
-			y[j] = tab[qs[j]&15]
-			y[j+16] = tab[qs[j]>>4]
-		}
+		spread4(y, b[4:20], &tab)
 	}
 }
 
@@ -130,26 +122,19 @@ func fastQ5_1(dst []float32, src []byte, n int) {
 	}
 }
 
-func fastQ8_0(dst []float32, src []byte, n int) {
-	for i := range n {
-		b := src[34*i : 34*i+34]
-		y := dst[32*i : 32*i+32]
-		d := f16Table[le16(b)]
-		qs := b[2:34]
-		for j := range y {
-			y[j] = float32(int8(qs[j])) * d
-		}
-	}
-}
+func fastQ8_0(dst []float32, src []byte, n int) { fastQ8(dst, src, n, 34, 2) }
 
-func fastQ8_1(dst []float32, src []byte, n int) {
+func fastQ8_1(dst []float32, src []byte, n int) { fastQ8(dst, src, n, 36, 4) }
+
+// fastQ8 decodes blocks of size bytes: an fp16 d first, 32 int8 quants at qs.
+func fastQ8(dst []float32, src []byte, n, size, qs int) {
 	for i := range n {
-		b := src[36*i : 36*i+36]
+		b := src[size*i : size*i+size]
 		y := dst[32*i : 32*i+32]
 		d := f16Table[le16(b)]
-		qs := b[4:36]
+		q := b[qs : qs+32]
 		for j := range y {
-			y[j] = float32(int8(qs[j])) * d
+			y[j] = float32(int8(q[j])) * d
 		}
 	}
 }
@@ -221,10 +206,7 @@ func fastQ4_K(dst []float32, src []byte, n int) {
 		d, min := f16Table[le16(b[0:])], f16Table[le16(b[2:])]
 		scales := b[4:16]
 		for g := 0; g < 4; g++ {
-			sc, m := scaleMinK4(2*g, scales)
-			d1, m1 := d*float32(sc), min*float32(m)
-			sc, m = scaleMinK4(2*g+1, scales)
-			d2, m2 := d*float32(sc), min*float32(m)
+			d1, m1, d2, m2 := kScales(2*g, scales, d, min)
 			for k := range lo {
 				lo[k] = float32(d1*float32(k)) - m1
 				hi[k] = float32(d2*float32(k)) - m2
@@ -249,10 +231,7 @@ func fastQ5_K(dst []float32, src []byte, n int) {
 		scales := b[4:16]
 		qh := b[16:48]
 		for g := 0; g < 4; g++ {
-			sc, m := scaleMinK4(2*g, scales)
-			d1, m1 := d*float32(sc), min*float32(m)
-			sc, m = scaleMinK4(2*g+1, scales)
-			d2, m2 := d*float32(sc), min*float32(m)
+			d1, m1, d2, m2 := kScales(2*g, scales, d, min)
 			for k := range lo {
 				lo[k] = float32(d1*float32(k)) - m1
 				hi[k] = float32(d2*float32(k)) - m2
@@ -369,11 +348,7 @@ func fastIQ4_NL(dst []float32, src []byte, n int) {
 		for k := range tab {
 			tab[k] = d * float32(kvaluesIQ4NL[k])
 		}
-		qs := b[2:18]
-		for j := 0; j < 16; j++ {
-			y[j] = tab[qs[j]&15]
-			y[j+16] = tab[qs[j]>>4]
-		}
+		spread4(y, b[2:18], &tab)
 	}
 }
 
@@ -390,12 +365,7 @@ func fastIQ4_XS(dst []float32, src []byte, n int) {
 			for k := range tab {
 				tab[k] = dl * float32(kvaluesIQ4NL[k])
 			}
-			qs := b[8+16*ib : 24+16*ib]
-			out := y[32*ib : 32*ib+32]
-			for j := 0; j < 16; j++ {
-				out[j] = tab[qs[j]&15]
-				out[j+16] = tab[qs[j]>>4]
-			}
+			spread4(y[32*ib:32*ib+32], b[8+16*ib:24+16*ib], &tab)
 		}
 	}
 }
@@ -409,11 +379,7 @@ func fastMXFP4(dst []float32, src []byte, n int) {
 		for k := range tab {
 			tab[k] = float32(kvaluesMXFP4[k]) * d
 		}
-		qs := b[1:17]
-		for j := 0; j < 16; j++ {
-			y[j] = tab[qs[j]&15]
-			y[j+16] = tab[qs[j]>>4]
-		}
+		spread4(y, b[1:17], &tab)
 	}
 }
 
@@ -449,5 +415,16 @@ func fastQ2_0(dst []float32, src []byte, n int) {
 				out[k] = tab[(q>>(2*k))&3]
 			}
 		}
+	}
+}
+
+// spread4 writes the 32 values of 16 bytes of nibbles through tab: the low
+// nibbles to y[0:16], the high ones to y[16:32] (the order of every 32-value
+// 4-bit block of ggml).
+func spread4(y []float32, qs []byte, tab *[16]float32) {
+	y, qs = y[:32], qs[:16]
+	for j := range qs {
+		y[j] = tab[qs[j]&15]
+		y[j+16] = tab[qs[j]>>4]
 	}
 }

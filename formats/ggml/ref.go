@@ -94,11 +94,7 @@ func refQ8_0(y []float32, b []byte) {
 // refQ8_1 decodes Q8_1 (ggml's intermediate type, d and s = d*sum(qs), then
 // 32 int8) as qs*d, like Q8_0; ggml has no dequantize_row_q8_1.
 func refQ8_1(y []float32, b []byte) {
-	d := F16ToF32Ref(le16(b[0:]))
-	qs := b[4:]
-	for j := 0; j < 32; j++ {
-		y[j] = float32(int8(qs[j])) * d
-	}
+	refQ8_0(y, append(b[0:2:2], b[4:36]...))
 }
 
 // Q2_K: scales[16] | qs[64] | d | dmin.
@@ -200,6 +196,17 @@ func scaleMinK4(j int, q []byte) (d, m uint8) {
 	return (q[j+4] & 0xF) | ((q[j-4] >> 6) << 4), (q[j+4] >> 4) | ((q[j-0] >> 6) << 4)
 }
 
+// kScales is the pair of scales and minimums of sub-blocks j and j+1 of a
+// Q4_K or Q5_K super-block, as dequantize_row_q4_K computes them: d·sc and
+// min·m for each.
+func kScales(j int, scales []byte, d, min float32) (d1, m1, d2, m2 float32) {
+	sc, m := scaleMinK4(j+0, scales)
+	d1, m1 = d*float32(sc), min*float32(m)
+	sc, m = scaleMinK4(j+1, scales)
+	d2, m2 = d*float32(sc), min*float32(m)
+	return
+}
+
 // Q4_K: d | dmin | scales[12] | qs[128].
 func refQ4_K(y []float32, b []byte) {
 	d := F16ToF32Ref(le16(b[0:]))
@@ -209,12 +216,7 @@ func refQ4_K(y []float32, b []byte) {
 	is := 0
 	k := 0
 	for j := 0; j < QK_K; j += 64 {
-		sc, m := scaleMinK4(is+0, scales)
-		d1 := d * float32(sc)
-		m1 := min * float32(m)
-		sc, m = scaleMinK4(is+1, scales)
-		d2 := d * float32(sc)
-		m2 := min * float32(m)
+		d1, m1, d2, m2 := kScales(is, scales, d, min)
 		for l := 0; l < 32; l++ {
 			y[k] = float32(d1*float32(q[l]&0xF)) - m1
 			k++
@@ -239,12 +241,7 @@ func refQ5_K(y []float32, b []byte) {
 	u1, u2 := uint8(1), uint8(2)
 	k := 0
 	for j := 0; j < QK_K; j += 64 {
-		sc, m := scaleMinK4(is+0, scales)
-		d1 := d * float32(sc)
-		m1 := min * float32(m)
-		sc, m = scaleMinK4(is+1, scales)
-		d2 := d * float32(sc)
-		m2 := min * float32(m)
+		d1, m1, d2, m2 := kScales(is, scales, d, min)
 		for l := 0; l < 32; l++ {
 			h := 0
 			if qh[l]&u1 != 0 {
