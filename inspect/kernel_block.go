@@ -1,6 +1,8 @@
 package inspect
 
 import (
+	"math"
+
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/formats/ggml"
 )
@@ -30,12 +32,31 @@ func statsBlock(dt formats.DType, raw []byte, vals *[blockElems]float64, f32 *[b
 		m := min(per, blocks-i)
 		n := ggml.Dequantize(t, f32[:m*tr.BlockElems], raw[i*tr.BlockBytes:(i+m)*tr.BlockBytes])
 		v := vals[:n]
-		for j := range v {
-			v[j] = float64(f32[j])
+		var b Acc
+		if bad, tiny := widenF32(f32[:n], v); bad {
+			b = foldBlock(v, minNormal)
+		} else {
+			b = finishBlock(v, tiny, minNormal)
 		}
-		b := foldBlock(v, minNormal)
 		acc.Merge(&b)
 	}
 	acc.BadScales = bad
 	return acc
+}
+
+// widenF32 is decodeF32 for values already in float32: it widens f into v and
+// says, from the exponent bits, whether any value is non-finite and whether
+// any is zero or subnormal.
+func widenF32(f []float32, v []float64) (nonFinite, tiny bool) {
+	const expMask = 0x7F800000
+	var hiFlag uint32
+	loFlag := uint32(math.MaxUint32)
+	v = v[:len(f)]
+	for j, x := range f {
+		e := math.Float32bits(x) & expMask
+		hiFlag |= e + 0x00800000 // carries into bit 31 only from all ones
+		loFlag &= e + expMask    // leaves bit 31 clear only from all zeros
+		v[j] = float64(x)
+	}
+	return hiFlag&0x80000000 != 0, loFlag&0x80000000 == 0
 }
