@@ -64,6 +64,31 @@ func quantQ8_0(x []float32) []byte {
 	return out
 }
 
+// quantQ4_0 is ggml's quantize_row_q4_0_ref.
+func quantQ4_0(x []float32) []byte {
+	var out []byte
+	for i := 0; i < len(x); i += 32 {
+		amax, mx := float32(0), float32(0)
+		for _, v := range x[i : i+32] {
+			if a := float32(math.Abs(float64(v))); amax < a {
+				amax, mx = a, v
+			}
+		}
+		d := mx / -8
+		id := float32(0)
+		if d != 0 {
+			id = 1 / d
+		}
+		out = binary.LittleEndian.AppendUint16(out, float16.Fromfloat32(d).Bits())
+		for j := 0; j < 16; j++ {
+			x0, x1 := x[i+j]*id, x[i+16+j]*id
+			xi0, xi1 := min(15, int8(x0+8.5)), min(15, int8(x1+8.5))
+			out = append(out, byte(xi0)|byte(xi1)<<4)
+		}
+	}
+	return out
+}
+
 // permuteQK is the converter's permutation of q/k rows (source → GGUF).
 func permuteQK(rows [][]float32, heads int) [][]float32 {
 	out := make([][]float32, len(rows))
@@ -82,6 +107,12 @@ func permuteQK(rows [][]float32, heads int) [][]float32 {
 // as GGUF (q/k permuted by head, Q8_0 matrices, F32 norms); swap exchanges the
 // ffn_up of layers 0 and 1 in the GGUF, modelType is config.json's.
 func crossModel(t *testing.T, dir string, swap bool, modelType string) (string, string) {
+	return crossModelTyped(t, dir, swap, modelType, ggml.Q8_0)
+}
+
+// crossModelTyped is crossModel with the ffn_up matrices in type up (Q8_0 or
+// Q4_0).
+func crossModelTyped(t *testing.T, dir string, swap bool, modelType string, upType ggml.Type) (string, string) {
 	const hidden, heads, kvHeads, layers = 64, 4, 2, 2
 	r := rand.New(rand.NewPCG(1, 1))
 	mat := func(rows, cols int) [][]float32 {
@@ -128,7 +159,7 @@ func crossModel(t *testing.T, dir string, swap bool, modelType string) (string, 
 		gg = append(gg,
 			synth.GGUFTensor{Name: b + "attn_q.weight", Type: ggml.Q8_0, Shape: []uint64{hidden, hidden}, Data: quantQ8_0(flat(permuteQK(q, heads)))},
 			synth.GGUFTensor{Name: b + "attn_k.weight", Type: ggml.F32, Shape: []uint64{uint64(len(k)), hidden}, Data: f32bytes(flat(permuteQK(k, kvHeads)))},
-			synth.GGUFTensor{Name: b + "ffn_up.weight", Type: ggml.Q8_0, Shape: []uint64{128, hidden}},
+			synth.GGUFTensor{Name: b + "ffn_up.weight", Type: upType, Shape: []uint64{128, hidden}},
 			synth.GGUFTensor{Name: b + "attn_norm.weight", Type: ggml.F32, Shape: []uint64{hidden}, Data: f32bytes(norm)})
 	}
 	for l := 0; l < layers; l++ {
@@ -136,7 +167,11 @@ func crossModel(t *testing.T, dir string, swap bool, modelType string) (string, 
 		if swap {
 			src = 1 - l
 		}
-		gg[4*l+2].Data = quantQ8_0(up[src])
+		if upType == ggml.Q4_0 {
+			gg[4*l+2].Data = quantQ4_0(up[src])
+		} else {
+			gg[4*l+2].Data = quantQ8_0(up[src])
+		}
 	}
 	stDir := filepath.Join(dir, "hf")
 	writeST(t, filepath.Join(stDir, "model.safetensors"), st...)
@@ -211,5 +246,26 @@ func TestCrossFormat(t *testing.T) {
 	r = compareCross(t, hf, gg)
 	if len(r.Problems) != 1 || !strings.Contains(r.Problems[0].Err.Error(), `config.json says model_type "qwen2" but the GGUF's general.architecture is "llama"`) {
 		t.Errorf("problems %v", r.Problems)
+	}
+}
+
+// TestCrossFormatErrorsMatchTheirType: conversions to Q8_0 and Q4_0 (by
+// ggml's reference quantizers) cost about what UsualError says, within a
+// factor of three either way.
+func TestCrossFormatErrorsMatchTheirType(t *testing.T) {
+	for _, ty := range []ggml.Type{ggml.Q8_0, ggml.Q4_0} {
+		hf, gg := crossModelTyped(t, t.TempDir(), false, "llama", ty)
+		r := compareCross(t, hf, gg)
+		for _, d := range r.Tensors {
+			if !strings.HasSuffix(d.Name, "ffn_up.weight") {
+				continue
+			}
+			rel, _ := d.RelL2()
+			usual, _ := UsualError(formats.DType(ty.String()))
+			if d.Suspect || rel < usual/3 || rel > 3*usual {
+				t.Errorf("%s %s: relative error %g, usual %g", ty, d.Name, rel, usual)
+			}
+			t.Logf("%s %s: relative error %.4g (usual %.3g)", ty, d.Name, rel, usual)
+		}
 	}
 }
