@@ -108,6 +108,11 @@ func TestScanGGUFCommand(t *testing.T) {
 			t.Errorf("scan output lacks %q:\n%s", s, r.stdout)
 		}
 	}
+	r = cliRun(t, "scan", "--json", bad)
+	r.wantCode(t, 1)
+	if tn := cliJSON(t, r.stdout)[0]["tensors"].([]any)[0].(map[string]any); tn["name"] != "blk.0.attn_q.weight" || tn["bad_scales"] != 1.0 || tn["nan"] != 256.0 {
+		t.Errorf("scan --json: %v", tn)
+	}
 	r = cliRun(t, "inspect", bad)
 	r.wantCode(t, 0) // the format is fine: inspect reads headers only
 	for _, s := range []string{"architecture    qwen2", "context length  32,768", "Q4_K", "4.5"} {

@@ -179,6 +179,10 @@ type scanTensorJSON struct {
 	FirstNonfiniteCoords []uint64 `json:"first_nonfinite_coords,omitempty"` // the same as coordinates
 	Scanned              bool     `json:"scanned"`
 	Skipped              string   `json:"skipped,omitempty"` // why it was not scanned
+	// GGUF block types: blocks whose scale is NaN or infinite, and elements
+	// whose values are not decoded (grid IQ types: only scales checked).
+	BadScales uint64 `json:"bad_scales,omitempty"`
+	Undecoded uint64 `json:"undecoded,omitempty"`
 }
 
 // finiteOrNull returns a pointer to v, or nil (JSON null) when there is no
@@ -199,6 +203,7 @@ func scanTensor(t *inspect.TensorStats) scanTensorJSON {
 		Min: finiteOrNull(have, t.Min), Max: finiteOrNull(have, t.Max), AbsMax: finiteOrNull(have, t.AbsMax),
 		Mean: finiteOrNull(have, t.Mean), Std: finiteOrNull(have, t.Std()), L2: finiteOrNull(have, t.L2()),
 		Finite: t.Finite, Subnormals: t.Subnormal, Scanned: t.Skipped == "", Skipped: t.Skipped,
+		BadScales: t.BadScales, Undecoded: t.Undecoded,
 	}
 	if t.FirstBad >= 0 {
 		i := t.FirstBad
