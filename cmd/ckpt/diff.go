@@ -135,6 +135,17 @@ func suspects(r *diff.Result) []*diff.TensorDiff {
 	return out
 }
 
+// mismatch reports whether a cross-format comparison found that the
+// architectures disagree.
+func mismatch(r *diff.Result) bool {
+	for _, p := range r.Problems {
+		if errors.Is(p.Err, formats.ErrConfig) {
+			return true
+		}
+	}
+	return false
+}
+
 // crossExit is the exit status of a safetensors ↔ GGUF comparison: values
 // always differ there, so 1 means a suspect tensor or architectures that
 // disagree, 2 a file that could not be read; tensors left out on purpose
@@ -531,6 +542,13 @@ func writeDiffMarkdown(w io.Writer, r *diff.Result, o diffOptions) {
 		if r.Summary.Appeared > 0 {
 			mark = "❌ **different, non-finite values appeared**"
 		}
+	}
+	if r.CrossFormat != nil { // a conversion: values always differ, the verdict is about its errors
+		mark = "✅ **conversion matches**"
+		if len(suspects(r)) > 0 || mismatch(r) {
+			mark = "❌ **suspect conversion**"
+		}
+		text = diffVerdict(styler{}, r)
 	}
 	fmt.Fprintf(w, "**ckpt diff** %s → %s: %s — %s\n", mdCode(r.A), mdCode(r.B), mark, mdText(text))
 	if o.Top == 0 || o.Top > markdownMaxFindings {

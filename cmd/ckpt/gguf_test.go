@@ -222,6 +222,11 @@ func TestDiffAcrossFormats(t *testing.T) {
 	if !strings.Contains(r.stdout, "CONVERSION MATCHES") || !strings.Contains(r.stdout, "safetensors names mapped to llama.cpp's names for qwen2") {
 		t.Errorf("good conversion:\n%s", r.stdout)
 	}
+	r = cliRun(t, "diff", "--markdown", src, good)
+	r.wantCode(t, 0)
+	if !strings.Contains(r.stdout, "conversion matches") {
+		t.Errorf("markdown:\n%s", r.stdout)
+	}
 	swapped := filepath.Join(dir, "swapped.gguf")
 	toGGUF(t, src, swapped, "qwen2", [2]string{"blk.0.ffn_down.weight", "blk.1.ffn_down.weight"})
 	r = cliRun(t, "diff", "--json", swapped, src)
