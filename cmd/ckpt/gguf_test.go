@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -241,5 +242,25 @@ func TestDiffAcrossFormats(t *testing.T) {
 	r.wantCode(t, 1)
 	if !strings.Contains(r.stdout, `MISMATCH: config.json says model_type "qwen2" but the GGUF's general.architecture is "llama"`) {
 		t.Errorf("mismatch:\n%s", r.stdout)
+	}
+}
+
+// TestBisectGGUF: a run whose checkpoints are GGUF files is bisected like any
+// other: the first with a NaN block scale is the first unhealthy one.
+func TestBisectGGUF(t *testing.T) {
+	run := t.TempDir()
+	for i, bad := range []bool{false, false, true, true} {
+		d := filepath.Join(run, "checkpoint-"+strconv.Itoa(100*(i+1)))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		quantGGUF(t, d, "model.gguf", bad, 1)
+	}
+	r := cliRun(t, "bisect", "--json", run)
+	rep := cliJSON(t, r.stdout)[0]
+	first, _ := rep["first_unhealthy"].(map[string]any)
+	last, _ := rep["last_healthy"].(map[string]any)
+	if first == nil || last == nil || first["step"] != 300.0 || last["step"] != 200.0 {
+		t.Errorf("bisect: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
