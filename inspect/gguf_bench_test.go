@@ -16,14 +16,7 @@ import (
 // Q4_K (1-D tensors stay F32, as llama.cpp writes them), page-cached, beside
 // the read limit of the same file.
 func BenchmarkScanGGUF(b *testing.B) {
-	arch := benchArch
-	if name := os.Getenv("CKPT_BENCH_ARCH"); name != "" {
-		a, err := synth.ArchByName(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		arch = a
-	}
+	arch := benchArchFromEnv(b)
 	for _, ty := range []ggml.Type{ggml.F16, ggml.Q8_0, ggml.Q4_K} {
 		b.Run(ty.String(), func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "m.gguf")
