@@ -142,8 +142,8 @@ func describe(es []*Entry) {
 			continue
 		}
 		if !fi.IsDir() {
-			if !strings.HasSuffix(e.Path, ".safetensors") {
-				e.Incomplete = "not a .safetensors file"
+			if !strings.HasSuffix(e.Path, ".safetensors") && !formats.IsGGUFName(e.Path) {
+				e.Incomplete = "not a .safetensors or .gguf file"
 			}
 			continue
 		}
@@ -187,7 +187,7 @@ func hasWeights(dir string) bool {
 	}
 	for _, de := range des {
 		n := de.Name()
-		if strings.HasSuffix(n, ".safetensors") || (strings.Contains(n, ".safetensors.index") && strings.HasSuffix(n, ".json")) {
+		if strings.HasSuffix(n, ".safetensors") || formats.IsGGUFName(n) || (strings.Contains(n, ".safetensors.index") && strings.HasSuffix(n, ".json")) {
 			return true
 		}
 	}

@@ -120,9 +120,14 @@ func Open(path string) (*Checkpoint, error) {
 		if err != nil {
 			return nil, err
 		}
+		ggufs, err := matchDir(path, "*.gguf")
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, ggufs...)
 		if len(names) == 0 {
 			return nil, &Error{Kind: ErrNoWeights, File: path, Offset: -1,
-				Detail: "no .safetensors weights here (looked for model.safetensors, a *.safetensors.index.json, adapter_model.safetensors)"}
+				Detail: "no .safetensors weights here (looked for model.safetensors, a *.safetensors.index.json, adapter_model.safetensors; no .gguf files either)"}
 		}
 		sort.Strings(names)
 		c.Layout = LayoutFiles
@@ -224,4 +229,22 @@ func SafeJoin(dir, name string) (string, error) {
 		return "", bad("resolves through a symlink to " + real + ", outside the checkpoint directory")
 	}
 	return joined, nil
+}
+
+// Renamed returns a copy of c whose tensors carry the names rename gives them
+// (the same files, offsets and problems): the view of a checkpoint under
+// another naming scheme, such as the names llama.cpp's converter writes.
+func (c *Checkpoint) Renamed(rename func(string) string) *Checkpoint {
+	out := *c
+	out.Tensors = make([]*Tensor, len(c.Tensors))
+	out.byName = make(map[string]*Tensor, len(c.Tensors))
+	for i, t := range c.Tensors {
+		cp := *t
+		cp.Name = rename(t.Name)
+		out.Tensors[i] = &cp
+		if _, dup := out.byName[cp.Name]; !dup {
+			out.byName[cp.Name] = &cp
+		}
+	}
+	return &out
 }

@@ -2,6 +2,7 @@ package formats
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -30,6 +31,7 @@ type File struct {
 	// Located holds the tensors of a file whose container is not safetensors,
 	// as its reader located them (in data order); Tensors returns them.
 	Located []*Tensor
+	GGUF    *GGUFHeader // GGUF only; nil when the header could not be parsed
 }
 
 // Format is the file's container, safetensors when unset.
@@ -76,6 +78,10 @@ func ReadFileHeader(path, name string) (*File, error) {
 	}
 	defer f.Close()
 	file := &File{Path: path, Name: name, Size: st.Size(), Info: st}
+	if isGGUF(f, path) {
+		readGGUFFile(file, f)
+		return file, nil
+	}
 	h, herr := ReadHeader(path, f, st.Size())
 	file.Header = h
 	if herr != nil {
@@ -95,6 +101,15 @@ func ReadFileHeader(path, name string) (*File, error) {
 		}
 	}
 	return file, nil
+}
+
+// isGGUF reports whether the file is to be read as GGUF: it starts with the
+// GGUF magic (or its byte-swapped draft form) or has a .gguf name.
+func isGGUF(f io.ReaderAt, path string) bool {
+	var head [4]byte
+	n, _ := f.ReadAt(head[:], 0)
+	m := string(head[:n])
+	return m == GGUFMagic || m == "FUGG" || IsGGUFName(path)
 }
 
 // Tensors lists the file's tensors in data order.

@@ -455,7 +455,6 @@ func TestFileProblems(t *testing.T) {
 		for name, content := range map[string][]byte{
 			"zip":    append([]byte("PK\x03\x04"), make([]byte, 60)...),
 			"pickle": append([]byte("\x80\x02}q\x00"), make([]byte, 60)...),
-			"gguf":   append([]byte("GGUF\x03\x00\x00\x00"), make([]byte, 60)...),
 			"html":   []byte("<!DOCTYPE html><html><body>Access denied</body></html>"),
 			"json":   []byte("{}"),
 			"crlf":   []byte("\r\n"),
@@ -467,6 +466,16 @@ func TestFileProblems(t *testing.T) {
 			if !errors.Is(f.Err, formats.ErrNotSafetensors) {
 				t.Errorf("%s: %v", name, f.Err)
 			}
+		}
+	})
+	t.Run("GGUF under a safetensors name is read as GGUF", func(t *testing.T) {
+		content := append([]byte("GGUF\x03\x00\x00\x00"), make([]byte, 60)...)
+		f, err := formats.ReadFileHeader(writeFile(t, dir, "gguf.safetensors", content), "gguf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Format() != formats.ContainerGGUF || f.Err != nil || f.GGUF == nil || f.GGUF.Version != 3 {
+			t.Errorf("got container %q, err %v", f.Format(), f.Err)
 		}
 	})
 	t.Run("not a regular file", func(t *testing.T) {

@@ -36,11 +36,7 @@ func ScanPath(ctx context.Context, path string, opts Options) (*Result, error) {
 func Scan(ctx context.Context, c *formats.Checkpoint, opts Options) (*Result, error) {
 	r := &Result{Path: c.Path, Checkpoint: c}
 	for _, f := range c.Files {
-		n := 0
-		if f.Header != nil {
-			n = len(f.Header.Tensors)
-		}
-		r.Files = append(r.Files, FileSummary{Path: f.Path, Bytes: f.Size, Tensors: n})
+		r.Files = append(r.Files, FileSummary{Path: f.Path, Bytes: f.Size, Tensors: len(f.Tensors())})
 	}
 	r.Findings = FormatFindings(c)
 	for _, t := range c.Tensors {

@@ -55,7 +55,7 @@ func (ts *TensorStats) finish() {
 // unscannable says why t's bytes cannot be read from a file of the given size,
 // or "" when they can.
 func unscannable(t *formats.Tensor, size int64) string {
-	if !t.DType.Valid() {
+	if !t.DType.Known() {
 		return fmt.Sprintf("unknown dtype %q", t.DType)
 	}
 	want, err := formats.TensorSpec{Name: t.Name, DType: t.DType, Shape: t.Shape}.ByteLen()
@@ -89,8 +89,12 @@ func chunkLen(dt formats.DType, want int64) int64 {
 }
 
 // groupBytes is the byte length of the smallest whole-byte run of elements:
-// the element size, 1 for F4 (two elements) and 3 for the F6 types (four).
+// the element size, 1 for F4 (two elements) and 3 for the F6 types (four);
+// for a ggml block type, one block.
 func groupBytes(dt formats.DType) int {
+	if _, tr, ok := dt.Block(); ok {
+		return tr.BlockBytes // a chunk holds whole blocks
+	}
 	switch dt.Bits() {
 	case 4:
 		return 1

@@ -131,6 +131,9 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GOOD: %w", err)
 	}
+	if err := checkSafetensors(bad, good); err != nil {
+		return nil, err
+	}
 	if err := checkLayout(bad); err != nil {
 		return nil, err
 	}
@@ -182,6 +185,20 @@ func scan(ctx context.Context, c *formats.Checkpoint, opts Options, phase Phase)
 	}
 	so.Progress = opts.progress(phase, total)
 	return inspect.Scan(ctx, c, so)
+}
+
+// checkSafetensors refuses a BAD or GOOD holding a file that is not
+// safetensors (a GGUF file): repair writes safetensors and takes tensors as
+// bytes, which would carry a quantized layout into a file that cannot hold it.
+func checkSafetensors(cs ...*formats.Checkpoint) error {
+	for _, c := range cs {
+		for _, f := range c.Files {
+			if f.Format() != formats.ContainerSafetensors {
+				return errAt(ErrLayoutUnreadable, f.Path, "", "is a %s file: repair reads and writes safetensors only (for a GGUF, convert the model again from a healthy source)", f.Format())
+			}
+		}
+	}
+	return nil
 }
 
 // checkLayout refuses a BAD whose layout cannot be known: a file without a

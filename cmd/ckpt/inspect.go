@@ -101,6 +101,8 @@ type dtypeTotal struct {
 	Tensors    int    `json:"tensors"`
 	Parameters uint64 `json:"parameters"`
 	Bytes      uint64 `json:"bytes"`
+	// BitsPerWeight is 8·bytes/parameters: 16 for F16, 4.5 for Q4_K.
+	BitsPerWeight float64 `json:"bits_per_weight"`
 }
 
 // inspectSummary totals an inspection. bytes is the size of the files on disk;
@@ -149,6 +151,9 @@ func buildInspectReport(c *formats.Checkpoint) *inspectReport {
 	}
 	rep.DTypes = make([]dtypeTotal, 0, len(byDType))
 	for _, d := range byDType {
+		if d.Parameters > 0 {
+			d.BitsPerWeight = 8 * float64(d.Bytes) / float64(d.Parameters)
+		}
 		rep.DTypes = append(rep.DTypes, *d)
 	}
 	sort.Slice(rep.DTypes, func(i, j int) bool {

@@ -76,14 +76,44 @@ type jsonFile struct {
 	Name        string            `json:"name"`                   // name inside the checkpoint (shard name)
 	HeaderBytes *uint64           `json:"header_bytes,omitempty"` // JSON header length, when it could be read
 	Valid       bool              `json:"valid"`                  // passes every read rule
-	Metadata    map[string]string `json:"metadata,omitempty"`     // __metadata__ (inspect only)
+	Metadata    map[string]string `json:"metadata,omitempty"`     // __metadata__ (inspect only); GGUF: each key's value in brief
+	Format      string            `json:"format,omitempty"`       // the container, when not safetensors ("gguf")
+	GGUF        *jsonGGUF         `json:"gguf,omitempty"`         // GGUF header facts (inspect only)
+}
+
+// jsonGGUF summarises a GGUF header: its version, what the model is, and the
+// tokenizer in one line (the token list itself is never dumped).
+type jsonGGUF struct {
+	Version       uint32 `json:"version"`
+	Architecture  string `json:"architecture,omitempty"`
+	ContextLength uint64 `json:"context_length,omitempty"`
+	Tokenizer     string `json:"tokenizer,omitempty"`
+	Alignment     uint64 `json:"alignment"`
+	DataStart     int64  `json:"data_start"`
+	KVCount       uint64 `json:"kv_count"`
 }
 
 // jsonFiles describes the files of c; withMetadata adds each file's __metadata__.
 func jsonFiles(c *formats.Checkpoint, withMetadata bool) []jsonFile {
 	out := make([]jsonFile, 0, len(c.Files))
 	for _, f := range c.Files {
-		jf := jsonFile{Path: f.Path, Bytes: f.Size, Name: f.Name, Valid: f.Valid()}
+		jf := jsonFile{Path: f.Path, Bytes: f.Size, Name: f.Name, Valid: f.Valid(), Tensors: len(f.Tensors())}
+		if f.Format() != formats.ContainerSafetensors {
+			jf.Format = string(f.Format())
+		}
+		if h := f.GGUF; h != nil {
+			n := uint64(h.DataStart)
+			jf.HeaderBytes = &n
+			if withMetadata {
+				ctx, _ := h.ContextLength()
+				jf.GGUF = &jsonGGUF{Version: h.Version, Architecture: h.Architecture(), ContextLength: ctx,
+					Tokenizer: h.TokenizerSummary(), Alignment: h.Alignment, DataStart: h.DataStart, KVCount: h.KVCount}
+				jf.Metadata = make(map[string]string, len(h.KV))
+				for _, kv := range h.KV {
+					jf.Metadata[kv.Key] = kv.Value.String()
+				}
+			}
+		}
 		if f.Header != nil {
 			jf.Tensors = len(f.Header.Tensors)
 			n := f.Header.Len
@@ -149,6 +179,10 @@ type scanTensorJSON struct {
 	FirstNonfiniteCoords []uint64 `json:"first_nonfinite_coords,omitempty"` // the same as coordinates
 	Scanned              bool     `json:"scanned"`
 	Skipped              string   `json:"skipped,omitempty"` // why it was not scanned
+	// GGUF block types: blocks whose scale is NaN or infinite, and elements
+	// whose values are not decoded (grid IQ types: only scales checked).
+	BadScales uint64 `json:"bad_scales,omitempty"`
+	Undecoded uint64 `json:"undecoded,omitempty"`
 }
 
 // finiteOrNull returns a pointer to v, or nil (JSON null) when there is no
@@ -169,6 +203,7 @@ func scanTensor(t *inspect.TensorStats) scanTensorJSON {
 		Min: finiteOrNull(have, t.Min), Max: finiteOrNull(have, t.Max), AbsMax: finiteOrNull(have, t.AbsMax),
 		Mean: finiteOrNull(have, t.Mean), Std: finiteOrNull(have, t.Std()), L2: finiteOrNull(have, t.L2()),
 		Finite: t.Finite, Subnormals: t.Subnormal, Scanned: t.Skipped == "", Skipped: t.Skipped,
+		BadScales: t.BadScales, Undecoded: t.Undecoded,
 	}
 	if t.FirstBad >= 0 {
 		i := t.FirstBad

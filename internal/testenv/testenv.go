@@ -73,3 +73,15 @@ func Command(tb testing.TB, name, debianPackage string) string {
 	}
 	return p
 }
+
+// RealdataGGUF is the shared corpus of real GGUF files (with truth.json).
+// Without it the test stops through Missing.
+func RealdataGGUF(tb testing.TB) string {
+	tb.Helper()
+	dir := filepath.Join(ModuleRoot(tb), "..", "shared", "realdata-gguf")
+	if _, err := os.Stat(filepath.Join(dir, "truth.json")); err != nil {
+		Missing(tb, "the real GGUF files are not available ("+err.Error()+")",
+			"put the shared corpus beside the repository as ../shared/realdata-gguf (its README and SOURCES.md list every file)")
+	}
+	return dir
+}
