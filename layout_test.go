@@ -18,7 +18,8 @@ const module = "github.com/ckpt-tool/ckpt/"
 // package states its place in the layering when it is added); commands under
 // cmd/ may import anything but each other.
 var allowed = map[string][]string{
-	"formats":          {},
+	"formats":          {"formats/pickle"},
+	"formats/pickle":   {},
 	"inspect":          {"formats"},
 	"diff":             {"inspect", "formats"},
 	"repair":           {"diff", "inspect", "formats"},
