@@ -234,7 +234,7 @@ func openSources(cs ...*formats.Checkpoint) (map[string]formats.Source, error) {
 	srcs := map[string]formats.Source{}
 	for _, c := range cs {
 		for _, f := range c.Files {
-			if _, ok := srcs[f.Path]; ok || f.Header == nil {
+			if _, ok := srcs[f.Path]; ok || !f.Parsed() {
 				continue
 			}
 			s, err := formats.OpenSource(f.Path, formats.Pread)

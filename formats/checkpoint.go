@@ -187,7 +187,16 @@ func Open(path string) (*Checkpoint, error) {
 			}
 		}
 	}
+	// Training state is read beside PyTorch weights (or alone); a safetensors
+	// checkpoint's optimizer.pt and friends are left to the trainer.
+	torchWeightsHere := len(c.Files) == 0
+	for _, f := range c.Files {
+		torchWeightsHere = torchWeightsHere || f.Format() == ContainerTorch
+	}
 	for _, p := range trainingStateFiles(path) {
+		if !torchWeightsHere {
+			break
+		}
 		if err := c.addFilePrefixed(p, filepath.Base(p), filepath.Base(p)+"/"); err != nil {
 			return nil, err
 		}

@@ -144,9 +144,9 @@ func sniff(f io.ReaderAt, path string) Container {
 	return ""
 }
 
-// parsed reports whether the file's tensors could be listed (its header, or
+// Parsed reports whether the file's tensors could be listed (its header, or
 // for a torch file its pickle, was read).
-func (f *File) parsed() bool {
+func (f *File) Parsed() bool {
 	if f.Format() == ContainerSafetensors {
 		return f.Header != nil
 	}

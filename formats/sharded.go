@@ -65,7 +65,7 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	// Every mapped tensor must be in its shard, and every shard tensor mapped there.
 	names := map[string]map[string]bool{}
 	for shard, f := range shardFiles {
-		if f.parsed() {
+		if f.Parsed() {
 			set := map[string]bool{}
 			for _, t := range f.Tensors() {
 				set[t.Name] = true
@@ -86,7 +86,7 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	var total uint64
 	for _, shard := range sortedKeys(shardFiles) {
 		f := shardFiles[shard]
-		if !f.parsed() {
+		if !f.Parsed() {
 			continue
 		}
 		for _, t := range f.Tensors() {
@@ -105,7 +105,7 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	}
 	allValid := len(shardFiles) == len(ix.Shards())
 	for _, f := range shardFiles {
-		allValid = allValid && f.parsed()
+		allValid = allValid && f.Parsed()
 	}
 	if ts, ok := ix.TotalSize(); ok && allValid && len(ix.WeightMap) > 0 && ts != float64(total) {
 		bad(SevWarning, indexCheck{ErrTotalSize}, "", "metadata.total_size is %.0f but the shards hold %d bytes of tensor data", ts, total)

@@ -109,6 +109,8 @@ var allowList = map[string]builtin{
 	"__builtin__.complex":                        bComplex,
 	"builtins.bytearray":                         bByteArray,
 	"__builtin__.bytearray":                      bByteArray,
+	"builtins.bytes":                             bByteArray,
+	"__builtin__.bytes":                          bByteArray,
 	"builtins.object":                            bNone,
 	"__builtin__.object":                         bNone,
 	"_codecs.encode":                             bCodecsEncode,

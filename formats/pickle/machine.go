@@ -15,16 +15,20 @@ import (
 // Limits bound what one pickle may make the machine hold.
 type Limits struct {
 	MaxElements int   // values created plus items added to containers
+	MaxStack    int   // values on the stack at once
 	MaxMemo     int   // memo entries
 	MaxMarks    int   // nested MARKs
 	MaxString   int64 // bytes of one string or bytes value
 	MaxBytes    int64 // bytes of all strings and bytes values together
 }
 
-// DefaultLimits fit the largest real state dicts (millions of elements would
-// be a tokenizer table, not weights) and keep memory near a few hundred MB.
+// DefaultLimits fit the largest real state dicts with a wide margin (a
+// 10,000-tensor state dict builds about 200,000 elements and memoizes
+// 100,000; pickle batches container items by 1,000, so the stack stays
+// small) and keep a hostile pickle to a fraction of a second and about
+// 100 MB besides its strings.
 func DefaultLimits() Limits {
-	return Limits{MaxElements: 4 << 20, MaxMemo: 1 << 20, MaxMarks: 1 << 16, MaxString: 64 << 20, MaxBytes: 256 << 20}
+	return Limits{MaxElements: 2 << 20, MaxStack: 256 << 10, MaxMemo: 512 << 10, MaxMarks: 1 << 16, MaxString: 64 << 20, MaxBytes: 256 << 20}
 }
 
 // Use is one global a pickle names, at its first occurrence, with the
@@ -111,6 +115,9 @@ func (m *machine) count(n int) error {
 }
 
 func (m *machine) push(v any) error {
+	if len(m.stack) >= m.lim.MaxStack {
+		return m.limit("the stack exceeds %d values (a pickle bomb?)", m.lim.MaxStack)
+	}
 	m.stack = append(m.stack, v)
 	return m.count(1)
 }
@@ -848,11 +855,9 @@ func unquote(s string) (string, bool) {
 	return b.String(), true
 }
 
-// rawUnicodeEscape decodes a protocol-0 UNICODE argument (\uXXXX escapes).
+// rawUnicodeEscape decodes a protocol-0 UNICODE argument: bytes are
+// Latin-1 characters, \uXXXX and \UXXXXXXXX escapes the others.
 func rawUnicodeEscape(s string) string {
-	if !strings.Contains(s, `\u`) && !strings.Contains(s, `\U`) {
-		return s
-	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] == '\\' && i+1 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') {
@@ -868,7 +873,7 @@ func rawUnicodeEscape(s string) string {
 				}
 			}
 		}
-		b.WriteByte(s[i])
+		b.WriteRune(rune(s[i]))
 	}
 	return b.String()
 }

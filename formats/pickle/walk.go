@@ -1,6 +1,10 @@
 package pickle
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Named is a tensor found in an unpickled value, named by its key path.
 type Named struct {
@@ -13,7 +17,7 @@ type Named struct {
 // that doubles at every level), is an error rather than a long walk.
 const (
 	maxWalkDepth = 256
-	maxVisits    = 8 << 20
+	maxVisits    = 1 << 20
 )
 
 // Tensors lists the tensors in v, in pickle order, each named by the path of
@@ -23,7 +27,7 @@ const (
 // _modules). A tensor at the root is named "<root>".
 func Tensors(v any) ([]Named, error) {
 	w := &walker{onPath: map[any]bool{}}
-	if err := w.walk(v, "", 0); err != nil {
+	if err := w.walk(v, nil, 0); err != nil {
 		return w.out, err
 	}
 	return w.out, nil
@@ -35,30 +39,29 @@ type walker struct {
 	onPath map[any]bool
 }
 
-func join(prefix, k string) string {
-	if prefix == "" {
-		return k
-	}
-	return prefix + "." + k
-}
+// join extends a key path. Paths are joined into names only when a tensor is
+// found, so walking costs no string building.
+func join(path []string, k string) []string { return append(path, k) }
 
-func (w *walker) walk(v any, path string, depth int) error {
-	w.visits++
-	if w.visits > maxVisits {
-		return fmt.Errorf("the value reaches its containers more than %d times through shared references (a pickle bomb?)", maxVisits)
-	}
+func index(i int) string { return strconv.Itoa(i) }
+
+func (w *walker) walk(v any, path []string, depth int) error {
 	if depth > maxWalkDepth {
-		return fmt.Errorf("the value is nested more than %d levels deep at %q", maxWalkDepth, path)
+		return fmt.Errorf("the value is nested more than %d levels deep at %q", maxWalkDepth, strings.Join(path, "."))
 	}
 	switch x := v.(type) {
 	case *Tensor:
-		name := path
+		name := strings.Join(path, ".")
 		if name == "" {
 			name = "<root>"
 		}
 		w.out = append(w.out, Named{name, x})
 		return nil
 	case Tuple, *List, *Dict, *Set, *Object:
+		w.visits++
+		if w.visits > maxVisits {
+			return fmt.Errorf("the value reaches its containers more than %d times through shared references (a pickle bomb?)", maxVisits)
+		}
 	default:
 		return nil
 	}
@@ -72,19 +75,19 @@ func (w *walker) walk(v any, path string, depth int) error {
 	switch x := v.(type) {
 	case Tuple:
 		for i, e := range x {
-			if err := w.walk(e, join(path, fmt.Sprint(i)), depth+1); err != nil {
+			if err := w.walk(e, join(path, index(i)), depth+1); err != nil {
 				return err
 			}
 		}
 	case *List:
 		for i, e := range x.Items {
-			if err := w.walk(e, join(path, fmt.Sprint(i)), depth+1); err != nil {
+			if err := w.walk(e, join(path, index(i)), depth+1); err != nil {
 				return err
 			}
 		}
 	case *Set:
 		for i, e := range x.Items {
-			if err := w.walk(e, join(path, fmt.Sprint(i)), depth+1); err != nil {
+			if err := w.walk(e, join(path, index(i)), depth+1); err != nil {
 				return err
 			}
 		}
@@ -107,7 +110,7 @@ func (w *walker) walk(v any, path string, depth int) error {
 			}
 		}
 		for i, e := range x.Items {
-			if err := w.walk(e, join(path, fmt.Sprint(i)), depth+1); err != nil {
+			if err := w.walk(e, join(path, index(i)), depth+1); err != nil {
 				return err
 			}
 		}
@@ -122,9 +125,9 @@ func isModule(st *Dict) bool {
 }
 
 // module names an nn.Module's tensors as its state_dict does.
-func (w *walker) module(st *Dict, path string, depth int) error {
+func (w *walker) module(st *Dict, path []string, depth int) error {
 	if depth > maxWalkDepth {
-		return fmt.Errorf("modules nested more than %d levels deep at %q", maxWalkDepth, path)
+		return fmt.Errorf("modules nested more than %d levels deep at %q", maxWalkDepth, strings.Join(path, "."))
 	}
 	for _, field := range []string{"_parameters", "_buffers"} {
 		if d, ok := st.Get(field); ok {
