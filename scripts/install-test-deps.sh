@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ckpt's tests use, when they are missing:
-# chromium (the bisect HTML report is rendered headless in a test).
+# chromium (the bisect HTML report is rendered headless in a test), python3-torch
+# and python3-numpy (PyTorch checkpoints are written with torch.save in tests).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+/usr/bin/python3 -c "import torch, numpy" >/dev/null 2>&1 || need+=(python3-torch python3-numpy)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
