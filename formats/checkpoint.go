@@ -83,6 +83,20 @@ func isTrainingState(name string) bool {
 	return false
 }
 
+// IsWeightsFile reports whether a file name is one weights are stored under:
+// a .safetensors file, or a PyTorch .bin/.pt/.pth/.ckpt that is not training
+// state (optimizer.pt, rng_state.pth, training_args.bin, ...).
+func IsWeightsFile(name string) bool {
+	lower := strings.ToLower(filepath.Base(name))
+	switch filepath.Ext(lower) {
+	case ".safetensors":
+		return true
+	case ".bin", ".pt", ".pth", ".ckpt":
+		return !isTrainingState(lower)
+	}
+	return false
+}
+
 // torchWeights lists the PyTorch weight files of dir (.bin, .pt, .pth, not
 // training state), sorted.
 func torchWeights(dir string) ([]string, error) {

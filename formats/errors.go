@@ -39,7 +39,7 @@ var (
 	ErrUnsafePath    = errors.New("path escapes the checkpoint directory")
 	ErrMissingShard  = errors.New("shard file is missing")
 	ErrConfig        = errors.New("tensor shapes disagree with config.json")
-	ErrNoWeights     = errors.New("no safetensors weights found")
+	ErrNoWeights     = errors.New("no weights found")
 	ErrFileChanged   = errors.New("file changed after its header was read")
 	ErrFault         = errors.New("memory fault reading a mapped file (was it truncated while being read?)")
 	ErrHeaderTooBig  = errors.New("header would exceed the 100 MB limit")

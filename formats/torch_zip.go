@@ -172,7 +172,6 @@ func (r *torchReader) readZip(f io.ReaderAt) {
 			continue
 		}
 		rec.dataOff = rec.local + 30 + nameLen + extraLen
-		rec.headerOK = true
 		if rec.flags&1 != 0 {
 			r.problem(SevWarning, ErrTorchFormat, "", rec.local,
 				"zip record %q has the encrypted flag set although it is not encrypted: torch reads it, Python's zipfile refuses it (a trick to hide a pickle from scanners); ckpt read it", rec.name)
@@ -187,8 +186,9 @@ func (r *torchReader) readZip(f io.ReaderAt) {
 		}
 		if rec.dataOff > size || rec.size > size-rec.dataOff {
 			r.problem(SevError, ErrTorchFormat, "", rec.dataOff, "zip record %q (%d bytes at %d) runs past the end of the %d-byte file", rec.name, rec.size, rec.dataOff, size)
-			rec.headerOK = false
+			continue
 		}
+		rec.headerOK = true
 	}
 	// Overlapping records (each record's bytes, header included).
 	ok := make([]*zipRecord, 0, len(recs))

@@ -32,8 +32,11 @@ func TestHostileCorpus(t *testing.T) {
 			r := cliRunBounded(t, 20*time.Second, fmt.Sprintf("%s %v", c.Name, args), args...)
 			switch r.code {
 			case 1:
-				if !strings.Contains(r.stdout, "format") && !strings.Contains(r.stdout, "nonfinite") {
-					t.Errorf("%s %v: exit 1 without a format or nonfinite finding:\n%s", c.Name, args, r.stdout)
+				if !strings.Contains(r.stdout, "format") && !strings.Contains(r.stdout, "nonfinite") && !strings.Contains(r.stdout, "pickle") {
+					t.Errorf("%s %v: exit 1 without a format, nonfinite or pickle finding:\n%s", c.Name, args, r.stdout)
+				}
+				if strings.HasPrefix(c.Name, "torch-") && r.code != 1 {
+					t.Errorf("%s %v: a hostile PyTorch file must be exit 1 (a finding), got %d", c.Name, args, r.code)
 				}
 				if args[1] == "--json" {
 					var m map[string]any

@@ -164,7 +164,7 @@ func Repr(v any, max int) string {
 	repr(&b, v, 0)
 	s := b.String()
 	if len(s) > max {
-		s = s[:max] + "…"
+		s = strings.ToValidUTF8(s[:max], "") + "…"
 	}
 	return s
 }

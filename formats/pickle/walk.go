@@ -17,7 +17,7 @@ type Named struct {
 // that doubles at every level), is an error rather than a long walk.
 const (
 	maxWalkDepth = 256
-	maxVisits    = 1 << 20
+	maxVisits    = 1 << 18
 )
 
 // Tensors lists the tensors in v, in pickle order, each named by the path of

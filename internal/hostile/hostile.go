@@ -224,6 +224,7 @@ func Generate(dir string) ([]Case, error) {
 		return index(d, `{"model.norm.weight":"model-00001-of-00001.safetensors"}`)
 	})
 	g.dirCase("dir-no-weights", func(d string) error { return os.WriteFile(filepath.Join(d, "config.json"), []byte("{}"), 0o644) })
+	g.torchCases()
 	return g.cases, g.err
 }
 
