@@ -96,3 +96,31 @@ func TestRealTorchFilesCLI(t *testing.T) {
 		}
 	}
 }
+
+// ckpt convert end to end: a real .bin to safetensors (exit 0, diff identical
+// with --clone-tied), a malicious file refused (exit 2, nothing written).
+func TestConvertCLI(t *testing.T) {
+	in := filepath.Join(testenv.RealdataTorch(t), "Herutriana44__TinyPeLLM")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "model.safetensors")
+	if r := cliRun(t, "convert", "--clone-tied", in, "-o", out); r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := cliRun(t, "diff", in, out); r.code != 0 {
+		t.Errorf("diff .bin vs converted: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := cliRun(t, "convert", in, "-o", out); r.code != 2 || !strings.Contains(r.stderr, "overwrite") {
+		t.Errorf("existing output: exit %d %s", r.code, r.stderr)
+	}
+	evil, legacy := filepath.Join(dir, "evil.pt"), filepath.Join(dir, "evil.bin")
+	if err := hostile.WriteTorchMalicious(evil, legacy, "true"); err != nil {
+		t.Fatal(err)
+	}
+	r := cliRun(t, "convert", evil, "-o", filepath.Join(dir, "evil.safetensors"))
+	if r.code != 2 || !strings.Contains(r.stderr, "posix.system") {
+		t.Errorf("malicious input: exit %d %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "evil.safetensors")); err == nil {
+		t.Error("a malicious file was converted")
+	}
+}
