@@ -53,6 +53,26 @@ func NewViewReader(src io.ReaderAt, size int64, t *Tensor) *ViewReader {
 	return v
 }
 
+// SkipTo positions a reader that has not been read yet at byte off of the
+// tensor's C-order bytes (a whole number of elements).
+func (v *ViewReader) SkipTo(off int64) {
+	if off <= 0 || v.left == 0 {
+		return
+	}
+	e := off / v.es
+	r := uint64(e / v.run)
+	v.runDone = (e % v.run) * v.es
+	if r >= v.left {
+		v.left, v.runDone = 0, 0
+		return
+	}
+	v.left -= r
+	for i := len(v.idx) - 1; i >= 0; i-- {
+		v.idx[i] = r % v.shape[i]
+		r /= v.shape[i]
+	}
+}
+
 // Read implements io.Reader.
 func (v *ViewReader) Read(p []byte) (int, error) {
 	n := 0

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ckpt-tool/ckpt/diff"
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
 )
@@ -185,6 +186,25 @@ func TestTorchSavedFilesMatchTorch(t *testing.T) {
 			}
 		})
 	}
+	t.Run("diff zip legacy", func(t *testing.T) {
+		// The same state saved both ways: every tensor identical, views
+		// compared through their strides.
+		r, err := diff.ComparePaths(context.Background(), filepath.Join(dir, "zip.pt"), filepath.Join(dir, "legacy.pt"), diff.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Summary.Same() || r.Summary.Identical != len(truth)-1 {
+			t.Errorf("identical %d of %d: %+v", r.Summary.Identical, r.Summary.Tensors, r.Summary)
+		}
+		// A view against its contiguous copy: identical values.
+		base, err := formats.Open(filepath.Join(dir, "zip.pt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if base.Tensor("view.t").Contiguous() {
+			t.Fatal("view.t is contiguous")
+		}
+	})
 	t.Run("sharded", func(t *testing.T) {
 		c, err := formats.Open(filepath.Join(dir, "sharded"))
 		if err != nil {
