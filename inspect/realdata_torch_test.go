@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,7 +75,7 @@ func TestRealTorchFilesMatchTorch(t *testing.T) {
 				}
 				for i, w := range want.Tensors {
 					g := r.Tensors[i]
-					if g.Name != w.Name || g.DType != torchDTypeNames[w.DType] || !equalShape(g.Shape, w.Shape) {
+					if g.Name != w.Name || g.DType != torchDTypeNames[w.DType] || !slices.Equal(g.Shape, w.Shape) {
 						t.Errorf("tensor %d: got %s %s %v, torch has %s %s %v", i, g.Name, g.DType, g.Shape, w.Name, w.DType, w.Shape)
 					}
 					if g.Skipped != "" || g.NaN != w.NaN || g.PosInf != w.PosInf || g.NegInf != w.NegInf || g.Count != g.Numel {
@@ -114,16 +115,4 @@ func TestRealTorchFilesMatchTorch(t *testing.T) {
 	if seen < 15 {
 		t.Fatalf("only %d files in truth.json", seen)
 	}
-}
-
-func equalShape(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -159,7 +160,7 @@ func TestTorchSavedFilesMatchTorch(t *testing.T) {
 					t.Errorf("%s: missing", key)
 					continue
 				}
-				if !equalShape(ts.Shape, w.Shape) {
+				if !slices.Equal(ts.Shape, w.Shape) {
 					t.Errorf("%s: shape %v, torch %v", key, ts.Shape, w.Shape)
 				}
 				if ts.NaN != w.NaN || ts.PosInf != w.PosInf || ts.NegInf != w.NegInf || ts.Finite != w.Finite {

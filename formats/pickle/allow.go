@@ -56,7 +56,6 @@ const (
 	bReconstructor // copyreg._reconstructor
 	bNumpyReconstruct
 	bNumpyDType
-	bNumpyScalar
 	bStorage // a torch.*Storage class
 	bDType   // a torch dtype object
 	bTensorClass
@@ -152,16 +151,11 @@ var codeModules = []string{
 // that run code, then the shape of the name: a CapWords class name is data, a
 // function name (lower case, dotted attribute paths, dunders) is code.
 func Classify(g Global) Verdict {
-	if _, ok := allowList[g.String()]; ok {
+	if _, ok := lookup(g); ok {
 		return Allowed
 	}
-	if g.Module == "torch" {
-		if _, ok := storageDTypes[g.Name]; ok {
-			return Allowed
-		}
-		if _, ok := torchDTypes[g.Name]; ok {
-			return Allowed
-		}
+	if (g.Module == "numpy.core.multiarray" || g.Module == "numpy._core.multiarray") && g.Name == "scalar" {
+		return Data // a numpy scalar: data, but loading it needs numpy
 	}
 	if inCodeModule(g.Module) || g.Module == "" || g.Name == "" {
 		return Code
@@ -188,21 +182,18 @@ func inCodeModule(m string) bool {
 	return false
 }
 
-// lookup returns what an allowed global is.
-func lookup(g Global) builtin {
+// lookup returns what an allow-listed global is, and whether it is one.
+func lookup(g Global) (builtin, bool) {
 	if b, ok := allowList[g.String()]; ok {
-		return b
+		return b, true
 	}
 	if g.Module == "torch" {
 		if _, ok := storageDTypes[g.Name]; ok {
-			return bStorage
+			return bStorage, true
 		}
 		if _, ok := torchDTypes[g.Name]; ok {
-			return bDType
+			return bDType, true
 		}
 	}
-	if g.Module == "numpy" || strings.HasPrefix(g.Module, "numpy.") {
-		return bNumpyScalar
-	}
-	return bNone
+	return bNone, false
 }

@@ -47,10 +47,11 @@ func (m *machine) model(f any, args []any, depth int) (any, error) {
 	case Data:
 		return &Object{Class: g, Args: args}, nil
 	}
-	switch lookup(g) {
+	kind, _ := lookup(g)
+	switch kind {
 	case bOrderedDict, bDefaultDict:
 		d := &Dict{}
-		if lookup(g) == bOrderedDict && len(args) == 1 {
+		if kind == bOrderedDict && len(args) == 1 {
 			for _, p := range items(args[0]) {
 				if kv, ok := p.(Tuple); ok && len(kv) == 2 {
 					d.set(kv[0], kv[1])
@@ -59,7 +60,7 @@ func (m *machine) model(f any, args []any, depth int) (any, error) {
 		}
 		return d, nil
 	case bRebuildTensor, bRebuildTensorV2, bRebuildTensorV3:
-		return m.rebuildTensor(lookup(g), args)
+		return m.rebuildTensor(kind, args)
 	case bRebuildParameter, bRebuildParameterState, bParameter:
 		if len(args) == 0 {
 			return &Object{Class: g}, nil

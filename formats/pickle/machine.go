@@ -215,6 +215,28 @@ func (m *machine) line() (string, error) {
 	}
 }
 
+// memoKey reads the memo key of a PUT/GET opcode: text for protocol 0, one
+// byte for the BIN forms, four for the LONG_BIN forms.
+func (m *machine) memoKey(op byte) (int64, error) {
+	switch op {
+	case 'p', 'g':
+		s, err := m.line()
+		if err != nil {
+			return 0, err
+		}
+		k, perr := strconv.ParseInt(s, 10, 64)
+		if perr != nil {
+			return 0, m.fail("bad memo key %q", s)
+		}
+		return k, nil
+	case 'q', 'h':
+		k, err := m.uint(1)
+		return int64(k), err
+	}
+	k, err := m.uint(4)
+	return int64(k), err
+}
+
 func (m *machine) memoPut(k int64) error {
 	v, err := m.top()
 	if err != nil {
@@ -507,52 +529,20 @@ func (m *machine) step(op byte) error {
 		}
 		s.Items = append(s.Items, items...)
 		return m.count(len(items))
-	case 'p':
-		s, err := m.line()
+	case 'p', 'q', 'r': // PUT, BINPUT, LONG_BINPUT
+		k, err := m.memoKey(op)
 		if err != nil {
 			return err
-		}
-		k, perr := strconv.ParseInt(s, 10, 64)
-		if perr != nil {
-			return m.fail("bad PUT key %q", s)
 		}
 		return m.memoPut(k)
-	case 'q':
-		k, err := m.uint(1)
-		if err != nil {
-			return err
-		}
-		return m.memoPut(int64(k))
-	case 'r':
-		k, err := m.uint(4)
-		if err != nil {
-			return err
-		}
-		return m.memoPut(int64(k))
 	case 0x94: // MEMOIZE
 		return m.memoPut(int64(len(m.memo)))
-	case 'g':
-		s, err := m.line()
+	case 'g', 'h', 'j': // GET, BINGET, LONG_BINGET
+		k, err := m.memoKey(op)
 		if err != nil {
 			return err
-		}
-		k, perr := strconv.ParseInt(s, 10, 64)
-		if perr != nil {
-			return m.fail("bad GET key %q", s)
 		}
 		return m.memoGet(k)
-	case 'h':
-		k, err := m.uint(1)
-		if err != nil {
-			return err
-		}
-		return m.memoGet(int64(k))
-	case 'j':
-		k, err := m.uint(4)
-		if err != nil {
-			return err
-		}
-		return m.memoGet(int64(k))
 	case 'c': // GLOBAL
 		mod, err := m.line()
 		if err != nil {
