@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -122,5 +123,85 @@ func TestConvertCLI(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "evil.safetensors")); err == nil {
 		t.Error("a malicious file was converted")
+	}
+}
+
+// scan --json of a .bin with tied weights: the tied tensor says so and has
+// the statistics of the tensor it shares bytes with.
+func TestScanJSONTiedTensor(t *testing.T) {
+	in := filepath.Join(testenv.RealdataTorch(t), "Herutriana44__TinyPeLLM")
+	r := cliRun(t, "scan", "--json", in)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var rep struct {
+		Files   []struct{ Format string }
+		Tensors []struct {
+			Name       string
+			Format     string
+			TiedTo     string `json:"tied_to"`
+			Contiguous *bool
+			L2         *float64
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	l2 := map[string]float64{}
+	tied := ""
+	for _, tn := range rep.Tensors {
+		if tn.L2 != nil {
+			l2[tn.Name] = *tn.L2
+		}
+		if tn.TiedTo != "" {
+			tied = tn.Name + "->" + tn.TiedTo
+		}
+		if tn.Contiguous != nil {
+			t.Errorf("%s: contiguous is set on a contiguous tensor", tn.Name)
+		}
+	}
+	if tied != "lm_head.weight->model.embed_tokens.weight" || l2["lm_head.weight"] != l2["model.embed_tokens.weight"] || l2["lm_head.weight"] == 0 {
+		t.Errorf("tied %q, l2 %v vs %v", tied, l2["lm_head.weight"], l2["model.embed_tokens.weight"])
+	}
+	if len(rep.Files) != 1 || rep.Files[0].Format != "torch" {
+		t.Errorf("files %+v", rep.Files)
+	}
+}
+
+// A transposed view: JSON says "contiguous": false, and the first NaN is
+// reported at its index in the view (C order through the strides), not in
+// the storage.
+func TestScanJSONView(t *testing.T) {
+	str := func(s string) string { return "X" + string([]byte{byte(len(s)), 0, 0, 0}) + s }
+	pkl := "\x80\x02}(" + str("w") + "ctorch._utils\n_rebuild_tensor_v2\n((" + str("storage") + "ctorch\nFloatStorage\n" +
+		str("0") + str("cpu") + "K\x04tQK\x00K\x02K\x02\x86K\x01K\x02\x86\x89ccollections\nOrderedDict\n)RtRu."
+	data := make([]byte, 16)
+	for i, bits := range []uint32{0x3f800000, 0x7fc00000, 0x40400000, 0x40800000} { // 1, NaN, 3, 4
+		binary.LittleEndian.PutUint32(data[4*i:], bits)
+	}
+	b, err := hostile.TorchZip([]hostile.ZipRecord{{Name: "v/data.pkl", Data: []byte(pkl)}, {Name: "v/data/0", Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "view.pt")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := cliRun(t, "scan", "--json", p)
+	var rep struct {
+		Tensors []struct {
+			Contiguous          *bool
+			NaN                 uint64 `json:"nan"`
+			FirstNonfiniteIndex *int64 `json:"first_nonfinite_index"`
+			Max                 *float64
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Tensors) != 1 {
+		t.Fatalf("%v\n%s%s", err, r.stdout, r.stderr)
+	}
+	v := rep.Tensors[0]
+	// The view is [[1, 3], [NaN, 4]]: the NaN is at flat index 2.
+	if v.Contiguous == nil || *v.Contiguous || v.NaN != 1 || v.FirstNonfiniteIndex == nil || *v.FirstNonfiniteIndex != 2 || v.Max == nil || *v.Max != 4 {
+		t.Errorf("got %+v\n%s", v, r.stdout)
 	}
 }
