@@ -2,6 +2,7 @@ package formats
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"io/fs"
@@ -132,6 +133,10 @@ func sniff(f io.ReaderAt, path string) Container {
 	var head [32]byte
 	n, _ := f.ReadAt(head[:], 0)
 	switch {
+	case n >= 10 && head[8] == '{' && binary.LittleEndian.Uint64(head[:8]) >= 2:
+		// A safetensors header (its length, then JSON): a length such as
+		// 0x180 starts with the bytes of a pickle's PROTO opcode.
+		return ""
 	case detectTorch(head[:n], path):
 		return ContainerTorch
 	}

@@ -1,8 +1,10 @@
 package formats_test
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -49,6 +51,41 @@ func TestTorchDirectoryLayouts(t *testing.T) {
 		}
 		if dir == "NealKapadia__summarizer" && len(c.AllFileErrors()) != 2 {
 			t.Errorf("%s: the two LFS-pointer shards are not both errors: %v", dir, c.AllProblems())
+		}
+	}
+}
+
+// A safetensors file whose header length starts with the bytes of a pickle
+// PROTO opcode (0x180 = 80 01 ...) is still safetensors, whatever its name.
+func TestSafetensorsNotMistakenForPickle(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a.safetensors", "pytorch_model.bin"} {
+		// Pad the metadata until the header is 0x180 bytes long.
+		var p string
+		for pad := 0; pad < 400; pad++ {
+			md := map[string]string{"pad": strings.Repeat("x", pad)}
+			h, _, err := formats.EncodeHeader([]formats.TensorSpec{{Name: "w", DType: formats.F32, Shape: []uint64{1}}}, md)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(h) == 0x180 {
+				p = filepath.Join(dir, name)
+				b := append([]byte{0x80, 0x01, 0, 0, 0, 0, 0, 0}, h...)
+				if err := os.WriteFile(p, append(b, 0, 0, 0x80, 0x3f), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+		if p == "" {
+			t.Fatal("no padding gives a 0x180-byte header")
+		}
+		f, err := formats.ReadFileHeader(p, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Format() != formats.ContainerSafetensors || f.Err != nil || len(f.Tensors()) != 1 {
+			t.Errorf("%s: read as %s, err %v", name, f.Format(), f.Err)
 		}
 	}
 }
