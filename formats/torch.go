@@ -3,7 +3,6 @@ package formats
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -228,8 +227,9 @@ func contiguous(size, stride []int64) bool {
 	return true
 }
 
-// Detect names the container of a file from its first bytes (and, for a
-// bare pickle, the extension): safetensors, torch or "" when unknown.
+// detectTorch reports whether a file's first bytes are a torch.save file: a
+// zip, a pickle with a PROTO opcode, or (under a PyTorch extension only) a
+// protocol-0/1 pickle, which has no magic of its own.
 func detectTorch(head []byte, path string) bool {
 	if bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")) {
 		return true
@@ -258,12 +258,4 @@ func readTorch(file *File, f *os.File, prefix string) {
 		return
 	}
 	r.readLegacy(f)
-}
-
-// checkedAdd adds two non-negative offsets, saturating.
-func checkedAdd(a, b int64) int64 {
-	if a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
 }

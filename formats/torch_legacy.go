@@ -74,7 +74,6 @@ func (r *torchReader) readLegacy(f io.ReaderAt) {
 			return
 		}
 	}
-	mainStart := pos
 	main, ok := next("the main pickle")
 	if !ok {
 		return
@@ -98,7 +97,6 @@ func (r *torchReader) readLegacy(f io.ReaderAt) {
 		}
 		elem[k] = torchElemSize(n.Tensor.Storage.DType)
 	}
-	_ = mainStart
 	for _, kv := range list.Items {
 		key := pickle.Key(kv)
 		var cnt [8]byte
