@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"sort"
@@ -246,7 +247,7 @@ func openSources(cs ...*formats.Checkpoint) (map[string]formats.Source, error) {
 	srcs := map[string]formats.Source{}
 	for _, c := range cs {
 		for _, f := range c.Files {
-			if _, ok := srcs[f.Path]; ok || len(f.Tensors()) == 0 {
+			if _, ok := srcs[f.Path]; ok || !f.Parsed() || len(f.Tensors()) == 0 {
 				continue
 			}
 			s, err := formats.OpenSource(f.Path, formats.Pread)
@@ -345,6 +346,9 @@ func (w *worker) permute(raw []byte, dt formats.DType, p *rowPerm) []byte {
 func byteRange(t *formats.Tensor, s0, s1 uint64) (int64, int64) {
 	lo := int64(byteOffset(t.DType, s0))
 	if s1 == scalarCount(t) {
+		if !t.Contiguous() {
+			return lo, int64(t.Numel()) * int64(t.DType.Size())
+		}
 		return lo, t.Length()
 	}
 	return lo, int64(byteOffset(t.DType, s1))
@@ -366,7 +370,14 @@ func (w *worker) read(e *engine, t *formats.Tensor, s0, s1 uint64, buf *[]byte) 
 	if src == nil {
 		return nil, fmt.Errorf("%s: file was not opened", t.File.Path)
 	}
-	if _, err := src.ReadAt(b, t.Offset+lo); err != nil {
+	if !t.Contiguous() {
+		// A view (PyTorch): its elements in C order through its strides.
+		v := formats.NewViewReader(src, src.Size(), t)
+		v.SkipTo(lo)
+		if _, err := io.ReadFull(v, b); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+		}
+	} else if _, err := src.ReadAt(b, t.Offset+lo); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
 	}
 	readBytes.Add(int64(len(b)))

@@ -131,7 +131,7 @@ func planPair(a, b *formats.Checkpoint, chunk int, files sameFiles, cp *crossPla
 			}
 		}
 		pw := &pairWork{d: d, ta: ta, tb: tb, first: len(pl.tasks), perm: perm}
-		pw.same = ta.DType == tb.DType && ta.Offset == tb.Offset && ta.Length() == tb.Length() && files.same(ta.File.Path, tb.File.Path)
+		pw.same = ta.DType == tb.DType && ta.Offset == tb.Offset && ta.Length() == tb.Length() && slices.Equal(ta.Strides, tb.Strides) && files.same(ta.File.Path, tb.File.Path)
 		bits := uint64(max(scalarBits(ta.DType), scalarBits(tb.DType)))
 		// Powers of two: the larger alignment is a multiple of the smaller. A
 		// permuted tensor is cut into whole heads, so that its rows are

@@ -36,7 +36,11 @@ func ScanPath(ctx context.Context, path string, opts Options) (*Result, error) {
 func Scan(ctx context.Context, c *formats.Checkpoint, opts Options) (*Result, error) {
 	r := &Result{Path: c.Path, Checkpoint: c}
 	for _, f := range c.Files {
-		r.Files = append(r.Files, FileSummary{Path: f.Path, Bytes: f.Size, Tensors: len(f.Tensors())})
+		n := 0
+		if f.Parsed() {
+			n = len(f.Tensors())
+		}
+		r.Files = append(r.Files, FileSummary{Path: f.Path, Bytes: f.Size, Tensors: n})
 	}
 	r.Findings = FormatFindings(c)
 	for _, t := range c.Tensors {
@@ -47,7 +51,10 @@ func Scan(ctx context.Context, c *formats.Checkpoint, opts Options) (*Result, er
 		return nil, err
 	}
 	r.Findings = append(r.Findings, p.collect(r.Tensors)...)
-	for _, ts := range r.Tensors {
+	for i, ts := range r.Tensors {
+		if c.Tensors[i].TiedTo != "" {
+			continue // reported under the tensor it is tied to
+		}
 		if f := nonFiniteFinding(ts); f != nil {
 			r.Findings = append(r.Findings, *f)
 		}

@@ -183,6 +183,30 @@ type scanTensorJSON struct {
 	// whose values are not decoded (grid IQ types: only scales checked).
 	BadScales uint64 `json:"bad_scales,omitempty"`
 	Undecoded uint64 `json:"undecoded,omitempty"`
+	TensorLayout
+}
+
+// TensorLayout is what a tensor's JSON adds when it is not a plain
+// safetensors tensor: its container, the tensor it is tied to (same bytes,
+// scanned once) and whether it is a non-contiguous view.
+type TensorLayout struct {
+	Format     string `json:"format,omitempty"`
+	TiedTo     string `json:"tied_to,omitempty"`
+	Contiguous *bool  `json:"contiguous,omitempty"`
+}
+
+// tensorLayout describes t for JSON.
+func tensorLayout(t *formats.Tensor) TensorLayout {
+	var l TensorLayout
+	if t == nil || t.File == nil || t.File.Format() == formats.ContainerSafetensors {
+		return l
+	}
+	l.Format, l.TiedTo = string(t.File.Format()), t.TiedTo
+	if !t.Contiguous() {
+		f := false
+		l.Contiguous = &f
+	}
+	return l
 }
 
 // finiteOrNull returns a pointer to v, or nil (JSON null) when there is no
@@ -226,8 +250,12 @@ func scanReport(r *inspect.Result) scanReportJSON {
 		out.Layout = string(r.Checkpoint.Layout)
 		out.Files = jsonFiles(r.Checkpoint, false)
 	}
-	for _, t := range r.Tensors {
-		out.Tensors = append(out.Tensors, scanTensor(t))
+	for i, t := range r.Tensors {
+		j := scanTensor(t)
+		if r.Checkpoint != nil && i < len(r.Checkpoint.Tensors) {
+			j.TensorLayout = tensorLayout(r.Checkpoint.Tensors[i])
+		}
+		out.Tensors = append(out.Tensors, j)
 	}
 	return out
 }

@@ -274,6 +274,7 @@ func Generate(dir string) ([]Case, error) {
 	g.dirCase("dir-no-weights", withMods(unopenable, func(c *Case) { c.Bisect = Expect{0, ""} }),
 		func(d string) error { return os.WriteFile(filepath.Join(d, "config.json"), []byte("{}"), 0o644) })
 	g.ggufCases()
+	g.torchCases()
 	return g.cases, g.err
 }
 
