@@ -36,7 +36,7 @@ func runInspectCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return usagef("run 'ckpt inspect --help'", "inspect needs at least one PATH (a .safetensors file or a checkpoint directory)")
+		return usagef("run 'ckpt inspect --help'", "inspect needs at least one PATH (a .safetensors, PyTorch or .gguf file, or a checkpoint directory)")
 	}
 	return runInspect(o, fs.Args(), stdout, stderr)
 }

@@ -57,7 +57,7 @@ func runScanCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return usagef("run 'ckpt scan --help'", "scan needs at least one PATH (a .safetensors file or a checkpoint directory)")
+		return usagef("run 'ckpt scan --help'", "scan needs at least one PATH (a .safetensors, PyTorch or .gguf file, or a checkpoint directory)")
 	}
 	return runScan(o, fs.Args(), stdout, stderr)
 }
