@@ -88,7 +88,7 @@ func Convert(in, out string, opts Options) (*Result, error) {
 	shards := cut(tensors, opts.MaxShardSize)
 	single := strings.HasSuffix(out, ".safetensors")
 	if single && len(shards) > 1 {
-		return nil, refuse("%d shards are needed at --max-shard-size %d: give a directory as OUT", len(shards), opts.MaxShardSize)
+		return nil, refuse("%d shards are needed at a largest shard size of %d bytes, and OUT names one .safetensors file: give a directory as OUT", len(shards), opts.MaxShardSize)
 	}
 	if !single {
 		if err := os.MkdirAll(out, 0o755); err != nil {
