@@ -494,8 +494,8 @@ func (w *watcher) process(ctx context.Context, pd *pending) error {
 			return nil
 		}
 		if errors.Is(err, formats.ErrNoWeights) {
-			// Weights in another format (pytorch_model.bin): not damage.
-			w.log("%s holds no safetensors weights; not checked", pd.path)
+			// Weights in a format ckpt does not read, or none: not damage.
+			w.log("%s holds no weights ckpt reads; not checked", pd.path)
 			return nil
 		}
 		// Complete but unreadable: that is damage, not a save in progress.

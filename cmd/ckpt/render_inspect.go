@@ -19,6 +19,9 @@ func layoutText(c *formats.Checkpoint) string {
 	if len(c.Files) > 0 && c.Files[0].Format() != formats.ContainerSafetensors {
 		switch c.Layout {
 		case formats.LayoutFile:
+			if c.Files[0].Format() == formats.ContainerGGUF {
+				return "GGUF file"
+			}
 			return "PyTorch file"
 		case formats.LayoutSingle, formats.LayoutAdapter:
 			return "checkpoint directory (" + c.Files[0].Name + ")"
@@ -28,9 +31,6 @@ func layoutText(c *formats.Checkpoint) string {
 	}
 	switch c.Layout {
 	case formats.LayoutFile:
-		if len(c.Files) == 1 && c.Files[0].Format() == formats.ContainerGGUF {
-			return "GGUF file"
-		}
 		return "safetensors file"
 	case formats.LayoutSingle:
 		return "checkpoint directory (model.safetensors)"
