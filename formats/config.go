@@ -3,8 +3,6 @@ package formats
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -28,14 +26,9 @@ type ModelConfig struct {
 
 // ReadConfig parses config.json. Unknown fields are ignored.
 func ReadConfig(path string) (*ModelConfig, error) {
-	f, err := os.Open(path)
+	data, err := ReadSideFile(path, MaxConfigSize)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 16<<20))
-	if err != nil {
-		return nil, err
+		return nil, sideFileFinding(err, ErrConfig)
 	}
 	cfg := &ModelConfig{Path: path}
 	// Numbers may be written as floats by some tools; decode loosely, then check.

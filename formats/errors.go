@@ -44,6 +44,9 @@ var (
 	ErrFault         = errors.New("memory fault reading a mapped file (was it truncated while being read?)")
 	ErrHeaderTooBig  = errors.New("header would exceed the 100 MB limit")
 	ErrWriteMismatch = errors.New("tensor data length does not match its dtype and shape")
+
+	ErrSpecialFile      = errors.New("not a regular file")
+	ErrSideFileTooLarge = errors.New("side file exceeds its size cap")
 )
 
 // Error is the one error type of this package: a category (one of the sentinels
