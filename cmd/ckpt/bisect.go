@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -115,7 +113,7 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 		}
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signalContext()
 	defer stop()
 	opts := diff.BisectOptions{Until: until, Fast: o.Fast, NoDrift: o.NoDrift, Top: o.Top, OnsetFactor: o.OnsetFactor, RunDir: runDir,
 		Scan: inspect.Options{Workers: o.Workers}, Diff: diff.Options{Workers: o.Workers}}

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"os/signal"
 	"strconv"
 	"time"
 
@@ -80,7 +77,7 @@ func runDiff(o diffOptions, pa, pb string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return reportPathError(stderr, pb, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signalContext()
 	defer stop()
 	bar := newByteProgress(stderr, scanBytes(ca)+scanBytes(cb), "diff", !o.NoProgress)
 	start := time.Now()

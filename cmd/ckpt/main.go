@@ -52,6 +52,7 @@ var commands = map[string]command{}
 func register(c command) { commands[c.name] = c }
 
 func main() {
+	watchSignals()
 	err := run(os.Args[1:], os.Stdout, os.Stderr)
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -98,6 +99,9 @@ func printUsage(w io.Writer) {
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, pflag.ErrHelp) {
 		return 0
+	}
+	if code, ok := interruptExit(err, stderr); ok {
+		return code
 	}
 	if errors.Is(err, errFindings) {
 		return 1

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/ckpt-tool/ckpt/diff"
 	"github.com/ckpt-tool/ckpt/formats"
@@ -92,7 +89,7 @@ func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
 		return err
 	}
 	st := styler{on: color}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	scanOpts := inspect.Options{Workers: o.Workers, Source: src}
 
@@ -176,7 +173,7 @@ func repairError(err error) error {
 	case errors.Is(err, repair.ErrNoSpace):
 		hint = "free some space or write OUT to another file system"
 	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("interrupted: nothing was written (the temporary output was removed)")
+		return &interruptedError{msg: "interrupted: nothing was written (the temporary output was removed)", err: err}
 	}
 	if hint == "" {
 		return err

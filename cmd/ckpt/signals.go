@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+)
+
+// received is the signal that cancelled a command's context (nil: none).
+var received atomic.Pointer[syscall.Signal]
+
+// signalCtx is cancelled by the first SIGINT or SIGTERM once main has called
+// watchSignals (tests that call run directly are never interrupted).
+var signalCtx = context.Background()
+
+// watchSignals makes the first SIGINT or SIGTERM cancel signalCtx, keeping its
+// number for the exit status (128+n, as shells report a process killed by it).
+// The engines stop at their next chunk or write and a writing command removes
+// its temporary output. After the first signal the default action is restored,
+// so a second one ends the process at once. main calls it first thing, so a
+// signal during start-up is caught too.
+func watchSignals() {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-ch
+		signal.Stop(ch)
+		if n, ok := s.(syscall.Signal); ok {
+			received.Store(&n)
+		}
+		cancel()
+	}()
+	signalCtx = ctx
+}
+
+// signalContext is the context a command runs under: cancelled by a signal
+// (see watchSignals) or by the command's stop.
+func signalContext() (context.Context, context.CancelFunc) {
+	return context.WithCancel(signalCtx)
+}
+
+// interruptedError is a command stopped by a signal; its message says what was
+// (not) left behind.
+type interruptedError struct {
+	msg string
+	err error
+}
+
+func (e *interruptedError) Error() string { return e.msg }
+func (e *interruptedError) Unwrap() error { return e.err }
+
+// interruptExit is the exit status after a signal (128+n), printing one line
+// saying what it stopped; ok is false when no signal arrived.
+func interruptExit(err error, stderr io.Writer) (code int, ok bool) {
+	s := received.Load()
+	if s == nil {
+		return 0, false
+	}
+	if !errors.Is(err, context.Canceled) {
+		// The work was done before the signal reached a check.
+		fmt.Fprintf(stderr, "ckpt: %s received as the command finished; what it printed is complete\n", signalName(*s))
+		return 128 + int(*s), true
+	}
+	msg := "interrupted"
+	var ie *interruptedError
+	if errors.As(err, &ie) {
+		msg = ie.msg
+	}
+	fmt.Fprintf(stderr, "ckpt: %s (%s)\n", msg, signalName(*s))
+	return 128 + int(*s), true
+}
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
+}
