@@ -142,7 +142,7 @@ func reportPathError(stderr io.Writer, path string, err error) error {
 	pe := &pathError{Path: path, Err: err}
 	fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(pe.Error()))
 	if h := pe.hint(); h != "" {
-		fmt.Fprintf(stderr, "ckpt: hint: %s\n", h)
+		fmt.Fprintf(stderr, "ckpt: hint: %s\n", safeText(h))
 	}
 	return &reportedErrors{errs: []error{pe}}
 }

@@ -109,10 +109,10 @@ func exitCode(err error, stderr io.Writer) int {
 	if errors.Is(err, errReported) {
 		return 2
 	}
-	fmt.Fprintf(stderr, "ckpt: error: %s\n", strings.TrimSpace(err.Error()))
+	fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(strings.TrimSpace(err.Error())))
 	var ue *usageError
 	if errors.As(err, &ue) && ue.hint != "" {
-		fmt.Fprintf(stderr, "ckpt: hint: %s\n", ue.hint)
+		fmt.Fprintf(stderr, "ckpt: hint: %s\n", safeText(ue.hint))
 	}
 	return 2
 }

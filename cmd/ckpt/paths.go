@@ -83,7 +83,7 @@ func forEachPath(paths []string, stderr io.Writer, fn func(path string) (finding
 			pe := &pathError{Path: p, Err: err}
 			fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(pe.Error()))
 			if h := pe.hint(); h != "" {
-				fmt.Fprintf(stderr, "ckpt: hint: %s\n", h)
+				fmt.Fprintf(stderr, "ckpt: hint: %s\n", safeText(h))
 			}
 			failed = append(failed, pe)
 			continue

@@ -168,6 +168,8 @@ func repairError(err error) error {
 		hint = "GOOD must be another checkpoint (an earlier, healthy one of the same run)"
 	case errors.Is(err, repair.ErrIncompatible):
 		hint = "GOOD must be a checkpoint of the same model (same tensor names, dtypes and shapes); 'ckpt diff BAD GOOD' shows the differences"
+	case errors.Is(err, repair.ErrGoodUnreadable):
+		hint = "'ckpt inspect GOOD' shows what is wrong with its files; choose another GOOD"
 	case errors.Is(err, repair.ErrLayoutUnreadable):
 		hint = "'ckpt inspect BAD' shows what is wrong with its files"
 	case errors.Is(err, repair.ErrNoSpace):
