@@ -5,11 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -295,7 +296,7 @@ var mutations = []mutation{
 	{"index-drop-entry", func(m *mutant) error {
 		return m.rewriteJSON(mutIndex, func(v map[string]any) {
 			if wm, ok := v["weight_map"].(map[string]any); ok {
-				keys := sortedKeys(wm)
+				keys := slices.Sorted(maps.Keys(wm))
 				if len(keys) > 0 {
 					delete(wm, keys[m.rng.IntN(len(keys))])
 				}
@@ -381,15 +382,6 @@ var mutations = []mutation{
 		names := []string{mutShard1, mutShard2, mutIndex, "config.json", "trainer_state.json"}
 		return makeSpecial(m.path(names[m.rng.IntN(len(names))]), m.rng.IntN(2) == 0)
 	}},
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Mutate writes the campaign case of seed under parent: the campaign's healthy
