@@ -138,6 +138,10 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 		return err
 	}
 	if o.Report != "" {
+		cleansUp.Store(true) // a signal now must not end it between writing and renaming
+		if err := ctx.Err(); err != nil {
+			return &interruptedError{msg: "interrupted: the report was not written", err: err}
+		}
 		if err := writeReportFile(o.Report, rep, o.Force); err != nil {
 			return fmt.Errorf("%s: writing the report: %w", o.Report, err)
 		}

@@ -17,16 +17,7 @@ func TestFloodOfFindings(t *testing.T) {
 	if testing.Short() {
 		n = 10_000
 	}
-	dir := cliTiny(t, 1, "")
-	var b strings.Builder
-	b.WriteString(`{"metadata":{},"weight_map":{`)
-	for i := range n {
-		fmt.Fprintf(&b, `"ghost.%d.weight":"model.safetensors",`, i)
-	}
-	b.WriteString(`"model.norm.weight":"model.safetensors"}}`)
-	if err := os.WriteFile(filepath.Join(dir, "model.safetensors.index.json"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := ghostIndexCheckpoint(t, n)
 	more := fmt.Sprintf("… and %s more of the same kind (--json lists them all)", groupDigits(uint64(n-maxSameKind)))
 	for _, args := range [][]string{
 		{"inspect", dir},
@@ -62,4 +53,21 @@ func TestFloodOfFindings(t *testing.T) {
 			t.Errorf("%v --json: %d absent tensors listed, want all %d", args, got, want)
 		}
 	}
+}
+
+// ghostIndexCheckpoint writes a tiny checkpoint whose index names n tensors
+// its shard lacks (ghost.0.weight, ...) and returns its directory.
+func ghostIndexCheckpoint(t *testing.T, n int) string {
+	t.Helper()
+	dir := cliTiny(t, 1, "")
+	var b strings.Builder
+	b.WriteString(`{"metadata":{},"weight_map":{`)
+	for i := range n {
+		fmt.Fprintf(&b, `"ghost.%d.weight":"model.safetensors",`, i)
+	}
+	b.WriteString(`"model.norm.weight":"model.safetensors"}}`)
+	if err := os.WriteFile(filepath.Join(dir, "model.safetensors.index.json"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

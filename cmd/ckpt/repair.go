@@ -91,6 +91,7 @@ func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
 	st := styler{on: color}
 	ctx, stop := signalContext()
 	defer stop()
+	cleansUp.Store(true) // it stops at its next chunk and removes its temporary output
 	scanOpts := inspect.Options{Workers: o.Workers, Source: src}
 
 	var bar *byteProgress

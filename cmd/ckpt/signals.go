@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // received is the signal that cancelled a command's context (nil: none).
@@ -31,13 +32,30 @@ func watchSignals() {
 	go func() {
 		s := <-ch
 		signal.Stop(ch)
-		if n, ok := s.(syscall.Signal); ok {
-			received.Store(&n)
+		n, ok := s.(syscall.Signal)
+		if !ok {
+			n = syscall.SIGINT
 		}
+		received.Store(&n)
 		cancel()
+		// Work that does not watch the context (parsing a huge header or
+		// index) must not hold the process: a command that writes nothing
+		// has nothing to clean up, so after a grace period it just exits.
+		time.Sleep(stopGrace)
+		if !cleansUp.Load() {
+			fmt.Fprintf(os.Stderr, "ckpt: interrupted (%s)\n", signalName(n))
+			os.Exit(128 + int(n))
+		}
 	}()
 	signalCtx = ctx
 }
+
+// stopGrace is how long a command has, after a signal, to stop on its own.
+const stopGrace = 500 * time.Millisecond
+
+// cleansUp is set by a command that must not be ended from outside once
+// signalled (repair: it removes its temporary output before returning).
+var cleansUp atomic.Bool
 
 // signalContext is the context a command runs under: cancelled by a signal
 // (see watchSignals) or by the command's stop.

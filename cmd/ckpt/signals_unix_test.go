@@ -246,11 +246,15 @@ func repairSignals(t *testing.T, bin, root, good, bad string) {
 	}
 }
 
-// readSignals interrupts scan, diff and bisect with SIGINT at a seeded
+// readSignals interrupts inspect, scan, diff and bisect with SIGINT at a seeded
 // random point of a run: each exits 130 within a second.
 func readSignals(t *testing.T, bin, good, bad string) {
 	rng := rand.New(rand.NewPCG(23, 23))
+	// inspect only parses headers and the index: one naming 40,000 absent
+	// tensors takes it a second or so, without a context to watch.
+	ghosts := ghostIndexCheckpoint(t, 40_000)
 	for _, args := range [][]string{
+		{"inspect", ghosts},
 		{"scan", "--no-progress", bad},
 		{"diff", "--no-progress", good, bad},
 		{"bisect", "--no-progress", good, bad},
