@@ -138,7 +138,7 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 		return err
 	}
 	if o.Report != "" {
-		cleansUp.Store(true) // a signal now must not end it between writing and renaming
+		startCleanupSection() // a signal now must not end it between writing and renaming
 		if err := ctx.Err(); err != nil {
 			return &interruptedError{msg: "interrupted: the report was not written", err: err}
 		}

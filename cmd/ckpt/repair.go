@@ -91,7 +91,7 @@ func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
 	st := styler{on: color}
 	ctx, stop := signalContext()
 	defer stop()
-	cleansUp.Store(true) // it stops at its next chunk and removes its temporary output
+	setStopMessage("interrupted: nothing was written")
 	scanOpts := inspect.Options{Workers: o.Workers, Source: src}
 
 	var bar *byteProgress
@@ -134,6 +134,7 @@ func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
 	if o.DryRun {
 		rep = &repair.Report{Plan: plan, Out: plan.Out, Inputs: []repair.InputFile{}}
 	} else {
+		startCleanupSection() // Execute stops at its next chunk and removes its temporary output
 		rep, err = plan.Execute(ctx)
 		done()
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,10 +43,16 @@ func watchSignals() {
 		// index) must not hold the process: a command that writes nothing
 		// has nothing to clean up, so after a grace period it just exits.
 		time.Sleep(stopGrace)
-		if !cleansUp.Load() {
-			fmt.Fprintf(os.Stderr, "ckpt: interrupted (%s)\n", signalName(n))
+		cleanup.Lock() // held to the end: nothing starts writing after this
+		if !cleanup.on {
+			msg := cleanup.msg
+			if msg == "" {
+				msg = "interrupted"
+			}
+			fmt.Fprintf(os.Stderr, "ckpt: %s (%s)\n", msg, signalName(n))
 			os.Exit(128 + int(n))
 		}
+		cleanup.Unlock()
 	}()
 	signalCtx = ctx
 }
@@ -53,9 +60,29 @@ func watchSignals() {
 // stopGrace is how long a command has, after a signal, to stop on its own.
 const stopGrace = 500 * time.Millisecond
 
-// cleansUp is set by a command that must not be ended from outside once
-// signalled (repair: it removes its temporary output before returning).
-var cleansUp atomic.Bool
+// cleanup is on once a command starts work that must not be ended from
+// outside once signalled (repair's writing: it removes its temporary output
+// before returning; bisect's report).
+var cleanup struct {
+	sync.Mutex
+	on  bool
+	msg string // what the handler says when it ends the command ("" for "interrupted")
+}
+
+// setStopMessage sets what the handler says when it ends the command.
+func setStopMessage(msg string) {
+	cleanup.Lock()
+	cleanup.msg = msg
+	cleanup.Unlock()
+}
+
+// startCleanupSection marks the start of such work: from here on, a signal
+// only cancels the context and the command stops on its own.
+func startCleanupSection() {
+	cleanup.Lock()
+	cleanup.on = true
+	cleanup.Unlock()
+}
 
 // signalContext is the context a command runs under: cancelled by a signal
 // (see watchSignals) or by the command's stop.
