@@ -46,9 +46,11 @@ var (
 	ErrWriteMismatch = errors.New("tensor data length does not match its dtype and shape")
 
 	// PyTorch files (torch.save, zip or legacy).
-	ErrTorchFormat = errors.New("PyTorch file is malformed")
-	ErrPickle      = errors.New("pickle names code or classes outside the allow-list")
-	ErrUnsupported = errors.New("tensor type is not supported yet")
+	ErrTorchFormat      = errors.New("PyTorch file is malformed")
+	ErrPickle           = errors.New("pickle names code or classes outside the allow-list")
+	ErrUnsupported      = errors.New("tensor type is not supported yet")
+	ErrSpecialFile      = errors.New("not a regular file")
+	ErrSideFileTooLarge = errors.New("side file exceeds its size cap")
 )
 
 // Error is the one error type of this package: a category (one of the sentinels

@@ -189,32 +189,97 @@ func (f *File) Tensors() []*Tensor {
 	return out
 }
 
-// openRegular opens path for reading only if it is a regular file. It checks
-// before opening: opening a FIFO or a device can block forever or have effects.
-func openRegular(path string) (*os.File, os.FileInfo, error) {
-	st, err := os.Stat(path)
+// openRegular opens path for reading only if it is a regular file.
+func openRegular(path string) (*os.File, os.FileInfo, error) { return OpenRegular(path) }
+
+// OpenRegular opens path for reading only if it is a regular file (a symlink
+// is followed). It opens without blocking (O_NONBLOCK where the system has it)
+// and then checks the open descriptor, so a FIFO or a device, even one swapped
+// in after an earlier stat, is refused at once instead of blocking in open() or
+// being read forever. Every file ckpt reads is opened through it. A refusal is
+// an *Error of kind ErrSpecialFile.
+func OpenRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, nil, err
 	}
-	if st.IsDir() {
-		return nil, nil, fmt.Errorf("%s: is a directory, expected a .safetensors file", path)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s: not a regular file (%s)", path, st.Mode().Type())
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err = f.Stat()
-	if err == nil && !st.Mode().IsRegular() { // replaced between the two calls
-		err = fmt.Errorf("%s: not a regular file (%s)", path, st.Mode().Type())
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = notRegular(path, st)
 	}
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
+	if err := clearNonblock(f); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
 	return f, st, nil
+}
+
+func notRegular(path string, st os.FileInfo) error {
+	if st.IsDir() {
+		return newErr(ErrSpecialFile, path, "", -1, "is a directory, expected a regular file")
+	}
+	return newErr(ErrSpecialFile, path, "", -1, "not a regular file (%s); it was not read", describeMode(st.Mode()))
+}
+
+// describeMode names a file type in words.
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	}
+	return m.Type().String()
+}
+
+// Size caps of the JSON side files: a side file larger than its cap is refused
+// with an ErrSideFileTooLarge finding before anything is allocated for it.
+const (
+	MaxIndexSize  = 64 << 20 // model.safetensors.index.json (a million tensors take about 80 bytes each)
+	MaxConfigSize = 4 << 20  // config.json
+)
+
+// capString states a size cap in the unit the documentation uses.
+func capString(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// ReadSideFile reads a small side file (an index, config.json,
+// trainer_state.json, a scheduler or optimizer state to come) of at most
+// limit bytes. It opens it with OpenRegular (a FIFO or a device is an
+// ErrSpecialFile error, returned at once) and refuses a file larger than limit
+// with an ErrSideFileTooLarge error, without reading it.
+func ReadSideFile(path string, limit int64) ([]byte, error) {
+	f, st, err := OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tooBig := func() error {
+		return newErr(ErrSideFileTooLarge, path, "", -1, "file is larger than %s, the most ckpt reads of such a file; it was not read", capString(limit))
+	}
+	if st.Size() > limit {
+		return nil, tooBig()
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1)) // it may have grown since
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, tooBig()
+	}
+	return data, nil
 }
 
 // CheckUnchanged compares an open source's file with the file whose header was

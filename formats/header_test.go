@@ -123,6 +123,7 @@ func TestHeaderDeserializationRejects(t *testing.T) {
 		"number header":                 `1`,
 		"blank header":                  `   `,
 		"trailing NUL":                  "{\"a\":{" + ok + "}}\x00",
+		"byte-order mark":               "\xef\xbb\xbf{\"a\":{" + ok + "}}",
 		"trailing NULs as padding":      "{\"a\":{" + ok + "}}\x00\x00\x00\x00",
 		"trailing text":                 "{\"a\":{" + ok + "}}x",
 		"two objects":                   "{\"a\":{" + ok + "}}{}",
@@ -488,6 +489,15 @@ func TestFileProblems(t *testing.T) {
 			t.Error("a directory was read as a file")
 		}
 	})
+}
+
+// A header starting with a UTF-8 byte-order mark is named as such, not as an
+// invalid character.
+func TestHeaderBOMMessage(t *testing.T) {
+	_, err := formats.ParseHeaderJSON("x", []byte("\xef\xbb\xbf{}"))
+	if !errors.Is(err, formats.ErrInvalidHeaderDeserialization) || !strings.Contains(err.Error(), "the header starts with a UTF-8 byte-order mark") {
+		t.Errorf("got %v", err)
+	}
 }
 
 // ReadHeader reads the 8-byte prefix and the header, nothing of the data.

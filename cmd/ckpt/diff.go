@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"os/signal"
 	"strconv"
 	"time"
 
@@ -81,7 +78,7 @@ func runDiff(o diffOptions, pa, pb string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return reportPathError(stderr, pb, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signalContext()
 	defer stop()
 	bar := newByteProgress(stderr, scanBytes(ca)+scanBytes(cb), "diff", !o.NoProgress)
 	start := time.Now()
@@ -106,14 +103,7 @@ func runDiff(o diffOptions, pa, pb string, stdout, stderr io.Writer) error {
 		return crossExit(res, stderr)
 	}
 	if len(res.Problems) > 0 || res.Summary.Unreadable > 0 {
-		for _, p := range res.Problems {
-			fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(p.Err.Error()))
-		}
-		for _, t := range res.Tensors {
-			if t.Status == diff.Unreadable {
-				fmt.Fprintf(stderr, "ckpt: error: tensor %s could not be compared: %s\n", strconv.Quote(safeText(t.Name)), safeText(t.Reason))
-			}
-		}
+		writeDiffTrouble(stderr, res)
 		fmt.Fprintf(stderr, "ckpt: hint: run 'ckpt inspect' on the malformed checkpoint; the comparison above covers only what could be read\n")
 		return errReported
 	}
@@ -207,13 +197,40 @@ func writeCrossText(w io.Writer, st styler, r *diff.Result) {
 	}
 }
 
+// writeDiffTrouble prints a diff's format problems and unreadable tensors to
+// stderr, at most maxSameKind of each kind (then one line counting the rest).
+func writeDiffTrouble(stderr io.Writer, res *diff.Result) {
+	var lines, kinds []string
+	for _, p := range res.Problems {
+		lines = append(lines, safeText(p.Err.Error()))
+		kinds = append(kinds, messageKind(p.Err.Error(), p.Err.Tensor, "problem"))
+	}
+	for _, t := range res.Tensors {
+		if t.Status == diff.Unreadable {
+			lines = append(lines, fmt.Sprintf("tensor %s could not be compared: %s", strconv.Quote(safeText(t.Name)), safeText(t.Reason)))
+			kinds = append(kinds, messageKind(t.Reason, t.Name, "unreadable"))
+		}
+	}
+	limit := newSameKindCap(kinds)
+	for i, line := range lines {
+		ok, rest := limit.show(kinds[i])
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(stderr, "ckpt: error: %s\n", line)
+		if rest > 0 {
+			fmt.Fprintf(stderr, "ckpt: error: %s\n", moreOfTheSameKind(rest))
+		}
+	}
+}
+
 // reportPathError prints a path that could not be opened, as the other
 // commands do, and returns errReported (exit 2).
 func reportPathError(stderr io.Writer, path string, err error) error {
 	pe := &pathError{Path: path, Err: err}
 	fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(pe.Error()))
 	if h := pe.hint(); h != "" {
-		fmt.Fprintf(stderr, "ckpt: hint: %s\n", h)
+		fmt.Fprintf(stderr, "ckpt: hint: %s\n", safeText(h))
 	}
 	return &reportedErrors{errs: []error{pe}}
 }

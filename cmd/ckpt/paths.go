@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -75,11 +76,14 @@ func forEachPath(paths []string, stderr io.Writer, fn func(path string) (finding
 	anyFindings := false
 	for _, p := range paths {
 		found, err := fn(p)
+		if errors.Is(err, context.Canceled) {
+			return err // interrupted: stop here, main says so once
+		}
 		if err != nil {
 			pe := &pathError{Path: p, Err: err}
 			fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(pe.Error()))
 			if h := pe.hint(); h != "" {
-				fmt.Fprintf(stderr, "ckpt: hint: %s\n", h)
+				fmt.Fprintf(stderr, "ckpt: hint: %s\n", safeText(h))
 			}
 			failed = append(failed, pe)
 			continue

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -168,7 +165,7 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	st := styler{on: color}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signalContext()
 	defer stop()
 	first := true
 	var suites []junitSuite
