@@ -151,3 +151,15 @@ func failureFindings(failures []ReadFailure) []Finding {
 	}
 	return out
 }
+
+// PartStats rebuilds the statistics of tensor t from the accumulator a part
+// computed for it (and why it was skipped, "" when it was scanned), as Scan
+// would have left them.
+func PartStats(t *formats.Tensor, acc Acc, skipped string) *TensorStats {
+	ts := newTensorStats(t)
+	ts.Acc, ts.Skipped = acc, skipped
+	if skipped == "" {
+		ts.finish()
+	}
+	return ts
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/inspect"
+	"github.com/ckpt-tool/ckpt/internal/synth"
+)
+
+// scanParts runs `ckpt scan --part k/n --json` for every k and writes each
+// part into dir; it returns the part files in order.
+func scanParts(t *testing.T, dir, ckpt string, n int, extra ...string) []string {
+	t.Helper()
+	var files []string
+	for k := range n {
+		args := append([]string{"scan", "--json", "--no-progress", "--part", strconv.Itoa(k) + "/" + strconv.Itoa(n)}, extra...)
+		r := cliRun(t, append(args, ckpt)...)
+		r.wantCode(t, 0)
+		f := filepath.Join(dir, "part-"+strconv.Itoa(k)+".json")
+		if err := os.WriteFile(f, []byte(r.stdout), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	return files
+}
+
+// timings matches the only part of a text report that depends on timing.
+var timings = regexp.MustCompile(`scanned in [^\n]*`)
+
+// mergeCases are checkpoints, healthy and damaged, for the merge tests.
+func mergeCases(t *testing.T) map[string]string {
+	t.Helper()
+	cases := map[string]string{}
+	cases["single file"] = cliTiny(t, 0, "")
+	cases["sharded f32"] = cliTiny(t, 3, "F32")
+
+	bad := cliTiny(t, 2, "")
+	if err := synth.SetValues(bad, "model.layers.1.mlp.up_proj.weight", map[int]float64{3: math.NaN(), 9: math.Inf(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.ScaleTensor(bad, "model.layers.2.mlp.down_proj.weight", 1e4); err != nil {
+		t.Fatal(err)
+	}
+	cases["nonfinite and outlier"] = bad
+
+	trunc := cliTiny(t, 3, "")
+	if err := synth.Truncate(filepath.Join(trunc, synth.ShardName(2, 3)), 1000); err != nil {
+		t.Fatal(err)
+	}
+	cases["truncated shard"] = trunc
+
+	lfs := cliTiny(t, 3, "")
+	if err := synth.WriteLFSPointer(filepath.Join(lfs, synth.ShardName(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	cases["lfs shard"] = lfs
+
+	missing := cliTiny(t, 3, "")
+	if _, err := synth.RemoveShard(missing, 3); err != nil {
+		t.Fatal(err)
+	}
+	cases["missing shard"] = missing
+
+	cut := cliTiny(t, 0, "F32")
+	if err := synth.Truncate(filepath.Join(cut, "model.safetensors"), 4); err != nil {
+		t.Fatal(err)
+	}
+	cases["cut tensors"] = cut
+	return cases
+}
+
+// TestMergeEqualsScan: for N = 1, 2, 3, 7 parts, ckpt merge prints exactly what
+// one ckpt scan prints, in JSON (byte for byte; scan JSON holds no timing),
+// text (apart from the timing) and Markdown, with the same exit status.
+func TestMergeEqualsScan(t *testing.T) {
+	for name, ckpt := range mergeCases(t) {
+		t.Run(name, func(t *testing.T) {
+			whole := cliRun(t, "scan", "--json", "--no-progress", ckpt)
+			text := cliRun(t, "scan", "--color=never", "--no-progress", "--all", ckpt)
+			md := cliRun(t, "scan", "--markdown", "--no-progress", ckpt)
+			if whole.code != 0 && whole.code != 1 {
+				t.Fatalf("scan: exit %d\n%s", whole.code, whole.stderr)
+			}
+			for _, n := range []int{1, 2, 3, 7} {
+				parts := scanParts(t, t.TempDir(), ckpt, n)
+				got := cliRun(t, append([]string{"merge", "--json"}, parts...)...)
+				got.wantCode(t, whole.code)
+				if got.stdout != whole.stdout {
+					t.Fatalf("N=%d: merged JSON differs from the scan:\nmerge: %s\nscan:  %s", n, got.stdout, whole.stdout)
+				}
+				gt := cliRun(t, append([]string{"merge", "--color=never", "--all"}, parts...)...)
+				gt.wantCode(t, text.code)
+				if a, b := timings.ReplaceAllString(gt.stdout, ""), timings.ReplaceAllString(text.stdout, ""); a != b {
+					t.Fatalf("N=%d: merged text differs:\n%s\nscan:\n%s", n, a, b)
+				}
+				gm := cliRun(t, append([]string{"merge", "--markdown"}, parts...)...)
+				gm.wantCode(t, md.code)
+				if gm.stdout != md.stdout {
+					t.Fatalf("N=%d: merged Markdown differs:\n%s\nscan:\n%s", n, gm.stdout, md.stdout)
+				}
+			}
+		})
+	}
+}
+
+// TestMergeThresholdsTravel: the outlier rules a part was run with are the ones
+// merge applies.
+func TestMergeThresholdsTravel(t *testing.T) {
+	ckpt := mergeCases(t)["nonfinite and outlier"]
+	flags := []string{"--outlier-warn-z", "2", "--outlier-warn-ratio", "1.1", "--target-dtype", "f16", "--huge-abs", "inf"}
+	whole := cliRun(t, append(append([]string{"scan", "--json", "--no-progress"}, flags...), ckpt)...)
+	parts := scanParts(t, t.TempDir(), ckpt, 3, flags...)
+	got := cliRun(t, append([]string{"merge", "--json"}, parts...)...)
+	got.wantCode(t, whole.code)
+	if got.stdout != whole.stdout {
+		t.Fatalf("merged JSON differs:\n%s\n%s", got.stdout, whole.stdout)
+	}
+}
+
+// TestPartitionBalanced: the greedy rule gives every tensor one part, the same
+// assignment every time, and no part more than total/N plus the largest tensor.
+func TestPartitionBalanced(t *testing.T) {
+	c, err := formats.Open(cliTiny(t, 3, "F32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total, largest int64
+	for _, tn := range c.Tensors {
+		total += inspect.PartWeight(tn)
+		largest = max(largest, inspect.PartWeight(tn))
+	}
+	for _, n := range []int{1, 2, 3, 7, 100} {
+		a, b := inspect.Partition(c, n), inspect.Partition(c, n)
+		load := make([]int64, n)
+		for i, k := range a {
+			if k != b[i] || k < 0 || k >= n {
+				t.Fatalf("N=%d: tensor %d in part %d then %d", n, i, k, b[i])
+			}
+			load[k] += inspect.PartWeight(c.Tensors[i])
+		}
+		for k, l := range load {
+			if l > total/int64(n)+largest {
+				t.Errorf("N=%d: part %d holds %d bytes of %d (largest tensor %d)", n, k, l, total, largest)
+			}
+		}
+	}
+}
+
+// TestMergeRefuses: parts that do not make one scan are refused with a message
+// saying why (exit 2).
+func TestMergeRefuses(t *testing.T) {
+	a := cliTiny(t, 2, "")
+	b := cliTiny(t, 2, "")
+	pa := scanParts(t, t.TempDir(), a, 3)
+	pb := scanParts(t, t.TempDir(), b, 3)
+	p2 := scanParts(t, t.TempDir(), a, 2)
+	refuse := func(name, want string, args ...string) {
+		t.Helper()
+		r := cliRun(t, append([]string{"merge", "--json"}, args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, want) || r.stdout != "" {
+			t.Errorf("%s: exit %d, stderr %q, stdout %q; want exit 2 mentioning %q", name, r.code, r.stderr, r.stdout, want)
+		}
+	}
+	refuse("other checkpoint", "merge the parts of one checkpoint", pa[0], pa[1], pb[2])
+	refuse("other N", "same N", pa[0], pa[1], p2[1])
+	refuse("missing part", "missing part(s) 1/3", pa[0], pa[2])
+	refuse("duplicate part", "both part 1/3", pa[0], pa[1], pa[1], pa[2])
+	junk := filepath.Join(t.TempDir(), "junk.json")
+	os.WriteFile(junk, []byte(`{"kind":"something"}`), 0o644)
+	refuse("not a part", "not a part file", pa[0], junk)
+	cut := filepath.Join(t.TempDir(), "cut.json")
+	raw, _ := os.ReadFile(pa[1])
+	os.WriteFile(cut, raw[:len(raw)/2], 0o644)
+	refuse("cut part", "cut short", pa[0], cut, pa[2])
+	refuse("other flags", "different thresholds", append(pa[:2:2], scanParts(t, t.TempDir(), a, 3, "--min-spread", "0.5")[2])...)
+
+	// A shard rewritten between parts, then after all of them.
+	c := cliTiny(t, 2, "")
+	dir := t.TempDir()
+	first := scanParts(t, dir, c, 2)[0]
+	shard := filepath.Join(c, synth.ShardName(1, 2))
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(shard, later, later); err != nil {
+		t.Fatal(err)
+	}
+	second := scanParts(t, t.TempDir(), c, 2)[1]
+	refuse("changed between parts", "changed between parts", first, second)
+	both := scanParts(t, t.TempDir(), c, 2)
+	if err := synth.ScaleTensor(c, "model.layers.1.mlp.up_proj.weight", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(shard, later.Add(time.Hour), later.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	refuse("changed after the parts", "changed after the parts were scanned", both...)
+}
+
+// TestScanPartUsage: --part needs a valid K/N, --json and one PATH.
+func TestScanPartUsage(t *testing.T) {
+	c := cliTiny(t, 0, "")
+	for _, args := range [][]string{
+		{"scan", "--json", "--part", "4/4", c},
+		{"scan", "--json", "--part", "x", c},
+		{"scan", "--json", "--part", "0/0", c},
+		{"scan", "--part", "0/2", c},
+		{"scan", "--json", "--part", "0/2", c, c},
+		{"merge"},
+	} {
+		r := cliRun(t, args...)
+		if r.code != 2 || r.stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q; want a usage error", args, r.code, r.stdout)
+		}
+	}
+}
