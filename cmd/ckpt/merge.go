@@ -201,8 +201,3 @@ func mergeScan(o scanOptions, names []string, raws [][]byte, stdout, stderr io.W
 	}
 	return nil
 }
-
-// mergeBisect is filled in by the bisect parts.
-func mergeBisect(o scanOptions, names []string, raws [][]byte, stdout, stderr io.Writer) error {
-	return fmt.Errorf("%s: bisect parts are not supported yet", names[0])
-}

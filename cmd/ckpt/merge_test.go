@@ -221,3 +221,93 @@ func TestScanPartUsage(t *testing.T) {
 		}
 	}
 }
+
+// bisectParts runs `ckpt bisect --pairs-part k/n --json` for every k and
+// writes each part into a fresh directory; it returns the part files.
+func bisectParts(t *testing.T, n int, args ...string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var files []string
+	for k := range n {
+		r := cliRun(t, append([]string{"bisect", "--json", "--no-progress", "--pairs-part", strconv.Itoa(k) + "/" + strconv.Itoa(n)}, args...)...)
+		r.wantCode(t, 0)
+		f := filepath.Join(dir, "pairs-"+strconv.Itoa(k)+".json")
+		if err := os.WriteFile(f, []byte(r.stdout), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	return files
+}
+
+// TestMergeBisectEqualsBisect: the drift timeline computed in N parts and
+// merged gives the bisect report of one process (JSON byte for byte, text,
+// exit status), for a run that diverges to NaN and one that only drifts.
+func TestMergeBisectEqualsBisect(t *testing.T) {
+	nan, _ := writeRun(t, synth.RunOptions{Seed: 11, Checkpoints: 9, JumpStep: 450, NaNStep: 750})
+	drift, _ := writeRun(t, synth.RunOptions{Seed: 12, Checkpoints: 6, JumpStep: 350, NaNStep: -1})
+	for name, run := range map[string]string{"nan": nan, "drift": drift} {
+		t.Run(name, func(t *testing.T) {
+			whole := cliRun(t, "bisect", "--json", "--no-progress", run)
+			text := cliRun(t, "bisect", "--color=never", "--no-progress", run)
+			for _, n := range []int{1, 2, 3, 7, 12} {
+				parts := bisectParts(t, n, run)
+				got := cliRun(t, append([]string{"merge", "--json"}, parts...)...)
+				got.wantCode(t, whole.code)
+				if got.stdout != whole.stdout {
+					t.Fatalf("N=%d: merged bisect JSON differs:\nmerge: %s\nwhole: %s", n, got.stdout, whole.stdout)
+				}
+				gt := cliRun(t, append([]string{"merge", "--color=never"}, parts...)...)
+				gt.wantCode(t, text.code)
+				if gt.stdout != text.stdout {
+					t.Fatalf("N=%d: merged bisect text differs:\n%s\nwhole:\n%s", n, gt.stdout, text.stdout)
+				}
+			}
+		})
+	}
+}
+
+// TestMergeBisectRefuses: bisect parts of different runs, cut differently,
+// missing, mixed with scan parts, or of a run that changed, are refused.
+func TestMergeBisectRefuses(t *testing.T) {
+	a, _ := writeRun(t, synth.RunOptions{Seed: 12, Checkpoints: 5, JumpStep: 350, NaNStep: -1})
+	b, _ := writeRun(t, synth.RunOptions{Seed: 13, Checkpoints: 5, JumpStep: 350, NaNStep: -1})
+	pa := bisectParts(t, 2, a)
+	pb := bisectParts(t, 2, b)
+	p3 := bisectParts(t, 3, a)
+	scan := scanParts(t, t.TempDir(), cliTiny(t, 0, ""), 1)
+	refuse := func(name, want string, args ...string) {
+		t.Helper()
+		r := cliRun(t, append([]string{"merge", "--json"}, args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, want) || r.stdout != "" {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 mentioning %q", name, r.code, r.stderr, want)
+		}
+	}
+	refuse("other run", "merge the parts of one run", pa[0], pb[1])
+	refuse("other N", "same N", pa[0], p3[1])
+	refuse("missing", "missing part(s) 1/2", pa[0])
+	refuse("mixed kinds", "merge the parts of one job", pa[0], scan[0])
+	refuse("other flags", "different --until", pa[0], bisectParts(t, 2, "--top", "3", a)[1])
+	// A checkpoint rewritten after the parts ran.
+	later := time.Now().Add(time.Hour)
+	var shard string
+	filepath.Walk(a, func(p string, info os.FileInfo, err error) error {
+		if shard == "" && err == nil && strings.HasSuffix(p, ".safetensors") {
+			shard = p
+		}
+		return nil
+	})
+	if err := os.Chtimes(shard, later, later); err != nil {
+		t.Fatal(err)
+	}
+	refuse("changed after", "changed after the parts were computed", pa...)
+	for _, args := range [][]string{
+		{"bisect", "--pairs-part", "0/2", a},
+		{"bisect", "--json", "--fast", "--pairs-part", "0/2", a},
+		{"bisect", "--json", "--pairs-part", "2/2", a},
+	} {
+		if r := cliRun(t, args...); r.code != 2 || r.stdout != "" {
+			t.Errorf("%v: exit %d; want a usage error", args, r.code)
+		}
+	}
+}
