@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ckpt-tool/ckpt/internal/synth"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 )
 
 // slurmCluster starts the one-node Slurm cluster of
@@ -21,7 +22,7 @@ import (
 // test ends, and returns the environment its commands need (SLURM_CONF).
 // Without slurm-wlm and munge, or without root, the test is skipped, and fails
 // when CI=true.
-func slurmCluster(t *testing.T) []string {
+func slurmCluster(t testing.TB) []string {
 	t.Helper()
 	missing := func(why string) {
 		t.Helper()
@@ -41,7 +42,7 @@ func slurmCluster(t *testing.T) []string {
 	if os.Geteuid() != 0 {
 		missing("the test cluster's daemons must run as root")
 	}
-	script := filepath.Join(cliModuleRoot(t), "scripts", "slurm-test-cluster.sh")
+	script := filepath.Join(testenv.ModuleRoot(t), "scripts", "slurm-test-cluster.sh")
 	dir := t.TempDir()
 	port := freePortPair(t)
 	env := append(os.Environ(), "SLURM_TEST_PORT="+strconv.Itoa(port), "PATH="+os.Getenv("PATH")+":/usr/sbin")
@@ -63,7 +64,7 @@ func slurmCluster(t *testing.T) []string {
 
 // freePortPair finds a port p such that p and p+1 can be listened on
 // (slurmctld's and slurmd's).
-func freePortPair(t *testing.T) int {
+func freePortPair(t testing.TB) int {
 	t.Helper()
 	for p := 20000 + os.Getpid()%20000; p < 60000; p += 2 {
 		a, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
@@ -83,7 +84,7 @@ func freePortPair(t *testing.T) int {
 }
 
 // slurmRun runs a Slurm client command with the cluster's environment.
-func slurmRun(t *testing.T, env []string, name string, args ...string) string {
+func slurmRun(t testing.TB, env []string, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -100,7 +101,7 @@ func slurmRun(t *testing.T, env []string, name string, args ...string) string {
 
 // slurmWait waits until every task of array job id has ended and returns their
 // states.
-func slurmWait(t *testing.T, env []string, id string, limit time.Duration) []string {
+func slurmWait(t testing.TB, env []string, id string, limit time.Duration) []string {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
@@ -117,7 +118,7 @@ func slurmWait(t *testing.T, env []string, id string, limit time.Duration) []str
 		if time.Now().After(deadline) {
 			t.Fatalf("job %s not done after %v: %v", id, limit, out)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -143,8 +144,23 @@ func TestSlurmArrayScan(t *testing.T) {
 	whole := cliRun(t, "scan", "--json", "--no-progress", dir)
 	whole.wantCode(t, 1)
 
-	// The recipe of docs/cluster.md.
 	out := t.TempDir()
+	parts := slurmArrayScan(t, env, ckpt, dir, out)
+	got := cliRun(t, append([]string{"merge", "--json"}, parts...)...)
+	got.wantCode(t, 1)
+	if got.stdout != whole.stdout {
+		t.Fatalf("merge of the Slurm array's parts differs from one scan:\nmerge: %.2000s\nscan:  %.2000s", got.stdout, whole.stdout)
+	}
+	if !strings.Contains(got.stdout, "model.layers.5.mlp.down_proj.weight") {
+		t.Error("the merged report does not name the outlier")
+	}
+}
+
+// slurmArrayScan submits the array job of docs/cluster.md (4 tasks, each
+// `ckpt scan --part $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT`) scanning
+// checkpoint into out, waits for it and returns the part files.
+func slurmArrayScan(t testing.TB, env []string, ckpt, checkpoint, out string) []string {
+	t.Helper()
 	job := filepath.Join(out, "scan.sbatch")
 	os.WriteFile(job, []byte(fmt.Sprintf(`#!/bin/bash
 #SBATCH --job-name=ckpt-scan
@@ -152,7 +168,7 @@ func TestSlurmArrayScan(t *testing.T) {
 #SBATCH --output=%[1]s/part-%%a.json
 #SBATCH --error=%[1]s/part-%%a.err
 exec %[2]q scan --json --no-progress --part "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT" %[3]q
-`, out, ckpt, dir)), 0o755)
+`, out, ckpt, checkpoint)), 0o755)
 	id := strings.TrimSpace(slurmRun(t, env, "sbatch", "--parsable", job))
 	states := slurmWait(t, env, id, 60*time.Second)
 	var parts []string
@@ -169,12 +185,44 @@ exec %[2]q scan --json --no-progress --part "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_T
 			t.Fatalf("array job %s: task states %v\n%s", id, states, strings.Join(logs, "\n"))
 		}
 	}
-	got := cliRun(t, append([]string{"merge", "--json"}, parts...)...)
-	got.wantCode(t, 1)
-	if got.stdout != whole.stdout {
-		t.Fatalf("merge of the Slurm array's parts differs from one scan:\nmerge: %.2000s\nscan:  %.2000s", got.stdout, whole.stdout)
+	return parts
+}
+
+// BenchmarkSlurmArrayOverhead measures what splitting a scan of a 0.5B-shaped
+// checkpoint into a 4-task Slurm array job on this one machine costs over one
+// process: submission, scheduling, four processes each opening the checkpoint,
+// and the merge. Reported: one-s (ckpt scan --json), slurm-s (sbatch until
+// every task ended, then ckpt merge --json) and overhead-s, per iteration,
+// with the page cache warm.
+func BenchmarkSlurmArrayOverhead(b *testing.B) {
+	env := slurmCluster(b)
+	ckpt, err := exec.LookPath("ckpt")
+	if err != nil {
+		b.Fatalf("ckpt not on PATH: %v", err)
 	}
-	if !strings.Contains(got.stdout, "model.layers.5.mlp.down_proj.weight") {
-		t.Error("the merged report does not name the outlier")
+	dir := filepath.Join(b.TempDir(), "checkpoint-100")
+	if err := synth.WriteCheckpoint(dir, synth.Options{Arch: synth.Qwen2_0_5B, Seed: 3, Shards: 2}); err != nil {
+		b.Fatal(err)
 	}
+	run := func(args ...string) time.Duration {
+		start := time.Now()
+		cmd := exec.Command(ckpt, args...)
+		if out, err := cmd.Output(); err != nil && len(out) == 0 {
+			b.Fatalf("ckpt %v: %v", args, err)
+		}
+		return time.Since(start)
+	}
+	run("scan", "--json", "--no-progress", dir) // warm the page cache
+	var one, split time.Duration
+	b.ResetTimer()
+	for range b.N {
+		one += run("scan", "--json", "--no-progress", dir)
+		start := time.Now()
+		parts := slurmArrayScan(b, env, ckpt, dir, b.TempDir())
+		run(append([]string{"merge", "--json"}, parts...)...)
+		split += time.Since(start)
+	}
+	b.ReportMetric(one.Seconds()/float64(b.N), "one-s")
+	b.ReportMetric(split.Seconds()/float64(b.N), "slurm-s")
+	b.ReportMetric((split-one).Seconds()/float64(b.N), "overhead-s")
 }
