@@ -89,29 +89,35 @@ func readParts(names []string) ([][]byte, string, error) {
 	return raws, kind, nil
 }
 
-// checkPartNumbers checks that parts[i] (numbered part k of n, from file
-// names[i]) are each part 0..n-1 exactly once.
+// checkPartNumbers checks that the parts (ks[i] is the number of the part in
+// file names[i]) are each part 0..n-1 exactly once.
 func checkPartNumbers(names []string, ks []int, n int) error {
-	owner := make([]string, n)
+	if n < 1 {
+		return fmt.Errorf("%s: a part of %d parts: a damaged part file", names[0], n)
+	}
+	owner := map[int]string{}
 	for i, k := range ks {
 		if k < 0 || k >= n {
 			return fmt.Errorf("%s: part %d of %d is out of range", names[i], k, n)
 		}
-		if owner[k] != "" {
-			return fmt.Errorf("%s and %s are both part %d/%d: give each part once", owner[k], names[i], k, n)
+		if prev, ok := owner[k]; ok {
+			return fmt.Errorf("%s and %s are both part %d/%d: give each part once", prev, names[i], k, n)
 		}
 		owner[k] = names[i]
 	}
+	if len(owner) == n {
+		return nil
+	}
 	var missing []string
-	for k, who := range owner {
-		if who == "" {
+	for k := 0; k < n && len(missing) < 20; k++ {
+		if _, ok := owner[k]; !ok {
 			missing = append(missing, fmt.Sprintf("%d/%d", k, n))
 		}
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("missing part(s) %s of %d parts: every part must have finished and be given", strings.Join(missing, ", "), n)
+	if n-len(owner) > len(missing) {
+		missing = append(missing, "…")
 	}
-	return nil
+	return fmt.Errorf("missing part(s) %s: %d of %d parts given; every part must have finished and be given", strings.Join(missing, ", "), len(owner), n)
 }
 
 // mergeScan merges the parts of one split scan and prints the report.

@@ -172,7 +172,7 @@ func TestMergeRefuses(t *testing.T) {
 	}
 	refuse("other checkpoint", "merge the parts of one checkpoint", pa[0], pa[1], pb[2])
 	refuse("other N", "same N", pa[0], pa[1], p2[1])
-	refuse("missing part", "missing part(s) 1/3", pa[0], pa[2])
+	refuse("missing part", "missing part(s) 1/3: 2 of 3 parts given", pa[0], pa[2])
 	refuse("duplicate part", "both part 1/3", pa[0], pa[1], pa[1], pa[2])
 	junk := filepath.Join(t.TempDir(), "junk.json")
 	os.WriteFile(junk, []byte(`{"kind":"something"}`), 0o644)
@@ -310,4 +310,36 @@ func TestMergeBisectRefuses(t *testing.T) {
 			t.Errorf("%v: exit %d; want a usage error", args, r.code)
 		}
 	}
+}
+
+// FuzzMergePart: whatever a part file holds, merge answers with a report or
+// a clear error, never a panic or an attempt to allocate for a forged N.
+func FuzzMergePart(f *testing.F) {
+	ckpt := filepath.Join(f.TempDir(), "ckpt")
+	if err := synth.WriteCheckpoint(ckpt, synth.Options{Arch: synth.Tiny, Seed: 1}); err != nil {
+		f.Fatal(err)
+	}
+	dir := f.TempDir()
+	var good []byte
+	{
+		var out, errb strings.Builder
+		if err := run([]string{"scan", "--json", "--no-progress", "--part", "0/1", ckpt}, &out, &errb); err != nil {
+			f.Fatal(err, errb.String())
+		}
+		good = []byte(out.String())
+	}
+	f.Add(good)
+	f.Add([]byte(`{"kind":"ckpt-scan-part","version":1,"part":0,"parts":1000000000000}`))
+	f.Add([]byte(`{"kind":"ckpt-bisect-part","version":1,"part":0,"parts":1,"args":[]}`))
+	f.Add([]byte(`{"kind":"ckpt-scan-part","version":1,"part":0,"parts":1,"tensors":[{"index":-1}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "part.json")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := cliRun(t, "merge", "--json", p)
+		if r.code < 0 || r.code > 2 {
+			t.Fatalf("exit %d\n%s", r.code, r.stderr)
+		}
+	})
 }
