@@ -148,6 +148,11 @@ func mergeScan(o scanOptions, names []string, raws [][]byte, stdout, stderr io.W
 	if err := checkPartNumbers(names, ks, first.Parts); err != nil {
 		return err
 	}
+	for i, p := range parts {
+		if p.ChunkBytes != inspect.DefaultChunkBytes {
+			return fmt.Errorf("%s: scanned in chunks of %d bytes, this ckpt uses %d: run every part and the merge with the same ckpt", names[i], p.ChunkBytes, inspect.DefaultChunkBytes)
+		}
+	}
 	c, err := formats.Open(first.Path)
 	if err != nil {
 		return fmt.Errorf("reopening the checkpoint the parts scanned (merge reads its headers): %w", err)

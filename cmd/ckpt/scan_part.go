@@ -23,6 +23,7 @@ type scanPartJSON struct {
 	Files      []partFile            `json:"files"`   // identity of every file of the checkpoint
 	TensorList int                   `json:"tensor_count"`
 	Options    partThresholds        `json:"options"`
+	ChunkBytes int                   `json:"chunk_bytes"` // the chunking that fixes each accumulator's merge order
 	Tensors    []scanPartTensor      `json:"tensors"`  // the tensors of this part, in checkpoint order
 	Failures   []inspect.ReadFailure `json:"failures"` // files this part could not read to the end
 	ElapsedMS  int64                 `json:"elapsed_ms"`
@@ -81,7 +82,7 @@ func runScanPart(o scanOptions, k, n int, paths []string, stdout, stderr io.Writ
 			return false, err
 		}
 		out := scanPartJSON{Kind: partKindScan, Version: partFormat, Part: k, Parts: n, Path: c.Path, Files: ids,
-			TensorList: len(c.Tensors), Options: toPartThresholds(o.Thresholds, opts.TargetDType),
+			TensorList: len(c.Tensors), ChunkBytes: inspect.DefaultChunkBytes, Options: toPartThresholds(o.Thresholds, opts.TargetDType),
 			Tensors: []scanPartTensor{}, Failures: pr.Failures, ElapsedMS: time.Since(start).Milliseconds()}
 		if out.Failures == nil {
 			out.Failures = []inspect.ReadFailure{}
