@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -103,13 +102,9 @@ func mergeBisect(o scanOptions, names []string, raws [][]byte, stdout, stderr io
 	if o.Markdown || o.All || o.Strict {
 		return usagef("use --json or the text report", "--markdown, --all and --strict apply to scan parts, not to bisect parts")
 	}
-	parts := make([]bisectPartJSON, len(raws))
-	ks := make([]int, len(raws))
-	for i, b := range raws {
-		if err := json.Unmarshal(b, &parts[i]); err != nil {
-			return fmt.Errorf("%s: a damaged bisect part: %v", names[i], err)
-		}
-		ks[i] = parts[i].Part
+	parts, ks, err := decodeParts(names, raws, "bisect", func(p *bisectPartJSON) int { return p.Part })
+	if err != nil {
+		return err
 	}
 	first := parts[0]
 	for i, p := range parts[1:] {
@@ -132,13 +127,8 @@ func mergeBisect(o scanOptions, names []string, raws [][]byte, stdout, stderr io
 	// Every checkpoint read by two parts, and by the parts and now, is the same.
 	seen := map[string][]partFile{}
 	seenBy := map[string]string{}
-	order := make([]int, len(parts))
-	for i := range order {
-		order[i] = i
-	}
-	sort.Slice(order, func(a, b int) bool { return parts[order[a]].Part < parts[order[b]].Part })
 	intervals := []diff.Interval{}
-	for _, i := range order {
+	for _, i := range partOrder(ks) {
 		for _, c := range parts[i].Read {
 			if prev, ok := seen[c.Path]; ok {
 				if d := sameFiles(prev, c.Files); d != "" {

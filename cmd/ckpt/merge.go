@@ -89,6 +89,30 @@ func readParts(names []string) ([][]byte, string, error) {
 	return raws, kind, nil
 }
 
+// decodeParts decodes every part file (of the kind what names) into a T and
+// returns them with their part numbers.
+func decodeParts[T any](names []string, raws [][]byte, what string, part func(*T) int) ([]T, []int, error) {
+	parts := make([]T, len(raws))
+	ks := make([]int, len(raws))
+	for i, b := range raws {
+		if err := json.Unmarshal(b, &parts[i]); err != nil {
+			return nil, nil, fmt.Errorf("%s: a damaged %s part: %v", names[i], what, err)
+		}
+		ks[i] = part(&parts[i])
+	}
+	return parts, ks, nil
+}
+
+// partOrder is the indices of ks in increasing part number.
+func partOrder(ks []int) []int {
+	order := make([]int, len(ks))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return ks[order[a]] < ks[order[b]] })
+	return order
+}
+
 // checkPartNumbers checks that the parts (ks[i] is the number of the part in
 // file names[i]) are each part 0..n-1 exactly once.
 func checkPartNumbers(names []string, ks []int, n int) error {
@@ -122,13 +146,9 @@ func checkPartNumbers(names []string, ks []int, n int) error {
 
 // mergeScan merges the parts of one split scan and prints the report.
 func mergeScan(o scanOptions, names []string, raws [][]byte, stdout, stderr io.Writer) error {
-	parts := make([]scanPartJSON, len(raws))
-	ks := make([]int, len(raws))
-	for i, b := range raws {
-		if err := json.Unmarshal(b, &parts[i]); err != nil {
-			return fmt.Errorf("%s: a damaged scan part: %v", names[i], err)
-		}
-		ks[i] = parts[i].Part
+	parts, ks, err := decodeParts(names, raws, "scan", func(p *scanPartJSON) int { return p.Part })
+	if err != nil {
+		return err
 	}
 	first := parts[0]
 	for i, p := range parts[1:] {
@@ -171,12 +191,7 @@ func mergeScan(o scanOptions, names []string, raws [][]byte, stdout, stderr io.W
 	stats := make([]*inspect.TensorStats, len(c.Tensors))
 	var failures []inspect.ReadFailure
 	var elapsed time.Duration
-	order := make([]int, len(parts))
-	for i := range order {
-		order[i] = i
-	}
-	sort.Slice(order, func(a, b int) bool { return parts[order[a]].Part < parts[order[b]].Part })
-	for _, i := range order {
+	for _, i := range partOrder(ks) {
 		p := parts[i]
 		for _, t := range p.Tensors {
 			if t.Index < 0 || t.Index >= len(c.Tensors) || c.Tensors[t.Index].Name != t.Name || assign[t.Index] != p.Part {

@@ -24,8 +24,8 @@ type scanPartJSON struct {
 	TensorList int                   `json:"tensor_count"`
 	Options    partThresholds        `json:"options"`
 	ChunkBytes int                   `json:"chunk_bytes"` // the chunking that fixes each accumulator's merge order
-	Tensors    []scanPartTensor      `json:"tensors"`  // the tensors of this part, in checkpoint order
-	Failures   []inspect.ReadFailure `json:"failures"` // files this part could not read to the end
+	Tensors    []scanPartTensor      `json:"tensors"`     // the tensors of this part, in checkpoint order
+	Failures   []inspect.ReadFailure `json:"failures"`    // files this part could not read to the end
 	ElapsedMS  int64                 `json:"elapsed_ms"`
 }
 
