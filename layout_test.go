@@ -19,13 +19,16 @@ const module = "github.com/ckpt-tool/ckpt/"
 // package states its place in the layering when it is added); commands under
 // cmd/ may import anything but each other.
 var allowed = map[string][]string{
-	"formats":          {},
-	"inspect":          {"formats"},
-	"diff":             {"inspect", "formats"},
+	"formats":          {"formats/ggml", "formats/pickle"},
+	"formats/ggml":     {},
+	"formats/pickle":   {},
+	"inspect":          {"formats", "formats/ggml"},
+	"diff":             {"inspect", "formats", "formats/ggml"},
 	"repair":           {"inspect", "formats"},
+	"convert":          {"formats"},
 	"probe":            {"inspect", "formats"},
 	"watch":            {"diff", "inspect", "formats"},
-	"internal/synth":   {"formats"},
+	"internal/synth":   {"formats", "formats/ggml"},
 	"internal/hostile": {"formats"},
 	"internal/testenv": {},
 	"cmd/ckpt":         {"*"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"sort"
@@ -49,9 +50,10 @@ func ComparePaths(ctx context.Context, a, b string, opts Options) (*Result, erro
 type pairWork struct {
 	d      *TensorDiff
 	ta, tb *formats.Tensor
-	first  int  // index of its first task
-	ntask  int  //
-	same   bool // the same bytes of the same file on both sides: identical unread
+	first  int      // index of its first task
+	ntask  int      //
+	same   bool     // the same bytes of the same file on both sides: identical unread
+	perm   *rowPerm // rows to reorder before comparing (llama q/k across formats)
 }
 
 // task is a run of scalars [s0, s1) of one pair.
@@ -86,7 +88,11 @@ func (o Options) chunkBytes() int {
 // failed (a file could not be opened, the context was cancelled); a tensor
 // that cannot be read is reported with status Unreadable.
 func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Result, error) {
-	pl := planPair(a, b, opts.chunkBytes(), sameFiles{})
+	cp := planCross(a, b)
+	if cp != nil {
+		a, b = cp.a, cp.b
+	}
+	pl := planPair(a, b, opts.chunkBytes(), sameFiles{}, cp)
 	r, pairs, tasks := pl.r, pl.pairs, pl.tasks
 
 	srcs, err := openSources(a, b)
@@ -128,6 +134,11 @@ func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Resu
 	}
 	for _, pw := range pairs {
 		finishPair(pw, e.results[pw.first:pw.first+pw.ntask])
+	}
+	if cp != nil {
+		cp.judge(r)
+		r.CrossFormat = &cp.info
+		r.Problems = append(r.Problems, cp.probs...)
 	}
 	r.aggregate()
 	r.Work = Work{BytesRead: e.read.Load(), ValuesDecoded: e.decoded.Load()}
@@ -236,7 +247,7 @@ func openSources(cs ...*formats.Checkpoint) (map[string]formats.Source, error) {
 	srcs := map[string]formats.Source{}
 	for _, c := range cs {
 		for _, f := range c.Files {
-			if _, ok := srcs[f.Path]; ok || f.Header == nil {
+			if _, ok := srcs[f.Path]; ok || !f.Parsed() || len(f.Tensors()) == 0 {
 				continue
 			}
 			s, err := formats.OpenSource(f.Path, formats.Pread)
@@ -315,17 +326,32 @@ feed:
 type worker struct {
 	bufA, bufB []byte
 	fa, fb     []float64
+	perm       []byte // rows reordered by permute
+}
+
+// permute returns raw (whole heads of a plain-dtype tensor) with its rows in
+// the converter's order, in the worker's own buffer.
+func (w *worker) permute(raw []byte, dt formats.DType, p *rowPerm) []byte {
+	if cap(w.perm) < len(raw) {
+		w.perm = make([]byte, len(raw))
+	}
+	out := w.perm[:len(raw)]
+	permuteRows(out, raw, p.headRows, int(p.cols)*scalarBits(dt)/8)
+	return out
 }
 
 // byteRange is where scalars [s0, s1) of t lie, relative to the tensor's start.
-// s0 is a multiple of 8, so sub-byte dtypes start on a byte.
+// s0 is a multiple of 8, so sub-byte dtypes start on a byte, and of the
+// block for a ggml block type.
 func byteRange(t *formats.Tensor, s0, s1 uint64) (int64, int64) {
-	bits := uint64(scalarBits(t.DType))
-	lo := int64(s0 * bits / 8)
+	lo := int64(byteOffset(t.DType, s0))
 	if s1 == scalarCount(t) {
+		if !t.Contiguous() {
+			return lo, int64(t.Numel()) * int64(t.DType.Size())
+		}
 		return lo, t.Length()
 	}
-	return lo, int64(s1 * bits / 8)
+	return lo, int64(byteOffset(t.DType, s1))
 }
 
 // read reads scalars [s0, s1) of t into *buf, growing it as needed (buffers
@@ -344,7 +370,14 @@ func (w *worker) read(e *engine, t *formats.Tensor, s0, s1 uint64, buf *[]byte) 
 	if src == nil {
 		return nil, fmt.Errorf("%s: file was not opened", t.File.Path)
 	}
-	if _, err := src.ReadAt(b, t.Offset+lo); err != nil {
+	if !t.Contiguous() {
+		// A view (PyTorch): its elements in C order through its strides.
+		v := formats.NewViewReader(src, src.Size(), t)
+		v.SkipTo(lo)
+		if _, err := io.ReadFull(v, b); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+		}
+	} else if _, err := src.ReadAt(b, t.Offset+lo); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
 	}
 	readBytes.Add(int64(len(b)))
@@ -366,6 +399,9 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 	if err != nil {
 		return chunkResult{err: err}
 	}
+	if pw.perm != nil && pw.perm.source == "a" {
+		ra = w.permute(ra, pw.ta.DType, pw.perm)
+	}
 	nbytes := int64(len(ra))
 	if norms {
 		w.fold(int(tk.s1-tk.s0), pw.ta.DType, ra, pw.tb.DType, nil, &res.stats)
@@ -375,6 +411,9 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 		rb, err := w.read(e, pw.tb, tk.s0, tk.s1, &w.bufB)
 		if err != nil {
 			return chunkResult{err: err}
+		}
+		if pw.perm != nil && pw.perm.source == "b" {
+			rb = w.permute(rb, pw.tb.DType, pw.perm)
 		}
 		nbytes += int64(len(rb))
 		if pw.ta.DType == pw.tb.DType && bytes.Equal(ra, rb) {
@@ -394,7 +433,7 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 // fold decodes the n values of ra (and of rb, unless nil: then ra is compared
 // with itself) in sub-blocks and folds them into s.
 func (w *worker) fold(n int, dtA formats.DType, ra []byte, dtB formats.DType, rb []byte, s *Stats) {
-	bitsA, bitsB := scalarBits(dtA), scalarBits(dtB)
+	bitsA := scalarBits(dtA)
 	if k := fastKernel(dtA, dtB); k != nil && rb != nil {
 		w := bitsA / 8
 		for i := 0; i < n; i += subBlock {
@@ -406,14 +445,14 @@ func (w *worker) fold(n int, dtA formats.DType, ra []byte, dtB formats.DType, rb
 	}
 	for i := 0; i < n; i += subBlock {
 		m := min(subBlock, n-i)
-		a := ra[i*bitsA/8:]
+		a := ra[byteOffset(dtA, uint64(i)):]
 		k := inspect.DecodeFloat64(dtA, a, w.fa[:m])
 		decodedValues.Add(int64(k))
 		if rb == nil {
 			selfStats(w.fa[:k], s)
 			continue
 		}
-		inspect.DecodeFloat64(dtB, rb[i*bitsB/8:], w.fb[:k])
+		inspect.DecodeFloat64(dtB, rb[byteOffset(dtB, uint64(i)):], w.fb[:k])
 		compareValues(w.fa[:k], w.fb[:k], s)
 	}
 }

@@ -3,6 +3,7 @@ package diff
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -41,7 +42,7 @@ func CompareCheckpoints(ctx context.Context, cs []*formats.Checkpoint, opts Opti
 	files := sameFiles{}
 	plans := make([]*pairPlan, len(cs)-1)
 	for i := range plans {
-		plans[i] = planPair(cs[i], cs[i+1], chunk, files)
+		plans[i] = planPair(cs[i], cs[i+1], chunk, files, nil)
 	}
 	srcs, err := openSources(cs...)
 	if err != nil {
@@ -78,7 +79,7 @@ type pairPlan struct {
 
 // planPair lists the tensors of a and b and the tasks of those compared by
 // value: the plan of one Compare, and of each pair of a series.
-func planPair(a, b *formats.Checkpoint, chunk int, files sameFiles) *pairPlan {
+func planPair(a, b *formats.Checkpoint, chunk int, files sameFiles, cp *crossPlan) *pairPlan {
 	r := &Result{A: a.Path, B: b.Path}
 	for _, c := range []*formats.Checkpoint{a, b} {
 		for _, p := range c.AllProblems() {
@@ -115,10 +116,31 @@ func planPair(a, b *formats.Checkpoint, chunk int, files sameFiles) *pairPlan {
 				continue
 			}
 		}
-		pw := &pairWork{d: d, ta: ta, tb: tb, first: len(pl.tasks)}
-		pw.same = ta.DType == tb.DType && ta.Offset == tb.Offset && ta.Length() == tb.Length() && files.same(ta.File.Path, tb.File.Path)
+		if why := undecoded(ta, tb); why != "" {
+			d.Status, d.Reason = Unreadable, why
+			continue
+		}
+		var perm *rowPerm
+		if cp != nil {
+			if why, ok := cp.skip[ta.Name]; ok {
+				d.Status, d.Reason = Unreadable, why
+				continue
+			}
+			if p, ok := cp.perms[ta.Name]; ok {
+				perm = &p
+			}
+		}
+		pw := &pairWork{d: d, ta: ta, tb: tb, first: len(pl.tasks), perm: perm}
+		pw.same = ta.DType == tb.DType && ta.Offset == tb.Offset && ta.Length() == tb.Length() && slices.Equal(ta.Strides, tb.Strides) && files.same(ta.File.Path, tb.File.Path)
 		bits := uint64(max(scalarBits(ta.DType), scalarBits(tb.DType)))
-		per := max(8, uint64(chunk)*8/bits/8*8)
+		// Powers of two: the larger alignment is a multiple of the smaller. A
+		// permuted tensor is cut into whole heads, so that its rows are
+		// reordered within a chunk.
+		align := max(scalarAlign(ta.DType), scalarAlign(tb.DType))
+		if perm != nil {
+			align = lcm(align, uint64(perm.headRows)*perm.cols)
+		}
+		per := max(align, uint64(chunk)*8/bits/align*align)
 		n := scalarCount(ta)
 		for s := uint64(0); s < n || s == 0; s += per {
 			pl.tasks = append(pl.tasks, task{pair: len(pl.pairs), s0: s, s1: min(n, s+per)})
@@ -310,4 +332,23 @@ func (p *pairPlan) finish(ctx context.Context, srcs map[string]formats.Source, o
 	p.r.aggregate()
 	SortByChange(p.r.Tensors)
 	return nil
+}
+
+// undecoded says why the values of ta or tb cannot be compared (a ggml type
+// whose values are not decoded), or "".
+func undecoded(ta, tb *formats.Tensor) string {
+	for _, t := range []*formats.Tensor{ta, tb} {
+		if bt, _, ok := t.DType.Block(); ok && !bt.Decodes() {
+			return fmt.Sprintf("%s values are not decoded (only their block scales are checked by scan)", t.DType)
+		}
+	}
+	return ""
+}
+
+func lcm(a, b uint64) uint64 {
+	x, y := a, b
+	for y != 0 {
+		x, y = y, x%y
+	}
+	return a / x * b
 }

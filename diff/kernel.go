@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/formats/ggml"
 )
 
 // compareValues folds the element-wise comparison of equally long runs of
@@ -69,14 +70,15 @@ func selfStats(a []float64, s *Stats) {
 }
 
 // ReferenceCompare compares two whole tensors the plain way: every element
-// decoded by formats.Element, one at a time, summed in one pass. It is the
+// decoded by formats.Element (a block type by ggml's reference dequantizer), one at a time, summed in one pass. It is the
 // twin the chunked parallel engine is tested against; it is slow on purpose.
 // a and b must hold the same number of scalars (see scalars).
 func ReferenceCompare(dtA formats.DType, a []byte, dtB formats.DType, b []byte) Stats {
 	var s Stats
 	n := scalarsIn(dtA, len(a))
+	elemA, elemB := referenceElements(dtA, a), referenceElements(dtB, b)
 	for i := 0; i < n; i++ {
-		x, y := formats.Element(dtA, a, i), formats.Element(dtB, b, i)
+		x, y := elemA(i), elemB(i)
 		cx, cy := formats.Classify(x), formats.Classify(y)
 		if cx != formats.ClassFinite {
 			s.NonFiniteA++
@@ -108,14 +110,54 @@ func ReferenceCompare(dtA formats.DType, a []byte, dtB formats.DType, b []byte) 
 	return s
 }
 
+// referenceElements returns element i of data: formats.Element, or for a
+// ggml block type the value ggml's reference dequantizer gives it.
+func referenceElements(dt formats.DType, data []byte) func(int) float64 {
+	if t, tr, ok := dt.Block(); ok {
+		vals := make([]float32, len(data)/tr.BlockBytes*tr.BlockElems)
+		ggml.DequantizeRef(t, vals, data)
+		return func(i int) float64 { return float64(vals[i]) }
+	}
+	return func(i int) float64 { return formats.Element(dt, data, i) }
+}
+
 // scalarsIn is how many decoded values raw data of a dtype holds (a complex
-// dtype counts its real and imaginary parts), as inspect.DecodeFloat64 counts them.
+// dtype counts its real and imaginary parts, a ggml block type its whole
+// blocks' values), as inspect.DecodeFloat64 counts them.
 func scalarsIn(dt formats.DType, nbytes int) int {
+	if _, tr, ok := dt.Block(); ok {
+		return nbytes / tr.BlockBytes * tr.BlockElems
+	}
 	return nbytes * 8 / scalarBits(dt)
 }
 
-// scalarBits is the width of one decoded value.
-func scalarBits(dt formats.DType) int { return dt.Part().Bits() }
+// scalarBits is the width of one decoded value (rounded up for a ggml block
+// type: 5 for Q4_K's 4.5).
+func scalarBits(dt formats.DType) int {
+	if _, tr, ok := dt.Block(); ok {
+		return (8*tr.BlockBytes + tr.BlockElems - 1) / tr.BlockElems
+	}
+	return dt.Part().Bits()
+}
+
+// scalarAlign is the run of values a chunk of dt must start on: a whole
+// block for a ggml block type, a byte's worth of values (8 covers every
+// sub-byte dtype) otherwise.
+func scalarAlign(dt formats.DType) uint64 {
+	if _, tr, ok := dt.Block(); ok {
+		return uint64(max(tr.BlockElems, 8))
+	}
+	return 8
+}
+
+// byteOffset is where value s of dtype dt starts, s a multiple of
+// scalarAlign(dt).
+func byteOffset(dt formats.DType, s uint64) uint64 {
+	if _, tr, ok := dt.Block(); ok {
+		return s / uint64(tr.BlockElems) * uint64(tr.BlockBytes)
+	}
+	return s * uint64(scalarBits(dt)) / 8
+}
 
 // scalarCount is how many decoded values a tensor holds.
 func scalarCount(t *formats.Tensor) uint64 {

@@ -92,6 +92,11 @@ type TensorDiff struct {
 	Compared bool
 	Stats
 	Reason string // why the tensor is unreadable
+	// UsualError is, in a safetensors ↔ GGUF comparison, the relative error
+	// the GGUF side's type usually costs (0 otherwise); Suspect marks a tensor
+	// whose relative error is far above it (see CrossFormat).
+	UsualError float64
+	Suspect    bool
 }
 
 // RelL2 is the tensor's relative change; identical tensors have 0.
@@ -176,6 +181,8 @@ type Result struct {
 	Summary  Summary
 	Problems []formats.Problem // format problems of either input (a malformed file)
 	Work     Work              // set by Compare
+	// CrossFormat is set when one side is safetensors and the other GGUF.
+	CrossFormat *CrossFormat
 }
 
 // RelL2 is the overall relative change ||B−A|| / ||A|| over the tensors

@@ -3,8 +3,6 @@ package formats
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -28,14 +26,9 @@ type ModelConfig struct {
 
 // ReadConfig parses config.json. Unknown fields are ignored.
 func ReadConfig(path string) (*ModelConfig, error) {
-	f, err := os.Open(path)
+	data, err := ReadSideFile(path, MaxConfigSize)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 16<<20))
-	if err != nil {
-		return nil, err
+		return nil, sideFileFinding(err, ErrConfig)
 	}
 	cfg := &ModelConfig{Path: path}
 	// Numbers may be written as floats by some tools; decode loosely, then check.
@@ -101,15 +94,26 @@ func (cfg *ModelConfig) Check(c *Checkpoint) []Problem {
 		}
 	}
 	if cfg.NumHiddenLayers > 0 && len(layers) > 0 {
-		var missing []int
-		for i := 0; i < cfg.NumHiddenLayers; i++ {
+		// num_hidden_layers comes from the file: count, do not enumerate, the
+		// layers it implies (2^40 of them must not be a loop of 2^40).
+		present := 0
+		for l := range layers {
+			if l < cfg.NumHiddenLayers {
+				present++
+			}
+		}
+		var missing []int // the first few
+		for i := 0; i < cfg.NumHiddenLayers && len(missing) < 10; i++ {
 			if !layers[i] {
 				missing = append(missing, i)
 			}
 		}
-		extra := len(layers) - (cfg.NumHiddenLayers - len(missing))
-		if len(missing) > 0 || extra > 0 {
-			bad("", "config.json has num_hidden_layers=%d but the weights hold %d layers (missing: %v)", cfg.NumHiddenLayers, len(layers), missing)
+		more := ""
+		if n := cfg.NumHiddenLayers - present; n > len(missing) {
+			more = fmt.Sprintf(" and %d more", n-len(missing))
+		}
+		if present < cfg.NumHiddenLayers || len(layers) > present {
+			bad("", "config.json has num_hidden_layers=%d but the weights hold %d layers (missing: %v%s)", cfg.NumHiddenLayers, len(layers), missing, more)
 		}
 	}
 	heads, kv := cfg.NumAttentionHeads, cfg.NumKeyValueHeads

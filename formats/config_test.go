@@ -95,6 +95,8 @@ func TestConfigCrossChecks(t *testing.T) {
 			[]string{"model.embed_tokens.weight"}},
 		{"fewer layers than config", base, with("num_hidden_layers", 3), []string{""}},
 		{"more layers than config", base, with("num_hidden_layers", 1), []string{""}},
+		// From the mutation campaign: a loop over 2^40 layers hung inspect.
+		{"absurd number of layers", base, with("num_hidden_layers", float64(1<<40)), []string{""}},
 		{"k_proj sized for all heads", edited(func(s map[string][]uint64) { s["model.layers.1.self_attn.k_proj.weight"] = []uint64{16, 16} }), cfg,
 			[]string{"model.layers.1.self_attn.k_proj.weight"}},
 		{"v_proj wrong", edited(func(s map[string][]uint64) { s["model.layers.0.self_attn.v_proj.weight"] = []uint64{8, 8} }), cfg,

@@ -3,6 +3,8 @@ package formats
 import (
 	"math"
 	"slices"
+
+	"github.com/ckpt-tool/ckpt/formats/ggml"
 )
 
 // DType is an element type, spelled as in a safetensors header ("BF16",
@@ -51,6 +53,7 @@ const (
 	KindUnsigned             // unsigned integer
 	KindBool                 // one byte, 0 or 1
 	KindComplex              // pair of floats (real, imaginary): F32 for C64, F64 for C128
+	KindBlock                // a ggml block-quantized type (GGUF only), see Block
 )
 
 type dtypeInfo struct {
@@ -101,11 +104,99 @@ func (d DType) Valid() bool { _, ok := dtypes[d]; return ok }
 // may name.
 func (d DType) InSafetensors() bool { info, ok := dtypes[d]; return ok && info.rank != notSafetensors }
 
+// blockDTypes maps the name of every ggml block-quantized type ("Q4_K") to its
+// ggml type; GGUF tensors of those types get that name as their DType.
+var blockDTypes = func() map[DType]ggml.Type {
+	m := map[DType]ggml.Type{}
+	for _, t := range ggml.Types() {
+		if t.Blocked() {
+			m[DType(t.String())] = t
+		}
+	}
+	return m
+}()
+
+// Block returns the ggml type and traits of a block-quantized dtype; ok is
+// false for every other dtype.
+func (d DType) Block() (t ggml.Type, tr ggml.Traits, ok bool) {
+	t, ok = blockDTypes[d]
+	if ok {
+		tr, _ = t.Traits()
+	}
+	return t, tr, ok
+}
+
+// IsBlock reports whether d is a ggml block-quantized type.
+func (d DType) IsBlock() bool { _, ok := blockDTypes[d]; return ok }
+
+// Known reports whether d is a dtype some reader of this package can produce:
+// Valid, or a ggml block type.
+func (d DType) Known() bool { return d.Valid() || d.IsBlock() }
+
+// DTypeOfGGML is the DType of a GGUF tensor of ggml type t: the safetensors
+// dtype of the same encoding for the plain types (F32, F16, BF16, F64,
+// I8–I64), the type's own name for block types.
+func DTypeOfGGML(t ggml.Type) (DType, bool) {
+	switch t {
+	case ggml.F32:
+		return F32, true
+	case ggml.F16:
+		return F16, true
+	case ggml.BF16:
+		return BF16, true
+	case ggml.F64:
+		return F64, true
+	case ggml.I8:
+		return I8, true
+	case ggml.I16:
+		return I16, true
+	case ggml.I32:
+		return I32, true
+	case ggml.I64:
+		return I64, true
+	}
+	if t.Known() {
+		return DType(t.String()), true
+	}
+	return "", false
+}
+
+// GGML is the ggml type of d, when GGUF can hold it.
+func (d DType) GGML() (ggml.Type, bool) {
+	if t, ok := blockDTypes[d]; ok {
+		return t, true
+	}
+	switch d {
+	case F32:
+		return ggml.F32, true
+	case F16:
+		return ggml.F16, true
+	case BF16:
+		return ggml.BF16, true
+	case F64:
+		return ggml.F64, true
+	case I8:
+		return ggml.I8, true
+	case I16:
+		return ggml.I16, true
+	case I32:
+		return ggml.I32, true
+	case I64:
+		return ggml.I64, true
+	}
+	return 0, false
+}
+
 // Bits is the width of one element in bits (4 for F4, 6 for the F6 types).
 func (d DType) Bits() int { return dtypes[d].bits }
 
 // Kind says how the elements are interpreted.
-func (d DType) Kind() Kind { return dtypes[d].kind }
+func (d DType) Kind() Kind {
+	if d.IsBlock() {
+		return KindBlock
+	}
+	return dtypes[d].kind
+}
 
 // IsFloat reports whether the dtype holds floating-point values (complex counts:
 // its two parts are floats).
@@ -181,6 +272,11 @@ func (d DType) MinNormal() float64 {
 		return math.Ldexp(1, -14)
 	case BF16, F32, C64:
 		return math.Ldexp(1, -126)
+	}
+	if d.IsBlock() { // dequantized to float32
+		return math.Ldexp(1, -126)
+	}
+	switch d {
 	case F64, C128:
 		return math.Ldexp(1, -1022)
 	case F8_E4M3:

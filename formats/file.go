@@ -1,10 +1,15 @@
 package formats
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
+	"strings"
 )
 
 // Container names the on-disk format of one file of a checkpoint.
@@ -30,6 +35,7 @@ type File struct {
 	// Located holds the tensors of a file whose container is not safetensors,
 	// as its reader located them (in data order); Tensors returns them.
 	Located []*Tensor
+	GGUF    *GGUFHeader // GGUF only; nil when the header could not be parsed
 }
 
 // Format is the file's container, safetensors when unset.
@@ -70,12 +76,36 @@ func (t *Tensor) Length() int64 { return int64(min(t.End-t.Begin, math.MaxInt64)
 // only when the file cannot be opened or read at all (permission, I/O); format
 // problems are recorded in File.Err and File.Problems.
 func ReadFileHeader(path, name string) (*File, error) {
+	return readFileHeader(path, name, "")
+}
+
+// readFileHeader is ReadFileHeader; the tensors of a torch file get prefix
+// before their key paths.
+func readFileHeader(path, name, prefix string) (*File, error) {
 	f, st, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	file := &File{Path: path, Name: name, Size: st.Size(), Info: st}
+	switch sniff(f, path) {
+	case ContainerGGUF:
+		readGGUFFile(file, f)
+		return file, nil
+	case ContainerTorch:
+		readTorch(file, f, prefix)
+		return file, nil
+	case containerNotTorch:
+		head := make([]byte, min(st.Size(), 256))
+		n, _ := f.ReadAt(head, 0)
+		what := describeContent(head[:n])
+		if what == "" {
+			what = fmt.Sprintf("; it starts with % x", head[:min(n, 8)])
+		}
+		file.Container = ContainerTorch
+		file.Err = newErr(ErrTorchFormat, path, "", 0, "not a PyTorch file (neither a torch.save zip nor a pickle)%s", what)
+		return file, nil
+	}
 	h, herr := ReadHeader(path, f, st.Size())
 	file.Header = h
 	if herr != nil {
@@ -95,6 +125,47 @@ func ReadFileHeader(path, name string) (*File, error) {
 		}
 	}
 	return file, nil
+}
+
+// containerNotTorch: a file under a PyTorch name whose bytes are no known format.
+const containerNotTorch Container = "not-torch"
+
+// sniff names a file's container from its first bytes: the magic decides, the
+// extension only says what an unrecognised file was meant to be. "" means
+// safetensors (whose reader names other contents itself).
+func sniff(f io.ReaderAt, path string) Container {
+	var head [32]byte
+	n, _ := f.ReadAt(head[:], 0)
+	switch m := string(head[:min(n, 4)]); {
+	case m == GGUFMagic || m == "FUGG":
+		// GGUF first: its tensor count can make the first bytes look like a
+		// safetensors length followed by '{'.
+		return ContainerGGUF
+	case n >= 10 && head[8] == '{' && binary.LittleEndian.Uint64(head[:8]) >= 2:
+		// A safetensors header (its length, then JSON): a length such as
+		// 0x180 starts with the bytes of a pickle's PROTO opcode.
+		return ""
+	case detectTorch(head[:n], path):
+		return ContainerTorch
+	case IsGGUFName(path):
+		return ContainerGGUF // the GGUF reader says what it is instead
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt":
+		if n > 0 && !bytes.HasPrefix(head[:n], []byte(lfsPrefix)) {
+			return containerNotTorch
+		}
+	}
+	return ""
+}
+
+// Parsed reports whether the file's tensors could be listed (its header, or
+// for a torch file its pickle, was read).
+func (f *File) Parsed() bool {
+	if f.Format() == ContainerSafetensors {
+		return f.Header != nil
+	}
+	return f.Err == nil || len(f.Located) > 0
 }
 
 // Tensors lists the file's tensors in data order.
@@ -118,32 +189,97 @@ func (f *File) Tensors() []*Tensor {
 	return out
 }
 
-// openRegular opens path for reading only if it is a regular file. It checks
-// before opening: opening a FIFO or a device can block forever or have effects.
-func openRegular(path string) (*os.File, os.FileInfo, error) {
-	st, err := os.Stat(path)
+// openRegular opens path for reading only if it is a regular file.
+func openRegular(path string) (*os.File, os.FileInfo, error) { return OpenRegular(path) }
+
+// OpenRegular opens path for reading only if it is a regular file (a symlink
+// is followed). It opens without blocking (O_NONBLOCK where the system has it)
+// and then checks the open descriptor, so a FIFO or a device, even one swapped
+// in after an earlier stat, is refused at once instead of blocking in open() or
+// being read forever. Every file ckpt reads is opened through it. A refusal is
+// an *Error of kind ErrSpecialFile.
+func OpenRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, nil, err
 	}
-	if st.IsDir() {
-		return nil, nil, fmt.Errorf("%s: is a directory, expected a .safetensors file", path)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s: not a regular file (%s)", path, st.Mode().Type())
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err = f.Stat()
-	if err == nil && !st.Mode().IsRegular() { // replaced between the two calls
-		err = fmt.Errorf("%s: not a regular file (%s)", path, st.Mode().Type())
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = notRegular(path, st)
 	}
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
+	if err := clearNonblock(f); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
 	return f, st, nil
+}
+
+func notRegular(path string, st os.FileInfo) error {
+	if st.IsDir() {
+		return newErr(ErrSpecialFile, path, "", -1, "is a directory, expected a regular file")
+	}
+	return newErr(ErrSpecialFile, path, "", -1, "not a regular file (%s); it was not read", describeMode(st.Mode()))
+}
+
+// describeMode names a file type in words.
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	}
+	return m.Type().String()
+}
+
+// Size caps of the JSON side files: a side file larger than its cap is refused
+// with an ErrSideFileTooLarge finding before anything is allocated for it.
+const (
+	MaxIndexSize  = 64 << 20 // model.safetensors.index.json (a million tensors take about 80 bytes each)
+	MaxConfigSize = 4 << 20  // config.json
+)
+
+// capString states a size cap in the unit the documentation uses.
+func capString(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// ReadSideFile reads a small side file (an index, config.json,
+// trainer_state.json, a scheduler or optimizer state to come) of at most
+// limit bytes. It opens it with OpenRegular (a FIFO or a device is an
+// ErrSpecialFile error, returned at once) and refuses a file larger than limit
+// with an ErrSideFileTooLarge error, without reading it.
+func ReadSideFile(path string, limit int64) ([]byte, error) {
+	f, st, err := OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tooBig := func() error {
+		return newErr(ErrSideFileTooLarge, path, "", -1, "file is larger than %s, the most ckpt reads of such a file; it was not read", capString(limit))
+	}
+	if st.Size() > limit {
+		return nil, tooBig()
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1)) // it may have grown since
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, tooBig()
+	}
+	return data, nil
 }
 
 // CheckUnchanged compares an open source's file with the file whose header was

@@ -71,6 +71,11 @@ func ParseHeaderJSON(file string, text []byte) (*Header, error) {
 		}
 		return nil, newErr(ErrInvalidHeader, file, "", off, "header is not valid UTF-8")
 	}
+	if bytes.HasPrefix(text, []byte("\xef\xbb\xbf")) {
+		// JSON parsers, the reference reader's among them, reject a BOM; say
+		// so instead of "invalid character 'ï'".
+		return nil, deserErr(file, 0, "the header starts with a UTF-8 byte-order mark (bytes EF BB BF), which JSON does not allow; the writer added it")
+	}
 	if off, why := strictJSONCheck(text); why != "" {
 		return nil, deserErr(file, int64(off), "%s", why)
 	}

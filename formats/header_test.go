@@ -123,6 +123,7 @@ func TestHeaderDeserializationRejects(t *testing.T) {
 		"number header":                 `1`,
 		"blank header":                  `   `,
 		"trailing NUL":                  "{\"a\":{" + ok + "}}\x00",
+		"byte-order mark":               "\xef\xbb\xbf{\"a\":{" + ok + "}}",
 		"trailing NULs as padding":      "{\"a\":{" + ok + "}}\x00\x00\x00\x00",
 		"trailing text":                 "{\"a\":{" + ok + "}}x",
 		"two objects":                   "{\"a\":{" + ok + "}}{}",
@@ -455,7 +456,6 @@ func TestFileProblems(t *testing.T) {
 		for name, content := range map[string][]byte{
 			"zip":    append([]byte("PK\x03\x04"), make([]byte, 60)...),
 			"pickle": append([]byte("\x80\x02}q\x00"), make([]byte, 60)...),
-			"gguf":   append([]byte("GGUF\x03\x00\x00\x00"), make([]byte, 60)...),
 			"html":   []byte("<!DOCTYPE html><html><body>Access denied</body></html>"),
 			"json":   []byte("{}"),
 			"crlf":   []byte("\r\n"),
@@ -464,9 +464,24 @@ func TestFileProblems(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !errors.Is(f.Err, formats.ErrNotSafetensors) {
+			want := formats.ErrNotSafetensors
+			if name == "zip" || name == "pickle" {
+				// The magic decides, not the name: read as a (broken) PyTorch file.
+				want = formats.ErrTorchFormat
+			}
+			if !errors.Is(f.Err, want) {
 				t.Errorf("%s: %v", name, f.Err)
 			}
+		}
+	})
+	t.Run("GGUF under a safetensors name is read as GGUF", func(t *testing.T) {
+		content := append([]byte("GGUF\x03\x00\x00\x00"), make([]byte, 60)...)
+		f, err := formats.ReadFileHeader(writeFile(t, dir, "gguf.safetensors", content), "gguf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Format() != formats.ContainerGGUF || f.Err != nil || f.GGUF == nil || f.GGUF.Version != 3 {
+			t.Errorf("got container %q, err %v", f.Format(), f.Err)
 		}
 	})
 	t.Run("not a regular file", func(t *testing.T) {
@@ -474,6 +489,15 @@ func TestFileProblems(t *testing.T) {
 			t.Error("a directory was read as a file")
 		}
 	})
+}
+
+// A header starting with a UTF-8 byte-order mark is named as such, not as an
+// invalid character.
+func TestHeaderBOMMessage(t *testing.T) {
+	_, err := formats.ParseHeaderJSON("x", []byte("\xef\xbb\xbf{}"))
+	if !errors.Is(err, formats.ErrInvalidHeaderDeserialization) || !strings.Contains(err.Error(), "the header starts with a UTF-8 byte-order mark") {
+		t.Errorf("got %v", err)
+	}
 }
 
 // ReadHeader reads the 8-byte prefix and the header, nothing of the data.

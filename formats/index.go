@@ -3,13 +3,8 @@ package formats
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"os"
 	"sort"
 )
-
-// maxIndexSize bounds how much of an index.json is read.
-const maxIndexSize = 256 << 20
 
 // Index is a model.safetensors.index.json.
 type Index struct {
@@ -46,19 +41,20 @@ func (ix *Index) Shards() []string {
 
 // ReadIndex parses a sharded checkpoint's index file.
 func ReadIndex(path string) (*Index, error) {
-	f, err := os.Open(path)
+	data, err := ReadSideFile(path, MaxIndexSize)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxIndexSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxIndexSize {
-		return nil, newErr(ErrIndex, path, "", -1, "index is larger than %d bytes", maxIndexSize)
+		return nil, sideFileFinding(err, ErrIndex)
 	}
 	return ParseIndex(path, data)
+}
+
+// sideFileFinding turns a side file's refusal by ReadSideFile into a finding
+// of the reader's own kind (the refusal's kind stays reachable by errors.Is).
+func sideFileFinding(err error, kind error) error {
+	if fe, ok := err.(*Error); ok {
+		return &Error{Kind: kind, Also: fe.Kind, File: fe.File, Offset: -1, Detail: fe.Detail}
+	}
+	return err
 }
 
 // ParseIndex parses index JSON. A missing or malformed weight_map is an ErrIndex.

@@ -139,9 +139,16 @@ func TestRealdata(t *testing.T) {
 			}
 		})
 	}
-	// Every damaged safetensors entry was met (the GGUF one is for later).
+	// Every damaged safetensors entry was met; the GGUF ones get a GGUF finding.
 	for rel := range exp.Damaged {
 		if strings.HasSuffix(rel, ".gguf") {
+			c, err := formats.Open(filepath.Join(root, filepath.FromSlash(rel)))
+			if err != nil {
+				t.Fatalf("%s: %v", rel, err)
+			}
+			if f := c.Files[0]; f.Format() != formats.ContainerGGUF || !(errors.Is(f.Err, formats.ErrGGUF) || errors.Is(f.Err, formats.ErrTruncated)) {
+				t.Errorf("%s: container %s, error %v; want a GGUF finding", rel, f.Format(), f.Err)
+			}
 			continue
 		}
 		if !covered[rel] {

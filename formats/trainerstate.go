@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 )
@@ -47,17 +45,9 @@ type LogEntry struct {
 
 // ReadTrainerState reads and parses a trainer_state.json file.
 func ReadTrainerState(path string) (*TrainerState, error) {
-	f, err := os.Open(path)
+	data, err := ReadSideFile(path, MaxTrainerStateSize)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxTrainerStateSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > MaxTrainerStateSize {
-		return nil, newErr(ErrTrainerState, path, "", -1, "file is larger than %s; refusing to read it", HumanBytes(MaxTrainerStateSize))
+		return nil, sideFileFinding(err, ErrTrainerState)
 	}
 	return ParseTrainerState(path, data)
 }

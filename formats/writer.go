@@ -20,6 +20,9 @@ type TensorSpec struct {
 // ByteLen is the tensor's data length, or an error on overflow or a bit count that
 // is not a whole number of bytes.
 func (s TensorSpec) ByteLen() (uint64, error) {
+	if s.DType.IsBlock() {
+		return s.blockByteLen()
+	}
 	if !s.DType.Valid() {
 		return 0, &Error{Kind: ErrWriteMismatch, Tensor: s.Name, Offset: -1, Detail: fmt.Sprintf("unknown dtype %q", s.DType)}
 	}
@@ -39,6 +42,29 @@ func (s TensorSpec) ByteLen() (uint64, error) {
 		return 0, &Error{Kind: ErrMisalignedSlice, Tensor: s.Name, Offset: -1, Detail: fmt.Sprintf("%d bits is not a whole number of bytes", nbits)}
 	}
 	return nbits / 8, nil
+}
+
+// blockByteLen is ByteLen for a ggml block type: whole blocks along the
+// innermost dimension (ggml requires ne[0] to be a multiple of the block).
+func (s TensorSpec) blockByteLen() (uint64, error) {
+	t, tr, _ := s.DType.Block()
+	n := uint64(1)
+	for _, d := range s.Shape {
+		hi, lo := bits.Mul64(n, d)
+		if hi != 0 {
+			return 0, &Error{Kind: ErrValidationOverflow, Tensor: s.Name, Offset: -1, Detail: fmt.Sprintf("shape %v overflows", s.Shape)}
+		}
+		n = lo
+	}
+	if len(s.Shape) > 0 && s.Shape[len(s.Shape)-1]%uint64(tr.BlockElems) != 0 {
+		return 0, &Error{Kind: ErrMisalignedSlice, Tensor: s.Name, Offset: -1,
+			Detail: fmt.Sprintf("innermost dimension %d is not a multiple of %s's %d-element block", s.Shape[len(s.Shape)-1], s.DType, tr.BlockElems)}
+	}
+	b, ok := t.RowBytes(n)
+	if !ok {
+		return 0, &Error{Kind: ErrValidationOverflow, Tensor: s.Name, Offset: -1, Detail: fmt.Sprintf("shape %v is not whole %s blocks or overflows", s.Shape, s.DType)}
+	}
+	return b, nil
 }
 
 // Writer streams a safetensors file: the header first, then each tensor's bytes in
@@ -103,7 +129,7 @@ func EncodeHeader(order []TensorSpec, metadata map[string]string) ([]byte, []uin
 			return nil, nil, &Error{Kind: ErrInvalidHeader, Tensor: t.Name, Offset: -1, Detail: "tensor name is not valid UTF-8"}
 		}
 		seen[t.Name] = true
-		if t.DType.Valid() && !t.DType.InSafetensors() {
+		if t.DType.Known() && !t.DType.InSafetensors() {
 			return nil, nil, &Error{Kind: ErrWriteMismatch, Tensor: t.Name, Offset: -1, Detail: fmt.Sprintf("dtype %s cannot be written to safetensors", t.DType)}
 		}
 		n, err := t.ByteLen()

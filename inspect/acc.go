@@ -31,6 +31,12 @@ type Acc struct {
 	M2        float64 // sum of squared deviations from Mean
 	SumSq     float64 // sum of squares (for the L2 norm)
 	FirstBad  int64   // flat index of the first non-finite element, -1 when none
+	// BadScales counts the blocks of a ggml block type whose scale is NaN or
+	// infinite (0 for every other dtype); Undecoded the elements of a block
+	// type whose values are not decoded (the grid IQ types: only their scales
+	// are checked).
+	BadScales uint64
+	Undecoded uint64
 }
 
 // NewAcc returns an empty accumulator.
@@ -44,6 +50,8 @@ func (a *Acc) Merge(b *Acc) {
 		a.FirstBad = int64(a.Count) + b.FirstBad
 	}
 	a.Count += b.Count
+	a.BadScales += b.BadScales
+	a.Undecoded += b.Undecoded
 	a.NaN += b.NaN
 	a.PosInf += b.PosInf
 	a.NegInf += b.NegInf

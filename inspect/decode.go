@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/formats/ggml"
 	"github.com/x448/float16"
 )
 
@@ -20,13 +21,41 @@ var f16Table = sync.OnceValue(func() *[65536]float32 {
 	return &t
 })
 
+// decodeBlocks dequantizes the whole blocks of raw (a ggml block type) that
+// fit in dst, a few at a time through a float32 buffer; 0 for the types whose
+// values are not decoded.
+func decodeBlocks(dt formats.DType, raw []byte, dst []float64) int {
+	t, tr, _ := dt.Block()
+	if !t.Decodes() {
+		return 0
+	}
+	var f [blockElems]float32
+	per := blockElems / tr.BlockElems
+	n := 0
+	for len(raw) >= tr.BlockBytes && len(dst)-n >= tr.BlockElems {
+		m := min(per, len(raw)/tr.BlockBytes, (len(dst)-n)/tr.BlockElems)
+		k := ggml.Dequantize(t, f[:m*tr.BlockElems], raw[:m*tr.BlockBytes])
+		for j, v := range f[:k] {
+			dst[n+j] = float64(v)
+		}
+		n += k
+		raw = raw[m*tr.BlockBytes:]
+	}
+	return n
+}
+
 // DecodeFloat64 decodes raw little-endian tensor data of dtype dt into dst and
 // returns how many elements it wrote: the smaller of the elements raw holds and
-// len(dst). Every dtype is accepted; integers and bools are converted exactly
-// where float64 can hold them, a complex dtype yields the real and imaginary
-// parts of its elements as consecutive values (so n counts parts), and sub-byte types are unpacked least-significant bits
+// len(dst). Every dtype is accepted (a ggml block type by whole blocks, as
+// ggml dequantizes them; nothing for the grid IQ types); integers and bools are
+// converted exactly where float64 can hold them, a complex dtype yields the real
+// and imaginary parts of its elements as consecutive values (so n counts parts),
+// and sub-byte types are unpacked least-significant bits
 // first. raw need not be aligned.
 func DecodeFloat64(dt formats.DType, raw []byte, dst []float64) int {
+	if dt.IsBlock() {
+		return decodeBlocks(dt, raw, dst)
+	}
 	if !dt.Valid() {
 		return 0
 	}

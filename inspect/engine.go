@@ -114,8 +114,8 @@ type plan struct {
 }
 
 // newPlan cuts every scannable tensor of c that sel selects (all when sel is
-// nil) into chunks. Tensors that cannot be
-// read get their reason in stats (indexed like c.Tensors).
+// nil) into chunks. Tensors that cannot be read get their reason in stats
+// (indexed like c.Tensors).
 func newPlan(c *formats.Checkpoint, stats []*TensorStats, opts *Options, sel func(int) bool) *plan {
 	p := &plan{}
 	fileIdx := map[*formats.File]int{}
@@ -133,13 +133,20 @@ func newPlan(c *formats.Checkpoint, stats []*TensorStats, opts *Options, sel fun
 			stats[i].Skipped = why
 			continue
 		}
-		fi, ok := fileIdx[t.File]
-		if !ok {
-			fi = len(p.files)
-			fileIdx[t.File] = fi
-			p.files = append(p.files, &fileState{file: t.File, path: t.File.Path, mode: opts.Source})
+		if t.TiedTo != "" {
+			continue // the same bytes as the tensor it is tied to: scanned once, copied in Assemble
+		}
+		if !t.Contiguous() {
+			// A view: one work item, read through its strides.
+			fi := p.fileIndex(fileIdx, t, opts)
+			p.items = append(p.items, workItem{tensor: i, file: fi, off: t.Offset, n: int64(t.Numel()) * int64(t.DType.Size())})
+			tp.file = fi
+			tp.accs = make([]Acc, 1)
+			p.files[fi].left.Add(1)
+			continue
 		}
 		step := chunkLen(t.DType, opts.chunkBytes())
+		fi := p.fileIndex(fileIdx, t, opts)
 		for off, seq := int64(0), 0; off < t.Length(); off, seq = off+step, seq+1 {
 			p.items = append(p.items, workItem{tensor: i, file: fi, seq: seq, off: t.Offset + off, n: min(step, t.Length()-off)})
 		}
@@ -148,6 +155,17 @@ func newPlan(c *formats.Checkpoint, stats []*TensorStats, opts *Options, sel fun
 		p.files[fi].left.Add(int64(len(tp.accs)))
 	}
 	return p
+}
+
+// fileIndex returns the index of t's file in the plan, adding it on first use.
+func (p *plan) fileIndex(idx map[*formats.File]int, t *formats.Tensor, opts *Options) int {
+	fi, ok := idx[t.File]
+	if !ok {
+		fi = len(p.files)
+		idx[t.File] = fi
+		p.files = append(p.files, &fileState{file: t.File, path: t.File.Path, mode: opts.Source})
+	}
+	return fi
 }
 
 // worker is one goroutine's reusable memory.
@@ -301,7 +319,12 @@ func (p *plan) run(ctx context.Context, workers int, progress func(int64)) error
 				tp := p.tensors[it.tensor]
 				if !f.failed.Load() {
 					if src, err := f.source(); err == nil {
-						acc, err := w.scanChunk(src, tp.t.DType, it.off, it.n)
+						var acc Acc
+						if tp.t.Contiguous() {
+							acc, err = w.scanChunk(src, tp.t.DType, it.off, it.n)
+						} else {
+							acc, err = w.scanStrided(src, tp.t)
+						}
 						if err != nil {
 							f.fail(tp.t.Name, err)
 						} else {

@@ -18,7 +18,15 @@ func FormatFindings(c *formats.Checkpoint) []Finding {
 		if errors.Is(p.Err, formats.ErrIncomplete) {
 			check = CheckIncomplete // an unfinished save, not corruption
 		}
-		out = append(out, Finding{Severity: string(p.Severity), Check: check, Tensor: p.Err.Tensor, File: p.Err.File, Message: p.Err.Error()})
+		f := Finding{Severity: string(p.Severity), Check: check, Tensor: p.Err.Tensor, File: p.Err.File, Message: p.Err.Error()}
+		if errors.Is(p.Err, formats.ErrPickle) {
+			f.Check, f.Global = CheckPickle, p.Err.Global
+			if p.Err.Offset >= 0 {
+				off := p.Err.Offset
+				f.Offset = &off
+			}
+		}
+		out = append(out, f)
 	}
 	if len(c.Tensors) == 0 && len(c.AllFileErrors()) == 0 {
 		out = append(out, Finding{Severity: string(formats.SevWarning), Check: CheckEmpty, File: c.Path,
@@ -29,11 +37,19 @@ func FormatFindings(c *formats.Checkpoint) []Finding {
 
 // nonFiniteFinding reports NaN/Inf values in a tensor, or nil.
 func nonFiniteFinding(t *TensorStats) *Finding {
-	if t.NonFinite() == 0 {
+	if t.NonFinite() == 0 && t.BadScales == 0 {
 		return nil
 	}
 	msg := fmt.Sprintf("%d of %d values are not finite (NaN %d, +Inf %d, -Inf %d); first at index %d %v",
 		t.NonFinite(), t.Count, t.NaN, t.PosInf, t.NegInf, t.FirstBad, t.FirstBadCoords)
+	if t.BadScales > 0 {
+		_, tr, _ := t.DType.Block()
+		msg += fmt.Sprintf("; %d of %d %s blocks have a non-finite scale", t.BadScales, t.Count/uint64(max(tr.BlockElems, 1)), t.DType)
+		if t.Undecoded > 0 {
+			msg = fmt.Sprintf("%d of %d %s blocks have a non-finite scale, so all their values are NaN or infinite (%s values are not decoded: only block scales are checked)",
+				t.BadScales, t.Count/uint64(max(tr.BlockElems, 1)), t.DType, t.DType)
+		}
+	}
 	return &Finding{Severity: "error", Check: CheckNonFinite, Tensor: t.Name, File: t.File, Message: msg}
 }
 
@@ -59,7 +75,7 @@ func (r *Result) summarize() {
 		s.Bytes += f.Bytes
 	}
 	for _, t := range r.Tensors {
-		if t.NonFinite() > 0 {
+		if t.NonFinite() > 0 || t.BadScales > 0 {
 			s.NonFiniteTensors++
 		}
 	}

@@ -26,6 +26,7 @@ type scratch struct {
 	vals16, cnts16 []float64
 	h8             [256]uint32
 	vals           [blockElems]float64
+	f32            [blockElems]float32 // dequantized ggml blocks
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -75,6 +76,9 @@ func (sc *scratch) stats(dt formats.DType, raw []byte) Acc {
 		return statsF32(raw, &sc.vals)
 	case formats.F64:
 		return statsF64(raw, &sc.vals)
+	}
+	if dt.IsBlock() {
+		return statsBlock(dt, raw, &sc.vals, &sc.f32)
 	}
 	if !dt.Valid() {
 		return NewAcc()

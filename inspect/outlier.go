@@ -25,9 +25,11 @@ func ValueFindings(tensors []*TensorStats, th Thresholds, target formats.DType) 
 }
 
 // checkable reports whether t holds scanned floating-point values the value
-// rules apply to (not F8_E8M0, which holds power-of-two scales).
+// rules apply to (not F8_E8M0, which holds power-of-two scales); a ggml block
+// type's dequantized values count.
 func checkable(t *TensorStats) bool {
-	return t.Skipped == "" && t.DType.Kind() == formats.KindFloat && t.DType != formats.F8_E8M0 && t.Finite > 0
+	k := t.DType.Kind()
+	return t.Skipped == "" && (k == formats.KindFloat || k == formats.KindBlock) && t.DType != formats.F8_E8M0 && t.Finite > 0
 }
 
 // isBias reports whether a tensor name's last component names a bias.

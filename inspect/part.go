@@ -16,10 +16,14 @@ import (
 // across a role) are computed once, in Assemble, over every tensor.
 
 // PartWeight is how many bytes scanning t reads: its length when its bytes
-// can be read, 0 when it is skipped.
+// can be read (its elements' bytes for a strided view), 0 when it is skipped
+// or tied to another tensor (whose scan it shares).
 func PartWeight(t *formats.Tensor) int64 {
-	if t.File == nil || unscannable(t, t.File.Size) != "" {
+	switch {
+	case t.File == nil || t.TiedTo != "" || unscannable(t, t.File.Size) != "":
 		return 0
+	case !t.Contiguous():
+		return int64(t.Numel()) * int64(t.DType.Size())
 	}
 	return t.Length()
 }
@@ -105,16 +109,20 @@ func Assemble(c *formats.Checkpoint, stats []*TensorStats, failures []ReadFailur
 		}
 	}
 	r := &Result{Path: c.Path, Checkpoint: c, Tensors: stats}
+	resolveTied(c, stats)
 	for _, f := range c.Files {
 		n := 0
-		if f.Header != nil {
-			n = len(f.Header.Tensors)
+		if f.Parsed() {
+			n = len(f.Tensors())
 		}
 		r.Files = append(r.Files, FileSummary{Path: f.Path, Bytes: f.Size, Tensors: n})
 	}
 	r.Findings = FormatFindings(c)
 	r.Findings = append(r.Findings, failureFindings(failures)...)
-	for _, ts := range r.Tensors {
+	for i, ts := range r.Tensors {
+		if c.Tensors[i].TiedTo != "" {
+			continue // reported under the tensor it is tied to
+		}
 		if f := nonFiniteFinding(ts); f != nil {
 			r.Findings = append(r.Findings, *f)
 		}
@@ -123,6 +131,28 @@ func Assemble(c *formats.Checkpoint, stats []*TensorStats, failures []ReadFailur
 	SortFindings(r.Findings)
 	r.summarize()
 	return r, nil
+}
+
+// resolveTied gives each tied tensor the statistics of the tensor it shares
+// its bytes with (scanned once, perhaps by another part).
+func resolveTied(c *formats.Checkpoint, stats []*TensorStats) {
+	byName := map[string]*TensorStats{}
+	for i, t := range c.Tensors {
+		if t.TiedTo == "" {
+			byName[t.Name] = stats[i]
+		}
+	}
+	for i, t := range c.Tensors {
+		if t.TiedTo == "" {
+			continue
+		}
+		if src, ok := byName[t.TiedTo]; ok {
+			ts := stats[i]
+			ts.Acc, ts.FirstBadCoords, ts.Skipped = src.Acc, src.FirstBadCoords, src.Skipped
+		} else {
+			stats[i].Skipped = "tied to " + t.TiedTo + ", which was not scanned"
+		}
+	}
 }
 
 // failureFindings is one format finding per file that could not be read to

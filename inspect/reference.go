@@ -1,9 +1,11 @@
 package inspect
 
 import (
+	"encoding/binary"
 	"math"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/formats/ggml"
 )
 
 // refBlock is how many elements the reference folds at a time.
@@ -25,7 +27,21 @@ func ReferenceStats(dt formats.DType, data []byte) Acc {
 		parts = 2
 	}
 	n := 0
-	if dt.Valid() {
+	elem := func(i int) float64 { return formats.Element(dt, data, i) }
+	if t, tr, ok := dt.Block(); ok {
+		// Whole blocks, dequantized by ggml's reference twin; their scales
+		// checked one by one.
+		blocks := len(data) / tr.BlockBytes
+		acc.BadScales = referenceBadScales(t, tr, data[:blocks*tr.BlockBytes])
+		if !t.Decodes() {
+			acc.Count = uint64(blocks * tr.BlockElems)
+			acc.Undecoded = acc.Count
+			return acc
+		}
+		f := make([]float32, blocks*tr.BlockElems)
+		n = ggml.DequantizeRef(t, f, data)
+		elem = func(i int) float64 { return float64(f[i]) }
+	} else if dt.Valid() {
 		n = formats.ElementCount(dt, len(data))
 	}
 	minNormal := dt.MinNormal()
@@ -55,7 +71,7 @@ func ReferenceStats(dt formats.DType, data []byte) Acc {
 	var el [2]float64
 	for i := 0; i < n; i++ {
 		for p := range parts {
-			el[p] = formats.Element(dt, data, parts*i+p)
+			el[p] = elem(parts*i + p)
 		}
 		class := formats.Classify(el[0])
 		if parts == 2 {
@@ -103,3 +119,30 @@ func partCount(dt formats.DType, nbytes int) int {
 // partBits is the width of one scalar value: the element's, or for a complex
 // dtype one part's.
 func partBits(dt formats.DType) int { return dt.Part().Bits() }
+
+// referenceBadScales counts the blocks with a NaN or infinite scale, each scale
+// widened by ggml's reference conversion (IQ1_M, whose scale is spread over
+// four nibbles, is left to ggml.BadScales).
+func referenceBadScales(t ggml.Type, tr ggml.Traits, data []byte) uint64 {
+	if t == ggml.IQ1_M {
+		return uint64(ggml.BadScales(t, data))
+	}
+	var bad uint64
+	for off := 0; off+tr.BlockBytes <= len(data); off += tr.BlockBytes {
+		blk := data[off : off+tr.BlockBytes]
+		isBad := false
+		for _, o := range tr.Scales {
+			var v float64
+			if tr.ScaleF32 {
+				v = float64(math.Float32frombits(binary.LittleEndian.Uint32(blk[o:])))
+			} else {
+				v = float64(ggml.F16ToF32Ref(binary.LittleEndian.Uint16(blk[o:])))
+			}
+			isBad = isBad || math.IsNaN(v) || math.IsInf(v, 0)
+		}
+		if isBad {
+			bad++
+		}
+	}
+	return bad
+}

@@ -17,19 +17,25 @@ import (
 // synth architecture name (qwen2-0.5b: 988 MB) to measure on that instead.
 var benchArch = synth.Arch{Name: "bench", VocabSize: 32000, Hidden: 1024, Intermediate: 2816, Layers: 12, Heads: 16, KVHeads: 4}
 
+// benchArchFromEnv is benchArch, or the synth architecture CKPT_BENCH_ARCH names.
+func benchArchFromEnv(b *testing.B) synth.Arch {
+	name := os.Getenv("CKPT_BENCH_ARCH")
+	if name == "" {
+		return benchArch
+	}
+	a, err := synth.ArchByName(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a
+}
+
 // BenchmarkScan scans a page-cached BF16 checkpoint with every CPU, through
 // each byte source, beside the read limit: pread of every byte into an 8 MiB
 // buffer per worker with nothing computed (the program the scan is measured
 // against). The ratio of the two is the cost of the statistics.
 func BenchmarkScan(b *testing.B) {
-	arch := benchArch
-	if name := os.Getenv("CKPT_BENCH_ARCH"); name != "" {
-		a, err := synth.ArchByName(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		arch = a
-	}
+	arch := benchArchFromEnv(b)
 	dir := b.TempDir()
 	if err := synth.WriteCheckpoint(dir, synth.Options{Arch: arch, DType: formats.BF16, Seed: 1}); err != nil {
 		b.Fatal(err)

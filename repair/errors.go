@@ -20,6 +20,9 @@ var (
 	// ErrIncompatible: a tensor to be taken from GOOD differs in dtype or shape,
 	// is missing from GOOD, or is cut short in GOOD's file.
 	ErrIncompatible = errors.New("GOOD does not match BAD")
+	// ErrGoodUnreadable: GOOD cannot be read at all (no file with a readable
+	// header, or an unreadable index): no tensor can be taken from it.
+	ErrGoodUnreadable = errors.New("GOOD cannot be read")
 	// ErrLayoutUnreadable: BAD's layout cannot be kept because a file or the
 	// index cannot be read.
 	ErrLayoutUnreadable = errors.New("BAD's layout cannot be read")

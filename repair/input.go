@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/ckpt-tool/ckpt/formats"
 )
 
 // InputFile is one input file of a repair, as recorded in the provenance
@@ -34,13 +36,8 @@ func openInput(path string, p *Plan) (*input, error) {
 	if err := p.checkStamp(path); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
+	f, st, err := formats.OpenRegular(path)
 	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	if want, ok := p.stamps[path]; ok && st.Size() != want.size {
@@ -166,7 +163,7 @@ func hashDigest(r io.Reader) (string, int64, error) {
 
 // hashWhole hashes a small input file (an index) in one go.
 func hashWhole(role, path string) (InputFile, error) {
-	f, err := os.Open(path)
+	f, _, err := formats.OpenRegular(path)
 	if err != nil {
 		return InputFile{}, err
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/ckpt-tool/ckpt/formats"
 )
 
 func (h *hooks) check(op, path string) error {
@@ -80,7 +82,7 @@ func (o *outFile) syncClose() error {
 
 // copyFileOut copies a regular file into the output, durably.
 func copyFileOut(src, dst string, h *hooks, buf []byte) error {
-	in, err := os.Open(src)
+	in, _, err := formats.OpenRegular(src)
 	if err != nil {
 		return err
 	}

@@ -131,7 +131,13 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GOOD: %w", err)
 	}
+	if err := checkSafetensors(bad, good); err != nil {
+		return nil, err
+	}
 	if err := checkLayout(bad); err != nil {
+		return nil, err
+	}
+	if err := checkGoodReadable(good); err != nil {
 		return nil, err
 	}
 	if err := checkDistinct(bad, good); err != nil {
@@ -184,10 +190,55 @@ func scan(ctx context.Context, c *formats.Checkpoint, opts Options, phase Phase)
 	return inspect.Scan(ctx, c, so)
 }
 
+// checkSafetensors refuses a BAD or GOOD holding a file that is not
+// safetensors (a GGUF file): repair writes safetensors and takes tensors as
+// bytes, which would carry a quantized layout into a file that cannot hold it.
+func checkSafetensors(cs ...*formats.Checkpoint) error {
+	for _, c := range cs {
+		for _, f := range c.Files {
+			if f.Format() != formats.ContainerSafetensors {
+				how := "convert the model again from a healthy source"
+				if f.Format() == formats.ContainerTorch {
+					how = "convert BAD and GOOD to safetensors first (ckpt convert), then repair those"
+				}
+				return errAt(ErrLayoutUnreadable, f.Path, "", "is a %s file: repair reads and writes safetensors only (%s)", f.Format(), how)
+			}
+		}
+	}
+	return nil
+}
+
+// checkGoodReadable refuses a GOOD from which no tensor can be read, with one
+// error saying why (rather than one "not in GOOD" per tensor BAD needs).
+func checkGoodReadable(c *formats.Checkpoint) error {
+	if len(c.Tensors) > 0 {
+		return nil
+	}
+	why := ""
+	for _, f := range c.Files {
+		if f.Err != nil {
+			why = f.Err.Error()
+			break
+		}
+	}
+	for _, p := range c.Problems {
+		if why == "" && p.Severity == formats.SevError {
+			why = p.Err.Error()
+		}
+	}
+	if why == "" {
+		return nil // readable, just empty: the tensor checks say what is missing
+	}
+	return errAt(ErrGoodUnreadable, c.Path, "", "GOOD cannot be read, so no tensor can be taken from it: %s; nothing was written", why)
+}
+
 // checkLayout refuses a BAD whose layout cannot be known: a file without a
 // readable header, an unreadable index, a missing or unsafe shard.
 func checkLayout(c *formats.Checkpoint) error {
 	for _, f := range c.Files {
+		if f.Format() != formats.ContainerSafetensors {
+			return errAt(ErrLayoutUnreadable, f.Path, "", "is a %s file: repair reads and writes safetensors; convert the checkpoint first (ckpt convert IN -o OUT)", f.Format())
+		}
 		if f.Header == nil {
 			return errAt(ErrLayoutUnreadable, f.Path, "", "its header cannot be read (%v), so its tensors and layout are unknown; use GOOD itself, or a checkpoint whose headers are intact", f.Err)
 		}
@@ -352,6 +403,7 @@ func (p *Plan) choose(damage map[tensorKey][]inspect.Finding) error {
 	}
 	if len(mismatch) > 0 {
 		sort.Strings(mismatch)
+		mismatch = slices.Compact(mismatch)
 		return errAt(ErrIncompatible, p.Good, mismatchTensor, "GOOD cannot supply what the repair needs (%d problem(s)): %s", len(mismatch), joinCapped(mismatch, 5))
 	}
 	return nil
@@ -362,14 +414,13 @@ func (p *Plan) choose(damage map[tensorKey][]inspect.Finding) error {
 func (p *Plan) matchGood(tp *TensorPlan) string {
 	g := p.good.Tensor(tp.Name)
 	if g == nil {
-		why := ""
 		for _, f := range p.good.Files {
 			if f.Header == nil {
-				why = fmt.Sprintf(" (GOOD's file %s cannot be read: %v)", f.Path, f.Err)
-				break
+				// One problem for every tensor BAD needs that this file may hold.
+				return fmt.Sprintf("GOOD's file %s cannot be read (%v), so the tensors BAD needs that are not in GOOD's other files cannot be taken from it", f.Path, f.Err)
 			}
 		}
-		return fmt.Sprintf("tensor %q (%s %v) is not in GOOD%s", tp.Name, tp.DType, tp.Shape, why)
+		return fmt.Sprintf("tensor %q (%s %v) is not in GOOD", tp.Name, tp.DType, tp.Shape)
 	}
 	if g.DType != tp.DType || !slices.Equal(g.Shape, tp.Shape) {
 		return fmt.Sprintf("tensor %q differs: BAD has %s %v, GOOD has %s %v (in %s)", tp.Name, tp.DType, tp.Shape, g.DType, g.Shape, g.File.Name)

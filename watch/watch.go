@@ -358,7 +358,7 @@ func (w *watcher) warnSharedCopy(path string, step int) {
 	}
 	for _, c := range w.keeper.kept {
 		if c.Source == path && c.Step == step && c.Method == "hardlink" {
-			w.log("%s is being saved again in place; its kept copy %s is made of hard links to the same files and follows the new save (--keep-copy keeps independent copies)", path, c.Copy)
+			w.log("%s is being saved again in place; its kept copy %s is made of hard links to the same files and follows the new save (copies instead of links keep independent copies)", path, c.Copy)
 		}
 	}
 }
@@ -494,8 +494,8 @@ func (w *watcher) process(ctx context.Context, pd *pending) error {
 			return nil
 		}
 		if errors.Is(err, formats.ErrNoWeights) {
-			// Weights in another format (pytorch_model.bin): not damage.
-			w.log("%s holds no safetensors weights; not checked", pd.path)
+			// Weights in a format ckpt does not read, or none: not damage.
+			w.log("%s holds no weights ckpt reads; not checked", pd.path)
 			return nil
 		}
 		// Complete but unreadable: that is damage, not a save in progress.

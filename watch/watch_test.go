@@ -282,21 +282,21 @@ func TestCompareWithKeptCopyAfterRotation(t *testing.T) {
 	}
 }
 
-// A complete checkpoint whose weights are not safetensors (pytorch_model.bin)
+// A complete checkpoint without weights ckpt reads (a format it does not know)
 // is not damaged: it is left out with a note.
-func TestCheckpointWithoutSafetensors(t *testing.T) {
+func TestCheckpointWithoutWeights(t *testing.T) {
 	run := filepath.Join(t.TempDir(), "run")
 	ck := filepath.Join(run, "checkpoint-5")
 	if err := os.MkdirAll(ck, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(ck, "pytorch_model.bin"), []byte("PK"), 0o644)
+	os.WriteFile(filepath.Join(ck, "model.onnx"), []byte("onnx"), 0o644)
 	os.WriteFile(filepath.Join(ck, "trainer_state.json"), []byte(`{"global_step": 5, "log_history": []}`), 0o644)
 	rec := &recorder{}
 	if err := Run(context.Background(), run, rec.options(Options{Once: true})); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.events) != 0 || !strings.Contains(strings.Join(rec.logs, "\n"), "no safetensors weights") {
+	if len(rec.events) != 0 || !strings.Contains(strings.Join(rec.logs, "\n"), "no weights ckpt reads") {
 		t.Errorf("events %+v, logs %q", rec.events, rec.logs)
 	}
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -145,7 +143,7 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 		}
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signalContext()
 	defer stop()
 	opts := diff.BisectOptions{Until: until, Fast: o.Fast, NoDrift: o.NoDrift, Top: o.Top, OnsetFactor: o.OnsetFactor, RunDir: runDir,
 		Scan: inspect.Options{Workers: o.Workers}, Diff: diff.Options{Workers: o.Workers}, Intervals: o.intervals}
@@ -183,6 +181,10 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 		return err
 	}
 	if o.Report != "" {
+		startCleanupSection() // a signal now must not end it between writing and renaming
+		if err := ctx.Err(); err != nil {
+			return &interruptedError{msg: "interrupted: the report was not written", err: err}
+		}
 		if err := writeReportFile(o.Report, rep, o.Force); err != nil {
 			return fmt.Errorf("%s: writing the report: %w", o.Report, err)
 		}

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"os/signal"
 	"strconv"
 	"time"
 
@@ -80,7 +78,7 @@ func runDiff(o diffOptions, pa, pb string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return reportPathError(stderr, pb, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signalContext()
 	defer stop()
 	bar := newByteProgress(stderr, scanBytes(ca)+scanBytes(cb), "diff", !o.NoProgress)
 	start := time.Now()
@@ -101,15 +99,11 @@ func runDiff(o diffOptions, pa, pb string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if res.CrossFormat != nil {
+		return crossExit(res, stderr)
+	}
 	if len(res.Problems) > 0 || res.Summary.Unreadable > 0 {
-		for _, p := range res.Problems {
-			fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(p.Err.Error()))
-		}
-		for _, t := range res.Tensors {
-			if t.Status == diff.Unreadable {
-				fmt.Fprintf(stderr, "ckpt: error: tensor %s could not be compared: %s\n", strconv.Quote(safeText(t.Name)), safeText(t.Reason))
-			}
-		}
+		writeDiffTrouble(stderr, res)
 		fmt.Fprintf(stderr, "ckpt: hint: run 'ckpt inspect' on the malformed checkpoint; the comparison above covers only what could be read\n")
 		return errReported
 	}
@@ -119,13 +113,124 @@ func runDiff(o diffOptions, pa, pb string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// suspects lists the tensors of a cross-format comparison far above their
+// type's usual error.
+func suspects(r *diff.Result) []*diff.TensorDiff {
+	var out []*diff.TensorDiff
+	for _, t := range r.Tensors {
+		if t.Suspect {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// mismatch reports whether a cross-format comparison found that the
+// architectures disagree.
+func mismatch(r *diff.Result) bool {
+	for _, p := range r.Problems {
+		if errors.Is(p.Err, formats.ErrConfig) {
+			return true
+		}
+	}
+	return false
+}
+
+// crossExit is the exit status of a safetensors ↔ GGUF comparison: values
+// always differ there, so 1 means a suspect tensor or architectures that
+// disagree, 2 a file that could not be read; tensors left out on purpose
+// (their reason says why) are not failures.
+func crossExit(res *diff.Result, stderr io.Writer) error {
+	mismatch := false
+	var trouble []formats.Problem
+	for _, p := range res.Problems {
+		if errors.Is(p.Err, formats.ErrConfig) {
+			mismatch = true
+			continue
+		}
+		trouble = append(trouble, p)
+	}
+	if len(trouble) > 0 {
+		for _, p := range trouble {
+			fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(p.Err.Error()))
+		}
+		fmt.Fprintf(stderr, "ckpt: hint: run 'ckpt inspect' on the malformed checkpoint; the comparison above covers only what could be read\n")
+		return errReported
+	}
+	if mismatch || len(suspects(res)) > 0 {
+		return errFindings
+	}
+	return nil
+}
+
+// writeCrossText prints what a cross-format comparison mapped and found.
+func writeCrossText(w io.Writer, st styler, r *diff.Result) {
+	cf := r.CrossFormat
+	fmt.Fprintf(w, "\n%s safetensors ↔ GGUF (%s)\n", st.Bold("ACROSS FORMATS:"), safeText(cf.Architecture))
+	for _, n := range cf.Notes {
+		fmt.Fprintf(w, "  %s\n", safeText(n))
+	}
+	for _, p := range r.Problems {
+		if errors.Is(p.Err, formats.ErrConfig) {
+			fmt.Fprintf(w, "  %s %s\n", st.Red("error:"), safeText(p.Err.Detail))
+		}
+	}
+	for _, t := range r.Tensors {
+		if t.Status == diff.Unreadable && t.Reason != "" {
+			fmt.Fprintf(w, "  %s: %s\n", safeText(t.Name), safeText(t.Reason))
+		}
+	}
+	sus := suspects(r)
+	if len(sus) == 0 {
+		fmt.Fprintf(w, "  every compared tensor is within 10× the error its type usually costs\n")
+		return
+	}
+	fmt.Fprintf(w, "\n%s\n", st.BoldRed("SUSPECT TENSORS"))
+	for _, t := range sus {
+		rel, _ := t.RelL2()
+		dt := t.DTypeB
+		if cf.GGUFSide == "a" {
+			dt = t.DTypeA
+		}
+		fmt.Fprintf(w, "  %s: relative error %.3g, %.0f× the %.2g %s usually costs (a broken conversion, or compared with the wrong source tensor)\n",
+			safeText(t.Name), rel, rel/t.UsualError, t.UsualError, dt)
+	}
+}
+
+// writeDiffTrouble prints a diff's format problems and unreadable tensors to
+// stderr, at most maxSameKind of each kind (then one line counting the rest).
+func writeDiffTrouble(stderr io.Writer, res *diff.Result) {
+	var lines, kinds []string
+	for _, p := range res.Problems {
+		lines = append(lines, safeText(p.Err.Error()))
+		kinds = append(kinds, messageKind(p.Err.Error(), p.Err.Tensor, "problem"))
+	}
+	for _, t := range res.Tensors {
+		if t.Status == diff.Unreadable {
+			lines = append(lines, fmt.Sprintf("tensor %s could not be compared: %s", strconv.Quote(safeText(t.Name)), safeText(t.Reason)))
+			kinds = append(kinds, messageKind(t.Reason, t.Name, "unreadable"))
+		}
+	}
+	limit := newSameKindCap(kinds)
+	for i, line := range lines {
+		ok, rest := limit.show(kinds[i])
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(stderr, "ckpt: error: %s\n", line)
+		if rest > 0 {
+			fmt.Fprintf(stderr, "ckpt: error: %s\n", moreOfTheSameKind(rest))
+		}
+	}
+}
+
 // reportPathError prints a path that could not be opened, as the other
 // commands do, and returns errReported (exit 2).
 func reportPathError(stderr io.Writer, path string, err error) error {
 	pe := &pathError{Path: path, Err: err}
 	fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(pe.Error()))
 	if h := pe.hint(); h != "" {
-		fmt.Fprintf(stderr, "ckpt: hint: %s\n", h)
+		fmt.Fprintf(stderr, "ckpt: hint: %s\n", safeText(h))
 	}
 	return &reportedErrors{errs: []error{pe}}
 }
@@ -140,6 +245,16 @@ type diffReportJSON struct {
 	Roles    []diffGroupJSON   `json:"roles"`
 	Summary  diffSummaryJSON   `json:"summary"`
 	Problems []diffProblemJSON `json:"problems"`
+	// CrossFormat is set for a safetensors ↔ GGUF comparison.
+	CrossFormat *crossFormatJSON `json:"cross_format,omitempty"`
+}
+
+type crossFormatJSON struct {
+	Architecture string   `json:"architecture"`
+	ModelType    string   `json:"model_type"`
+	GGUFSide     string   `json:"gguf_side"`
+	Notes        []string `json:"notes"`
+	Suspect      int      `json:"suspect"` // tensors far above their type's usual error
 }
 
 type diffTensorJSON struct {
@@ -156,6 +271,8 @@ type diffTensorJSON struct {
 	Appeared    uint64   `json:"nonfinite_appeared"`
 	Disappeared uint64   `json:"nonfinite_disappeared"`
 	Reason      string   `json:"reason,omitempty"`
+	UsualError  *float64 `json:"usual_error,omitempty"` // cross-format: what the GGUF type usually costs
+	Suspect     bool     `json:"suspect,omitempty"`     // cross-format: far above it
 }
 
 type diffGroupJSON struct {
@@ -217,7 +334,12 @@ func diffJSON(r *diff.Result) diffReportJSON {
 		rel, ma, cos := tensorNumbers(t)
 		out.Tensors = append(out.Tensors, diffTensorJSON{Name: t.Name, Status: string(t.Status), RelL2: rel, MaxAbs: ma, Cosine: cos,
 			DTypeA: string(t.DTypeA), DTypeB: string(t.DTypeB), ShapeA: t.ShapeA, ShapeB: t.ShapeB,
-			Changed: t.Differ, Appeared: t.Appeared, Disappeared: t.Disappeared, Reason: t.Reason})
+			Changed: t.Differ, Appeared: t.Appeared, Disappeared: t.Disappeared, Reason: t.Reason,
+			UsualError: numOrNull(t.UsualError, t.UsualError > 0), Suspect: t.Suspect})
+	}
+	if cf := r.CrossFormat; cf != nil {
+		out.CrossFormat = &crossFormatJSON{Architecture: cf.Architecture, ModelType: cf.ModelType, GGUFSide: cf.GGUFSide,
+			Notes: append([]string{}, cf.Notes...), Suspect: len(suspects(r))}
 	}
 	group := func(g *diff.Group) diffGroupJSON {
 		ma := numOrNull(g.MaxAbs, g.Pairs > 0 || g.Changed == 0)
@@ -358,6 +480,9 @@ func writeDiffText(w io.Writer, st styler, r *diff.Result, o diffOptions, elapse
 		}
 		tt.write(w, st.Bold)
 	}
+	if r.CrossFormat != nil {
+		writeCrossText(w, st, r)
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, diffVerdict(st, r))
 }
@@ -408,6 +533,17 @@ func joinWords(parts []string) string {
 }
 
 func diffVerdict(st styler, r *diff.Result) string {
+	if r.CrossFormat != nil {
+		if n := len(suspects(r)); n > 0 {
+			return st.BoldRed("SUSPECT CONVERSION") + fmt.Sprintf(": %s far above the error of their type", plural(n, "tensor"))
+		}
+		for _, p := range r.Problems {
+			if errors.Is(p.Err, formats.ErrConfig) {
+				return st.BoldRed("MISMATCH") + ": " + safeText(p.Err.Detail)
+			}
+		}
+		return st.BoldGreen("CONVERSION MATCHES") + fmt.Sprintf(": %s compared, each within its type's usual error", plural(r.Summary.Changed+r.Summary.DTypeChanged+r.Summary.Identical, "tensor"))
+	}
 	same, text := diffVerdictText(r)
 	if same {
 		return st.BoldGreen("IDENTICAL") + ": " + text
@@ -428,6 +564,13 @@ func writeDiffMarkdown(w io.Writer, r *diff.Result, o diffOptions) {
 		if r.Summary.Appeared > 0 {
 			mark = "❌ **different, non-finite values appeared**"
 		}
+	}
+	if r.CrossFormat != nil { // a conversion: values always differ, the verdict is about its errors
+		mark = "✅ **conversion matches**"
+		if len(suspects(r)) > 0 || mismatch(r) {
+			mark = "❌ **suspect conversion**"
+		}
+		text = diffVerdict(styler{}, r)
 	}
 	fmt.Fprintf(w, "**ckpt diff** %s → %s: %s — %s\n", mdCode(r.A), mdCode(r.B), mark, mdText(text))
 	if o.Top == 0 || o.Top > markdownMaxFindings {

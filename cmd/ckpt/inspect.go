@@ -36,7 +36,7 @@ func runInspectCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return usagef("run 'ckpt inspect --help'", "inspect needs at least one PATH (a .safetensors file or a checkpoint directory)")
+		return usagef("run 'ckpt inspect --help'", "inspect needs at least one PATH (a .safetensors, PyTorch or .gguf file, or a checkpoint directory)")
 	}
 	return runInspect(o, fs.Args(), stdout, stderr)
 }
@@ -93,6 +93,7 @@ type inspectTensor struct {
 	Offset int64    `json:"offset"`        // absolute byte offset in its file
 	Shard  string   `json:"shard"`         // the file's name inside the checkpoint
 	Cut    bool     `json:"cut,omitempty"` // the file ends before this tensor does
+	TensorLayout
 }
 
 // dtypeTotal totals the tensors of one dtype.
@@ -101,6 +102,8 @@ type dtypeTotal struct {
 	Tensors    int    `json:"tensors"`
 	Parameters uint64 `json:"parameters"`
 	Bytes      uint64 `json:"bytes"`
+	// BitsPerWeight is 8·bytes/parameters: 16 for F16, 4.5 for Q4_K.
+	BitsPerWeight float64 `json:"bits_per_weight"`
 }
 
 // inspectSummary totals an inspection. bytes is the size of the files on disk;
@@ -136,6 +139,7 @@ func buildInspectReport(c *formats.Checkpoint) *inspectReport {
 		rep.Tensors = append(rep.Tensors, inspectTensor{
 			Name: t.Name, File: t.File.Path, DType: string(t.DType), Shape: jsonShape(t.Shape),
 			Numel: t.Numel(), Bytes: t.Bytes(), Offset: t.Offset, Shard: t.File.Name, Cut: t.Cut,
+			TensorLayout: tensorLayout(t),
 		})
 		d := byDType[t.DType]
 		if d == nil {
@@ -149,6 +153,9 @@ func buildInspectReport(c *formats.Checkpoint) *inspectReport {
 	}
 	rep.DTypes = make([]dtypeTotal, 0, len(byDType))
 	for _, d := range byDType {
+		if d.Parameters > 0 {
+			d.BitsPerWeight = 8 * float64(d.Bytes) / float64(d.Parameters)
+		}
 		rep.DTypes = append(rep.DTypes, *d)
 	}
 	sort.Slice(rep.DTypes, func(i, j int) bool {

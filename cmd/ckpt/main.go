@@ -80,6 +80,7 @@ var commands = map[string]command{}
 func register(c command) { commands[c.name] = c }
 
 func main() {
+	watchSignals()
 	err := run(os.Args[1:], os.Stdout, os.Stderr)
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -127,16 +128,19 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, pflag.ErrHelp) {
 		return 0
 	}
+	if code, ok := interruptExit(err, stderr); ok {
+		return code
+	}
 	if errors.Is(err, errFindings) {
 		return 1
 	}
 	if errors.Is(err, errReported) {
 		return 2
 	}
-	fmt.Fprintf(stderr, "ckpt: error: %s\n", strings.TrimSpace(err.Error()))
+	fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(strings.TrimSpace(err.Error())))
 	var h interface{ Hint() string }
 	if errors.As(err, &h) && h.Hint() != "" {
-		fmt.Fprintf(stderr, "ckpt: hint: %s\n", h.Hint())
+		fmt.Fprintf(stderr, "ckpt: hint: %s\n", safeText(h.Hint()))
 	}
 	return 2
 }

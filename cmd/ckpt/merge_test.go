@@ -13,6 +13,7 @@ import (
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
 	"github.com/ckpt-tool/ckpt/internal/synth"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 )
 
 // scanParts runs `ckpt scan --part k/n --json` for every k and writes each
@@ -42,6 +43,7 @@ func mergeCases(t *testing.T) map[string]string {
 	cases := map[string]string{}
 	cases["single file"] = cliTiny(t, 0, "")
 	cases["sharded f32"] = cliTiny(t, 3, "F32")
+	cases["one file"] = filepath.Join(cliTiny(t, 0, "F16"), "model.safetensors")
 
 	bad := cliTiny(t, 2, "")
 	if err := synth.SetValues(bad, "model.layers.1.mlp.up_proj.weight", map[int]float64{3: math.NaN(), 9: math.Inf(1)}); err != nil {
@@ -83,32 +85,43 @@ func mergeCases(t *testing.T) map[string]string {
 // text (apart from the timing) and Markdown, with the same exit status.
 func TestMergeEqualsScan(t *testing.T) {
 	for name, ckpt := range mergeCases(t) {
-		t.Run(name, func(t *testing.T) {
-			whole := cliRun(t, "scan", "--json", "--no-progress", ckpt)
-			text := cliRun(t, "scan", "--color=never", "--no-progress", "--all", ckpt)
-			md := cliRun(t, "scan", "--markdown", "--no-progress", ckpt)
-			if whole.code != 0 && whole.code != 1 {
-				t.Fatalf("scan: exit %d\n%s", whole.code, whole.stderr)
-			}
-			for _, n := range []int{1, 2, 3, 7} {
-				parts := scanParts(t, t.TempDir(), ckpt, n)
-				got := cliRun(t, append([]string{"merge", "--json"}, parts...)...)
-				got.wantCode(t, whole.code)
-				if got.stdout != whole.stdout {
-					t.Fatalf("N=%d: merged JSON differs from the scan:\nmerge: %s\nscan:  %s", n, got.stdout, whole.stdout)
-				}
-				gt := cliRun(t, append([]string{"merge", "--color=never", "--all"}, parts...)...)
-				gt.wantCode(t, text.code)
-				if a, b := timings.ReplaceAllString(gt.stdout, ""), timings.ReplaceAllString(text.stdout, ""); a != b {
-					t.Fatalf("N=%d: merged text differs:\n%s\nscan:\n%s", n, a, b)
-				}
-				gm := cliRun(t, append([]string{"merge", "--markdown"}, parts...)...)
-				gm.wantCode(t, md.code)
-				if gm.stdout != md.stdout {
-					t.Fatalf("N=%d: merged Markdown differs:\n%s\nscan:\n%s", n, gm.stdout, md.stdout)
-				}
-			}
-		})
+		t.Run(name, func(t *testing.T) { checkMergeEqualsScan(t, ckpt, 1, 2, 3, 7) })
+	}
+}
+
+// TestMergeTiedTensors: a PyTorch file whose lm_head is tied to the embedding
+// (scanned once, by whichever part owns the embedding) merges into the scan.
+func TestMergeTiedTensors(t *testing.T) {
+	checkMergeEqualsScan(t, filepath.Join(testenv.RealdataTorch(t), "Herutriana44__TinyPeLLM"), 2, 3, 7)
+}
+
+// checkMergeEqualsScan: for each N, the merge of N parts prints what one scan
+// prints, with the same exit status.
+func checkMergeEqualsScan(t *testing.T, ckpt string, ns ...int) {
+	t.Helper()
+	whole := cliRun(t, "scan", "--json", "--no-progress", ckpt)
+	text := cliRun(t, "scan", "--color=never", "--no-progress", "--all", ckpt)
+	md := cliRun(t, "scan", "--markdown", "--no-progress", ckpt)
+	if whole.code != 0 && whole.code != 1 {
+		t.Fatalf("scan: exit %d\n%s", whole.code, whole.stderr)
+	}
+	for _, n := range ns {
+		parts := scanParts(t, t.TempDir(), ckpt, n)
+		got := cliRun(t, append([]string{"merge", "--json"}, parts...)...)
+		got.wantCode(t, whole.code)
+		if got.stdout != whole.stdout {
+			t.Fatalf("N=%d: merged JSON differs from the scan:\nmerge: %s\nscan:  %s", n, got.stdout, whole.stdout)
+		}
+		gt := cliRun(t, append([]string{"merge", "--color=never", "--all"}, parts...)...)
+		gt.wantCode(t, text.code)
+		if a, b := timings.ReplaceAllString(gt.stdout, ""), timings.ReplaceAllString(text.stdout, ""); a != b {
+			t.Fatalf("N=%d: merged text differs:\n%s\nscan:\n%s", n, a, b)
+		}
+		gm := cliRun(t, append([]string{"merge", "--markdown"}, parts...)...)
+		gm.wantCode(t, md.code)
+		if gm.stdout != md.stdout {
+			t.Fatalf("N=%d: merged Markdown differs:\n%s\nscan:\n%s", n, gm.stdout, md.stdout)
+		}
 	}
 }
 

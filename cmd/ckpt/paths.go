@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -42,9 +43,9 @@ func (e *pathError) Unwrap() error { return e.Err }
 func (e *pathError) hint() string {
 	switch {
 	case errors.Is(e.Err, formats.ErrNoWeights):
-		return "give a .safetensors file, or a checkpoint directory holding model.safetensors or model.safetensors.index.json and its shards"
+		return "give a .safetensors, PyTorch (.bin/.pt/.pth) or .gguf file, or a checkpoint directory holding model.safetensors, pytorch_model.bin, .gguf files or a sharded index and its shards"
 	case errors.Is(e.Err, fs.ErrNotExist):
-		return "check the path; ckpt takes a .safetensors file or a checkpoint directory"
+		return "check the path; ckpt takes a .safetensors or PyTorch file, or a checkpoint directory"
 	}
 	return ""
 }
@@ -75,11 +76,14 @@ func forEachPath(paths []string, stderr io.Writer, fn func(path string) (finding
 	anyFindings := false
 	for _, p := range paths {
 		found, err := fn(p)
+		if errors.Is(err, context.Canceled) {
+			return err // interrupted: stop here, main says so once
+		}
 		if err != nil {
 			pe := &pathError{Path: p, Err: err}
 			fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(pe.Error()))
 			if h := pe.hint(); h != "" {
-				fmt.Fprintf(stderr, "ckpt: hint: %s\n", h)
+				fmt.Fprintf(stderr, "ckpt: hint: %s\n", safeText(h))
 			}
 			failed = append(failed, pe)
 			continue

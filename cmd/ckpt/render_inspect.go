@@ -16,6 +16,19 @@ const metadataShown = 120
 
 // layoutText describes a checkpoint layout in words.
 func layoutText(c *formats.Checkpoint) string {
+	if len(c.Files) > 0 && c.Files[0].Format() != formats.ContainerSafetensors {
+		switch c.Layout {
+		case formats.LayoutFile:
+			if c.Files[0].Format() == formats.ContainerGGUF {
+				return "GGUF file"
+			}
+			return "PyTorch file"
+		case formats.LayoutSingle, formats.LayoutAdapter:
+			return "checkpoint directory (" + c.Files[0].Name + ")"
+		case formats.LayoutFiles:
+			return "directory of PyTorch files"
+		}
+	}
 	switch c.Layout {
 	case formats.LayoutFile:
 		return "safetensors file"
@@ -29,6 +42,11 @@ func layoutText(c *formats.Checkpoint) string {
 	case formats.LayoutAdapter:
 		return "adapter (adapter_model.safetensors)"
 	case formats.LayoutFiles:
+		for _, f := range c.Files {
+			if f.Format() != formats.ContainerSafetensors {
+				return "directory of weight files"
+			}
+		}
 		return "directory of safetensors files"
 	}
 	return string(c.Layout)
@@ -77,6 +95,7 @@ func writeInspectText(w io.Writer, st styler, c *formats.Checkpoint, rep *inspec
 		ft.write(w, st.Bold)
 	}
 
+	writeGGUFSummary(w, st, rep.Files)
 	writeMetadata(w, st, rep.Files)
 
 	if !summaryOnly && len(rep.Tensors) > 0 {
@@ -103,9 +122,18 @@ func writeInspectText(w io.Writer, st styler, c *formats.Checkpoint, rep *inspec
 
 	if len(rep.DTypes) > 0 {
 		fmt.Fprintln(w)
-		dt := textTable{header: []string{"DTYPE", "TENSORS", "PARAMETERS", "BYTES"}, right: map[int]bool{1: true, 2: true, 3: true}}
+		gguf := hasGGUF(rep.Files)
+		header := []string{"DTYPE", "TENSORS", "PARAMETERS", "BYTES"}
+		if gguf { // quantized types: how many bits each weight costs
+			header = append(header, "BITS/WEIGHT")
+		}
+		dt := textTable{header: header, right: map[int]bool{1: true, 2: true, 3: true, 4: true}}
 		for _, d := range rep.DTypes {
-			dt.add(d.DType, fmt.Sprint(d.Tensors), groupDigits(d.Parameters), formats.HumanBytes(int64(min(d.Bytes, 1<<62))))
+			row := []string{d.DType, fmt.Sprint(d.Tensors), groupDigits(d.Parameters), formats.HumanBytes(int64(min(d.Bytes, 1<<62)))}
+			if gguf {
+				row = append(row, fmt.Sprintf("%.4g", d.BitsPerWeight))
+			}
+			dt.add(row...)
 		}
 		dt.write(w, st.Bold)
 	}
@@ -117,6 +145,40 @@ func writeInspectText(w io.Writer, st styler, c *formats.Checkpoint, rep *inspec
 
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, inspectVerdict(st, rep))
+}
+
+// hasGGUF reports whether any file is GGUF.
+func hasGGUF(files []jsonFile) bool {
+	for _, f := range files {
+		if f.Format == string(formats.ContainerGGUF) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeGGUFSummary prints, for each GGUF file, its version, architecture,
+// context length and tokenizer in one line each.
+func writeGGUFSummary(w io.Writer, st styler, files []jsonFile) {
+	for _, f := range files {
+		g := f.GGUF
+		if g == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s %s:\n", st.Bold("GGUF"), safeText(f.Name))
+		mt := textTable{}
+		mt.add("  version", fmt.Sprintf("%d (%d metadata keys, data aligned to %d bytes from byte %d)", g.Version, g.KVCount, g.Alignment, g.DataStart))
+		if g.Architecture != "" {
+			mt.add("  architecture", safeText(g.Architecture))
+		}
+		if g.ContextLength > 0 {
+			mt.add("  context length", groupDigits(g.ContextLength))
+		}
+		if g.Tokenizer != "" {
+			mt.add("  tokenizer", safeText(g.Tokenizer))
+		}
+		mt.write(w, nil)
+	}
 }
 
 // writeMetadata prints each file's __metadata__, escaped, long values cut;

@@ -76,14 +76,44 @@ type jsonFile struct {
 	Name        string            `json:"name"`                   // name inside the checkpoint (shard name)
 	HeaderBytes *uint64           `json:"header_bytes,omitempty"` // JSON header length, when it could be read
 	Valid       bool              `json:"valid"`                  // passes every read rule
-	Metadata    map[string]string `json:"metadata,omitempty"`     // __metadata__ (inspect only)
+	Metadata    map[string]string `json:"metadata,omitempty"`     // __metadata__ (inspect only); GGUF: each key's value in brief
+	Format      string            `json:"format,omitempty"`       // the container, when not safetensors ("gguf")
+	GGUF        *jsonGGUF         `json:"gguf,omitempty"`         // GGUF header facts (inspect only)
+}
+
+// jsonGGUF summarises a GGUF header: its version, what the model is, and the
+// tokenizer in one line (the token list itself is never dumped).
+type jsonGGUF struct {
+	Version       uint32 `json:"version"`
+	Architecture  string `json:"architecture,omitempty"`
+	ContextLength uint64 `json:"context_length,omitempty"`
+	Tokenizer     string `json:"tokenizer,omitempty"`
+	Alignment     uint64 `json:"alignment"`
+	DataStart     int64  `json:"data_start"`
+	KVCount       uint64 `json:"kv_count"`
 }
 
 // jsonFiles describes the files of c; withMetadata adds each file's __metadata__.
 func jsonFiles(c *formats.Checkpoint, withMetadata bool) []jsonFile {
 	out := make([]jsonFile, 0, len(c.Files))
 	for _, f := range c.Files {
-		jf := jsonFile{Path: f.Path, Bytes: f.Size, Name: f.Name, Valid: f.Valid()}
+		jf := jsonFile{Path: f.Path, Bytes: f.Size, Name: f.Name, Valid: f.Valid(), Tensors: len(f.Tensors())}
+		if f.Format() != formats.ContainerSafetensors {
+			jf.Format = string(f.Format())
+		}
+		if h := f.GGUF; h != nil {
+			n := uint64(h.DataStart)
+			jf.HeaderBytes = &n
+			if withMetadata {
+				ctx, _ := h.ContextLength()
+				jf.GGUF = &jsonGGUF{Version: h.Version, Architecture: h.Architecture(), ContextLength: ctx,
+					Tokenizer: h.TokenizerSummary(), Alignment: h.Alignment, DataStart: h.DataStart, KVCount: h.KVCount}
+				jf.Metadata = make(map[string]string, len(h.KV))
+				for _, kv := range h.KV {
+					jf.Metadata[kv.Key] = kv.Value.String()
+				}
+			}
+		}
 		if f.Header != nil {
 			jf.Tensors = len(f.Header.Tensors)
 			n := f.Header.Len
@@ -149,6 +179,34 @@ type scanTensorJSON struct {
 	FirstNonfiniteCoords []uint64 `json:"first_nonfinite_coords,omitempty"` // the same as coordinates
 	Scanned              bool     `json:"scanned"`
 	Skipped              string   `json:"skipped,omitempty"` // why it was not scanned
+	// GGUF block types: blocks whose scale is NaN or infinite, and elements
+	// whose values are not decoded (grid IQ types: only scales checked).
+	BadScales uint64 `json:"bad_scales,omitempty"`
+	Undecoded uint64 `json:"undecoded,omitempty"`
+	TensorLayout
+}
+
+// TensorLayout is what a tensor's JSON adds when it is not a plain
+// safetensors tensor: its container, the tensor it is tied to (same bytes,
+// scanned once) and whether it is a non-contiguous view.
+type TensorLayout struct {
+	Format     string `json:"format,omitempty"`
+	TiedTo     string `json:"tied_to,omitempty"`
+	Contiguous *bool  `json:"contiguous,omitempty"`
+}
+
+// tensorLayout describes t for JSON.
+func tensorLayout(t *formats.Tensor) TensorLayout {
+	var l TensorLayout
+	if t == nil || t.File == nil || t.File.Format() == formats.ContainerSafetensors {
+		return l
+	}
+	l.Format, l.TiedTo = string(t.File.Format()), t.TiedTo
+	if !t.Contiguous() {
+		f := false
+		l.Contiguous = &f
+	}
+	return l
 }
 
 // finiteOrNull returns a pointer to v, or nil (JSON null) when there is no
@@ -169,6 +227,7 @@ func scanTensor(t *inspect.TensorStats) scanTensorJSON {
 		Min: finiteOrNull(have, t.Min), Max: finiteOrNull(have, t.Max), AbsMax: finiteOrNull(have, t.AbsMax),
 		Mean: finiteOrNull(have, t.Mean), Std: finiteOrNull(have, t.Std()), L2: finiteOrNull(have, t.L2()),
 		Finite: t.Finite, Subnormals: t.Subnormal, Scanned: t.Skipped == "", Skipped: t.Skipped,
+		BadScales: t.BadScales, Undecoded: t.Undecoded,
 	}
 	if t.FirstBad >= 0 {
 		i := t.FirstBad
@@ -191,8 +250,12 @@ func scanReport(r *inspect.Result) scanReportJSON {
 		out.Layout = string(r.Checkpoint.Layout)
 		out.Files = jsonFiles(r.Checkpoint, false)
 	}
-	for _, t := range r.Tensors {
-		out.Tensors = append(out.Tensors, scanTensor(t))
+	for i, t := range r.Tensors {
+		j := scanTensor(t)
+		if r.Checkpoint != nil && i < len(r.Checkpoint.Tensors) {
+			j.TensorLayout = tensorLayout(r.Checkpoint.Tensors[i])
+		}
+		out.Tensors = append(out.Tensors, j)
 	}
 	return out
 }

@@ -158,16 +158,29 @@ func (t *textTable) write(w io.Writer, hdr func(string) string) {
 }
 
 // writeFindings prints findings as "severity  check  where: message" lines,
-// one per finding, every string escaped. shorten maps a finding's file to the
-// name shown before the message ("" to show none); nil shows the path as is.
+// one per finding, every string escaped, at most maxSameKind of each kind (then
+// one line counting the rest). shorten maps a finding's file to the name shown
+// before the message ("" to show none); nil shows the path as is.
 func writeFindings(w io.Writer, st styler, findings []inspect.Finding, shorten func(string) string) {
+	kinds := make([]string, len(findings))
+	for i, f := range findings {
+		kinds[i] = messageKind(f.Message, f.Tensor, f.Severity, f.Check)
+	}
+	limit := newSameKindCap(kinds)
 	t := textTable{}
-	for _, f := range findings {
+	for i, f := range findings {
+		ok, rest := limit.show(kinds[i])
+		if !ok {
+			continue
+		}
 		t.addCells(
 			cell{text: safeText(f.Severity), style: func(s string) string { return st.Severity(f.Severity, s) }},
 			cell{text: safeText(f.Check)},
 			cell{text: findingText(f, shorten)},
 		)
+		if rest > 0 {
+			t.addCells(cell{}, cell{}, cell{text: moreOfTheSameKind(rest)})
+		}
 	}
 	t.write(w, nil)
 }

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/ckpt-tool/ckpt/diff"
 	"github.com/ckpt-tool/ckpt/formats"
@@ -92,8 +89,9 @@ func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
 		return err
 	}
 	st := styler{on: color}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
+	setStopMessage("interrupted: nothing was written")
 	scanOpts := inspect.Options{Workers: o.Workers, Source: src}
 
 	var bar *byteProgress
@@ -136,6 +134,7 @@ func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
 	if o.DryRun {
 		rep = &repair.Report{Plan: plan, Out: plan.Out, Inputs: []repair.InputFile{}}
 	} else {
+		startCleanupSection() // Execute stops at its next chunk and removes its temporary output
 		rep, err = plan.Execute(ctx)
 		done()
 	}
@@ -173,12 +172,14 @@ func repairError(err error) error {
 		hint = "GOOD must be another checkpoint (an earlier, healthy one of the same run)"
 	case errors.Is(err, repair.ErrIncompatible):
 		hint = "GOOD must be a checkpoint of the same model (same tensor names, dtypes and shapes); 'ckpt diff BAD GOOD' shows the differences"
+	case errors.Is(err, repair.ErrGoodUnreadable):
+		hint = "'ckpt inspect GOOD' shows what is wrong with its files; choose another GOOD"
 	case errors.Is(err, repair.ErrLayoutUnreadable):
 		hint = "'ckpt inspect BAD' shows what is wrong with its files"
 	case errors.Is(err, repair.ErrNoSpace):
 		hint = "free some space or write OUT to another file system"
 	case errors.Is(err, context.Canceled):
-		return &reworded{msg: "interrupted: nothing was written (the temporary output was removed)", err: err}
+		return &interruptedError{msg: "interrupted: nothing was written (the temporary output was removed)", err: err}
 	}
 	return withHint(err, hint)
 }

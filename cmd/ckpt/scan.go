@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -59,7 +56,7 @@ func runScanCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return usagef("run 'ckpt scan --help'", "scan needs at least one PATH (a .safetensors file or a checkpoint directory)")
+		return usagef("run 'ckpt scan --help'", "scan needs at least one PATH (a .safetensors, PyTorch or .gguf file, or a checkpoint directory)")
 	}
 	if o.Part != "" {
 		k, n, err := parsePart("part", o.Part)
@@ -177,7 +174,7 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	st := styler{on: color}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signalContext()
 	defer stop()
 	first := true
 	var suites []junitSuite

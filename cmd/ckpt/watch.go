@@ -9,11 +9,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ckpt-tool/ckpt/diff"
@@ -28,7 +26,7 @@ func init() {
 		name:    "watch",
 		summary: "follow a training run: check each new checkpoint, report drift and damage, keep the last good one",
 		run: func(args []string, stdout, stderr io.Writer) error {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signalContext()
 			defer stop()
 			return runWatchCmd(ctx, args, stdout, stderr)
 		},
@@ -83,7 +81,13 @@ func runWatchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case o.KeepCopy && o.Keep == "":
 		return usagef("add --keep DIR", "--keep-copy needs --keep")
 	}
-	return runWatch(ctx, o, fs.Arg(0), stdout, stderr)
+	err := runWatch(ctx, o, fs.Arg(0), stdout, stderr)
+	if err == nil && ctx.Err() != nil && received.Load() != nil {
+		// Stopped by a signal: the exit status says so (128+n), as for
+		// every command.
+		return &interruptedError{msg: "watch stopped; every event before the signal was printed", err: ctx.Err()}
+	}
+	return err
 }
 
 // errStopOn is what Emit returns to stop the watch for --exit-on.

@@ -399,7 +399,8 @@ func TestWatchHostileCorpus(t *testing.T) {
 }
 
 // TestWatchStopsOnSignal runs the ckpt binary: SIGTERM (as Slurm or a job
-// script sends) and SIGINT end the watch promptly with exit status 0.
+// script sends) and SIGINT end the watch promptly with 128 plus the signal's
+// number (143, 130), as every command does.
 func TestWatchStopsOnSignal(t *testing.T) {
 	ckpt, err := exec.LookPath("ckpt") // this test binary, as TestMain puts it on PATH
 	if err != nil {
@@ -423,13 +424,14 @@ func TestWatchStopsOnSignal(t *testing.T) {
 			t.Fatalf("no event from ckpt watch: %s", stderr.String())
 		}
 		cmd.Process.Signal(sig)
+		want := 128 + int(sig.(syscall.Signal))
 		go io.Copy(io.Discard, stdout)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
 		case err := <-done:
-			if err != nil {
-				t.Errorf("%v: ckpt watch ended with %v, want exit 0\n%s", sig, err, stderr.String())
+			if code := cmd.ProcessState.ExitCode(); code != want {
+				t.Errorf("%v: ckpt watch ended with %v (exit %d), want exit %d\n%s", sig, err, code, want, stderr.String())
 			}
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()

@@ -1,9 +1,9 @@
 // Package hostile generates a corpus of malformed checkpoints: every way a
-// safetensors file, a sharded directory or its index can be broken, from a
-// flipped header byte to symlink loops. Each case states what every command
-// must do with it (exit status and the check of the finding that names the
-// problem); tests feed each case to every command and hold it to that, and
-// never accept a panic or a hang.
+// safetensors file, a sharded directory or its index, or a GGUF file can be
+// broken, from a flipped header byte to symlink loops. Each case states what
+// every command must do with it (exit status and the check of the finding that
+// names the problem); tests feed each case to every command and hold it to
+// that, and never accept a panic or a hang.
 package hostile
 
 import (
@@ -273,6 +273,8 @@ func Generate(dir string) ([]Case, error) {
 	// No weights at all: bisect skips it as an incomplete checkpoint (exit 0).
 	g.dirCase("dir-no-weights", withMods(unopenable, func(c *Case) { c.Bisect = Expect{0, ""} }),
 		func(d string) error { return os.WriteFile(filepath.Join(d, "config.json"), []byte("{}"), 0o644) })
+	g.ggufCases()
+	g.torchCases()
 	return g.cases, g.err
 }
 
@@ -290,12 +292,18 @@ func withMods(kind Case, mods ...func(*Case)) Case {
 	return kind
 }
 
-// file adds a file case with the expectations of kind, changed by mods.
+// file adds a .safetensors file case with the expectations of kind, changed by mods.
 func (g *gen) file(name string, content []byte, kind Case, mods ...func(*Case)) {
+	g.fileExt(name, ".safetensors", content, kind, mods...)
+}
+
+// fileExt adds a file case named name+ext with the expectations of kind,
+// changed by mods.
+func (g *gen) fileExt(name, ext string, content []byte, kind Case, mods ...func(*Case)) {
 	if g.err != nil {
 		return
 	}
-	p := filepath.Join(g.dir, name+".safetensors")
+	p := filepath.Join(g.dir, name+ext)
 	if err := os.WriteFile(p, content, 0o644); err != nil {
 		g.err = err
 		return

@@ -11,7 +11,10 @@
 // WriteExamples, the examples committed under testdata/example that the README's
 // quick start runs on.
 //
+// GGUF encodes GGUF files, valid or deliberately broken, for the GGUF reader
+// and the scan of quantized tensors (QuantBlocks, SetBlockScale).
+//
 // Values depend only on (seed, tensor name, element index): the same tensor has
 // the same bytes whether the checkpoint is sharded or not. synth imports formats
-// only.
+// and formats/ggml only.
 package synth
