@@ -72,6 +72,11 @@ type BisectOptions struct {
 	// Log, when set, receives one line per step of the work (for a progress
 	// display on stderr).
 	Log func(format string, args ...any)
+	// Intervals, when not nil, are drift intervals computed beforehand (by
+	// PairIntervals, in parts): the drift timeline takes its intervals from
+	// them instead of comparing checkpoints. They must cover every pair of
+	// consecutive complete checkpoints; Fast cannot be used with them.
+	Intervals []Interval
 }
 
 // Ref names a checkpoint.
@@ -212,6 +217,9 @@ func Bisect(ctx context.Context, entries []*Entry, opts BisectOptions) (*Report,
 	}
 	if opts.OnsetFactor <= 0 {
 		opts.OnsetFactor = DefaultOnsetFactor
+	}
+	if opts.Fast && opts.Intervals != nil {
+		return nil, fmt.Errorf("drift intervals computed beforehand cover every pair; they cannot be used with Fast")
 	}
 	b := &bisector{opts: opts, entries: entries, verdicts: map[*Entry]*CheckpointVerdict{}, scans: map[*Entry]*inspect.Result{}}
 	rep := &Report{Until: opts.Until, OnsetFactor: opts.OnsetFactor, Culprits: []Culprit{}, Drift: []Interval{}, Scanned: []Ref{}, Notes: []string{}}
@@ -366,6 +374,9 @@ func (b *bisector) drift(ctx context.Context) error {
 	for i, e := range es {
 		paths[i] = e.Path
 	}
+	if b.opts.Intervals != nil {
+		return b.givenDrift(es)
+	}
 	b.log("drift over %d checkpoints, %s → %s (each read once)", len(es), es[0].Name(), es[len(es)-1].Name())
 	results, err := CompareSeries(ctx, paths, b.opts.Diff)
 	if err != nil {
@@ -373,6 +384,22 @@ func (b *bisector) drift(ctx context.Context) error {
 	}
 	for i, res := range results {
 		b.rep.Drift = append(b.rep.Drift, NewInterval(es[i], es[i+1], res, b.opts.Top))
+	}
+	return nil
+}
+
+// givenDrift takes the drift timeline over es from opts.Intervals.
+func (b *bisector) givenDrift(es []*Entry) error {
+	byPair := map[[2]string]Interval{}
+	for _, iv := range b.opts.Intervals {
+		byPair[[2]string{iv.FromPath, iv.ToPath}] = iv
+	}
+	for i := range len(es) - 1 {
+		iv, ok := byPair[[2]string{es[i].Path, es[i+1].Path}]
+		if !ok {
+			return fmt.Errorf("no drift interval from %s to %s was given", es[i].Path, es[i+1].Path)
+		}
+		b.rep.Drift = append(b.rep.Drift, iv)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@
 //
 // Scan cuts every tensor into chunks, scans them on all cores and merges each
 // tensor's chunk accumulators in order, so results do not depend on the
-// number of workers. Findings: nonfinite (any NaN or Inf), format (the file's
+// number of workers. A scan can be split across processes: Partition assigns
+// each tensor to one of N parts, ScanTensors scans one part and Assemble builds
+// the Result of one Scan from every part's accumulators. Findings: nonfinite (any NaN or Inf), format (the file's
 // read-rule violations and read failures) and outlier (see Thresholds).
 package inspect

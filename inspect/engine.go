@@ -2,7 +2,6 @@ package inspect
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -114,14 +113,18 @@ type plan struct {
 	items   []workItem
 }
 
-// newPlan cuts every scannable tensor of c into chunks. Tensors that cannot be
-// read get their reason in stats (indexed like c.Tensors).
-func newPlan(c *formats.Checkpoint, stats []*TensorStats, opts *Options) *plan {
+// newPlan cuts every scannable tensor of c that sel selects (all when sel is
+// nil) into chunks. Tensors that cannot be read get their reason in stats
+// (indexed like c.Tensors).
+func newPlan(c *formats.Checkpoint, stats []*TensorStats, opts *Options, sel func(int) bool) *plan {
 	p := &plan{}
 	fileIdx := map[*formats.File]int{}
 	for i, t := range c.Tensors {
 		tp := &tensorPlan{t: t}
 		p.tensors = append(p.tensors, tp)
+		if sel != nil && !sel(i) {
+			continue
+		}
 		if t.File == nil {
 			stats[i].Skipped = "the tensor has no file"
 			continue
@@ -131,7 +134,7 @@ func newPlan(c *formats.Checkpoint, stats []*TensorStats, opts *Options) *plan {
 			continue
 		}
 		if t.TiedTo != "" {
-			continue // the same bytes as the tensor it is tied to: scanned once, copied in collect
+			continue // the same bytes as the tensor it is tied to: scanned once, copied in Assemble
 		}
 		if !t.Contiguous() {
 			// A view: one work item, read through its strides.
@@ -349,9 +352,9 @@ func (p *plan) run(ctx context.Context, workers int, progress func(int64)) error
 }
 
 // collect merges each fully scanned tensor's chunk accumulators in order into
-// its stats and marks the tensors of failed files as skipped. It returns one
-// format finding per file that could not be read to the end.
-func (p *plan) collect(stats []*TensorStats) []Finding {
+// its stats and marks the tensors of failed files as skipped. It returns the
+// files that could not be read to the end.
+func (p *plan) collect(stats []*TensorStats) []ReadFailure {
 	skipped := map[*fileState]int{}
 	for i, tp := range p.tensors {
 		if len(tp.accs) == 0 {
@@ -368,34 +371,11 @@ func (p *plan) collect(stats []*TensorStats) []Finding {
 		}
 		ts.finish()
 	}
-	// Tied tensors share the bytes of an earlier tensor: its statistics are theirs.
-	byName := map[string]*TensorStats{}
-	for i, tp := range p.tensors {
-		if tp.t.TiedTo == "" {
-			byName[tp.t.Name] = stats[i]
-		}
-	}
-	for i, tp := range p.tensors {
-		if tp.t.TiedTo == "" {
-			continue
-		}
-		if src, ok := byName[tp.t.TiedTo]; ok {
-			ts := stats[i]
-			ts.Acc, ts.FirstBadCoords, ts.Skipped = src.Acc, src.FirstBadCoords, src.Skipped
-		} else {
-			stats[i].Skipped = "tied to " + tp.t.TiedTo + ", which was not scanned"
-		}
-	}
-	var out []Finding
+	var out []ReadFailure
 	for _, f := range p.files {
-		if f.err == nil {
-			continue
+		if f.err != nil {
+			out = append(out, ReadFailure{File: f.path, Tensor: f.where, Err: f.err.Error(), Skipped: skipped[f]})
 		}
-		msg := fmt.Sprintf("reading %s failed: %v; %d tensor(s) of this file were not scanned", f.path, f.err, skipped[f])
-		if f.where != "" {
-			msg = fmt.Sprintf("reading %s failed at tensor %q: %v; %d tensor(s) of this file were not scanned", f.path, f.where, f.err, skipped[f])
-		}
-		out = append(out, Finding{Severity: string(formats.SevError), Check: CheckFormat, Tensor: f.where, File: f.path, Message: msg})
 	}
 	return out
 }

@@ -34,33 +34,9 @@ func ScanPath(ctx context.Context, path string, opts Options) (*Result, error) {
 // end (it shrank, an I/O error) is a format finding too, and the other files
 // are still scanned. The error is non-nil only when the scan was cancelled.
 func Scan(ctx context.Context, c *formats.Checkpoint, opts Options) (*Result, error) {
-	r := &Result{Path: c.Path, Checkpoint: c}
-	for _, f := range c.Files {
-		n := 0
-		if f.Parsed() {
-			n = len(f.Tensors())
-		}
-		r.Files = append(r.Files, FileSummary{Path: f.Path, Bytes: f.Size, Tensors: n})
-	}
-	r.Findings = FormatFindings(c)
-	for _, t := range c.Tensors {
-		r.Tensors = append(r.Tensors, newTensorStats(t))
-	}
-	p := newPlan(c, r.Tensors, &opts)
-	if err := p.run(ctx, opts.Workers, opts.Progress); err != nil {
+	part, err := ScanTensors(ctx, c, opts, nil)
+	if err != nil {
 		return nil, err
 	}
-	r.Findings = append(r.Findings, p.collect(r.Tensors)...)
-	for i, ts := range r.Tensors {
-		if c.Tensors[i].TiedTo != "" {
-			continue // reported under the tensor it is tied to
-		}
-		if f := nonFiniteFinding(ts); f != nil {
-			r.Findings = append(r.Findings, *f)
-		}
-	}
-	r.Findings = append(r.Findings, ValueFindings(r.Tensors, opts.Thresholds.withDefaults(), opts.TargetDType)...)
-	SortFindings(r.Findings)
-	r.summarize()
-	return r, nil
+	return Assemble(c, part.Tensors, part.Failures, opts)
 }

@@ -3,14 +3,17 @@
 # chromium (the bisect HTML report is rendered headless in a test), python3-torch
 # and python3-numpy (probe's logits are compared with a PyTorch forward pass;
 # PyTorch checkpoints are written with torch.save), xmllint (libxml2-utils: JUnit
-# reports are validated against a schema) and pre-commit (the ckpt-scan hook is
-# run as pre-commit runs it).
+# reports are validated against a schema), pre-commit (the ckpt-scan hook is
+# run as pre-commit runs it), slurm-wlm and munge (a one-node Slurm cluster
+# runs a split scan as an array job).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 /usr/bin/python3 -c "import torch, numpy" >/dev/null 2>&1 || need+=(python3-torch python3-numpy)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 command -v pre-commit >/dev/null 2>&1 || need+=(pre-commit)
+[ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] || need+=(slurm-wlm)
+[ -x /usr/sbin/munged ] || need+=(munge)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

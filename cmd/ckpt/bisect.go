@@ -43,6 +43,8 @@ type bisectOptions struct {
 	Probe       bool   // --until probe
 	ProbeDType  string
 	ProbeTokens string
+	PairsPart   string          // --pairs-part K/N: compute a share of the drift timeline for ckpt merge
+	intervals   []diff.Interval // set by ckpt merge: the drift timeline the parts computed
 }
 
 func runBisectCmd(args []string, stdout, stderr io.Writer) error {
@@ -62,6 +64,7 @@ func runBisectCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVarP(&o.Workers, "workers", "j", 0, "goroutines per scan and comparison (0: one per CPU)")
 	fs.StringVar(&o.Color, "color", "auto", "colour the text output: "+colorModes+" (NO_COLOR turns it off)")
 	fs.BoolVar(&o.NoProgress, "no-progress", false, "never print progress lines (they are printed only when stderr is a terminal)")
+	fs.StringVar(&o.PairsPart, "pairs-part", "", "compute only part `K/N` of the drift timeline (0 <= K < N, a run of consecutive checkpoint pairs) and write it with --json for 'ckpt merge'")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -79,6 +82,13 @@ func runBisectCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.Workers < 0 || o.Top < 1 || !(o.OnsetFactor > 1) {
 		return usagef("run 'ckpt bisect --help'", "-j must be 0 or more, --top 1 or more and --onset-factor above 1")
+	}
+	if o.PairsPart != "" {
+		k, n, err := parsePart("pairs-part", o.PairsPart)
+		if err != nil {
+			return err
+		}
+		return runBisectPart(o, k, n, fs.Args(), stdout, stderr)
 	}
 	return runBisect(o, until, fs.Args(), stdout, stderr)
 }
@@ -136,7 +146,7 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 	ctx, stop := signalContext()
 	defer stop()
 	opts := diff.BisectOptions{Until: until, Fast: o.Fast, NoDrift: o.NoDrift, Top: o.Top, OnsetFactor: o.OnsetFactor, RunDir: runDir,
-		Scan: inspect.Options{Workers: o.Workers}, Diff: diff.Options{Workers: o.Workers}}
+		Scan: inspect.Options{Workers: o.Workers}, Diff: diff.Options{Workers: o.Workers}, Intervals: o.intervals}
 	if !o.NoProgress && isTerminal(stderr) {
 		opts.Log = func(format string, args ...any) {
 			fmt.Fprintf(stderr, "ckpt bisect: %s\n", safeText(fmt.Sprintf(format, args...)))

@@ -34,6 +34,7 @@ type scanOptions struct {
 	Target     string // --target-dtype: the dtype the model will be served in
 	JUnit      string // also write a JUnit XML report here
 	Thresholds inspect.Thresholds
+	Part       string // --part K/N: scan one part and write a partial result for ckpt merge
 }
 
 func runScanCmd(args []string, stdout, stderr io.Writer) error {
@@ -49,12 +50,20 @@ func runScanCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Color, "color", "auto", "colour the text output: "+colorModes+" (NO_COLOR turns it off)")
 	fs.BoolVar(&o.NoProgress, "no-progress", false, "never draw the progress bar (it is drawn only when stderr is a terminal)")
 	fs.StringVar(&o.Target, "target-dtype", "", "the dtype the model will be served in; f16 makes values beyond the fp16 range errors, not warnings")
+	fs.StringVar(&o.Part, "part", "", "scan only part `K/N` of the tensors (0 <= K < N, balanced by bytes) and write a partial result with --json for 'ckpt merge'")
 	addThresholdFlags(fs, &o.Thresholds)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
 		return usagef("run 'ckpt scan --help'", "scan needs at least one PATH (a .safetensors, PyTorch or .gguf file, or a checkpoint directory)")
+	}
+	if o.Part != "" {
+		k, n, err := parsePart("part", o.Part)
+		if err != nil {
+			return err
+		}
+		return runScanPart(o, k, n, fs.Args(), stdout, stderr)
 	}
 	return runScan(o, fs.Args(), stdout, stderr)
 }
@@ -188,22 +197,9 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 		}
 		elapsed := time.Since(start)
 		suites = append(suites, scanJUnitSuite(path, r, o.Strict, opened, time.Since(opened)))
-		switch {
-		case o.JSON:
-			err = writeJSON(stdout, scanReport(r))
-		case o.Markdown:
-			if !first {
-				io.WriteString(stdout, "\n")
-			}
-			writeScanMarkdown(stdout, r)
-		default:
-			if !first {
-				io.WriteString(stdout, "\n")
-			}
-			writeScanText(stdout, st, r, o.All, elapsed)
-		}
+		err = writeScanReport(stdout, o, st, r, elapsed, first)
 		first = false
-		return !r.Healthy() || (o.Strict && r.Summary.Warnings > 0), err
+		return scanFailed(o, r), err
 	})
 	if o.JUnit != "" {
 		if jerr := writeJUnit(o.JUnit, "ckpt scan", suites); jerr != nil {
@@ -211,4 +207,29 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return err
+}
+
+// writeScanReport prints one scan in the format o asks for; first is false
+// for every report after the first.
+func writeScanReport(stdout io.Writer, o scanOptions, st styler, r *inspect.Result, elapsed time.Duration, first bool) error {
+	switch {
+	case o.JSON:
+		return writeJSON(stdout, scanReport(r))
+	case o.Markdown:
+		if !first {
+			io.WriteString(stdout, "\n")
+		}
+		writeScanMarkdown(stdout, r)
+	default:
+		if !first {
+			io.WriteString(stdout, "\n")
+		}
+		writeScanText(stdout, st, r, o.All, elapsed)
+	}
+	return nil
+}
+
+// scanFailed reports whether a scan's findings fail it (exit 1).
+func scanFailed(o scanOptions, r *inspect.Result) bool {
+	return !r.Healthy() || (o.Strict && r.Summary.Warnings > 0)
 }
