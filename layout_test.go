@@ -19,12 +19,14 @@ const module = "github.com/ckpt-tool/ckpt/"
 // package states its place in the layering when it is added); commands under
 // cmd/ may import anything but each other.
 var allowed = map[string][]string{
-	"formats":          {},
+	"formats":          {"formats/pickle"},
+	"formats/pickle":   {},
 	"inspect":          {"formats"},
 	"diff":             {"inspect", "formats"},
-	"repair":           {"inspect", "formats"},
+	"repair":           {"diff", "inspect", "formats"},
 	"probe":            {"inspect", "formats"},
 	"watch":            {"diff", "inspect", "formats"},
+	"convert":          {"formats"},
 	"internal/synth":   {"formats"},
 	"internal/hostile": {"formats"},
 	"internal/testenv": {},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"sort"
@@ -236,7 +237,7 @@ func openSources(cs ...*formats.Checkpoint) (map[string]formats.Source, error) {
 	srcs := map[string]formats.Source{}
 	for _, c := range cs {
 		for _, f := range c.Files {
-			if _, ok := srcs[f.Path]; ok || f.Header == nil {
+			if _, ok := srcs[f.Path]; ok || !f.Parsed() {
 				continue
 			}
 			s, err := formats.OpenSource(f.Path, formats.Pread)
@@ -323,6 +324,9 @@ func byteRange(t *formats.Tensor, s0, s1 uint64) (int64, int64) {
 	bits := uint64(scalarBits(t.DType))
 	lo := int64(s0 * bits / 8)
 	if s1 == scalarCount(t) {
+		if !t.Contiguous() {
+			return lo, int64(t.Numel()) * int64(t.DType.Size())
+		}
 		return lo, t.Length()
 	}
 	return lo, int64(s1 * bits / 8)
@@ -344,7 +348,14 @@ func (w *worker) read(e *engine, t *formats.Tensor, s0, s1 uint64, buf *[]byte) 
 	if src == nil {
 		return nil, fmt.Errorf("%s: file was not opened", t.File.Path)
 	}
-	if _, err := src.ReadAt(b, t.Offset+lo); err != nil {
+	if !t.Contiguous() {
+		// A view (PyTorch): its elements in C order through its strides.
+		v := formats.NewViewReader(src, src.Size(), t)
+		v.SkipTo(lo)
+		if _, err := io.ReadFull(v, b); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+		}
+	} else if _, err := src.ReadAt(b, t.Offset+lo); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
 	}
 	readBytes.Add(int64(len(b)))

@@ -116,7 +116,7 @@ func planPair(a, b *formats.Checkpoint, chunk int, files sameFiles) *pairPlan {
 			}
 		}
 		pw := &pairWork{d: d, ta: ta, tb: tb, first: len(pl.tasks)}
-		pw.same = ta.DType == tb.DType && ta.Offset == tb.Offset && ta.Length() == tb.Length() && files.same(ta.File.Path, tb.File.Path)
+		pw.same = ta.DType == tb.DType && ta.Offset == tb.Offset && ta.Length() == tb.Length() && slices.Equal(ta.Strides, tb.Strides) && files.same(ta.File.Path, tb.File.Path)
 		bits := uint64(max(scalarBits(ta.DType), scalarBits(tb.DType)))
 		per := max(8, uint64(chunk)*8/bits/8*8)
 		n := scalarCount(ta)

@@ -39,7 +39,7 @@ var (
 // Discover lists the checkpoints of a run directory: the checkpoint-N
 // directories the Hugging Face Trainer writes and the global_stepN directories
 // of DeepSpeed, ordered by step. Incomplete checkpoints are listed with the
-// reason they are skipped: no safetensors weights, or no trainer_state.json
+// reason they are skipped: no weights, or no trainer_state.json
 // while another checkpoint of the run has one (the Trainer writes it last, so
 // its absence means the save was interrupted).
 func Discover(runDir string) ([]*Entry, error) {
@@ -142,8 +142,8 @@ func describe(es []*Entry) {
 			continue
 		}
 		if !fi.IsDir() {
-			if !strings.HasSuffix(e.Path, ".safetensors") {
-				e.Incomplete = "not a .safetensors file"
+			if !formats.IsWeightsFile(e.Path) {
+				e.Incomplete = "not a weights file (.safetensors, or a PyTorch .bin/.pt/.pth)"
 			}
 			continue
 		}
@@ -153,7 +153,7 @@ func describe(es []*Entry) {
 		}
 		e.HasScaler = isFile(filepath.Join(e.Path, "scaler.pt"))
 		if !hasWeights(e.Path) {
-			e.Incomplete = "no safetensors weights"
+			e.Incomplete = "no weights"
 		}
 	}
 	if !anyState {
@@ -177,7 +177,7 @@ func isDir(p string) bool {
 }
 
 // hasWeights reports whether a checkpoint directory holds weights at all: a
-// *.safetensors entry or a sharded index. Broken weights (missing shards, a
+// weights file (safetensors or PyTorch) or a sharded index. Broken weights (missing shards, a
 // directory where a file should be) are not "incomplete": they are scanned and
 // reported.
 func hasWeights(dir string) bool {
@@ -187,7 +187,7 @@ func hasWeights(dir string) bool {
 	}
 	for _, de := range des {
 		n := de.Name()
-		if strings.HasSuffix(n, ".safetensors") || (strings.Contains(n, ".safetensors.index") && strings.HasSuffix(n, ".json")) {
+		if formats.IsWeightsFile(n) || ((strings.Contains(n, ".safetensors.index") || strings.Contains(n, ".bin.index")) && strings.HasSuffix(n, ".json")) {
 			return true
 		}
 	}

@@ -66,8 +66,55 @@ func (c *Checkpoint) TotalBytes() int64 {
 	return n
 }
 
-// IndexFileNames are the index names tried, canonical first.
-var indexPattern = "*.safetensors.index*.json"
+// indexPatterns match the sharded indexes: safetensors', then PyTorch's
+// (pytorch_model.bin.index.json).
+var indexPatterns = []string{"*.safetensors.index*.json", "*.bin.index*.json"}
+
+// isTrainingState reports whether a file name is one of the training-state
+// files a trainer writes beside the weights (not weights themselves).
+func isTrainingState(name string) bool {
+	lower := strings.ToLower(name)
+	switch {
+	case lower == "training_args.bin", lower == "scaler.pt", lower == "scheduler.pt",
+		strings.HasPrefix(lower, "optimizer") && (strings.HasSuffix(lower, ".pt") || strings.HasSuffix(lower, ".bin")),
+		strings.HasPrefix(lower, "rng_state") && strings.HasSuffix(lower, ".pth"):
+		return true
+	}
+	return false
+}
+
+// IsWeightsFile reports whether a file name is one weights are stored under:
+// a .safetensors file, or a PyTorch .bin/.pt/.pth/.ckpt that is not training
+// state (optimizer.pt, rng_state.pth, training_args.bin, ...).
+func IsWeightsFile(name string) bool {
+	lower := strings.ToLower(filepath.Base(name))
+	switch filepath.Ext(lower) {
+	case ".safetensors":
+		return true
+	case ".bin", ".pt", ".pth", ".ckpt":
+		return !isTrainingState(lower)
+	}
+	return false
+}
+
+// torchWeights lists the PyTorch weight files of dir (.bin, .pt, .pth, not
+// training state), sorted.
+func torchWeights(dir string) ([]string, error) {
+	var out []string
+	for _, pat := range []string{"*.bin", "*.pt", "*.pth"} {
+		names, err := matchDir(dir, pat)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			if !isTrainingState(filepath.Base(n)) {
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
 
 // Open describes the checkpoint at path: a .safetensors file or a checkpoint
 // directory. It returns an error only when it cannot do its job at all (path
@@ -88,12 +135,19 @@ func Open(path string) (*Checkpoint, error) {
 		return c, nil
 	}
 	c.Dir = path
-	indexes, err := matchDir(path, indexPattern)
-	if err != nil {
-		return nil, err
+	var indexes []string
+	for _, pat := range indexPatterns {
+		found, err := matchDir(path, pat)
+		if err != nil {
+			return nil, err
+		}
+		if len(found) > 0 {
+			indexes = found
+			break
+		}
 	}
 	sort.Slice(indexes, func(i, j int) bool {
-		ci, cj := filepath.Base(indexes[i]) == "model.safetensors.index.json", filepath.Base(indexes[j]) == "model.safetensors.index.json"
+		ci, cj := canonicalIndex(indexes[i]), canonicalIndex(indexes[j])
 		if ci != cj {
 			return ci
 		}
@@ -115,14 +169,29 @@ func Open(path string) (*Checkpoint, error) {
 		if err := c.addFile(filepath.Join(path, "adapter_model.safetensors"), "adapter_model.safetensors"); err != nil {
 			return nil, err
 		}
+	case exists(filepath.Join(path, "pytorch_model.bin")):
+		c.Layout = LayoutSingle
+		if err := c.addFile(filepath.Join(path, "pytorch_model.bin"), "pytorch_model.bin"); err != nil {
+			return nil, err
+		}
+	case exists(filepath.Join(path, "adapter_model.bin")):
+		c.Layout = LayoutAdapter
+		if err := c.addFile(filepath.Join(path, "adapter_model.bin"), "adapter_model.bin"); err != nil {
+			return nil, err
+		}
 	default:
 		names, err := matchDir(path, "*.safetensors")
 		if err != nil {
 			return nil, err
 		}
 		if len(names) == 0 {
+			if names, err = torchWeights(path); err != nil {
+				return nil, err
+			}
+		}
+		if len(names) == 0 && len(trainingStateFiles(path)) == 0 {
 			return nil, &Error{Kind: ErrNoWeights, File: path, Offset: -1,
-				Detail: "no .safetensors weights here (looked for model.safetensors, a *.safetensors.index.json, adapter_model.safetensors)"}
+				Detail: "no weights here (looked for model.safetensors, a *.safetensors.index.json, adapter_model.safetensors, pytorch_model.bin, a *.bin.index.json, *.bin, *.pt, *.pth)"}
 		}
 		sort.Strings(names)
 		c.Layout = LayoutFiles
@@ -130,6 +199,20 @@ func Open(path string) (*Checkpoint, error) {
 			if err := c.addFile(n, filepath.Base(n)); err != nil {
 				return nil, err
 			}
+		}
+	}
+	// Training state is read beside PyTorch weights (or alone); a safetensors
+	// checkpoint's optimizer.pt and friends are left to the trainer.
+	torchWeightsHere := len(c.Files) == 0
+	for _, f := range c.Files {
+		torchWeightsHere = torchWeightsHere || f.Format() == ContainerTorch
+	}
+	for _, p := range trainingStateFiles(path) {
+		if !torchWeightsHere {
+			break
+		}
+		if err := c.addFilePrefixed(p, filepath.Base(p), filepath.Base(p)+"/"); err != nil {
+			return nil, err
 		}
 	}
 	c.index()
@@ -168,8 +251,36 @@ func matchDir(dir, pattern string) ([]string, error) {
 	return out, nil
 }
 
+// canonicalIndex reports whether an index has the name save_pretrained gives it.
+func canonicalIndex(p string) bool {
+	b := filepath.Base(p)
+	return b == "model.safetensors.index.json" || b == "pytorch_model.bin.index.json"
+}
+
+// trainingStateFiles lists the PyTorch training-state files beside the
+// weights (optimizer.pt, scheduler.pt, rng_state*.pth, training_args.bin,
+// scaler.pt), sorted. They are read like weights; their tensors are named
+// "<file>/<key path>" (optimizer.pt/state.0.exp_avg).
+func trainingStateFiles(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() && isTrainingState(e.Name()) {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
+}
+
 func (c *Checkpoint) addFile(path, name string) error {
-	f, err := ReadFileHeader(path, name)
+	return c.addFilePrefixed(path, name, "")
+}
+
+func (c *Checkpoint) addFilePrefixed(path, name, prefix string) error {
+	f, err := readFileHeader(path, name, prefix)
 	if err != nil {
 		return err
 	}

@@ -39,11 +39,16 @@ var (
 	ErrUnsafePath    = errors.New("path escapes the checkpoint directory")
 	ErrMissingShard  = errors.New("shard file is missing")
 	ErrConfig        = errors.New("tensor shapes disagree with config.json")
-	ErrNoWeights     = errors.New("no safetensors weights found")
+	ErrNoWeights     = errors.New("no weights found")
 	ErrFileChanged   = errors.New("file changed after its header was read")
 	ErrFault         = errors.New("memory fault reading a mapped file (was it truncated while being read?)")
 	ErrHeaderTooBig  = errors.New("header would exceed the 100 MB limit")
 	ErrWriteMismatch = errors.New("tensor data length does not match its dtype and shape")
+
+	// PyTorch files (torch.save, zip or legacy).
+	ErrTorchFormat = errors.New("PyTorch file is malformed")
+	ErrPickle      = errors.New("pickle names code or classes outside the allow-list")
+	ErrUnsupported = errors.New("tensor type is not supported yet")
 )
 
 // Error is the one error type of this package: a category (one of the sentinels
@@ -56,6 +61,7 @@ type Error struct {
 	Offset int64  // byte offset in the file, -1 when unknown
 	Detail string // what exactly is wrong
 	Also   error  // optional second category (e.g. ErrTruncated beside ErrMetadataIncompleteBuffer)
+	Global string // for ErrPickle: the global the pickle names, e.g. "posix.system"
 }
 
 func (e *Error) Error() string {

@@ -1,10 +1,15 @@
 package formats
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
+	"strings"
 )
 
 // Container names the on-disk format of one file of a checkpoint.
@@ -70,12 +75,33 @@ func (t *Tensor) Length() int64 { return int64(min(t.End-t.Begin, math.MaxInt64)
 // only when the file cannot be opened or read at all (permission, I/O); format
 // problems are recorded in File.Err and File.Problems.
 func ReadFileHeader(path, name string) (*File, error) {
+	return readFileHeader(path, name, "")
+}
+
+// readFileHeader is ReadFileHeader; the tensors of a torch file get prefix
+// before their key paths.
+func readFileHeader(path, name, prefix string) (*File, error) {
 	f, st, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	file := &File{Path: path, Name: name, Size: st.Size(), Info: st}
+	switch sniff(f, path) {
+	case ContainerTorch:
+		readTorch(file, f, prefix)
+		return file, nil
+	case containerNotTorch:
+		head := make([]byte, min(st.Size(), 256))
+		n, _ := f.ReadAt(head, 0)
+		what := describeContent(head[:n])
+		if what == "" {
+			what = fmt.Sprintf("; it starts with % x", head[:min(n, 8)])
+		}
+		file.Container = ContainerTorch
+		file.Err = newErr(ErrTorchFormat, path, "", 0, "not a PyTorch file (neither a torch.save zip nor a pickle)%s", what)
+		return file, nil
+	}
 	h, herr := ReadHeader(path, f, st.Size())
 	file.Header = h
 	if herr != nil {
@@ -95,6 +121,41 @@ func ReadFileHeader(path, name string) (*File, error) {
 		}
 	}
 	return file, nil
+}
+
+// containerNotTorch: a file under a PyTorch name whose bytes are no known format.
+const containerNotTorch Container = "not-torch"
+
+// sniff names a file's container from its first bytes: the magic decides, the
+// extension only says what an unrecognised file was meant to be. "" means
+// safetensors (whose reader names other contents itself).
+func sniff(f io.ReaderAt, path string) Container {
+	var head [32]byte
+	n, _ := f.ReadAt(head[:], 0)
+	switch {
+	case n >= 10 && head[8] == '{' && binary.LittleEndian.Uint64(head[:8]) >= 2:
+		// A safetensors header (its length, then JSON): a length such as
+		// 0x180 starts with the bytes of a pickle's PROTO opcode.
+		return ""
+	case detectTorch(head[:n], path):
+		return ContainerTorch
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt":
+		if n > 0 && !bytes.HasPrefix(head[:n], []byte(lfsPrefix)) {
+			return containerNotTorch
+		}
+	}
+	return ""
+}
+
+// Parsed reports whether the file's tensors could be listed (its header, or
+// for a torch file its pickle, was read).
+func (f *File) Parsed() bool {
+	if f.Format() == ContainerSafetensors {
+		return f.Header != nil
+	}
+	return f.Err == nil || len(f.Located) > 0
 }
 
 // Tensors lists the file's tensors in data order.

@@ -65,9 +65,9 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	// Every mapped tensor must be in its shard, and every shard tensor mapped there.
 	names := map[string]map[string]bool{}
 	for shard, f := range shardFiles {
-		if f.Header != nil {
-			set := make(map[string]bool, len(f.Header.Tensors))
-			for _, t := range f.Header.Tensors {
+		if f.Parsed() {
+			set := map[string]bool{}
+			for _, t := range f.Tensors() {
 				set[t.Name] = true
 			}
 			names[shard] = set
@@ -86,11 +86,16 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	var total uint64
 	for _, shard := range sortedKeys(shardFiles) {
 		f := shardFiles[shard]
-		if f.Header == nil {
+		if !f.Parsed() {
 			continue
 		}
-		for _, t := range f.Header.Tensors {
-			total += t.End - t.Begin
+		for _, t := range f.Tensors() {
+			switch {
+			case f.Format() == ContainerSafetensors:
+				total += t.End - t.Begin
+			case t.TiedTo == "":
+				total += t.Numel() * uint64(t.DType.Size())
+			}
 			if got, ok := ix.WeightMap[t.Name]; !ok {
 				bad(SevWarning, indexCheck{ErrUnlistedTensor}, t.Name, "present in shard %q but not listed in weight_map (loaders will ignore it)", shard)
 			} else if got != shard {
@@ -100,7 +105,7 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	}
 	allValid := len(shardFiles) == len(ix.Shards())
 	for _, f := range shardFiles {
-		allValid = allValid && f.Header != nil
+		allValid = allValid && f.Parsed()
 	}
 	if ts, ok := ix.TotalSize(); ok && allValid && len(ix.WeightMap) > 0 && ts != float64(total) {
 		bad(SevWarning, indexCheck{ErrTotalSize}, "", "metadata.total_size is %.0f but the shards hold %d bytes of tensor data", ts, total)

@@ -130,13 +130,20 @@ func newPlan(c *formats.Checkpoint, stats []*TensorStats, opts *Options) *plan {
 			stats[i].Skipped = why
 			continue
 		}
-		fi, ok := fileIdx[t.File]
-		if !ok {
-			fi = len(p.files)
-			fileIdx[t.File] = fi
-			p.files = append(p.files, &fileState{file: t.File, path: t.File.Path, mode: opts.Source})
+		if t.TiedTo != "" {
+			continue // the same bytes as the tensor it is tied to: scanned once, copied in collect
+		}
+		if !t.Contiguous() {
+			// A view: one work item, read through its strides.
+			fi := p.fileIndex(fileIdx, t, opts)
+			p.items = append(p.items, workItem{tensor: i, file: fi, off: t.Offset, n: int64(t.Numel()) * int64(t.DType.Size())})
+			tp.file = fi
+			tp.accs = make([]Acc, 1)
+			p.files[fi].left.Add(1)
+			continue
 		}
 		step := chunkLen(t.DType, opts.chunkBytes())
+		fi := p.fileIndex(fileIdx, t, opts)
 		for off, seq := int64(0), 0; off < t.Length(); off, seq = off+step, seq+1 {
 			p.items = append(p.items, workItem{tensor: i, file: fi, seq: seq, off: t.Offset + off, n: min(step, t.Length()-off)})
 		}
@@ -145,6 +152,17 @@ func newPlan(c *formats.Checkpoint, stats []*TensorStats, opts *Options) *plan {
 		p.files[fi].left.Add(int64(len(tp.accs)))
 	}
 	return p
+}
+
+// fileIndex returns the index of t's file in the plan, adding it on first use.
+func (p *plan) fileIndex(idx map[*formats.File]int, t *formats.Tensor, opts *Options) int {
+	fi, ok := idx[t.File]
+	if !ok {
+		fi = len(p.files)
+		idx[t.File] = fi
+		p.files = append(p.files, &fileState{file: t.File, path: t.File.Path, mode: opts.Source})
+	}
+	return fi
 }
 
 // worker is one goroutine's reusable memory.
@@ -298,7 +316,12 @@ func (p *plan) run(ctx context.Context, workers int, progress func(int64)) error
 				tp := p.tensors[it.tensor]
 				if !f.failed.Load() {
 					if src, err := f.source(); err == nil {
-						acc, err := w.scanChunk(src, tp.t.DType, it.off, it.n)
+						var acc Acc
+						if tp.t.Contiguous() {
+							acc, err = w.scanChunk(src, tp.t.DType, it.off, it.n)
+						} else {
+							acc, err = w.scanStrided(src, tp.t)
+						}
 						if err != nil {
 							f.fail(tp.t.Name, err)
 						} else {
@@ -344,6 +367,24 @@ func (p *plan) collect(stats []*TensorStats) []Finding {
 			ts.Acc.Merge(&tp.accs[j])
 		}
 		ts.finish()
+	}
+	// Tied tensors share the bytes of an earlier tensor: its statistics are theirs.
+	byName := map[string]*TensorStats{}
+	for i, tp := range p.tensors {
+		if tp.t.TiedTo == "" {
+			byName[tp.t.Name] = stats[i]
+		}
+	}
+	for i, tp := range p.tensors {
+		if tp.t.TiedTo == "" {
+			continue
+		}
+		if src, ok := byName[tp.t.TiedTo]; ok {
+			ts := stats[i]
+			ts.Acc, ts.FirstBadCoords, ts.Skipped = src.Acc, src.FirstBadCoords, src.Skipped
+		} else {
+			stats[i].Skipped = "tied to " + tp.t.TiedTo + ", which was not scanned"
+		}
 	}
 	var out []Finding
 	for _, f := range p.files {

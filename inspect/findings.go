@@ -18,7 +18,15 @@ func FormatFindings(c *formats.Checkpoint) []Finding {
 		if errors.Is(p.Err, formats.ErrIncomplete) {
 			check = CheckIncomplete // an unfinished save, not corruption
 		}
-		out = append(out, Finding{Severity: string(p.Severity), Check: check, Tensor: p.Err.Tensor, File: p.Err.File, Message: p.Err.Error()})
+		f := Finding{Severity: string(p.Severity), Check: check, Tensor: p.Err.Tensor, File: p.Err.File, Message: p.Err.Error()}
+		if errors.Is(p.Err, formats.ErrPickle) {
+			f.Check, f.Global = CheckPickle, p.Err.Global
+			if p.Err.Offset >= 0 {
+				off := p.Err.Offset
+				f.Offset = &off
+			}
+		}
+		out = append(out, f)
 	}
 	if len(c.Tensors) == 0 && len(c.AllFileErrors()) == 0 {
 		out = append(out, Finding{Severity: string(formats.SevWarning), Check: CheckEmpty, File: c.Path,

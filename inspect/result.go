@@ -12,6 +12,10 @@ type Finding struct {
 	Tensor   string `json:"tensor"`
 	File     string `json:"file"`
 	Message  string `json:"message"`
+	// For check "pickle": the global the pickle names and the byte offset of
+	// the opcode naming it.
+	Global string `json:"global,omitempty"`
+	Offset *int64 `json:"offset,omitempty"`
 }
 
 // Check names.
@@ -20,6 +24,9 @@ const (
 	CheckOutlier   = "outlier"
 	CheckFormat    = "format"
 	CheckEmpty     = "empty"
+	// CheckPickle: a PyTorch pickle names code (error) or a class outside
+	// the allow-list (warning).
+	CheckPickle = "pickle"
 	// CheckIncomplete: a trainer checkpoint without trainer_state.json (written
 	// last) whose shards are short or missing: still being written, or its save
 	// was interrupted.

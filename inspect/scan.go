@@ -37,8 +37,8 @@ func Scan(ctx context.Context, c *formats.Checkpoint, opts Options) (*Result, er
 	r := &Result{Path: c.Path, Checkpoint: c}
 	for _, f := range c.Files {
 		n := 0
-		if f.Header != nil {
-			n = len(f.Header.Tensors)
+		if f.Parsed() {
+			n = len(f.Tensors())
 		}
 		r.Files = append(r.Files, FileSummary{Path: f.Path, Bytes: f.Size, Tensors: n})
 	}
@@ -51,7 +51,10 @@ func Scan(ctx context.Context, c *formats.Checkpoint, opts Options) (*Result, er
 		return nil, err
 	}
 	r.Findings = append(r.Findings, p.collect(r.Tensors)...)
-	for _, ts := range r.Tensors {
+	for i, ts := range r.Tensors {
+		if c.Tensors[i].TiedTo != "" {
+			continue // reported under the tensor it is tied to
+		}
 		if f := nonFiniteFinding(ts); f != nil {
 			r.Findings = append(r.Findings, *f)
 		}

@@ -17,8 +17,18 @@ func ScanTensor(src formats.Source, t *formats.Tensor, opts Options) (TensorStat
 		ts.Skipped = why
 		return ts, &formats.Error{Kind: formats.ErrTruncated, File: src.Path(), Tensor: t.Name, Offset: t.Offset, Detail: why}
 	}
-	step := chunkLen(t.DType, opts.chunkBytes())
 	w := &worker{}
+	if !t.Contiguous() {
+		a, err := w.scanStrided(src, t)
+		if err != nil {
+			ts.Skipped = "reading failed: " + err.Error()
+			return ts, fmt.Errorf("%s: tensor %q: %w", src.Path(), t.Name, err)
+		}
+		ts.Acc = a
+		ts.finish()
+		return ts, nil
+	}
+	step := chunkLen(t.DType, opts.chunkBytes())
 	for off := int64(0); off < t.Length(); off += step {
 		n := min(step, t.Length()-off)
 		a, err := w.scanChunk(src, t.DType, t.Offset+off, n)
@@ -57,6 +67,16 @@ func (ts *TensorStats) finish() {
 func unscannable(t *formats.Tensor, size int64) string {
 	if !t.DType.Valid() {
 		return fmt.Sprintf("unknown dtype %q", t.DType)
+	}
+	if !t.Contiguous() {
+		// A view: its elements lie in [Begin, End), checked by its reader.
+		if len(t.Strides) != len(t.Shape) || t.End < t.Begin || t.DType.Size() == 0 {
+			return "its strides do not match its shape"
+		}
+		if t.Offset < 0 || t.Offset > size || t.Length() > size-t.Offset {
+			return "the file ends before this tensor does"
+		}
+		return ""
 	}
 	want, err := formats.TensorSpec{Name: t.Name, DType: t.DType, Shape: t.Shape}.ByteLen()
 	if err != nil || t.End < t.Begin || want != t.End-t.Begin {

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ckpt's tests use, when they are missing:
 # chromium (the bisect HTML report is rendered headless in a test), python3-torch
-# (probe's logits are compared with a PyTorch forward pass), xmllint
+# and python3-numpy (probe's logits are compared with a PyTorch forward pass;
+# PyTorch checkpoints are written with torch.save in tests), xmllint
 # (libxml2-utils: JUnit reports are validated against a schema) and pre-commit
 # (the ckpt-scan hook is run as pre-commit runs it).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-/usr/bin/python3 -c "import torch" >/dev/null 2>&1 || need+=(python3-torch)
+/usr/bin/python3 -c "import torch, numpy" >/dev/null 2>&1 || need+=(python3-torch python3-numpy)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 command -v pre-commit >/dev/null 2>&1 || need+=(pre-commit)
 if [ ${#need[@]} -gt 0 ]; then

@@ -93,6 +93,7 @@ type inspectTensor struct {
 	Offset int64    `json:"offset"`        // absolute byte offset in its file
 	Shard  string   `json:"shard"`         // the file's name inside the checkpoint
 	Cut    bool     `json:"cut,omitempty"` // the file ends before this tensor does
+	TensorLayout
 }
 
 // dtypeTotal totals the tensors of one dtype.
@@ -136,6 +137,7 @@ func buildInspectReport(c *formats.Checkpoint) *inspectReport {
 		rep.Tensors = append(rep.Tensors, inspectTensor{
 			Name: t.Name, File: t.File.Path, DType: string(t.DType), Shape: jsonShape(t.Shape),
 			Numel: t.Numel(), Bytes: t.Bytes(), Offset: t.Offset, Shard: t.File.Name, Cut: t.Cut,
+			TensorLayout: tensorLayout(t),
 		})
 		d := byDType[t.DType]
 		if d == nil {

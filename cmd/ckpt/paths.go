@@ -42,9 +42,9 @@ func (e *pathError) Unwrap() error { return e.Err }
 func (e *pathError) hint() string {
 	switch {
 	case errors.Is(e.Err, formats.ErrNoWeights):
-		return "give a .safetensors file, or a checkpoint directory holding model.safetensors or model.safetensors.index.json and its shards"
+		return "give a .safetensors or PyTorch (.bin/.pt/.pth) file, or a checkpoint directory holding model.safetensors, pytorch_model.bin or a sharded index and its shards"
 	case errors.Is(e.Err, fs.ErrNotExist):
-		return "check the path; ckpt takes a .safetensors file or a checkpoint directory"
+		return "check the path; ckpt takes a .safetensors or PyTorch file, or a checkpoint directory"
 	}
 	return ""
 }

@@ -16,6 +16,16 @@ const metadataShown = 120
 
 // layoutText describes a checkpoint layout in words.
 func layoutText(c *formats.Checkpoint) string {
+	if len(c.Files) > 0 && c.Files[0].Format() != formats.ContainerSafetensors {
+		switch c.Layout {
+		case formats.LayoutFile:
+			return "PyTorch file"
+		case formats.LayoutSingle, formats.LayoutAdapter:
+			return "checkpoint directory (" + c.Files[0].Name + ")"
+		case formats.LayoutFiles:
+			return "directory of PyTorch files"
+		}
+	}
 	switch c.Layout {
 	case formats.LayoutFile:
 		return "safetensors file"

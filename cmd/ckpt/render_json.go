@@ -77,6 +77,7 @@ type jsonFile struct {
 	HeaderBytes *uint64           `json:"header_bytes,omitempty"` // JSON header length, when it could be read
 	Valid       bool              `json:"valid"`                  // passes every read rule
 	Metadata    map[string]string `json:"metadata,omitempty"`     // __metadata__ (inspect only)
+	Format      string            `json:"format,omitempty"`       // the container when not safetensors ("torch")
 }
 
 // jsonFiles describes the files of c; withMetadata adds each file's __metadata__.
@@ -84,6 +85,10 @@ func jsonFiles(c *formats.Checkpoint, withMetadata bool) []jsonFile {
 	out := make([]jsonFile, 0, len(c.Files))
 	for _, f := range c.Files {
 		jf := jsonFile{Path: f.Path, Bytes: f.Size, Name: f.Name, Valid: f.Valid()}
+		if f.Format() != formats.ContainerSafetensors {
+			jf.Tensors = len(f.Tensors())
+			jf.Format = string(f.Format())
+		}
 		if f.Header != nil {
 			jf.Tensors = len(f.Header.Tensors)
 			n := f.Header.Len
@@ -149,6 +154,30 @@ type scanTensorJSON struct {
 	FirstNonfiniteCoords []uint64 `json:"first_nonfinite_coords,omitempty"` // the same as coordinates
 	Scanned              bool     `json:"scanned"`
 	Skipped              string   `json:"skipped,omitempty"` // why it was not scanned
+	TensorLayout
+}
+
+// TensorLayout is what a tensor's JSON adds when it is not a plain
+// safetensors tensor: its container, the tensor it is tied to (same bytes,
+// scanned once) and whether it is a non-contiguous view.
+type TensorLayout struct {
+	Format     string `json:"format,omitempty"`
+	TiedTo     string `json:"tied_to,omitempty"`
+	Contiguous *bool  `json:"contiguous,omitempty"`
+}
+
+// tensorLayout describes t for JSON.
+func tensorLayout(t *formats.Tensor) TensorLayout {
+	var l TensorLayout
+	if t == nil || t.File == nil || t.File.Format() == formats.ContainerSafetensors {
+		return l
+	}
+	l.Format, l.TiedTo = string(t.File.Format()), t.TiedTo
+	if !t.Contiguous() {
+		f := false
+		l.Contiguous = &f
+	}
+	return l
 }
 
 // finiteOrNull returns a pointer to v, or nil (JSON null) when there is no
@@ -191,8 +220,12 @@ func scanReport(r *inspect.Result) scanReportJSON {
 		out.Layout = string(r.Checkpoint.Layout)
 		out.Files = jsonFiles(r.Checkpoint, false)
 	}
-	for _, t := range r.Tensors {
-		out.Tensors = append(out.Tensors, scanTensor(t))
+	for i, t := range r.Tensors {
+		j := scanTensor(t)
+		if r.Checkpoint != nil && i < len(r.Checkpoint.Tensors) {
+			j.TensorLayout = tensorLayout(r.Checkpoint.Tensors[i])
+		}
+		out.Tensors = append(out.Tensors, j)
 	}
 	return out
 }

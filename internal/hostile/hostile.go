@@ -273,6 +273,7 @@ func Generate(dir string) ([]Case, error) {
 	// No weights at all: bisect skips it as an incomplete checkpoint (exit 0).
 	g.dirCase("dir-no-weights", withMods(unopenable, func(c *Case) { c.Bisect = Expect{0, ""} }),
 		func(d string) error { return os.WriteFile(filepath.Join(d, "config.json"), []byte("{}"), 0o644) })
+	g.torchCases()
 	return g.cases, g.err
 }
 

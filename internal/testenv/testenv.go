@@ -73,3 +73,18 @@ func Command(tb testing.TB, name, debianPackage string) string {
 	}
 	return p
 }
+
+// RealdataTorch is the shared corpus of real PyTorch files (truth.json says
+// what torch.load gives for each). The test is skipped when it is absent,
+// and fails when CI=true.
+func RealdataTorch(tb testing.TB) string {
+	tb.Helper()
+	dir := filepath.Join(ModuleRoot(tb), "..", "shared", "realdata-torch")
+	if _, err := os.Stat(filepath.Join(dir, "truth.json")); err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("real PyTorch files not available: %v", err)
+		}
+		tb.Skipf("real PyTorch files not available (expected ../shared/realdata-torch beside the module): %v", err)
+	}
+	return dir
+}
