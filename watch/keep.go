@@ -46,7 +46,7 @@ type keeper struct {
 
 func newKeeper(dir string, copyOnly bool) (*keeper, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--keep %s: %w", dir, err)
+		return nil, fmt.Errorf("keep directory %s: %w", dir, err)
 	}
 	k := &keeper{dir: dir, copyOnly: copyOnly}
 	// A previous watch's copies stay protected: adopt those still present.

@@ -358,7 +358,7 @@ func (w *watcher) warnSharedCopy(path string, step int) {
 	}
 	for _, c := range w.keeper.kept {
 		if c.Source == path && c.Step == step && c.Method == "hardlink" {
-			w.log("%s is being saved again in place; its kept copy %s is made of hard links to the same files and follows the new save (--keep-copy keeps independent copies)", path, c.Copy)
+			w.log("%s is being saved again in place; its kept copy %s is made of hard links to the same files and follows the new save (copies instead of links keep independent copies)", path, c.Copy)
 		}
 	}
 }
