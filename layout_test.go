@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"probe":            {"inspect", "formats"},
 	"watch":            {"diff", "inspect", "formats"},
 	"convert":          {"formats"},
+	"optim":            {"inspect", "formats", "formats/pickle"},
 	"internal/synth":   {"formats"},
 	"internal/hostile": {"formats"},
 	"internal/testenv": {},

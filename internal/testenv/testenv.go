@@ -88,3 +88,16 @@ func RealdataTorch(tb testing.TB) string {
 	}
 	return dir
 }
+
+// TorchPython returns /usr/bin/python3 when it can import torch (Debian's
+// python3-torch, which a python3 earlier on PATH may shadow). Without it the
+// test stops through Missing.
+func TorchPython(tb testing.TB) string {
+	tb.Helper()
+	const py = "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
+		Missing(tb, "/usr/bin/python3 cannot import torch ("+err.Error()+")",
+			"install the Debian package python3-torch (scripts/install-test-deps.sh does)")
+	}
+	return py
+}
