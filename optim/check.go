@@ -24,16 +24,39 @@ const DefaultUpdateWarn = 0.1
 // chunk is how many elements are read from each tensor at a time.
 const chunk = 1 << 16
 
-// Check runs the optimizer checks. r is the scan of the checkpoint the state
-// was read from (its nonfinite counts are the engine's); the nonfinite
-// findings of state tensors are rewritten in place to name their parameter.
-// It fills each parameter's NonFinite and UpdateRatio and returns the new
-// findings. updateWarn ≤ 0 means DefaultUpdateWarn.
+// Structure runs the checks that need no tensor values (inspect's): a state
+// shape that disagrees with its parameter (error) and a step that disagrees
+// with trainer_state.json's global_step (warning, once).
+func (s *State) Structure() []inspect.Finding {
+	var out []inspect.Finding
+	add := func(sev, tensor, format string, args ...any) {
+		out = append(out, inspect.Finding{Severity: sev, Check: CheckOptimizer, Tensor: tensor, File: s.File, Message: fmt.Sprintf(format, args...)})
+	}
+	for _, p := range s.Params {
+		if p.Name != nil && !p.ShapeOK && p.Weight != nil {
+			add("error", pathOf(p, p.State[0].Key), "the optimizer state of %s has shape %v but the parameter has shape %v: the optimizer belongs to another model (resuming would fail or mix up parameters)",
+				*p.Name, p.Shape, p.Weight.Shape)
+		}
+		if s.GlobalStep != nil && p.Step != nil && *p.Step != float64(*s.GlobalStep) {
+			add("warning", pathOf(p, "step"), "the optimizer step of %s is %g but trainer_state.json's global_step is %d: the optimizer state and the training state were not saved together",
+				p.Label(), *p.Step, *s.GlobalStep)
+		}
+	}
+	// A step mismatch is one fact, not one per parameter: keep the first.
+	return firstOfStepWarnings(out)
+}
+
+// Check runs every optimizer check (scan's): Structure, then the value
+// checks. r is the scan of the checkpoint the state was read from (its
+// nonfinite counts are the engine's); the nonfinite findings of state tensors
+// are rewritten in place to name their parameter. It fills each parameter's
+// NonFinite and UpdateRatio and returns the new findings. updateWarn ≤ 0
+// means DefaultUpdateWarn.
 func (s *State) Check(ctx context.Context, r *inspect.Result, updateWarn float64) ([]inspect.Finding, error) {
 	if updateWarn <= 0 {
 		updateWarn = DefaultUpdateWarn
 	}
-	var out []inspect.Finding
+	out := s.Structure()
 	add := func(sev, tensor, format string, args ...any) {
 		out = append(out, inspect.Finding{Severity: sev, Check: CheckOptimizer, Tensor: tensor, File: s.File, Message: fmt.Sprintf(format, args...)})
 	}
@@ -43,39 +66,29 @@ func (s *State) Check(ctx context.Context, r *inspect.Result, updateWarn float64
 		for _, ts := range r.Tensors {
 			stats[ts.Name] = ts
 		}
+		byName := map[string]*stateRef{}
+		for t, ref := range s.byTensor {
+			byName[t.Name] = ref
+		}
 		for i := range r.Findings {
 			f := &r.Findings[i]
-			if f.Check != inspect.CheckNonFinite {
-				continue
-			}
-			for t, ref := range s.byTensor {
-				if t.Name == f.Tensor && t.File != nil && t.File.Path == f.File {
-					ts := stats[t.Name]
-					f.Message = fmt.Sprintf("%s of %s holds %s; %s", ref.key, ref.p.Label(), nonfiniteText(ts), f.Message)
-				}
+			if ref := byName[f.Tensor]; ref != nil && f.Check == inspect.CheckNonFinite && f.File == s.File {
+				f.Message = fmt.Sprintf("%s of %s holds %s; %s", ref.key, ref.p.Label(), nonfiniteText(stats[f.Tensor]), f.Message)
 			}
 		}
 	}
 	for _, p := range s.Params {
+		var n uint64
 		for _, st := range p.State {
 			if st.Tensor == nil {
 				continue
 			}
 			if ts := stats[st.Tensor.Name]; ts != nil {
-				p.NonFinite += ts.NonFinite()
+				n += ts.NonFinite()
 			}
 		}
-		if p.Name != nil && !p.ShapeOK && p.Weight != nil {
-			add("error", p.State[0].Path, "the optimizer state of %s has shape %v but the parameter has shape %v: the optimizer belongs to another model (resuming would fail or mix up parameters)",
-				*p.Name, p.Shape, p.Weight.Shape)
-		}
-		if s.GlobalStep != nil && p.Step != nil && *p.Step != float64(*s.GlobalStep) {
-			add("warning", "state."+fmt.Sprint(p.ID)+".step", "the optimizer step of %s is %g but trainer_state.json's global_step is %d: the optimizer state and the training state were not saved together",
-				p.Label(), *p.Step, *s.GlobalStep)
-		}
+		p.NonFinite = &n
 	}
-	// A step mismatch is one fact, not one per parameter: keep the first.
-	out = firstOfStepWarnings(out)
 	for _, p := range s.Params {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -90,11 +103,8 @@ func (s *State) Check(ctx context.Context, r *inspect.Result, updateWarn float64
 		if ratio != nil {
 			p.UpdateRatio = ratio
 			if s.MaxUpdate == nil || *ratio > *s.MaxUpdate {
-				s.MaxUpdate, s.MaxUpdateParam = ratio, p.Name
-				if p.Name == nil {
-					l := p.Label()
-					s.MaxUpdateParam = &l
-				}
+				l := p.Label()
+				s.MaxUpdate, s.MaxUpdateParam = ratio, &l
 			}
 			if *ratio > updateWarn {
 				add("warning", pathOf(p, "exp_avg"), "the next Adam step would move %s by %.3g of its norm (above %g): the run is about to blow up there", p.Label(), *ratio, updateWarn)
@@ -143,6 +153,8 @@ func nonfiniteText(ts *inspect.TensorStats) string {
 	return strings.Join(parts, ", ")
 }
 
+// pathOf is the tensor name of a parameter's state key (with the file prefix
+// the reader gives it in a checkpoint directory).
 func pathOf(p *Param, key string) string {
 	for _, st := range p.State {
 		if st.Key == key && st.Tensor != nil {

@@ -51,7 +51,9 @@ type Param struct {
 	NameSource *string  `json:"name_source"`
 	Shape      []uint64 `json:"shape"` // of its state tensors; nil when it has none
 	Step       *float64 `json:"step"`
-	NonFinite  uint64   `json:"nonfinite"`
+	// NonFinite counts the nonfinite values of its state tensors (scan's
+	// counts); nil until Check has run.
+	NonFinite *uint64 `json:"nonfinite"`
 	// UpdateRatio is ‖lr·m̂/(√v̂+ε)‖ / ‖θ‖ (see docs/optimizer.md); nil when it
 	// cannot be computed (no Adam state, no weights, θ = 0).
 	UpdateRatio *float64 `json:"update_ratio"`

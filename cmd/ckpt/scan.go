@@ -36,6 +36,7 @@ type scanOptions struct {
 	NoProgress bool   // never draw the progress bar
 	Target     string // --target-dtype: the dtype the model will be served in
 	JUnit      string // also write a JUnit XML report here
+	UpdateWarn float64
 	Thresholds inspect.Thresholds
 }
 
@@ -53,7 +54,11 @@ func runScanCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.NoProgress, "no-progress", false, "never draw the progress bar (it is drawn only when stderr is a terminal)")
 	fs.StringVar(&o.Target, "target-dtype", "", "the dtype the model will be served in; f16 makes values beyond the fp16 range errors, not warnings")
 	addThresholdFlags(fs, &o.Thresholds)
+	addUpdateWarnFlag(fs, &o.UpdateWarn)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := validateUpdateWarn(o.UpdateWarn); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
@@ -189,11 +194,16 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 			suites = append(suites, errorJUnitSuite(path, err, opened))
 			return false, err
 		}
+		opt, err := optimizerOf(ctx, r, true, o.UpdateWarn)
+		if err != nil {
+			suites = append(suites, errorJUnitSuite(path, err, opened))
+			return false, err
+		}
 		elapsed := time.Since(start)
 		suites = append(suites, scanJUnitSuite(path, r, o.Strict, opened, time.Since(opened)))
 		switch {
 		case o.JSON:
-			err = writeJSON(stdout, scanReport(r))
+			err = writeJSON(stdout, scanReportWithOptimizer(r, opt))
 		case o.Markdown:
 			if !first {
 				io.WriteString(stdout, "\n")
@@ -204,6 +214,7 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 				io.WriteString(stdout, "\n")
 			}
 			writeScanText(stdout, st, r, o.All, elapsed)
+			writeOptimizerText(stdout, opt)
 		}
 		first = false
 		return !r.Healthy() || (o.Strict && r.Summary.Warnings > 0), err

@@ -101,3 +101,16 @@ func TorchPython(tb testing.TB) string {
 	}
 	return py
 }
+
+// WriteTrainerCheckpoints writes, with torch (TorchPython), the Trainer-like
+// checkpoints of optim/testdata/trainer_fixtures.py under dir: checkpoint-3,
+// checkpoint-6, the poisoned variants poison-nan, poison-negative,
+// poison-shape and poison-step, and expected.json (torch's own numbers).
+func WriteTrainerCheckpoints(tb testing.TB, dir string) {
+	tb.Helper()
+	py := TorchPython(tb)
+	script := filepath.Join(ModuleRoot(tb), "optim", "testdata", "trainer_fixtures.py")
+	if out, err := exec.Command(py, script, dir).CombinedOutput(); err != nil {
+		tb.Fatalf("%s: %v\n%s", script, err, out)
+	}
+}
