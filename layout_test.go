@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 	"formats":          {"formats/pickle"},
 	"formats/pickle":   {},
 	"inspect":          {"formats"},
-	"diff":             {"inspect", "formats"},
+	"diff":             {"optim", "inspect", "formats"},
 	"repair":           {"diff", "inspect", "formats"},
 	"probe":            {"inspect", "formats"},
 	"watch":            {"diff", "inspect", "formats"},

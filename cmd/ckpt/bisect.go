@@ -308,6 +308,9 @@ func writeBisectText(w io.Writer, st styler, rep *diff.Report, args []string) {
 	for _, a := range v.Advice {
 		fmt.Fprintf(w, "  - %s\n", a)
 	}
+	if rep.Recommendation.ResumeReason != "" {
+		fmt.Fprintf(w, "%s: %s\n", st.Bold("RESUME"), safeText(rep.Recommendation.ResumeReason))
+	}
 	for _, n := range v.Notes {
 		fmt.Fprintf(w, "%s\n", st.Dim("note: "+n))
 	}

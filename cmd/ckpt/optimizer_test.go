@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,5 +108,91 @@ func TestOptimizerScanAndInspect(t *testing.T) {
 	r := cliRun(t, "scan", "--update-warn", "0", filepath.Join(dir, "checkpoint-6"))
 	if r.code != 2 || !strings.Contains(r.stderr, "--update-warn must be positive") {
 		t.Errorf("--update-warn 0: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// copyTree copies the files of the directory src to dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBisectLastResumable: in a run whose newest checkpoint has healthy
+// weights and a NaN in exp_avg, bisect keeps it as last_healthy, reports the
+// checkpoint before as last_resumable and resume_from, says in one line that
+// the newest one's weights are healthy and its optimizer poisoned, and gives
+// each checkpoint's largest predicted update.
+func TestBisectLastResumable(t *testing.T) {
+	fx := t.TempDir()
+	testenv.WriteTrainerCheckpoints(t, fx)
+	run := t.TempDir()
+	copyTree(t, filepath.Join(fx, "checkpoint-3"), filepath.Join(run, "checkpoint-3"))
+	copyTree(t, filepath.Join(fx, "poison-nan"), filepath.Join(run, "checkpoint-6"))
+	r := cliRun(t, "bisect", "--json", run)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var rep struct {
+		LastHealthy   *struct{ Path string } `json:"last_healthy"`
+		LastResumable *struct {
+			Path string
+			Step int
+		} `json:"last_resumable"`
+		Checkpoints []struct {
+			Step      int
+			Resumable *bool
+			MaxUpdate *float64 `json:"max_update_ratio"`
+		}
+		Recommendation struct {
+			ResumeFrom   *struct{ Path string } `json:"resume_from"`
+			ResumeReason string                 `json:"resume_reason"`
+		}
+		Notes []string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.LastHealthy == nil || filepath.Base(rep.LastHealthy.Path) != "checkpoint-6" {
+		t.Errorf("last_healthy %+v, want checkpoint-6 (its weights are healthy)", rep.LastHealthy)
+	}
+	if rep.LastResumable == nil || filepath.Base(rep.LastResumable.Path) != "checkpoint-3" || rep.LastResumable.Step != 3 {
+		t.Errorf("last_resumable %+v, want checkpoint-3", rep.LastResumable)
+	}
+	if rep.Recommendation.ResumeFrom == nil || filepath.Base(rep.Recommendation.ResumeFrom.Path) != "checkpoint-3" ||
+		!strings.Contains(rep.Recommendation.ResumeReason, "not from checkpoint-6 (weights healthy, optimizer state poisoned: exp_avg of model.layers.1.self_attn.k_proj.bias holds 2 NaN") {
+		t.Errorf("recommendation %+v", rep.Recommendation)
+	}
+	lines := 0
+	for _, n := range rep.Notes {
+		if strings.HasPrefix(n, "checkpoint-6: weights healthy, optimizer state poisoned") {
+			lines++
+		}
+	}
+	if lines != 1 {
+		t.Errorf("notes %q: want one line saying checkpoint-6's optimizer is poisoned", rep.Notes)
+	}
+	for _, c := range rep.Checkpoints {
+		if c.Resumable == nil || *c.Resumable != (c.Step == 3) || c.MaxUpdate == nil {
+			t.Errorf("checkpoint %d: resumable %v, max update %v", c.Step, c.Resumable, c.MaxUpdate)
+		}
+	}
+	text := cliRun(t, "bisect", run)
+	if !strings.Contains(text.stdout, "RESUME: resume training from checkpoint-3") {
+		t.Errorf("text output:\n%s", text.stdout)
 	}
 }
