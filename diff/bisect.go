@@ -282,6 +282,8 @@ func (b *bisector) healthy(ctx context.Context, e *Entry) (bool, error) {
 	}
 	st, _ := optim.Read(c) // a file that is not an optimizer state dict leaves resumability unknown
 	if st != nil {
+		st.ScanOptions = b.opts.Scan
+		st.ScanOptions.Progress = nil
 		fs, err := st.Check(ctx, r, b.opts.UpdateWarn)
 		if err != nil {
 			return false, fmt.Errorf("checking the optimizer state of %s: %w", e.Path, err)

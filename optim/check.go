@@ -52,13 +52,22 @@ func (s *State) Structure() []inspect.Finding {
 // are rewritten in place to name their parameter. It fills each parameter's
 // NonFinite and UpdateRatio and returns the new findings. updateWarn ≤ 0
 // means DefaultUpdateWarn.
-func (s *State) Check(ctx context.Context, r *inspect.Result, updateWarn float64) ([]inspect.Finding, error) {
+func (s *State) Check(ctx context.Context, r *inspect.Result, updateWarn float64) (out []inspect.Finding, err error) {
 	if updateWarn <= 0 {
 		updateWarn = DefaultUpdateWarn
 	}
-	out := s.Structure()
+	out = s.Structure()
 	add := func(sev, tensor, format string, args ...any) {
 		out = append(out, inspect.Finding{Severity: sev, Check: CheckOptimizer, Tensor: tensor, File: s.File, Message: fmt.Sprintf(format, args...)})
+	}
+	if s.own != nil {
+		// The optimizer file is not part of r's checkpoint: scan it here.
+		res, err := inspect.Scan(ctx, s.own, s.ScanOptions)
+		if err != nil {
+			return nil, err
+		}
+		s.OwnScan, r = res, res
+		defer func() { out = append(out, res.Findings...) }()
 	}
 	// Nonfinite: counts from the scan, messages naming the parameter.
 	stats := map[string]*inspect.TensorStats{}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/formats/pickle"
+	"github.com/ckpt-tool/ckpt/inspect"
 )
 
 // Name sources: how a parameter's name was established.
@@ -84,6 +85,14 @@ type State struct {
 	MaxUpdate      *float64 `json:"max_update_ratio"`
 	MaxUpdateParam *string  `json:"max_update_param"`
 
+	// ScanOptions are used when Check scans the optimizer file itself.
+	ScanOptions inspect.Options `json:"-"`
+	// OwnScan is that scan: set by Check when the optimizer file is not part
+	// of the checkpoint Read was given (beside safetensors weights, formats
+	// leaves training state out), nil otherwise.
+	OwnScan *inspect.Result `json:"-"`
+
+	own      *formats.Checkpoint // the optimizer file opened on its own
 	byTensor map[*formats.Tensor]*stateRef
 }
 
@@ -111,6 +120,25 @@ func Read(c *formats.Checkpoint) (*State, error) {
 			break
 		}
 	}
+	var own *formats.Checkpoint
+	if f == nil && c.Layout != formats.LayoutFile {
+		// Beside safetensors weights the checkpoint leaves optimizer.pt out:
+		// open it on its own.
+		for _, name := range []string{"optimizer.pt", "optimizer.bin"} {
+			p := filepath.Join(c.Dir, name)
+			if _, err := os.Stat(p); err != nil {
+				continue
+			}
+			oc, err := formats.Open(p)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			if len(oc.Files) == 1 && oc.Files[0].Format() == formats.ContainerTorch {
+				f, own = oc.Files[0], oc
+			}
+			break
+		}
+	}
 	if f == nil || f.Pickled == nil {
 		return nil, nil
 	}
@@ -123,7 +151,7 @@ func Read(c *formats.Checkpoint) (*State, error) {
 	if !ok1 || !ok2 {
 		return nil, fmt.Errorf("%s: not a torch.optim state dict (no \"state\" and \"param_groups\" keys)", f.Path)
 	}
-	s := &State{File: f.Path, byTensor: map[*formats.Tensor]*stateRef{}}
+	s := &State{File: f.Path, own: own, byTensor: map[*formats.Tensor]*stateRef{}}
 	located := map[string]*formats.Tensor{}
 	for _, t := range f.Tensors() {
 		located[t.Name] = t

@@ -169,7 +169,7 @@ func buildInspectReport(c *formats.Checkpoint) *inspectReport {
 	rep.Findings = jsonFindings(inspect.FormatFindings(c))
 	// The optimizer view: names and structural checks (the value checks are scan's).
 	r := &inspect.Result{Path: c.Path, Checkpoint: c}
-	if opt, _ := optimizerOf(context.Background(), r, false, 0); opt != nil || len(r.Findings) > 0 {
+	if opt, _ := optimizerOf(context.Background(), r, false, 0, inspect.Options{}); opt != nil || len(r.Findings) > 0 {
 		rep.Findings = append(rep.Findings, r.Findings...)
 		rep.Optimizer = opt
 		params := paramOfTensor(opt)

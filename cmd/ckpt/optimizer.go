@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 
+	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
 	"github.com/ckpt-tool/ckpt/optim"
 )
@@ -31,7 +33,7 @@ func validateUpdateWarn(v float64) error {
 // (every check when values is set, as scan does; the structural ones for
 // inspect), adding the findings to r. It returns nil when the checkpoint holds
 // no optimizer state.
-func optimizerOf(ctx context.Context, r *inspect.Result, values bool, updateWarn float64) (*optim.State, error) {
+func optimizerOf(ctx context.Context, r *inspect.Result, values bool, updateWarn float64, opts inspect.Options) (*optim.State, error) {
 	s, err := optim.Read(r.Checkpoint)
 	if err != nil {
 		addFindings(r, []inspect.Finding{{Severity: "warning", Check: optim.CheckOptimizer, File: r.Checkpoint.Path, Message: err.Error()}})
@@ -42,8 +44,18 @@ func optimizerOf(ctx context.Context, r *inspect.Result, values bool, updateWarn
 	}
 	var fs []inspect.Finding
 	if values {
+		s.ScanOptions = opts
+		s.ScanOptions.Progress = nil
 		if fs, err = s.Check(ctx, r, updateWarn); err != nil {
 			return nil, err
+		}
+		if o := s.OwnScan; o != nil {
+			// The optimizer file was scanned apart from the weights: its
+			// tensors join the report.
+			r.Tensors = append(r.Tensors, o.Tensors...)
+			r.Summary.Tensors += o.Summary.Tensors
+			r.Summary.Bytes += o.Summary.Bytes
+			r.Summary.NonFiniteTensors += o.Summary.NonFiniteTensors
 		}
 	} else {
 		fs = s.Structure()
@@ -99,4 +111,76 @@ func writeOptimizerText(w io.Writer, s *optim.State) {
 	if s.MaxUpdate != nil {
 		fmt.Fprintf(w, "largest predicted update: %.3g of the norm of %s\n", *s.MaxUpdate, safeText(*s.MaxUpdateParam))
 	}
+}
+
+// repairResume is what repair says about resuming training: its output is for
+// deployment (no optimizer state is copied), and which checkpoint to resume
+// from, when one is known.
+type repairResume struct {
+	DeploymentOnly bool    `json:"deployment_only"`
+	ResumeFrom     *string `json:"resume_from"`
+	Reason         string  `json:"reason"`
+}
+
+// resumeAfterRepair decides where to resume: bisect's resume_from with --from
+// auto; otherwise GOOD when its optimizer state scans sound (finite and
+// consistent), which is checked here.
+func resumeAfterRepair(ctx context.Context, good string, auto *repairAuto, opts inspect.Options) (*repairResume, error) {
+	r := &repairResume{DeploymentOnly: true}
+	const lead = "the repaired checkpoint is for deployment, not for resuming training (no optimizer state is copied into it)"
+	if auto != nil && auto.Bisect != nil {
+		rec := auto.Bisect.Recommendation
+		if rec.ResumeFrom != nil {
+			p := rec.ResumeFrom.Path
+			r.ResumeFrom = &p
+		}
+		r.Reason = lead
+		if rec.ResumeReason != "" {
+			r.Reason += "; " + rec.ResumeReason
+		} else {
+			r.Reason += "; no checkpoint of the run holds optimizer state, so none can be resumed from"
+		}
+		return r, nil
+	}
+	c, err := formats.Open(good)
+	if err != nil {
+		return nil, err
+	}
+	s, err := optim.Read(c)
+	if err != nil || s == nil {
+		r.Reason = lead + fmt.Sprintf("; %s holds no optimizer state to resume from: start a new run from the repaired weights with a fresh optimizer and a warm-up", filepath.Base(good))
+		return r, nil
+	}
+	var res *inspect.Result
+	if s.OwnScan == nil {
+		// The optimizer file is part of GOOD (PyTorch weights): scan it alone.
+		oc, err := formats.Open(s.File)
+		if err != nil {
+			return nil, err
+		}
+		if res, err = inspect.Scan(ctx, oc, opts); err != nil {
+			return nil, err
+		}
+		if s, err = optim.Read(oc); err != nil || s == nil {
+			return nil, fmt.Errorf("%s: re-reading the optimizer state: %v", good, err)
+		}
+	}
+	s.ScanOptions = opts
+	fs, err := s.Check(ctx, res, 0)
+	if err != nil {
+		return nil, err
+	}
+	if res != nil {
+		fs = append(fs, res.Findings...)
+	}
+	for _, f := range fs {
+		if f.Severity == "error" {
+			r.Reason = lead + fmt.Sprintf("; nor can training resume from %s: its optimizer state is not sound (%s); run 'ckpt bisect' on the run directory to find a checkpoint to resume from",
+				filepath.Base(good), f.Message)
+			return r, nil
+		}
+	}
+	r.ResumeFrom = &good
+	r.Reason = lead + fmt.Sprintf("; resume training from %s itself: its weights are healthy and its optimizer state is finite and consistent", filepath.Base(good))
+	return r, nil
 }

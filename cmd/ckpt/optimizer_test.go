@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -194,5 +195,102 @@ func TestBisectLastResumable(t *testing.T) {
 	text := cliRun(t, "bisect", run)
 	if !strings.Contains(text.stdout, "RESUME: resume training from checkpoint-3") {
 		t.Errorf("text output:\n%s", text.stdout)
+	}
+}
+
+// safetensorsRun builds a run directory of the trainer fixtures with
+// safetensors weights (converted by ckpt convert) beside their training
+// state, for the commands that take safetensors only (repair).
+func safetensorsRun(t *testing.T, fx string, names ...string) string {
+	t.Helper()
+	run := t.TempDir()
+	for _, n := range names {
+		d := filepath.Join(run, n)
+		copyTree(t, filepath.Join(fx, n), d)
+		if r := cliRun(t, "convert", filepath.Join(d, "pytorch_model.bin"), "-o", filepath.Join(d, "model.safetensors")); r.code != 0 {
+			t.Fatalf("convert %s: %s%s", n, r.stdout, r.stderr)
+		}
+		if err := os.Remove(filepath.Join(d, "pytorch_model.bin")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return run
+}
+
+// poisonWeight writes a NaN over the first element of an F32 tensor of a
+// .safetensors file.
+func poisonWeight(t *testing.T, path, tensor string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(binary.LittleEndian.Uint64(b))
+	var hdr map[string]json.RawMessage
+	if err := json.Unmarshal(b[8:8+n], &hdr); err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Offsets []int `json:"data_offsets"`
+	}
+	if err := json.Unmarshal(hdr[tensor], &info); err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint32(b[8+n+info.Offsets[0]:], 0x7fc00000)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRepairSaysWhereToResume: repair's output is for deployment, and it
+// names the checkpoint to resume from: GOOD when its optimizer state is sound,
+// none when GOOD's optimizer holds NaN.
+func TestRepairSaysWhereToResume(t *testing.T) {
+	fx := t.TempDir()
+	testenv.WriteTrainerCheckpoints(t, fx)
+	run := safetensorsRun(t, fx, "checkpoint-3", "checkpoint-6")
+	bad, good := filepath.Join(run, "checkpoint-6"), filepath.Join(run, "checkpoint-3")
+	poisonWeight(t, filepath.Join(bad, "model.safetensors"), "model.layers.1.mlp.down_proj.weight")
+	type out struct {
+		Resume *struct {
+			DeploymentOnly bool    `json:"deployment_only"`
+			ResumeFrom     *string `json:"resume_from"`
+			Reason         string
+		}
+	}
+	repairJSON := func(o string) out {
+		t.Helper()
+		r := cliRun(t, "repair", "--json", bad, "--from", good, "-o", filepath.Join(run, o))
+		if r.code != 0 {
+			t.Fatalf("repair: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		var d out
+		if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Resume == nil || !d.Resume.DeploymentOnly || !strings.Contains(d.Resume.Reason, "for deployment, not for resuming training") {
+			t.Fatalf("resume %+v", d.Resume)
+		}
+		return d
+	}
+	d := repairJSON("out1")
+	if d.Resume.ResumeFrom == nil || *d.Resume.ResumeFrom != good {
+		t.Errorf("resume_from %v, want %s (%s)", d.Resume.ResumeFrom, good, d.Resume.Reason)
+	}
+	text := cliRun(t, "repair", bad, "--from", good, "-o", filepath.Join(run, "out2"))
+	if !strings.Contains(text.stdout, "deployment: the repaired checkpoint is for deployment") || !strings.Contains(text.stdout, "resume training from checkpoint-3 itself") {
+		t.Errorf("text output:\n%s", text.stdout)
+	}
+	// GOOD's optimizer poisoned: nothing to resume from.
+	b, err := os.ReadFile(filepath.Join(fx, "poison-nan", "optimizer.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(good, "optimizer.pt"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d = repairJSON("out3")
+	if d.Resume.ResumeFrom != nil || !strings.Contains(d.Resume.Reason, "nor can training resume from checkpoint-3") || !strings.Contains(d.Resume.Reason, "holds 2 NaN") {
+		t.Errorf("GOOD with a poisoned optimizer: %+v", d.Resume)
 	}
 }

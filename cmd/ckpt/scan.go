@@ -194,7 +194,7 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 			suites = append(suites, errorJUnitSuite(path, err, opened))
 			return false, err
 		}
-		opt, err := optimizerOf(ctx, r, true, o.UpdateWarn)
+		opt, err := optimizerOf(ctx, r, true, o.UpdateWarn, opts)
 		if err != nil {
 			suites = append(suites, errorJUnitSuite(path, err, opened))
 			return false, err
