@@ -11,16 +11,15 @@ import (
 	"github.com/ckpt-tool/ckpt/internal/testenv"
 )
 
-// TestOptimizerScanAndInspect: scan and inspect of Trainer checkpoints
+// checkOptimizerScanAndInspect: scan and inspect of Trainer checkpoints
 // written by torch report the optimizer object (every parameter named by the
 // Trainer's order), name the parameter of each state tensor, and turn the
 // poisoned optimizers into findings: a NaN in exp_avg of healthy weights is an
 // error naming the parameter, --update-warn makes large predicted steps
 // warnings, and an optimizer.pt given directly is read with the names of the
 // weights beside it.
-func TestOptimizerScanAndInspect(t *testing.T) {
-	dir := t.TempDir()
-	testenv.WriteTrainerCheckpoints(t, dir)
+func checkOptimizerScanAndInspect(t *testing.T, fx string) {
+	dir := fx
 	type doc struct {
 		Findings  []struct{ Severity, Check, Message string }
 		Tensors   []struct{ Name, Param string }
@@ -133,14 +132,12 @@ func copyTree(t *testing.T, src, dst string) {
 	}
 }
 
-// TestBisectLastResumable: in a run whose newest checkpoint has healthy
+// checkBisectLastResumable: in a run whose newest checkpoint has healthy
 // weights and a NaN in exp_avg, bisect keeps it as last_healthy, reports the
 // checkpoint before as last_resumable and resume_from, says in one line that
 // the newest one's weights are healthy and its optimizer poisoned, and gives
 // each checkpoint's largest predicted update.
-func TestBisectLastResumable(t *testing.T) {
-	fx := t.TempDir()
-	testenv.WriteTrainerCheckpoints(t, fx)
+func checkBisectLastResumable(t *testing.T, fx string) {
 	run := t.TempDir()
 	copyTree(t, filepath.Join(fx, "checkpoint-3"), filepath.Join(run, "checkpoint-3"))
 	copyTree(t, filepath.Join(fx, "poison-nan"), filepath.Join(run, "checkpoint-6"))
@@ -242,12 +239,10 @@ func poisonWeight(t *testing.T, path, tensor string) {
 	}
 }
 
-// TestRepairSaysWhereToResume: repair's output is for deployment, and it
+// checkRepairSaysWhereToResume: repair's output is for deployment, and it
 // names the checkpoint to resume from: GOOD when its optimizer state is sound,
 // none when GOOD's optimizer holds NaN.
-func TestRepairSaysWhereToResume(t *testing.T) {
-	fx := t.TempDir()
-	testenv.WriteTrainerCheckpoints(t, fx)
+func checkRepairSaysWhereToResume(t *testing.T, fx string) {
 	run := safetensorsRun(t, fx, "checkpoint-3", "checkpoint-6")
 	bad, good := filepath.Join(run, "checkpoint-6"), filepath.Join(run, "checkpoint-3")
 	poisonWeight(t, filepath.Join(bad, "model.safetensors"), "model.layers.1.mlp.down_proj.weight")
@@ -293,4 +288,38 @@ func TestRepairSaysWhereToResume(t *testing.T) {
 	if d.Resume.ResumeFrom != nil || !strings.Contains(d.Resume.Reason, "nor can training resume from checkpoint-3") || !strings.Contains(d.Resume.Reason, "holds 2 NaN") {
 		t.Errorf("GOOD with a poisoned optimizer: %+v", d.Resume)
 	}
+}
+
+// checkBisectReportPlotsPredictedUpdate: the HTML report of a run with
+// optimizer state plots the largest predicted update of each checkpoint and
+// says where to resume.
+func checkBisectReportPlotsPredictedUpdate(t *testing.T, fx string) {
+	run := t.TempDir()
+	copyTree(t, filepath.Join(fx, "checkpoint-3"), filepath.Join(run, "checkpoint-3"))
+	copyTree(t, filepath.Join(fx, "poison-nan"), filepath.Join(run, "checkpoint-6"))
+	page := filepath.Join(t.TempDir(), "report.html")
+	if r := cliRun(t, "bisect", "--report", page, run); r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	b, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(b)
+	for _, want := range []string{`aria-label="largest predicted Adam update`, "<strong>Resume:</strong> resume training from checkpoint-3"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+}
+
+// TestOptimizerCommands runs the optimizer checks of scan, inspect, bisect,
+// its report and repair on one set of Trainer checkpoints written by torch.
+func TestOptimizerCommands(t *testing.T) {
+	fx := t.TempDir()
+	testenv.WriteTrainerCheckpoints(t, fx)
+	t.Run("scan-inspect", func(t *testing.T) { checkOptimizerScanAndInspect(t, fx) })
+	t.Run("bisect", func(t *testing.T) { checkBisectLastResumable(t, fx) })
+	t.Run("report", func(t *testing.T) { checkBisectReportPlotsPredictedUpdate(t, fx) })
+	t.Run("repair", func(t *testing.T) { checkRepairSaysWhereToResume(t, fx) })
 }
