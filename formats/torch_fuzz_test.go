@@ -1,6 +1,8 @@
 package formats_test
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,5 +82,35 @@ func TestTorchZipFindingsNameTheRecord(t *testing.T) {
 	}
 	if !named {
 		t.Errorf("the duplicated record is not named: %+v", file.Problems)
+	}
+}
+
+// A zip with more records than the classic end record can count uses the
+// ZIP64 end record; the reader follows it.
+func TestTorchZip64Directory(t *testing.T) {
+	recs := []hostile.ZipRecord{
+		{Name: "m/data.pkl", Data: hostile.TensorPickle(2, "")},
+		{Name: "m/data/0", Data: make([]byte, 8)},
+	}
+	for i := range 65600 {
+		recs = append(recs, hostile.ZipRecord{Name: fmt.Sprintf("m/extra/%d", i)})
+	}
+	b, err := hostile.TorchZip(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b[len(b)-200:], []byte("PK\x06\x06")) {
+		t.Fatal("the archive has no ZIP64 end record")
+	}
+	p := filepath.Join(t.TempDir(), "z64.pt")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := formats.ReadFileHeader(p, "z64.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Err != nil || len(f.Tensors()) != 1 {
+		t.Fatalf("err %v, %d tensors", f.Err, len(f.Tensors()))
 	}
 }

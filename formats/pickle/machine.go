@@ -596,34 +596,8 @@ func (m *machine) step(op byte) error {
 			return m.fail("OBJ without a class")
 		}
 		return m.apply(items[0], items[1:])
-	case 'R': // REDUCE
-		args, err := m.pop()
-		if err != nil {
-			return err
-		}
-		f, err := m.pop()
-		if err != nil {
-			return err
-		}
-		t, ok := args.(Tuple)
-		if !ok {
-			return m.fail("REDUCE arguments are a %s, not a tuple", typeName(args))
-		}
-		return m.apply(f, t)
-	case 0x81: // NEWOBJ
-		args, err := m.pop()
-		if err != nil {
-			return err
-		}
-		cls, err := m.pop()
-		if err != nil {
-			return err
-		}
-		t, ok := args.(Tuple)
-		if !ok {
-			return m.fail("NEWOBJ arguments are a %s, not a tuple", typeName(args))
-		}
-		return m.apply(cls, t)
+	case 'R', 0x81: // REDUCE f(*args), NEWOBJ cls.__new__(cls, *args)
+		return m.call(op)
 	case 0x92: // NEWOBJ_EX
 		if _, err := m.pop(); err != nil { // kwargs
 			return err
@@ -678,6 +652,27 @@ func (m *machine) step(op byte) error {
 		return m.fail("out-of-band buffer opcode 0x%02x: not used by torch.save", op)
 	}
 	return m.fail("unknown pickle opcode 0x%02x", op)
+}
+
+// call pops a callable and its argument tuple (REDUCE, NEWOBJ) and models the call.
+func (m *machine) call(op byte) error {
+	args, err := m.pop()
+	if err != nil {
+		return err
+	}
+	f, err := m.pop()
+	if err != nil {
+		return err
+	}
+	t, ok := args.(Tuple)
+	if !ok {
+		what := "REDUCE"
+		if op == 0x81 {
+			what = "NEWOBJ"
+		}
+		return m.fail("%s arguments are a %s, not a tuple", what, typeName(args))
+	}
+	return m.apply(f, t)
 }
 
 func (m *machine) pushIntText(s string) error {
