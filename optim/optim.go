@@ -347,17 +347,10 @@ func toFloat(v any) (float64, bool) {
 	return 0, false
 }
 
+// toInt accepts a pickled int (parameter ids, last_epoch).
 func toInt(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return x, true
-	case bool:
-		if x {
-			return 1, true
-		}
-		return 0, true
-	}
-	return 0, false
+	x, ok := v.(int64)
+	return x, ok
 }
 
 // scalarTensor reads a one-element tensor's value: torch ≥ 1.12 keeps Adam's

@@ -1,7 +1,6 @@
 package optim_test
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
 	"github.com/ckpt-tool/ckpt/internal/testenv"
-	"github.com/ckpt-tool/ckpt/optim"
 )
 
 // TestRealOptimizerFiles reads the optimizer.pt files of the shared corpus
@@ -55,21 +53,8 @@ func TestRealOptimizerFiles(t *testing.T) {
 			continue
 		}
 		t.Run(rel, func(t *testing.T) {
-			c, err := formats.Open(filepath.Join(dir, rel))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := inspect.Scan(context.Background(), c, inspect.Options{Workers: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := optim.Read(c)
-			if err != nil || s == nil {
-				t.Fatalf("Read: %v, %v", s, err)
-			}
-			if _, err := s.Check(context.Background(), r, 0); err != nil {
-				t.Fatal(err)
-			}
+			s, r, _ := analyze(t, filepath.Join(dir, rel))
+			c := r.Checkpoint
 			if s.Algorithm != algorithms[rel] {
 				t.Errorf("algorithm %q, want %q", s.Algorithm, algorithms[rel])
 			}
