@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
 	"github.com/ckpt-tool/ckpt/internal/testenv"
+	"github.com/ckpt-tool/ckpt/optim"
 )
 
 // TestRealOptimizerFiles reads the optimizer.pt files of the shared corpus
@@ -99,6 +101,16 @@ func TestRealOptimizerFiles(t *testing.T) {
 				p, key, ok := s.ParamOf(tt)
 				if !ok || key != parts[2] || "state."+itoa(p.ID) != parts[0]+"."+parts[1] {
 					t.Errorf("%s: belongs to %v %q", wt.Name, p, key)
+				}
+			}
+			// Beside model.pt and without config.json, names come from unique
+			// shapes only, each the shape of the weight it names.
+			for _, p := range s.Params {
+				if p.Name == nil {
+					continue
+				}
+				if *p.NameSource != optim.SourceShape || !slices.Equal(p.Weight.Shape, p.Shape) {
+					t.Errorf("param %d named %s by %s: weight %v, state %v", p.ID, *p.Name, *p.NameSource, p.Weight.Shape, p.Shape)
 				}
 			}
 			if rel == "Velihh__ML_text/optimizer.pt" {
