@@ -184,8 +184,9 @@ func (p *Param) state(key string) *formats.Tensor {
 
 // predict streams a parameter's exp_avg_sq (counting negative values) and,
 // when the update can be computed, exp_avg and the weight, returning
-// ‖lr·m̂/(√v̂+ε)‖ / ‖θ‖ with m̂ = m/(1-β1^step), v̂ = v/(1-β2^step). Weight
-// decay is not part of it. Nonfinite inputs leave the ratio nil.
+// ‖lr·m̂/(√v̂+ε)‖ / ‖θ‖ with m̂ = m/(1-β1^step), v̂ = v/(1-β2^step) (v is
+// max_exp_avg_sq when amsgrad keeps one, as Adam then uses it). Weight decay
+// is not part of it. Nonfinite inputs leave the ratio nil.
 func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 	v := p.state("exp_avg_sq")
 	if v == nil || v.Cut {
@@ -198,9 +199,15 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 	}
 	canRatio := m != nil && !m.Cut && slices.Equal(m.Shape, v.Shape) && p.Weight != nil && p.ShapeOK && !p.Weight.Cut &&
 		slices.Equal(p.Weight.Shape, v.Shape) && p.Step != nil && *p.Step > 0 && g != nil && g.LR != nil && g.Eps != nil && len(g.Betas) == 2
+	// With amsgrad, Adam divides by the running maximum of the second moment.
+	denom := v
+	if mx := p.state("max_exp_avg_sq"); mx != nil {
+		denom = mx
+		canRatio = canRatio && !mx.Cut && slices.Equal(mx.Shape, v.Shape)
+	}
 	streams := []*formats.Tensor{v}
 	if canRatio {
-		streams = append(streams, m, p.Weight)
+		streams = append(streams, m, p.Weight, denom)
 	}
 	readers := make([]*viewStream, len(streams))
 	for i, t := range streams {
@@ -234,9 +241,9 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 			}
 		}
 		if canRatio {
-			mb, tb := readers[1].buf[:n], readers[2].buf[:n]
+			mb, tb, db := readers[1].buf[:n], readers[2].buf[:n], readers[3].buf[:n]
 			for i := range n {
-				d := lr * (mb[i] / c1) / (math.Sqrt(vb[i]/c2) + eps)
+				d := lr * (mb[i] / c1) / (math.Sqrt(db[i]/c2) + eps)
 				sumD += d * d
 				sumT += tb[i] * tb[i]
 			}

@@ -146,7 +146,8 @@ def expected(out):
             if "exp_avg" in st:
                 t = float(st["step"])
                 m = st["exp_avg"].double() / (1 - b1 ** t)
-                v = st["exp_avg_sq"].double() / (1 - b2 ** t)
+                # amsgrad divides by the running maximum of the second moment.
+                v = st.get("max_exp_avg_sq", st["exp_avg_sq"]).double() / (1 - b2 ** t)
                 d = g["lr"] * m / (v.sqrt() + g["eps"])
                 theta = sd[name].double().norm().item()
                 e["step"] = t
@@ -157,8 +158,7 @@ def expected(out):
                                           for g in osd["param_groups"]]}
 
 
-def main():
-    root = sys.argv[1]
+def train(root, exp, amsgrad, saves, prefix="checkpoint"):
     torch.manual_seed(0)
     model = ForCausalLM()
     global NAMED
@@ -168,21 +168,28 @@ def main():
     # The optimizer's ids follow the groups: rename NAMED into group order.
     NAMED = [(n, p) for n, p in NAMED if decays(n)] + [(n, p) for n, p in NAMED if not decays(n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}],
-                            lr=1e-2, betas=(0.9, 0.999), eps=1e-8)
+                            lr=1e-2, betas=(0.9, 0.999), eps=1e-8, amsgrad=amsgrad)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / 100)
     ids = torch.randint(0, VOCAB, (4, 6))
-    losses, exp = [], {}
-    for step in range(1, 7):
+    losses = []
+    for step in range(1, max(saves) + 1):
         loss = nn.functional.cross_entropy(model(ids[:, :-1]).reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         losses.append(loss.item())
-        if step in (3, 6):
-            d = os.path.join(root, "checkpoint-%d" % step)
+        if step in saves:
+            d = os.path.join(root, "%s-%d" % (prefix, step))
             save(model, opt, sched, step, d, losses)
             exp[os.path.basename(d)] = expected(d)
+
+
+def main():
+    root = sys.argv[1]
+    exp = {}
+    train(root, exp, True, (4,), prefix="amsgrad")
+    train(root, exp, False, (3, 6))
     src = os.path.join(root, "checkpoint-6")
     by_name = {n: i for i, (n, _) in enumerate(NAMED)}
 
