@@ -105,8 +105,8 @@ func TorchPython(tb testing.TB) string {
 // WriteTrainerCheckpoints writes, with torch (TorchPython), the Trainer-like
 // checkpoints of optim/testdata/trainer_fixtures.py under dir: checkpoint-3,
 // checkpoint-6, amsgrad-4 (AdamW with amsgrad), the poisoned variants
-// poison-nan, poison-negative,
-// poison-shape and poison-step, and expected.json (torch's own numbers).
+// poison-nan, poison-negative, poison-shape and poison-step, and
+// expected.json (torch's own numbers).
 func WriteTrainerCheckpoints(tb testing.TB, dir string) {
 	tb.Helper()
 	py := TorchPython(tb)
