@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
@@ -56,7 +57,51 @@ func (b *bisector) recommend(ctx context.Context) (Recommendation, error) {
 		}
 	}
 	rec.Advice = b.advice()
+	b.resume(&rec)
 	return rec, nil
+}
+
+// resume says where to resume training and why the newer candidates are not
+// resumable; a checkpoint with healthy weights and a poisoned optimizer gets
+// a note of its own.
+func (b *bisector) resume(rec *Recommendation) {
+	known := false
+	for _, v := range b.rep.Checkpoints {
+		known = known || v.Resumable != nil
+	}
+	if !known {
+		return
+	}
+	lr := b.rep.LastResumable
+	var not []string
+	for i := len(b.rep.Checkpoints) - 1; i >= 0; i-- {
+		v := b.rep.Checkpoints[i]
+		if lr != nil && v.Path == lr.Path {
+			break
+		}
+		if v.Resumable == nil || *v.Resumable {
+			continue
+		}
+		if v.Verdict == Healthy {
+			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("%s: weights healthy, optimizer state poisoned (%s): its weights may be deployed, training must not resume from it",
+				baseName(v.Path), v.ResumeProblem))
+			not = append(not, fmt.Sprintf("%s (weights healthy, optimizer state poisoned: %s)", baseName(v.Path), v.ResumeProblem))
+		} else {
+			not = append(not, fmt.Sprintf("%s (%s)", baseName(v.Path), v.ResumeProblem))
+		}
+	}
+	if lr == nil {
+		rec.ResumeReason = "no scanned checkpoint can be resumed from"
+		if rec.RollbackTo != nil {
+			rec.ResumeReason += fmt.Sprintf(": restart training from the weights of %s with a fresh optimizer", baseName(rec.RollbackTo.Path))
+		}
+	} else {
+		rec.ResumeFrom = &Ref{lr.Path, lr.Step}
+		rec.ResumeReason = fmt.Sprintf("resume training from %s: its weights are healthy and its optimizer state is finite and consistent", baseName(lr.Path))
+	}
+	if len(not) > 0 {
+		rec.ResumeReason += "; not from " + strings.Join(not, ", ")
+	}
 }
 
 // confirm scans the recommended checkpoint when the search did not; if it is

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
+	"github.com/ckpt-tool/ckpt/optim"
 )
 
 // Until says which scan findings make a checkpoint unhealthy.
@@ -66,6 +67,9 @@ type BisectOptions struct {
 	Diff        Options         // for each drift comparison
 	Top         int             // tensors and layers named per drift interval [5]
 	OnsetFactor float64         // see DriftOnset [5]
+	// UpdateWarn is the optimizer's predicted-update warning threshold
+	// (0: optim.DefaultUpdateWarn).
+	UpdateWarn float64
 	// RunDir is where a trainer_state.json is looked for when no checkpoint
 	// has one ("" for none).
 	RunDir string
@@ -93,6 +97,14 @@ type CheckpointVerdict struct {
 	Incomplete string  `json:"incomplete,omitempty"` // why it was skipped
 	ScanOrder  int     `json:"scan_order,omitempty"` // 1 for the first scanned, ...
 	Errors     int     `json:"errors,omitempty"`     // error findings that decided the verdict
+	// Resumable: the weights are healthy and the optimizer state is finite
+	// and consistent; null when not scanned or the checkpoint holds no
+	// optimizer state. ResumeProblem is why not (the first optimizer error).
+	Resumable     *bool  `json:"resumable,omitempty"`
+	ResumeProblem string `json:"resume_problem,omitempty"`
+	// MaxUpdate is the largest predicted Adam update ratio of the optimizer
+	// state (docs/optimizer.md), null when unknown.
+	MaxUpdate *float64 `json:"max_update_ratio,omitempty"`
 }
 
 // Culprit is a finding that made the first unhealthy checkpoint unhealthy.
@@ -159,6 +171,11 @@ type Recommendation struct {
 	RollbackTo *Ref     `json:"rollback_to"`
 	Reason     string   `json:"reason"`
 	Advice     []Advice `json:"advice"`
+	// ResumeFrom is the checkpoint to resume training from (weights and
+	// optimizer state), null when none is known; ResumeReason says why it and
+	// not the newer candidates ("" when no checkpoint holds optimizer state).
+	ResumeFrom   *Ref   `json:"resume_from"`
+	ResumeReason string `json:"resume_reason,omitempty"`
 }
 
 // Report is the result of Bisect; its JSON form is the bisect contract of
@@ -172,6 +189,7 @@ type Report struct {
 	ScanBudget     int                 `json:"scan_budget"`   // ⌈log2 n⌉ + 2 for n complete checkpoints
 	VerdictScans   int                 `json:"verdict_scans"` // scans the search used (the rest confirm the recommendation)
 	LastHealthy    *Ref                `json:"last_healthy"`
+	LastResumable  *Ref                `json:"last_resumable"` // the newest checkpoint to resume training from
 	FirstUnhealthy *Ref                `json:"first_unhealthy"`
 	Culprits       []Culprit           `json:"culprits"`
 	Drift          []Interval          `json:"drift"`
@@ -270,11 +288,28 @@ func (b *bisector) healthy(ctx context.Context, e *Entry) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("scanning %s: %w", e.Path, err)
 	}
+	st, _ := optim.Read(c) // a file that is not an optimizer state dict leaves resumability unknown
+	if st != nil {
+		st.ScanOptions = b.opts.Scan
+		st.ScanOptions.Progress = nil
+		fs, err := st.Check(ctx, r, b.opts.UpdateWarn)
+		if err != nil {
+			return false, fmt.Errorf("checking the optimizer state of %s: %w", e.Path, err)
+		}
+		r.Findings = append(r.Findings, fs...)
+		inspect.SortFindings(r.Findings)
+	}
 	b.scans[e] = r
 	b.rep.Scanned = append(b.rep.Scanned, Ref{e.Path, e.Step})
 	v := b.verdicts[e]
 	v.ScanOrder = len(b.rep.Scanned)
 	for _, f := range r.Findings {
+		if trainingStateFinding(f) {
+			if f.Severity == "error" && v.ResumeProblem == "" {
+				v.ResumeProblem = f.Message
+			}
+			continue
+		}
 		if b.opts.Until.counts(f) {
 			v.Errors++
 		}
@@ -282,6 +317,13 @@ func (b *bisector) healthy(ctx context.Context, e *Entry) (bool, error) {
 	v.Verdict = Healthy
 	if v.Errors > 0 {
 		v.Verdict = Unhealthy
+	}
+	if st != nil {
+		ok := v.Verdict == Healthy && v.ResumeProblem == ""
+		v.Resumable, v.MaxUpdate = &ok, st.MaxUpdate
+		if v.Verdict != Healthy && v.ResumeProblem == "" {
+			v.ResumeProblem = "its weights are unhealthy"
+		}
 	}
 	return v.Verdict == Healthy, nil
 }
@@ -336,7 +378,7 @@ func (b *bisector) search(ctx context.Context) error {
 		e := cs[hi]
 		b.rep.FirstUnhealthy = &Ref{e.Path, e.Step}
 		for _, f := range b.scans[e].Findings {
-			if b.opts.Until.counts(f) {
+			if b.opts.Until.counts(f) && !trainingStateFinding(f) {
 				layer, _, _ := formats.Layer(f.Tensor)
 				b.rep.Culprits = append(b.rep.Culprits, Culprit{Tensor: f.Tensor, File: f.File, Layer: layer, Check: f.Check, Message: f.Message})
 			}
@@ -344,6 +386,42 @@ func (b *bisector) search(ctx context.Context) error {
 	}
 	b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("scanned %d of %d complete checkpoints (budget %d), assuming damage persists once it appears",
 		len(b.rep.Scanned), len(cs), b.rep.ScanBudget))
+	return b.resumable(ctx, lo)
+}
+
+// trainingStateFinding reports whether a finding is about the training state
+// (optimizer.pt and the other files a trainer writes beside the weights)
+// rather than the weights: it decides resumability, not health.
+func trainingStateFinding(f inspect.Finding) bool {
+	return f.Check == optim.CheckOptimizer || (f.File != "" && formats.IsTrainingState(f.File))
+}
+
+// resumable finds the last resumable checkpoint: the last healthy one when its
+// optimizer state is sound, else the newest earlier one that is (each scanned
+// at most once; these scans are beyond the search's budget and noted).
+func (b *bisector) resumable(ctx context.Context, lo int) error {
+	cs := b.complete
+	extra := 0
+	for i := lo; i >= 0; i-- {
+		_, scanned := b.scans[cs[i]]
+		if _, err := b.healthy(ctx, cs[i]); err != nil {
+			return err
+		}
+		if !scanned {
+			extra++
+		}
+		v := b.verdicts[cs[i]]
+		if v.Resumable == nil {
+			break // no optimizer state: resumability unknown
+		}
+		if *v.Resumable {
+			b.rep.LastResumable = &Ref{cs[i].Path, cs[i].Step}
+			break
+		}
+	}
+	if extra > 0 {
+		b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("scanned %d more checkpoint(s) to find one whose optimizer state is sound", extra))
+	}
 	return nil
 }
 

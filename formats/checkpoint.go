@@ -83,6 +83,11 @@ func isTrainingState(name string) bool {
 	return false
 }
 
+// IsTrainingState reports whether a file (a path or a name) is one of the
+// training-state files a trainer writes beside the weights: optimizer.pt,
+// scheduler.pt, scaler.pt, rng_state*.pth, training_args.bin.
+func IsTrainingState(path string) bool { return isTrainingState(filepath.Base(path)) }
+
 // IsWeightsFile reports whether a file name is one weights are stored under:
 // a .safetensors or .gguf file, or a PyTorch .bin/.pt/.pth/.ckpt that is not training
 // state (optimizer.pt, rng_state.pth, training_args.bin, ...).

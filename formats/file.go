@@ -36,6 +36,10 @@ type File struct {
 	// as its reader located them (in data order); Tensors returns them.
 	Located []*Tensor
 	GGUF    *GGUFHeader // GGUF only; nil when the header could not be parsed
+	// Pickled is, for a PyTorch file, the value its main pickle built (tensors
+	// as *pickle.Tensor records, nothing run): the non-tensor data readers of
+	// training state need, such as an optimizer's param_groups. nil otherwise.
+	Pickled any
 }
 
 // Format is the file's container, safetensors when unset.

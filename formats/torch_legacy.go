@@ -124,6 +124,7 @@ func (r *torchReader) readLegacy(f io.ReaderAt) {
 	if pos < size && r.file.Err == nil {
 		r.problem(SevWarning, ErrTorchFormat, "", pos, "%d bytes after the last storage", size-pos)
 	}
+	r.file.Pickled = main.Value
 	r.locate(main.Value)
 }
 

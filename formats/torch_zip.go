@@ -252,5 +252,6 @@ func (r *torchReader) readZip(f io.ReaderAt) {
 		r.fatal(ErrTorchFormat, -1, "pickle %q cannot be read: %v", pkl.name, err)
 		return
 	}
+	r.file.Pickled = res.Value
 	r.locate(res.Value)
 }

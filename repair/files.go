@@ -86,7 +86,7 @@ func (p *Plan) planDirectory() {
 	sort.Strings(p.Copy)
 	if len(state) > 0 {
 		p.ResumeAdvice = fmt.Sprintf("BAD's training state (%s) was not copied: it belongs to the run that diverged (optimizer moments, scheduler position, step count). "+
-			"To resume training safely, resume from GOOD itself (its optimizer state matches its weights), e.g. --resume_from_checkpoint %s, "+
+			"To resume training safely, resume from GOOD itself if its optimizer state is sound (its moments match its weights; ckpt scan GOOD checks them), e.g. --resume_from_checkpoint %s, "+
 			"with a lower learning rate or tighter gradient clipping than the run that diverged; "+
 			"or start a new run from the repaired weights in %s with a fresh optimizer and a warm-up.",
 			strings.Join(state, ", "), p.Good, p.Out)

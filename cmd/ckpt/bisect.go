@@ -35,6 +35,7 @@ type bisectOptions struct {
 	NoDrift     bool
 	Top         int
 	OnsetFactor float64
+	UpdateWarn  float64 // the optimizer's predicted-update warning threshold
 	Workers     int
 	Color       string
 	NoProgress  bool
@@ -60,6 +61,7 @@ func runBisectCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Fast, "fast", false, "measure drift only between the checkpoints the search scanned")
 	fs.BoolVar(&o.NoDrift, "no-drift", false, "skip the drift timeline (verdict and training log only)")
 	fs.IntVar(&o.Top, "top", 5, "tensors and layers named per drift interval")
+	addUpdateWarnFlag(fs, &o.UpdateWarn)
 	fs.Float64Var(&o.OnsetFactor, "onset-factor", diff.DefaultOnsetFactor, "drift onset: the first update this many times the median of the earlier ones")
 	fs.IntVarP(&o.Workers, "workers", "j", 0, "goroutines per scan and comparison (0: one per CPU)")
 	fs.StringVar(&o.Color, "color", "auto", "colour the text output: "+colorModes+" (NO_COLOR turns it off)")
@@ -145,7 +147,10 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	opts := diff.BisectOptions{Until: until, Fast: o.Fast, NoDrift: o.NoDrift, Top: o.Top, OnsetFactor: o.OnsetFactor, RunDir: runDir,
+	if err := validateUpdateWarn(o.UpdateWarn); err != nil {
+		return err
+	}
+	opts := diff.BisectOptions{Until: until, Fast: o.Fast, NoDrift: o.NoDrift, Top: o.Top, OnsetFactor: o.OnsetFactor, RunDir: runDir, UpdateWarn: o.UpdateWarn,
 		Scan: inspect.Options{Workers: o.Workers}, Diff: diff.Options{Workers: o.Workers}, Intervals: o.intervals}
 	if !o.NoProgress && isTerminal(stderr) {
 		opts.Log = func(format string, args ...any) {
@@ -319,6 +324,9 @@ func writeBisectText(w io.Writer, st styler, rep *diff.Report, args []string) {
 	}
 	for _, a := range v.Advice {
 		fmt.Fprintf(w, "  - %s\n", a)
+	}
+	if rep.Recommendation.ResumeReason != "" {
+		fmt.Fprintf(w, "%s: %s\n", st.Bold("RESUME"), safeText(rep.Recommendation.ResumeReason))
 	}
 	for _, n := range v.Notes {
 		fmt.Fprintf(w, "%s\n", st.Dim("note: "+n))

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"io"
 	"math"
 	"sort"
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
+	"github.com/ckpt-tool/ckpt/optim"
 )
 
 // ckpt inspect: the header-level view of a checkpoint (no tensor data is read).
@@ -64,6 +66,7 @@ func runInspect(o inspectOptions, paths []string, stdout, stderr io.Writer) erro
 				io.WriteString(stdout, "\n")
 			}
 			writeInspectText(stdout, st, c, rep, o.Summary)
+			writeOptimizerText(stdout, rep.Optimizer)
 		}
 		first = false
 		return !rep.Summary.Healthy, err
@@ -80,6 +83,9 @@ type inspectReport struct {
 	DTypes   []dtypeTotal      `json:"dtypes"`
 	Findings []inspect.Finding `json:"findings"`
 	Summary  inspectSummary    `json:"summary"`
+	// Optimizer is the optimizer view of a checkpoint with optimizer state
+	// (no values read: nonfinite and update_ratio are scan's).
+	Optimizer *optim.State `json:"optimizer,omitempty"`
 }
 
 // inspectTensor is one tensor as its header declares it.
@@ -166,6 +172,16 @@ func buildInspectReport(c *formats.Checkpoint) *inspectReport {
 		return a.DType < b.DType
 	})
 	rep.Findings = jsonFindings(inspect.FormatFindings(c))
+	// The optimizer view: names and structural checks (the value checks are scan's).
+	r := &inspect.Result{Path: c.Path, Checkpoint: c}
+	if opt, _ := optimizerOf(context.Background(), r, false, 0, inspect.Options{}); opt != nil || len(r.Findings) > 0 {
+		rep.Findings = append(rep.Findings, r.Findings...)
+		rep.Optimizer = opt
+		params := paramOfTensor(opt)
+		for i := range rep.Tensors {
+			rep.Tensors[i].Param = params[rep.Tensors[i].Name]
+		}
+	}
 	inspect.SortFindings(rep.Findings)
 	rep.Summary.Tensors = len(c.Tensors)
 	rep.Summary.Bytes = c.TotalBytes()

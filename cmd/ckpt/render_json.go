@@ -11,6 +11,7 @@ import (
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
+	"github.com/ckpt-tool/ckpt/optim"
 )
 
 // JSON output shared by every command. Each command's --json prints one JSON
@@ -152,6 +153,8 @@ type scanReportJSON struct {
 	Tensors  []scanTensorJSON  `json:"tensors"`
 	Findings []inspect.Finding `json:"findings"`
 	Summary  inspect.Summary   `json:"summary"`
+	// Optimizer is the optimizer view of a checkpoint with optimizer state.
+	Optimizer *optim.State `json:"optimizer,omitempty"`
 }
 
 // scanTensorJSON is one tensor of a scan. Statistics are over finite values and
@@ -193,6 +196,8 @@ type TensorLayout struct {
 	Format     string `json:"format,omitempty"`
 	TiedTo     string `json:"tied_to,omitempty"`
 	Contiguous *bool  `json:"contiguous,omitempty"`
+	// Param names the parameter an optimizer state tensor belongs to.
+	Param string `json:"param,omitempty"`
 }
 
 // tensorLayout describes t for JSON.
@@ -235,6 +240,17 @@ func scanTensor(t *inspect.TensorStats) scanTensorJSON {
 		j.FirstNonfiniteCoords = t.FirstBadCoords
 	}
 	return j
+}
+
+// scanReportWithOptimizer is scanReport with the optimizer view of s.
+func scanReportWithOptimizer(r *inspect.Result, s *optim.State) scanReportJSON {
+	out := scanReport(r)
+	out.Optimizer = s
+	params := paramOfTensor(s)
+	for i := range out.Tensors {
+		out.Tensors[i].Param = params[out.Tensors[i].Name]
+	}
+	return out
 }
 
 // scanReport builds the JSON report of one scan.

@@ -75,8 +75,9 @@ func runRepairCmd(args []string, stdout, stderr io.Writer) error {
 // repairJSON is the --json document: the repair report plus how GOOD was chosen.
 type repairJSON struct {
 	*repair.Report
-	DryRun bool        `json:"dry_run"`
-	Auto   *repairAuto `json:"auto,omitempty"`
+	DryRun bool          `json:"dry_run"`
+	Auto   *repairAuto   `json:"auto,omitempty"`
+	Resume *repairResume `json:"resume"`
 }
 
 func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
@@ -138,12 +139,22 @@ func runRepair(o repairFlags, bad string, stdout, stderr io.Writer) error {
 		rep, err = plan.Execute(ctx)
 		done()
 	}
+	var resume *repairResume
+	if err == nil && plan.Healthy {
+		var rerr error
+		if resume, rerr = resumeAfterRepair(ctx, good, auto, scanOpts); rerr != nil {
+			return rerr
+		}
+	}
 	if o.JSON {
-		if werr := writeJSON(stdout, repairJSON{Report: rep, DryRun: o.DryRun, Auto: auto}); werr != nil {
+		if werr := writeJSON(stdout, repairJSON{Report: rep, DryRun: o.DryRun, Auto: auto, Resume: resume}); werr != nil {
 			return werr
 		}
 	} else {
 		writeRepairText(stdout, st, rep, auto, o.DryRun, err)
+		if resume != nil {
+			fmt.Fprintf(stdout, "%s %s\n", st.Bold("deployment:"), safeText(resume.Reason))
+		}
 	}
 	switch {
 	case err != nil && errors.Is(err, repair.ErrUnhealthy):

@@ -49,9 +49,11 @@ type reportMove struct{ Name, Value string }
 type reportPage struct {
 	Run, Counts, Verdict, VerdictClass string
 	Rollback, Reason                   string
+	Resume                             string // where to resume training, and why not from newer checkpoints
 	Advice                             []string
 	Charts                             []template.HTML
 	DriftChart, Heatmap                template.HTML
+	UpdateChart                        template.HTML // largest predicted Adam update per checkpoint
 	Onset                              string
 	TopMoves                           []reportMove
 	UnhealthyName                      string
@@ -69,6 +71,7 @@ const reportCulprits = 50
 func buildReportPage(rep *diff.Report) reportPage {
 	v := newBisectView(rep)
 	p := reportPage{Version: version, Reason: v.Reason, Notes: v.Notes, Advice: v.Advice, Rollback: v.RollbackP, Events: v.Events, Run: v.Run}
+	p.Resume = safeText(rep.Recommendation.ResumeReason)
 	p.Counts = fmt.Sprintf("%s, %d complete, %d scanned (budget %d)", plural(v.Total, "checkpoint"), v.Complete, len(rep.Scanned), rep.ScanBudget)
 	switch {
 	case v.Healthy:
@@ -137,6 +140,15 @@ func buildReportPage(rep *diff.Report) reportPage {
 		}
 		p.DriftChart = template.HTML(cx.lineChart("relative update since the previous checkpoint (log scale)", pts, true, "#d84315"))
 		p.Heatmap = template.HTML(heatmap(rep))
+	}
+	var upd []chartPoint
+	for _, c := range rep.Checkpoints {
+		if c.MaxUpdate != nil {
+			upd = append(upd, chartPoint{float64(c.Step), *c.MaxUpdate})
+		}
+	}
+	if len(upd) > 0 {
+		p.UpdateChart = template.HTML(cx.lineChart("largest predicted Adam update ‖Δ‖/‖θ‖ of the optimizer state (log scale)", upd, true, "#6a1b9a"))
 	}
 	return p
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
+	"github.com/ckpt-tool/ckpt/optim"
 )
 
 // ckpt scan: value-level health of checkpoints (every tensor's bytes are read).
@@ -33,6 +34,7 @@ type scanOptions struct {
 	NoProgress bool   // never draw the progress bar
 	Target     string // --target-dtype: the dtype the model will be served in
 	JUnit      string // also write a JUnit XML report here
+	UpdateWarn float64
 	Thresholds inspect.Thresholds
 	Part       string // --part K/N: scan one part and write a partial result for ckpt merge
 }
@@ -52,7 +54,11 @@ func runScanCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Target, "target-dtype", "", "the dtype the model will be served in; f16 makes values beyond the fp16 range errors, not warnings")
 	fs.StringVar(&o.Part, "part", "", "scan only part `K/N` of the tensors (0 <= K < N, balanced by bytes) and write a partial result with --json for 'ckpt merge'")
 	addThresholdFlags(fs, &o.Thresholds)
+	addUpdateWarnFlag(fs, &o.UpdateWarn)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := validateUpdateWarn(o.UpdateWarn); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
@@ -195,9 +201,14 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 			suites = append(suites, errorJUnitSuite(path, err, opened))
 			return false, err
 		}
+		opt, err := optimizerOf(ctx, r, true, o.UpdateWarn, opts)
+		if err != nil {
+			suites = append(suites, errorJUnitSuite(path, err, opened))
+			return false, err
+		}
 		elapsed := time.Since(start)
 		suites = append(suites, scanJUnitSuite(path, r, o.Strict, opened, time.Since(opened)))
-		err = writeScanReport(stdout, o, st, r, elapsed, first)
+		err = writeScanReport(stdout, o, st, r, opt, elapsed, first)
 		first = false
 		return scanFailed(o, r), err
 	})
@@ -211,10 +222,10 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 
 // writeScanReport prints one scan in the format o asks for; first is false
 // for every report after the first.
-func writeScanReport(stdout io.Writer, o scanOptions, st styler, r *inspect.Result, elapsed time.Duration, first bool) error {
+func writeScanReport(stdout io.Writer, o scanOptions, st styler, r *inspect.Result, opt *optim.State, elapsed time.Duration, first bool) error {
 	switch {
 	case o.JSON:
-		return writeJSON(stdout, scanReport(r))
+		return writeJSON(stdout, scanReportWithOptimizer(r, opt))
 	case o.Markdown:
 		if !first {
 			io.WriteString(stdout, "\n")
@@ -225,6 +236,7 @@ func writeScanReport(stdout io.Writer, o scanOptions, st styler, r *inspect.Resu
 			io.WriteString(stdout, "\n")
 		}
 		writeScanText(stdout, st, r, o.All, elapsed)
+		writeOptimizerText(stdout, opt)
 	}
 	return nil
 }

@@ -100,3 +100,30 @@ func RealdataTorch(tb testing.TB) string {
 	}
 	return dir
 }
+
+// TorchPython returns /usr/bin/python3 when it can import torch (Debian's
+// python3-torch, which a python3 earlier on PATH may shadow). Without it the
+// test stops through Missing.
+func TorchPython(tb testing.TB) string {
+	tb.Helper()
+	const py = "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
+		Missing(tb, "/usr/bin/python3 cannot import torch ("+err.Error()+")",
+			"install the Debian package python3-torch (scripts/install-test-deps.sh does)")
+	}
+	return py
+}
+
+// WriteTrainerCheckpoints writes, with torch (TorchPython), the Trainer-like
+// checkpoints of optim/testdata/trainer_fixtures.py under dir: checkpoint-3,
+// checkpoint-6, amsgrad-4 (AdamW with amsgrad), the poisoned variants
+// poison-nan, poison-negative, poison-shape and poison-step, and
+// expected.json (torch's own numbers).
+func WriteTrainerCheckpoints(tb testing.TB, dir string) {
+	tb.Helper()
+	py := TorchPython(tb)
+	script := filepath.Join(ModuleRoot(tb), "optim", "testdata", "trainer_fixtures.py")
+	if out, err := exec.Command(py, script, dir).CombinedOutput(); err != nil {
+		tb.Fatalf("%s: %v\n%s", script, err, out)
+	}
+}

@@ -1,0 +1,304 @@
+package optim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/inspect"
+)
+
+// CheckOptimizer is the check name of the optimizer findings other than
+// nonfinite values: shapes, step, negative second moments, predicted update.
+const CheckOptimizer = "optimizer"
+
+// DefaultUpdateWarn is the predicted update ratio above which a parameter is a
+// warning: one step would move it by 10% of its norm.
+const DefaultUpdateWarn = 0.1
+
+// chunk is how many elements are read from each tensor at a time.
+const chunk = 1 << 16
+
+// Structure runs the checks that need no tensor values (inspect's): a state
+// shape that disagrees with its parameter (error) and a step that disagrees
+// with trainer_state.json's global_step (warning, once).
+func (s *State) Structure() []inspect.Finding {
+	var out []inspect.Finding
+	add := func(sev, tensor, format string, args ...any) {
+		out = append(out, inspect.Finding{Severity: sev, Check: CheckOptimizer, Tensor: tensor, File: s.File, Message: fmt.Sprintf(format, args...)})
+	}
+	for _, p := range s.Params {
+		if p.Name != nil && !p.ShapeOK && p.Weight != nil {
+			add("error", pathOf(p, p.State[0].Key), "the optimizer state of %s has shape %v but the parameter has shape %v: the optimizer belongs to another model (resuming would fail or mix up parameters)",
+				*p.Name, p.Shape, p.Weight.Shape)
+		}
+		if s.GlobalStep != nil && p.Step != nil && *p.Step != float64(*s.GlobalStep) {
+			add("warning", pathOf(p, "step"), "the optimizer step of %s is %g but trainer_state.json's global_step is %d: the optimizer state and the training state were not saved together",
+				p.Label(), *p.Step, *s.GlobalStep)
+		}
+	}
+	// A step mismatch is one fact, not one per parameter: keep the first.
+	return firstOfStepWarnings(out)
+}
+
+// Check runs every optimizer check (scan's): Structure, then the value
+// checks. r is the scan of the checkpoint the state was read from (its
+// nonfinite counts are the engine's); the nonfinite findings of state tensors
+// are rewritten in place to name their parameter. It fills each parameter's
+// NonFinite and UpdateRatio and returns the new findings. updateWarn ≤ 0
+// means DefaultUpdateWarn.
+func (s *State) Check(ctx context.Context, r *inspect.Result, updateWarn float64) (out []inspect.Finding, err error) {
+	if updateWarn <= 0 {
+		updateWarn = DefaultUpdateWarn
+	}
+	out = s.Structure()
+	add := func(sev, tensor, format string, args ...any) {
+		out = append(out, inspect.Finding{Severity: sev, Check: CheckOptimizer, Tensor: tensor, File: s.File, Message: fmt.Sprintf(format, args...)})
+	}
+	if s.own != nil {
+		// The optimizer file is not part of r's checkpoint: scan it here.
+		res, err := inspect.Scan(ctx, s.own, s.ScanOptions)
+		if err != nil {
+			return nil, err
+		}
+		s.OwnScan, r = res, res
+		defer func() { out = append(out, res.Findings...) }()
+	}
+	// Nonfinite: counts from the scan, messages naming the parameter.
+	stats := map[string]*inspect.TensorStats{}
+	if r != nil {
+		for _, ts := range r.Tensors {
+			stats[ts.Name] = ts
+		}
+		byName := map[string]*stateRef{}
+		for t, ref := range s.byTensor {
+			byName[t.Name] = ref
+		}
+		for i := range r.Findings {
+			f := &r.Findings[i]
+			if ref := byName[f.Tensor]; ref != nil && f.Check == inspect.CheckNonFinite && f.File == s.File {
+				f.Message = fmt.Sprintf("%s of %s holds %s; %s", ref.key, ref.p.Label(), nonfiniteText(stats[f.Tensor]), f.Message)
+			}
+		}
+	}
+	for _, p := range s.Params {
+		var n uint64
+		for _, st := range p.State {
+			if st.Tensor == nil {
+				continue
+			}
+			if ts := stats[st.Tensor.Name]; ts != nil {
+				n += ts.NonFinite()
+			}
+		}
+		p.NonFinite = &n
+	}
+	for _, p := range s.Params {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		neg, ratio, err := s.predict(p)
+		if err != nil {
+			return nil, err
+		}
+		if neg > 0 {
+			add("error", pathOf(p, "exp_avg_sq"), "exp_avg_sq of %s holds %d negative values: impossible for Adam (a running mean of squares); the state is corrupt", p.Label(), neg)
+		}
+		if ratio != nil {
+			p.UpdateRatio = ratio
+			if s.MaxUpdate == nil || *ratio > *s.MaxUpdate {
+				l := p.Label()
+				s.MaxUpdate, s.MaxUpdateParam = ratio, &l
+			}
+			if *ratio > updateWarn {
+				add("warning", pathOf(p, "exp_avg"), "the next Adam step would move %s by %.3g of its norm (above %g): the run is about to blow up there", p.Label(), *ratio, updateWarn)
+			}
+		}
+	}
+	return out, nil
+}
+
+func firstOfStepWarnings(in []inspect.Finding) []inspect.Finding {
+	var out []inspect.Finding
+	n := 0
+	for _, f := range in {
+		if strings.Contains(f.Message, "global_step") {
+			n++
+			if n > 1 {
+				continue
+			}
+		}
+		out = append(out, f)
+	}
+	if n > 1 {
+		for i := range out {
+			if strings.Contains(out[i].Message, "global_step") {
+				out[i].Message += fmt.Sprintf(" (%d parameters disagree)", n)
+			}
+		}
+	}
+	return out
+}
+
+func nonfiniteText(ts *inspect.TensorStats) string {
+	if ts == nil {
+		return "nonfinite values"
+	}
+	var parts []string
+	if ts.NaN > 0 {
+		parts = append(parts, fmt.Sprintf("%d NaN", ts.NaN))
+	}
+	if ts.PosInf > 0 {
+		parts = append(parts, fmt.Sprintf("%d +Inf", ts.PosInf))
+	}
+	if ts.NegInf > 0 {
+		parts = append(parts, fmt.Sprintf("%d -Inf", ts.NegInf))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// pathOf is the tensor name of a parameter's state key (with the file prefix
+// the reader gives it in a checkpoint directory).
+func pathOf(p *Param, key string) string {
+	for _, st := range p.State {
+		if st.Key == key && st.Tensor != nil {
+			return st.Tensor.Name
+		}
+	}
+	return fmt.Sprintf("state.%d.%s", p.ID, key)
+}
+
+func (p *Param) state(key string) *formats.Tensor {
+	for _, st := range p.State {
+		if st.Key == key {
+			return st.Tensor
+		}
+	}
+	return nil
+}
+
+// predict streams a parameter's exp_avg_sq (counting negative values) and,
+// when the update can be computed, exp_avg and the weight, returning
+// ‖lr·m̂/(√v̂+ε)‖ / ‖θ‖ with m̂ = m/(1-β1^step), v̂ = v/(1-β2^step) (v is
+// max_exp_avg_sq when amsgrad keeps one, as Adam then uses it). Weight decay
+// is not part of it. Nonfinite inputs leave the ratio nil.
+func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
+	v := p.state("exp_avg_sq")
+	if v == nil || v.Cut {
+		return 0, nil, nil
+	}
+	m := p.state("exp_avg")
+	var g *Group
+	if p.Group >= 0 && p.Group < len(s.Groups) {
+		g = &s.Groups[p.Group]
+	}
+	canRatio := m != nil && !m.Cut && slices.Equal(m.Shape, v.Shape) && p.Weight != nil && p.ShapeOK && !p.Weight.Cut &&
+		slices.Equal(p.Weight.Shape, v.Shape) && p.Step != nil && *p.Step > 0 && g != nil && g.LR != nil && g.Eps != nil && len(g.Betas) == 2
+	// With amsgrad, Adam divides by the running maximum of the second moment.
+	denom := v
+	if mx := p.state("max_exp_avg_sq"); mx != nil {
+		denom = mx
+		canRatio = canRatio && !mx.Cut && slices.Equal(mx.Shape, v.Shape)
+	}
+	streams := []*formats.Tensor{v}
+	if canRatio {
+		streams = append(streams, m, p.Weight, denom)
+	}
+	readers := make([]*viewStream, len(streams))
+	for i, t := range streams {
+		vs, err := openStream(t)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer vs.close()
+		readers[i] = vs
+	}
+	var c1, c2, lr, eps float64
+	if canRatio {
+		c1 = 1 - math.Pow(g.Betas[0], *p.Step)
+		c2 = 1 - math.Pow(g.Betas[1], *p.Step)
+		lr, eps = *g.LR, *g.Eps
+	}
+	var sumD, sumT float64
+	finite := true
+	total := numel(v.Shape)
+	for done := uint64(0); done < total; {
+		n := int(min(total-done, chunk))
+		for _, rd := range readers {
+			if err := rd.next(n); err != nil {
+				return 0, nil, err
+			}
+		}
+		vb := readers[0].buf[:n]
+		for _, x := range vb {
+			if x < 0 {
+				negative++
+			}
+		}
+		if canRatio {
+			mb, tb, db := readers[1].buf[:n], readers[2].buf[:n], readers[3].buf[:n]
+			for i := range n {
+				d := lr * (mb[i] / c1) / (math.Sqrt(db[i]/c2) + eps)
+				sumD += d * d
+				sumT += tb[i] * tb[i]
+			}
+		}
+		done += uint64(n)
+	}
+	if canRatio {
+		r := math.Sqrt(sumD) / math.Sqrt(sumT)
+		finite = !math.IsNaN(r) && !math.IsInf(r, 0)
+		if finite {
+			ratio = &r
+		}
+	}
+	return negative, ratio, nil
+}
+
+// viewStream reads a tensor's elements as float64, chunk by chunk.
+type viewStream struct {
+	f   *os.File
+	vr  io.Reader
+	dt  formats.DType
+	raw []byte
+	buf []float64
+}
+
+func openStream(t *formats.Tensor) (*viewStream, error) {
+	f, err := os.Open(t.File.Path)
+	if err != nil {
+		return nil, err
+	}
+	return &viewStream{f: f, vr: formats.NewViewReader(f, t.File.Size, t), dt: t.DType,
+		raw: make([]byte, chunk*t.DType.Size()), buf: make([]float64, chunk)}, nil
+}
+
+func (s *viewStream) close() { s.f.Close() }
+
+func (s *viewStream) next(n int) error {
+	got, err := readFloats(s.vr, s.dt, s.buf[:n], s.raw)
+	if err != nil {
+		return err
+	}
+	if got != n {
+		return fmt.Errorf("%s: short read of a tensor (%d of %d elements)", s.f.Name(), got, n)
+	}
+	return nil
+}
+
+// readFloats reads len(dst) elements of dt from r into dst.
+func readFloats(r io.Reader, dt formats.DType, dst []float64, raw []byte) (int, error) {
+	need := len(dst) * dt.Size()
+	if len(raw) < need {
+		raw = make([]byte, need)
+	}
+	if _, err := io.ReadFull(r, raw[:need]); err != nil {
+		return 0, err
+	}
+	return inspect.DecodeFloat64(dt, raw[:need], dst), nil
+}
