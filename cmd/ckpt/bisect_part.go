@@ -31,6 +31,7 @@ type bisectPartJSON struct {
 	ProbeTokens string           `json:"probe_tokens"`
 	Top         int              `json:"top"`
 	OnsetFactor exactFloat       `json:"onset_factor"`
+	UpdateWarn  exactFloat       `json:"update_warn"`
 	Intervals   []diff.Interval  `json:"intervals"` // this part's pairs, in order
 	ElapsedMS   int64            `json:"elapsed_ms"`
 }
@@ -64,7 +65,7 @@ func runBisectPart(o bisectOptions, k, n int, args []string, stdout, stderr io.W
 	}
 	out := bisectPartJSON{Kind: partKindBisect, Version: partFormat, Part: k, Parts: n, Args: args, Series: []diff.Ref{}, Read: []bisectPartCkpt{},
 		Until: o.Until, Probe: o.Probe, ProbeDType: o.ProbeDType, ProbeTokens: o.ProbeTokens, Top: o.Top, OnsetFactor: exactFloat(o.OnsetFactor),
-		Intervals: ivs}
+		UpdateWarn: exactFloat(o.UpdateWarn), Intervals: ivs}
 	complete := diff.CompleteEntries(es)
 	for _, e := range complete {
 		out.Series = append(out.Series, diff.Ref{Path: e.Path, Step: e.Step})
@@ -117,8 +118,8 @@ func mergeBisect(o scanOptions, names []string, raws [][]byte, stdout, stderr io
 		case !slices.Equal(p.Series, first.Series):
 			return fmt.Errorf("%s and %s saw different checkpoints in the run (one was added or finished in between): run every part again", names[0], name)
 		case p.Until != first.Until || p.Probe != first.Probe || p.ProbeDType != first.ProbeDType || p.ProbeTokens != first.ProbeTokens ||
-			p.Top != first.Top || p.OnsetFactor != first.OnsetFactor:
-			return fmt.Errorf("%s and %s were run with different --until, --top, --onset-factor, --dtype or --tokens: run every part with the same flags", names[0], name)
+			p.Top != first.Top || p.OnsetFactor != first.OnsetFactor || p.UpdateWarn != first.UpdateWarn:
+			return fmt.Errorf("%s and %s were run with different --until, --top, --onset-factor, --update-warn, --dtype or --tokens: run every part with the same flags", names[0], name)
 		}
 	}
 	if err := checkPartNumbers(names, ks, first.Parts); err != nil {
@@ -166,7 +167,7 @@ func mergeBisect(o scanOptions, names []string, raws [][]byte, stdout, stderr io
 		}
 	}
 	bo := bisectOptions{JSON: o.JSON, Color: o.Color, NoProgress: true, Until: first.Until, Probe: first.Probe,
-		ProbeDType: first.ProbeDType, ProbeTokens: first.ProbeTokens, Top: first.Top, OnsetFactor: float64(first.OnsetFactor), intervals: intervals}
+		ProbeDType: first.ProbeDType, ProbeTokens: first.ProbeTokens, Top: first.Top, OnsetFactor: float64(first.OnsetFactor), UpdateWarn: float64(first.UpdateWarn), intervals: intervals}
 	until, err := diff.ParseUntil(bo.Until)
 	if err != nil {
 		return err
