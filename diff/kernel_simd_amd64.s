@@ -1,0 +1,177 @@
+//go:build amd64 && !noasm
+
+// AVX2 + FMA loops of the comparison kernels (see kernel_simd.go).
+//
+// Each iteration takes one group of 8 pairs: it loads the 8 elements of each
+// side, stops (returning the groups folded so far) when either side holds a
+// NaN or an infinity (exponent bits all set), widens both sides to float32
+// and then, four at a time, to float64, and folds them into the lanes:
+// elements 0-3 of the group into the first four float64 lanes of each sum
+// (Y0-Y3), elements 4-7 into the last four (Y4-Y7). With x and y the values
+// of A and B and d = y - x:
+//   ssa = fma(x, x, ssa), ssb = fma(y, y, ssb), dot = fma(x, y, dot),
+//   ssd = fma(d, d, ssd), max = max(max, |d|), same += (|d| == 0).
+// The Go twin diffGroupsGo does the same operations on the same lanes.
+
+#include "textflag.h"
+
+// diffLanes offsets.
+#define L_SSA 0
+#define L_SSB 64
+#define L_SSD 128
+#define L_DOT 192
+#define L_MAX 256
+#define L_SAME 288
+
+// Registers: Y0-Y3 ssa, ssb, ssd, dot of elements 0-3; Y4-Y7 those of
+// elements 4-7; Y8 max; Y9 same; Y10 the float64 magnitude mask; Y11 the
+// exponent mask; Y12 A's and Y13 B's float32 values; Y14, Y15 scratch.
+// SI A, DX B, CX groups left, R9 groups asked, DI lanes.
+
+#define PROLOGUE \
+	MOVQ a+0(FP), SI \
+	MOVQ b+8(FP), DX \
+	MOVQ groups+16(FP), CX \
+	MOVQ l+24(FP), DI \
+	MOVQ CX, R9 \
+	VMOVUPD L_SSA+0(DI), Y0 \
+	VMOVUPD L_SSB+0(DI), Y1 \
+	VMOVUPD L_SSD+0(DI), Y2 \
+	VMOVUPD L_DOT+0(DI), Y3 \
+	VMOVUPD L_SSA+32(DI), Y4 \
+	VMOVUPD L_SSB+32(DI), Y5 \
+	VMOVUPD L_SSD+32(DI), Y6 \
+	VMOVUPD L_DOT+32(DI), Y7 \
+	VMOVUPD L_MAX(DI), Y8 \
+	VMOVDQU L_SAME(DI), Y9 \
+	VPCMPEQQ Y10, Y10, Y10 \
+	VPSRLQ $1, Y10, Y10
+
+#define EPILOGUE \
+	VMOVUPD Y0, L_SSA+0(DI) \
+	VMOVUPD Y1, L_SSB+0(DI) \
+	VMOVUPD Y2, L_SSD+0(DI) \
+	VMOVUPD Y3, L_DOT+0(DI) \
+	VMOVUPD Y4, L_SSA+32(DI) \
+	VMOVUPD Y5, L_SSB+32(DI) \
+	VMOVUPD Y6, L_SSD+32(DI) \
+	VMOVUPD Y7, L_DOT+32(DI) \
+	VMOVUPD Y8, L_MAX(DI) \
+	VMOVDQU Y9, L_SAME(DI) \
+	SUBQ CX, R9 \
+	MOVQ R9, ret+32(FP) \
+	VZEROUPPER \
+	RET
+
+// FOLD4 folds the four float32 pairs in X12 (A) and X13 (B) into the sums
+// SA, SB, SD, DT.
+#define FOLD4(SA, SB, SD, DT) \
+	VCVTPS2PD X12, Y14 \
+	VCVTPS2PD X13, Y15 \
+	VFMADD231PD Y14, Y14, SA \
+	VFMADD231PD Y15, Y15, SB \
+	VFMADD231PD Y14, Y15, DT \
+	VSUBPD Y14, Y15, Y15 \
+	VFMADD231PD Y15, Y15, SD \
+	VANDPD Y10, Y15, Y14 \
+	VMAXPD Y14, Y8, Y8 \
+	VPXOR Y15, Y15, Y15 \
+	VPCMPEQQ Y15, Y14, Y14 \
+	VPSUBQ Y14, Y9, Y9
+
+// FOLD8 folds the eight float32 pairs in Y12 (A) and Y13 (B).
+#define FOLD8 \
+	FOLD4(Y0, Y1, Y2, Y3) \
+	VEXTRACTF128 $1, Y12, X12 \
+	VEXTRACTF128 $1, Y13, X13 \
+	FOLD4(Y4, Y5, Y6, Y7)
+
+// CHECK16 loads 8 16-bit patterns of each side into X12 and X13 and sets
+// the flags to NZ when one has all the exponent bits of X11 set.
+#define CHECK16 \
+	VMOVDQU (SI), X12 \
+	VMOVDQU (DX), X13 \
+	VPAND X11, X12, X14 \
+	VPCMPEQW X11, X14, X14 \
+	VPAND X11, X13, X15 \
+	VPCMPEQW X11, X15, X15 \
+	VPOR X14, X15, X14 \
+	VPTEST X14, X14
+
+// func diffGroupsBF16(a, b *byte, groups int, l *diffLanes) int
+TEXT ·diffGroupsBF16(SB), NOSPLIT, $0-40
+	PROLOGUE
+	MOVL $0x7F807F80, AX
+	MOVQ AX, X11
+	VPBROADCASTD X11, Y11
+	TESTQ CX, CX
+	JZ bf16done
+
+bf16loop:
+	CHECK16
+	JNZ bf16done
+	// A BF16 pattern in the high half of a 32-bit lane is its float32.
+	VPMOVZXWD X12, Y12
+	VPSLLD $16, Y12, Y12
+	VPMOVZXWD X13, Y13
+	VPSLLD $16, Y13, Y13
+	FOLD8
+	ADDQ $16, SI
+	ADDQ $16, DX
+	DECQ CX
+	JNZ bf16loop
+
+bf16done:
+	EPILOGUE
+
+// func diffGroupsF16(a, b *byte, groups int, l *diffLanes) int
+TEXT ·diffGroupsF16(SB), NOSPLIT, $0-40
+	PROLOGUE
+	MOVL $0x7C007C00, AX
+	MOVQ AX, X11
+	VPBROADCASTD X11, Y11
+	TESTQ CX, CX
+	JZ f16done
+
+f16loop:
+	CHECK16
+	JNZ f16done
+	// F16C converts every binary16 value exactly, subnormals included.
+	VCVTPH2PS X12, Y12
+	VCVTPH2PS X13, Y13
+	FOLD8
+	ADDQ $16, SI
+	ADDQ $16, DX
+	DECQ CX
+	JNZ f16loop
+
+f16done:
+	EPILOGUE
+
+// func diffGroupsF32(a, b *byte, groups int, l *diffLanes) int
+TEXT ·diffGroupsF32(SB), NOSPLIT, $0-40
+	PROLOGUE
+	MOVL $0x7F800000, AX
+	MOVQ AX, X11
+	VPBROADCASTD X11, Y11
+	TESTQ CX, CX
+	JZ f32done
+
+f32loop:
+	VMOVDQU (SI), Y12
+	VMOVDQU (DX), Y13
+	VPAND Y11, Y12, Y14
+	VPCMPEQD Y11, Y14, Y14
+	VPAND Y11, Y13, Y15
+	VPCMPEQD Y11, Y15, Y15
+	VPOR Y14, Y15, Y14
+	VPTEST Y14, Y14
+	JNZ f32done
+	FOLD8
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ f32loop
+
+f32done:
+	EPILOGUE
