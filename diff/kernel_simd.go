@@ -21,12 +21,12 @@ import (
 // plain path (compareValues), before resuming.
 
 // diffLanes are the per-lane partials of one kernel call. Element k of a group
-// goes to lane k of the eight float64 lanes of each sum, and to lane k mod 4
-// of max and same. The assembly addresses the fields by the offsets checked in
+// goes to lane k of the eight float64 lanes of each sum and of max, and to
+// lane k mod 4 of same. The assembly addresses the fields by the offsets checked in
 // TestDiffAsmOffsets.
 type diffLanes struct {
 	ssa, ssb, ssd, dot [8]float64
-	max                [4]float64 // max |B−A|
+	max                [8]float64 // max |B−A|
 	same               [4]uint64  // pairs with B−A = 0
 }
 
@@ -69,8 +69,10 @@ func compareGroups(dt formats.DType, fold groupFolder, a, b []byte, s *Stats) {
 		ssd += l.ssd[k]
 		dot += l.dot[k]
 	}
-	for k := range 4 {
+	for k := range 8 {
 		maxAbs = math.Max(maxAbs, l.max[k])
+	}
+	for k := range 4 {
 		same += l.same[k]
 	}
 	pairs := 8 * uint64(folded)
@@ -118,7 +120,7 @@ func diffGroupsGo(dt formats.DType) groupFolder {
 				d := y - x
 				l.ssd[k] = math.FMA(d, d, l.ssd[k])
 				ad := math.Abs(d)
-				l.max[k%4] = math.Max(l.max[k%4], ad)
+				l.max[k] = math.Max(l.max[k], ad)
 				if ad == 0 {
 					l.same[k%4]++
 				}

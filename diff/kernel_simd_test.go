@@ -32,8 +32,8 @@ func TestDiffAsmOffsets(t *testing.T) {
 		"L_MAX":  {unsafe.Offsetof(l.max), unsafe.Sizeof(l.max)},
 		"L_SAME": {unsafe.Offsetof(l.same), unsafe.Sizeof(l.same)},
 	}
-	// The sums are two vectors (elements 0-3 and 4-7), max and same one.
-	width := map[string]uintptr{"L_SSA": 64, "L_SSB": 64, "L_SSD": 64, "L_DOT": 64, "L_MAX": 32, "L_SAME": 32}
+	// The sums and max are two vectors (elements 0-3 and 4-7), same one.
+	width := map[string]uintptr{"L_SSA": 64, "L_SSB": 64, "L_SSD": 64, "L_DOT": 64, "L_MAX": 64, "L_SAME": 32}
 	src, err := os.ReadFile("kernel_simd_amd64.s")
 	if err != nil {
 		t.Fatal(err)
