@@ -61,6 +61,7 @@ row() {
   local label=$1 bytes=$2 cmd=$3
   shift 3
   local -a files=("$@") ck=() lim=() ckc=() limc=()
+  local w c
   [[ -z ${COLDRUN:-} ]] && { cat "${files[@]}" >/dev/null; cat "${files[@]}" >/dev/null; }
   for ((r = 0; r < ROUNDS; r++)); do
     [[ -n ${COLDRUN:-} ]] && drop
