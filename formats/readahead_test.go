@@ -40,3 +40,10 @@ func TestReadAheadHints(t *testing.T) {
 		t.Error("ParseReadAhead accepted an unknown hint")
 	}
 }
+
+// The default is the hint the cold-cache benchmark chose.
+func TestDefaultReadAheadIsSequential(t *testing.T) {
+	if formats.DefaultReadAhead != formats.ReadAheadSequential || formats.CurrentReadAhead() != formats.DefaultReadAhead {
+		t.Errorf("default read-ahead %v, current %v; docs/performance.md says sequential", formats.DefaultReadAhead, formats.CurrentReadAhead())
+	}
+}
