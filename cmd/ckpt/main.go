@@ -91,7 +91,7 @@ func main() {
 
 // readAheadFromEnv applies CKPT_READAHEAD (none, sequential or willneed), the
 // read-ahead hint of pread sources, which the cold-cache benchmark varies
-// (bench/cold.sh, docs/performance.md).
+// (COLD=1 bash bench/speed.sh, docs/performance.md).
 func readAheadFromEnv() error {
 	v := os.Getenv("CKPT_READAHEAD")
 	if v == "" {
