@@ -116,49 +116,43 @@ GLOBL expF32<>(SB), RODATA|NOPTR, $32
 	VPOR X14, X15, X14 \
 	VPTEST X14, X14
 
+// LOOP16 is the body of a 16-bit loop: MASK the exponent mask, WIDEN the
+// widening of the patterns in X12 and X13 to float32 in Y12 and Y13.
+#define LOOP16(MASK, WIDEN) \
+	PROLOGUE \
+	TESTQ CX, CX \
+	JZ done \
+loop: \
+	CHECK16(MASK) \
+	JNZ done \
+	WIDEN \
+	FOLD8 \
+	ADDQ $16, SI \
+	ADDQ $16, DX \
+	DECQ CX \
+	JNZ loop \
+done: \
+	EPILOGUE
+
+// A BF16 pattern in the high half of a 32-bit lane is its float32.
+#define WIDEN_BF16 \
+	VPMOVZXWD X12, Y12 \
+	VPSLLD $16, Y12, Y12 \
+	VPMOVZXWD X13, Y13 \
+	VPSLLD $16, Y13, Y13
+
+// F16C converts every binary16 value exactly, subnormals included.
+#define WIDEN_F16 \
+	VCVTPH2PS X12, Y12 \
+	VCVTPH2PS X13, Y13
+
 // func diffGroupsBF16(a, b *byte, groups int, l *diffLanes) int
 TEXT ·diffGroupsBF16(SB), NOSPLIT, $0-40
-	PROLOGUE
-	TESTQ CX, CX
-	JZ bf16done
-
-bf16loop:
-	CHECK16(expBF16<>(SB))
-	JNZ bf16done
-	// A BF16 pattern in the high half of a 32-bit lane is its float32.
-	VPMOVZXWD X12, Y12
-	VPSLLD $16, Y12, Y12
-	VPMOVZXWD X13, Y13
-	VPSLLD $16, Y13, Y13
-	FOLD8
-	ADDQ $16, SI
-	ADDQ $16, DX
-	DECQ CX
-	JNZ bf16loop
-
-bf16done:
-	EPILOGUE
+	LOOP16(expBF16<>(SB), WIDEN_BF16)
 
 // func diffGroupsF16(a, b *byte, groups int, l *diffLanes) int
 TEXT ·diffGroupsF16(SB), NOSPLIT, $0-40
-	PROLOGUE
-	TESTQ CX, CX
-	JZ f16done
-
-f16loop:
-	CHECK16(expF16<>(SB))
-	JNZ f16done
-	// F16C converts every binary16 value exactly, subnormals included.
-	VCVTPH2PS X12, Y12
-	VCVTPH2PS X13, Y13
-	FOLD8
-	ADDQ $16, SI
-	ADDQ $16, DX
-	DECQ CX
-	JNZ f16loop
-
-f16done:
-	EPILOGUE
+	LOOP16(expF16<>(SB), WIDEN_F16)
 
 // func diffGroupsF32(a, b *byte, groups int, l *diffLanes) int
 TEXT ·diffGroupsF32(SB), NOSPLIT, $0-40
