@@ -45,3 +45,30 @@ func BenchmarkIdenticalChunk(b *testing.B) {
 		}
 	}
 }
+
+// benchGroups measures the group kernel alone (assembly, or its Go twin).
+func benchGroups(b *testing.B, dt formats.DType, asm bool) {
+	fold := diffGroupsGo(dt)
+	if asm {
+		if fold = asmFolder(dt); fold == nil {
+			b.Skip("no assembly loop in this build or on this CPU")
+		}
+	}
+	ra, rb := benchPair(dt)
+	w := dt.Size()
+	b.SetBytes(int64(len(ra) + len(rb)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var s Stats
+		for o := 0; o < len(ra); o += subBlock * w {
+			e := min(o+subBlock*w, len(ra))
+			compareGroups(dt, fold, ra[o:e], rb[o:e], &s)
+		}
+	}
+}
+
+func BenchmarkGroupsAsmBF16(b *testing.B)  { benchGroups(b, formats.BF16, true) }
+func BenchmarkGroupsAsmF16(b *testing.B)   { benchGroups(b, formats.F16, true) }
+func BenchmarkGroupsAsmF32(b *testing.B)   { benchGroups(b, formats.F32, true) }
+func BenchmarkGroupsTwinBF16(b *testing.B) { benchGroups(b, formats.BF16, false) }
+func BenchmarkGroupsTwinF32(b *testing.B)  { benchGroups(b, formats.F32, false) }

@@ -82,9 +82,10 @@ func (o Options) chunkBytes() int {
 // Each file is read once, in chunks spread over the workers; chunks whose bytes
 // are identical are not decoded, and a tensor that lies at the same place of
 // the same file on both sides (a checkpoint compared with itself, a shard
-// hard-linked into both) is identical without being read. Only when some tensor changed are the
-// identical chunks read again from A, to give the layer, role and overall
-// aggregates their norms. The error is non-nil only when the comparison itself
+// hard-linked into both) is identical without being read. The layer, role and
+// overall aggregates need the norms of identical chunks only when some tensor
+// changed: identical chunks met after the first change get them from the bytes
+// in hand, and only those met before it are read again from A. The error is non-nil only when the comparison itself
 // failed (a file could not be opened, the context was cancelled); a tensor
 // that cannot be read is reported with status Unreadable.
 func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Result, error) {
@@ -273,6 +274,8 @@ type engine struct {
 	// read and decoded count the bytes read and the values decoded by this
 	// comparison (Result.Work).
 	read, decoded atomic.Int64
+	// changed is set once a chunk has been found to differ.
+	changed atomic.Bool
 }
 
 // run processes the listed tasks. With norms, each task is a chunk already
@@ -416,9 +419,21 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 			rb = w.permute(rb, pw.tb.DType, pw.perm)
 		}
 		nbytes += int64(len(rb))
-		if pw.ta.DType == pw.tb.DType && bytes.Equal(ra, rb) {
+		switch {
+		case pw.ta.DType == pw.tb.DType && bytes.Equal(ra, rb):
 			res.identical = true
-		} else {
+			// Once some chunk has changed, the aggregates will need the norms
+			// of identical ones: take them now, from the bytes in hand, rather
+			// than read A again in the second pass. The norms do not depend on
+			// the pass that takes them, so the result does not depend on the
+			// order the workers go in.
+			if e.changed.Load() {
+				w.fold(int(tk.s1-tk.s0), pw.ta.DType, ra, pw.tb.DType, nil, &res.stats)
+				e.decoded.Add(int64(tk.s1 - tk.s0))
+				res.normed = true
+			}
+		default:
+			e.changed.Store(true)
 			w.fold(int(tk.s1-tk.s0), pw.ta.DType, ra, pw.tb.DType, rb, &res.stats)
 			e.decoded.Add(int64(tk.s1 - tk.s0))
 			res.normed = true
@@ -434,7 +449,12 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 // with itself) in sub-blocks and folds them into s.
 func (w *worker) fold(n int, dtA formats.DType, ra []byte, dtB formats.DType, rb []byte, s *Stats) {
 	bitsA := scalarBits(dtA)
-	if k := fastKernel(dtA, dtB); k != nil && rb != nil {
+	if k := fastKernel(dtA, dtB); k != nil {
+		if rb == nil {
+			// A compared with itself: the same kernel, whose sums for B and
+			// A·B are then those of A, and its differences zero.
+			rb, dtB = ra, dtA
+		}
 		w := bitsA / 8
 		for i := 0; i < n; i += subBlock {
 			m := min(subBlock, n-i)

@@ -13,14 +13,25 @@ import (
 // 32-bit float dtype: they read the raw bits, test non-finiteness on the
 // exponent bits, and widen only finite values, with no intermediate []float64.
 // compareValues over inspect.DecodeFloat64 is their plain twin, and
-// ReferenceCompare the reference both are tested against.
+// ReferenceCompare the reference both are tested against. Where the CPU runs
+// the assembly loops (kernel_simd.go) they are used instead; the Go kernels
+// below serve other architectures and -tags noasm builds.
 
 // fastKernel returns the kernel for a pair of dtypes, or nil when there is none.
 func fastKernel(dtA, dtB formats.DType) func(a, b []byte, s *Stats) {
 	if dtA != dtB {
 		return nil
 	}
-	switch dtA {
+	if fold := asmFolder(dtA); fold != nil {
+		dt := dtA
+		return func(a, b []byte, s *Stats) { compareGroups(dt, fold, a, b, s) }
+	}
+	return goKernel(dtA)
+}
+
+// goKernel returns the Go kernel for a dtype, or nil when there is none.
+func goKernel(dt formats.DType) func(a, b []byte, s *Stats) {
+	switch dt {
 	case formats.BF16:
 		return compareBF16
 	case formats.F16:

@@ -9,7 +9,9 @@ import (
 
 // FuzzCompareKernels checks each fast comparison kernel (BF16, F16, F32)
 // against ReferenceCompare on arbitrary bytes: every special value, odd
-// lengths, and data at any alignment.
+// lengths, and data at any alignment. The group kernel's Go twin must agree
+// with the reference too, and the assembly loops (where this CPU runs them)
+// with the twin to the bit.
 func FuzzCompareKernels(f *testing.F) {
 	f.Add(uint8(0), uint8(0), []byte{0x80, 0x7F, 0xC1, 0x7F, 0, 0, 0x80, 0xFF}, []byte{0x80, 0x7F, 0, 0, 0, 0, 0x80, 0x3F})
 	f.Add(uint8(1), uint8(1), []byte{0, 0x7C, 0, 0xFC, 1, 0, 0xFF, 0x7B, 9}, []byte{0, 0x7E, 0, 0x7C, 1, 0, 0, 0x3C, 7})
@@ -27,6 +29,18 @@ func FuzzCompareKernels(f *testing.F) {
 		want := ReferenceCompare(dt, a, dt, b)
 		if !kernelAgrees(got, want, 1e-9) {
 			t.Fatalf("%s kernel disagrees with the reference:\n got  %+v\n want %+v", dt, got, want)
+		}
+		var twin Stats
+		compareGroups(dt, diffGroupsGo(dt), a, b, &twin)
+		if !kernelAgrees(twin, want, 1e-9) {
+			t.Fatalf("%s group twin disagrees with the reference:\n got  %+v\n want %+v", dt, twin, want)
+		}
+		if asm := asmFolder(dt); asm != nil {
+			var viaAsm Stats
+			compareGroups(dt, asm, a, b, &viaAsm)
+			if viaAsm != twin {
+				t.Fatalf("%s assembly and twin differ:\n asm  %+v\n twin %+v", dt, viaAsm, twin)
+			}
 		}
 	})
 }

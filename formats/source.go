@@ -93,6 +93,7 @@ func openSource(path string, mode SourceMode) (Source, error) {
 			return m, nil
 		}
 	}
+	adviseReadAhead(f, CurrentReadAhead())
 	return &preadSource{f: f, size: st.Size(), path: path}, nil
 }
 

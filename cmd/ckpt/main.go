@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/ckpt-tool/ckpt/formats"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; "dev" otherwise.
@@ -81,8 +83,27 @@ func register(c command) { commands[c.name] = c }
 
 func main() {
 	watchSignals()
-	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	err := readAheadFromEnv()
+	if err == nil {
+		err = run(os.Args[1:], os.Stdout, os.Stderr)
+	}
 	os.Exit(exitCode(err, os.Stderr))
+}
+
+// readAheadFromEnv applies CKPT_READAHEAD (none, sequential or willneed), the
+// read-ahead hint of pread sources, which the cold-cache benchmark varies
+// (COLD=1 bash bench/speed.sh, docs/performance.md).
+func readAheadFromEnv() error {
+	v := os.Getenv("CKPT_READAHEAD")
+	if v == "" {
+		return nil
+	}
+	r, err := formats.ParseReadAhead(v)
+	if err != nil {
+		return usagef("unset CKPT_READAHEAD or set it to none, sequential or willneed", "CKPT_READAHEAD: %w", err)
+	}
+	formats.SetReadAhead(r)
+	return nil
 }
 
 // run dispatches to a subcommand. Tests call it directly.

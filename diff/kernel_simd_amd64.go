@@ -1,0 +1,55 @@
+//go:build amd64 && !noasm
+
+package diff
+
+import (
+	"golang.org/x/sys/cpu"
+
+	"github.com/ckpt-tool/ckpt/formats"
+)
+
+// The comparison loops run on x86-64 CPUs with AVX2 and FMA (and F16C for
+// F16); they are in kernel_simd_amd64.s. Building with -tags noasm leaves
+// them out (kernel_simd_other.go), as on other architectures.
+var (
+	diffAsmOK    = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	diffAsmF16OK = diffAsmOK && cpu.X86.HasF16C
+)
+
+// asmFolder returns the assembly loop for dt, or nil when this CPU has none.
+func asmFolder(dt formats.DType) groupFolder {
+	switch {
+	case dt == formats.BF16 && diffAsmOK:
+		return func(a, b []byte, groups int, l *diffLanes) int {
+			_, _ = a[16*groups-1], b[16*groups-1]
+			return diffGroupsBF16(&a[0], &b[0], groups, l)
+		}
+	case dt == formats.F16 && diffAsmF16OK:
+		return func(a, b []byte, groups int, l *diffLanes) int {
+			_, _ = a[16*groups-1], b[16*groups-1]
+			return diffGroupsF16(&a[0], &b[0], groups, l)
+		}
+	case dt == formats.F32 && diffAsmOK:
+		return func(a, b []byte, groups int, l *diffLanes) int {
+			_, _ = a[32*groups-1], b[32*groups-1]
+			return diffGroupsF32(&a[0], &b[0], groups, l)
+		}
+	}
+	return nil
+}
+
+// diffGroupsBF16 folds up to groups groups of 8 BF16 pairs at a and b into l,
+// stopping before a group with a NaN or an infinity; it returns the groups folded.
+//
+//go:noescape
+func diffGroupsBF16(a, b *byte, groups int, l *diffLanes) int
+
+// diffGroupsF16 is diffGroupsBF16 for F16.
+//
+//go:noescape
+func diffGroupsF16(a, b *byte, groups int, l *diffLanes) int
+
+// diffGroupsF32 is diffGroupsBF16 for F32.
+//
+//go:noescape
+func diffGroupsF32(a, b *byte, groups int, l *diffLanes) int

@@ -1,0 +1,9 @@
+//go:build !amd64 || noasm
+
+package diff
+
+import "github.com/ckpt-tool/ckpt/formats"
+
+// No assembly here (another architecture, or a build with -tags noasm): the Go
+// twin folds every group.
+func asmFolder(formats.DType) groupFolder { return nil }
