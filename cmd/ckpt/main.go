@@ -128,7 +128,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "ckpt: forensics and repair of machine-learning checkpoints (safetensors)")
+	fmt.Fprintln(w, "ckpt: forensics and repair of machine-learning checkpoints (safetensors, PyTorch, GGUF)")
 	fmt.Fprintln(w, "\nUsage: ckpt COMMAND [flags] PATH...")
 	fmt.Fprintln(w, "\nCommands:")
 	names := make([]string, 0, len(commands))
@@ -140,7 +140,7 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nExit status: 0 healthy or nothing found, 1 findings (unhealthy, malformed, or different),")
-	fmt.Fprintln(w, "2 the tool could not do its job. Run 'ckpt COMMAND --help' for a command's flags.")
+	fmt.Fprintln(w, "2 the tool could not do its job, 130/143 stopped by SIGINT/SIGTERM. Run 'ckpt COMMAND --help' for a command's flags.")
 }
 
 // exitCode maps the error run returned to an exit status, printing diagnostics
