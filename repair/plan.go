@@ -235,10 +235,7 @@ func checkGoodReadable(c *formats.Checkpoint) error {
 // checkLayout refuses a BAD whose layout cannot be known: a file without a
 // readable header, an unreadable index, a missing or unsafe shard.
 func checkLayout(c *formats.Checkpoint) error {
-	for _, f := range c.Files {
-		if f.Format() != formats.ContainerSafetensors {
-			return errAt(ErrLayoutUnreadable, f.Path, "", "is a %s file: repair reads and writes safetensors; convert the checkpoint first (ckpt convert IN -o OUT)", f.Format())
-		}
+	for _, f := range c.Files { // every file is safetensors: checkSafetensors ran first
 		if f.Header == nil {
 			return errAt(ErrLayoutUnreadable, f.Path, "", "its header cannot be read (%v), so its tensors and layout are unknown; use GOOD itself, or a checkpoint whose headers are intact", f.Err)
 		}
