@@ -13,21 +13,8 @@ import (
 	"github.com/ckpt-tool/ckpt/diff"
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 )
-
-// torchPython returns Debian's python3 when it can import torch
-// (python3-torch, installed by scripts/install-test-deps.sh).
-func torchPython(t *testing.T) string {
-	t.Helper()
-	const py = "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import torch, numpy").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("python3-torch is missing (scripts/install-test-deps.sh installs it): %v", err)
-		}
-		t.Skipf("python3-torch not available (run scripts/install-test-deps.sh as root): %v", err)
-	}
-	return py
-}
 
 // genTorch writes checkpoints with torch.save and, for each, what torch
 // computes for every tensor (in float64): truth.json in dir.
@@ -122,7 +109,7 @@ type genTruth struct {
 // Files written by torch.save (zip and legacy): every dtype torch 1.13 saves,
 // views, tied weights, nested state; counts and statistics equal torch's.
 func TestTorchSavedFilesMatchTorch(t *testing.T) {
-	py := torchPython(t)
+	py := testenv.TorchPython(t)
 	dir := t.TempDir()
 	if out, err := exec.Command(py, "-c", genTorch, dir).CombinedOutput(); err != nil {
 		t.Fatalf("torch.save: %v\n%s", err, out)

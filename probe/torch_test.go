@@ -3,7 +3,6 @@ package probe
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,25 +10,8 @@ import (
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/internal/synth"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 )
-
-// torchPython finds a python3 that can import torch (Debian's python3-torch
-// lives under /usr/bin/python3, which another python3 on PATH may shadow).
-// Without one the test skips, or fails when CI=true.
-func torchPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if err := exec.Command(py, "-c", "import torch").Run(); err == nil {
-			return py
-		}
-	}
-	msg := "no python3 with torch: install python3-torch (scripts/install-test-deps.sh does) to compare probe with PyTorch"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // TestLogitsMatchPyTorch: in f32 mode every supported family's logits equal
 // a PyTorch forward pass (testdata/torch_reference.py, written after Hugging
@@ -43,7 +25,7 @@ func torchPython(t *testing.T) string {
 const bf16Tolerance = 0.03
 
 func TestLogitsMatchPyTorch(t *testing.T) {
-	py := torchPython(t)
+	py := testenv.TorchPython(t)
 	script, err := filepath.Abs("testdata/torch_reference.py")
 	if err != nil {
 		t.Fatal(err)

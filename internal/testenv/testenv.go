@@ -30,17 +30,24 @@ func ModuleRoot(tb testing.TB) string {
 	}
 }
 
+// sharedCorpus is ../shared/NAME beside the repository when it holds marker;
+// otherwise the test stops through Missing.
+func sharedCorpus(tb testing.TB, name, marker, what string) string {
+	tb.Helper()
+	dir := filepath.Join(ModuleRoot(tb), "..", "shared", name)
+	if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
+		Missing(tb, what+" are not available ("+err.Error()+")",
+			"put the shared corpus beside the repository as ../shared/"+name+" (its README and SOURCES.md list every file and where it comes from)")
+	}
+	return dir
+}
+
 // Realdata is the shared corpus of real files (it holds expected.json, which
 // names the damaged ones). When the corpus is absent the test fails in CI and
 // is skipped elsewhere (see Missing).
 func Realdata(tb testing.TB) string {
 	tb.Helper()
-	dir := filepath.Join(ModuleRoot(tb), "..", "shared", "realdata")
-	if _, err := os.Stat(filepath.Join(dir, "expected.json")); err != nil {
-		Missing(tb, "the real files are not available ("+err.Error()+")",
-			"put the shared corpus of real checkpoints beside the repository as ../shared/realdata (its README and SOURCES.md list every file and where it comes from)")
-	}
-	return dir
+	return sharedCorpus(tb, "realdata", "expected.json", "the real files")
 }
 
 // InCI reports whether the tests run in continuous integration (CI=true, as
@@ -78,27 +85,14 @@ func Command(tb testing.TB, name, debianPackage string) string {
 // Without it the test stops through Missing.
 func RealdataGGUF(tb testing.TB) string {
 	tb.Helper()
-	dir := filepath.Join(ModuleRoot(tb), "..", "shared", "realdata-gguf")
-	if _, err := os.Stat(filepath.Join(dir, "truth.json")); err != nil {
-		Missing(tb, "the real GGUF files are not available ("+err.Error()+")",
-			"put the shared corpus beside the repository as ../shared/realdata-gguf (its README and SOURCES.md list every file)")
-	}
-	return dir
+	return sharedCorpus(tb, "realdata-gguf", "truth.json", "the real GGUF files")
 }
 
 // RealdataTorch is the shared corpus of real PyTorch files (truth.json says
-// what torch.load gives for each). The test is skipped when it is absent,
-// and fails when CI=true.
+// what torch.load gives for each). Without it the test stops through Missing.
 func RealdataTorch(tb testing.TB) string {
 	tb.Helper()
-	dir := filepath.Join(ModuleRoot(tb), "..", "shared", "realdata-torch")
-	if _, err := os.Stat(filepath.Join(dir, "truth.json")); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("real PyTorch files not available: %v", err)
-		}
-		tb.Skipf("real PyTorch files not available (expected ../shared/realdata-torch beside the module): %v", err)
-	}
-	return dir
+	return sharedCorpus(tb, "realdata-torch", "truth.json", "the real PyTorch files")
 }
 
 // TorchPython returns /usr/bin/python3 when it can import torch (Debian's
@@ -107,9 +101,9 @@ func RealdataTorch(tb testing.TB) string {
 func TorchPython(tb testing.TB) string {
 	tb.Helper()
 	const py = "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
-		Missing(tb, "/usr/bin/python3 cannot import torch ("+err.Error()+")",
-			"install the Debian package python3-torch (scripts/install-test-deps.sh does)")
+	if err := exec.Command(py, "-c", "import torch, numpy").Run(); err != nil {
+		Missing(tb, "/usr/bin/python3 cannot import torch and numpy ("+err.Error()+")",
+			"install the Debian packages python3-torch and python3-numpy (scripts/install-test-deps.sh does)")
 	}
 	return py
 }
