@@ -103,7 +103,7 @@ func runDiff(o diffOptions, pa, pb string, stdout, stderr io.Writer) error {
 		return crossExit(res, stderr)
 	}
 	if len(res.Problems) > 0 || res.Summary.Unreadable > 0 {
-		writeDiffTrouble(stderr, res)
+		writeDiffTrouble(stderr, res.Problems, res.Tensors)
 		fmt.Fprintf(stderr, "ckpt: hint: run 'ckpt inspect' on the malformed checkpoint; the comparison above covers only what could be read\n")
 		return errReported
 	}
@@ -151,9 +151,7 @@ func crossExit(res *diff.Result, stderr io.Writer) error {
 		trouble = append(trouble, p)
 	}
 	if len(trouble) > 0 {
-		for _, p := range trouble {
-			fmt.Fprintf(stderr, "ckpt: error: %s\n", safeText(p.Err.Error()))
-		}
+		writeDiffTrouble(stderr, trouble, nil) // tensors left out here are not failures
 		fmt.Fprintf(stderr, "ckpt: hint: run 'ckpt inspect' on the malformed checkpoint; the comparison above covers only what could be read\n")
 		return errReported
 	}
@@ -197,15 +195,16 @@ func writeCrossText(w io.Writer, st styler, r *diff.Result) {
 	}
 }
 
-// writeDiffTrouble prints a diff's format problems and unreadable tensors to
-// stderr, at most maxSameKind of each kind (then one line counting the rest).
-func writeDiffTrouble(stderr io.Writer, res *diff.Result) {
+// writeDiffTrouble prints a diff's format problems and the unreadable tensors
+// among tensors to stderr, at most maxSameKind of each kind (then one line
+// counting the rest).
+func writeDiffTrouble(stderr io.Writer, problems []formats.Problem, tensors []*diff.TensorDiff) {
 	var lines, kinds []string
-	for _, p := range res.Problems {
+	for _, p := range problems {
 		lines = append(lines, safeText(p.Err.Error()))
 		kinds = append(kinds, messageKind(p.Err.Error(), p.Err.Tensor, "problem"))
 	}
-	for _, t := range res.Tensors {
+	for _, t := range tensors {
 		if t.Status == diff.Unreadable {
 			lines = append(lines, fmt.Sprintf("tensor %s could not be compared: %s", strconv.Quote(safeText(t.Name)), safeText(t.Reason)))
 			kinds = append(kinds, messageKind(t.Reason, t.Name, "unreadable"))
