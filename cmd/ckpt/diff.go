@@ -141,21 +141,18 @@ func mismatch(r *diff.Result) bool {
 // disagree, 2 a file that could not be read; tensors left out on purpose
 // (their reason says why) are not failures.
 func crossExit(res *diff.Result, stderr io.Writer) error {
-	mismatch := false
-	var trouble []formats.Problem
+	var trouble []formats.Problem // an architecture mismatch is a finding, not trouble
 	for _, p := range res.Problems {
-		if errors.Is(p.Err, formats.ErrConfig) {
-			mismatch = true
-			continue
+		if !errors.Is(p.Err, formats.ErrConfig) {
+			trouble = append(trouble, p)
 		}
-		trouble = append(trouble, p)
 	}
 	if len(trouble) > 0 {
 		writeDiffTrouble(stderr, trouble, nil) // tensors left out here are not failures
 		fmt.Fprintf(stderr, "ckpt: hint: run 'ckpt inspect' on the malformed checkpoint; the comparison above covers only what could be read\n")
 		return errReported
 	}
-	if mismatch || len(suspects(res)) > 0 {
+	if mismatch(res) || len(suspects(res)) > 0 {
 		return errFindings
 	}
 	return nil
