@@ -90,15 +90,10 @@ func tensorBytes(t testing.TB, path string) map[string][]byte {
 	}
 	out := map[string][]byte{}
 	for _, tn := range c.Tensors {
-		b := make([]byte, tn.Length())
-		f, err := os.Open(tn.File.Path)
+		b, err := synth.TensorBytes(tn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.ReadAt(b, tn.Offset); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
 		out[tn.Name] = b
 	}
 	return out

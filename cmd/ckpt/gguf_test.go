@@ -179,15 +179,10 @@ func toGGUF(t *testing.T, dir, out, arch string, swap [2]string) {
 	g := &synth.GGUF{KV: []synth.KV{{Key: "general.architecture", Value: arch}}}
 	data := map[string][]byte{}
 	for _, tn := range c.Tensors {
-		b := make([]byte, tn.Length())
-		f, err := os.Open(tn.File.Path)
+		b, err := synth.TensorBytes(tn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.ReadAt(b, tn.Offset); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
 		name, ok := diff.GGUFName(arch, tn.Name)
 		if !ok {
 			continue

@@ -302,3 +302,18 @@ func sortedInts[V any](m map[int]V) []int {
 	sort.Ints(out)
 	return out
 }
+
+// TensorBytes reads the raw bytes of a located contiguous tensor, for tests
+// that compare or rewrite tensors byte for byte.
+func TensorBytes(t *formats.Tensor) ([]byte, error) {
+	f, err := os.Open(t.File.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, t.Length())
+	if _, err := f.ReadAt(b, t.Offset); err != nil {
+		return nil, fmt.Errorf("%s: tensor %q: %w", t.File.Path, t.Name, err)
+	}
+	return b, nil
+}
