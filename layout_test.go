@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"diff":             {"optim", "inspect", "formats", "formats/ggml"},
 	"repair":           {"inspect", "formats"},
 	"convert":          {"formats"},
+	"remote":           {"formats"},
 	"probe":            {"inspect", "formats"},
 	"watch":            {"diff", "inspect", "formats"},
 	"internal/synth":   {"formats", "formats/ggml"},

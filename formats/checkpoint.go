@@ -126,14 +126,14 @@ func torchWeights(dir string) ([]string, error) {
 // missing or unreadable, a directory without weights); every format problem is
 // recorded on the result instead.
 func Open(path string) (*Checkpoint, error) {
-	st, err := os.Stat(path)
+	st, err := FSFor(path).Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	c := &Checkpoint{Path: path, byName: map[string]*Tensor{}}
 	if !st.IsDir() {
-		c.Dir, c.Layout = filepath.Dir(path), LayoutFile
-		if err := c.addFile(path, filepath.Base(path)); err != nil {
+		c.Dir, c.Layout = DirOf(path), LayoutFile
+		if err := c.addFile(path, BaseOf(path)); err != nil {
 			return nil, err
 		}
 		c.index()
@@ -151,6 +151,15 @@ func Open(path string) (*Checkpoint, error) {
 			break
 		}
 	}
+	if !listable(path) {
+		// A store that cannot list (plain HTTP): the index names save_pretrained writes.
+		for _, name := range []string{"model.safetensors.index.json", "pytorch_model.bin.index.json"} {
+			if exists(JoinPath(path, name)) {
+				indexes = []string{JoinPath(path, name)}
+				break
+			}
+		}
+	}
 	sort.Slice(indexes, func(i, j int) bool {
 		ci, cj := canonicalIndex(indexes[i]), canonicalIndex(indexes[j])
 		if ci != cj {
@@ -164,24 +173,24 @@ func Open(path string) (*Checkpoint, error) {
 		if err := c.openSharded(indexes[0], indexes[1:]); err != nil {
 			return nil, err
 		}
-	case exists(filepath.Join(path, "model.safetensors")):
+	case exists(JoinPath(path, "model.safetensors")):
 		c.Layout = LayoutSingle
-		if err := c.addFile(filepath.Join(path, "model.safetensors"), "model.safetensors"); err != nil {
+		if err := c.addFile(JoinPath(path, "model.safetensors"), "model.safetensors"); err != nil {
 			return nil, err
 		}
-	case exists(filepath.Join(path, "adapter_model.safetensors")):
+	case exists(JoinPath(path, "adapter_model.safetensors")):
 		c.Layout = LayoutAdapter
-		if err := c.addFile(filepath.Join(path, "adapter_model.safetensors"), "adapter_model.safetensors"); err != nil {
+		if err := c.addFile(JoinPath(path, "adapter_model.safetensors"), "adapter_model.safetensors"); err != nil {
 			return nil, err
 		}
-	case exists(filepath.Join(path, "pytorch_model.bin")):
+	case exists(JoinPath(path, "pytorch_model.bin")):
 		c.Layout = LayoutSingle
-		if err := c.addFile(filepath.Join(path, "pytorch_model.bin"), "pytorch_model.bin"); err != nil {
+		if err := c.addFile(JoinPath(path, "pytorch_model.bin"), "pytorch_model.bin"); err != nil {
 			return nil, err
 		}
-	case exists(filepath.Join(path, "adapter_model.bin")):
+	case exists(JoinPath(path, "adapter_model.bin")):
 		c.Layout = LayoutAdapter
-		if err := c.addFile(filepath.Join(path, "adapter_model.bin"), "adapter_model.bin"); err != nil {
+		if err := c.addFile(JoinPath(path, "adapter_model.bin"), "adapter_model.bin"); err != nil {
 			return nil, err
 		}
 	default:
@@ -206,7 +215,7 @@ func Open(path string) (*Checkpoint, error) {
 		sort.Strings(names)
 		c.Layout = LayoutFiles
 		for _, n := range names {
-			if err := c.addFile(n, filepath.Base(n)); err != nil {
+			if err := c.addFile(n, BaseOf(n)); err != nil {
 				return nil, err
 			}
 		}
@@ -221,13 +230,13 @@ func Open(path string) (*Checkpoint, error) {
 		if !torchWeightsHere {
 			break
 		}
-		if err := c.addFilePrefixed(p, filepath.Base(p), filepath.Base(p)+"/"); err != nil {
+		if err := c.addFilePrefixed(p, BaseOf(p), BaseOf(p)+"/"); err != nil {
 			return nil, err
 		}
 	}
 	c.index()
 	c.markIncomplete()
-	if cfg, err := ReadConfig(filepath.Join(path, "config.json")); err == nil {
+	if cfg, err := ReadConfig(JoinPath(path, "config.json")); err == nil {
 		c.Config = cfg
 		c.Problems = append(c.Problems, cfg.Check(c)...)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -236,30 +245,23 @@ func Open(path string) (*Checkpoint, error) {
 		if errors.As(err, &fe) {
 			why = fe.Detail // fe.Error() would repeat the path
 		}
-		c.Problems = append(c.Problems, Problem{SevWarning, &Error{Kind: ErrConfig, File: filepath.Join(path, "config.json"), Offset: -1,
+		c.Problems = append(c.Problems, Problem{SevWarning, &Error{Kind: ErrConfig, File: JoinPath(path, "config.json"), Offset: -1,
 			Detail: fmt.Sprintf("config.json could not be read, so shapes were not checked against it: %s", why)}})
 	}
 	return c, nil
 }
 
-func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+func exists(p string) bool { _, err := FSFor(p).Stat(p); return err == nil }
 
-// matchDir lists the entries of dir whose names match pattern, as sorted paths.
-// Unlike filepath.Glob on filepath.Join(dir, pattern) it does not treat glob
-// characters in dir itself ("run[1]/checkpoint-5") as a pattern.
-func matchDir(dir, pattern string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range entries {
-		if ok, _ := filepath.Match(pattern, e.Name()); ok {
-			out = append(out, filepath.Join(dir, e.Name()))
-		}
-	}
-	return out, nil
+// listable reports whether dir's store can list it.
+func listable(dir string) bool {
+	_, err := FSFor(dir).ReadDir(dir)
+	return !errors.Is(err, ErrNotListable)
 }
+
+// matchDir lists the entries of dir whose names match pattern, as sorted paths
+// (see readDirMatch).
+func matchDir(dir, pattern string) ([]string, error) { return readDirMatch(dir, pattern) }
 
 // canonicalIndex reports whether an index has the name save_pretrained gives it.
 func canonicalIndex(p string) bool {
@@ -272,14 +274,14 @@ func canonicalIndex(p string) bool {
 // scaler.pt), sorted. They are read like weights; their tensors are named
 // "<file>/<key path>" (optimizer.pt/state.0.exp_avg).
 func trainingStateFiles(dir string) []string {
-	entries, err := os.ReadDir(dir)
+	entries, err := FSFor(dir).ReadDir(dir)
 	if err != nil {
 		return nil
 	}
 	var out []string
 	for _, e := range entries {
 		if !e.IsDir() && isTrainingState(e.Name()) {
-			out = append(out, filepath.Join(dir, e.Name()))
+			out = append(out, JoinPath(dir, e.Name()))
 		}
 	}
 	return out
@@ -328,6 +330,10 @@ func SafeJoin(dir, name string) (string, error) {
 	}
 	if !filepath.IsLocal(name) {
 		return "", bad("is not a local path")
+	}
+	if IsRemote(dir) {
+		// A store has no symlinks: the name checks above are the whole rule.
+		return JoinPath(dir, filepath.ToSlash(name)), nil
 	}
 	joined := filepath.Join(dir, name)
 	if _, err := os.Lstat(joined); err != nil {

@@ -86,12 +86,16 @@ func ReadFileHeader(path, name string) (*File, error) {
 // readFileHeader is ReadFileHeader; the tensors of a torch file get prefix
 // before their key paths.
 func readFileHeader(path, name, prefix string) (*File, error) {
-	f, st, err := openRegular(path)
+	f, err := FSFor(path).Open(path, Pread)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	file := &File{Path: path, Name: name, Size: st.Size(), Info: st}
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	file := &File{Path: path, Name: name, Size: f.Size(), Info: st}
 	switch sniff(f, path) {
 	case ContainerGGUF:
 		readGGUFFile(file, f)
@@ -265,7 +269,7 @@ func capString(n int64) string {
 // ErrSpecialFile error, returned at once) and refuses a file larger than limit
 // with an ErrSideFileTooLarge error, without reading it.
 func ReadSideFile(path string, limit int64) ([]byte, error) {
-	f, st, err := OpenRegular(path)
+	f, err := FSFor(path).Open(path, Pread)
 	if err != nil {
 		return nil, err
 	}
@@ -273,10 +277,10 @@ func ReadSideFile(path string, limit int64) ([]byte, error) {
 	tooBig := func() error {
 		return newErr(ErrSideFileTooLarge, path, "", -1, "file is larger than %s, the most ckpt reads of such a file; it was not read", capString(limit))
 	}
-	if st.Size() > limit {
+	if f.Size() > limit {
 		return nil, tooBig()
 	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1)) // it may have grown since
+	data, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, f.Size()), limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -293,6 +297,16 @@ func ReadSideFile(path string, limit int64) ([]byte, error) {
 // nil. A File opened without Info (built by hand) is not checked.
 func (f *File) CheckUnchanged(now fs.FileInfo) error {
 	if f.Info == nil || now == nil {
+		return nil
+	}
+	if was, ok := f.Info.Sys().(*ObjectVersion); ok {
+		is, _ := now.Sys().(*ObjectVersion)
+		switch {
+		case is == nil || is.ETag != was.ETag || !is.LastModified.Equal(was.LastModified):
+			return newErr(ErrFileChanged, f.Path, "", -1, "the object was replaced after its header was read (its ETag or Last-Modified changed); inspect it again")
+		case now.Size() != f.Size:
+			return newErr(ErrFileChanged, f.Path, "", -1, "changed size from %d to %d bytes after its header was read", f.Size, now.Size())
+		}
 		return nil
 	}
 	switch {

@@ -16,11 +16,11 @@ var trainerDirRe = regexp.MustCompile(`^(checkpoint-|global_step)\d+$`)
 // looksLikeTrainerSave reports whether dir was written by a training loop that
 // writes trainer_state.json last (the HF Trainer).
 func looksLikeTrainerSave(dir string) bool {
-	if trainerDirRe.MatchString(filepath.Base(filepath.Clean(dir))) {
+	if trainerDirRe.MatchString(BaseOf(cleanLocal(dir))) {
 		return true
 	}
 	for _, name := range []string{"training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth"} {
-		if exists(filepath.Join(dir, name)) {
+		if exists(JoinPath(dir, name)) {
 			return true
 		}
 	}
@@ -33,7 +33,7 @@ func looksLikeTrainerSave(dir string) bool {
 // relabelled (errors.Is(err, ErrIncomplete)) and, when the weights are complete
 // anyway, a warning says the save may not have finished.
 func (c *Checkpoint) markIncomplete() {
-	if c.Layout == LayoutFile || exists(filepath.Join(c.Dir, "trainer_state.json")) || !looksLikeTrainerSave(c.Dir) {
+	if c.Layout == LayoutFile || exists(JoinPath(c.Dir, "trainer_state.json")) || !looksLikeTrainerSave(c.Dir) {
 		return
 	}
 	const why = "incomplete save (no trainer_state.json, which the Trainer writes last: the checkpoint is still being written or its save was interrupted): "
@@ -57,7 +57,15 @@ func (c *Checkpoint) markIncomplete() {
 	}
 	c.Incomplete = true
 	if !found {
-		c.Problems = append(c.Problems, Problem{SevWarning, &Error{Kind: ErrIncomplete, File: filepath.Join(c.Dir, "trainer_state.json"), Offset: -1,
+		c.Problems = append(c.Problems, Problem{SevWarning, &Error{Kind: ErrIncomplete, File: JoinPath(c.Dir, "trainer_state.json"), Offset: -1,
 			Detail: "missing: the Trainer writes it last, so this save may still be in progress or was interrupted (the weights themselves are complete)"}})
 	}
+}
+
+// cleanLocal is filepath.Clean for a local path; a URL is returned as it is.
+func cleanLocal(p string) string {
+	if IsRemote(p) {
+		return p
+	}
+	return filepath.Clean(p)
 }

@@ -2,8 +2,6 @@ package formats
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 )
 
@@ -42,7 +40,7 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 			}
 			return err
 		}
-		st, err := os.Stat(p)
+		st, err := FSFor(p).Stat(p)
 		if err != nil {
 			n := 0
 			for _, s := range ix.WeightMap {
@@ -124,7 +122,7 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 	}
 	all, _ := matchDir(c.Dir, "*.safetensors")
 	for _, p := range all {
-		name := filepath.Base(p)
+		name := BaseOf(p)
 		if !known[name] && name != "adapter_model.safetensors" {
 			bad(SevWarning, indexCheck{ErrStrayShard}, "", "stray shard %q beside the index is not named in weight_map (left over from another save?)", name)
 		}

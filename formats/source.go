@@ -83,7 +83,11 @@ func SetSourceOpener(open func(path string, mode SourceMode) (Source, error)) (r
 // DefaultOpenSource is the opener SetSourceOpener replaces, for wrappers to call.
 func DefaultOpenSource(path string, mode SourceMode) (Source, error) { return openSource(path, mode) }
 
-func openSource(path string, mode SourceMode) (Source, error) {
+// openSource opens path from the store that holds it (FSFor).
+func openSource(path string, mode SourceMode) (Source, error) { return FSFor(path).Open(path, mode) }
+
+// openLocalSource opens a local file: mapped, or read with pread.
+func openLocalSource(path string, mode SourceMode) (Source, error) {
 	f, st, err := openRegular(path)
 	if err != nil {
 		return nil, err

@@ -3,8 +3,8 @@ package formats
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/bits"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -242,7 +242,7 @@ func detectTorch(head []byte, path string) bool {
 }
 
 // readTorch reads a torch file's container and pickle into file.
-func readTorch(file *File, f *os.File, prefix string) {
+func readTorch(file *File, f io.ReaderAt, prefix string) {
 	r := &torchReader{file: file, prefix: prefix, storages: map[string]storageBytes{}}
 	file.Container = ContainerTorch
 	var head [4]byte
