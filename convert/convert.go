@@ -201,17 +201,17 @@ func writeShard(dest string, ts []*formats.Tensor, md map[string]string, overwri
 			a.Abort()
 		}
 	}()
-	srcs := map[string]*os.File{}
+	srcs := map[string]formats.Source{}
 	defer func() {
 		for _, f := range srcs {
 			f.Close()
 		}
 	}()
-	open := func(t *formats.Tensor) (*os.File, error) {
+	open := func(t *formats.Tensor) (formats.Source, error) {
 		if f, ok := srcs[t.File.Path]; ok {
 			return f, nil
 		}
-		f, err := os.Open(t.File.Path)
+		f, err := formats.OpenSource(t.File.Path, formats.Pread)
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +249,7 @@ func writeShard(dest string, ts []*formats.Tensor, md map[string]string, overwri
 
 // verify re-reads the written shard and compares every tensor byte for byte
 // with its source.
-func verify(a *formats.AtomicFile, src map[string]*formats.Tensor, open func(*formats.Tensor) (*os.File, error)) error {
+func verify(a *formats.AtomicFile, src map[string]*formats.Tensor, open func(*formats.Tensor) (formats.Source, error)) error {
 	if err := a.Sync(); err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"path/filepath"
 	"strconv"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -592,8 +591,8 @@ func (b *bisector) trainingLog() *TrainingLog {
 	for i := len(b.entries) - 1; i >= 0 && path == ""; i-- {
 		path = b.entries[i].TrainerState
 	}
-	if path == "" && b.opts.RunDir != "" && isFile(filepath.Join(b.opts.RunDir, "trainer_state.json")) {
-		path = filepath.Join(b.opts.RunDir, "trainer_state.json")
+	if path == "" && b.opts.RunDir != "" && isFile(formats.JoinPath(b.opts.RunDir, "trainer_state.json")) {
+		path = formats.JoinPath(b.opts.RunDir, "trainer_state.json")
 	}
 	if path == "" {
 		b.rep.Notes = append(b.rep.Notes, "no trainer_state.json found: no training-log events")

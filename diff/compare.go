@@ -489,6 +489,10 @@ func (m sameFiles) same(a, b string) bool {
 		return v
 	}
 	v := false
+	if formats.IsRemote(a) || formats.IsRemote(b) {
+		m[k] = a == b
+		return a == b
+	}
 	if sa, err := os.Stat(a); err == nil {
 		if sb, err := os.Stat(b); err == nil {
 			v = os.SameFile(sa, sb) && sa.Size() == sb.Size()

@@ -3,7 +3,6 @@ package diff
 import (
 	"fmt"
 	"math"
-	"path/filepath"
 	"strings"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -172,7 +171,7 @@ func planCross(a, b *formats.Checkpoint) *crossPlan {
 	arch := cp.info.Architecture
 	cfg := st.Config
 	if cfg == nil {
-		if c, err := formats.ReadConfig(filepath.Join(st.Dir, "config.json")); err == nil {
+		if c, err := formats.ReadConfig(formats.JoinPath(st.Dir, "config.json")); err == nil {
 			cfg = c
 		}
 	}

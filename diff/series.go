@@ -3,7 +3,6 @@ package diff
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -28,7 +27,7 @@ type Entry struct {
 }
 
 // Name is the entry's base name (checkpoint-100).
-func (e *Entry) Name() string { return filepath.Base(e.Path) }
+func (e *Entry) Name() string { return formats.BaseOf(e.Path) }
 
 var (
 	hfDirRe = regexp.MustCompile(`^checkpoint-(\d+)$`)
@@ -43,14 +42,14 @@ var (
 // while another checkpoint of the run has one (the Trainer writes it last, so
 // its absence means the save was interrupted).
 func Discover(runDir string) ([]*Entry, error) {
-	st, err := os.Stat(runDir)
+	st, err := formats.FSFor(runDir).Stat(runDir)
 	if err != nil {
 		return nil, err
 	}
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory: %w", runDir, ErrNoSeries)
 	}
-	des, err := os.ReadDir(runDir)
+	des, err := formats.FSFor(runDir).ReadDir(runDir)
 	if err != nil {
 		return nil, err
 	}
@@ -65,8 +64,8 @@ func Discover(runDir string) ([]*Entry, error) {
 				continue
 			}
 		}
-		p := filepath.Join(runDir, name)
-		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+		p := formats.JoinPath(runDir, name)
+		if fi, err := formats.FSFor(p).Stat(p); err != nil || !fi.IsDir() {
 			continue
 		}
 		step, err := strconv.Atoi(m[1])
@@ -100,16 +99,16 @@ func FromPaths(paths []string) ([]*Entry, error) {
 	var out []*Entry
 	allKnown := true
 	for i, p := range paths {
-		if _, err := os.Stat(p); err != nil {
+		if _, err := formats.FSFor(p).Stat(p); err != nil {
 			return nil, err
 		}
 		e := &Entry{Path: p, Step: i, kind: "path"}
-		base := filepath.Base(filepath.Clean(p))
+		base := formats.BaseOf(p)
 		if m := hfDirRe.FindStringSubmatch(base); m != nil {
 			e.Step, e.StepKnown = atoi(m[1])
 		} else if m := dsDirRe.FindStringSubmatch(base); m != nil {
 			e.Step, e.StepKnown = atoi(m[1])
-		} else if ts, err := formats.ReadTrainerState(filepath.Join(p, "trainer_state.json")); err == nil && ts.GlobalStep > 0 {
+		} else if ts, err := formats.ReadTrainerState(formats.JoinPath(p, "trainer_state.json")); err == nil && ts.GlobalStep > 0 {
 			e.Step, e.StepKnown = ts.GlobalStep, true
 		} else if ds := digitRe.FindAllString(strings.TrimSuffix(base, filepath.Ext(base)), -1); len(ds) > 0 {
 			e.Step, e.StepKnown = atoi(ds[len(ds)-1])
@@ -136,7 +135,7 @@ func atoi(s string) (int, bool) {
 func describe(es []*Entry) {
 	anyState := false
 	for _, e := range es {
-		fi, err := os.Stat(e.Path)
+		fi, err := formats.FSFor(e.Path).Stat(e.Path)
 		if err != nil {
 			e.Incomplete = err.Error()
 			continue
@@ -147,11 +146,11 @@ func describe(es []*Entry) {
 			}
 			continue
 		}
-		if p := filepath.Join(e.Path, "trainer_state.json"); isFile(p) {
+		if p := formats.JoinPath(e.Path, "trainer_state.json"); isFile(p) {
 			e.TrainerState = p
 			anyState = true
 		}
-		e.HasScaler = isFile(filepath.Join(e.Path, "scaler.pt"))
+		e.HasScaler = isFile(formats.JoinPath(e.Path, "scaler.pt"))
 		if !hasWeights(e.Path) {
 			e.Incomplete = "no weights"
 		}
@@ -167,12 +166,12 @@ func describe(es []*Entry) {
 }
 
 func isFile(p string) bool {
-	fi, err := os.Stat(p)
+	fi, err := formats.FSFor(p).Stat(p)
 	return err == nil && fi.Mode().IsRegular()
 }
 
 func isDir(p string) bool {
-	fi, err := os.Stat(p)
+	fi, err := formats.FSFor(p).Stat(p)
 	return err == nil && fi.IsDir()
 }
 
@@ -181,7 +180,10 @@ func isDir(p string) bool {
 // directory where a file should be) are not "incomplete": they are scanned and
 // reported.
 func hasWeights(dir string) bool {
-	des, err := os.ReadDir(dir)
+	des, err := formats.FSFor(dir).ReadDir(dir)
+	if errors.Is(err, formats.ErrNotListable) {
+		return true // a store that cannot list: opening it will tell
+	}
 	if err != nil {
 		return false
 	}

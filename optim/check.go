@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strings"
 
@@ -262,7 +261,7 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 
 // viewStream reads a tensor's elements as float64, chunk by chunk.
 type viewStream struct {
-	f   *os.File
+	f   formats.Source
 	vr  io.Reader
 	dt  formats.DType
 	raw []byte
@@ -270,7 +269,7 @@ type viewStream struct {
 }
 
 func openStream(t *formats.Tensor) (*viewStream, error) {
-	f, err := os.Open(t.File.Path)
+	f, err := formats.OpenSource(t.File.Path, formats.Pread)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +285,7 @@ func (s *viewStream) next(n int) error {
 		return err
 	}
 	if got != n {
-		return fmt.Errorf("%s: short read of a tensor (%d of %d elements)", s.f.Name(), got, n)
+		return fmt.Errorf("%s: short read of a tensor (%d of %d elements)", s.f.Path(), got, n)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package optim
 
 import (
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -134,7 +133,7 @@ func (s *State) name(c *formats.Checkpoint) {
 
 // byOrder tries the Trainer's order; it returns "" on success or why not.
 func (s *State) byOrder(dir string, ws []weight) string {
-	cfg, err := formats.ReadConfig(filepath.Join(dir, "config.json"))
+	cfg, err := formats.ReadConfig(formats.JoinPath(dir, "config.json"))
 	if err != nil {
 		return "the parameter order cannot be established: no readable config.json"
 	}

@@ -12,7 +12,6 @@ package optim
 import (
 	"fmt"
 	"math/big"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -125,8 +124,8 @@ func Read(c *formats.Checkpoint) (*State, error) {
 		// Beside safetensors weights the checkpoint leaves optimizer.pt out:
 		// open it on its own.
 		for _, name := range []string{"optimizer.pt", "optimizer.bin"} {
-			p := filepath.Join(c.Dir, name)
-			if _, err := os.Stat(p); err != nil {
+			p := formats.JoinPath(c.Dir, name)
+			if _, err := formats.FSFor(p).Stat(p); err != nil {
 				continue
 			}
 			oc, err := formats.Open(p)
@@ -257,12 +256,12 @@ func Read(c *formats.Checkpoint) (*State, error) {
 
 // readSidecars reads trainer_state.json's global_step and scheduler.pt.
 func (s *State) readSidecars(dir string) {
-	if ts, err := formats.ReadTrainerState(filepath.Join(dir, "trainer_state.json")); err == nil {
+	if ts, err := formats.ReadTrainerState(formats.JoinPath(dir, "trainer_state.json")); err == nil {
 		g := int64(ts.GlobalStep)
 		s.GlobalStep = &g
 	}
-	p := filepath.Join(dir, "scheduler.pt")
-	if _, err := os.Stat(p); err != nil {
+	p := formats.JoinPath(dir, "scheduler.pt")
+	if _, err := formats.FSFor(p).Stat(p); err != nil {
 		return
 	}
 	f, err := formats.ReadFileHeader(p, "scheduler.pt")
@@ -359,7 +358,7 @@ func scalarTensor(t *formats.Tensor) (float64, bool) {
 	if t == nil || t.Cut || t.File == nil || numel(t.Shape) != 1 {
 		return 0, false
 	}
-	fh, err := os.Open(t.File.Path)
+	fh, err := formats.OpenSource(t.File.Path, formats.Pread)
 	if err != nil {
 		return 0, false
 	}

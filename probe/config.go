@@ -3,9 +3,9 @@ package probe
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/ckpt-tool/ckpt/formats"
 	"io"
 	"math"
-	"os"
 	"strings"
 )
 
@@ -65,12 +65,12 @@ func ReadConfig(path string) (*Config, error) {
 
 // readLimited reads a JSON file of at most limit bytes.
 func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := formats.OpenSource(path, formats.Pread)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	data, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, f.Size()), limit+1))
 	if err == nil && int64(len(data)) > limit {
 		err = fmt.Errorf("%s: larger than %d MB; not a file probe reads", path, limit>>20)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"path/filepath"
 	"strings"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -45,7 +44,7 @@ func Run(path string, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfgPath := filepath.Join(ck.Dir, "config.json")
+	cfgPath := formats.JoinPath(ck.Dir, "config.json")
 	cfg, err := ReadConfig(cfgPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no config.json beside the weights; probe needs it to know the architecture", path)

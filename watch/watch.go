@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -123,7 +122,7 @@ func Run(ctx context.Context, runDir string, opts Options) error {
 // awaitDir waits for a run directory that does not exist yet (the watch is
 // often started before the trainer creates its output directory).
 func awaitDir(ctx context.Context, dir string, opts Options) error {
-	_, err := os.Stat(dir)
+	_, err := stat(dir)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil // there, or an error newWatcher reports
 	}
@@ -141,7 +140,7 @@ func awaitDir(ctx context.Context, dir string, opts Options) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			if _, err := stat(dir); !errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
 		}
@@ -158,7 +157,7 @@ func newWatcher(runDir string, opts Options) (*watcher, error) {
 	if opts.Emit == nil {
 		opts.Emit = func(Event) error { return nil }
 	}
-	st, err := os.Stat(runDir)
+	st, err := stat(runDir)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +181,10 @@ func newWatcher(runDir string, opts Options) (*watcher, error) {
 func (w *watcher) follow(ctx context.Context) error {
 	opts := w.opts
 	interval := opts.Poll
+	if interval <= 0 && formats.IsRemote(w.runDir) {
+		w.log("%s is remote: polling every %v", w.runDir, DefaultPoll)
+		interval = DefaultPoll
+	}
 	if interval <= 0 {
 		n, err := fsnotify.NewWatcher()
 		if err == nil {
@@ -284,7 +287,7 @@ func (w *watcher) look(ctx context.Context, final bool) error {
 			delete(w.done, step)
 			w.warnSharedCopy(p, step)
 		}
-		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+		if fi, err := stat(p); err != nil || !fi.IsDir() {
 			continue
 		}
 		present[step] = true
@@ -370,7 +373,7 @@ type ckptDir struct {
 
 // checkpointDirs lists the checkpoint-N entries of the run directory.
 func (w *watcher) checkpointDirs() ([]ckptDir, error) {
-	des, err := os.ReadDir(w.runDir)
+	des, err := formats.FSFor(w.runDir).ReadDir(w.runDir)
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +381,7 @@ func (w *watcher) checkpointDirs() ([]ckptDir, error) {
 	for _, de := range des {
 		if m := ckptDirRe.FindStringSubmatch(de.Name()); m != nil {
 			if step, err := strconv.Atoi(m[1]); err == nil {
-				out = append(out, ckptDir{step, filepath.Join(w.runDir, de.Name())})
+				out = append(out, ckptDir{step, formats.JoinPath(w.runDir, de.Name())})
 			}
 		}
 	}
@@ -390,7 +393,7 @@ func (w *watcher) skipExisting() {
 	dirs, _ := w.checkpointDirs()
 	n := 0
 	for _, d := range dirs {
-		_, err := formats.ReadTrainerState(filepath.Join(d.path, "trainer_state.json"))
+		_, err := formats.ReadTrainerState(formats.JoinPath(d.path, "trainer_state.json"))
 		if err == nil || (w.opts.Settle > 0 && hasWeights(d.path)) {
 			w.done[d.step] = w.saveMark(d.path)
 			n++
@@ -414,7 +417,7 @@ func (w *watcher) forget(step int) {
 // saveMark identifies one save of a checkpoint: the size and modification
 // time of its trainer_state.json ("" when it has none).
 func (w *watcher) saveMark(dir string) string {
-	fi, err := os.Stat(filepath.Join(dir, "trainer_state.json"))
+	fi, err := stat(formats.JoinPath(dir, "trainer_state.json"))
 	if err != nil {
 		return ""
 	}
@@ -432,7 +435,7 @@ func (w *watcher) unwatch(pd *pending) {
 // parses (the Trainer writes it last), or, with Settle, it holds weights and
 // nothing in it changed for Settle.
 func (w *watcher) complete(pd *pending, now time.Time) bool {
-	if _, err := formats.ReadTrainerState(filepath.Join(pd.path, "trainer_state.json")); err == nil {
+	if _, err := formats.ReadTrainerState(formats.JoinPath(pd.path, "trainer_state.json")); err == nil {
 		return true
 	}
 	return w.opts.Settle > 0 && pd.fingerprint != "" && now.Sub(pd.changed) >= w.opts.Settle && hasWeights(pd.path)
@@ -442,6 +445,15 @@ func (w *watcher) complete(pd *pending, now time.Time) bool {
 // times): it changes while anything is being written there.
 func fingerprint(dir string) string {
 	var b []byte
+	if formats.IsRemote(dir) {
+		des, _ := formats.FSFor(dir).ReadDir(dir)
+		for _, de := range des {
+			if fi, err := de.Info(); err == nil {
+				b = fmt.Appendf(b, "%s\x00%d\x00%d\n", de.Name(), fi.Size(), fi.ModTime().UnixNano())
+			}
+		}
+		return string(b)
+	}
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil
@@ -457,13 +469,21 @@ func fingerprint(dir string) string {
 }
 
 func hasWeights(dir string) bool {
-	ms, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
-	return len(ms) > 0
+	des, _ := formats.FSFor(dir).ReadDir(dir)
+	for _, de := range des {
+		if !de.IsDir() && formats.IsWeightsFile(de.Name()) {
+			return true
+		}
+	}
+	return false
 }
+
+// stat describes path in the store that holds it.
+func stat(path string) (fs.FileInfo, error) { return formats.FSFor(path).Stat(path) }
 
 // gone reports whether a checkpoint was deleted (by the trainer's rotation).
 func gone(path string) bool {
-	_, err := os.Stat(path)
+	_, err := stat(path)
 	return errors.Is(err, fs.ErrNotExist)
 }
 
@@ -559,7 +579,7 @@ func (w *watcher) process(ctx context.Context, pd *pending) error {
 	w.steps = append(w.steps, pd.step)
 
 	// The training log: events not reported before.
-	if st, err := formats.ReadTrainerState(filepath.Join(pd.path, "trainer_state.json")); err == nil {
+	if st, err := formats.ReadTrainerState(formats.JoinPath(pd.path, "trainer_state.json")); err == nil {
 		for _, le := range diff.AnalyzeLog(st, w.steps).Events {
 			key := le.Kind + "@" + strconv.Itoa(le.Step)
 			if w.logSeen[key] {

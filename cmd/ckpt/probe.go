@@ -6,8 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -149,10 +147,10 @@ func (o probeOptions) probeOptions() (probe.Options, error) {
 // unsupported one is no tokenizer; with --prompt it is an error.
 func checkpointTokenizer(path string, need bool) (*probe.Tokenizer, error) {
 	dir := path
-	if st, err := os.Stat(path); err == nil && !st.IsDir() {
-		dir = filepath.Dir(path)
+	if st, err := formats.FSFor(path).Stat(path); err == nil && !st.IsDir() {
+		dir = formats.DirOf(path)
 	}
-	tk, err := probe.ReadTokenizer(filepath.Join(dir, "tokenizer.json"))
+	tk, err := probe.ReadTokenizer(formats.JoinPath(dir, "tokenizer.json"))
 	switch {
 	case err == nil:
 		return tk, nil
