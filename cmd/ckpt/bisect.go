@@ -170,6 +170,7 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 		if pr, err = probeSeries(es, rep, popts, opts.Log); err != nil {
 			return err
 		}
+		recommendFromProbe(rep, pr)
 	}
 	switch {
 	case o.JSON && o.Probe:

@@ -79,6 +79,33 @@ func probeSeries(es []*diff.Entry, rep *diff.Report, opts probe.Options, log fun
 	return out, nil
 }
 
+// recommendFromProbe moves the rollback recommendation back to the last
+// checkpoint whose probe passes when the weights' verdict would roll back to
+// one that already fails to sample: a model that cannot sample in its served
+// dtype is no place to roll back to, however finite its weights.
+func recommendFromProbe(rep *diff.Report, p *bisectProbeJSON) {
+	rec := &rep.Recommendation
+	if p.FirstFailing == nil || rec.RollbackTo != nil && rec.RollbackTo.Step < p.FirstFailing.Step {
+		return
+	}
+	dt := p.DType
+	if dt == "" {
+		dt = "its served dtype"
+	}
+	was := "the weights alone give no rollback point"
+	if rec.RollbackTo != nil {
+		was = fmt.Sprintf("the weights alone point to %s, whose probe fails", baseName(rec.RollbackTo.Path))
+	}
+	if p.LastPassing == nil {
+		rec.RollbackTo = nil
+		rec.Reason = fmt.Sprintf("no checkpoint of the run samples in %s: the probe fails from %s, the first complete checkpoint (%s)", dt, baseName(p.FirstFailing.Path), was)
+		return
+	}
+	to := *p.LastPassing
+	rec.RollbackTo = &to
+	rec.Reason = fmt.Sprintf("%s is the last checkpoint whose forward pass samples in %s; the probe fails from %s (%s)", baseName(to.Path), dt, baseName(p.FirstFailing.Path), was)
+}
+
 // probeVerdictText says where sampling starts failing and how that compares
 // with the weights.
 func probeVerdictText(p *bisectProbeJSON, complete []*diff.Entry, hi int, places map[int]*probePlaceJSON) string {

@@ -188,7 +188,11 @@ func TestBisectUntilProbe(t *testing.T) {
 	r.wantCode(t, 1)
 	var rep struct {
 		FirstUnhealthy *struct{ Step int } `json:"first_unhealthy"`
-		Probe          struct {
+		Recommendation struct {
+			RollbackTo *struct{ Step int } `json:"rollback_to"`
+			Reason     string              `json:"reason"`
+		} `json:"recommendation"`
+		Probe struct {
 			FirstFailing          *struct{ Step int } `json:"first_failing"`
 			LastPassing           *struct{ Step int } `json:"last_passing"`
 			FirstNonfiniteWeights *struct{ Step int } `json:"first_nonfinite_weights"`
@@ -216,12 +220,17 @@ func TestBisectUntilProbe(t *testing.T) {
 	if !strings.Contains(p.Message, want) {
 		t.Errorf("message %q, want %q", p.Message, want)
 	}
+	// The recommendation follows the probe: checkpoint-300 and -400 have
+	// finite weights but cannot sample in f16.
+	if rc := rep.Recommendation; rc.RollbackTo == nil || rc.RollbackTo.Step != 200 || !strings.Contains(rc.Reason, "the probe fails from checkpoint-300") {
+		t.Errorf("recommendation %+v", rc)
+	}
 	if len(p.Probed) > 4 {
 		t.Errorf("%d probes for 5 checkpoints", len(p.Probed))
 	}
 	r = cliRun(t, "bisect", "--until", "probe", "--dtype", "f16", run)
 	r.wantCode(t, 1)
-	if !strings.Contains(r.stdout, "PROBE") || !strings.Contains(r.stdout, want) {
+	if !strings.Contains(r.stdout, "PROBE") || !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "RECOMMENDATION: roll back to checkpoint-200") {
 		t.Errorf("text:\n%s", r.stdout)
 	}
 	// In bf16 the probe passes until the NaN weights.
