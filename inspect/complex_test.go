@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -268,6 +269,24 @@ func TestScanFirstNonFiniteEveryFloatDType(t *testing.T) {
 		}
 		if first == nil {
 			first = r
+		}
+	}
+}
+
+// The non-finite finding of a complex tensor counts complex elements, and
+// says so; a real tensor's says values.
+func TestNonFiniteFindingNamesWhatItCounts(t *testing.T) {
+	for dt, want := range map[formats.DType]string{formats.C64: "1 of 4 complex elements are not finite", formats.C128: "1 of 4 complex elements are not finite", formats.F32: "1 of 4 values are not finite"} {
+		raw := make([]byte, 4*dt.Size())
+		if dt == formats.F32 {
+			copy(raw[12:], []byte{0, 0, 0xc0, 0x7f}) // NaN at index 3
+		} else {
+			putComplex(dt, raw, 3, math.NaN(), 0)
+		}
+		ts := &TensorStats{Name: "w", DType: dt, Shape: []uint64{4}, Numel: 4, Acc: Stats(dt, raw)}
+		f := nonFiniteFinding(ts)
+		if f == nil || !strings.Contains(f.Message, want) {
+			t.Errorf("%s: %+v, want %q", dt, f, want)
 		}
 	}
 }

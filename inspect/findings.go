@@ -40,8 +40,12 @@ func nonFiniteFinding(t *TensorStats) *Finding {
 	if t.NonFinite() == 0 && t.BadScales == 0 {
 		return nil
 	}
-	msg := fmt.Sprintf("%d of %d values are not finite (NaN %d, +Inf %d, -Inf %d); first at index %d %v",
-		t.NonFinite(), t.Count, t.NaN, t.PosInf, t.NegInf, t.FirstBad, t.FirstBadCoords)
+	what := "values" // a complex tensor is counted per element: a non-finite part makes it count once
+	if t.DType.Kind() == formats.KindComplex {
+		what = "complex elements"
+	}
+	msg := fmt.Sprintf("%d of %d %s are not finite (NaN %d, +Inf %d, -Inf %d); first at index %d %v",
+		t.NonFinite(), t.Count, what, t.NaN, t.PosInf, t.NegInf, t.FirstBad, t.FirstBadCoords)
 	if t.BadScales > 0 {
 		_, tr, _ := t.DType.Block()
 		msg += fmt.Sprintf("; %d of %d %s blocks have a non-finite scale", t.BadScales, t.Count/uint64(max(tr.BlockElems, 1)), t.DType)
