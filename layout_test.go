@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"internal/synth":   {"formats", "formats/ggml"},
 	"internal/hostile": {"formats"},
 	"internal/testenv": {},
+	"internal/s3test":  {"internal/testenv"},
 	"cmd/ckpt":         {"*"},
 	"cmd/ckpt-synth":   {"*"},
 }
