@@ -34,6 +34,7 @@ var allowed = map[string][]string{
 	"internal/hostile":   {"formats"},
 	"internal/teststore": {"formats"},
 	"internal/testenv":   {},
+	"internal/s3test":    {"internal/testenv"},
 	"cmd/ckpt":           {"*"},
 	"cmd/ckpt-synth":     {"*"},
 }

@@ -5,7 +5,9 @@
 # PyTorch checkpoints are written with torch.save), xmllint (libxml2-utils: JUnit
 # reports are validated against a schema), pre-commit (the ckpt-scan hook is
 # run as pre-commit runs it), slurm-wlm and munge (a one-node Slurm cluster
-# runs a split scan as an array job).
+# runs a split scan as an array job). Then the S3-compatible test server:
+# SeaweedFS's weed, built from the Go module proxy into a cache outside the
+# repository once (scripts/s3-test-server.sh build; needs Go, not root).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -21,3 +23,5 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "install-test-deps: missing ${need[*]} (run as root to install); tests that need them skip, and fail when CI=true" >&2
   fi
 fi
+
+bash "$(dirname "$0")/s3-test-server.sh" build >/dev/null
