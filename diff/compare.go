@@ -432,6 +432,9 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 	}
 	nbytes := int64(len(ra))
 	if norms {
+		if pw.same {
+			w.foldScan(e, pw.tb, tk, ra) // B's bytes are A's: B's scan need not read them again
+		}
 		w.fold(int(tk.s1-tk.s0), pw.ta.DType, ra, pw.tb.DType, nil, &res.stats)
 		e.decoded.Add(int64(tk.s1 - tk.s0))
 		res.identical, res.normed = true, true

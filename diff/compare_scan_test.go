@@ -81,11 +81,25 @@ func checkCompareScan(t *testing.T, what string, a, b *formats.Checkpoint, dopts
 	sameDiff(t, what, r, wantR)
 	sameScan(t, what, s, wantS)
 	// Each tensor compared by value is read once on each side (Compare
-	// alone may read A's identical chunks again for their norms).
+	// alone may read A's identical chunks again for their norms); one at
+	// the same place of the same file on both sides, once, and only when
+	// the norms are needed.
 	var read int64
+	changed := r.Summary.Changed+r.Summary.DTypeChanged > 0
 	for _, d := range r.Tensors {
-		if d.Status == Changed || d.Status == Identical || d.Status == DTypeChanged {
+		if d.Status != Changed && d.Status != Identical && d.Status != DTypeChanged {
+			continue
+		}
+		ta, tb := a.Tensor(d.Name), b.Tensor(d.Name)
+		fa, errA := os.Stat(ta.File.Path)
+		fb, errB := os.Stat(tb.File.Path)
+		switch {
+		case errA != nil || errB != nil:
+			t.Fatal(errA, errB)
+		case !os.SameFile(fa, fb) || ta.Offset != tb.Offset:
 			read += d.Bytes
+		case changed:
+			read += ta.Length()
 		}
 	}
 	if r.Work.BytesRead != read || (r.Summary.Changed > 0 && r.Work.ValuesDecoded != wantR.Work.ValuesDecoded) {
@@ -432,5 +446,45 @@ func TestCompareScanRealTorchFiles(t *testing.T) {
 	}
 	if n < 5 {
 		t.Errorf("%d real PyTorch files with tensors, want at least 5", n)
+	}
+}
+
+// TestCompareScanSharedFile: a shard hard-linked into both checkpoints is
+// not read by the comparison, unless another tensor changed and its norms
+// are needed: then the bytes read from A serve B's scan too, and the shared
+// file is read once in all.
+func TestCompareScanSharedFile(t *testing.T) {
+	ps := writeSeriesRun(t, 3)
+	a := ps[0]
+	b := filepath.Join(t.TempDir(), "b")
+	copyDir(t, ps[1], b)
+	shard := synth.ShardName(1, 2)
+	if err := os.Remove(filepath.Join(b, shard)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(a, shard), filepath.Join(b, shard)); err != nil {
+		t.Fatal(err)
+	}
+	ca, cb := open(t, a), open(t, b)
+	var shared int64
+	for _, tn := range ca.Tensors {
+		if filepath.Base(tn.File.Path) == shard {
+			shared += tn.Length()
+		}
+	}
+	count, reset := countReads(t)
+	for _, workers := range []int{1, 3} {
+		reset()
+		r, _, err := CompareScan(context.Background(), ca, cb, Options{Workers: workers}, inspect.Options{Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Summary.Changed == 0 || r.Summary.Identical == 0 {
+			t.Fatalf("the pair should hold changed and shared tensors: %+v", r.Summary)
+		}
+		if got := count[filepath.Join(a, shard)] + count[filepath.Join(b, shard)]; got != shared || r.Work.ScanBytesRead != 0 {
+			t.Errorf("%d workers: the shared shard's %d bytes read %d times over (work %+v)", workers, shared, got, r.Work)
+		}
+		checkCompareScan(t, fmt.Sprintf("%d workers", workers), ca, cb, Options{Workers: workers}, inspect.Options{Workers: workers})
 	}
 }
