@@ -14,10 +14,13 @@ import (
 // is decoded for the comparison, so the scan folds the same bytes; the scan
 // then reads only what the comparison did not: B's tensors that are not
 // compared by value (only in B, of another shape, tied to another tensor),
-// those lying at the same place of the same file on both sides (not read by
-// the comparison), and scan chunks that straddle two comparison chunks (the
-// two engines cut a tensor at the same places when their chunk sizes agree,
-// except for sub-byte and ggml block types).
+// those at the same place of the same file on both sides when nothing
+// changed (otherwise the bytes read from A for their norms serve), and scan
+// chunks that straddle two comparison chunks (the two engines cut a tensor
+// at the same places when their chunk sizes agree, except for sub-byte and
+// ggml block types and dtype changes). Across formats (safetensors against
+// GGUF), a safetensors B is compared under renamed copies of its tensors,
+// which its scan reads itself.
 
 // CompareScan compares a with b as Compare(ctx, a, b, opts) does and scans b
 // as inspect.Scan(ctx, b, scan) does, reading b once for both: both results
