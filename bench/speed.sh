@@ -13,7 +13,10 @@
 #
 # Cases: scan05 (0.5B-shaped, 1 GB), scan7b (7B-shaped, 15.2 GB, one file),
 # scan7b4 (the same in 4 shards), diff (two 0.5B-shaped checkpoints, every
-# value changed), bisect (a run of 12 0.5B-shaped checkpoints, drift timeline).
+# value changed), bisect (a run of 12 0.5B-shaped checkpoints, drift timeline),
+# watch (ckpt watch --once over a run of two 0.5B-shaped checkpoints: the
+# second is scanned and compared with the first in one pass; paired with the
+# same work as separate commands, scan A, scan B, diff A B).
 # Env: SHARED, BENCH_DIR (keep the data), ROUNDS (3), THREADS (2), CASES.
 set -euo pipefail
 
@@ -115,6 +118,29 @@ for c in $CASES; do
       [[ -d $run ]] || "$synth" run --arch qwen2-0.5b --checkpoints 12 --nan-step -1 -o "$run" >&2
       mapfile -t sf < <(ls "$run"/checkpoint-*/*.safetensors)
       row "bisect + drift timeline, 12 × 0.5B-shaped" "$(sizeof "${sf[@]}")" "$bin/ckpt bisect --json --no-progress $run" "${sf[@]}"
+      rm -rf "$run"
+      ;;
+    watch)
+      run=$work/watchrun
+      [[ -d $run ]] || "$synth" run --arch qwen2-0.5b --checkpoints 2 --jump-step 150 --nan-step -1 -o "$run" >&2
+      a=$run/checkpoint-100 b=$run/checkpoint-200
+      fa=("$a"/*.safetensors) fb=("$b"/*.safetensors)
+      printf '%s scan --json %s; %s scan --json %s; %s diff --json %s %s\n' "$bin/ckpt" "$a" "$bin/ckpt" "$b" "$bin/ckpt" "$a" "$b" >"$bin/apart.sh"
+      # watch reads A for its scan, then A again and B once for B's scan and
+      # the comparison; the separate commands read A and B twice each.
+      row "watch --once, 2 × 0.5B-shaped (scan A; scan B + diff A→B in one pass)" "$(sizeof "${fa[@]}" "${fa[@]}" "${fb[@]}")" \
+        "$bin/ckpt watch --once --json $run" "${fa[@]}" "${fa[@]}" "${fb[@]}"
+      row "the same as separate commands: scan A, scan B, diff A B" "$(sizeof "${fa[@]}" "${fb[@]}" "${fa[@]}" "${fb[@]}")" \
+        "sh $bin/apart.sh" "${fa[@]}" "${fb[@]}" "${fa[@]}" "${fb[@]}"
+      fused=() apart=()
+      for ((r = 0; r < ROUNDS; r++)); do
+        read -r w c < <(timed "$bin/ckpt" watch --once --json "$run")
+        fused+=("$w")
+        read -r w c < <(timed sh "$bin/apart.sh")
+        apart+=("$w")
+      done
+      printf '| watch --once against the separate commands, paired | %.2f s | %.2f s | %.2f× | | |\n' \
+        "$(echo "${fused[*]}" | median)" "$(echo "${apart[*]}" | median)" "$(ratio "${fused[*]}" "${apart[*]}")"
       rm -rf "$run"
       ;;
     scan7b | scan7b4)

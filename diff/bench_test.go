@@ -1,10 +1,14 @@
 package diff
 
 import (
+	"context"
+	"fmt"
 	"math/rand"
+	"path/filepath"
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/inspect"
 )
 
 // benchPair is 4 MiB per side of BF16 values, B a small update of A.
@@ -72,3 +76,61 @@ func BenchmarkGroupsAsmF16(b *testing.B)   { benchGroups(b, formats.F16, true) }
 func BenchmarkGroupsAsmF32(b *testing.B)   { benchGroups(b, formats.F32, true) }
 func BenchmarkGroupsTwinBF16(b *testing.B) { benchGroups(b, formats.BF16, false) }
 func BenchmarkGroupsTwinF32(b *testing.B)  { benchGroups(b, formats.F32, false) }
+
+// benchCheckpoints writes two 128 MiB BF16 checkpoints (8 tensors each, B
+// a small update of A) and opens them.
+func benchCheckpoints(b *testing.B) (*formats.Checkpoint, *formats.Checkpoint) {
+	r := rand.New(rand.NewSource(2))
+	dir := b.TempDir()
+	var ta, tb []tensor
+	for k := range 8 {
+		n := 8 << 20
+		va := normals(r, n, 0.02)
+		vb := make([]float64, n)
+		for i := range va {
+			vb[i] = va[i] + r.NormFloat64()*1e-4
+		}
+		name := fmt.Sprintf("model.layers.%d.mlp.up_proj.weight", k)
+		ta = append(ta, f(formats.BF16, name, []uint64{uint64(n)}, va))
+		tb = append(tb, f(formats.BF16, name, []uint64{uint64(n)}, vb))
+	}
+	writeST(b, filepath.Join(dir, "a", "model.safetensors"), ta...)
+	writeST(b, filepath.Join(dir, "b", "model.safetensors"), tb...)
+	ca, err := formats.Open(filepath.Join(dir, "a"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cb, err := formats.Open(filepath.Join(dir, "b"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ca, cb
+}
+
+// BenchmarkCompareThenScan is what watch did before the fused pass: compare
+// A with B, then scan B (B read twice). Bytes are A's and B's.
+func BenchmarkCompareThenScan(b *testing.B) {
+	ca, cb := benchCheckpoints(b)
+	b.SetBytes(2 * (128 << 20))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Compare(context.Background(), ca, cb, Options{}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := inspect.Scan(context.Background(), cb, inspect.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCompareScan is the same work in one pass over B.
+func BenchmarkCompareScan(b *testing.B) {
+	ca, cb := benchCheckpoints(b)
+	b.SetBytes(2 * (128 << 20))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := CompareScan(context.Background(), ca, cb, Options{}, inspect.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -89,6 +89,12 @@ func (o Options) chunkBytes() int {
 // failed (a file could not be opened, the context was cancelled); a tensor
 // that cannot be read is reported with status Unreadable.
 func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Result, error) {
+	return compare(ctx, a, b, opts, nil)
+}
+
+// compare is Compare; with scan set, every chunk of b read for the
+// comparison is also folded into scan (see CompareScan).
+func compare(ctx context.Context, a, b *formats.Checkpoint, opts Options, scan *inspect.ScanPlan) (*Result, error) {
 	cp := planCross(a, b)
 	if cp != nil {
 		a, b = cp.a, cp.b
@@ -106,6 +112,13 @@ func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Resu
 		}
 	}()
 	e := &engine{pairs: pairs, tasks: tasks, srcs: srcs, opts: opts, results: make([]chunkResult, len(tasks))}
+	if scan != nil {
+		e.scan, e.scanFiles = scan, unchangedFiles(b, srcs)
+		// Identical chunks take their norms at once, from the bytes in
+		// hand, as they do after a first change: A is then never read a
+		// second time (norms dropped below when nothing changed).
+		e.changed.Store(true)
+	}
 	all := make([]int, len(tasks))
 	for i := range all {
 		all[i] = i
@@ -131,6 +144,12 @@ func Compare(ctx context.Context, a, b *formats.Checkpoint, opts Options) (*Resu
 		}
 		if err := e.run(ctx, again, true); err != nil {
 			return nil, err
+		}
+	} else {
+		for i, res := range e.results {
+			if res.identical {
+				e.results[i] = chunkResult{identical: true} // no norms, whichever pass took them
+			}
 		}
 	}
 	for _, pw := range pairs {
@@ -276,6 +295,11 @@ type engine struct {
 	read, decoded atomic.Int64
 	// changed is set once a chunk has been found to differ.
 	changed atomic.Bool
+	// scan, when set, is B's scan, fed with the chunks of B as they are
+	// read; only the files of scanFiles (unchanged since B's headers were
+	// read) feed it.
+	scan      *inspect.ScanPlan
+	scanFiles map[string]bool
 }
 
 // run processes the listed tasks. With norms, each task is a chunk already
@@ -329,7 +353,8 @@ feed:
 type worker struct {
 	bufA, bufB []byte
 	fa, fb     []float64
-	perm       []byte // rows reordered by permute
+	perm       []byte          // rows reordered by permute
+	scan       *inspect.Folder // for engine.scan, made on first use
 }
 
 // permute returns raw (whole heads of a plain-dtype tensor) with its rows in
@@ -407,6 +432,9 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 	}
 	nbytes := int64(len(ra))
 	if norms {
+		if pw.same {
+			w.foldScan(e, pw.tb, tk, ra) // B's bytes are A's: B's scan need not read them again
+		}
 		w.fold(int(tk.s1-tk.s0), pw.ta.DType, ra, pw.tb.DType, nil, &res.stats)
 		e.decoded.Add(int64(tk.s1 - tk.s0))
 		res.identical, res.normed = true, true
@@ -415,6 +443,7 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 		if err != nil {
 			return chunkResult{err: err}
 		}
+		w.foldScan(e, pw.tb, tk, rb)
 		if pw.perm != nil && pw.perm.source == "b" {
 			rb = w.permute(rb, pw.tb.DType, pw.perm)
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/inspect"
 	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
@@ -325,5 +326,58 @@ func TestCompareSeriesMissingCheckpoint(t *testing.T) {
 	_, err := CompareSeries(context.Background(), []string{ps[0], missing, ps[1]}, Options{})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a missing checkpoint: %v", err)
+	}
+}
+
+// TestBisectReadsEachCheckpointOnceForDrift counts the bytes bisect reads
+// from every weight file: the drift timeline reads each checkpoint of its
+// series once, and the checkpoints the search scanned once more (their scans
+// come first: they decide where the drift timeline ends).
+func TestBisectReadsEachCheckpointOnceForDrift(t *testing.T) {
+	ps := writeSeriesRun(t, 9)
+	es, err := FromPaths(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := map[string]map[string]int64{} // checkpoint → file → bytes
+	for _, p := range ps {
+		c, err := formats.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[p] = map[string]int64{}
+		for _, tn := range c.Tensors {
+			data[p][tn.File.Path] += tn.Length()
+		}
+	}
+	count, _ := countReads(t)
+	rep, err := Bisect(context.Background(), es, BisectOptions{Scan: inspect.Options{Workers: 2}, Diff: Options{Workers: 2, ChunkBytes: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.FirstUnhealthy == nil || len(rep.Drift) < 3 {
+		t.Fatalf("the run should end unhealthy after a drift timeline: %+v", rep)
+	}
+	scanned := map[string]bool{}
+	for _, r := range rep.Scanned {
+		scanned[r.Path] = true
+	}
+	inDrift := map[string]bool{}
+	for _, iv := range rep.Drift {
+		inDrift[iv.FromPath], inDrift[iv.ToPath] = true, true
+	}
+	for _, p := range ps {
+		times := int64(0)
+		if scanned[p] {
+			times++
+		}
+		if inDrift[p] {
+			times++
+		}
+		for path, n := range data[p] {
+			if got := count[path]; got != times*n {
+				t.Errorf("%s: %d bytes read, want %d × %d (scanned %v, in the drift timeline %v)", path, got, times, n, scanned[p], inDrift[p])
+			}
+		}
 	}
 }

@@ -162,9 +162,11 @@ type Summary struct {
 
 // Work is what a comparison cost: bytes read from the files and values
 // decoded (none of either for a checkpoint compared with itself; a
-// byte-identical copy is read once and decodes nothing).
+// byte-identical copy is read once and decodes nothing). ScanBytesRead,
+// set by CompareScan, is what B's scan read beyond the comparison's reads.
 type Work struct {
 	BytesRead, ValuesDecoded int64
+	ScanBytesRead            int64
 }
 
 // Same reports whether A and B hold the same tensors with identical bytes.

@@ -214,6 +214,13 @@ func (w *worker) scanChunk(src formats.Source, dt formats.DType, off, n int64) (
 		defer win.Close()
 		mapped, off = win.Data, 0
 	}
+	return w.foldChunk(src, mapped, dt, off, n)
+}
+
+// foldChunk is scanChunk once the chunk's source is known: the n bytes at off
+// in mapped (touched inside formats.CatchFault unless src is nil: bytes
+// already in memory), or read from src when mapped is nil.
+func (w *worker) foldChunk(src formats.Source, mapped []byte, dt formats.DType, off, n int64) (Acc, error) {
 	mode := foldMode(dt, n)
 	acc := NewAcc()
 	var elems uint64
@@ -266,7 +273,8 @@ func (w *worker) scanChunk(src formats.Source, dt formats.DType, off, n int64) (
 
 // pieces hands the n bytes at off in src to fn a piece of at most readBytes
 // (whole elements) at a time, until fn returns false: read into the worker's
-// buffer, or sliced from the mapping inside formats.CatchFault.
+// buffer, or sliced from the mapping inside formats.CatchFault (from memory
+// already read when src is nil).
 func (w *worker) pieces(src formats.Source, mapped []byte, dt formats.DType, off, n int64, fn func([]byte) bool) error {
 	step := chunkLen(dt, readBytes)
 	if mapped == nil && int64(len(w.buf)) < min(step, n) {
@@ -275,7 +283,9 @@ func (w *worker) pieces(src formats.Source, mapped []byte, dt formats.DType, off
 	for pos := int64(0); pos < n; pos += step {
 		k := min(step, n-pos)
 		more := true
-		if mapped != nil {
+		if mapped != nil && src == nil {
+			more = fn(mapped[off+pos : off+pos+k])
+		} else if mapped != nil {
 			b := mapped[off+pos : off+pos+k]
 			if err := formats.CatchFault(src.Path(), func() error { more = fn(b); return nil }); err != nil {
 				return err

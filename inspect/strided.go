@@ -29,3 +29,18 @@ func (w *worker) scanStrided(src formats.Source, t *formats.Tensor) (Acc, error)
 	}
 	return acc, nil
 }
+
+// foldStrided is scanStrided over a view's elements already read (in C
+// order, as formats.ViewReader gives them): the same pieces, the same
+// kernels, the same accumulator.
+func (w *worker) foldStrided(dt formats.DType, data []byte) Acc {
+	acc := NewAcc()
+	step := int(chunkLen(dt, readBytes))
+	for done := 0; done < len(data); {
+		b := data[done:min(done+step, len(data))]
+		a := w.sc.stats(dt, b)
+		acc.Merge(&a)
+		done += len(b)
+	}
+	return acc
+}

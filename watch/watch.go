@@ -502,8 +502,10 @@ func (w *watcher) process(ctx context.Context, pd *pending) error {
 	var culprits []diff.Culprit
 	c, err := formats.Open(pd.path)
 	var r *inspect.Result
+	var res *diff.Result // the update from the previous checkpoint, measured in the scan's pass
+	var cmpErr error
 	if err == nil {
-		r, err = inspect.Scan(ctx, c, w.opts.Scan)
+		r, res, cmpErr, err = w.scanAndCompare(ctx, c)
 	}
 	if ctx.Err() != nil {
 		return nil
@@ -540,27 +542,12 @@ func (w *watcher) process(ctx context.Context, pd *pending) error {
 		ev.Verdict = Unhealthy
 	}
 
-	// The update from the previous checkpoint.
+	// The update from the previous checkpoint (see scanAndCompare).
 	var onset *diff.Onset
-	// Only from a healthy checkpoint: between damaged ones the update means
-	// nothing (and the scan has said what is wrong).
-	if w.prev != nil && w.prev.healthy && w.prev.ckpt != nil && c != nil {
-		from := w.prev.ckpt
-		if gone(w.prev.entry.Path) && w.keeper != nil {
-			// Rotated away already: its kept copy holds the same bytes.
-			if kc := w.keeper.copyOf(w.prev.entry); kc != "" {
-				if kept, err := formats.Open(kc); err == nil {
-					from = kept
-				}
-			}
-		}
-		res, err := diff.Compare(ctx, from, c, w.opts.Diff)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			w.log("comparing %s with %s: %v (no update measured)", w.prev.entry.Path, pd.path, err)
-		} else {
+	if c != nil {
+		if cmpErr != nil {
+			w.log("comparing %s with %s: %v (no update measured)", w.prev.entry.Path, pd.path, cmpErr)
+		} else if res != nil {
 			iv := diff.NewInterval(w.prev.entry, e, res, w.opts.Top)
 			base, ok := diff.OnsetBaseline(w.ivs)
 			w.ivs = append(w.ivs, iv)
