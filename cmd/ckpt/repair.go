@@ -187,6 +187,8 @@ func repairError(err error) error {
 		hint = "'ckpt inspect GOOD' shows what is wrong with its files; choose another GOOD"
 	case errors.Is(err, repair.ErrLayoutUnreadable):
 		hint = "'ckpt inspect BAD' shows what is wrong with its files"
+	case errors.Is(err, repair.ErrPickleCode):
+		hint = "ckpt ran nothing; 'ckpt scan' of that file lists what its pickle names. Take weights only from a source you trust"
 	case errors.Is(err, repair.ErrNoSpace):
 		hint = "free some space or write OUT to another file system"
 	case errors.Is(err, context.Canceled):
