@@ -1,6 +1,7 @@
 package repair
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -384,4 +385,36 @@ func TestRepairTorchRefusals(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tmp, "pwned")); err == nil {
 		t.Error("the malicious pickle's payload ran")
 	}
+}
+
+// An interruption (the context a signal cancels) in the middle of writing a
+// PyTorch BAD's output leaves nothing beside OUT and the inputs unchanged.
+func TestRepairTorchInterrupted(t *testing.T) {
+	dir, _ := genTorch(t)
+	bad, good := filepath.Join(dir, "bad"), filepath.Join(dir, "good")
+	before := treeSums(t, bad, good)
+	out := filepath.Join(t.TempDir(), "out")
+	for _, stopAfter := range []int64{1, 700, 3000} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var written int64
+		progress := func(p Phase, total int64) func(int64) {
+			if p != PhaseWrite {
+				return nil
+			}
+			return func(n int64) {
+				if written += n; written >= stopAfter {
+					cancel()
+				}
+			}
+		}
+		_, err := Run(ctx, Options{Bad: bad, Good: good, Out: out, ChunkBytes: 256, Progress: progress, Version: "test-version"})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("stopped after %d bytes: got %v, want context.Canceled", stopAfter, err)
+		}
+		if left := besideOut(t, out); len(left) != 0 {
+			t.Errorf("stopped after %d bytes: left beside OUT: %v", stopAfter, left)
+		}
+	}
+	assertUnchanged(t, before, bad, good)
 }
