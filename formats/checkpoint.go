@@ -220,17 +220,11 @@ func Open(path string) (*Checkpoint, error) {
 			}
 		}
 	}
-	// Training state is read beside PyTorch weights (or alone); a safetensors
-	// checkpoint's optimizer.pt and friends are left to the trainer.
-	torchWeightsHere := len(c.Files) == 0
-	for _, f := range c.Files {
-		torchWeightsHere = torchWeightsHere || f.Format() == ContainerTorch
-	}
+	// Training state is read beside the weights, whatever their format (or
+	// alone): a Trainer checkpoint is its weights and its training state.
+	// Callers that want the model alone take c.Weights().
 	for _, p := range trainingStateFiles(path) {
-		if !torchWeightsHere {
-			break
-		}
-		if err := c.addFilePrefixed(p, BaseOf(p), BaseOf(p)+"/"); err != nil {
+		if err := c.addFile(p, BaseOf(p)); err != nil {
 			return nil, err
 		}
 	}
@@ -271,8 +265,9 @@ func canonicalIndex(p string) bool {
 
 // trainingStateFiles lists the PyTorch training-state files beside the
 // weights (optimizer.pt, scheduler.pt, rng_state*.pth, training_args.bin,
-// scaler.pt), sorted. They are read like weights; their tensors are named
-// "<file>/<key path>" (optimizer.pt/state.0.exp_avg).
+// scaler.pt), sorted. They are read like weights; their tensors are named by
+// their key paths (state.0.exp_avg), as in a file given directly, and told
+// apart from the weights by their file.
 func trainingStateFiles(dir string) []string {
 	entries, err := FSFor(dir).ReadDir(dir)
 	if err != nil {
@@ -288,11 +283,7 @@ func trainingStateFiles(dir string) []string {
 }
 
 func (c *Checkpoint) addFile(path, name string) error {
-	return c.addFilePrefixed(path, name, "")
-}
-
-func (c *Checkpoint) addFilePrefixed(path, name, prefix string) error {
-	f, err := readFileHeader(path, name, prefix)
+	f, err := ReadFileHeader(path, name)
 	if err != nil {
 		return err
 	}

@@ -162,8 +162,9 @@ func nonfiniteText(ts *inspect.TensorStats) string {
 	return strings.Join(parts, ", ")
 }
 
-// pathOf is the tensor name of a parameter's state key (with the file prefix
-// the reader gives it in a checkpoint directory).
+// pathOf is the tensor name of a parameter's state key: its key path in the
+// optimizer file (state.17.exp_avg), in a checkpoint directory as in a file
+// given directly.
 func pathOf(p *Param, key string) string {
 	for _, st := range p.State {
 		if st.Key == key && st.Tensor != nil {
