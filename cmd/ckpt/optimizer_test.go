@@ -327,9 +327,10 @@ func TestOptimizerCommands(t *testing.T) {
 
 // checkTrainerLayoutsAgree: a Trainer checkpoint with safetensors weights and
 // one with pytorch_model.bin, optimizer.pt beside each, are reported alike by
-// inspect, scan and diff: every state tensor under its key path
+// inspect, scan, diff and merge: every state tensor under its key path
 // (state.22.exp_avg, never prefixed by its file), in optimizer.pt, naming its
-// parameter; inspect lists the tensors scan scans.
+// parameter; inspect lists the tensors scan scans; and the merge of a split
+// scan is the one-process report byte for byte, optimizer object included.
 func checkTrainerLayoutsAgree(t *testing.T, fx string) {
 	run := safetensorsRun(t, fx, "checkpoint-3", "checkpoint-6", "poison-nan")
 	type doc struct {
@@ -378,6 +379,12 @@ func checkTrainerLayoutsAgree(t *testing.T, fx string) {
 		}
 		if len(ins.Tensors) != len(sc.Tensors) {
 			t.Errorf("%s: inspect lists %d tensors, scan %d", ckpt, len(ins.Tensors), len(sc.Tensors))
+		}
+		checkMergeEqualsScan(t, ckpt, 1, 3)
+		whole := cliRun(t, "scan", "--json", "--no-progress", "--update-warn", "0.02", ckpt)
+		parts := scanParts(t, t.TempDir(), ckpt, 2, "--update-warn", "0.02")
+		if got := cliRun(t, append([]string{"merge", "--json"}, parts...)...); got.stdout != whole.stdout || got.code != whole.code {
+			t.Errorf("%s: merge with --update-warn 0.02 differs from the scan:\nmerge: %s\nscan:  %s", ckpt, got.stdout, whole.stdout)
 		}
 	}
 	// diff names the state tensors the same way.
