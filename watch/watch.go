@@ -483,6 +483,7 @@ func (w *watcher) process(ctx context.Context, pd *pending) error {
 	c, err := formats.Open(pd.path)
 	var r *inspect.Result
 	if err == nil {
+		c = c.Weights() // watch judges and keeps the weights; training state is the trainer's
 		r, err = inspect.Scan(ctx, c, w.opts.Scan)
 	}
 	if ctx.Err() != nil {
@@ -530,7 +531,7 @@ func (w *watcher) process(ctx context.Context, pd *pending) error {
 			// Rotated away already: its kept copy holds the same bytes.
 			if kc := w.keeper.copyOf(w.prev.entry); kc != "" {
 				if kept, err := formats.Open(kc); err == nil {
-					from = kept
+					from = kept.Weights()
 				}
 			}
 		}
