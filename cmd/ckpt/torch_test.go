@@ -138,7 +138,8 @@ func TestRepairTorchCLI(t *testing.T) {
 	}
 	out := filepath.Join(dir, "repaired")
 	r := cliRun(t, "repair", in, "--from", good, "-o", out)
-	if r.code != 0 || !strings.Contains(r.stdout, "verified:") {
+	if r.code != 0 || !strings.Contains(r.stdout, "verified:") ||
+		!strings.Contains(r.stdout, `tied weights written once in model.safetensors (listed in its __metadata__ "tied_tensors"): lm_head.weight → model.embed_tokens.weight`) {
 		t.Fatalf("repair: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(out, "model.safetensors")); err != nil {
