@@ -26,7 +26,7 @@ const DefaultMaxShardSize = 5_000_000_000
 
 // TiedKey is the __metadata__ key listing tied tensors: a JSON object mapping
 // each tensor left out to the tensor whose bytes it shares.
-const TiedKey = "tied_tensors"
+const TiedKey = formats.TiedTensorsKey
 
 // Options control a conversion.
 type Options struct {

@@ -27,7 +27,7 @@ func CompareSeries(ctx context.Context, paths []string, opts Options) ([]*Result
 		if err != nil {
 			return nil, err
 		}
-		cs[i] = c
+		cs[i] = c.Weights() // the drift of the weights: optimizer moments are no part of it
 	}
 	return CompareCheckpoints(ctx, cs, opts)
 }

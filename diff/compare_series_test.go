@@ -17,6 +17,7 @@ import (
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
 	"github.com/ckpt-tool/ckpt/internal/synth"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 )
 
 // writeSeriesRun writes a generated run (tiny, two shards, ending in NaN
@@ -379,5 +380,51 @@ func TestBisectReadsEachCheckpointOnceForDrift(t *testing.T) {
 				t.Errorf("%s: %d bytes read, want %d × %d (scanned %v, in the drift timeline %v)", path, got, times, n, scanned[p], inDrift[p])
 			}
 		}
+	}
+}
+
+// The drift of a series is the weights': the training state beside them
+// (optimizer.pt, read with the weights) is left out of the comparison, while
+// a plain diff of the two directories compares it too.
+func TestCompareSeriesLeavesTrainingStateOut(t *testing.T) {
+	src := filepath.Join(testenv.RealdataTorch(t), "Sujay510__MiniLLM-Architecture")
+	var dirs []string
+	for _, n := range []string{"checkpoint-1", "checkpoint-2"} {
+		d := filepath.Join(t.TempDir(), n)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"model.pt", "optimizer.pt"} {
+			b, err := os.ReadFile(filepath.Join(src, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, f), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dirs = append(dirs, d)
+	}
+	res, err := CompareSeries(context.Background(), dirs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := ComparePaths(context.Background(), dirs[0], dirs[1], Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func(r *Result) (n int) {
+		for _, d := range r.Tensors {
+			if strings.HasPrefix(d.Name, "state.") {
+				n++
+			}
+		}
+		return n
+	}
+	if len(res) != 1 || state(res[0]) != 0 || len(res[0].Tensors) == 0 {
+		t.Errorf("the series compares %d optimizer tensors (of %d)", state(res[0]), len(res[0].Tensors))
+	}
+	if state(whole) == 0 {
+		t.Error("diff of the two directories does not compare their optimizer state")
 	}
 }

@@ -220,17 +220,11 @@ func Open(path string) (*Checkpoint, error) {
 			}
 		}
 	}
-	// Training state is read beside PyTorch weights (or alone); a safetensors
-	// checkpoint's optimizer.pt and friends are left to the trainer.
-	torchWeightsHere := len(c.Files) == 0
-	for _, f := range c.Files {
-		torchWeightsHere = torchWeightsHere || f.Format() == ContainerTorch
-	}
+	// Training state is read beside the weights, whatever their format (or
+	// alone): a Trainer checkpoint is its weights and its training state.
+	// Callers that want the model alone take c.Weights().
 	for _, p := range trainingStateFiles(path) {
-		if !torchWeightsHere {
-			break
-		}
-		if err := c.addFilePrefixed(p, BaseOf(p), BaseOf(p)+"/"); err != nil {
+		if err := c.addFile(p, BaseOf(p)); err != nil {
 			return nil, err
 		}
 	}
@@ -271,8 +265,9 @@ func canonicalIndex(p string) bool {
 
 // trainingStateFiles lists the PyTorch training-state files beside the
 // weights (optimizer.pt, scheduler.pt, rng_state*.pth, training_args.bin,
-// scaler.pt), sorted. They are read like weights; their tensors are named
-// "<file>/<key path>" (optimizer.pt/state.0.exp_avg).
+// scaler.pt), sorted. They are read like weights; their tensors are named by
+// their key paths (state.0.exp_avg), as in a file given directly, and told
+// apart from the weights by their file.
 func trainingStateFiles(dir string) []string {
 	entries, err := FSFor(dir).ReadDir(dir)
 	if err != nil {
@@ -288,11 +283,7 @@ func trainingStateFiles(dir string) []string {
 }
 
 func (c *Checkpoint) addFile(path, name string) error {
-	return c.addFilePrefixed(path, name, "")
-}
-
-func (c *Checkpoint) addFilePrefixed(path, name, prefix string) error {
-	f, err := readFileHeader(path, name, prefix)
+	f, err := ReadFileHeader(path, name)
 	if err != nil {
 		return err
 	}
@@ -311,6 +302,67 @@ func (c *Checkpoint) index() {
 			}
 		}
 	}
+}
+
+// Weights returns c without the training-state files read beside its weights
+// (optimizer.pt, scheduler.pt, rng_state*.pth, ...): the checkpoint as a model,
+// for the commands that write or compare weights. It is c itself when c has
+// none (a file given directly is kept whatever its name).
+func (c *Checkpoint) Weights() *Checkpoint {
+	if c.Layout == LayoutFile {
+		return c
+	}
+	keep := make([]*File, 0, len(c.Files))
+	for _, f := range c.Files {
+		if !isTrainingState(BaseOf(f.Path)) {
+			keep = append(keep, f)
+		}
+	}
+	if len(keep) == len(c.Files) {
+		return c
+	}
+	out := *c
+	out.Files, out.Tensors, out.byName = keep, nil, map[string]*Tensor{}
+	out.index()
+	return &out
+}
+
+// TiedTensorsKey is the __metadata__ key of a safetensors file written from a
+// PyTorch checkpoint that lists its tied tensors: a JSON object mapping each
+// tensor left out to the tensor whose bytes it shares (loaders tie them again).
+const TiedTensorsKey = "tied_tensors"
+
+// SafetensorsName is the name a PyTorch weights file (or index) of a
+// checkpoint directory takes when the checkpoint is written as safetensors,
+// as save_pretrained names them: pytorch_model.bin → model.safetensors,
+// pytorch_model-00001-of-00002.bin → model-00001-of-00002.safetensors,
+// pytorch_model.bin.index.json → model.safetensors.index.json, model.pt →
+// model.safetensors. A safetensors name is returned as it is.
+func SafetensorsName(name string) string {
+	dir, base := "", name
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		dir, base = name[:i+1], name[i+1:]
+	}
+	lower := strings.ToLower(base)
+	switch {
+	case strings.HasSuffix(lower, ".safetensors") || strings.Contains(lower, ".safetensors.index"):
+		return name
+	case strings.Contains(lower, ".bin.index"):
+		i := strings.Index(lower, ".bin.index")
+		base = base[:i] + ".safetensors" + base[i+len(".bin"):]
+	default:
+		for _, ext := range []string{".bin", ".pt", ".pth", ".ckpt"} {
+			if strings.HasSuffix(lower, ext) {
+				base = base[:len(base)-len(ext)]
+				break
+			}
+		}
+		base += ".safetensors"
+	}
+	if strings.HasPrefix(base, "pytorch_model") {
+		base = strings.TrimPrefix(base, "pytorch_")
+	}
+	return dir + base
 }
 
 // SafeJoin joins a file name from an index to dir, refusing absolute names, names

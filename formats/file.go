@@ -80,12 +80,6 @@ func (t *Tensor) Length() int64 { return int64(min(t.End-t.Begin, math.MaxInt64)
 // only when the file cannot be opened or read at all (permission, I/O); format
 // problems are recorded in File.Err and File.Problems.
 func ReadFileHeader(path, name string) (*File, error) {
-	return readFileHeader(path, name, "")
-}
-
-// readFileHeader is ReadFileHeader; the tensors of a torch file get prefix
-// before their key paths.
-func readFileHeader(path, name, prefix string) (*File, error) {
 	f, err := FSFor(path).Open(path, Pread)
 	if err != nil {
 		return nil, err
@@ -101,7 +95,7 @@ func readFileHeader(path, name, prefix string) (*File, error) {
 		readGGUFFile(file, f)
 		return file, nil
 	case ContainerTorch:
-		readTorch(file, f, prefix)
+		readTorch(file, f)
 		return file, nil
 	case containerNotTorch:
 		head := make([]byte, min(st.Size(), 256))

@@ -59,7 +59,6 @@ type storageBytes struct {
 // torchReader collects what reading one torch file finds.
 type torchReader struct {
 	file     *File
-	prefix   string // prepended to tensor names (training-state files)
 	storages map[string]storageBytes
 	where    string // zip: the storage records' folder ("archive/data/")
 }
@@ -118,7 +117,7 @@ func (r *torchReader) locate(v any) {
 	}
 	tied := map[tieKey]string{}
 	for _, n := range named {
-		name := r.prefix + n.Name
+		name := n.Name
 		t := n.Tensor
 		dt, ok := torchDTypes[t.DType]
 		if !ok {
@@ -242,8 +241,8 @@ func detectTorch(head []byte, path string) bool {
 }
 
 // readTorch reads a torch file's container and pickle into file.
-func readTorch(file *File, f io.ReaderAt, prefix string) {
-	r := &torchReader{file: file, prefix: prefix, storages: map[string]storageBytes{}}
+func readTorch(file *File, f io.ReaderAt) {
+	r := &torchReader{file: file, storages: map[string]storageBytes{}}
 	file.Container = ContainerTorch
 	var head [4]byte
 	n, _ := f.ReadAt(head[:], 0)

@@ -12,7 +12,7 @@ import (
 )
 
 // Checkpoint directories of PyTorch files: the weights by their HF names, the
-// training-state files beside them with their file name as prefix.
+// training-state files beside them by their key paths, as when given directly.
 func TestTorchDirectoryLayouts(t *testing.T) {
 	root := testenv.RealdataTorch(t)
 	c, err := formats.Open(filepath.Join(root, "Velihh__ML_text"))
@@ -23,9 +23,14 @@ func TestTorchDirectoryLayouts(t *testing.T) {
 	for _, tn := range c.Tensors {
 		names = append(names, tn.Name)
 	}
-	want := []string{"optimizer.pt/state.28.exp_avg", "optimizer.pt/state.28.exp_avg_sq", "optimizer.pt/state.72.exp_avg", "optimizer.pt/state.72.exp_avg_sq", "rng_state.pth/cpu"}
+	want := []string{"state.28.exp_avg", "state.28.exp_avg_sq", "state.72.exp_avg", "state.72.exp_avg_sq", "cpu"}
 	if !slices.Equal(names, want) {
 		t.Errorf("tensors %v, want %v", names, want)
+	}
+	for _, tn := range c.Tensors {
+		if want := map[bool]string{true: "optimizer.pt", false: "rng_state.pth"}[strings.HasPrefix(tn.Name, "state.")]; tn.File.Name != want {
+			t.Errorf("%s is in %s, want %s", tn.Name, tn.File.Name, want)
+		}
 	}
 	if len(c.Files) != 4 {
 		t.Errorf("%d files, want optimizer.pt, rng_state.pth, scheduler.pt, training_args.bin", len(c.Files))
@@ -44,8 +49,8 @@ func TestTorchDirectoryLayouts(t *testing.T) {
 			t.Errorf("%s: layout %s, want %s", dir, c.Layout, wantLayout)
 		}
 		if dir == "Sujay510__MiniLLM-Architecture" {
-			// model.pt is weights; optimizer.pt is training state, prefixed.
-			if c.Tensor("embedding.weight") == nil || c.Tensor("optimizer.pt/state.0.exp_avg") == nil {
+			// model.pt is weights; optimizer.pt is training state.
+			if c.Tensor("embedding.weight") == nil || c.Tensor("state.0.exp_avg") == nil || c.Tensor("state.0.exp_avg").File.Name != "optimizer.pt" {
 				t.Errorf("%s: weights or optimizer state missing", dir)
 			}
 		}

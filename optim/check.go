@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
@@ -97,11 +100,9 @@ func (s *State) Check(ctx context.Context, r *inspect.Result, updateWarn float64
 		}
 		p.NonFinite = &n
 	}
-	for _, p := range s.Params {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		neg, ratio, err := s.predict(p)
+	preds := s.predictAll(ctx)
+	for i, p := range s.Params {
+		neg, ratio, err := preds[i].negative, preds[i].ratio, preds[i].err
 		if err != nil {
 			return nil, err
 		}
@@ -161,8 +162,9 @@ func nonfiniteText(ts *inspect.TensorStats) string {
 	return strings.Join(parts, ", ")
 }
 
-// pathOf is the tensor name of a parameter's state key (with the file prefix
-// the reader gives it in a checkpoint directory).
+// pathOf is the tensor name of a parameter's state key: its key path in the
+// optimizer file (state.17.exp_avg), in a checkpoint directory as in a file
+// given directly.
 func pathOf(p *Param, key string) string {
 	for _, st := range p.State {
 		if st.Key == key && st.Tensor != nil {
@@ -179,6 +181,41 @@ func (p *Param) state(key string) *formats.Tensor {
 		}
 	}
 	return nil
+}
+
+// prediction is predict's result for one parameter.
+type prediction struct {
+	negative uint64
+	ratio    *float64
+	err      error
+}
+
+// predictAll runs predict for every parameter, on as many goroutines as
+// there are CPUs (each parameter on one, so every result is the one a single
+// goroutine computes); the results are in the order of s.Params.
+func (s *State) predictAll(ctx context.Context) []prediction {
+	out := make([]prediction, len(s.Params))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(s.Params)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(s.Params) {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					out[i].err = err
+					continue
+				}
+				out[i].negative, out[i].ratio, out[i].err = s.predict(s.Params[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // predict streams a parameter's exp_avg_sq (counting negative values) and,
@@ -206,7 +243,10 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 	}
 	streams := []*formats.Tensor{v}
 	if canRatio {
-		streams = append(streams, m, p.Weight, denom)
+		streams = append(streams, m, p.Weight)
+		if denom != v {
+			streams = append(streams, denom)
+		}
 	}
 	readers := make([]*viewStream, len(streams))
 	for i, t := range streams {
@@ -240,7 +280,10 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 			}
 		}
 		if canRatio {
-			mb, tb, db := readers[1].buf[:n], readers[2].buf[:n], readers[3].buf[:n]
+			mb, tb, db := readers[1].buf[:n], readers[2].buf[:n], vb
+			if denom != v {
+				db = readers[3].buf[:n]
+			}
 			for i := range n {
 				d := lr * (mb[i] / c1) / (math.Sqrt(db[i]/c2) + eps)
 				sumD += d * d

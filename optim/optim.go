@@ -87,8 +87,8 @@ type State struct {
 	// ScanOptions are used when Check scans the optimizer file itself.
 	ScanOptions inspect.Options `json:"-"`
 	// OwnScan is that scan: set by Check when the optimizer file is not part
-	// of the checkpoint Read was given (beside safetensors weights, formats
-	// leaves training state out), nil otherwise.
+	// of the checkpoint Read was given (a directory whose listing formats
+	// could not read, so its training state is not in it), nil otherwise.
 	OwnScan *inspect.Result `json:"-"`
 
 	own      *formats.Checkpoint // the optimizer file opened on its own
@@ -121,8 +121,8 @@ func Read(c *formats.Checkpoint) (*State, error) {
 	}
 	var own *formats.Checkpoint
 	if f == nil && c.Layout != formats.LayoutFile {
-		// Beside safetensors weights the checkpoint leaves optimizer.pt out:
-		// open it on its own.
+		// A checkpoint whose directory could not be listed lacks its
+		// training state: open optimizer.pt on its own.
 		for _, name := range []string{"optimizer.pt", "optimizer.bin"} {
 			p := formats.JoinPath(c.Dir, name)
 			if _, err := formats.FSFor(p).Stat(p); err != nil {
@@ -154,10 +154,6 @@ func Read(c *formats.Checkpoint) (*State, error) {
 	located := map[string]*formats.Tensor{}
 	for _, t := range f.Tensors() {
 		located[t.Name] = t
-	}
-	prefix := ""
-	if len(f.Tensors()) > 0 && strings.Contains(f.Tensors()[0].Name, "/") {
-		prefix = f.Tensors()[0].Name[:strings.Index(f.Tensors()[0].Name, "/")+1]
 	}
 	byID := map[int64]*Param{}
 	for gi, g := range items(groupsV) {
@@ -212,7 +208,7 @@ func Read(c *formats.Checkpoint) (*State, error) {
 				switch v := pd.Values[j].(type) {
 				case *pickle.Tensor:
 					path := "state." + pickle.Key(k) + "." + key
-					t := located[prefix+path]
+					t := located[path]
 					if key == "step" {
 						if x, ok := scalarTensor(t); ok {
 							p.Step = &x

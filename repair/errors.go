@@ -35,6 +35,9 @@ var (
 	ErrVerify = errors.New("verification of the written output failed")
 	// ErrNoSpace: the output's file system has too little free space.
 	ErrNoSpace = errors.New("not enough free space for the output")
+	// ErrPickleCode: a PyTorch file of BAD or GOOD names code in its pickle
+	// (torch.load would run it); ckpt runs nothing and takes nothing from it.
+	ErrPickleCode = errors.New("an input's pickle names code")
 )
 
 func errAt(kind error, file, tensor, format string, args ...any) *formats.Error {

@@ -277,7 +277,11 @@ func (w *writer) writeAll() ([]InputFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		*jobs = append(*jobs, hashJob{in: in, off: src.Offset, n: tp.Bytes, dst: &tp.written})
+		job := hashJob{in: in, off: src.Offset, n: tp.Bytes, dst: &tp.written}
+		if !src.Contiguous() {
+			job.view = src
+		}
+		*jobs = append(*jobs, job)
 	}
 	w.hash = startHashing(chunk, badJobs, keptJobs, goodJobs)
 	for _, fp := range w.p.Files {
@@ -378,7 +382,7 @@ func (w *writer) writeFile(fp *FilePlan, list []InputFile) error {
 		specs[i] = formats.TensorSpec{Name: tp.Name, DType: tp.DType, Shape: tp.Shape}
 		byName[tp.Name] = tp
 	}
-	md := func(fill string) map[string]string { return metadataFor(fp.bad, w.p.provenance(fp, list, fill)) }
+	md := func(fill string) map[string]string { return metadataFor(fp, w.p.provenance(fp, list, fill)) }
 	sh, err := encodeWithSlots(formats.PlanOrder(specs), md, len(slotValues(fp, list)))
 	if err != nil {
 		return err
@@ -431,6 +435,9 @@ func (w *writer) copyRange(dst *outFile, role string, t *formats.Tensor) error {
 	if err != nil {
 		return err
 	}
+	if !t.Contiguous() {
+		return w.copyView(dst, role, in, t)
+	}
 	chunk := int64(len(w.buf))
 	for off := int64(0); off < t.Length(); off += chunk {
 		if err := w.ctx.Err(); err != nil {
@@ -460,6 +467,28 @@ func (w *writer) copyRange(dst *outFile, role string, t *formats.Tensor) error {
 	return nil
 }
 
+// copyView writes a PyTorch view's elements in C order (read through its
+// strides), a chunk at a time: the contiguous tensor safetensors holds.
+func (w *writer) copyView(dst *outFile, role string, in *input, t *formats.Tensor) error {
+	v := newViewSource(in, t)
+	n := dataBytes(t)
+	chunk := int64(len(w.buf))
+	for off := int64(0); off < n; off += chunk {
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		b := w.buf[:min(chunk, n-off)]
+		if err := v.read(b); err != nil {
+			return fmt.Errorf("reading tensor %q from %s: %w", t.Name, role, err)
+		}
+		if _, err := dst.Write(b); err != nil {
+			return err
+		}
+		w.advance(dst, int64(len(b)))
+	}
+	return nil
+}
+
 // advance accounts for n more bytes written to dst.
 func (w *writer) advance(dst *outFile, n int64) {
 	w.fileEnd += n
@@ -481,6 +510,17 @@ func (w *writer) merge(dst *outFile, tp *TensorPlan) error {
 	if err != nil {
 		return err
 	}
+	// Each side is read as written: a PyTorch view through its strides.
+	readBad := func(b []byte, off int64) error { return bi.readAt(b, tp.bad.Offset+off) }
+	readGood := func(g []byte, off int64) error { return gi.readAt(g, tp.good.Offset+off) }
+	if !tp.bad.Contiguous() {
+		v := newViewSource(bi, tp.bad)
+		readBad = func(b []byte, _ int64) error { return v.read(b) }
+	}
+	if !tp.good.Contiguous() {
+		v := newViewSource(gi, tp.good)
+		readGood = func(g []byte, _ int64) error { return v.read(g) }
+	}
 	chunk := int64(len(w.buf)) // a multiple of 8, so whole elements
 	var still uint64
 	tp.ElementsReplaced = 0
@@ -491,10 +531,10 @@ func (w *writer) merge(dst *outFile, tp *TensorPlan) error {
 		}
 		n := min(chunk, tp.Bytes-off)
 		b, g := w.buf[:n], w.gbuf[:n]
-		if err := bi.readAt(b, tp.bad.Offset+off); err != nil {
+		if err := readBad(b, off); err != nil {
 			return fmt.Errorf("reading tensor %q from bad: %w", tp.Name, err)
 		}
-		if err := gi.readAt(g, tp.good.Offset+off); err != nil {
+		if err := readGood(g, off); err != nil {
 			return fmt.Errorf("reading tensor %q from good: %w", tp.Name, err)
 		}
 		r, s := mergeElements(tp.DType, b, g)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/ckpt-tool/ckpt/formats"
 )
 
 // Files of a checkpoint directory that are training state: valid only together
@@ -37,7 +39,7 @@ func classify(name string, info os.FileInfo, weights map[string]bool) (copy bool
 		return false, "not a regular file"
 	case trainingState[lower] || strings.HasPrefix(lower, "rng_state") || strings.HasPrefix(lower, "optimizer") || strings.HasPrefix(lower, "scheduler"):
 		return false, "training state: it belongs to BAD's weights, not the repaired ones"
-	case strings.Contains(lower, ".safetensors.index") && strings.HasSuffix(lower, ".json"):
+	case (strings.Contains(lower, ".safetensors.index") || strings.Contains(lower, ".bin.index")) && strings.HasSuffix(lower, ".json"):
 		return false, "index of another variant of the weights, which this repair does not write"
 	case otherWeights[filepath.Ext(lower)]:
 		return false, "weights outside the repaired layout: they may hold BAD's damaged values"
@@ -51,7 +53,7 @@ func classify(name string, info os.FileInfo, weights map[string]bool) (copy bool
 // advises how to resume training.
 func (p *Plan) planDirectory() {
 	if p.bad.Index != nil {
-		p.Index = filepath.Base(p.bad.Index.Path)
+		p.Index = formats.SafetensorsName(filepath.Base(p.bad.Index.Path)) // a PyTorch index is written as safetensors
 	}
 	weights := map[string]bool{}
 	for _, f := range p.Files {

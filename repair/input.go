@@ -70,10 +70,13 @@ func (in *input) readAt(b []byte, off int64) error {
 }
 
 // hashJob is a run of bytes of an input to hash, and where its digest goes.
+// For a PyTorch view (view set), the run is the view's n bytes of elements in
+// C order, read through its strides: the bytes written for it.
 type hashJob struct {
 	in     *input
 	off, n int64
 	dst    *string
+	view   *formats.Tensor
 }
 
 // hasher computes SHA-256 digests on goroutines of their own while the copy
@@ -114,6 +117,10 @@ func startHashing(bufBytes int, groups ...[]hashJob) *hasher {
 
 func (h *hasher) hash(j hashJob, buf []byte) (string, error) {
 	d := sha256.New()
+	var view *viewSource
+	if j.view != nil {
+		view = newViewSource(j.in, j.view)
+	}
 	for pos, end := j.off, j.off+j.n; pos < end; {
 		select {
 		case <-h.stop:
@@ -121,7 +128,11 @@ func (h *hasher) hash(j hashJob, buf []byte) (string, error) {
 		default:
 		}
 		b := buf[:min(int64(len(buf)), end-pos)]
-		if err := j.in.readAt(b, pos); err != nil {
+		if view != nil {
+			if err := view.read(b); err != nil {
+				return "", fmt.Errorf("hashing: %w", err)
+			}
+		} else if err := j.in.readAt(b, pos); err != nil {
 			return "", fmt.Errorf("hashing: %w", err)
 		}
 		d.Write(b)
@@ -174,4 +185,28 @@ func hashWhole(role, path string) (InputFile, error) {
 	}
 	abs, _ := absPath(path)
 	return InputFile{Role: role, Path: abs, Bytes: n, SHA256: sum}, nil
+}
+
+// viewSource reads a PyTorch view's elements in C order from an input, as they
+// are written: through the view's strides (formats.ViewReader).
+type viewSource struct {
+	in *input
+	t  *formats.Tensor
+	r  *formats.ViewReader
+}
+
+func newViewSource(in *input, t *formats.Tensor) *viewSource {
+	return &viewSource{in: in, t: t, r: formats.NewViewReader(in.f, in.size, t)}
+}
+
+// read fills b with the next bytes of the view, failing when the file has
+// shrunk under it.
+func (v *viewSource) read(b []byte) error {
+	if _, err := io.ReadFull(v.r, b); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return errAt(ErrInputChanged, v.in.path, v.t.Name, "the file ended before the tensor's elements did: it changed while the repair was running")
+		}
+		return fmt.Errorf("%s: %w", v.in.path, err)
+	}
+	return nil
 }

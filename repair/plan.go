@@ -56,6 +56,11 @@ type FilePlan struct {
 	Tensors   int    `json:"tensors"`
 	FromGood  int    `json:"from_good"`
 	DataBytes int64  `json:"data_bytes"`
+	// Tied lists, for a file written from a PyTorch file, the tensors left out
+	// because they share another tensor's bytes (tied weights), each mapped
+	// to that tensor: written once, as convert writes them, and listed in the
+	// file's __metadata__ under formats.TiedTensorsKey.
+	Tied map[string]string `json:"tied,omitempty"`
 
 	bad     *formats.File
 	tensors []*TensorPlan
@@ -81,8 +86,10 @@ type Plan struct {
 	Tensors  []*TensorPlan  `json:"tensors"`
 	Replaced int            `json:"replaced"` // tensors whose bytes come (wholly or partly) from GOOD
 	Kept     int            `json:"kept"`     // tensors kept from BAD unchanged
-	Copy     []string       `json:"copy"`     // non-weight files copied from BAD's directory
-	Skip     []Skipped      `json:"skip"`     // files of BAD's directory not copied, and why
+	// TiedTensors counts BAD's tied tensors (PyTorch), written once: see FilePlan.Tied.
+	TiedTensors int       `json:"tied_tensors,omitempty"`
+	Copy        []string  `json:"copy"` // non-weight files copied from BAD's directory
+	Skip        []Skipped `json:"skip"` // files of BAD's directory not copied, and why
 	// Problems are BAD's format findings that are not about one tensor (index,
 	// file-level); the rewrite regenerates headers and the index, and the
 	// verification scan says whether they are gone.
@@ -131,11 +138,18 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GOOD: %w", err)
 	}
-	if err := checkSafetensors(bad, good); err != nil {
+	// Training state read beside the weights is no part of a repair: the
+	// output is weights for deployment.
+	bad, good = bad.Weights(), good.Weights()
+	if err := checkFormats(bad, good); err != nil {
 		return nil, err
 	}
 	if err := checkLayout(bad); err != nil {
 		return nil, err
+	}
+	if bad.Layout == formats.LayoutFile && len(bad.Files) == 1 && bad.Files[0].Format() != formats.ContainerSafetensors &&
+		!strings.HasSuffix(strings.ToLower(opts.Out), ".safetensors") {
+		return nil, fmt.Errorf("%w: BAD is a %s file and the repaired checkpoint is written as safetensors: OUT must end in .safetensors", ErrOptions, bad.Files[0].Format())
 	}
 	if err := checkGoodReadable(good); err != nil {
 		return nil, err
@@ -190,19 +204,52 @@ func scan(ctx context.Context, c *formats.Checkpoint, opts Options, phase Phase)
 	return inspect.Scan(ctx, c, so)
 }
 
-// checkSafetensors refuses a BAD or GOOD holding a file that is not
-// safetensors (a GGUF file): repair writes safetensors and takes tensors as
-// bytes, which would carry a quantized layout into a file that cannot hold it.
-func checkSafetensors(cs ...*formats.Checkpoint) error {
-	for _, c := range cs {
+// checkFormats refuses inputs repair cannot take tensors from as they are: a
+// GGUF file (its quantized layouts cannot be carried into safetensors), a
+// PyTorch file whose pickle names code (never used as a source, as convert
+// refuses it), and a PyTorch file of BAD with a tensor that could not be
+// located or has no safetensors dtype (it would be missing from the output).
+// PyTorch weights are otherwise read like safetensors: the output is
+// safetensors either way.
+func checkFormats(bad, good *formats.Checkpoint) error {
+	for _, c := range []*formats.Checkpoint{bad, good} {
+		role := "BAD"
+		if c == good {
+			role = "GOOD"
+		}
 		for _, f := range c.Files {
-			if f.Format() != formats.ContainerSafetensors {
-				how := "convert the model again from a healthy source"
-				if f.Format() == formats.ContainerTorch {
-					how = "convert BAD and GOOD to safetensors first (ckpt convert), then repair those"
-				}
-				return errAt(ErrLayoutUnreadable, f.Path, "", "is a %s file: repair reads and writes safetensors only (%s)", f.Format(), how)
+			if f.Format() == formats.ContainerGGUF {
+				return errAt(ErrLayoutUnreadable, f.Path, "", "is a %s file: repair reads safetensors and PyTorch weights only (convert the model again from a healthy source)", f.Format())
 			}
+		}
+		for _, p := range c.AllProblems() {
+			if errors.Is(p.Err, formats.ErrPickle) && p.Severity == formats.SevError {
+				return errAt(ErrPickleCode, p.Err.File, "", "%s: %s; a file whose pickle names code is never a source of a repair", role, p.Err.Detail)
+			}
+		}
+		if c != bad {
+			continue
+		}
+		for _, p := range c.AllProblems() {
+			if f := fileOf(c, p.Err.File); f != nil && f.Format() == formats.ContainerTorch &&
+				(p.Severity == formats.SevError || errors.Is(p.Err, formats.ErrUnsupported)) {
+				return errAt(ErrLayoutUnreadable, p.Err.File, p.Err.Tensor, "%s, so BAD's tensors are not all known and the output would lack some", p.Err.Detail)
+			}
+		}
+		for _, t := range c.Tensors {
+			if !t.DType.InSafetensors() {
+				return errAt(ErrLayoutUnreadable, t.File.Path, t.Name, "its dtype %s has no safetensors equivalent, so the repaired checkpoint cannot hold it", t.DType)
+			}
+		}
+	}
+	return nil
+}
+
+// fileOf is c's file at path, or nil.
+func fileOf(c *formats.Checkpoint, path string) *formats.File {
+	for _, f := range c.Files {
+		if f.Path == path {
+			return f
 		}
 	}
 	return nil
@@ -235,8 +282,8 @@ func checkGoodReadable(c *formats.Checkpoint) error {
 // checkLayout refuses a BAD whose layout cannot be known: a file without a
 // readable header, an unreadable index, a missing or unsafe shard.
 func checkLayout(c *formats.Checkpoint) error {
-	for _, f := range c.Files { // every file is safetensors: checkSafetensors ran first
-		if f.Header == nil {
+	for _, f := range c.Files { // safetensors or PyTorch: checkFormats ran first
+		if !f.Parsed() {
 			return errAt(ErrLayoutUnreadable, f.Path, "", "its header cannot be read (%v), so its tensors and layout are unknown; use GOOD itself, or a checkpoint whose headers are intact", f.Err)
 		}
 	}
@@ -337,14 +384,28 @@ func (p *Plan) choose(damage map[tensorKey][]inspect.Finding) error {
 	var mismatch []string
 	var mismatchTensor string
 	badStats := statsIndex(p.badScan)
+	names := map[string]string{}
 	for _, f := range p.bad.Files {
-		name := f.Name
+		name := formats.SafetensorsName(f.Name) // a PyTorch file is written as safetensors
 		if p.bad.Layout == formats.LayoutFile {
 			name = p.target.base // a single file is written under OUT's name
 		}
+		if other, dup := names[name]; dup {
+			return errAt(ErrLayoutUnreadable, f.Path, "", "written as safetensors it would be %s, as %s would: rename one of them", name, other)
+		}
+		names[name] = f.Name
 		fp := &FilePlan{Name: name, bad: f}
 		for _, t := range f.Tensors() {
-			tp := &TensorPlan{Name: t.Name, File: name, DType: t.DType, Shape: t.Shape, Bytes: t.Length(), From: FromBad, bad: t}
+			if t.TiedTo != "" {
+				// The same bytes as another tensor of the file: written once.
+				if fp.Tied == nil {
+					fp.Tied = map[string]string{}
+				}
+				fp.Tied[t.Name] = t.TiedTo
+				p.TiedTensors++
+				continue
+			}
+			tp := &TensorPlan{Name: t.Name, File: name, DType: t.DType, Shape: t.Shape, Bytes: dataBytes(t), From: FromBad, bad: t}
 			fs, damaged := damage[tensorKey{f.Path, t.Name}]
 			switch {
 			case p.Strategy == All:
@@ -390,7 +451,7 @@ func (p *Plan) choose(damage map[tensorKey][]inspect.Finding) error {
 			have[t.Name] = true
 		}
 		for _, t := range p.good.Tensors {
-			if !have[t.Name] {
+			if !have[t.Name] && (t.TiedTo == "" || !have[t.TiedTo]) {
 				mismatch = append(mismatch, fmt.Sprintf("tensor %q is in GOOD (%s) but not in BAD: a rollback in BAD's layout would drop it", t.Name, t.File.Name))
 				if mismatchTensor == "" {
 					mismatchTensor = t.Name
@@ -412,7 +473,7 @@ func (p *Plan) matchGood(tp *TensorPlan) string {
 	g := p.good.Tensor(tp.Name)
 	if g == nil {
 		for _, f := range p.good.Files {
-			if f.Header == nil {
+			if !f.Parsed() {
 				// One problem for every tensor BAD needs that this file may hold.
 				return fmt.Sprintf("GOOD's file %s cannot be read (%v), so the tensors BAD needs that are not in GOOD's other files cannot be taken from it", f.Path, f.Err)
 			}
@@ -427,6 +488,16 @@ func (p *Plan) matchGood(tp *TensorPlan) string {
 	}
 	tp.good, tp.GoodFile = g, g.File.Name
 	return ""
+}
+
+// dataBytes is the size of a tensor's elements written contiguously: its byte
+// span for a safetensors tensor, numel × element size for a PyTorch view
+// (whose span in its storage may be larger or smaller).
+func dataBytes(t *formats.Tensor) int64 {
+	if t.Contiguous() {
+		return t.Length()
+	}
+	return int64(t.Numel()) * int64(t.DType.Size())
 }
 
 // statsIndex maps every scanned tensor of r to its statistics.
@@ -459,7 +530,7 @@ func (p *Plan) predict(damage map[tensorKey][]inspect.Finding) {
 		case FromBad:
 			// Kept tensors are undamaged by construction.
 		case FromGood:
-			if fs := goodFindings[tensorKey{tp.good.File.Path, tp.Name}]; len(fs) > 0 {
+			if fs := goodFindings[tensorKey{tp.good.File.Path, goodName(tp.good)}]; len(fs) > 0 {
 				p.Unhealthy = append(p.Unhealthy, fmt.Sprintf("tensor %q would come from GOOD, but GOOD's copy is damaged too: %s", tp.Name, describe(fs)))
 			}
 		case FromElements:
@@ -468,7 +539,7 @@ func (p *Plan) predict(damage map[tensorKey][]inspect.Finding) {
 					p.Unhealthy = append(p.Unhealthy, fmt.Sprintf("tensor %q: replacing its non-finite elements does not cure %s: %s (use the default whole-tensor repair)", tp.Name, f.Check, f.Message))
 				}
 			}
-			for _, f := range goodFindings[tensorKey{tp.good.File.Path, tp.Name}] {
+			for _, f := range goodFindings[tensorKey{tp.good.File.Path, goodName(tp.good)}] {
 				if f.Check != inspect.CheckNonFinite {
 					p.Unhealthy = append(p.Unhealthy, fmt.Sprintf("tensor %q: GOOD's copy, which supplies the replaced elements, is damaged: %s: %s", tp.Name, f.Check, f.Message))
 				}
@@ -482,6 +553,15 @@ func (p *Plan) predict(damage map[tensorKey][]inspect.Finding) {
 	if p.Replaced == 0 {
 		p.Warnings = append(p.Warnings, "BAD has no damaged tensor: the output is BAD's weights unchanged (strategy all rolls back to GOOD's)")
 	}
+}
+
+// goodName is the name GOOD's findings about t are under: a tied tensor's
+// are under the tensor it is tied to (scanned once).
+func goodName(t *formats.Tensor) string {
+	if t.TiedTo != "" {
+		return t.TiedTo
+	}
+	return t.Name
 }
 
 func quoteList(names []string) string {

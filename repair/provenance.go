@@ -84,12 +84,26 @@ func absOr(p string) string {
 	return p
 }
 
-// metadataFor is BAD's metadata of a file plus the provenance entry.
-func metadataFor(bad *formats.File, prov string) map[string]string {
+// metadataFor is BAD's metadata of a file plus the provenance entry. A file
+// written from a PyTorch file has no metadata to keep; it gets what convert
+// writes: {"format": "pt"} (which transformers requires of a safetensors file
+// with metadata) and its tied tensors.
+func metadataFor(fp *FilePlan, prov string) map[string]string {
 	md := map[string]string{}
+	bad := fp.bad
 	if bad.Header != nil {
 		for k, v := range bad.Header.Metadata {
 			md[k] = v
+		}
+	}
+	if bad.Format() == formats.ContainerTorch {
+		md["format"] = "pt"
+		if len(fp.Tied) > 0 {
+			b, err := json.Marshal(fp.Tied)
+			if err != nil {
+				panic(err) // a map of strings always marshals
+			}
+			md[formats.TiedTensorsKey] = string(b)
 		}
 	}
 	if prev, ok := md[ProvenanceKey]; ok {

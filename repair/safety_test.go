@@ -48,7 +48,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeTorchFixture()
+	os.Exit(code)
 }
 
 // besideOut lists the directory holding OUT, sorted.

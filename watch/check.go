@@ -40,7 +40,7 @@ func (w *watcher) compareFrom() *formats.Checkpoint {
 	if gone(w.prev.entry.Path) && w.keeper != nil {
 		if kc := w.keeper.copyOf(w.prev.entry); kc != "" {
 			if kept, err := formats.Open(kc); err == nil {
-				from = kept
+				from = kept.Weights()
 			}
 		}
 	}

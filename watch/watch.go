@@ -505,6 +505,7 @@ func (w *watcher) process(ctx context.Context, pd *pending) error {
 	var res *diff.Result // the update from the previous checkpoint, measured in the scan's pass
 	var cmpErr error
 	if err == nil {
+		c = c.Weights() // watch judges and keeps the weights; training state is the trainer's
 		r, res, cmpErr, err = w.scanAndCompare(ctx, c)
 	}
 	if ctx.Err() != nil {

@@ -159,7 +159,7 @@ func TestDiffAndRepairGGUF(t *testing.T) {
 	out := filepath.Join(dir, "out.gguf")
 	r = cliRun(t, "repair", bad, "--from", good, "-o", out)
 	r.wantCode(t, 2)
-	if !strings.Contains(r.stderr, "repair reads and writes safetensors only") {
+	if !strings.Contains(r.stderr, "repair reads safetensors and PyTorch weights only") {
 		t.Errorf("repair: %s", r.stderr)
 	}
 	if _, err := os.Stat(out); err == nil {

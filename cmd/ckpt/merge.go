@@ -211,7 +211,17 @@ func mergeScan(o scanOptions, names []string, raws [][]byte, stdout, stderr io.W
 		}
 	}
 	th, target := first.Options.thresholds()
-	r, err := inspect.Assemble(c, stats, failures, inspect.Options{Thresholds: th, TargetDType: target})
+	iopts := inspect.Options{Thresholds: th, TargetDType: target}
+	r, err := inspect.Assemble(c, stats, failures, iopts)
+	if err != nil {
+		return err
+	}
+	// The optimizer view, as scan computes it after its scan: the state
+	// tensors' counts come from the parts; the predicted update reads the
+	// moments and weights it needs here.
+	ctx, stop := signalContext()
+	defer stop()
+	opt, err := optimizerOf(ctx, r, true, float64(first.Options.UpdateWarn), iopts)
 	if err != nil {
 		return err
 	}
@@ -219,7 +229,7 @@ func mergeScan(o scanOptions, names []string, raws [][]byte, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	if err := writeScanReport(stdout, o, styler{on: color}, r, nil, elapsed, true); err != nil {
+	if err := writeScanReport(stdout, o, styler{on: color}, r, opt, elapsed, true); err != nil {
 		return err
 	}
 	if scanFailed(o, r) {

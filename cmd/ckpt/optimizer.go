@@ -80,7 +80,8 @@ func addFindings(r *inspect.Result, fs []inspect.Finding) {
 }
 
 // paramOfTensor maps the optimizer's state tensor names to their parameter's
-// name (or "parameter <id>").
+// name (or "parameter <id>"): the moments, and a step saved as a 0-d tensor
+// (state.17.step).
 func paramOfTensor(s *optim.State) map[string]string {
 	out := map[string]string{}
 	if s == nil {
@@ -92,6 +93,7 @@ func paramOfTensor(s *optim.State) map[string]string {
 				out[st.Tensor.Name] = p.Label()
 			}
 		}
+		out[fmt.Sprintf("state.%d.step", p.ID)] = p.Label()
 	}
 	return out
 }
@@ -153,7 +155,7 @@ func resumeAfterRepair(ctx context.Context, good string, auto *repairAuto, opts 
 	}
 	var res *inspect.Result
 	if s.OwnScan == nil {
-		// The optimizer file is part of GOOD (PyTorch weights): scan it alone.
+		// The optimizer file is part of GOOD (beside its weights): scan it alone.
 		oc, err := formats.Open(s.File)
 		if err != nil {
 			return nil, err

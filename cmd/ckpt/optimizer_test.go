@@ -65,15 +65,15 @@ func checkOptimizerScanAndInspect(t *testing.T, fx string) {
 	}
 	params := 0
 	for _, tt := range d.Tensors {
-		if tt.Name == "optimizer.pt/state.22.exp_avg" && tt.Param != "model.layers.1.self_attn.k_proj.bias" {
+		if tt.Name == "state.22.exp_avg" && tt.Param != "model.layers.1.self_attn.k_proj.bias" {
 			t.Errorf("%s: param %q", tt.Name, tt.Param)
 		}
 		if tt.Param != "" {
 			params++
 		}
 	}
-	if params != 2*27 {
-		t.Errorf("%d tensors name their parameter, want %d (exp_avg and exp_avg_sq of 27)", params, 2*27)
+	if params != 3*27 {
+		t.Errorf("%d tensors name their parameter, want %d (step, exp_avg and exp_avg_sq of 27)", params, 3*27)
 	}
 
 	d = get(1, "scan", "--json", filepath.Join(dir, "poison-nan"))
@@ -322,4 +322,86 @@ func TestOptimizerCommands(t *testing.T) {
 	t.Run("bisect", func(t *testing.T) { checkBisectLastResumable(t, fx) })
 	t.Run("report", func(t *testing.T) { checkBisectReportPlotsPredictedUpdate(t, fx) })
 	t.Run("repair", func(t *testing.T) { checkRepairSaysWhereToResume(t, fx) })
+	t.Run("trainer-layouts", func(t *testing.T) { checkTrainerLayoutsAgree(t, fx) })
+}
+
+// checkTrainerLayoutsAgree: a Trainer checkpoint with safetensors weights and
+// one with pytorch_model.bin, optimizer.pt beside each, are reported alike by
+// inspect, scan, diff and merge: every state tensor under its key path
+// (state.22.exp_avg, never prefixed by its file), in optimizer.pt, naming its
+// parameter; inspect lists the tensors scan scans; and the merge of a split
+// scan is the one-process report byte for byte, optimizer object included.
+func checkTrainerLayoutsAgree(t *testing.T, fx string) {
+	run := safetensorsRun(t, fx, "checkpoint-3", "checkpoint-6", "poison-nan")
+	type doc struct {
+		Tensors []struct {
+			Name, File, Param string
+		}
+		Optimizer *struct{ File string }
+	}
+	read := func(args ...string) (doc, string) {
+		t.Helper()
+		r := cliRun(t, args...)
+		if r.code != 0 && r.code != 1 {
+			t.Fatalf("%v: exit %d\n%s", args, r.code, r.stderr)
+		}
+		var d doc
+		if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return d, r.stdout
+	}
+	for _, ckpt := range []string{filepath.Join(run, "checkpoint-6"), filepath.Join(run, "poison-nan"), filepath.Join(fx, "checkpoint-6")} {
+		ins, _ := read("inspect", "--json", ckpt)
+		sc, _ := read("scan", "--json", "--no-progress", ckpt)
+		for what, d := range map[string]doc{"inspect": ins, "scan": sc} {
+			if d.Optimizer == nil || filepath.Base(d.Optimizer.File) != "optimizer.pt" {
+				t.Errorf("%s %s: optimizer object %+v", what, ckpt, d.Optimizer)
+			}
+			state := 0
+			for _, tn := range d.Tensors {
+				if strings.Contains(tn.Name, "/") {
+					t.Errorf("%s %s: tensor %q is prefixed by its file", what, ckpt, tn.Name)
+				}
+				if strings.HasPrefix(tn.Name, "state.") {
+					state++
+					if filepath.Base(tn.File) != "optimizer.pt" || tn.Param == "" {
+						t.Errorf("%s %s: %s in %s, param %q", what, ckpt, tn.Name, tn.File, tn.Param)
+					}
+				}
+				if tn.Name == "state.22.exp_avg" && tn.Param != "model.layers.1.self_attn.k_proj.bias" {
+					t.Errorf("%s %s: %s names %q", what, ckpt, tn.Name, tn.Param)
+				}
+			}
+			if state != 3*27 {
+				t.Errorf("%s %s: %d state tensors listed, want %d (step, exp_avg, exp_avg_sq of 27)", what, ckpt, state, 3*27)
+			}
+		}
+		if len(ins.Tensors) != len(sc.Tensors) {
+			t.Errorf("%s: inspect lists %d tensors, scan %d", ckpt, len(ins.Tensors), len(sc.Tensors))
+		}
+		checkMergeEqualsScan(t, ckpt, 1, 3)
+		whole := cliRun(t, "scan", "--json", "--no-progress", "--update-warn", "0.02", ckpt)
+		parts := scanParts(t, t.TempDir(), ckpt, 2, "--update-warn", "0.02")
+		if got := cliRun(t, append([]string{"merge", "--json"}, parts...)...); got.stdout != whole.stdout || got.code != whole.code {
+			t.Errorf("%s: merge with --update-warn 0.02 differs from the scan:\nmerge: %s\nscan:  %s", ckpt, got.stdout, whole.stdout)
+		}
+	}
+	// diff names the state tensors the same way.
+	var d struct {
+		Tensors []struct{ Name, Status string }
+	}
+	if err := json.Unmarshal([]byte(cliRun(t, "diff", "--json", filepath.Join(run, "checkpoint-3"), filepath.Join(run, "checkpoint-6")).stdout), &d); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, tn := range d.Tensors {
+		found = found || (tn.Name == "state.22.exp_avg" && tn.Status == "changed")
+		if strings.Contains(tn.Name, "/") {
+			t.Errorf("diff: tensor %q is prefixed by its file", tn.Name)
+		}
+	}
+	if !found {
+		t.Error("diff does not compare state.22.exp_avg")
+	}
 }

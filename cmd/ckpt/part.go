@@ -21,8 +21,9 @@ import (
 // that they read back to the bit) and the identity of every file it read, so
 // that merge can refuse parts that do not belong together.
 
-// partFormat is the version of the part file format.
-const partFormat = 1
+// partFormat is the version of the part file format (2: scan parts carry
+// --update-warn, for the optimizer view the merge computes).
+const partFormat = 2
 
 // Kinds of part files.
 const (
@@ -182,10 +183,12 @@ type partThresholds struct {
 	OutlierErrorRatio exactFloat `json:"outlier_error_ratio"`
 	ZeroMatrixError   bool       `json:"zero_matrix_error"`
 	TargetDType       string     `json:"target_dtype"`
+	// UpdateWarn is the optimizer's predicted-update threshold (--update-warn).
+	UpdateWarn exactFloat `json:"update_warn"`
 }
 
-func toPartThresholds(th inspect.Thresholds, target formats.DType) partThresholds {
-	return partThresholds{HugeAbs: exactFloat(th.HugeAbs), RoleMinMembers: th.RoleMinMembers, RoleMinElements: th.RoleMinElements,
+func toPartThresholds(th inspect.Thresholds, target formats.DType, updateWarn float64) partThresholds {
+	return partThresholds{UpdateWarn: exactFloat(updateWarn), HugeAbs: exactFloat(th.HugeAbs), RoleMinMembers: th.RoleMinMembers, RoleMinElements: th.RoleMinElements,
 		MinSpread: exactFloat(th.MinSpread), OutlierWarnZ: exactFloat(th.OutlierWarnZ), OutlierWarnRatio: exactFloat(th.OutlierWarnRatio),
 		OutlierErrorZ: exactFloat(th.OutlierErrorZ), OutlierErrorRatio: exactFloat(th.OutlierErrorRatio), ZeroMatrixError: th.ZeroMatrixError,
 		TargetDType: string(target)}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/ckpt-tool/ckpt/diff"
@@ -187,6 +188,8 @@ func repairError(err error) error {
 		hint = "'ckpt inspect GOOD' shows what is wrong with its files; choose another GOOD"
 	case errors.Is(err, repair.ErrLayoutUnreadable):
 		hint = "'ckpt inspect BAD' shows what is wrong with its files"
+	case errors.Is(err, repair.ErrPickleCode):
+		hint = "ckpt ran nothing; 'ckpt scan' of that file lists what its pickle names. Take weights only from a source you trust"
 	case errors.Is(err, repair.ErrNoSpace):
 		hint = "free some space or write OUT to another file system"
 	case errors.Is(err, context.Canceled):
@@ -240,8 +243,18 @@ func writeRepairText(w io.Writer, st styler, rep *repair.Report, auto *repairAut
 			fmt.Fprintf(w, "… and %d more tensors from GOOD (--json lists every one)\n", shown-maxRepairRows)
 		}
 	}
-	if len(p.Copy) > 0 || len(p.Skip) > 0 {
+	if len(p.Copy) > 0 || len(p.Skip) > 0 || p.TiedTensors > 0 {
 		fmt.Fprintln(w)
+	}
+	for _, f := range p.Files {
+		tied := make([]string, 0, len(f.Tied))
+		for name, to := range f.Tied {
+			tied = append(tied, name+" → "+to)
+		}
+		if len(tied) > 0 {
+			sort.Strings(tied)
+			fmt.Fprintf(w, "tied weights written once in %s (listed in its __metadata__ %q): %s\n", safeText(f.Name), formats.TiedTensorsKey, safeText(strings.Join(tied, ", ")))
+		}
 	}
 	if len(p.Copy) > 0 {
 		fmt.Fprintf(w, "copied beside the weights: %s\n", safeText(strings.Join(p.Copy, ", ")))

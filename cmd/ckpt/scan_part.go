@@ -39,7 +39,8 @@ type scanPartTensor struct {
 
 // runScanPart scans part k of n of the checkpoint at path and writes the
 // partial result as JSON. Findings are not judged here (outliers need every
-// part): a part that was written exits 0.
+// part), nor is the optimizer state (its checks need every state tensor's
+// counts; merge runs them): a part that was written exits 0.
 func runScanPart(o scanOptions, k, n int, paths []string, stdout, stderr io.Writer) error {
 	if !o.JSON {
 		return usagef("add --json and send stdout to a file; ckpt merge reads the parts", "--part writes a partial result, which needs --json")
@@ -82,7 +83,7 @@ func runScanPart(o scanOptions, k, n int, paths []string, stdout, stderr io.Writ
 			return false, err
 		}
 		out := scanPartJSON{Kind: partKindScan, Version: partFormat, Part: k, Parts: n, Path: c.Path, Files: ids,
-			TensorList: len(c.Tensors), ChunkBytes: inspect.DefaultChunkBytes, Options: toPartThresholds(o.Thresholds, opts.TargetDType),
+			TensorList: len(c.Tensors), ChunkBytes: inspect.DefaultChunkBytes, Options: toPartThresholds(o.Thresholds, opts.TargetDType, o.UpdateWarn),
 			Tensors: []scanPartTensor{}, Failures: pr.Failures, ElapsedMS: time.Since(start).Milliseconds()}
 		if out.Failures == nil {
 			out.Failures = []inspect.ReadFailure{}

@@ -126,6 +126,55 @@ func TestConvertCLI(t *testing.T) {
 	}
 }
 
+// ckpt repair end to end on a real .bin: BAD the .bin checkpoint, GOOD its
+// safetensors conversion; the output is safetensors, verified, and diff finds
+// it identical to the .bin. A GOOD whose pickle names code is refused (exit 2).
+func TestRepairTorchCLI(t *testing.T) {
+	in := filepath.Join(testenv.RealdataTorch(t), "Herutriana44__TinyPeLLM")
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	if r := cliRun(t, "convert", "--clone-tied", in, "-o", good); r.code != 0 {
+		t.Fatalf("convert: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	out := filepath.Join(dir, "repaired")
+	r := cliRun(t, "repair", in, "--from", good, "-o", out)
+	if r.code != 0 || !strings.Contains(r.stdout, "verified:") ||
+		!strings.Contains(r.stdout, `tied weights written once in model.safetensors (listed in its __metadata__ "tied_tensors"): lm_head.weight → model.embed_tokens.weight`) {
+		t.Fatalf("repair: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "model.safetensors")); err != nil {
+		t.Errorf("no model.safetensors in OUT: %v", err)
+	}
+	// Every tensor identical; the tied lm_head is written once (listed in
+	// __metadata__ "tied_tensors"), so it is only in the .bin.
+	var d struct {
+		Tensors []struct{ Name, Status string }
+	}
+	if err := json.Unmarshal([]byte(cliRun(t, "diff", "--json", in, out).stdout), &d); err != nil {
+		t.Fatal(err)
+	}
+	identical := 0
+	for _, tn := range d.Tensors {
+		switch {
+		case tn.Status == "identical":
+			identical++
+		case tn.Name != "lm_head.weight" || tn.Status != "only_a":
+			t.Errorf("diff .bin vs repaired: %s %s", tn.Name, tn.Status)
+		}
+	}
+	if identical != 23 {
+		t.Errorf("diff .bin vs repaired: %d identical tensors, want 23", identical)
+	}
+	evil, legacy := filepath.Join(dir, "evil.pt"), filepath.Join(dir, "evil.bin")
+	if err := hostile.WriteTorchMalicious(evil, legacy, "true"); err != nil {
+		t.Fatal(err)
+	}
+	r = cliRun(t, "repair", good, "--from", evil, "-o", filepath.Join(dir, "evil-out.safetensors"))
+	if r.code != 2 || !strings.Contains(r.stderr, "posix.system") {
+		t.Errorf("malicious GOOD: exit %d %s", r.code, r.stderr)
+	}
+}
+
 // scan --json of a .bin with tied weights: the tied tensor says so and has
 // the statistics of the tensor it shares bytes with.
 func TestScanJSONTiedTensor(t *testing.T) {
