@@ -14,11 +14,14 @@ import (
 // process. ok is false when the file systems cannot (nothing was copied then,
 // and the caller copies through a buffer).
 func kernelCopy(out *outFile, in *input, off, n int64) (ok bool, err error) {
+	if in.osf == nil {
+		return false, nil // a remote input: its bytes come through the process
+	}
 	for n > 0 {
 		if err := out.hooks.check("write", out.path); err != nil {
 			return true, err
 		}
-		k, err := unix.CopyFileRange(int(in.f.Fd()), &off, int(out.f.Fd()), nil, int(min(n, 1<<30)), 0)
+		k, err := unix.CopyFileRange(int(in.osf.Fd()), &off, int(out.f.Fd()), nil, int(min(n, 1<<30)), 0)
 		switch {
 		case err != nil && k <= 0 && isUnsupported(err) && !out.kernelCopied:
 			return false, nil

@@ -116,7 +116,7 @@ func (p *Plan) checkSpace(dir string) error {
 	}
 	need := p.DataBytes() + int64(len(p.Files))*(64<<10)
 	for _, name := range p.Copy {
-		if st, err := os.Stat(filepath.Join(p.bad.Dir, name)); err == nil {
+		if st, err := formats.FSFor(p.bad.Dir).Stat(formats.JoinPath(p.bad.Dir, name)); err == nil {
 			need += st.Size()
 		}
 	}
@@ -335,7 +335,7 @@ func (w *writer) writeAll() ([]InputFile, error) {
 	}
 	if w.p.target.dir {
 		for _, name := range w.p.Copy {
-			if err := copyFileOut(filepath.Join(w.p.bad.Dir, name), filepath.Join(w.out, name), w.p.opts.hooks, w.buf); err != nil {
+			if err := copyFileOut(formats.JoinPath(w.p.bad.Dir, name), filepath.Join(w.out, name), w.p.opts.hooks, w.buf); err != nil {
 				return nil, fmt.Errorf("copying %s: %w", name, err)
 			}
 		}

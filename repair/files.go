@@ -62,14 +62,14 @@ func (p *Plan) planDirectory() {
 	if p.Index != "" {
 		weights[p.Index] = true
 	}
-	entries, err := os.ReadDir(p.bad.Dir)
+	entries, err := formats.FSFor(p.bad.Dir).ReadDir(p.bad.Dir)
 	if err != nil {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("cannot list %s, so no non-weight file is copied: %v", p.bad.Dir, err))
 		return
 	}
 	var state []string
 	for _, e := range entries {
-		info, err := os.Stat(filepath.Join(p.bad.Dir, e.Name())) // follows symlinks (HF cache snapshots)
+		info, err := formats.FSFor(p.bad.Dir).Stat(formats.JoinPath(p.bad.Dir, e.Name())) // follows symlinks (HF cache snapshots)
 		if err != nil {
 			p.Skip = append(p.Skip, Skipped{e.Name(), fmt.Sprintf("cannot be read: %v", err)})
 			continue

@@ -25,34 +25,65 @@ type InputFile struct {
 	digest bool // a whole-file digest is recorded
 }
 
-// input is an input weight file open for the copy.
+// input is an input weight file open for the copy: a local file, or a remote
+// one read through its store (formats.FS).
 type input struct {
-	path string // absolute
-	f    *os.File
-	size int64 // when planned (and checked when opened)
+	path string // absolute, or the URL of a remote file
+	f    inputFile
+	osf  *os.File // the local file, for copy_file_range; nil for a remote one
+	size int64    // when planned (and checked when opened)
+}
+
+// inputFile is what the copy needs of an input: positioned reads.
+type inputFile interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// openFile opens an input for reading: a local regular file (with its
+// *os.File, for the kernel's copy), or a remote file through its store.
+func openFile(path string) (f inputFile, osf *os.File, size int64, err error) {
+	if formats.IsRemote(path) {
+		src, err := formats.OpenSource(path, formats.Pread)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		return src, nil, src.Size(), nil
+	}
+	osf, st, err := formats.OpenRegular(path)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return osf, osf, st.Size(), nil
 }
 
 func openInput(path string, p *Plan) (*input, error) {
 	if err := p.checkStamp(path); err != nil {
 		return nil, err
 	}
-	f, st, err := formats.OpenRegular(path)
+	f, osf, size, err := openFile(path)
 	if err != nil {
 		return nil, err
 	}
-	if want, ok := p.stamps[path]; ok && st.Size() != want.size {
+	if want, ok := p.stamps[path]; ok && size != want.size {
 		f.Close()
-		return nil, errAt(ErrInputChanged, path, "", "the file changed while the repair was running (size %d → %d); nothing was written, run the repair again", want.size, st.Size())
+		return nil, errAt(ErrInputChanged, path, "", "the file changed while the repair was running (size %d → %d); nothing was written, run the repair again", want.size, size)
 	}
 	abs, err := absPath(path)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &input{path: abs, f: f, size: st.Size()}, nil
+	return &input{path: abs, f: f, osf: osf, size: size}, nil
 }
 
-func absPath(p string) (string, error) { return filepath.Abs(p) }
+// absPath makes a local path absolute; a URL is already.
+func absPath(p string) (string, error) {
+	if formats.IsRemote(p) {
+		return p, nil
+	}
+	return filepath.Abs(p)
+}
 
 // readAt fills b from offset off, failing when the file has shrunk.
 func (in *input) readAt(b []byte, off int64) error {
@@ -174,12 +205,12 @@ func hashDigest(r io.Reader) (string, int64, error) {
 
 // hashWhole hashes a small input file (an index) in one go.
 func hashWhole(role, path string) (InputFile, error) {
-	f, _, err := formats.OpenRegular(path)
+	f, _, size, err := openFile(path)
 	if err != nil {
 		return InputFile{}, err
 	}
 	defer f.Close()
-	sum, n, err := hashDigest(f)
+	sum, n, err := hashDigest(io.NewSectionReader(f, 0, size))
 	if err != nil {
 		return InputFile{}, fmt.Errorf("%s: %w", path, err)
 	}

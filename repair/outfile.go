@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-
-	"github.com/ckpt-tool/ckpt/formats"
 )
 
 func (h *hooks) check(op, path string) error {
@@ -82,7 +80,7 @@ func (o *outFile) syncClose() error {
 
 // copyFileOut copies a regular file into the output, durably.
 func copyFileOut(src, dst string, h *hooks, buf []byte) error {
-	in, _, err := formats.OpenRegular(src)
+	in, _, size, err := openFile(src)
 	if err != nil {
 		return err
 	}
@@ -91,7 +89,7 @@ func copyFileOut(src, dst string, h *hooks, buf []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.CopyBuffer(struct{ io.Writer }{out}, struct{ io.Reader }{in}, buf); err != nil {
+	if _, err := io.CopyBuffer(struct{ io.Writer }{out}, io.NewSectionReader(in, 0, size), buf); err != nil {
 		out.f.Close()
 		return err
 	}

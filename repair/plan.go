@@ -321,6 +321,9 @@ func checkDistinct(bad, good *formats.Checkpoint) error {
 }
 
 func same(a, b string) bool {
+	if formats.IsRemote(a) || formats.IsRemote(b) {
+		return a == b
+	}
 	sa, err1 := os.Stat(a)
 	sb, err2 := os.Stat(b)
 	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
@@ -597,7 +600,7 @@ func stampInputs(cs ...*formats.Checkpoint) (map[string]stamp, error) {
 			paths = append(paths, c.Index.Path)
 		}
 		for _, path := range paths {
-			st, err := os.Stat(path)
+			st, err := formats.FSFor(path).Stat(path)
 			if err != nil {
 				return nil, err
 			}
@@ -613,7 +616,7 @@ func (p *Plan) checkStamp(path string) error {
 	if !ok {
 		return nil
 	}
-	st, err := os.Stat(path)
+	st, err := formats.FSFor(path).Stat(path)
 	if err != nil {
 		return err
 	}

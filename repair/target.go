@@ -38,14 +38,20 @@ func checkTarget(out string, bad, good *formats.Checkpoint, force bool) (*target
 		return nil, fmt.Errorf("%w: %q cannot be an output path", ErrOptions, out)
 	}
 	// Every place an input lives, with symlinks resolved.
+	// A remote input (a URL) cannot be where the local OUT is.
 	var inputs []string
+	add := func(p string) {
+		if !formats.IsRemote(p) {
+			inputs = append(inputs, realPath(p))
+		}
+	}
 	for _, c := range []*formats.Checkpoint{bad, good} {
-		inputs = append(inputs, realPath(c.Path))
+		add(c.Path)
 		for _, f := range c.Files {
-			inputs = append(inputs, realPath(f.Path))
+			add(f.Path)
 		}
 		if c.Index != nil {
-			inputs = append(inputs, realPath(c.Index.Path))
+			add(c.Index.Path)
 		}
 	}
 	// OUT as a location (its directory resolved), and what OUT resolves to when it
