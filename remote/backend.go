@@ -12,6 +12,10 @@ import (
 type objectInfo struct {
 	size    int64
 	version formats.ObjectVersion
+	// pin is what a backend reads that version's bytes through, when the
+	// version alone cannot say it (the Hub: the commit a branch pointed at
+	// when the object was described). Empty for the others.
+	pin string
 }
 
 // backend is one kind of remote store (S3, HTTP, the Hub): how to describe,
