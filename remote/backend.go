@@ -23,6 +23,9 @@ type objectInfo struct {
 // adds what every backend shares: directories, parallel range reads, retries,
 // change detection and the count of bytes transferred.
 type backend interface {
+	// check says whether url is well formed for this backend (an error
+	// wrapping ErrBadURL when not), without a request.
+	check(url string) error
 	// head describes the object at url. A missing object is an error for which
 	// errors.Is(err, fs.ErrNotExist).
 	head(ctx context.Context, url string) (objectInfo, error)

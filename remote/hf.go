@@ -121,6 +121,15 @@ func newHFBackend() *hfBackend {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
 	}
+	h.client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return fmt.Errorf("stopped after %d redirects", len(via))
+		}
+		if hub == nil || req.URL.Host != hub.Host {
+			req.Header.Del("Authorization") // Go keeps it for another port of the same host
+		}
+		return nil
+	}
 	noCDN := *h.client
 	noCDN.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 10 || req.URL.Host != via[0].URL.Host {
@@ -171,6 +180,11 @@ func (b *hfBackend) hubError(u, op string, resp *http.Response) *Error {
 		e.Kind, e.Detail = ErrAccessDenied, "gated repository: "+b.h.deniedHint
 	}
 	return e
+}
+
+func (b *hfBackend) check(u string) error {
+	_, err := parseHF(u)
+	return err
 }
 
 func (b *hfBackend) head(ctx context.Context, u string) (objectInfo, error) {
@@ -332,7 +346,7 @@ func nextLink(h string) string {
 			continue
 		}
 		target = strings.TrimSpace(target)
-		if strings.HasPrefix(target, "<") && strings.HasSuffix(target, ">") {
+		if len(target) >= 2 && target[0] == '<' && target[len(target)-1] == '>' && !strings.ContainsAny(target[1:len(target)-1], "<>") {
 			return target[1 : len(target)-1]
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,14 @@ func (h *httpBackend) newRequest(ctx context.Context, method, url string) (*http
 		h.header(req)
 	}
 	return req, nil
+}
+
+func (h *httpBackend) check(u string) error {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" || p.Scheme != "http" && p.Scheme != "https" {
+		return &Error{URL: u, Kind: ErrBadURL, Detail: "not an http:// or https:// URL with a host"}
+	}
+	return nil
 }
 
 func (h *httpBackend) head(ctx context.Context, url string) (objectInfo, error) {

@@ -70,6 +70,11 @@ func parseS3(u string) (bucket, key string, err error) {
 	return bucket, key, nil
 }
 
+func (b *s3Backend) check(u string) error {
+	_, _, err := parseS3(u)
+	return err
+}
+
 // s3Error turns an SDK error into an *Error: its HTTP status decides
 // (statusError), a failure to get any answer is retryable.
 func s3Error(u, op string, err error) *Error {

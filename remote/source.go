@@ -26,7 +26,7 @@ import (
 //     Inspecting a safetensors file transfers its header and nothing else,
 //     or minFetch bytes when its header is shorter.
 //   - Streamed reads (the scan engine's reads of at least streamMin bytes,
-//     each continuing where an earlier one ended) are served from parts of
+//     each continuing where an earlier such read ended) are served from parts of
 //     partSize bytes, aligned in the object, fetched by parallel range
 //     requests, readAhead parts ahead of the reader. A big read that does not
 //     continue another is fetched exactly, split into parallel requests of
@@ -134,11 +134,16 @@ func (s *source) ReadAt(b []byte, off int64) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	s.mu.Lock()
-	stream := len(b) >= streamMin && s.continues(off)
-	s.ends[s.endN%len(s.ends)] = off + int64(len(b))
-	s.endN++
-	s.mu.Unlock()
+	stream := false
+	if len(b) >= streamMin {
+		// Only big reads count: a header read that follows the 8-byte
+		// length prefix does not start a stream.
+		s.mu.Lock()
+		stream = s.continues(off)
+		s.ends[s.endN%len(s.ends)] = off + int64(len(b))
+		s.endN++
+		s.mu.Unlock()
+	}
 	n := 0
 	for n < len(b) {
 		pos := off + int64(n)

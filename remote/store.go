@@ -71,6 +71,9 @@ func (s *store) Stat(p string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := b.check(p); err != nil {
+		return nil, err
+	}
 	if strings.HasSuffix(p, "/") {
 		return &fileInfo{name: baseName(p), dir: true}, nil
 	}
@@ -95,6 +98,9 @@ func (s *store) ReadDir(p string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := b.check(p); err != nil {
+		return nil, err
+	}
 	if !strings.HasSuffix(p, "/") {
 		p += "/"
 	}
@@ -115,6 +121,9 @@ func (s *store) readDir(ctx context.Context, b backend, dir string) ([]fs.DirEnt
 func (s *store) Open(p string, _ formats.SourceMode) (formats.Source, error) {
 	b, err := s.backend()
 	if err != nil {
+		return nil, err
+	}
+	if err := b.check(p); err != nil {
 		return nil, err
 	}
 	if strings.HasSuffix(p, "/") {
