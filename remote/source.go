@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,10 @@ type source struct {
 	ends  [8]int64        // where recent reads ended, to tell continuing reads
 	endN  int
 	tick  int64
+	// streaming: a big read continued another, so this object is being
+	// scanned: every big read is served from parts from then on.
+	streaming bool
+	ahead     int64 // the highest part index started
 }
 
 type segment struct {
@@ -93,6 +98,8 @@ type part struct {
 	err      error
 	used     int64 // bytes handed out; a part fully handed out is dropped
 	last     int64 // tick of the last use, for eviction
+	refs     int   // readers waiting for it or copying from it
+	dropped  bool  // no longer among the object's parts; its buffer is recycled when refs is 0
 }
 
 func newSource(st *store, b backend, url string, info objectInfo) *source {
@@ -139,7 +146,8 @@ func (s *source) ReadAt(b []byte, off int64) (int, error) {
 		// Only big reads count: a header read that follows the 8-byte
 		// length prefix does not start a stream.
 		s.mu.Lock()
-		stream = s.continues(off)
+		s.streaming = s.streaming || s.continues(off)
+		stream = s.streaming
 		s.ends[s.endN%len(s.ends)] = off + int64(len(b))
 		s.endN++
 		s.mu.Unlock()
@@ -157,7 +165,18 @@ func (s *source) ReadAt(b []byte, off int64) (int, error) {
 		}
 		if stream {
 			s.mu.Lock()
-			s.startPart(pos/s.st.opts.partSize, pos, true)
+			idx := pos / s.st.opts.partSize
+			if old := s.parts[idx]; old != nil && old.from > pos {
+				// The part holds what follows: fetch only the bytes before it.
+				s.mu.Unlock()
+				k, err := s.fetchDirect(b[n:n+int(min(old.from-pos, int64(len(b)-n)))], pos, false)
+				if err != nil {
+					return n, s.readErr(err, pos)
+				}
+				n += k
+				continue
+			}
+			s.startPart(idx, pos, true)
 			s.mu.Unlock()
 			continue
 		}
@@ -219,53 +238,95 @@ func (s *source) fromHeld(dst []byte, pos int64, stream bool) (int, error) {
 		return 0, nil
 	}
 	p.last = s.tick
+	p.refs++ // its buffer stays ours until the copy below is done
 	if stream {
-		for j := idx + 1; j <= idx+int64(s.st.opts.readAhead); j++ {
-			if j*s.st.opts.partSize >= s.info.size || len(s.parts) >= s.st.opts.maxParts {
+		// A streamed reader is past the parts well behind it (the other
+		// readers of a scan are close by): drop those finished, whatever
+		// other reads took from them, and keep readAhead parts coming.
+		for j, q := range s.parts {
+			if j < idx-int64(s.st.opts.readAhead) && q.finished() {
+				s.drop(j, q)
+			}
+		}
+		// Parts up to s.ahead were started once: one missing now was used
+		// up (or dropped) and is fetched again only if a reader needs it.
+		for j := max(idx, s.ahead) + 1; j <= idx+int64(s.st.opts.readAhead) && j*s.st.opts.partSize < s.info.size; j++ {
+			if s.parts[j] != nil {
+				continue
+			}
+			if len(s.parts) >= s.st.opts.maxParts && !s.evict(idx) {
 				break
 			}
-			if s.parts[j] == nil {
-				s.startPart(j, j*s.st.opts.partSize, false)
-			}
+			s.startPart(j, j*s.st.opts.partSize, false)
 		}
 	}
 	s.mu.Unlock()
 	select {
 	case <-p.done:
 	case <-s.ctx.Done():
+		s.mu.Lock()
+		p.refs--
+		s.mu.Unlock()
 		return 0, s.ctx.Err()
 	}
+	k := 0
+	if p.err == nil {
+		k = copy(dst, p.data[pos-p.from:])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.refs--
 	if p.err != nil {
-		s.mu.Lock()
-		if s.parts[idx] == p {
-			delete(s.parts, idx) // a later read tries again
-		}
-		s.mu.Unlock()
+		s.drop(idx, p) // a later read tries again
 		return 0, p.err
 	}
-	k := copy(dst, p.data[pos-p.from:])
-	s.mu.Lock()
 	p.used += int64(k)
-	if p.used >= p.to-p.from && s.parts[idx] == p {
+	if p.used >= p.to-p.from || p.dropped {
+		s.drop(idx, p)
+	}
+	return k, nil
+}
+
+// partBuffers recycles the buffers of parts: a fresh 8 MiB allocation costs
+// page faults that cap a scan's throughput well below the network's.
+var partBuffers sync.Pool
+
+// drop removes part p (index idx) from the object's parts and recycles its
+// buffer once no reader copies from it (s.mu held).
+func (s *source) drop(idx int64, p *part) {
+	if s.parts[idx] == p {
 		delete(s.parts, idx)
 	}
-	s.mu.Unlock()
-	return k, nil
+	p.dropped = true
+	if p.refs == 0 && p.finished() && p.data != nil && int64(cap(p.data)) == s.st.opts.partSize {
+		b := p.data[:cap(p.data)]
+		p.data = nil
+		partBuffers.Put(&b)
+	}
+}
+
+// partBuffer returns a buffer of n bytes (n <= partSize).
+func (s *source) partBuffer(n int64) []byte {
+	if b, ok := partBuffers.Get().(*[]byte); ok && int64(cap(*b)) == s.st.opts.partSize {
+		return (*b)[:n]
+	}
+	return make([]byte, n, s.st.opts.partSize)
 }
 
 // startPart starts fetching part idx from byte from (s.mu held). A part a
 // reader waits for (demand) may take the place of the least recently used
 // finished part when the object holds maxParts already.
 func (s *source) startPart(idx, from int64, demand bool) {
-	if old := s.parts[idx]; old != nil && old.from <= from {
+	if old := s.parts[idx]; old != nil {
 		return
 	}
 	if demand && len(s.parts) >= s.st.opts.maxParts {
-		s.evict()
+		s.evict(math.MaxInt64)
 	}
 	to := min((idx+1)*s.st.opts.partSize, s.info.size)
 	p := &part{from: from, to: to, done: make(chan struct{}), last: s.tick}
 	s.parts[idx] = p
+	s.ahead = max(s.ahead, idx)
 	go func() {
 		defer close(p.done)
 		select {
@@ -275,21 +336,30 @@ func (s *source) startPart(idx, from int64, demand bool) {
 			return
 		}
 		defer func() { <-s.sem }()
-		buf := make([]byte, p.to-p.from)
+		buf := s.partBuffer(p.to - p.from)
 		if p.err = s.fetch(buf, p.from); p.err == nil {
 			p.data = buf
 		}
 	}()
 }
 
-// evict drops the least recently used finished part (s.mu held).
-func (s *source) evict() {
+// finished reports whether the part's fetch is over.
+func (p *part) finished() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// evict drops the least recently used finished part of an index below
+// before (s.mu held), and reports whether there was one.
+func (s *source) evict(before int64) bool {
 	var victim int64 = -1
 	var oldest int64
 	for i, p := range s.parts {
-		select {
-		case <-p.done:
-		default:
+		if !p.finished() || i >= before {
 			continue
 		}
 		if victim < 0 || p.last < oldest {
@@ -297,8 +367,9 @@ func (s *source) evict() {
 		}
 	}
 	if victim >= 0 {
-		delete(s.parts, victim)
+		s.drop(victim, s.parts[victim])
 	}
+	return victim >= 0
 }
 
 // fetchDirect fetches the bytes at pos for a read that nothing held covers
