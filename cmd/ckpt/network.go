@@ -7,8 +7,8 @@ import (
 	"github.com/ckpt-tool/ckpt/remote"
 )
 
-// What reading remote checkpoints cost in network traffic, as inspect
-// reports it.
+// What reading remote checkpoints cost in network traffic, as the text
+// reports of inspect and scan (and inspect's JSON) say it.
 
 // networkUse is the traffic of one command's work on a remote path.
 type networkUse struct {

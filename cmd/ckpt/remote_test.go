@@ -198,6 +198,13 @@ func TestRemoteHTTPScanMatchesLocal(t *testing.T) {
 			sameAsLocal(t, "inspect", filepath.Join(c.local), c.url, 0)
 		})
 	}
+	t.Run("scan text", func(t *testing.T) {
+		r := remoteRun(t, "scan", srv.URL+"/big/")
+		r.wantCode(t, 0)
+		if !regexp.MustCompile(`read [0-9,]+ bytes over the network in [0-9]+ requests`).MatchString(r.stdout) {
+			t.Errorf("scan does not say what it read:\n%s", r.stdout)
+		}
+	})
 	t.Run("diff", func(t *testing.T) {
 		a, b := filepath.Join(root, "big", "model.safetensors"), srv.URL+"/big/model.safetensors"
 		r := remoteRun(t, "diff", "--json", a, b)
