@@ -72,7 +72,12 @@ func (h *httpBackend) head(ctx context.Context, url string) (objectInfo, error) 
 		return objectInfo{}, transportError(url, "HEAD", err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusForbidden, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		// A URL signed for GET only (a presigned S3 URL) refuses HEAD.
+		return h.probe(ctx, url)
+	default:
 		return objectInfo{}, statusError(url, "HEAD", resp.StatusCode, h.deniedHint, "")
 	}
 	info := objectInfo{size: resp.ContentLength, version: versionOf(resp.Header)}
@@ -80,6 +85,36 @@ func (h *httpBackend) head(ctx context.Context, url string) (objectInfo, error) 
 		return objectInfo{}, &Error{URL: url, Op: "HEAD", Status: resp.StatusCode, Detail: "the server does not say the object's size (no Content-Length)"}
 	}
 	return info, nil
+}
+
+// probe describes an object that refuses HEAD with a GET of its first byte:
+// Content-Range gives the size.
+func (h *httpBackend) probe(ctx context.Context, url string) (objectInfo, error) {
+	req, err := h.newRequest(ctx, http.MethodGet, url)
+	if err != nil {
+		return objectInfo{}, err
+	}
+	req.Header.Set("Range", "bytes=0-0")
+	countRequest()
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return objectInfo{}, transportError(url, "GET", err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		_, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || total < 0 {
+			return objectInfo{}, &Error{URL: url, Op: "GET", Status: resp.StatusCode, Detail: "the server does not say the object's size (Content-Range)"}
+		}
+		return objectInfo{size: total, version: versionOf(resp.Header)}, nil
+	case http.StatusOK:
+		return objectInfo{}, &Error{URL: url, Op: "GET", Status: resp.StatusCode, Kind: ErrRangeIgnored,
+			Detail: "the server ignored a Range request and answered with the whole object (HTTP 200 instead of 206); ckpt reads remote files only from servers that honour Range requests"}
+	case http.StatusRequestedRangeNotSatisfiable:
+		return objectInfo{size: 0, version: versionOf(resp.Header)}, nil // an empty object
+	}
+	return objectInfo{}, statusError(url, "GET", resp.StatusCode, h.deniedHint, "")
 }
 
 // versionOf reads the ETag and Last-Modified of a response.
