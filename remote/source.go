@@ -23,7 +23,10 @@ import (
 //     are fetched exactly and kept in a few small segments, so the sniff's
 //     bytes serve the length prefix and the header read fetches only what is
 //     not held yet. A read that nothing held covers fetches at least minFetch
-//     bytes (a zip's local header and the name after it come in one request).
+//     bytes (a zip's local header and the name after it come in one request);
+//     one that continues the read before it fetches twice what the last such
+//     fetch did, up to segMax (a scan's run of small tensors, a pickle read
+//     64 KiB at a time).
 //     Inspecting a safetensors file transfers its header and nothing else,
 //     or minFetch bytes when its header is shorter.
 //   - Streamed reads (the scan engine's reads of at least streamMin bytes,
@@ -74,9 +77,14 @@ type source struct {
 	mu    sync.Mutex
 	segs  []segment       // small fetched ranges, oldest first
 	parts map[int64]*part // streamed parts by index (offset / partSize)
-	ends  [8]int64        // where recent reads ended, to tell continuing reads
+	ends  [8]int64        // where recent big reads ended, to tell a stream
 	endN  int
-	tick  int64
+	// where recent reads of any size ended, and how much the last fetch of a
+	// small read brought: small reads that continue each other fetch more
+	smallEnds [8]int64
+	smallN    int
+	lastFetch int64
+	tick      int64
 	// streaming: a big read continued another, so this object is being
 	// scanned: every big read is served from parts from then on.
 	streaming bool
@@ -107,7 +115,7 @@ func newSource(st *store, b backend, url string, info objectInfo) *source {
 	s := &source{st: st, b: b, url: url, info: info, ctx: ctx, cancel: cancel,
 		sem: make(chan struct{}, st.opts.readAhead+2), parts: map[int64]*part{}}
 	for i := range s.ends {
-		s.ends[i] = -1
+		s.ends[i], s.smallEnds[i] = -1, -1
 	}
 	return s
 }
@@ -142,16 +150,19 @@ func (s *source) ReadAt(b []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	stream := false
+	s.mu.Lock()
 	if len(b) >= streamMin {
 		// Only big reads count: a header read that follows the 8-byte
 		// length prefix does not start a stream.
-		s.mu.Lock()
-		s.streaming = s.streaming || s.continues(off)
+		s.streaming = s.streaming || continues(&s.ends, off)
 		stream = s.streaming
 		s.ends[s.endN%len(s.ends)] = off + int64(len(b))
 		s.endN++
-		s.mu.Unlock()
 	}
+	small := !stream && continues(&s.smallEnds, off)
+	s.smallEnds[s.smallN%len(s.smallEnds)] = off + int64(len(b))
+	s.smallN++
+	s.mu.Unlock()
 	n := 0
 	for n < len(b) {
 		pos := off + int64(n)
@@ -169,7 +180,7 @@ func (s *source) ReadAt(b []byte, off int64) (int, error) {
 			if old := s.parts[idx]; old != nil && old.from > pos {
 				// The part holds what follows: fetch only the bytes before it.
 				s.mu.Unlock()
-				k, err := s.fetchDirect(b[n:n+int(min(old.from-pos, int64(len(b)-n)))], pos, false)
+				k, err := s.fetchDirect(b[n:n+int(min(old.from-pos, int64(len(b)-n)))], pos, false, false)
 				if err != nil {
 					return n, s.readErr(err, pos)
 				}
@@ -180,7 +191,7 @@ func (s *source) ReadAt(b []byte, off int64) (int, error) {
 			s.mu.Unlock()
 			continue
 		}
-		if k, err = s.fetchDirect(b[n:], pos, n == 0); err != nil {
+		if k, err = s.fetchDirect(b[n:], pos, n == 0, small); err != nil {
 			return n, s.readErr(err, pos)
 		}
 		n += k
@@ -188,9 +199,10 @@ func (s *source) ReadAt(b []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// continues reports whether a read at off continues a recent read.
-func (s *source) continues(off int64) bool {
-	for _, e := range s.ends {
+// continues reports whether a read at off continues a recent read whose end
+// is in ends.
+func continues(ends *[8]int64, off int64) bool {
+	for _, e := range ends {
 		if e == off {
 			return true
 		}
@@ -377,11 +389,21 @@ func (s *source) evict(before int64) bool {
 // read at least minFetch bytes when whole, exactly otherwise, kept as a
 // segment; a big one straight into dst, in parallel requests of partSize
 // bytes.
-func (s *source) fetchDirect(dst []byte, pos int64, whole bool) (int, error) {
+func (s *source) fetchDirect(dst []byte, pos int64, whole, sequential bool) (int, error) {
 	if len(dst) <= segMax {
 		want := int64(len(dst))
 		if whole {
-			want = min(max(want, minFetch), s.info.size-pos)
+			want = max(want, minFetch)
+			s.mu.Lock()
+			if sequential {
+				// Small reads one after another (a scan's small tensors,
+				// a pickle read 64 KiB at a time): fetch twice as much as
+				// last time, up to segMax, and serve the next ones from it.
+				want = max(want, min(2*s.lastFetch, segMax))
+			}
+			s.lastFetch = want
+			s.mu.Unlock()
+			want = min(want, s.info.size-pos)
 		}
 		buf := make([]byte, want)
 		if err := s.fetch(buf, pos); err != nil {

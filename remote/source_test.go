@@ -329,3 +329,23 @@ func TestTransferredCounts(t *testing.T) {
 		t.Errorf("Transferred went from %+v to %+v after reading 3000 bytes", before, now)
 	}
 }
+
+// Small reads one after another (a scan's run of small tensors) are served
+// by fetches that double, not by a request each.
+func TestSourceSmallSequentialReadsGrow(t *testing.T) {
+	m := newMem(1 << 20)
+	src := openMem(t, m, testOptions())
+	const n, size = 400, 100
+	for i := range n {
+		b := make([]byte, size)
+		if _, err := src.ReadAt(b, int64(i*size)); err != nil || !bytes.Equal(b, m.data[i*size:(i+1)*size]) {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	if m.gets.Load() > 10 {
+		t.Errorf("%d requests for %d small sequential reads", m.gets.Load(), n)
+	}
+	if m.sent.Load() > 2*n*size+minFetch {
+		t.Errorf("fetched %d bytes for %d", m.sent.Load(), n*size)
+	}
+}
