@@ -83,6 +83,7 @@ type source struct {
 	// small read brought: small reads that continue each other fetch more
 	smallEnds [8]int64
 	smallN    int
+	run       int // reads in a row that continued the one before
 	lastFetch int64
 	tick      int64
 	// streaming: a big read continued another, so this object is being
@@ -159,7 +160,14 @@ func (s *source) ReadAt(b []byte, off int64) (int, error) {
 		s.ends[s.endN%len(s.ends)] = off + int64(len(b))
 		s.endN++
 	}
-	small := !stream && continues(&s.smallEnds, off)
+	// A run of reads each continuing the one before (two at least: the
+	// header read that follows the length prefix is not one).
+	if continues(&s.smallEnds, off) {
+		s.run++
+	} else {
+		s.run = 0
+	}
+	small := !stream && s.run >= 2
 	s.smallEnds[s.smallN%len(s.smallEnds)] = off + int64(len(b))
 	s.smallN++
 	s.mu.Unlock()
@@ -191,7 +199,7 @@ func (s *source) ReadAt(b []byte, off int64) (int, error) {
 			s.mu.Unlock()
 			continue
 		}
-		if k, err = s.fetchDirect(b[n:], pos, n == 0, small); err != nil {
+		if k, err = s.fetchDirect(b[n:], pos, n == 0 || small, small); err != nil {
 			return n, s.readErr(err, pos)
 		}
 		n += k
