@@ -109,7 +109,7 @@ func readAheadFromEnv() error {
 
 // run dispatches to a subcommand. Tests call it directly.
 func run(args []string, stdout, stderr io.Writer) error {
-	remote.Register() // s3://, http(s)://, hf:// paths; clients are made on first use
+	remote.Register() // s3://, http(s)://, hf:// paths; each store reads its environment on first use
 	if len(args) == 0 {
 		printUsage(stderr)
 		return usagef("", "no command given")

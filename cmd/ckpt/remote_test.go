@@ -451,3 +451,92 @@ func TestRemoteObjectChangedMidScan(t *testing.T) {
 		t.Fatal("ErrFileChanged's text changed")
 	}
 }
+
+// hubServer is a small stand-in for the Hugging Face Hub over root: the
+// repository org/repo at main is root's tree. Resolve URLs of .safetensors
+// files redirect to a CDN path (as LFS files do), the others are served
+// directly; the tree API lists a directory. The CDN is another server, which
+// must never get the token.
+func hubServer(t *testing.T, root string) *httptest.Server {
+	t.Helper()
+	files := &fileServer{root: root}
+	cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			t.Errorf("the CDN got the token")
+		}
+		r.URL.Path = strings.TrimPrefix(r.URL.Path, "/cdn")
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(cdn.Close)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/org/repo/resolve/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer hf_cmd_test" {
+			w.Header().Set("X-Error-Code", "RepoNotFound")
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		rest := strings.TrimPrefix(r.URL.Path, "/org/repo/resolve/")
+		rev, p, _ := strings.Cut(rest, "/")
+		if rev != "main" && rev != "0123abcd" {
+			w.Header().Set("X-Error-Code", "RevisionNotFound")
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("X-Repo-Commit", "0123abcd")
+		st, err := os.Stat(filepath.Join(root, filepath.FromSlash(p)))
+		if err != nil || st.IsDir() {
+			w.Header().Set("X-Error-Code", "EntryNotFound")
+			http.NotFound(w, r)
+			return
+		}
+		if strings.HasSuffix(p, ".safetensors") {
+			w.Header().Set("X-Linked-Size", fmt.Sprint(st.Size()))
+			w.Header().Set("X-Linked-Etag", fmt.Sprintf(`"%x"`, st.ModTime().UnixNano()))
+			http.Redirect(w, r, cdn.URL+"/cdn/"+p, http.StatusFound)
+			return
+		}
+		r.URL.Path = "/" + p
+		files.ServeHTTP(w, r)
+	})
+	mux.HandleFunc("/api/models/org/repo/tree/main/", func(w http.ResponseWriter, r *http.Request) {
+		dir := strings.Trim(strings.TrimPrefix(r.URL.Path, "/api/models/org/repo/tree/main/"), "/")
+		des, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir)))
+		if err != nil {
+			w.Header().Set("X-Error-Code", "EntryNotFound")
+			http.NotFound(w, r)
+			return
+		}
+		var out []map[string]any
+		for _, d := range des {
+			e := map[string]any{"path": dir + "/" + d.Name(), "type": "file", "oid": "x"}
+			if d.IsDir() {
+				e["type"] = "directory"
+			} else if info, err := d.Info(); err == nil {
+				e["size"] = info.Size()
+			}
+			out = append(out, e)
+		}
+		json.NewEncoder(w).Encode(out)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// hf:// URLs read a repository through its resolve URLs and the tree API:
+// the directory is listed, so the checkpoint is found as locally.
+func TestRemoteHubScanMatchesLocal(t *testing.T) {
+	root := remoteFixtures(t)
+	srv := hubServer(t, root)
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_TOKEN", "hf_cmd_test")
+	sameAsLocal(t, "scan", filepath.Join(root, "sharded"), "hf://org/repo/sharded", 0)
+	sameAsLocal(t, "inspect", filepath.Join(root, "big"), "hf://org/repo@main/big", 0)
+
+	t.Setenv("HF_TOKEN", "")
+	r := remoteRun(t, "inspect", "hf://org/repo/big")
+	r.wantCode(t, 2)
+	if !strings.Contains(r.stderr, "HF_TOKEN") || !strings.Contains(r.stderr, "hf://org/repo/big") {
+		t.Errorf("without a token: %s", r.stderr)
+	}
+}
