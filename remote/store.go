@@ -28,6 +28,45 @@ type store struct {
 	once sync.Once
 	b    backend
 	err  error
+
+	// What recent HEADs said (an object's description, or that there is
+	// none), kept for headTTL: opening a checkpoint asks whether a file
+	// exists, then opens it, then a scan opens it again. A version that
+	// changes meanwhile is still caught: every read is conditional on it.
+	headMu sync.Mutex
+	heads  map[string]headResult
+}
+
+type headResult struct {
+	info objectInfo
+	err  error // nil, or an error for which errors.Is(err, fs.ErrNotExist)
+	at   time.Time
+}
+
+const (
+	headTTL  = 5 * time.Second
+	maxHeads = 4096
+)
+
+// describe is the backend's head of p, retried, through the cache of recent
+// answers.
+func (s *store) describe(ctx context.Context, b backend, p string) (objectInfo, error) {
+	s.headMu.Lock()
+	if h, ok := s.heads[p]; ok && time.Since(h.at) < headTTL {
+		s.headMu.Unlock()
+		return h.info, h.err
+	}
+	s.headMu.Unlock()
+	info, err := retry(ctx, s.opts, func(ctx context.Context) (objectInfo, error) { return b.head(ctx, p) })
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		s.headMu.Lock()
+		if s.heads == nil || len(s.heads) >= maxHeads {
+			s.heads = map[string]headResult{}
+		}
+		s.heads[p] = headResult{info: info, err: err, at: time.Now()}
+		s.headMu.Unlock()
+	}
+	return info, err
 }
 
 // options tune a store's requests; tests make them small.
@@ -78,7 +117,7 @@ func (s *store) Stat(p string) (fs.FileInfo, error) {
 		return &fileInfo{name: baseName(p), dir: true}, nil
 	}
 	ctx := context.Background()
-	info, err := retry(ctx, s.opts, func(ctx context.Context) (objectInfo, error) { return b.head(ctx, p) })
+	info, err := s.describe(ctx, b, p)
 	if err == nil {
 		return &fileInfo{name: baseName(p), size: info.size, version: info.version}, nil
 	}
@@ -129,7 +168,7 @@ func (s *store) Open(p string, _ formats.SourceMode) (formats.Source, error) {
 	if strings.HasSuffix(p, "/") {
 		return nil, &formats.Error{Kind: formats.ErrSpecialFile, File: p, Offset: -1, Detail: "is a directory, not a file"}
 	}
-	info, err := retry(context.Background(), s.opts, func(ctx context.Context) (objectInfo, error) { return b.head(ctx, p) })
+	info, err := s.describe(context.Background(), b, p)
 	if err != nil {
 		return nil, err
 	}
