@@ -274,12 +274,10 @@ func ReadSideFile(path string, limit int64) ([]byte, error) {
 	if f.Size() > limit {
 		return nil, tooBig()
 	}
-	data, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, f.Size()), limit+1))
-	if err != nil {
+	// One read of the size at open: a remote file is then one request.
+	data := make([]byte, f.Size())
+	if _, err := f.ReadAt(data, 0); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, tooBig()
 	}
 	return data, nil
 }

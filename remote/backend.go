@@ -12,6 +12,10 @@ import (
 type objectInfo struct {
 	size    int64
 	version formats.ObjectVersion
+	// pin is what a backend reads that version's bytes through, when the
+	// version alone cannot say it (the Hub: the commit a branch pointed at
+	// when the object was described). Empty for the others.
+	pin string
 }
 
 // backend is one kind of remote store (S3, HTTP, the Hub): how to describe,
@@ -19,6 +23,9 @@ type objectInfo struct {
 // adds what every backend shares: directories, parallel range reads, retries,
 // change detection and the count of bytes transferred.
 type backend interface {
+	// check says whether url is well formed for this backend (an error
+	// wrapping ErrBadURL when not), without a request.
+	check(url string) error
 	// head describes the object at url. A missing object is an error for which
 	// errors.Is(err, fs.ErrNotExist).
 	head(ctx context.Context, url string) (objectInfo, error)

@@ -9,6 +9,7 @@ import (
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
 	"github.com/ckpt-tool/ckpt/optim"
+	"github.com/ckpt-tool/ckpt/remote"
 )
 
 // ckpt inspect: the header-level view of a checkpoint (no tensor data is read).
@@ -54,11 +55,15 @@ func runInspect(o inspectOptions, paths []string, stdout, stderr io.Writer) erro
 	st := styler{on: color}
 	first := true
 	return forEachPath(paths, stderr, func(path string) (bool, error) {
+		before := remote.Transferred()
 		c, err := formats.Open(path)
 		if err != nil {
 			return false, err
 		}
 		rep := buildInspectReport(c)
+		if formats.IsRemote(path) {
+			rep.Network = networkSince(before)
+		}
 		if o.JSON {
 			err = writeJSON(stdout, rep)
 		} else {
@@ -67,6 +72,7 @@ func runInspect(o inspectOptions, paths []string, stdout, stderr io.Writer) erro
 			}
 			writeInspectText(stdout, st, c, rep, o.Summary)
 			writeOptimizerText(stdout, rep.Optimizer)
+			writeNetworkText(stdout, rep.Network)
 		}
 		first = false
 		return !rep.Summary.Healthy, err
@@ -86,6 +92,8 @@ type inspectReport struct {
 	// Optimizer is the optimizer view of a checkpoint with optimizer state
 	// (no values read: nonfinite and update_ratio are scan's).
 	Optimizer *optim.State `json:"optimizer,omitempty"`
+	// Network is what reading a remote checkpoint's headers transferred.
+	Network *networkUse `json:"network,omitempty"`
 }
 
 // inspectTensor is one tensor as its header declares it.

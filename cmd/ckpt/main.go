@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/remote"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; "dev" otherwise.
@@ -108,6 +109,7 @@ func readAheadFromEnv() error {
 
 // run dispatches to a subcommand. Tests call it directly.
 func run(args []string, stdout, stderr io.Writer) error {
+	remote.Register() // s3://, http(s)://, hf:// paths; each store reads its environment on first use
 	if len(args) == 0 {
 		printUsage(stderr)
 		return usagef("", "no command given")

@@ -229,7 +229,7 @@ func mergeScan(o scanOptions, names []string, raws [][]byte, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	if err := writeScanReport(stdout, o, styler{on: color}, r, opt, elapsed, true); err != nil {
+	if err := writeScanReport(stdout, o, styler{on: color}, r, opt, nil, elapsed, true); err != nil {
 		return err
 	}
 	if scanFailed(o, r) {

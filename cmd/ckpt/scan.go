@@ -10,6 +10,7 @@ import (
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
 	"github.com/ckpt-tool/ckpt/optim"
+	"github.com/ckpt-tool/ckpt/remote"
 )
 
 // ckpt scan: value-level health of checkpoints (every tensor's bytes are read).
@@ -186,12 +187,17 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 	var suites []junitSuite
 	err = forEachPath(paths, stderr, func(path string) (bool, error) {
 		opened := time.Now()
+		before := remote.Transferred()
 		c, err := formats.Open(path)
 		if err != nil {
 			suites = append(suites, errorJUnitSuite(path, err, opened))
 			return false, err
 		}
-		bar := newByteProgress(stderr, scanBytes(c), "scan "+path, !o.NoProgress)
+		desc := "scan " + path
+		if formats.IsRemote(path) {
+			desc += " (over the network)"
+		}
+		bar := newByteProgress(stderr, scanBytes(c), desc, !o.NoProgress)
 		opts := opts
 		opts.Progress = bar.Add
 		start := time.Now()
@@ -208,7 +214,11 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 		}
 		elapsed := time.Since(start)
 		suites = append(suites, scanJUnitSuite(path, r, o.Strict, opened, time.Since(opened)))
-		err = writeScanReport(stdout, o, st, r, opt, elapsed, first)
+		var network *networkUse
+		if formats.IsRemote(path) {
+			network = networkSince(before)
+		}
+		err = writeScanReport(stdout, o, st, r, opt, network, elapsed, first)
 		first = false
 		return scanFailed(o, r), err
 	})
@@ -222,7 +232,9 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 
 // writeScanReport prints one scan in the format o asks for; first is false
 // for every report after the first.
-func writeScanReport(stdout io.Writer, o scanOptions, st styler, r *inspect.Result, opt *optim.State, elapsed time.Duration, first bool) error {
+// network, for a remote path, is what reading it transferred (said in the
+// text report).
+func writeScanReport(stdout io.Writer, o scanOptions, st styler, r *inspect.Result, opt *optim.State, network *networkUse, elapsed time.Duration, first bool) error {
 	switch {
 	case o.JSON:
 		return writeJSON(stdout, scanReportWithOptimizer(r, opt))
@@ -237,6 +249,7 @@ func writeScanReport(stdout io.Writer, o scanOptions, st styler, r *inspect.Resu
 		}
 		writeScanText(stdout, st, r, o.All, elapsed)
 		writeOptimizerText(stdout, opt)
+		writeNetworkText(stdout, network)
 	}
 	return nil
 }
