@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,4 +64,55 @@ func writeBenchGGUF(b *testing.B, path string, arch synth.Arch, ty ggml.Type) {
 	if err := os.WriteFile(path, g.Encode(), 0o644); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// BenchmarkBlockStats is the block kernel on one default chunk (8 MiB) of
+// each type, handed over a read piece (readBytes) at a time as the engine
+// does, beside memread: the same bytes read once with nothing computed (four
+// XOR chains over 64-bit words, as ../shared/bench/memread.c). Values/s is
+// per core (one goroutine); the ratio scan/memread of the MB/s is the cost of
+// the statistics.
+func BenchmarkBlockStats(b *testing.B) {
+	for _, ty := range []ggml.Type{ggml.Q4_0, ggml.Q8_0, ggml.Q2_K, ggml.Q3_K, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K} {
+		tr, _ := ty.Traits()
+		data := synth.QuantBlocks(ty, DefaultChunkBytes/tr.BlockBytes, 1)
+		dt, _ := formats.DTypeOfGGML(ty)
+		values := float64(len(data) / tr.BlockBytes * tr.BlockElems)
+		step := int(chunkLen(dt, readBytes))
+		b.Run(ty.String()+"/scan", func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				acc := NewAcc()
+				for off := 0; off < len(data); off += step {
+					a := Stats(dt, data[off:min(off+step, len(data))])
+					acc.Merge(&a)
+				}
+			}
+			b.ReportMetric(values*float64(b.N)/b.Elapsed().Seconds(), "values/s")
+		})
+		b.Run(ty.String()+"/memread", func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				memread(data)
+			}
+		})
+	}
+}
+
+var memreadSink uint64
+
+// memread reads every 64-bit word of b once.
+func memread(b []byte) {
+	var a0, a1, a2, a3 uint64
+	i := 0
+	for ; i+32 <= len(b); i += 32 {
+		a0 ^= binary.LittleEndian.Uint64(b[i:])
+		a1 ^= binary.LittleEndian.Uint64(b[i+8:])
+		a2 ^= binary.LittleEndian.Uint64(b[i+16:])
+		a3 ^= binary.LittleEndian.Uint64(b[i+24:])
+	}
+	for ; i < len(b); i++ {
+		a0 ^= uint64(b[i])
+	}
+	memreadSink ^= a0 ^ a1 ^ a2 ^ a3
 }
