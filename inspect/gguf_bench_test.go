@@ -3,8 +3,10 @@ package inspect
 import (
 	"context"
 	"encoding/binary"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -81,20 +83,18 @@ func BenchmarkBlockStats(b *testing.B) {
 		step := int(chunkLen(dt, readBytes))
 		b.Run(ty.String()+"/scan", func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
-			for b.Loop() {
+			cpuRate(b, values, "values", func() {
 				acc := NewAcc()
 				for off := 0; off < len(data); off += step {
 					a := Stats(dt, data[off:min(off+step, len(data))])
 					acc.Merge(&a)
 				}
-			}
+			})
 			b.ReportMetric(values*float64(b.N)/b.Elapsed().Seconds(), "values/s")
 		})
 		b.Run(ty.String()+"/memread", func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
-			for b.Loop() {
-				memread(data)
-			}
+			cpuRate(b, float64(len(data))/1e6, "MB", func() { memread(data) })
 		})
 	}
 }
@@ -115,4 +115,64 @@ func memread(b []byte) {
 		a0 ^= uint64(b[i])
 	}
 	memreadSink ^= a0 ^ a1 ^ a2 ^ a3
+}
+
+// BenchmarkBlockStatsPaths compares, on the same data, the integer kernels
+// (kernel_ggml.go) with the dequantizing path they replace, pass by pass, on
+// random quants (synth.QuantBlocks: every scale 1/64) and on blocks quantized
+// from normal weights (quantizeLike), beside memread of the same bytes.
+func BenchmarkBlockStatsPaths(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, ty := range []ggml.Type{ggml.Q4_0, ggml.Q8_0, ggml.Q4_K} {
+		tr, _ := ty.Traits()
+		blocks := DefaultChunkBytes / tr.BlockBytes
+		for _, kind := range []string{"random", "weights"} {
+			data := synth.QuantBlocks(ty, blocks, 1)
+			if kind == "weights" {
+				data = quantizeLike(rng, ty, blocks, 0, 0.02)
+			}
+			dt, _ := formats.DTypeOfGGML(ty)
+			values := float64(len(data) / tr.BlockBytes * tr.BlockElems)
+			pass := ggmlPassElems / tr.BlockElems * tr.BlockBytes
+			var g ggmlScratch
+			var vals [blockElems]float64
+			b.Run(ty.String()+"/"+kind+"/memread", func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				cpuRate(b, float64(len(data))/1e6, "MB", func() { memread(data) })
+			})
+			for _, path := range []string{"integer", "dequant"} {
+				b.Run(ty.String()+"/"+kind+"/"+path, func(b *testing.B) {
+					b.SetBytes(int64(len(data)))
+					cpuRate(b, values, "values", func() {
+						for off := 0; off < len(data); off += pass {
+							src := data[off:min(off+pass, len(data))]
+							if path == "integer" {
+								if _, ok := ggmlIntKernels[ty](src); !ok {
+									b.Fatal("integer kernel refused finite blocks")
+								}
+							} else {
+								g.dequantStats(dt, ty, src, &vals)
+							}
+						}
+					})
+					b.ReportMetric(values*float64(b.N)/b.Elapsed().Seconds(), "values/s")
+				})
+			}
+		}
+	}
+}
+
+// cpuRate runs body b.N times on one locked OS thread and reports, beside the
+// benchmark's wall-clock rates, units per CPU-second of that thread (unit
+// names them: "values" or "MB").
+func cpuRate(b *testing.B, units float64, unit string, body func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0, ok := threadCPU()
+	for b.Loop() {
+		body()
+	}
+	if t1, ok1 := threadCPU(); ok && ok1 && t1 > t0 {
+		b.ReportMetric(units*float64(b.N)/(t1-t0).Seconds(), unit+"/cpu-s")
+	}
 }
