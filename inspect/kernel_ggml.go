@@ -336,7 +336,6 @@ func intQ4_K(src []byte) (Acc, bool) {
 		if !f16Finite(hd) || !f16Finite(hm) {
 			return Acc{}, false
 		}
-		d, dmin := ggml.F16ToF32(hd), ggml.F16ToF32(hm)
 		// d = md·2^ed, dmin = mm·2^em; over the unit u = 2^min(ed, em) a
 		// sub-block's d1 = d·sc is A = md·sc·2^sa units, m1 = dmin·m is B.
 		md, ed := f16Parts(hd)
@@ -351,7 +350,14 @@ func intQ4_K(src []byte) (Acc, bool) {
 		u := math.Ldexp(1, e)
 		// A zero value is +0 (x − x) unless m1 is ±0: then it is d1·0 − m1,
 		// −0 when d is negative and m1 (of dmin's sign) +0.
-		negZeroQ4K := hd&0x8000 != 0 && hm&0x8000 == 0
+		negZero := hd&0x8000 != 0 && hm&0x8000 == 0
+		// The super-block's sums and extremes in units (the sums of at most
+		// eight sub-blocks: below 2^32 and 2^56), and the pass's extremes
+		// in units, for the test whether a sub-block can extend them.
+		var sum, sq int64
+		n, zeros := 0, 0
+		xlo, xhi := int64(math.MaxInt64), int64(math.MinInt64)
+		fl, fh := f.lo/u, f.hi/u
 		scales := (*[12]byte)(b[4:16])
 		for g := 0; g < 4; g++ {
 			qs := (*[32]byte)(b[16+32*g:])
@@ -359,68 +365,77 @@ func intQ4_K(src []byte) (Acc, bool) {
 			for half := 0; half < 2; half++ {
 				sc, m := q4kScaleMin(2*g+half, scales)
 				shift, nib := uint(16*half), uint(4*half) // the field of t, the nibble of a byte
-				s1, s2 := int64(t>>shift&0xffff), int64(t>>(32+shift)&0xffff)
 				A, B := md*sc, mm*m
 				if sa > 20 || sb > 20 || !exactAffine(A<<sa, B<<sb, 15) {
 					// not provably exact: value by value, as ggml computes them
-					d1, m1 := d*float32(sc), dmin*float32(m)
-					var tab [16]float32
-					for k := range tab {
-						tab[k] = float32(d1*float32(k)) - m1
-					}
-					for _, c := range qs {
-						f.value(tab[c>>nib&15])
-					}
+					f.q4kValues(ggml.F16ToF32(hd), ggml.F16ToF32(hm), sc, m, qs, nib)
 					continue
 				}
 				A, B = A<<sa, B<<sb
-				zeros := 0
+				s1, s2 := int64(t>>shift&0xffff), int64(t>>(32+shift)&0xffff)
+				z := 0
 				switch {
 				case A == 0 && B == 0:
-					zeros = 32
-				case A != 0 && B%A == 0 && B/A >= 0 && B/A <= 15:
+					z = 32
+				case A != 0 && (B == 0 || (A > 0) == (B > 0)) && abs64(B) <= 15*abs64(A) && B%A == 0:
 					k0 := byte(B / A)
 					for _, c := range qs {
-						zeros += int(b2u(c>>nib&15 == k0))
+						z += int(b2u(c>>nib&15 == k0))
 					}
 				} // A == 0, B ≠ 0: every value is −m1, not zero
+				if z > 0 {
+					zeros += z
+					if B == 0 && negZero {
+						f.negZero = true
+					} else {
+						f.posZero = true
+					}
+				}
 				// Σ(A·q − B) and Σ(A·q − B)²: the first below 2^29, the
-				// second below 2^53, the terms below 2^62.
-				sum := A*s1 - 32*B
-				sq := A*A*s2 - 2*A*B*s1 + 32*B*B
-				f.scaledUnit(u, 32, sum, sq, zeros, B == 0 && negZeroQ4K)
+				// second below 2^53, the terms below 2^56.
+				n += 32
+				sum += A*s1 - 32*B
+				sq += A*A*s2 - 2*A*B*s1 + 32*B*B
 				lo, hi := -B, 15*A-B
 				if A < 0 {
 					lo, hi = hi, lo
 				}
-				if float64(lo)*u < f.lo || float64(hi)*u > f.hi {
-					qlo, qhi := 15, 0
+				if float64(lo) < fl || float64(hi) > fh {
+					qlo, qhi := int64(15), int64(0)
 					for _, c := range qs {
-						q := int(c >> nib & 15)
+						q := int64(c >> nib & 15)
 						qlo, qhi = min(qlo, q), max(qhi, q)
 					}
-					a, z := float64(A*int64(qlo)-B)*u, float64(A*int64(qhi)-B)*u
-					f.lo, f.hi = min(f.lo, a, z), max(f.hi, a, z)
+					a, z := A*qlo-B, A*qhi-B
+					if a > z {
+						a, z = z, a
+					}
+					xlo, xhi = min(xlo, a), max(xhi, z)
+					fl, fh = min(fl, float64(a)), max(fh, float64(z))
 				}
 			}
+		}
+		f.n += uint64(n)
+		f.zeros += uint64(zeros)
+		f.sum += u * float64(sum)
+		f.sq += u * u * float64(sq)
+		if xlo <= xhi {
+			f.lo, f.hi = min(f.lo, float64(xlo)*u), max(f.hi, float64(xhi)*u)
 		}
 	}
 	return f.acc()
 }
 
-// scaledUnit folds n values u·X for integers X summing to sum, their squares
-// to sq, zeros of them 0 (−0 when negZero); u is a positive power of two.
-func (f *intFold) scaledUnit(u float64, n int, sum, sq int64, zeros int, negZero bool) {
-	f.n += uint64(n)
-	f.sum += u * float64(sum)
-	f.sq += u * u * float64(sq)
-	if zeros > 0 {
-		f.zeros += uint64(zeros)
-		if negZero {
-			f.negZero = true
-		} else {
-			f.posZero = true
-		}
+// q4kValues folds the 32 values of a Q4_K sub-block (scale sc, minimum m;
+// its quants the nibbles at nib of qs) one by one, computed as ggml does.
+func (f *intFold) q4kValues(d, dmin float32, sc, m int64, qs *[32]byte, nib uint) {
+	d1, m1 := d*float32(sc), dmin*float32(m)
+	var tab [16]float32
+	for k := range tab {
+		tab[k] = float32(d1*float32(k)) - m1
+	}
+	for _, c := range qs {
+		f.value(tab[c>>nib&15])
 	}
 }
 
