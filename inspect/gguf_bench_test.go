@@ -17,7 +17,10 @@ import (
 // BenchmarkScanGGUF scans benchArch (CKPT_BENCH_ARCH=qwen2-0.5b for the
 // 0.5B shape of the issue) written as GGUF with every matrix in F16, Q8_0 or
 // Q4_K (1-D tensors stay F32, as llama.cpp writes them), page-cached, beside
-// the read limit of the same file.
+// the read limit of the same file. Besides wall-clock MB/s each reports MB
+// per CPU-second of the process (every thread): on a loaded machine the ratio
+// of those is what the wall-clock ratio would be on an idle one, both being
+// bound by the CPU.
 func BenchmarkScanGGUF(b *testing.B) {
 	arch := benchArchFromEnv(b)
 	for _, ty := range []ggml.Type{ggml.F16, ggml.Q8_0, ggml.Q4_K} {
@@ -32,17 +35,15 @@ func BenchmarkScanGGUF(b *testing.B) {
 			readLimit(b, path, size, 0)
 			b.Run("scan", func(b *testing.B) {
 				b.SetBytes(size)
-				for range b.N {
+				processRate(b, float64(size)/1e6, func() {
 					if _, err := Scan(context.Background(), c, Options{}); err != nil {
 						b.Fatal(err)
 					}
-				}
+				})
 			})
 			b.Run("readlimit", func(b *testing.B) {
 				b.SetBytes(size)
-				for range b.N {
-					readLimit(b, path, size, 0)
-				}
+				processRate(b, float64(size)/1e6, func() { readLimit(b, path, size, 0) })
 			})
 		})
 	}
@@ -123,7 +124,7 @@ func memread(b []byte) {
 // from normal weights (quantizeLike), beside memread of the same bytes.
 func BenchmarkBlockStatsPaths(b *testing.B) {
 	rng := rand.New(rand.NewPCG(9, 9))
-	for _, ty := range []ggml.Type{ggml.Q4_0, ggml.Q8_0, ggml.Q4_K} {
+	for _, ty := range []ggml.Type{ggml.Q4_0, ggml.Q8_0, ggml.Q4_K, ggml.Q6_K} {
 		tr, _ := ty.Traits()
 		blocks := DefaultChunkBytes / tr.BlockBytes
 		for _, kind := range []string{"random", "weights"} {
@@ -174,5 +175,17 @@ func cpuRate(b *testing.B, units float64, unit string, body func()) {
 	}
 	if t1, ok1 := threadCPU(); ok && ok1 && t1 > t0 {
 		b.ReportMetric(units*float64(b.N)/(t1-t0).Seconds(), unit+"/cpu-s")
+	}
+}
+
+// processRate runs body b.N times and reports units per CPU-second of the
+// whole process (unit: "MB").
+func processRate(b *testing.B, units float64, body func()) {
+	t0, ok := processCPU()
+	for range b.N {
+		body()
+	}
+	if t1, ok1 := processCPU(); ok && ok1 && t1 > t0 {
+		b.ReportMetric(units*float64(b.N)/(t1-t0).Seconds(), "MB/cpu-s")
 	}
 }
