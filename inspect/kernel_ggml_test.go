@@ -117,6 +117,39 @@ func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte
 					b[byteAt] |= byte(q) << (4 * (s % 2))
 				}
 			}
+		case ggml.Q6_K:
+			// sixteen groups of 16 values, group m scaled by d·sc[m]
+			var scale [16]float64
+			maxSc := 0.0
+			for m := range scale {
+				for _, v := range x[16*m : 16*m+16] {
+					scale[m] = math.Max(scale[m], math.Abs(v)/31)
+				}
+				maxSc = math.Max(maxSc, scale[m])
+			}
+			h := f16Bits(maxSc / 127)
+			binary.LittleEndian.PutUint16(b[208:], h)
+			d := float64(ggml.F16ToF32(h))
+			for m := range scale {
+				sc := 0
+				if d > 0 {
+					sc = max(0, min(127, round(scale[m]/d)))
+				}
+				b[192+m] = byte(int8(sc))
+				for i := 0; i < 16; i++ {
+					p := 16*m + i
+					q := 0
+					if d*float64(sc) != 0 {
+						q = max(-32, min(31, round(x[p]/(d*float64(sc)))))
+					}
+					code := byte(q + 32)
+					half, r := p/128, p%128
+					k, l := r/32, r%32
+					qlAt := 64*half + l + 32*(k&1)
+					b[qlAt] |= (code & 15) << (4 * (k / 2))
+					b[128+32*half+l] |= (code >> 4) << (2 * k)
+				}
+			}
 		default:
 			panic("quantizeLike: " + ty.String())
 		}
@@ -164,6 +197,12 @@ func adversarialPass(rng *rand.Rand, ty ggml.Type, blocks int) []byte {
 					blk[j] = 0xff
 				}
 			}
+		case 4: // Q6_K: every code 32, the value zero, of the sign of d·sc
+			if ty == ggml.Q6_K {
+				for j := 0; j < 192; j++ {
+					blk[j] = []byte{0x00, 0xaa}[j/128]
+				}
+			}
 		case 3: // Q4_K: m1 just past 2^24 units (dmin 2^8 above d, both
 			// positive), d1·15 − m1 below: the middle quants round
 			if ty == ggml.Q4_K {
@@ -187,6 +226,38 @@ func intKernelTypes() []ggml.Type {
 		}
 	}
 	return out
+}
+
+// negZeroBlock is one block of ty whose every value is zero: −0 when neg
+// (a scale of −1 times zero quants), else +0.
+func negZeroBlock(ty ggml.Type, neg bool) []byte {
+	tr, _ := ty.Traits()
+	b := make([]byte, tr.BlockBytes)
+	d := uint16(0x3c00) // 1
+	if neg {
+		d = 0xbc00 // −1
+	}
+	switch ty {
+	case ggml.Q8_0: // quants 0
+	case ggml.Q4_0:
+		for j := 2; j < 18; j++ {
+			b[j] = 0x88 // q−8 = 0
+		}
+	case ggml.Q4_K: // every sc 1, every m 0, quants 0: d·0 − dmin·0
+		binary.LittleEndian.PutUint16(b[2:], 0x3c00)
+		copy(b[4:16], []byte{1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1})
+	case ggml.Q6_K: // every code 32, every sc 1
+		for j := 128; j < 192; j++ {
+			b[j] = 0xaa
+		}
+		for j := 192; j < 208; j++ {
+			b[j] = 1
+		}
+	default:
+		panic("negZeroBlock: " + ty.String())
+	}
+	binary.LittleEndian.PutUint16(b[tr.Scales[0]:], d)
+	return b
 }
 
 // isScaleByte says whether byte j of a block belongs to an fp16 scale.
@@ -257,6 +328,15 @@ func TestGGMLIntKernels(t *testing.T) {
 				}
 			}
 			check("zero scales", src)
+		}
+		// Every value −0 (a negative scale times zero quants; for Q4_K
+		// d·sc·0 − (+0)), then +0: the extremes' signs must follow.
+		for _, neg := range []bool{true, false} {
+			src := negZeroBlock(ty, neg)
+			check("all zeros", src)
+			if got, _ := kernel(src); math.Signbit(got.Min) != neg || math.Signbit(got.Max) != neg {
+				t.Errorf("%v: extremes of all-zero values %v %v, want the sign bit %v", ty, got.Min, got.Max, neg)
+			}
 		}
 		// A non-finite scale in any block hands the pass back.
 		for _, h := range []uint16{0x7e00, 0x7c00, 0xfc00, 0x7c01} {
@@ -377,18 +457,18 @@ func TestPrecisionGGUF(t *testing.T) {
 }
 
 // TestGGUFScanWorkerIndependence scans a GGUF of every type with an integer
-// kernel and of a dequantized one (Q6_K), some blocks with a NaN scale, with
+// kernel and of a dequantized one (Q5_K), some blocks with a NaN scale, with
 // 1, 2 and 7 workers and through both byte sources: the tensors must be
 // identical to the bit (a pass's result depends only on its bytes, and the
 // passes only on the chunk size).
 func TestGGUFScanWorkerIndependence(t *testing.T) {
 	rng := rand.New(rand.NewPCG(47, 48))
 	var ts []synth.GGUFTensor
-	for i, ty := range append(intKernelTypes(), ggml.Q6_K) {
+	for i, ty := range append(intKernelTypes(), ggml.Q5_K) {
 		tr, _ := ty.Traits()
 		const rows, cols = 96, 512
 		var data []byte
-		if ty == ggml.Q6_K {
+		if ty == ggml.Q5_K {
 			data = synth.QuantBlocks(ty, rows*cols/tr.BlockElems, uint64(i))
 		} else {
 			data = quantizeLike(rng, ty, rows*cols/tr.BlockElems, 0.001, 0.02)
