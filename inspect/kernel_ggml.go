@@ -17,10 +17,6 @@ import (
 //   - Q8_0: float32(q)·d, q an int8, d an fp16 (11 significant bits): at most
 //     19 bits, exact.
 //   - Q4_0: float32(q−8)·d, q−8 in [−8, 7]: at most 15 bits, exact.
-//   - Q6_K: d·float32(sc)·float32(q), computed (d·sc)·q, sc an int8 scale
-//     per 16 values and q in [−32, 31]: d·sc has at most 18 significant bits
-//     (|sc| ≤ 128: 7 bits), times q at most 23, exact. A sub-block whose
-//     d·sc is ±0 (its zeros' signs depend on each q) is folded value by value.
 //   - Q4_K: float32(d1·q) − m1 with d1 = d·sc and m1 = dmin·m (fp16 times a
 //     6-bit integer: at most 17 bits, exact) and q in [0, 15]. d1·q is
 //     exact (21 bits); the subtraction is exact when d1 = u·A and m1 = u·B
@@ -54,7 +50,6 @@ var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
 	ggml.Q8_0: intQ8_0,
 	ggml.Q4_0: intQ4_0,
 	ggml.Q4_K: intQ4_K,
-	ggml.Q6_K: intQ6_K,
 }
 
 // ggmlM2Cancel is the share of the sum of squares under which sumsq −
@@ -457,94 +452,4 @@ func abs64(x int64) int64 {
 		return -x
 	}
 	return x
-}
-
-// q6Sums packs, for a 6-bit Q6_K code c (the value is c−32), c (bits 0–15),
-// 1 when c is 32, the zero value (bits 16–31), and (c−32)² (bits 32–63);
-// 256 entries so that a byte indexes it without a bounds check.
-var q6Sums = func() (t [256]uint64) {
-	for c := range 64 {
-		q := int64(c) - 32
-		t[c] = uint64(c) | b2u(q == 0)<<16 | uint64(q*q)<<32
-	}
-	return
-}()
-
-// q6Code is the 6-bit code of value l (0..31) of sub-block column k (0..3)
-// of a Q6_K half: ql[l] or ql[l+32], low or high nibble, with two bits of qh[l].
-func q6Code(ql *[64]byte, qh *[32]byte, l, k int) byte {
-	lo := ql[l+32*(k&1)]
-	if k >= 2 {
-		lo >>= 4
-	}
-	return lo&15 | (qh[l]>>(2*k)&3)<<4
-}
-
-// intQ6_K is the integer kernel of Q6_K (super-block: 128 bytes of low
-// nibbles, 64 of high bit pairs, 16 int8 scales, fp16 d; sixteen sub-blocks
-// of 16 values).
-func intQ6_K(src []byte) (Acc, bool) {
-	f := newIntFold()
-	for off := 0; off+210 <= len(src); off += 210 {
-		b := (*[210]byte)(src[off:])
-		h := binary.LittleEndian.Uint16(b[208:])
-		if !f16Finite(h) {
-			return Acc{}, false
-		}
-		d := ggml.F16ToF32(h)
-		// Σ sc·Σq and Σ sc²·Σq² over the super-block: below 2^20 and 2^33.
-		var sum, sq int64
-		n := 0
-		for half := 0; half < 2; half++ {
-			ql := (*[64]byte)(b[64*half:])
-			qh := (*[32]byte)(b[128+32*half:])
-			sc := (*[8]byte)(b[192+8*half:])
-			for is := 0; is < 2; is++ {
-				var t0, t1, t2, t3 uint64
-				for l := 16 * is; l < 16*is+16; l++ {
-					lo, hi, hb := ql[l], ql[l+32], qh[l]
-					t0 += q6Sums[lo&15|(hb&3)<<4]
-					t1 += q6Sums[hi&15|(hb>>2&3)<<4]
-					t2 += q6Sums[lo>>4|(hb>>4&3)<<4]
-					t3 += q6Sums[hi>>4|(hb>>6)<<4]
-				}
-				for k, t := range [4]uint64{t0, t1, t2, t3} {
-					scj := int64(int8(sc[is+2*k]))
-					s := d * float32(scj) // the sub-block's scale, as ggml rounds it (exactly)
-					if s == 0 {
-						for l := 16 * is; l < 16*is+16; l++ {
-							f.value(s * float32(int(q6Code(ql, qh, l, k))-32))
-						}
-						continue
-					}
-					s1, s2, z := int64(t&0xffff)-32*16, int64(t>>32), int(t>>16&0xffff)
-					n += 16
-					sum += scj * s1
-					sq += scj * scj * s2
-					s64 := float64(s)
-					if z > 0 {
-						f.zeros += uint64(z)
-						if s < 0 {
-							f.negZero = true
-						} else {
-							f.posZero = true
-						}
-					}
-					if f.reaches(s64, -32, 31) {
-						qlo, qhi := 31, -32
-						for l := 16 * is; l < 16*is+16; l++ {
-							q := int(q6Code(ql, qh, l, k)) - 32
-							qlo, qhi = min(qlo, q), max(qhi, q)
-						}
-						f.extremes(s64, qlo, qhi)
-					}
-				}
-			}
-		}
-		dd := float64(d)
-		f.n += uint64(n)
-		f.sum += dd * float64(sum)
-		f.sq += dd * dd * float64(sq)
-	}
-	return f.acc()
 }

@@ -117,39 +117,6 @@ func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte
 					b[byteAt] |= byte(q) << (4 * (s % 2))
 				}
 			}
-		case ggml.Q6_K:
-			// sixteen groups of 16 values, group m scaled by d·sc[m]
-			var scale [16]float64
-			maxSc := 0.0
-			for m := range scale {
-				for _, v := range x[16*m : 16*m+16] {
-					scale[m] = math.Max(scale[m], math.Abs(v)/31)
-				}
-				maxSc = math.Max(maxSc, scale[m])
-			}
-			h := f16Bits(maxSc / 127)
-			binary.LittleEndian.PutUint16(b[208:], h)
-			d := float64(ggml.F16ToF32(h))
-			for m := range scale {
-				sc := 0
-				if d > 0 {
-					sc = max(0, min(127, round(scale[m]/d)))
-				}
-				b[192+m] = byte(int8(sc))
-				for i := 0; i < 16; i++ {
-					p := 16*m + i
-					q := 0
-					if d*float64(sc) != 0 {
-						q = max(-32, min(31, round(x[p]/(d*float64(sc)))))
-					}
-					code := byte(q + 32)
-					half, r := p/128, p%128
-					k, l := r/32, r%32
-					qlAt := 64*half + l + 32*(k&1)
-					b[qlAt] |= (code & 15) << (4 * (k / 2))
-					b[128+32*half+l] |= (code >> 4) << (2 * k)
-				}
-			}
 		default:
 			panic("quantizeLike: " + ty.String())
 		}
@@ -175,7 +142,7 @@ func adversarialPass(rng *rand.Rand, ty ggml.Type, blocks int) []byte {
 			}
 			binary.LittleEndian.PutUint16(blk[o:], h)
 		}
-		switch rng.IntN(6) {
+		switch rng.IntN(5) {
 		case 0: // every quant byte the same: 0x00, 0xff, 0x80, 0x88, 0x7f
 			c := []byte{0x00, 0xff, 0x80, 0x88, 0x7f}[rng.IntN(5)]
 			for j := range blk {
@@ -195,12 +162,6 @@ func adversarialPass(rng *rand.Rand, ty ggml.Type, blocks int) []byte {
 				binary.LittleEndian.PutUint16(blk[2:], 0xd401|uint16(rng.IntN(512))<<1)
 				for j := 4; j < 16; j++ {
 					blk[j] = 0xff
-				}
-			}
-		case 4: // Q6_K: every code 32, the value zero, of the sign of d·sc
-			if ty == ggml.Q6_K {
-				for j := 0; j < 192; j++ {
-					blk[j] = []byte{0x00, 0xaa}[j/128]
 				}
 			}
 		case 3: // Q4_K: m1 just past 2^24 units (dmin 2^8 above d, both
@@ -246,13 +207,6 @@ func negZeroBlock(ty ggml.Type, neg bool) []byte {
 	case ggml.Q4_K: // every sc 1, every m 0, quants 0: d·0 − dmin·0
 		binary.LittleEndian.PutUint16(b[2:], 0x3c00)
 		copy(b[4:16], []byte{1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1})
-	case ggml.Q6_K: // every code 32, every sc 1
-		for j := 128; j < 192; j++ {
-			b[j] = 0xaa
-		}
-		for j := 192; j < 208; j++ {
-			b[j] = 1
-		}
 	default:
 		panic("negZeroBlock: " + ty.String())
 	}
