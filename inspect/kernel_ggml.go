@@ -63,27 +63,24 @@ type intFold struct {
 	n, zeros         uint64
 	sum, sq          float64
 	lo, hi           float64 // extremes; the sign of a zero extreme is settled by negZero and posZero
-	negZero, posZero bool    // a −0 or a +0 occurs
+	negZero, posZero uint64  // 1 when a −0 or a +0 occurs (set without branches)
 }
 
 func newIntFold() intFold { return intFold{lo: math.Inf(1), hi: math.Inf(-1)} }
 
 // scaled folds n values s·q for a finite nonzero scale s: their integer quants
-// sum to sq1, their squares to sq2, zeros of them are 0, and lo, hi bound them
-// (the block's extreme quants, or any wider bounds when the block cannot
-// extend the pass's extremes).
+// sum to sq1, their squares to sq2, and zeros of them are 0 (zeros of the
+// sign of s; whether there are any and the sign of s follow the data, so
+// they are recorded without a branch).
 func (f *intFold) scaled(s float64, n int, sq1, sq2 int64, zeros int) {
 	f.n += uint64(n)
 	f.sum += s * float64(sq1)
 	f.sq += s * s * float64(sq2)
-	if zeros > 0 {
-		f.zeros += uint64(zeros)
-		if s < 0 {
-			f.negZero = true
-		} else {
-			f.posZero = true
-		}
-	}
+	f.zeros += uint64(zeros)
+	some := uint64(-int64(zeros)) >> 63 // 1 when zeros > 0
+	neg := math.Float64bits(s) >> 63
+	f.negZero |= some & neg
+	f.posZero |= some &^ neg
 }
 
 // extremes folds the extreme values of a block with scale s and extreme
@@ -116,9 +113,9 @@ func (f *intFold) value(x float32) {
 	if v == 0 {
 		f.zeros++
 		if math.Signbit(v) {
-			f.negZero = true
+			f.negZero = 1
 		} else {
-			f.posZero = true
+			f.posZero = 1
 		}
 	}
 }
@@ -133,13 +130,13 @@ func (f *intFold) acc() (Acc, bool) {
 	lo, hi := f.lo, f.hi
 	if lo == 0 {
 		lo = 0
-		if f.negZero {
+		if f.negZero != 0 {
 			lo = math.Copysign(0, -1)
 		}
 	}
 	if hi == 0 {
 		hi = math.Copysign(0, -1)
-		if f.posZero {
+		if f.posZero != 0 {
 			hi = 0
 		}
 	}
@@ -386,9 +383,9 @@ func intQ4_K(src []byte) (Acc, bool) {
 				if z > 0 {
 					zeros += z
 					if B == 0 && negZero {
-						f.negZero = true
+						f.negZero = 1
 					} else {
-						f.posZero = true
+						f.posZero = 1
 					}
 				}
 				// Σ(A·q − B) and Σ(A·q − B)²: the first below 2^29, the
