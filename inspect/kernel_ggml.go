@@ -20,18 +20,19 @@ import (
 //   - Q4_K: float32(d1·q) − m1 with d1 = d·sc and m1 = dmin·m (fp16 times a
 //     6-bit integer: at most 17 bits, exact) and q in [0, 15]. d1·q is
 //     exact (21 bits); the subtraction is exact when d1 = u·A and m1 = u·B
-//     for a power of two u and integers with |A·q − B| below 2^24 for every
-//     q, since u·(A·q − B) is then a float32. That holds when d and dmin are within a
-//     few binades of each other, as llama.cpp's quantizer makes them; a
-//     sub-block where it does not is folded value by value from the float32
-//     values ggml computes. (When m1 is ±0 the value is d1·q, and a zero
-//     value is −0 only when d is negative and m1 is +0.)
+//     for a power of two u and integers with |A·q − B| below 2^24 for
+//     every q, since u·(A·q − B) is then a float32. That holds when d and
+//     dmin are within a few binades of each other, as llama.cpp's quantizer
+//     makes them; a sub-block where it does not is folded value by value
+//     from the float32 values ggml computes. (When m1 is ±0 the value is
+//     d1·q, and a zero value is −0 only when d is negative and m1 is +0.)
 //
-// A sub-block with scale s and integer quants q adds s·Σq to the sum and
-// s²·Σq² to the sum of squares, both computed exactly in float64 (and for
-// Q4_K, u·(A·Σq − n·B) and u²·Σ(A·q − B)² with the integers in int64), so
-// only the float64 additions across sub-blocks round: the sums are at least
-// as close to exact as the dequantizing path's. The counts are exact: a value
+// A block with scale s and integer quants q adds s·Σq to the sum and s²·Σq²
+// to the sum of squares, both computed exactly in float64 (Q4_K: a
+// super-block adds u·Σ(A·q − B) and u²·Σ(A·q − B)², the sums taken in int64
+// over its exact sub-blocks, the second rounded once), so only the float64
+// additions across blocks round: the sums are at least as close to exact as
+// the dequantizing path's. The counts are exact: a value
 // is zero where q is (Q4_K: where A·q = B), never subnormal (an fp16 scale's
 // smallest step, 2^−24, is a normal float32), and never non-finite (a pass
 // holding a block whose scale is NaN or infinite is handed back to the
