@@ -15,7 +15,8 @@ import (
 // any other pass (another type, or a block with a non-finite scale) is
 // dequantized (package ggml, exactly as ggml's C reference does) into
 // float32 and folded by the F32 kernel, as an F32 tensor would be. The blocks
-// whose scale is non-finite are counted too. A trailing partial block is
+// whose scale is non-finite are counted too, in the dequantized passes (an
+// integer kernel takes no pass with one). A trailing partial block is
 // ignored. For a type whose values are not decoded (the grid IQ types, NVFP4)
 // only the scales are checked: Count and Undecoded hold the elements,
 // BadScales the blocks with a bad scale.
@@ -24,25 +25,27 @@ func (g *ggmlScratch) statsBlock(dt formats.DType, raw []byte, vals *[blockElems
 	acc := NewAcc()
 	blocks := len(raw) / tr.BlockBytes
 	raw = raw[:blocks*tr.BlockBytes]
-	bad := uint64(ggml.BadScales(t, raw))
 	if !t.Decodes() {
 		acc.Count = uint64(blocks * tr.BlockElems)
 		acc.Undecoded = acc.Count
-		acc.BadScales = bad
+		acc.BadScales = uint64(ggml.BadScales(t, raw))
 		return acc
 	}
 	per := ggmlPassElems / tr.BlockElems // blocks per pass (a multiple of every block size)
 	intKernel := ggmlIntKernels[t]
+	var bad uint64
 	for i := 0; i < blocks; i += per {
 		m := min(per, blocks-i)
 		src := raw[i*tr.BlockBytes : (i+m)*tr.BlockBytes]
 		var b Acc
 		ok := false
 		if intKernel != nil {
+			// A pass the integer kernel takes has every scale finite.
 			b, ok = intKernel(src)
 		}
 		if !ok {
 			b = g.dequantStats(dt, t, src, vals)
+			bad += uint64(ggml.BadScales(t, src))
 		}
 		acc.Merge(&b)
 	}
