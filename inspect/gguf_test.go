@@ -233,20 +233,3 @@ func FuzzBlockStats(f *testing.F) {
 		}
 	})
 }
-
-// BenchmarkBlockStats is the block kernel on 1 MiB of each type (values/s
-// beside bytes/s).
-func BenchmarkBlockStats(b *testing.B) {
-	for _, ty := range []ggml.Type{ggml.Q4_K, ggml.Q8_0, ggml.Q6_K} {
-		tr, _ := ty.Traits()
-		data := synth.QuantBlocks(ty, (1<<20)/tr.BlockBytes, 1)
-		dt, _ := formats.DTypeOfGGML(ty)
-		b.Run(ty.String(), func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
-			for b.Loop() {
-				Stats(dt, data)
-			}
-			b.ReportMetric(float64(len(data)/tr.BlockBytes*tr.BlockElems)*float64(b.N)/b.Elapsed().Seconds(), "values/s")
-		})
-	}
-}

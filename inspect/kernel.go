@@ -26,7 +26,7 @@ type scratch struct {
 	vals16, cnts16 []float64
 	h8             [256]uint32
 	vals           [blockElems]float64
-	f32            [blockElems]float32 // dequantized ggml blocks
+	ggml           ggmlScratch // dequantized ggml blocks (kernel_block.go)
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -78,7 +78,7 @@ func (sc *scratch) stats(dt formats.DType, raw []byte) Acc {
 		return statsF64(raw, &sc.vals)
 	}
 	if dt.IsBlock() {
-		return statsBlock(dt, raw, &sc.vals, &sc.f32)
+		return sc.ggml.statsBlock(dt, raw, &sc.vals)
 	}
 	if !dt.Valid() {
 		return NewAcc()

@@ -1,0 +1,453 @@
+package inspect
+
+import (
+	"encoding/binary"
+	"math"
+	"math/bits"
+
+	"github.com/ckpt-tool/ckpt/formats/ggml"
+)
+
+// The integer kernels of the ggml block types whose dequantized values are,
+// exactly, a scale times a small integer (statsBlock hands them a pass of
+// whole blocks). ggml computes each value in float32, but for these types no
+// operation rounds, so the statistics of a (sub-)block follow from integer
+// sums over its quants:
+//
+//   - Q8_0: float32(q)·d, q an int8, d an fp16 (11 significant bits): at most
+//     19 bits, exact.
+//   - Q4_0: float32(q−8)·d, q−8 in [−8, 7]: at most 15 bits, exact.
+//   - Q4_K: float32(d1·q) − m1 with d1 = d·sc and m1 = dmin·m (fp16 times a
+//     6-bit integer: at most 17 bits, exact) and q in [0, 15]. d1·q is
+//     exact (21 bits); the subtraction is exact when d1 = u·A and m1 = u·B
+//     for a power of two u and integers with |A·q − B| below 2^24 for
+//     every q, since u·(A·q − B) is then a float32. That holds when d and
+//     dmin are within a few binades of each other, as llama.cpp's quantizer
+//     makes them; a sub-block where it does not is folded value by value
+//     from the float32 values ggml computes. (When m1 is ±0 the value is
+//     d1·q, and a zero value is −0 only when d is negative and m1 is +0.)
+//
+// A block with scale s and integer quants q adds s·Σq to the sum and s²·Σq²
+// to the sum of squares, both computed exactly in float64 (Q4_K: a
+// super-block adds u·Σ(A·q − B) and u²·Σ(A·q − B)², the sums taken in int64
+// over its exact sub-blocks, the second rounded once), so only the float64
+// additions across blocks round: the sums are at least as close to exact as
+// the dequantizing path's. The counts are exact: a value
+// is zero where q is (Q4_K: where A·q = B), never subnormal (an fp16 scale's
+// smallest step, 2^−24, is a normal float32), and never non-finite (a pass
+// holding a block whose scale is NaN or infinite is handed back to the
+// dequantizing path, which counts and locates the bad values). The extremes
+// are the scale times the extreme quants; a block is looked at for them only
+// when its scale times the extreme quants of the type could extend the pass's
+// extremes (in llama.cpp's files a block's largest |q| is nearly always the
+// type's largest, so few are). The sign of a zero extreme is settled as the
+// float kernels settle it: −0 for the minimum when a −0 occurs.
+//
+// Each kernel's twin is the dequantizing path (ggml's fast dequantizers then
+// the F32 kernel) and ReferenceStats: TestGGMLIntKernels holds them to it.
+
+// ggmlIntKernels are the integer kernels by type.
+var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
+	ggml.Q8_0: intQ8_0,
+	ggml.Q4_0: intQ4_0,
+	ggml.Q4_K: intQ4_K,
+}
+
+// ggmlM2Cancel is the share of the sum of squares under which sumsq −
+// sum·mean is not trusted for the squared deviations (at most 10 bits
+// cancel): the pass then goes to the dequantizing path, which adds the
+// deviations from the mean in a second pass.
+const ggmlM2Cancel = 1.0 / 1024
+
+// intFold accumulates a pass of an integer kernel.
+type intFold struct {
+	n, zeros         uint64
+	sum, sq          float64
+	lo, hi           float64 // extremes; the sign of a zero extreme is settled by negZero and posZero
+	negZero, posZero uint64  // 1 when a −0 or a +0 occurs (set without branches)
+}
+
+func newIntFold() intFold { return intFold{lo: math.Inf(1), hi: math.Inf(-1)} }
+
+// scaled folds n values s·q for a finite nonzero scale s: their integer quants
+// sum to sq1, their squares to sq2, and zeros of them are 0 (zeros of the
+// sign of s; whether there are any and the sign of s follow the data, so
+// they are recorded without a branch).
+func (f *intFold) scaled(s float64, n int, sq1, sq2 int64, zeros int) {
+	f.n += uint64(n)
+	f.sum += s * float64(sq1)
+	f.sq += s * s * float64(sq2)
+	f.zeros += uint64(zeros)
+	some := uint64(-int64(zeros)) >> 63 // 1 when zeros > 0
+	neg := math.Float64bits(s) >> 63
+	f.negZero |= some & neg
+	f.posZero |= some &^ neg
+}
+
+// extremes folds the extreme values of a block with scale s and extreme
+// quants qlo, qhi.
+func (f *intFold) extremes(s float64, qlo, qhi int) {
+	a, b := s*float64(qlo), s*float64(qhi)
+	if s < 0 {
+		a, b = b, a
+	}
+	f.lo, f.hi = min(f.lo, a), max(f.hi, b)
+}
+
+// reaches says whether a block with scale s and quants in [qlo, qhi] could
+// extend the extremes.
+func (f *intFold) reaches(s float64, qlo, qhi int) bool {
+	a, b := s*float64(qlo), s*float64(qhi)
+	if s < 0 {
+		a, b = b, a
+	}
+	return a < f.lo || b > f.hi
+}
+
+// value folds one finite value as the float kernels see it.
+func (f *intFold) value(x float32) {
+	v := float64(x)
+	f.n++
+	f.sum += v
+	f.sq += v * v
+	f.lo, f.hi = min(f.lo, v), max(f.hi, v)
+	if v == 0 {
+		f.zeros++
+		if math.Signbit(v) {
+			f.negZero = 1
+		} else {
+			f.posZero = 1
+		}
+	}
+}
+
+// acc is the pass's accumulator; false when the squared deviations cannot be
+// had from the sums (see ggmlM2Cancel).
+func (f *intFold) acc() (Acc, bool) {
+	if f.n == 0 {
+		return NewAcc(), true
+	}
+	b := Acc{Count: f.n, Finite: f.n, Zeros: f.zeros, FirstBad: -1}
+	lo, hi := f.lo, f.hi
+	if lo == 0 {
+		lo = 0
+		if f.negZero != 0 {
+			lo = math.Copysign(0, -1)
+		}
+	}
+	if hi == 0 {
+		hi = math.Copysign(0, -1)
+		if f.posZero != 0 {
+			hi = 0
+		}
+	}
+	b.Min, b.Max, b.AbsMax = lo, hi, math.Max(-lo, hi)
+	mean := f.sum / float64(f.n)
+	m2 := f.sq - f.sum*mean
+	if m2 < f.sq*ggmlM2Cancel {
+		return Acc{}, false
+	}
+	b.Mean, b.M2, b.SumSq = mean, m2, f.sq
+	return b, true
+}
+
+// f16Finite says whether an fp16 pattern is finite.
+func f16Finite(h uint16) bool { return h&0x7c00 != 0x7c00 }
+
+// q8Sums packs, for an int8 quant byte c, q+128 (bits 0–15), 1 when q is 0
+// (bits 16–23) and q² (bits 32–63): added over a 32-value block the fields
+// cannot carry into each other (8160, 32, 2^19 at most).
+var q8Sums = func() (t [256]uint64) {
+	for c := range t {
+		q := int64(int8(c))
+		t[c] = uint64(q+128) | uint64(b2u(q == 0))<<16 | uint64(q*q)<<32
+	}
+	return
+}()
+
+// q4Sums packs, for a byte of two Q4_0 quants (4-bit codes, the value is
+// code−8), the sum of the codes (bits 0–15), how many are 8, the zero value
+// (bits 16–31), and the sum of their squares (bits 32–63).
+var q4Sums = func() (t [256]uint64) {
+	for c := range t {
+		lo, hi := uint64(c&15), uint64(c>>4)
+		t[c] = lo + hi | (b2u(lo == 8)+b2u(hi == 8))<<16 | (lo*lo+hi*hi)<<32
+	}
+	return
+}()
+
+// nibbleSums packs, for a byte of two 4-bit quants lo (bits 0–3) and hi,
+// lo, hi, lo² and hi² in four 16-bit fields: added over 32 bytes they stay
+// below 2^13.
+var nibbleSums = func() (t [256]uint64) {
+	for c := range t {
+		lo, hi := uint64(c&15), uint64(c>>4)
+		t[c] = lo | hi<<16 | lo*lo<<32 | hi*hi<<48
+	}
+	return
+}()
+
+// tableSum32 adds up tab over 32 bytes, eight at a time in two chains.
+func tableSum32(q *[32]byte, tab *[256]uint64) uint64 {
+	return tableSum16((*[16]byte)(q[0:]), tab) + tableSum16((*[16]byte)(q[16:]), tab)
+}
+
+// tableSum16 adds up tab over 16 bytes.
+func tableSum16(q *[16]byte, tab *[256]uint64) uint64 {
+	w0, w1 := binary.LittleEndian.Uint64(q[0:]), binary.LittleEndian.Uint64(q[8:])
+	t0 := tab[byte(w0)] + tab[byte(w0>>8)] + tab[byte(w0>>16)] + tab[byte(w0>>24)]
+	t1 := tab[byte(w0>>32)] + tab[byte(w0>>40)] + tab[byte(w0>>48)] + tab[byte(w0>>56)]
+	t2 := tab[byte(w1)] + tab[byte(w1>>8)] + tab[byte(w1>>16)] + tab[byte(w1>>24)]
+	t3 := tab[byte(w1>>32)] + tab[byte(w1>>40)] + tab[byte(w1>>48)] + tab[byte(w1>>56)]
+	return (t0 + t1) + (t2 + t3)
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// intQ8_0 is the integer kernel of Q8_0 (block: fp16 d, 32 int8 quants).
+func intQ8_0(src []byte) (Acc, bool) {
+	f := newIntFold()
+	for off := 0; off+34 <= len(src); off += 34 {
+		b := (*[34]byte)(src[off:])
+		h := binary.LittleEndian.Uint16(b[0:])
+		if !f16Finite(h) {
+			return Acc{}, false
+		}
+		d := float64(ggml.F16ToF32(h))
+		t := tableSum32((*[32]byte)(b[2:]), &q8Sums)
+		if d == 0 {
+			f.signedZeros(d, b[2:], func(c byte) int { return int(int8(c)) })
+			continue
+		}
+		f.scaled(d, 32, int64(t&0xffff)-128*32, int64(t>>32), int(t>>16&0xff))
+		if f.reaches(d, -128, 127) {
+			qlo, qhi := 127, -128
+			for _, c := range b[2:] {
+				q := int(int8(c))
+				qlo, qhi = min(qlo, q), max(qhi, q)
+			}
+			f.extremes(d, qlo, qhi)
+		}
+	}
+	return f.acc()
+}
+
+// intQ4_0 is the integer kernel of Q4_0 (block: fp16 d, 16 bytes of 4-bit
+// quants; the value is (q−8)·d).
+func intQ4_0(src []byte) (Acc, bool) {
+	f := newIntFold()
+	for off := 0; off+18 <= len(src); off += 18 {
+		b := (*[18]byte)(src[off:])
+		h := binary.LittleEndian.Uint16(b[0:])
+		if !f16Finite(h) {
+			return Acc{}, false
+		}
+		d := float64(ggml.F16ToF32(h))
+		if d == 0 {
+			f.signedZeros(d, b[2:], nil)
+			continue
+		}
+		t := tableSum16((*[16]byte)(b[2:]), &q4Sums)
+		s1, s2 := int64(t&0xffff), int64(t>>32)
+		// Σ(q−8) and Σ(q−8)² from Σq and Σq²
+		f.scaled(d, 32, s1-8*32, s2-16*s1+64*32, int(t>>16&0xffff))
+		if f.reaches(d, -8, 7) {
+			qlo, qhi := 15, 0
+			for _, c := range b[2:] {
+				qlo, qhi = min(qlo, int(c&15), int(c>>4)), max(qhi, int(c&15), int(c>>4))
+			}
+			f.extremes(d, qlo-8, qhi-8)
+		}
+	}
+	return f.acc()
+}
+
+// signedZeros folds a block whose scale d is ±0: every value is a zero, of
+// the sign of d times that of its quant (quant(c) for Q8_0; for 4-bit quants,
+// nil, q−8 over the nibbles of qs).
+func (f *intFold) signedZeros(d float64, qs []byte, quant func(byte) int) {
+	neg := math.Signbit(d)
+	for _, c := range qs {
+		qq := [2]int{int(c&15) - 8, int(c>>4) - 8}
+		k := 2
+		if quant != nil {
+			qq[0], k = quant(c), 1
+		}
+		for _, q := range qq[:k] {
+			// float32(q)·d: the sign is the XOR of the operands' (float32(0) is +0)
+			f.value(float32(math.Copysign(0, b2f(neg != (q < 0)))))
+		}
+	}
+}
+
+// b2f is −1 for true, +1 for false (a sign for math.Copysign).
+func b2f(negative bool) float64 {
+	if negative {
+		return -1
+	}
+	return 1
+}
+
+// f16Parts splits a finite fp16 pattern into a signed integer mantissa
+// without trailing zero bits and a power of two: the value is m·2^e.
+func f16Parts(h uint16) (m int64, e int) {
+	exp, frac := int(h>>10&31), int64(h&1023)
+	if exp == 0 {
+		m, e = frac, -24
+	} else {
+		m, e = frac|1024, exp-25
+	}
+	if m == 0 {
+		return 0, 0
+	}
+	tz := bits.TrailingZeros64(uint64(m))
+	m >>= tz
+	e += tz
+	if h&0x8000 != 0 {
+		m = -m
+	}
+	return m, e
+}
+
+// q4kScaleMin is get_scale_min_k4 of ggml-quants.c: the 6-bit scale and
+// minimum of sub-block j from a Q4_K/Q5_K super-block's 12 scale bytes.
+func q4kScaleMin(j int, q *[12]byte) (sc, m int64) {
+	if j < 4 {
+		return int64(q[j] & 63), int64(q[j+4] & 63)
+	}
+	return int64(q[j+4]&0xF | (q[j-4]>>6)<<4), int64(q[j+4]>>4 | (q[j]>>6)<<4)
+}
+
+// intQ4_K is the integer kernel of Q4_K (super-block: fp16 d and dmin, twelve
+// bytes of 6-bit scales and minimums, 128 bytes of 4-bit quants: eight
+// sub-blocks of 32, the value float32(d·sc·q) − dmin·m).
+func intQ4_K(src []byte) (Acc, bool) {
+	f := newIntFold()
+	for off := 0; off+144 <= len(src); off += 144 {
+		b := (*[144]byte)(src[off:])
+		hd, hm := binary.LittleEndian.Uint16(b[0:]), binary.LittleEndian.Uint16(b[2:])
+		if !f16Finite(hd) || !f16Finite(hm) {
+			return Acc{}, false
+		}
+		// d = md·2^ed, dmin = mm·2^em; over the unit u = 2^min(ed, em) a
+		// sub-block's d1 = d·sc is A = md·sc·2^sa units, m1 = dmin·m is B.
+		md, ed := f16Parts(hd)
+		mm, em := f16Parts(hm)
+		if md == 0 {
+			ed = em
+		} else if mm == 0 {
+			em = ed
+		}
+		e := min(ed, em)
+		sa, sb := uint(ed-e), uint(em-e)
+		u := math.Ldexp(1, e)
+		// A zero value is +0 (x − x) unless m1 is ±0: then it is d1·0 − m1,
+		// −0 when d is negative and m1 (of dmin's sign) +0.
+		negZero := hd&0x8000 != 0 && hm&0x8000 == 0
+		// The super-block's sums and extremes in units (the sums of at most
+		// eight sub-blocks: below 2^32 and 2^56), and the pass's extremes
+		// in units, for the test whether a sub-block can extend them.
+		var sum, sq int64
+		n, zeros := 0, 0
+		xlo, xhi := int64(math.MaxInt64), int64(math.MinInt64)
+		fl, fh := f.lo/u, f.hi/u
+		scales := (*[12]byte)(b[4:16])
+		for g := 0; g < 4; g++ {
+			qs := (*[32]byte)(b[16+32*g:])
+			t := tableSum32(qs, &nibbleSums)
+			for half := 0; half < 2; half++ {
+				sc, m := q4kScaleMin(2*g+half, scales)
+				shift, nib := uint(16*half), uint(4*half) // the field of t, the nibble of a byte
+				A, B := md*sc, mm*m
+				if sa > 20 || sb > 20 || !exactAffine(A<<sa, B<<sb, 15) {
+					// not provably exact: value by value, as ggml computes them
+					f.q4kValues(ggml.F16ToF32(hd), ggml.F16ToF32(hm), sc, m, qs, nib)
+					continue
+				}
+				A, B = A<<sa, B<<sb
+				s1, s2 := int64(t>>shift&0xffff), int64(t>>(32+shift)&0xffff)
+				z := 0
+				switch {
+				case A == 0 && B == 0:
+					z = 32
+				case A != 0 && (B == 0 || (A > 0) == (B > 0)) && abs64(B) <= 15*abs64(A) && B%A == 0:
+					k0 := byte(B / A)
+					for _, c := range qs {
+						z += int(b2u(c>>nib&15 == k0))
+					}
+				} // A == 0, B ≠ 0: every value is −m1, not zero
+				if z > 0 {
+					zeros += z
+					if B == 0 && negZero {
+						f.negZero = 1
+					} else {
+						f.posZero = 1
+					}
+				}
+				// Σ(A·q − B) and Σ(A·q − B)²: the first below 2^29, the
+				// second below 2^53, the terms below 2^56.
+				n += 32
+				sum += A*s1 - 32*B
+				sq += A*A*s2 - 2*A*B*s1 + 32*B*B
+				lo, hi := -B, 15*A-B
+				if A < 0 {
+					lo, hi = hi, lo
+				}
+				if float64(lo) < fl || float64(hi) > fh {
+					qlo, qhi := int64(15), int64(0)
+					for _, c := range qs {
+						q := int64(c >> nib & 15)
+						qlo, qhi = min(qlo, q), max(qhi, q)
+					}
+					a, z := A*qlo-B, A*qhi-B
+					if a > z {
+						a, z = z, a
+					}
+					xlo, xhi = min(xlo, a), max(xhi, z)
+					fl, fh = min(fl, float64(a)), max(fh, float64(z))
+				}
+			}
+		}
+		f.n += uint64(n)
+		f.zeros += uint64(zeros)
+		f.sum += u * float64(sum)
+		f.sq += u * u * float64(sq)
+		if xlo <= xhi {
+			f.lo, f.hi = min(f.lo, float64(xlo)*u), max(f.hi, float64(xhi)*u)
+		}
+	}
+	return f.acc()
+}
+
+// q4kValues folds the 32 values of a Q4_K sub-block (scale sc, minimum m;
+// its quants the nibbles at nib of qs) one by one, computed as ggml does.
+func (f *intFold) q4kValues(d, dmin float32, sc, m int64, qs *[32]byte, nib uint) {
+	d1, m1 := d*float32(sc), dmin*float32(m)
+	var tab [16]float32
+	for k := range tab {
+		tab[k] = float32(d1*float32(k)) - m1
+	}
+	for _, c := range qs {
+		f.value(tab[c>>nib&15])
+	}
+}
+
+// exactAffine says whether A·q − B is below 2^24 in magnitude for every q
+// in [0, qmax] (the extremes are at q = 0 and q = qmax), so that float32
+// holds it, times a power of two, exactly.
+func exactAffine(A, B, qmax int64) bool {
+	const lim = 1 << 24
+	return abs64(B) < lim && abs64(A*qmax-B) < lim
+}
+
+func abs64(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

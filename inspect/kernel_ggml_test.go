@@ -1,0 +1,457 @@
+package inspect
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/formats/ggml"
+	"github.com/ckpt-tool/ckpt/internal/synth"
+	"github.com/x448/float16"
+)
+
+// f16Bits rounds x to the nearest fp16 pattern.
+func f16Bits(x float64) uint16 { return float16.Fromfloat32(float32(x)).Bits() }
+
+// quantizeLike writes n blocks of ty quantized from normal weights (std σ,
+// mean mu) roughly as llama.cpp's quantizers do: Q8_0 and Q4_0 from the
+// block's largest magnitude, Q4_K from each sub-block's range with the
+// super-block's d and dmin fitted to the largest scale and minimum. The
+// relation of the scales' exponents, which decides the integer kernels' fast
+// cases, is the one real files have.
+func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte {
+	tr, _ := ty.Traits()
+	out := make([]byte, n*tr.BlockBytes)
+	x := make([]float64, tr.BlockElems)
+	round := func(v float64) int { return int(math.Round(v)) }
+	for i := 0; i < n; i++ {
+		for j := range x {
+			x[j] = mu + sigma*rng.NormFloat64()
+		}
+		b := out[i*tr.BlockBytes : (i+1)*tr.BlockBytes]
+		switch ty {
+		case ggml.Q8_0:
+			amax := 0.0
+			for _, v := range x {
+				amax = math.Max(amax, math.Abs(v))
+			}
+			h := f16Bits(amax / 127)
+			binary.LittleEndian.PutUint16(b, h)
+			d := float64(ggml.F16ToF32(h))
+			for j, v := range x {
+				q := 0
+				if d != 0 {
+					q = max(-128, min(127, round(v/d)))
+				}
+				b[2+j] = byte(int8(q))
+			}
+		case ggml.Q4_0:
+			mx := 0.0
+			for _, v := range x {
+				if math.Abs(v) > math.Abs(mx) {
+					mx = v
+				}
+			}
+			h := f16Bits(mx / -8)
+			binary.LittleEndian.PutUint16(b, h)
+			d := float64(ggml.F16ToF32(h))
+			for j := 0; j < 16; j++ {
+				q := func(v float64) byte {
+					if d == 0 {
+						return 8
+					}
+					return byte(max(0, min(15, round(v/d)+8)))
+				}
+				b[2+j] = q(x[j]) | q(x[j+16])<<4
+			}
+		case ggml.Q4_K:
+			var scale, mins [8]float64
+			for s := 0; s < 8; s++ {
+				lo, hi := 0.0, math.Inf(-1)
+				for _, v := range x[32*s : 32*s+32] {
+					lo, hi = math.Min(lo, v), math.Max(hi, v)
+				}
+				scale[s], mins[s] = (hi-lo)/15, -lo
+			}
+			maxSc, maxMin := 0.0, 0.0
+			for s := range scale {
+				maxSc, maxMin = math.Max(maxSc, scale[s]), math.Max(maxMin, mins[s])
+			}
+			hd, hm := f16Bits(maxSc/63), f16Bits(maxMin/63)
+			binary.LittleEndian.PutUint16(b[0:], hd)
+			binary.LittleEndian.PutUint16(b[2:], hm)
+			d, dmin := float64(ggml.F16ToF32(hd)), float64(ggml.F16ToF32(hm))
+			var sc, m [8]int
+			for s := range sc {
+				if d > 0 {
+					sc[s] = max(0, min(63, round(scale[s]/d)))
+				}
+				if dmin > 0 {
+					m[s] = max(0, min(63, round(mins[s]/dmin)))
+				}
+			}
+			// the 6-bit packing get_scale_min_k4 reads
+			sb := b[4:16]
+			for j := 0; j < 8; j++ {
+				if j < 4 {
+					sb[j], sb[j+4] = byte(sc[j]), byte(m[j])
+				} else {
+					sb[j+4] = byte(sc[j]&15 | (m[j]&15)<<4)
+					sb[j-4] |= byte(sc[j]>>4) << 6
+					sb[j] |= byte(m[j]>>4) << 6
+				}
+			}
+			for s := 0; s < 8; s++ {
+				d1, m1 := d*float64(sc[s]), dmin*float64(m[s])
+				for l := 0; l < 32; l++ {
+					q := 0
+					if d1 != 0 {
+						q = max(0, min(15, round((x[32*s+l]+m1)/d1)))
+					}
+					byteAt := 16 + 32*(s/2) + l
+					b[byteAt] |= byte(q) << (4 * (s % 2))
+				}
+			}
+		default:
+			panic("quantizeLike: " + ty.String())
+		}
+	}
+	return out
+}
+
+// finiteF16 are finite fp16 scale patterns a block may hold: zeros of both
+// signs, subnormals, the extremes, negative scales, ordinary ones.
+var finiteF16 = []uint16{0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x3c00, 0xbc00, 0x2400, 0x1c00, 0x5a00, 0x3555}
+
+// adversarialPass is a pass of random blocks of ty with finite scales drawn
+// from finiteF16 or at random, quants at random or all at one extreme.
+func adversarialPass(rng *rand.Rand, ty ggml.Type, blocks int) []byte {
+	tr, _ := ty.Traits()
+	b := randomBits(rng, blocks*tr.BlockBytes)
+	for i := 0; i < blocks; i++ {
+		blk := b[i*tr.BlockBytes : (i+1)*tr.BlockBytes]
+		for _, o := range tr.Scales {
+			h := uint16(rng.Uint32()) &^ 0x4000 // finite: the exponent is not all ones
+			if rng.IntN(2) == 0 {
+				h = finiteF16[rng.IntN(len(finiteF16))]
+			}
+			binary.LittleEndian.PutUint16(blk[o:], h)
+		}
+		switch rng.IntN(5) {
+		case 0: // every quant byte the same: 0x00, 0xff, 0x80, 0x88, 0x7f
+			c := []byte{0x00, 0xff, 0x80, 0x88, 0x7f}[rng.IntN(5)]
+			for j := range blk {
+				if !isScaleByte(tr, j) {
+					blk[j] = c
+				}
+			}
+		case 1: // Q4_K: the minimums far above the scales (value by value)
+			if ty == ggml.Q4_K {
+				binary.LittleEndian.PutUint16(blk[0:], 0x0400|uint16(rng.IntN(1024)))
+				binary.LittleEndian.PutUint16(blk[2:], 0x5800|uint16(rng.IntN(1024)))
+			}
+		case 2: // Q4_K: d1·q − m1 just past 2^24 units (odd mantissas, dmin
+			// negative, 2^7 above d, every sc and m 63): the subtraction rounds
+			if ty == ggml.Q4_K {
+				binary.LittleEndian.PutUint16(blk[0:], 0x3801|uint16(rng.IntN(512))<<1)
+				binary.LittleEndian.PutUint16(blk[2:], 0xd401|uint16(rng.IntN(512))<<1)
+				for j := 4; j < 16; j++ {
+					blk[j] = 0xff
+				}
+			}
+		case 3: // Q4_K: m1 just past 2^24 units (dmin 2^8 above d, both
+			// positive), d1·15 − m1 below: the middle quants round
+			if ty == ggml.Q4_K {
+				binary.LittleEndian.PutUint16(blk[0:], 0x3801|uint16(rng.IntN(512))<<1)
+				binary.LittleEndian.PutUint16(blk[2:], 0x5800|uint16(17+2*rng.IntN(60)))
+				for j := 4; j < 16; j++ {
+					blk[j] = 0xff
+				}
+			}
+		}
+	}
+	return b
+}
+
+// intKernelTypes lists the types with an integer kernel, in id order.
+func intKernelTypes() []ggml.Type {
+	var out []ggml.Type
+	for _, ty := range ggml.Types() {
+		if ggmlIntKernels[ty] != nil {
+			out = append(out, ty)
+		}
+	}
+	return out
+}
+
+// negZeroBlock is one block of ty whose every value is zero: −0 when neg
+// (a scale of −1 times zero quants), else +0.
+func negZeroBlock(ty ggml.Type, neg bool) []byte {
+	tr, _ := ty.Traits()
+	b := make([]byte, tr.BlockBytes)
+	d := uint16(0x3c00) // 1
+	if neg {
+		d = 0xbc00 // −1
+	}
+	switch ty {
+	case ggml.Q8_0: // quants 0
+	case ggml.Q4_0:
+		for j := 2; j < 18; j++ {
+			b[j] = 0x88 // q−8 = 0
+		}
+	case ggml.Q4_K: // every sc 1, every m 0, quants 0: d·0 − dmin·0
+		binary.LittleEndian.PutUint16(b[2:], 0x3c00)
+		copy(b[4:16], []byte{1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1})
+	default:
+		panic("negZeroBlock: " + ty.String())
+	}
+	binary.LittleEndian.PutUint16(b[tr.Scales[0]:], d)
+	return b
+}
+
+// isScaleByte says whether byte j of a block belongs to an fp16 scale.
+func isScaleByte(tr ggml.Traits, j int) bool {
+	for _, o := range tr.Scales {
+		if j == o || j == o+1 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkIntAcc holds an integer kernel's accumulator to the reference's:
+// counts and extremes exactly, the signs of zero extremes included, the sums
+// to rel.
+func checkIntAcc(t *testing.T, what string, got, want Acc, rel float64) {
+	t.Helper()
+	checkAcc(t, what, got, want, rel)
+	if math.Float64bits(got.Min) != math.Float64bits(want.Min) || math.Float64bits(got.Max) != math.Float64bits(want.Max) ||
+		math.Float64bits(got.AbsMax) != math.Float64bits(want.AbsMax) {
+		t.Fatalf("%s: extremes differ in sign: got %v %v %v, want %v %v %v", what, got.Min, got.Max, got.AbsMax, want.Min, want.Max, want.AbsMax)
+	}
+}
+
+// TestGGMLIntKernels is the differential test of every integer kernel
+// against its twins on weight-like, random and adversarial passes: the
+// dequantizing path (ggml's dequantizers, then the F32 kernel) and
+// ReferenceStats (ggml's reference dequantizers, then the plain fold). The
+// counts and extremes must be identical; the sums within 1e-10 (the squared
+// deviations from sumsq − sum·mean lose up to 10 bits where the mean is large
+// against the spread). A pass with a non-finite scale must be refused.
+func TestGGMLIntKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	var g ggmlScratch
+	var vals [blockElems]float64
+	for _, ty := range intKernelTypes() {
+		kernel := ggmlIntKernels[ty]
+		tr, _ := ty.Traits()
+		dt, _ := formats.DTypeOfGGML(ty)
+		per := ggmlPassElems / tr.BlockElems
+		used, refused := 0, 0
+		check := func(what string, src []byte) {
+			t.Helper()
+			got, ok := kernel(src)
+			if !ok {
+				refused++
+				return
+			}
+			used++
+			checkIntAcc(t, ty.String()+" "+what, got, ReferenceStats(dt, src), 1e-10)
+			checkIntAcc(t, ty.String()+" "+what+" (dequantizing path)", got, g.dequantStats(dt, ty, src, &vals), 1e-10)
+		}
+		for round := 0; round < 40; round++ {
+			blocks := []int{1, 2, 7, per}[round%4]
+			check("weight-like", quantizeLike(rng, ty, blocks, 0, 0.02))
+			check("weight-like, offset", quantizeLike(rng, ty, blocks, 0.01, 0.02))
+			check("adversarial", adversarialPass(rng, ty, blocks))
+		}
+		if used < 100 {
+			t.Errorf("%v: the kernel took only %d of %d passes", ty, used, used+refused)
+		}
+		// Every block with a zero scale of either sign: all values ±0.
+		for _, h := range []uint16{0x0000, 0x8000} {
+			src := adversarialPass(rng, ty, 9)
+			for i := 0; i < 9; i++ {
+				for _, o := range tr.Scales {
+					binary.LittleEndian.PutUint16(src[i*tr.BlockBytes+o:], h)
+				}
+			}
+			check("zero scales", src)
+		}
+		// Every value −0 (a negative scale times zero quants; for Q4_K
+		// d·sc·0 − (+0)), then +0: the extremes' signs must follow.
+		for _, neg := range []bool{true, false} {
+			src := negZeroBlock(ty, neg)
+			check("all zeros", src)
+			if got, _ := kernel(src); math.Signbit(got.Min) != neg || math.Signbit(got.Max) != neg {
+				t.Errorf("%v: extremes of all-zero values %v %v, want the sign bit %v", ty, got.Min, got.Max, neg)
+			}
+		}
+		// A non-finite scale, any of a block's, hands the pass back (so a
+		// pass the kernel takes has no bad scale to count).
+		for _, o := range tr.Scales {
+			for _, h := range []uint16{0x7e00, 0x7c00, 0xfc00, 0x7c01} {
+				src := quantizeLike(rng, ty, 5, 0, 0.02)
+				binary.LittleEndian.PutUint16(src[3*tr.BlockBytes+o:], h)
+				if _, ok := kernel(src); ok {
+					t.Errorf("%v: a pass with scale %#04x at byte %d was not refused", ty, h, o)
+				}
+			}
+		}
+		// Values far from zero with a small spread: the sums cannot give the
+		// deviations, and the pass is handed back (Q4_K, whose minimum
+		// offsets every value; the others are symmetric around zero).
+		if ty == ggml.Q4_K {
+			src := quantizeLike(rng, ty, 4, 0, 0.02)
+			for i := 0; i < 4; i++ {
+				blk := src[i*tr.BlockBytes:]
+				binary.LittleEndian.PutUint16(blk[0:], 0x0001)                                      // d: the smallest subnormal
+				binary.LittleEndian.PutUint16(blk[2:], 0xbc00)                                      // dmin −1: m1 = −m
+				copy(blk[4:16], []byte{1, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0xf1, 0xf1, 0xf1, 0xf1}) // sc = 1, m = 63
+			}
+			if _, ok := kernel(src); ok {
+				t.Errorf("Q4_K: a pass of 63 ± 2^-20 was not handed back")
+			}
+			checkAcc(t, "Q4_K offset", Stats(dt, src), ReferenceStats(dt, src), 1e-9)
+		}
+	}
+}
+
+// TestGGMLIntKernelsExactSums: on weight-like data the integer kernels' sums
+// are those of the dequantized values to float64 rounding (a block's sums are
+// exact; only the additions across blocks round), where the reference folds
+// value by value.
+func TestGGMLIntKernelsExactSums(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	for _, ty := range intKernelTypes() {
+		kernel := ggmlIntKernels[ty]
+		tr, _ := ty.Traits()
+		src := quantizeLike(rng, ty, ggmlPassElems/tr.BlockElems, 0.001, 0.02)
+		got, ok := kernel(src)
+		if !ok {
+			t.Fatalf("%v: weight-like pass refused", ty)
+		}
+		f := make([]float32, ggmlPassElems)
+		ggml.DequantizeRef(ty, f, src)
+		mean, _, l2 := exactStats(func(yield func(float64)) {
+			for _, v := range f {
+				yield(float64(v))
+			}
+		})
+		if rel := math.Abs(got.Mean-mean) / math.Abs(mean); rel > 1e-13 {
+			t.Errorf("%v: mean %.17g, exact %.17g (%.1e relative)", ty, got.Mean, mean, rel)
+		}
+		if rel := math.Abs(math.Sqrt(got.SumSq)-l2) / l2; rel > 1e-14 {
+			t.Errorf("%v: l2 %.17g, exact %.17g (%.1e relative)", ty, math.Sqrt(got.SumSq), l2, rel)
+		}
+	}
+}
+
+// FuzzGGMLIntKernels holds the integer kernels to the reference on arbitrary
+// bytes, the scales forced finite so that the kernels take the pass.
+func FuzzGGMLIntKernels(f *testing.F) {
+	f.Add(uint8(0), make([]byte, 144))
+	f.Add(uint8(2), []byte{0x00, 0x80, 1, 2, 3, 0x88, 0xff})
+	types := intKernelTypes()
+	f.Fuzz(func(t *testing.T, k uint8, data []byte) {
+		ty := types[int(k)%len(types)]
+		tr, _ := ty.Traits()
+		dt, _ := formats.DTypeOfGGML(ty)
+		src := append([]byte(nil), data[:len(data)/tr.BlockBytes*tr.BlockBytes]...)
+		if len(src) > ggmlPassElems/tr.BlockElems*tr.BlockBytes {
+			src = src[:ggmlPassElems/tr.BlockElems*tr.BlockBytes]
+		}
+		for off := 0; off < len(src); off += tr.BlockBytes {
+			for _, o := range tr.Scales {
+				src[off+o+1] &^= 0x40 // finite
+			}
+		}
+		if got, ok := ggmlIntKernels[ty](src); ok {
+			checkIntAcc(t, ty.String(), got, ReferenceStats(dt, src), 1e-10)
+		}
+	})
+}
+
+// TestPrecisionGGUF scans 10M-value tensors of every type with an integer
+// kernel, quantized from weights (centred, and offset by ten times their
+// spread, so that about 7 bits of sumsq − sum·mean cancel): mean, std and L2
+// within 1e-6 relative of the compensated float64 reference over ggml's
+// reference dequantization, as for every other dtype
+// (TestPrecisionAdversarial; a mean large enough to hand the passes back is
+// TestGGMLIntKernels' case).
+func TestPrecisionGGUF(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10M-value tensors")
+	}
+	const n = 10_000_000 / 256 * 256
+	rng := rand.New(rand.NewPCG(45, 46))
+	for _, ty := range intKernelTypes() {
+		for _, mu := range []float64{0, 0.2} {
+			tr, _ := ty.Traits()
+			data := quantizeLike(rng, ty, n/tr.BlockElems, mu, 0.02)
+			g := &synth.GGUF{Tensors: []synth.GGUFTensor{{Name: "w", Type: ty, Shape: []uint64{n / 256, 256}, Data: data}}}
+			s := scanPath(t, writeGGUF(t, t.TempDir(), "p.gguf", g)).Tensors[0]
+			f := make([]float32, n)
+			ggml.DequantizeRef(ty, f, data)
+			mean, std, l2 := exactStats(func(yield func(float64)) {
+				for _, v := range f {
+					yield(float64(v))
+				}
+			})
+			rel := func(got, want float64) float64 { return math.Abs(got-want) / math.Abs(want) }
+			em, es, el := rel(s.Mean, mean), rel(s.Std(), std), rel(s.L2(), l2)
+			t.Logf("%v mean %g: relative errors %.1e %.1e %.1e", ty, mu, em, es, el)
+			if em > 1e-6 || es > 1e-6 || el > 1e-6 {
+				t.Errorf("%v (mean %g): relative errors mean %.2e std %.2e l2 %.2e exceed 1e-6", ty, mu, em, es, el)
+			}
+		}
+	}
+}
+
+// TestGGUFScanWorkerIndependence scans a GGUF of every type with an integer
+// kernel and of a dequantized one (Q5_K), some blocks with a NaN scale, with
+// 1, 2 and 7 workers and through both byte sources: the tensors must be
+// identical to the bit (a pass's result depends only on its bytes, and the
+// passes only on the chunk size).
+func TestGGUFScanWorkerIndependence(t *testing.T) {
+	rng := rand.New(rand.NewPCG(47, 48))
+	var ts []synth.GGUFTensor
+	for i, ty := range append(intKernelTypes(), ggml.Q5_K) {
+		tr, _ := ty.Traits()
+		const rows, cols = 96, 512
+		var data []byte
+		if ty == ggml.Q5_K {
+			data = synth.QuantBlocks(ty, rows*cols/tr.BlockElems, uint64(i))
+		} else {
+			data = quantizeLike(rng, ty, rows*cols/tr.BlockElems, 0.001, 0.02)
+		}
+		synth.SetBlockScale(ty, data, 77, 0x7e00)
+		ts = append(ts, synth.GGUFTensor{Name: "blk.0." + ty.String() + ".weight", Type: ty, Shape: []uint64{rows, cols}, Data: data})
+	}
+	path := writeGGUF(t, t.TempDir(), "w.gguf", &synth.GGUF{Tensors: ts})
+	var first []string
+	for _, src := range []formats.SourceMode{formats.Pread, formats.Mmap} {
+		for _, w := range []int{1, 2, 7} {
+			r, err := ScanPath(context.Background(), path, Options{Workers: w, ChunkBytes: 40 << 10, Source: src})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ts := range r.Tensors {
+				got = append(got, fmt.Sprintf("%+v", *ts)) // shortest exact floats: equal strings, equal bits
+			}
+			if first == nil {
+				first = got
+				continue
+			}
+			if !reflect.DeepEqual(got, first) {
+				t.Fatalf("%v, %d workers: tensors differ:\n%v\n%v", src, w, got, first)
+			}
+		}
+	}
+}
