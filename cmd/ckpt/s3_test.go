@@ -65,6 +65,17 @@ func TestS3CommandsMatchLocal(t *testing.T) {
 			t.Errorf("watch --once --json of the bucket differs from the local one:\nlocal:\n%.3000s\nremote:\n%.3000s", lj, rj)
 		}
 	})
+	t.Run("probe", func(t *testing.T) {
+		// The forward pass reads config.json, the weights and the tokenizer
+		// from the bucket.
+		for _, c := range []string{good, bad} {
+			want := remoteRun(t, "probe", "--json", filepath.Join(run, c)).code
+			if want == 2 {
+				t.Fatalf("probe of %s on disk fails to run", c)
+			}
+			sameAsLocal(t, "probe", filepath.Join(run, c), url+"/run/"+c, want)
+		}
+	})
 	t.Run("diff", func(t *testing.T) {
 		r := remoteRun(t, "diff", filepath.Join(run, "checkpoint-300"), url+"/run/checkpoint-300")
 		r.wantCode(t, 0)
