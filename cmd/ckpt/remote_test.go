@@ -213,6 +213,31 @@ func TestRemoteHTTPScanMatchesLocal(t *testing.T) {
 			t.Errorf("diff of a file and its served copy:\n%.2000s", r.stdout)
 		}
 	})
+	t.Run("bisect", func(t *testing.T) {
+		// Plain HTTP cannot list a run: bisect takes the checkpoint URLs.
+		run := filepath.Join(root, "run")
+		if _, err := synth.WriteRun(run, synth.RunOptions{Seed: 8}); err != nil {
+			t.Fatal(err)
+		}
+		es, err := os.ReadDir(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var locals, urls []string
+		for _, e := range es {
+			locals = append(locals, filepath.Join(run, e.Name()))
+			urls = append(urls, srv.URL+"/run/"+e.Name()+"/")
+		}
+		l := remoteRun(t, append([]string{"bisect", "--json"}, locals...)...)
+		r := remoteRun(t, append([]string{"bisect", "--json"}, urls...)...)
+		l.wantCode(t, 1)
+		r.wantCode(t, 1)
+		lj := jsonText(normalizeJSON(t, l.stdout, run))
+		rj := jsonText(normalizeJSON(t, strings.ReplaceAll(r.stdout, "/\"", "\""), srv.URL+"/run"))
+		if lj != rj {
+			t.Errorf("bisect of checkpoint URLs differs from the local one:\nlocal:\n%.3000s\nremote:\n%.3000s", lj, rj)
+		}
+	})
 	t.Run("missing", func(t *testing.T) {
 		r := remoteRun(t, "scan", srv.URL+"/nothing/model.safetensors")
 		r.wantCode(t, 2)
