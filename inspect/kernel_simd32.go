@@ -72,6 +72,10 @@ func (k simd32) fill(blk []byte, l *simdLanes32, masked bool) {
 	simdLanes32Go(blk, done, l, masked)
 }
 
+// narrow: F32 has no narrow loops (the square of a float32 value is not
+// exact in float32).
+func (k simd32) narrow([]byte) (laneTotals, bool) { return laneTotals{}, false }
+
 func (k simd32) dev(blk []byte, pivot float64, hasBad bool) (d, d2 float64) {
 	var l simdLanes32
 	k.devFill(blk, pivot, &l, hasBad)

@@ -15,10 +15,21 @@ var (
 )
 
 var (
-	bf16Asm = simdAsm{lanes: simdLanesBF16, masked: simdLanesMaskedBF16, dev: simdDevBF16}
-	f16Asm  = simdAsm{lanes: simdLanesF16, masked: simdLanesMaskedF16, dev: simdDevF16}
+	bf16Asm = simdAsm{narrow: simdNarrowBF16, lanes: simdLanesBF16, masked: simdLanesMaskedBF16, dev: simdDevBF16}
+	f16Asm  = simdAsm{narrow: simdNarrowF16, lanes: simdLanesF16, masked: simdLanesMaskedF16, dev: simdDevF16}
 	f32Asm  = simdAsm32{lanes: simdLanesF32, masked: simdLanesMaskedF32, dev: simdDevF32}
 )
+
+// simdNarrowBF16 folds pairs×32 BF16 elements at p into l with float32
+// sums (see kernel_simd.go), keeping no NaN or infinity out.
+//
+//go:noescape
+func simdNarrowBF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
+
+// simdNarrowF16 is simdNarrowBF16 for F16.
+//
+//go:noescape
+func simdNarrowF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
 
 // simdLanesBF16 folds groups×16 BF16 elements at p into l, assuming all are finite.
 //
