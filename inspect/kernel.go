@@ -27,6 +27,9 @@ type scratch struct {
 	h8             [256]uint32
 	vals           [blockElems]float64
 	f32            [blockElems]float32 // dequantized ggml blocks
+	// the lanes of the vector kernels
+	lanes16 simdLanes
+	lanes32 simdLanes32
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -45,7 +48,7 @@ func (sc *scratch) stats(dt formats.DType, raw []byte) Acc {
 	if dt.Kind() == formats.KindComplex && dt.Valid() {
 		return sc.statsComplex(dt, raw)
 	}
-	if acc, ok := statsSIMD(dt, raw); ok {
+	if acc, ok := statsSIMD(dt, raw, sc); ok {
 		return acc
 	}
 	switch dt {

@@ -137,30 +137,36 @@ type laneTotals struct {
 	sum, sq                         float64
 }
 
-// simdFor returns the vector kernel for dt when this CPU runs its assembly loops.
-func simdFor(dt formats.DType) (vecKernel, bool) {
+// simdFor returns the vector kernel for dt when this CPU runs its assembly
+// loops, folding into the lanes of sc (nil: new lanes every time).
+func simdFor(dt formats.DType, sc *scratch) (vecKernel, bool) {
+	var l16 *simdLanes
+	var l32 *simdLanes32
+	if sc != nil {
+		l16, l32 = &sc.lanes16, &sc.lanes32
+	}
 	switch {
 	case dt == formats.BF16 && simdBF16OK:
-		return simd16{bf16SIMD, true}, true
+		return simd16{bf16SIMD, true, l16}, true
 	case dt == formats.F16 && simdF16OK:
-		return simd16{f16SIMD, true}, true
+		return simd16{f16SIMD, true, l16}, true
 	case dt == formats.F32 && simdF32OK:
-		return simd32{true}, true
+		return simd32{true, l32}, true
 	}
 	return nil, false
 }
 
 // simdHandles reports whether a vector kernel serves dt on this CPU.
 func simdHandles(dt formats.DType) bool {
-	_, ok := simdFor(dt)
+	_, ok := simdFor(dt, nil)
 	return ok
 }
 
 // statsSIMD computes the statistics of raw data of dt with the vector
-// kernel; ok is false (and the caller uses another kernel) when this CPU has
-// none for dt.
-func statsSIMD(dt formats.DType, raw []byte) (acc Acc, ok bool) {
-	k, ok := simdFor(dt)
+// kernel, in the lanes of sc; ok is false (and the caller uses another
+// kernel) when this CPU has none for dt.
+func statsSIMD(dt formats.DType, raw []byte, sc *scratch) (acc Acc, ok bool) {
+	k, ok := simdFor(dt, sc)
 	if !ok {
 		return Acc{}, false
 	}

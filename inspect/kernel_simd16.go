@@ -20,9 +20,9 @@ type simdLanes struct {
 	pinf, ninf [16]uint16    // +Inf, -Inf (masked loop only)
 	scratch    [64]byte      // where the loops widen float32 to float64 from
 	// the narrow loops' largest raw pattern, as int16 and as uint16 (see
-	// narrowTotals)
-	smax [16]int16
-	umax [16]uint16
+	// narrowTotals), and smallest magnitude
+	smax       [16]int16
+	umax, amin [16]uint16
 }
 
 // simdConsts are the bit patterns a 16-bit loop classifies with, each
@@ -35,6 +35,7 @@ type simdConsts struct {
 // simdAsm holds the assembly loops of one dtype (nil where there are none).
 type simdAsm struct {
 	narrow        func(p *byte, pairs int, l *simdLanes, c *simdConsts)
+	count         func(p *byte, groups int, l *simdLanes, c *simdConsts)
 	lanes, masked func(p *byte, groups int, l *simdLanes, c *simdConsts)
 	dev           func(p *byte, groups int, pivot float64, l *simdLanes, c *simdConsts)
 }
@@ -92,18 +93,30 @@ var (
 )
 
 // simd16 is the vector kernel of one 16-bit dtype, with its assembly loops
-// or, when asm is false, its Go twins alone.
+// or, when asm is false, its Go twins alone; l, when not nil, is the
+// worker's lanes, reused block after block (lanes handed to the assembly
+// through a function value escape: new ones would be allocated every time).
 type simd16 struct {
 	f   *simdFormat
 	asm bool
+	l   *simdLanes
+}
+
+// buf returns the lanes to fold into, emptied.
+func (k simd16) buf() *simdLanes {
+	l := k.l
+	if l == nil {
+		l = new(simdLanes)
+	}
+	l.reset()
+	return l
 }
 
 func (k simd16) size() int { return 2 }
 
 func (k simd16) lanes(blk []byte, masked bool) laneTotals {
-	var l simdLanes
-	l.reset()
-	k.fill(blk, &l, masked)
+	l := k.buf()
+	k.fill(blk, l, masked)
 	return l.totals()
 }
 
@@ -123,9 +136,8 @@ func (k simd16) fill(blk []byte, l *simdLanes, masked bool) {
 }
 
 func (k simd16) narrow(blk []byte) (laneTotals, bool) {
-	var l simdLanes
-	l.reset()
-	k.narrowFill(blk, &l)
+	l := k.buf()
+	k.narrowFill(blk, l)
 	t, ok := l.narrowTotals(k.f)
 	if !ok {
 		return t, false
@@ -136,7 +148,55 @@ func (k simd16) narrow(blk []byte) (laneTotals, bool) {
 	if amax := math.Max(-k.value(t.kmin), k.value(t.kmax)); amax >= k.f.narrowMax || amax != 0 && amax < k.f.narrowMin {
 		return t, false
 	}
+	n := uint64(len(blk) / 2)
+	if t.zeros, t.nontiny = 0, n; l.minMagnitude() <= k.f.tiny {
+		k.countFill(blk, l)
+		t.zeros, t.nontiny = l.counts()
+	}
 	return t, true
+}
+
+// countFill counts the zeros and the magnitudes of at least the smallest
+// normal of a block into the lanes: whole groups of 16 by the assembly loop
+// when there is one, the rest by the Go twin.
+func (k simd16) countFill(blk []byte, l *simdLanes) {
+	done := 0
+	if groups := len(blk) / 32; k.asm && groups > 0 {
+		k.f.asm.count(&blk[0], groups, l, &k.f.consts)
+		done = 16 * groups
+	}
+	simdCountGo(k.f, blk, done, l)
+}
+
+// simdCountGo is the twin of simdCount16 for elements from..end of blk.
+func simdCountGo(f *simdFormat, blk []byte, from int, l *simdLanes) {
+	for e := from; e < len(blk)/2; e++ {
+		a := binary.LittleEndian.Uint16(blk[2*e:]) & 0x7FFF
+		if a == 0 {
+			l.zeros[e&15]++
+		}
+		if a > f.tiny {
+			l.nontiny[e&15]++
+		}
+	}
+}
+
+// minMagnitude is the smallest magnitude the narrow loops met.
+func (l *simdLanes) minMagnitude() uint16 {
+	m := uint16(math.MaxUint16)
+	for _, a := range l.amin {
+		m = min(m, a)
+	}
+	return m
+}
+
+// counts adds up the zero and nontiny counters.
+func (l *simdLanes) counts() (zeros, nontiny uint64) {
+	for p := range 16 {
+		zeros += uint64(l.zeros[p])
+		nontiny += uint64(l.nontiny[p])
+	}
+	return zeros, nontiny
 }
 
 // narrowFill folds a block into the lanes with float32 sums: whole pairs of
@@ -152,8 +212,8 @@ func (k simd16) narrowFill(blk []byte, l *simdLanes) {
 }
 
 func (k simd16) dev(blk []byte, pivot float64, hasBad bool) (d, d2 float64) {
-	var l simdLanes
-	k.devFill(blk, pivot, &l, hasBad)
+	l := k.buf()
+	k.devFill(blk, pivot, l, hasBad)
 	return laneSums(&l.sum, &l.sq)
 }
 
@@ -202,7 +262,7 @@ func (l *simdLanes) reset() {
 	*l = simdLanes{}
 	for p := range 16 {
 		l.kmin[p], l.kmax[p] = math.MaxInt16, math.MinInt16
-		l.smax[p] = math.MinInt16
+		l.smax[p], l.amin[p] = math.MinInt16, math.MaxUint16
 	}
 }
 
@@ -213,12 +273,11 @@ func (l *simdLanes) reset() {
 // int16 maximum and the smallest the uint16 maximum. A NaN or an infinity of
 // either sign is beyond one of them (t then has kmax beyond every finite
 // key). ok is false when the block is finite and holds no nonnegative or no
-// negative pattern: its extremes are not known.
+// negative pattern: its extremes are not known. The counts are left to the
+// caller.
 func (l *simdLanes) narrowTotals(f *simdFormat) (t laneTotals, ok bool) {
 	smax, umax := int16(math.MinInt16), uint16(0)
 	for p := range 16 {
-		t.zeros += uint64(l.zeros[p])
-		t.nontiny += uint64(l.nontiny[p])
 		smax, umax = max(smax, l.smax[p]), max(umax, l.umax[p])
 	}
 	t.sum, t.sq = laneSums(&l.sum, &l.sq)
@@ -302,14 +361,8 @@ func simdNarrowGo(f *simdFormat, blk []byte, from int, l *simdLanes) {
 	for e := from; e < n; e++ {
 		w := binary.LittleEndian.Uint16(blk[2*e:])
 		p := e & 15
-		a := w & 0x7FFF
-		if a == 0 {
-			l.zeros[p]++
-		}
-		if a > f.tiny {
-			l.nontiny[p]++
-		}
 		l.smax[p], l.umax[p] = max(l.smax[p], int16(w)), max(l.umax[p], w)
+		l.amin[p] = min(l.amin[p], w&0x7FFF)
 		x := f.toF32(w)
 		g, h, i := (e>>4)&1, f.narrowLane[p].h, f.narrowLane[p].i
 		s[g][h][i] += x

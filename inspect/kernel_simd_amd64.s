@@ -34,8 +34,9 @@
 #define L_PINF 416
 #define L_NINF 448
 #define L_SCRATCH 480 // 16-bit loops only: 64 bytes
-#define L_SMAX 544    // narrow loops only: the largest raw pattern as int16
-#define L_UMAX 576    // and as uint16
+#define L_SMAX 544    // narrow loops only: the largest raw pattern as int16,
+#define L_UMAX 576    // as uint16,
+#define L_AMIN 608    // and the smallest magnitude
 
 // How many pairs of groups of 16 the narrow loops fold into their float32
 // lanes before adding them to the float64 lanes (narrowPairs in
@@ -346,23 +347,24 @@
 // promised accuracy). No NaN or infinity is kept out: the caller checks the
 // extremes afterwards.
 //
+// The zeros and subnormals are not counted here: the loops keep the
+// smallest magnitude, and only a block where that is below the smallest
+// normal is counted again by simdCount16.
+//
 // Registers: Y0, Y1 the float32 sums of the two vectors the first group of
 // a pair widens to, Y2, Y3 their squares; Y4-Y7 the same for the second
-// group; Y8 zeros, Y9 nontiny, Y10 smax (int16), Y11 umax (uint16); Y12
-// zero; Y13-Y15 scratch. SI data, CX pairs left, R9 pairs left in the run,
-// DI lanes, R8 constants.
+// group; Y8 amin, Y10 smax (int16), Y11 umax (uint16); Y13-Y15 scratch. SI
+// data, CX pairs left, R9 pairs left in the run, DI lanes, R8 constants.
 
-// NARROW_GROUP folds the 16 elements at off(SI) into the sums S, S', the
-// squares Q, Q'. BF16: the even elements go to S, Q and the odd ones to S',
-// Q' (as WIDE_BF16 splits them); F16: elements 0-7 to S, Q, 8-15 to S', Q'.
-// The squares are exact for both (one rounding: the addition's).
-#define NARROW_COUNTS(off) \
+// NARROW_BF16 and NARROW_F16 fold the 16 elements at off(SI) into the sums
+// S, S', the squares Q, Q'. BF16: the even elements go to S, Q and the odd
+// ones to S', Q' (as WIDE_BF16 splits them); F16: elements 0-7 to S, Q,
+// 8-15 to S', Q'. The squares are exact for both (one rounding: the
+// addition's).
+#define NARROW_KEYS(off) \
 	VMOVDQU off(SI), Y13 \
 	VPAND C_ABS(R8), Y13, Y14 \
-	VPCMPEQW Y12, Y14, Y15 \
-	VPSUBW Y15, Y8, Y8 \
-	VPCMPGTW C_TINY(R8), Y14, Y15 \
-	VPSUBW Y15, Y9, Y9 \
+	VPMINUW Y14, Y8, Y8 \
 	VPMAXSW Y13, Y10, Y10 \
 	VPMAXUW Y13, Y11, Y11
 
@@ -373,13 +375,13 @@
 	VFMADD231PS Y13, Y13, Q2
 
 #define NARROW_BF16(off, S, S2, Q, Q2) \
-	NARROW_COUNTS(off) \
+	NARROW_KEYS(off) \
 	VPSLLD $16, Y13, Y14 \
 	VPAND C_HI(R8), Y13, Y13 \
 	NARROW_ACC(S, S2, Q, Q2)
 
 #define NARROW_F16(off, S, S2, Q, Q2) \
-	NARROW_COUNTS(off) \
+	NARROW_KEYS(off) \
 	VCVTPH2PS off(SI), Y14 \
 	VCVTPH2PS off+16(SI), Y13 \
 	NARROW_ACC(S, S2, Q, Q2)
@@ -426,16 +428,13 @@
 	MOVQ pairs+8(FP), CX \
 	MOVQ l+16(FP), DI \
 	MOVQ c+24(FP), R8 \
-	VMOVDQU L_ZEROS(DI), Y8 \
-	VMOVDQU L_NONTINY(DI), Y9 \
+	VMOVDQU L_AMIN(DI), Y8 \
 	VMOVDQU L_SMAX(DI), Y10 \
 	VMOVDQU L_UMAX(DI), Y11 \
-	VPXOR Y12, Y12, Y12 \
 	NARROW_EMPTY
 
 #define NARROW_EPILOGUE \
-	VMOVDQU Y8, L_ZEROS(DI) \
-	VMOVDQU Y9, L_NONTINY(DI) \
+	VMOVDQU Y8, L_AMIN(DI) \
 	VMOVDQU Y10, L_SMAX(DI) \
 	VMOVDQU Y11, L_UMAX(DI) \
 	VZEROUPPER \
@@ -470,6 +469,36 @@ TEXT ·simdNarrowBF16(SB), NOSPLIT, $0-32
 // func simdNarrowF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
 TEXT ·simdNarrowF16(SB), NOSPLIT, $0-32
 	NARROW_LOOP(NARROW_F16)
+
+// func simdCount16(p *byte, groups int, l *simdLanes, c *simdConsts)
+//
+// simdCount16 counts the zeros and the magnitudes of at least the smallest
+// normal of groups×16 16-bit floats at p, as CLEAN_STEP does.
+TEXT ·simdCount16(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ groups+8(FP), CX
+	MOVQ l+16(FP), DI
+	MOVQ c+24(FP), R8
+	VMOVDQU L_ZEROS(DI), Y10
+	VMOVDQU L_NONTINY(DI), Y11
+	VPXOR Y12, Y12, Y12
+	TESTQ CX, CX
+	JZ   done
+loop:
+	VMOVDQU (SI), Y13
+	VPAND C_ABS(R8), Y13, Y14
+	VPCMPEQW Y12, Y14, Y15
+	VPSUBW Y15, Y10, Y10
+	VPCMPGTW C_TINY(R8), Y14, Y15
+	VPSUBW Y15, Y11, Y11
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  loop
+done:
+	VMOVDQU Y10, L_ZEROS(DI)
+	VMOVDQU Y11, L_NONTINY(DI)
+	VZEROUPPER
+	RET
 
 // func simdLanesBF16(p *byte, groups int, l *simdLanes, c *simdConsts)
 TEXT ·simdLanesBF16(SB), NOSPLIT, $0-32

@@ -29,7 +29,7 @@ type simdCase struct {
 
 func simdCases() []*simdCase {
 	c16 := func(f *simdFormat, ok bool, one uint32) *simdCase {
-		return &simdCase{dt: f.dt, ok: ok, asm: simd16{f, true}, twin: simd16{f, false}, w: 2,
+		return &simdCase{dt: f.dt, ok: ok, asm: simd16{f, true, nil}, twin: simd16{f, false, nil}, w: 2,
 			tiny: uint32(f.tiny), finite: uint32(f.finite), pinf: uint32(f.pinf), ninf: uint32(f.ninf), sign: 0x8000, one: one,
 			value:     func(w uint32) float64 { return float64(f.toF32(uint16(w))) },
 			sameLanes: func(raw []byte) string { return sameLanes16(f, raw) },
@@ -44,7 +44,7 @@ func simdCases() []*simdCase {
 	return []*simdCase{
 		c16(bf16SIMD, simdBF16OK, 0x3F80),
 		c16(f16SIMD, simdF16OK, 0x3C00),
-		{dt: formats.F32, ok: simdF32OK, asm: simd32{true}, twin: simd32{false}, w: 4,
+		{dt: formats.F32, ok: simdF32OK, asm: simd32{true, nil}, twin: simd32{false, nil}, w: 4,
 			tiny: f32Tiny, finite: f32Finite, pinf: f32PInf, ninf: f32NInf, sign: 0x80000000, one: 0x3F800000,
 			value:     func(w uint32) float64 { return float64(math.Float32frombits(w)) },
 			sameLanes: sameLanes32,
@@ -113,7 +113,7 @@ func allFinite(raw []byte, w int, finite uint32) bool {
 
 // sameLanes16 runs every 16-bit assembly loop of f against its Go twin.
 func sameLanes16(f *simdFormat, raw []byte) string {
-	asm, twin := simd16{f, true}, simd16{f, false}
+	asm, twin := simd16{f, true, nil}, simd16{f, false, nil}
 	for _, masked := range []bool{false, true} {
 		var a, b simdLanes
 		a.reset()
@@ -130,9 +130,11 @@ func sameLanes16(f *simdFormat, raw []byte) string {
 	b.reset()
 	asm.narrowFill(raw, &a)
 	twin.narrowFill(raw, &b)
+	asm.countFill(raw, &a)
+	twin.countFill(raw, &b)
 	if !sameFloatBits(&a.sum, &b.sum) || !sameFloatBits(&a.sq, &b.sq) || a.zeros != b.zeros || a.nontiny != b.nontiny ||
-		a.smax != b.smax || a.umax != b.umax {
-		return fmt.Sprintf("narrow:\nassembly %+v\nGo       %+v", a, b)
+		a.smax != b.smax || a.umax != b.umax || a.amin != b.amin {
+		return fmt.Sprintf("narrow and count:\nassembly %+v\nGo       %+v", a, b)
 	}
 	if allFinite(raw, 2, uint32(f.finite)) {
 		var a, b simdLanes
@@ -147,7 +149,7 @@ func sameLanes16(f *simdFormat, raw []byte) string {
 
 // sameLanes32 runs every F32 assembly loop against its Go twin.
 func sameLanes32(raw []byte) string {
-	asm, twin := simd32{true}, simd32{false}
+	asm, twin := simd32{true, nil}, simd32{false, nil}
 	for _, masked := range []bool{false, true} {
 		var a, b simdLanes32
 		a.reset()
