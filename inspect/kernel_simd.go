@@ -30,13 +30,16 @@ import (
 // spread), and otherwise from a second pass over the block, still in the
 // cache, around the first pass's mean. Each float64 lane adds at most
 // simdBlockElems/16 terms, so the sums are within 2048·2⁻⁵³ of exact and the
-// deviations within 2¹⁰ times that: inside the 1e-9 the statistics promise.
+// deviations within 2¹⁰ times that: inside 1e-9.
 //
 // BF16 and F16 blocks are first folded by the narrow loops instead, which
 // keep the sums of x and x² in float32 lanes (eight vectors of them, so
 // that no addition waits for the previous one) and add them to float64
-// lanes every narrowPairs pairs of groups; their counts and extremes are on
-// the raw patterns (see narrowTotals). A block they leave out of their range
+// lanes every narrowPairs pairs of groups; their extremes are on the raw
+// patterns (see narrowTotals), and instead of counting zeros and subnormals
+// they keep the smallest magnitude: only a block where that is below the
+// smallest normal is counted, by a second, integer-only loop (simdCount16).
+// A block they leave out of their range
 // (BF16 beyond 2⁶⁰, or with nothing above 2⁻⁴⁰ but zeros), whose values all
 // have one sign (its extremes are then not known), or that holds a NaN or an
 // infinity, is folded again by the float64 loops. What the float32 sums

@@ -485,9 +485,13 @@ func BenchmarkKernelSIMD(b *testing.B) {
 }
 
 // BenchmarkKernelSIMDPiece measures the vector kernels on one engine piece
-// (readBytes, in the L2 cache as after its pread), where the scan runs them.
-// (BenchmarkKernelSIMD compares them with the kernels they replace: the
-// histogram is reduced once per chunk, so a piece would not be fair to it.)
+// (readBytes, in the L2 cache as after its pread), where the scan runs them,
+// beside a copy of the same bytes (what the pread costs at best), each with
+// its time per value. (BenchmarkKernelSIMD compares them with the kernels they
+// replace: the histogram is reduced once per chunk, so a piece would not be
+// fair to it.) The 16-bit dtypes also run with the float64 loops alone
+// ("wide"), the loops the narrow ones replace, and on data with a zero in
+// every block (counted by a second pass).
 func BenchmarkKernelSIMDPiece(b *testing.B) {
 	for _, c := range simdCases() {
 		if !c.ok {
@@ -495,16 +499,36 @@ func BenchmarkKernelSIMDPiece(b *testing.B) {
 		}
 		raw := weightsLike(rand.New(rand.NewPCG(3, 3)), c.dt, readBytes/c.w, 0, 0.02)
 		bad := append([]byte(nil), raw...)
+		zero := append([]byte(nil), raw...)
 		for i := 0; i < len(bad)/c.w; i += simdBlockElems {
 			c.put(bad, i+simdBlockElems/2, c.pinf+1) // a NaN in every block: each is folded twice
+			c.put(zero, i+simdBlockElems/3, 0)
 		}
-		for name, data := range map[string][]byte{"": raw, "/nan-every-block": bad} {
+		run := func(name string, data []byte, f func([]byte)) {
 			b.Run(string(c.dt)+name, func(b *testing.B) {
 				b.SetBytes(int64(len(data)))
 				for range b.N {
-					vecStats(c.asm, data)
+					f(data)
 				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(data)/c.w), "ns/value")
 			})
 		}
+		var k vecKernel = simd32{true, new(simdLanes32)}
+		if c.w == 2 {
+			k = simd16{c.asm.(simd16).f, true, new(simdLanes)}
+		}
+		run("", raw, func(d []byte) { vecStats(k, d) })
+		run("/nan-every-block", bad, func(d []byte) { vecStats(k, d) })
+		if c.w == 2 {
+			run("/zero-every-block", zero, func(d []byte) { vecStats(k, d) })
+			run("/wide", raw, func(d []byte) { vecStats(wideOnly{k.(simd16)}, d) })
+		}
+		dst := make([]byte, len(raw))
+		run("/copy", raw, func(d []byte) { copy(dst, d) })
 	}
 }
+
+// wideOnly is a 16-bit vector kernel without its narrow loops.
+type wideOnly struct{ simd16 }
+
+func (wideOnly) narrow([]byte) (laneTotals, bool) { return laneTotals{}, false }
