@@ -116,12 +116,19 @@ const narrowM2Cancel = 7.0 / 8
 // operations the shared block logic needs.
 type vecKernel interface {
 	size() int // bytes per element
+	// countsFirst says whether the first block of data is folded by the
+	// narrow loops that count zeros and subnormals as they go; each later
+	// block is when the one before it held some.
+	countsFirst() bool
 	// narrow folds a block with float32 sums (see narrowPairs) and reduces
 	// the lanes; ok is false when the kernel has no such loops, or the
 	// block is finite but outside the range where they keep the promise
 	// (the caller then uses lanes). NaN and infinities are not kept out: the
-	// caller checks the keys.
-	narrow(blk []byte) (t laneTotals, ok bool)
+	// caller checks the keys. counting chooses the loops that count zeros
+	// and subnormals as they go (for a block expected to hold some) over
+	// those that count them in a second pass when there are any; the
+	// result is the same.
+	narrow(blk []byte, counting bool) (t laneTotals, ok bool)
 	// lanes folds a block (masked: counting NaN and infinities and keeping
 	// them out of the rest) and reduces the lanes.
 	lanes(blk []byte, masked bool) laneTotals
@@ -181,18 +188,21 @@ func vecStats(k vecKernel, raw []byte) Acc {
 	acc := NewAcc()
 	w := k.size()
 	n := len(raw) / w
+	counting := k.countsFirst()
 	for i := 0; i < n; i += simdBlockElems {
 		m := min(simdBlockElems, n-i)
-		b := vecBlock(k, raw[w*i:w*(i+m)], acc.FirstBad < 0)
+		b := vecBlock(k, raw[w*i:w*(i+m)], acc.FirstBad < 0, counting)
 		acc.Merge(&b)
+		counting = b.Zeros+b.Subnormal > 0
 	}
 	return acc
 }
 
-// vecBlock computes the accumulator of one block (FirstBad only when wantFirstBad).
-func vecBlock(k vecKernel, blk []byte, wantFirstBad bool) Acc {
+// vecBlock computes the accumulator of one block (FirstBad only when
+// wantFirstBad), with the narrow loops that count as they go when counting.
+func vecBlock(k vecKernel, blk []byte, wantFirstBad, counting bool) Acc {
 	n := uint64(len(blk) / k.size())
-	t, narrow := k.narrow(blk)
+	t, narrow := k.narrow(blk, counting)
 	if !narrow {
 		t = k.lanes(blk, false)
 	}

@@ -34,10 +34,10 @@ type simdConsts struct {
 
 // simdAsm holds the assembly loops of one dtype (nil where there are none).
 type simdAsm struct {
-	narrow        func(p *byte, pairs int, l *simdLanes, c *simdConsts)
-	count         func(p *byte, groups int, l *simdLanes, c *simdConsts)
-	lanes, masked func(p *byte, groups int, l *simdLanes, c *simdConsts)
-	dev           func(p *byte, groups int, pivot float64, l *simdLanes, c *simdConsts)
+	narrow, narrowCount func(p *byte, pairs int, l *simdLanes, c *simdConsts)
+	count               func(p *byte, groups int, l *simdLanes, c *simdConsts)
+	lanes, masked       func(p *byte, groups int, l *simdLanes, c *simdConsts)
+	dev                 func(p *byte, groups int, pivot float64, l *simdLanes, c *simdConsts)
 }
 
 // simdFormat describes one 16-bit float dtype to the kernel.
@@ -114,6 +114,10 @@ func (k simd16) buf() *simdLanes {
 
 func (k simd16) size() int { return 2 }
 
+// countsFirst: F16 weights nearly always hold subnormals (below 6.1e-5);
+// BF16 ones seldom hold zeros or subnormals.
+func (k simd16) countsFirst() bool { return k.f.dt == formats.F16 }
+
 func (k simd16) lanes(blk []byte, masked bool) laneTotals {
 	l := k.buf()
 	k.fill(blk, l, masked)
@@ -135,9 +139,9 @@ func (k simd16) fill(blk []byte, l *simdLanes, masked bool) {
 	simdLanesGo(k.f, blk, done, l, masked)
 }
 
-func (k simd16) narrow(blk []byte) (laneTotals, bool) {
+func (k simd16) narrow(blk []byte, counting bool) (laneTotals, bool) {
 	l := k.buf()
-	k.narrowFill(blk, l)
+	k.narrowFill(blk, l, counting)
 	t, ok := l.narrowTotals(k.f)
 	if !ok {
 		return t, false
@@ -148,12 +152,33 @@ func (k simd16) narrow(blk []byte) (laneTotals, bool) {
 	if amax := math.Max(-k.value(t.kmin), k.value(t.kmax)); amax >= k.f.narrowMax || amax != 0 && amax < k.f.narrowMin {
 		return t, false
 	}
-	n := uint64(len(blk) / 2)
-	if t.zeros, t.nontiny = 0, n; l.minMagnitude() <= k.f.tiny {
+	switch {
+	case counting:
+		t.zeros, t.nontiny = l.counts()
+	case l.minMagnitude() <= k.f.tiny:
 		k.countFill(blk, l)
 		t.zeros, t.nontiny = l.counts()
+	default:
+		t.zeros, t.nontiny = 0, uint64(len(blk)/2)
 	}
 	return t, true
+}
+
+// narrowFill folds a block into the lanes with float32 sums, counting the
+// zeros and subnormals or keeping the smallest magnitude: whole pairs of
+// groups of 16 by the assembly loop when there is one, the rest by the Go
+// twin.
+func (k simd16) narrowFill(blk []byte, l *simdLanes, counting bool) {
+	done := 0
+	if pairs := len(blk) / 64; k.asm && pairs > 0 {
+		if counting {
+			k.f.asm.narrowCount(&blk[0], pairs, l, &k.f.consts)
+		} else {
+			k.f.asm.narrow(&blk[0], pairs, l, &k.f.consts)
+		}
+		done = 32 * pairs
+	}
+	simdNarrowGo(k.f, blk, done, l, counting)
 }
 
 // countFill counts the zeros and the magnitudes of at least the smallest
@@ -197,18 +222,6 @@ func (l *simdLanes) counts() (zeros, nontiny uint64) {
 		nontiny += uint64(l.nontiny[p])
 	}
 	return zeros, nontiny
-}
-
-// narrowFill folds a block into the lanes with float32 sums: whole pairs of
-// groups of 16 by the assembly loop when there is one, the rest by the Go
-// twin.
-func (k simd16) narrowFill(blk []byte, l *simdLanes) {
-	done := 0
-	if pairs := len(blk) / 64; k.asm && pairs > 0 {
-		k.f.asm.narrow(&blk[0], pairs, l, &k.f.consts)
-		done = 32 * pairs
-	}
-	simdNarrowGo(k.f, blk, done, l)
 }
 
 func (k simd16) dev(blk []byte, pivot float64, hasBad bool) (d, d2 float64) {
@@ -349,12 +362,13 @@ func simdLanesGo(f *simdFormat, blk []byte, from int, l *simdLanes, masked bool)
 	}
 }
 
-// simdNarrowGo is the twin of the narrow loops: it folds elements from..end
-// of blk (from is 0 or the end of the whole pairs of groups) as they do. The
+// simdNarrowGo is the twin of the narrow loops (counting: of the counting
+// ones): it folds elements from..end of blk (from is 0 or the end of the
+// whole pairs of groups) as they do. The
 // float32 lanes take the whole pairs in runs of narrowPairs from the first
 // (the last run may be shorter), then the elements after them as one more
 // run; after each run they are added up and added to the float64 lanes.
-func simdNarrowGo(f *simdFormat, blk []byte, from int, l *simdLanes) {
+func simdNarrowGo(f *simdFormat, blk []byte, from int, l *simdLanes, counting bool) {
 	n := len(blk) / 2
 	whole := n &^ 31
 	var s, q [2][2][8]float32 // [group of the pair][vector][lane]
@@ -362,7 +376,16 @@ func simdNarrowGo(f *simdFormat, blk []byte, from int, l *simdLanes) {
 		w := binary.LittleEndian.Uint16(blk[2*e:])
 		p := e & 15
 		l.smax[p], l.umax[p] = max(l.smax[p], int16(w)), max(l.umax[p], w)
-		l.amin[p] = min(l.amin[p], w&0x7FFF)
+		if a := w & 0x7FFF; !counting {
+			l.amin[p] = min(l.amin[p], a)
+		} else {
+			if a == 0 {
+				l.zeros[p]++
+			}
+			if a > f.tiny {
+				l.nontiny[p]++
+			}
+		}
 		x := f.toF32(w)
 		g, h, i := (e>>4)&1, f.narrowLane[p].h, f.narrowLane[p].i
 		s[g][h][i] += x

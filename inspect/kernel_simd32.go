@@ -62,7 +62,8 @@ func (k simd32) buf() *simdLanes32 {
 	return l
 }
 
-func (k simd32) size() int { return 4 }
+func (k simd32) size() int         { return 4 }
+func (k simd32) countsFirst() bool { return false }
 
 func (k simd32) lanes(blk []byte, masked bool) laneTotals {
 	l := k.buf()
@@ -87,7 +88,7 @@ func (k simd32) fill(blk []byte, l *simdLanes32, masked bool) {
 
 // narrow: F32 has no narrow loops (the square of a float32 value is not
 // exact in float32).
-func (k simd32) narrow([]byte) (laneTotals, bool) { return laneTotals{}, false }
+func (k simd32) narrow([]byte, bool) (laneTotals, bool) { return laneTotals{}, false }
 
 func (k simd32) dev(blk []byte, pivot float64, hasBad bool) (d, d2 float64) {
 	l := k.buf()

@@ -347,14 +347,18 @@
 // promised accuracy). No NaN or infinity is kept out: the caller checks the
 // extremes afterwards.
 //
-// The zeros and subnormals are not counted here: the loops keep the
-// smallest magnitude, and only a block where that is below the smallest
-// normal is counted again by simdCount16.
+// The zeros and subnormals are not counted by simdNarrowBF16 and
+// simdNarrowF16: they keep the smallest magnitude, and only a block where
+// that is below the smallest normal is counted again by simdCount16. The
+// counting loops (simdNarrowCountBF16, simdNarrowCountF16) count them as
+// CLEAN_STEP does, for blocks expected to need it; their sums are the same.
 //
 // Registers: Y0, Y1 the float32 sums of the two vectors the first group of
 // a pair widens to, Y2, Y3 their squares; Y4-Y7 the same for the second
-// group; Y8 amin, Y10 smax (int16), Y11 umax (uint16); Y13-Y15 scratch. SI
-// data, CX pairs left, R9 pairs left in the run, DI lanes, R8 constants.
+// group; Y8 amin (counting loops: zeros), Y9 (counting loops: nontiny), Y10
+// smax (int16), Y11 umax (uint16), Y12 (counting loops: zero); Y13-Y15
+// scratch. SI data, CX pairs left, R9 pairs left in the run, DI lanes, R8
+// constants.
 
 // NARROW_BF16 and NARROW_F16 fold the 16 elements at off(SI) into the sums
 // S, S', the squares Q, Q'. BF16: the even elements go to S, Q and the odd
@@ -365,6 +369,16 @@
 	VMOVDQU off(SI), Y13 \
 	VPAND C_ABS(R8), Y13, Y14 \
 	VPMINUW Y14, Y8, Y8 \
+	VPMAXSW Y13, Y10, Y10 \
+	VPMAXUW Y13, Y11, Y11
+
+#define NARROW_COUNTS(off) \
+	VMOVDQU off(SI), Y13 \
+	VPAND C_ABS(R8), Y13, Y14 \
+	VPCMPEQW Y12, Y14, Y15 \
+	VPSUBW Y15, Y8, Y8 \
+	VPCMPGTW C_TINY(R8), Y14, Y15 \
+	VPSUBW Y15, Y9, Y9 \
 	VPMAXSW Y13, Y10, Y10 \
 	VPMAXUW Y13, Y11, Y11
 
@@ -382,6 +396,18 @@
 
 #define NARROW_F16(off, S, S2, Q, Q2) \
 	NARROW_KEYS(off) \
+	VCVTPH2PS off(SI), Y14 \
+	VCVTPH2PS off+16(SI), Y13 \
+	NARROW_ACC(S, S2, Q, Q2)
+
+#define NARROW_BF16_C(off, S, S2, Q, Q2) \
+	NARROW_COUNTS(off) \
+	VPSLLD $16, Y13, Y14 \
+	VPAND C_HI(R8), Y13, Y13 \
+	NARROW_ACC(S, S2, Q, Q2)
+
+#define NARROW_F16_C(off, S, S2, Q, Q2) \
+	NARROW_COUNTS(off) \
 	VCVTPH2PS off(SI), Y14 \
 	VCVTPH2PS off+16(SI), Y13 \
 	NARROW_ACC(S, S2, Q, Q2)
@@ -428,21 +454,36 @@
 	MOVQ pairs+8(FP), CX \
 	MOVQ l+16(FP), DI \
 	MOVQ c+24(FP), R8 \
-	VMOVDQU L_AMIN(DI), Y8 \
 	VMOVDQU L_SMAX(DI), Y10 \
 	VMOVDQU L_UMAX(DI), Y11 \
 	NARROW_EMPTY
 
+#define NARROW_AMIN_IN \
+	VMOVDQU L_AMIN(DI), Y8
+
+#define NARROW_AMIN_OUT \
+	VMOVDQU Y8, L_AMIN(DI)
+
+#define NARROW_COUNTS_IN \
+	VMOVDQU L_ZEROS(DI), Y8 \
+	VMOVDQU L_NONTINY(DI), Y9 \
+	VPXOR Y12, Y12, Y12
+
+#define NARROW_COUNTS_OUT \
+	VMOVDQU Y8, L_ZEROS(DI) \
+	VMOVDQU Y9, L_NONTINY(DI)
+
 #define NARROW_EPILOGUE \
-	VMOVDQU Y8, L_AMIN(DI) \
 	VMOVDQU Y10, L_SMAX(DI) \
 	VMOVDQU Y11, L_UMAX(DI) \
 	VZEROUPPER \
 	RET
 
-// NARROW_LOOP(STEP) runs STEP over the pairs in runs of N_PAIRS.
-#define NARROW_LOOP(STEP) \
+// NARROW_LOOP(STEP, IN, OUT) runs STEP over the pairs in runs of N_PAIRS;
+// IN loads and OUT stores the lanes STEP keeps besides the extremes.
+#define NARROW_LOOP(STEP, IN, OUT) \
 	NARROW_PROLOGUE \
+	IN \
 	TESTQ CX, CX \
 	JZ   done \
 run: \
@@ -460,15 +501,24 @@ loop: \
 	TESTQ CX, CX \
 	JNZ  run \
 done: \
+	OUT \
 	NARROW_EPILOGUE
 
 // func simdNarrowBF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
 TEXT ·simdNarrowBF16(SB), NOSPLIT, $0-32
-	NARROW_LOOP(NARROW_BF16)
+	NARROW_LOOP(NARROW_BF16, NARROW_AMIN_IN, NARROW_AMIN_OUT)
 
 // func simdNarrowF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
 TEXT ·simdNarrowF16(SB), NOSPLIT, $0-32
-	NARROW_LOOP(NARROW_F16)
+	NARROW_LOOP(NARROW_F16, NARROW_AMIN_IN, NARROW_AMIN_OUT)
+
+// func simdNarrowCountBF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
+TEXT ·simdNarrowCountBF16(SB), NOSPLIT, $0-32
+	NARROW_LOOP(NARROW_BF16_C, NARROW_COUNTS_IN, NARROW_COUNTS_OUT)
+
+// func simdNarrowCountF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
+TEXT ·simdNarrowCountF16(SB), NOSPLIT, $0-32
+	NARROW_LOOP(NARROW_F16_C, NARROW_COUNTS_IN, NARROW_COUNTS_OUT)
 
 // func simdCount16(p *byte, groups int, l *simdLanes, c *simdConsts)
 //
