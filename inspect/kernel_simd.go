@@ -39,6 +39,9 @@ import (
 // patterns (see narrowTotals), and instead of counting zeros and subnormals
 // they keep the smallest magnitude: only a block where that is below the
 // smallest normal is counted, by a second, integer-only loop (simdCount16).
+// A block that follows one holding zeros or subnormals (every F16 block:
+// see countsFirst) goes instead to their counting variant, which counts as
+// it folds and gives the same sums.
 // A block they leave out of their range
 // (BF16 beyond 2⁶⁰, or with nothing above 2⁻⁴⁰ but zeros), whose values all
 // have one sign (its extremes are then not known), or that holds a NaN or an

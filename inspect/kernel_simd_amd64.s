@@ -2,8 +2,9 @@
 
 // AVX2 + FMA loops of the vector scan kernels (see kernel_simd.go).
 //
-// Every loop takes 16 elements (unaligned loads) per iteration and adds them
-// into the lane accumulators of a simdLanes or simdLanes32 (laid out as below);
+// Every loop but the narrow ones (below: 32 elements per iteration, float32
+// lanes) takes 16 elements (unaligned loads) per iteration and adds them into
+// the lane accumulators of a simdLanes or simdLanes32 (laid out as below);
 // the Go side resets the lanes, folds the leftover elements and reduces the
 // lanes. Which element goes to which lane is fixed, and mirrored exactly by
 // the Go twin simdLanesGo:
