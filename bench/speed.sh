@@ -13,7 +13,10 @@
 #
 # Cases: scan05 (0.5B-shaped, 1 GB), scan7b (7B-shaped, 15.2 GB, one file),
 # scan7b4 (the same in 4 shards), diff (two 0.5B-shaped checkpoints, every
-# value changed), bisect (a run of 12 0.5B-shaped checkpoints, drift timeline).
+# value changed), bisect (a run of 12 0.5B-shaped checkpoints, drift timeline);
+# and, not run by default, scan7b1 (the first of the 4 shards alone, 3.75 GB of
+# 7B-shaped tensors: for machines that cannot hold 15 GB in the page cache;
+# the other shards are deleted as soon as they are written).
 # Env: SHARED, BENCH_DIR (keep the data), ROUNDS (3), THREADS (2), CASES.
 set -euo pipefail
 
@@ -116,6 +119,15 @@ for c in $CASES; do
       mapfile -t sf < <(ls "$run"/checkpoint-*/*.safetensors)
       row "bisect + drift timeline, 12 × 0.5B-shaped" "$(sizeof "${sf[@]}")" "$bin/ckpt bisect --json --no-progress $run" "${sf[@]}"
       rm -rf "$run"
+      ;;
+    scan7b1)
+      need 17 || continue
+      d=$work/q7b1
+      "$synth" checkpoint --arch qwen2-7b --shards 4 --seed 1 -o "$d" >&2
+      rm -f "$d"/model-0000[234]-of-00004.safetensors
+      f=$d/model-00001-of-00004.safetensors
+      row "scan, 7B-shaped, one of 4 shards, $(sizeof "$f" | awk '{printf "%.1f GB", $1/1e9}')" "$(sizeof "$f")" "$bin/ckpt scan --json $f" "$f"
+      rm -rf "$d"
       ;;
     scan7b | scan7b4)
       need 17 || continue
