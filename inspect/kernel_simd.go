@@ -33,20 +33,19 @@ import (
 // deviations within 2¹⁰ times that: inside 1e-9.
 //
 // BF16 and F16 blocks are first folded by the narrow loops instead, which
-// keep the sums of x and x² in float32 lanes (eight vectors of them, so
-// that no addition waits for the previous one) and add them to float64
-// lanes every narrowPairs pairs of groups; their extremes are on the raw
-// patterns (see narrowTotals), and instead of counting zeros and subnormals
-// they keep the smallest magnitude: only a block where that is below the
-// smallest normal is counted, by a second, integer-only loop (simdCount16).
-// A block that follows one holding zeros or subnormals (every F16 block:
-// see countsFirst) goes instead to their counting variant, which counts as
-// it folds and gives the same sums.
-// A block they leave out of their range
-// (BF16 beyond 2⁶⁰, or with nothing above 2⁻⁴⁰ but zeros), whose values all
-// have one sign (its extremes are then not known), or that holds a NaN or an
-// infinity, is folded again by the float64 loops. What the float32 sums
-// cost in accuracy, and why it is within the promise:
+// keep the sums of x and x² in float32 lanes (eight vectors of them, so that
+// no addition waits for the previous one) and add them to float64 lanes
+// every narrowPairs pairs of groups; their extremes are on the raw patterns
+// (see narrowTotals), and instead of counting zeros and subnormals they keep
+// the smallest magnitude: only a block where that is below the smallest
+// normal is counted, by a second, integer-only loop (simdCount16). A block
+// that follows one holding zeros or subnormals (and the first F16 block: see
+// countsFirst) goes instead to their counting variant, which counts as it
+// folds and gives the same sums. A block they leave out of their range (BF16
+// beyond 2⁶⁰, or with nothing above 2⁻⁴⁰ but zeros), whose values all have
+// one sign (its extremes are then not known), or that holds a NaN or an
+// infinity, is folded again by the float64 loops. What the float32 sums cost
+// in accuracy, and why it is within the promise:
 //
 // Let u = 2⁻²⁴ and K = narrowPairs. A float32 lane adds K terms of a run to
 // +0, then the four lanes of a position pair are added two by two: each
@@ -87,11 +86,12 @@ import (
 // below.
 //
 // Every loop has a Go twin (simdLanesGo, simdNarrowGo, simdDevGo and their
-// 32-bit versions) that assigns the elements to the same lanes in the same order and
-// rounds the same way (math.FMA for the fused squares): the tests require the
-// two to agree to the bit, and the twin also folds the elements after the
-// last whole group of 16. Without the instructions the dispatch falls back to
-// the histogram (16-bit) and block (F32) kernels.
+// 32-bit versions) that assigns the elements to the same lanes in the same
+// order and rounds the same way (math.FMA for the fused squares, fmaSquare32
+// for the float32 ones): the tests
+// require the two to agree to the bit, and the twin also folds the elements
+// after the last whole group of 16. Without the instructions the dispatch
+// falls back to the histogram (16-bit) and block (F32) kernels.
 
 // simdBlockElems is how many elements one block of the vector kernels holds:
 // few enough that a 16-bit lane counter cannot overflow (2048 per lane) and
