@@ -16,7 +16,10 @@
 # value changed), bisect (a run of 12 0.5B-shaped checkpoints, drift timeline),
 # watch (ckpt watch --once over a run of two 0.5B-shaped checkpoints: the
 # second is scanned and compared with the first in one pass; paired with the
-# same work as separate commands, scan A, scan B, diff A B).
+# same work as separate commands, scan A, scan B, diff A B); and, not run by
+# default, scan7b1 (the first of the 4 shards alone, 3.75 GB of 7B-shaped
+# tensors: for machines that cannot hold 15 GB in the page cache; the other
+# shards are deleted as soon as they are written).
 # Env: SHARED, BENCH_DIR (keep the data), ROUNDS (3), THREADS (2), CASES.
 set -euo pipefail
 
@@ -142,6 +145,15 @@ for c in $CASES; do
       printf '| watch --once against the separate commands, paired | %.2f s | %.2f s | %.2f× | | |\n' \
         "$(echo "${fused[*]}" | median)" "$(echo "${apart[*]}" | median)" "$(ratio "${fused[*]}" "${apart[*]}")"
       rm -rf "$run"
+      ;;
+    scan7b1)
+      need 17 || continue
+      d=$work/q7b1
+      "$synth" checkpoint --arch qwen2-7b --shards 4 --seed 1 -o "$d" >&2
+      rm -f "$d"/model-0000[234]-of-00004.safetensors
+      f=$d/model-00001-of-00004.safetensors
+      row "scan, 7B-shaped, one of 4 shards, $(sizeof "$f" | awk '{printf "%.1f GB", $1/1e9}')" "$(sizeof "$f")" "$bin/ckpt scan --json $f" "$f"
+      rm -rf "$d"
       ;;
     scan7b | scan7b4)
       need 17 || continue

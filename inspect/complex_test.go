@@ -262,7 +262,7 @@ func TestScanFirstNonFiniteEveryFloatDType(t *testing.T) {
 			if x.dt.Bits() >= 16 && (fb <= 0 || nan+pinf+ninf == 0) {
 				t.Fatalf("%s: test data has first non-finite at %d, %d of them", x.name, fb, nan+pinf+ninf)
 			}
-			checkAcc(t, x.name, s.Acc, ReferenceStats(x.dt, x.data), 1e-9)
+			checkAcc(t, x.name, s.Acc, ReferenceStats(x.dt, x.data), statsRel(x.dt))
 			if first != nil && fmt.Sprintf("%+v", *s) != fmt.Sprintf("%+v", *first.Tensors[i]) {
 				t.Fatalf("workers %d: %s differs from one worker's:\n%+v\n%+v", w, x.name, s, first.Tensors[i])
 			}

@@ -57,7 +57,7 @@ func TestScanMatchesReference(t *testing.T) {
 		if s == nil || s.Skipped != "" {
 			t.Fatalf("%s: not scanned (%v)", x.name, s)
 		}
-		checkAcc(t, x.name, s.Acc, ReferenceStats(x.dt, x.data), 1e-9)
+		checkAcc(t, x.name, s.Acc, ReferenceStats(x.dt, x.data), statsRel(x.dt))
 		if s.FirstBad >= 0 && !reflect.DeepEqual(s.FirstBadCoords, Coords(x.shape, uint64(s.FirstBad))) {
 			t.Fatalf("%s: coordinates %v of first bad %d", x.name, s.FirstBadCoords, s.FirstBad)
 		}
@@ -327,7 +327,7 @@ func TestScanPieces(t *testing.T) {
 		for _, x := range ts {
 			for _, s := range r.Tensors {
 				if s.Name == x.name {
-					checkAcc(t, mode.String()+" "+x.name, s.Acc, ReferenceStats(x.dt, x.data), 1e-9)
+					checkAcc(t, mode.String()+" "+x.name, s.Acc, ReferenceStats(x.dt, x.data), statsRel(x.dt))
 				}
 			}
 		}

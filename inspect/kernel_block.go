@@ -60,6 +60,7 @@ const ggmlPassElems = 8 << 10
 // ggmlScratch is a worker's buffer for dequantized values.
 type ggmlScratch struct {
 	f32 [ggmlPassElems]float32
+	sc  *scratch // the worker's scratch whose vector lanes fold the values (nil: lanes of their own)
 }
 
 // dequantStats dequantizes the whole blocks of src (type t, at most
@@ -71,7 +72,7 @@ func (g *ggmlScratch) dequantStats(dt formats.DType, t ggml.Type, src []byte, va
 	if n > 0 && simdHandles(formats.F32) {
 		// The vector kernels run on little-endian x86-64 only, where the
 		// float32 values in memory are F32 data.
-		if acc, ok := statsSIMD(formats.F32, unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*n)); ok {
+		if acc, ok := statsSIMD(formats.F32, unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*n), g.sc); ok {
 			return acc
 		}
 	}

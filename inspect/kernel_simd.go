@@ -30,14 +30,68 @@ import (
 // spread), and otherwise from a second pass over the block, still in the
 // cache, around the first pass's mean. Each float64 lane adds at most
 // simdBlockElems/16 terms, so the sums are within 2048·2⁻⁵³ of exact and the
-// deviations within 2¹⁰ times that: inside the 1e-9 the statistics promise.
+// deviations within 2¹⁰ times that: inside 1e-9.
 //
-// Every loop has a Go twin (simdLanesGo, simdDevGo and their 32-bit
-// versions) that assigns the elements to the same lanes in the same order and
-// rounds the same way (math.FMA for the fused squares): the tests require the
-// two to agree to the bit, and the twin also folds the elements after the
-// last whole group of 16. Without the instructions the dispatch falls back to
-// the histogram (16-bit) and block (F32) kernels.
+// BF16 and F16 blocks are first folded by the narrow loops instead, which
+// keep the sums of x and x² in float32 lanes (eight vectors of them, so that
+// no addition waits for the previous one) and add them to float64 lanes
+// every narrowPairs pairs of groups; their extremes are on the raw patterns
+// (see narrowTotals), and instead of counting zeros and subnormals they keep
+// the smallest magnitude: only a block where that is below the smallest
+// normal is counted, by a second, integer-only loop (simdCount16). A block
+// that follows one holding zeros or subnormals (and the first F16 block: see
+// countsFirst) goes instead to their counting variant, which counts as it
+// folds and gives the same sums. A block they leave out of their range (BF16
+// beyond 2⁶⁰, or with nothing above 2⁻⁴⁰ but zeros), whose values all have
+// one sign (its extremes are then not known), or that holds a NaN or an
+// infinity, is folded again by the float64 loops. What the float32 sums cost
+// in accuracy, and why it is within the promise:
+//
+// Let u = 2⁻²⁴ and K = narrowPairs. A float32 lane adds K terms of a run to
+// +0, then the four lanes of a position pair are added two by two: each
+// term goes through at most K + 1 roundings, so the run's sum is within
+// γ = (K+1)u/(1-(K+1)u) of the sum of the terms' magnitudes (Higham,
+// Accuracy and Stability of Numerical Algorithms, §4.2). The terms are
+// exact: BF16 and F16 widen to float32 exactly, and the square of a value
+// with 8 (BF16) or 11 (F16) significant bits has at most 22, which float32
+// holds; VFMADD231PS rounds x² + acc once. Additions with a subnormal result
+// are exact, and a fused square whose result is below 2⁻¹²⁶ errs by at most
+// 2⁻¹⁵⁰: with the block's largest magnitude at least 2⁻⁴⁰ (BF16; F16 squares
+// never go below 2⁻⁴⁸) that is within 2¹⁵·2⁻¹⁵⁰ ≤ 2⁻⁵⁵ of the block's sum of
+// squares. The float64 lanes take at most simdBlockElems/(32K) runs each and
+// the reduction adds 16 lanes, so (widening is exact) they add less than
+// 2⁻⁴⁴ relative. For K = 8, with ε = γ + 2⁻⁴⁴ < 5.4e-7 and a block of n
+// finite values x of mean μ, standard deviation σ and root mean square
+// r = √(μ² + σ²):
+//
+//   - the sum of squares Q is within ε·Q (all terms are ≥ 0): the L2 norm
+//     within ε/2 < 2.7e-7 relative;
+//   - the sum S is within ε·Σ|x| ≤ ε·n·r, so the mean within ε·r;
+//   - M2 = Q - S·S/n is within ε·n·r² + 2ε·n·|μ|·r (+ O(ε²)). It is used
+//     only when it is at least narrowM2Cancel = 7/8 of Q, that is σ² ≥
+//     (7/8)·r² and |μ| ≤ r/√8; there it is within ε·(1 + 2/√8)/(7/8) <
+//     1.96ε of itself, and the mean within ε·r ≤ √(8/7)·ε·σ < 1.07ε·σ.
+//     Otherwise the second pass computes the mean and the deviations in
+//     float64 around the first pass's mean, as for F32.
+//
+// Merging the blocks (Acc.Merge, in float64) adds the blocks' squared
+// distances to the overall mean, n_b·(μ_b - μ)²; a block mean off by at most
+// c·σ_b moves that term by at most 2n_b·|μ_b - μ|·c·σ_b ≤ c·n_b·((μ_b - μ)² +
+// σ_b²), so the whole tensor's M2 stays within (1.96 + 1.07)ε·M2 < 1.7e-6
+// relative. So for BF16 and F16, whatever the data: L2 within 2.7e-7
+// relative, the standard deviation within 8.2e-7 relative, and the mean
+// within 5.8e-7 of the standard deviation (the blocks whose mean is large
+// against their spread take the second pass: their mean is far closer). F32,
+// and the blocks that leave the narrow loops, keep the float64 bounds
+// below.
+//
+// Every loop has a Go twin (simdLanesGo, simdNarrowGo, simdDevGo and their
+// 32-bit versions) that assigns the elements to the same lanes in the same
+// order and rounds the same way (math.FMA for the fused squares, fmaSquare32
+// for the float32 ones): the tests
+// require the two to agree to the bit, and the twin also folds the elements
+// after the last whole group of 16. Without the instructions the dispatch
+// falls back to the histogram (16-bit) and block (F32) kernels.
 
 // simdBlockElems is how many elements one block of the vector kernels holds:
 // few enough that a 16-bit lane counter cannot overflow (2048 per lane) and
@@ -49,11 +103,35 @@ const simdBlockElems = 32 << 10
 // cancel) and a second pass around the mean computes them.
 const simdM2Cancel = 1.0 / 1024
 
+// narrowPairs is how many pairs of groups of 16 the narrow loops add into
+// their float32 lanes between two additions to the float64 lanes: every
+// term then goes through at most 9 float32 roundings (see above; the
+// assembly's N_PAIRS).
+const narrowPairs = 8
+
+// narrowM2Cancel is the share of the sum of squares under which the narrow
+// loops' sumsq - sum·mean is not trusted for the squared deviations (see
+// above).
+const narrowM2Cancel = 7.0 / 8
+
 // vecKernel is the vector kernel of one element width: its assembly loops
 // (or, for the tests and other CPUs, their Go twins alone) behind the
 // operations the shared block logic needs.
 type vecKernel interface {
 	size() int // bytes per element
+	// countsFirst says whether the first block of data is folded by the
+	// narrow loops that count zeros and subnormals as they go; each later
+	// block is when the one before it held some.
+	countsFirst() bool
+	// narrow folds a block with float32 sums (see narrowPairs) and reduces
+	// the lanes; ok is false when the kernel has no such loops, or the
+	// block is finite but outside the range where they keep the promise
+	// (the caller then uses lanes). NaN and infinities are not kept out: the
+	// caller checks the keys. counting chooses the loops that count zeros
+	// and subnormals as they go (for a block expected to hold some) over
+	// those that count them in a second pass when there are any; the
+	// result is the same.
+	narrow(blk []byte, counting bool) (t laneTotals, ok bool)
 	// lanes folds a block (masked: counting NaN and infinities and keeping
 	// them out of the rest) and reduces the lanes.
 	lanes(blk []byte, masked bool) laneTotals
@@ -72,30 +150,36 @@ type laneTotals struct {
 	sum, sq                         float64
 }
 
-// simdFor returns the vector kernel for dt when this CPU runs its assembly loops.
-func simdFor(dt formats.DType) (vecKernel, bool) {
+// simdFor returns the vector kernel for dt when this CPU runs its assembly
+// loops, folding into the lanes of sc (nil: new lanes every time).
+func simdFor(dt formats.DType, sc *scratch) (vecKernel, bool) {
+	var l16 *simdLanes
+	var l32 *simdLanes32
+	if sc != nil {
+		l16, l32 = &sc.lanes16, &sc.lanes32
+	}
 	switch {
 	case dt == formats.BF16 && simdBF16OK:
-		return simd16{bf16SIMD, true}, true
+		return simd16{bf16SIMD, true, l16}, true
 	case dt == formats.F16 && simdF16OK:
-		return simd16{f16SIMD, true}, true
+		return simd16{f16SIMD, true, l16}, true
 	case dt == formats.F32 && simdF32OK:
-		return simd32{true}, true
+		return simd32{true, l32}, true
 	}
 	return nil, false
 }
 
 // simdHandles reports whether a vector kernel serves dt on this CPU.
 func simdHandles(dt formats.DType) bool {
-	_, ok := simdFor(dt)
+	_, ok := simdFor(dt, nil)
 	return ok
 }
 
 // statsSIMD computes the statistics of raw data of dt with the vector
-// kernel; ok is false (and the caller uses another kernel) when this CPU has
-// none for dt.
-func statsSIMD(dt formats.DType, raw []byte) (acc Acc, ok bool) {
-	k, ok := simdFor(dt)
+// kernel, in the lanes of sc; ok is false (and the caller uses another
+// kernel) when this CPU has none for dt.
+func statsSIMD(dt formats.DType, raw []byte, sc *scratch) (acc Acc, ok bool) {
+	k, ok := simdFor(dt, sc)
 	if !ok {
 		return Acc{}, false
 	}
@@ -107,20 +191,26 @@ func vecStats(k vecKernel, raw []byte) Acc {
 	acc := NewAcc()
 	w := k.size()
 	n := len(raw) / w
+	counting := k.countsFirst()
 	for i := 0; i < n; i += simdBlockElems {
 		m := min(simdBlockElems, n-i)
-		b := vecBlock(k, raw[w*i:w*(i+m)], acc.FirstBad < 0)
+		b := vecBlock(k, raw[w*i:w*(i+m)], acc.FirstBad < 0, counting)
 		acc.Merge(&b)
+		counting = b.Zeros+b.Subnormal > 0
 	}
 	return acc
 }
 
-// vecBlock computes the accumulator of one block (FirstBad only when wantFirstBad).
-func vecBlock(k vecKernel, blk []byte, wantFirstBad bool) Acc {
+// vecBlock computes the accumulator of one block (FirstBad only when
+// wantFirstBad), with the narrow loops that count as they go when counting.
+func vecBlock(k vecKernel, blk []byte, wantFirstBad, counting bool) Acc {
 	n := uint64(len(blk) / k.size())
-	t := k.lanes(blk, false)
+	t, narrow := k.narrow(blk, counting)
+	if !narrow {
+		t = k.lanes(blk, false)
+	}
 	if lo, hi := k.finiteKeys(); t.kmin < lo || t.kmax > hi {
-		t = k.lanes(blk, true)
+		t, narrow = k.lanes(blk, true), false
 	}
 	b := NewAcc()
 	b.Count, b.Zeros, b.Subnormal = n, t.zeros, n-t.nontiny-t.zeros
@@ -136,7 +226,11 @@ func vecBlock(k vecKernel, blk []byte, wantFirstBad bool) Acc {
 	fn := float64(b.Finite)
 	mean := t.sum / fn
 	b.SumSq = t.sq
-	if m2 := t.sq - t.sum*mean; m2 >= t.sq*simdM2Cancel {
+	cancel := simdM2Cancel
+	if narrow {
+		cancel = narrowM2Cancel
+	}
+	if m2 := t.sq - t.sum*mean; m2 >= t.sq*cancel {
 		b.Mean, b.M2 = mean, m2
 		return b
 	}

@@ -45,15 +45,29 @@ var f32Consts = func() *simdConsts32 {
 }()
 
 // simd32 is the F32 vector kernel, with its assembly loops or, when asm is
-// false, its Go twins alone.
-type simd32 struct{ asm bool }
+// false, its Go twins alone; l, when not nil, is the worker's lanes (see
+// simd16).
+type simd32 struct {
+	asm bool
+	l   *simdLanes32
+}
 
-func (k simd32) size() int { return 4 }
+// buf returns the lanes to fold into, emptied.
+func (k simd32) buf() *simdLanes32 {
+	l := k.l
+	if l == nil {
+		l = new(simdLanes32)
+	}
+	l.reset()
+	return l
+}
+
+func (k simd32) size() int         { return 4 }
+func (k simd32) countsFirst() bool { return false }
 
 func (k simd32) lanes(blk []byte, masked bool) laneTotals {
-	var l simdLanes32
-	l.reset()
-	k.fill(blk, &l, masked)
+	l := k.buf()
+	k.fill(blk, l, masked)
 	return l.totals()
 }
 
@@ -72,9 +86,13 @@ func (k simd32) fill(blk []byte, l *simdLanes32, masked bool) {
 	simdLanes32Go(blk, done, l, masked)
 }
 
+// narrow: F32 has no narrow loops (the square of a float32 value is not
+// exact in float32).
+func (k simd32) narrow([]byte, bool) (laneTotals, bool) { return laneTotals{}, false }
+
 func (k simd32) dev(blk []byte, pivot float64, hasBad bool) (d, d2 float64) {
-	var l simdLanes32
-	k.devFill(blk, pivot, &l, hasBad)
+	l := k.buf()
+	k.devFill(blk, pivot, l, hasBad)
 	return laneSums(&l.sum, &l.sq)
 }
 

@@ -15,10 +15,39 @@ var (
 )
 
 var (
-	bf16Asm = simdAsm{lanes: simdLanesBF16, masked: simdLanesMaskedBF16, dev: simdDevBF16}
-	f16Asm  = simdAsm{lanes: simdLanesF16, masked: simdLanesMaskedF16, dev: simdDevF16}
+	bf16Asm = simdAsm{narrow: simdNarrowBF16, narrowCount: simdNarrowCountBF16, count: simdCount16, lanes: simdLanesBF16, masked: simdLanesMaskedBF16, dev: simdDevBF16}
+	f16Asm  = simdAsm{narrow: simdNarrowF16, narrowCount: simdNarrowCountF16, count: simdCount16, lanes: simdLanesF16, masked: simdLanesMaskedF16, dev: simdDevF16}
 	f32Asm  = simdAsm32{lanes: simdLanesF32, masked: simdLanesMaskedF32, dev: simdDevF32}
 )
+
+// simdNarrowBF16 folds pairs×32 BF16 elements at p into l with float32
+// sums (see kernel_simd.go), keeping no NaN or infinity out.
+//
+//go:noescape
+func simdNarrowBF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
+
+// simdNarrowF16 is simdNarrowBF16 for F16.
+//
+//go:noescape
+func simdNarrowF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
+
+// simdNarrowCountBF16 is simdNarrowBF16 counting the zeros and the
+// magnitudes of at least the smallest normal instead of keeping the smallest
+// magnitude.
+//
+//go:noescape
+func simdNarrowCountBF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
+
+// simdNarrowCountF16 is simdNarrowCountBF16 for F16.
+//
+//go:noescape
+func simdNarrowCountF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
+
+// simdCount16 counts the zeros and the magnitudes of at least the smallest
+// normal of groups×16 BF16 or F16 elements at p into l.
+//
+//go:noescape
+func simdCount16(p *byte, groups int, l *simdLanes, c *simdConsts)
 
 // simdLanesBF16 folds groups×16 BF16 elements at p into l, assuming all are finite.
 //

@@ -2,8 +2,9 @@
 
 // AVX2 + FMA loops of the vector scan kernels (see kernel_simd.go).
 //
-// Every loop takes 16 elements (unaligned loads) per iteration and adds them
-// into the lane accumulators of a simdLanes or simdLanes32 (laid out as below);
+// Every loop but the narrow ones (below: 32 elements per iteration, float32
+// lanes) takes 16 elements (unaligned loads) per iteration and adds them into
+// the lane accumulators of a simdLanes or simdLanes32 (laid out as below);
 // the Go side resets the lanes, folds the leftover elements and reduces the
 // lanes. Which element goes to which lane is fixed, and mirrored exactly by
 // the Go twin simdLanesGo:
@@ -34,6 +35,14 @@
 #define L_PINF 416
 #define L_NINF 448
 #define L_SCRATCH 480 // 16-bit loops only: 64 bytes
+#define L_SMAX 544    // narrow loops only: the largest raw pattern as int16,
+#define L_UMAX 576    // as uint16,
+#define L_AMIN 608    // and the smallest magnitude
+
+// How many pairs of groups of 16 the narrow loops fold into their float32
+// lanes before adding them to the float64 lanes (narrowPairs in
+// kernel_simd.go).
+#define N_PAIRS 8
 
 // simdConsts and simdConsts32 offsets: patterns repeated over 32 bytes.
 #define C_ABS 0      // 0x7FFF: the magnitude bits
@@ -330,6 +339,218 @@
 	MOVQ c+24(FP), R8 \
 	LOAD_LANES32
 
+// The narrow loops (BF16, F16) take pairs of groups of 16: per group, the
+// counts and the raw extremes in 16-bit lanes, and the sums of x and x² in
+// float32 lanes, the first group of a pair in Y0-Y3, the second in Y4-Y7
+// (eight chains, so that no addition waits for the one before). Every
+// N_PAIRS pairs (and at the end) the float32 lanes are added up, widened and
+// added to the float64 lanes (see kernel_simd.go for why that keeps the
+// promised accuracy). No NaN or infinity is kept out: the caller checks the
+// extremes afterwards.
+//
+// The zeros and subnormals are not counted by simdNarrowBF16 and
+// simdNarrowF16: they keep the smallest magnitude, and only a block where
+// that is below the smallest normal is counted again by simdCount16. The
+// counting loops (simdNarrowCountBF16, simdNarrowCountF16) count them as
+// CLEAN_STEP does, for blocks expected to need it; their sums are the same.
+//
+// Registers: Y0, Y1 the float32 sums of the two vectors the first group of
+// a pair widens to, Y2, Y3 their squares; Y4-Y7 the same for the second
+// group; Y8 amin (counting loops: zeros), Y9 (counting loops: nontiny), Y10
+// smax (int16), Y11 umax (uint16), Y12 (counting loops: zero); Y13-Y15
+// scratch. SI data, CX pairs left, R9 pairs left in the run, DI lanes, R8
+// constants.
+
+// NARROW_BF16 and NARROW_F16 fold the 16 elements at off(SI) into the sums
+// S, S', the squares Q, Q'. BF16: the even elements go to S, Q and the odd
+// ones to S', Q' (as WIDE_BF16 splits them); F16: elements 0-7 to S, Q,
+// 8-15 to S', Q'. The squares are exact for both (one rounding: the
+// addition's).
+#define NARROW_KEYS(off) \
+	VMOVDQU off(SI), Y13 \
+	VPAND C_ABS(R8), Y13, Y14 \
+	VPMINUW Y14, Y8, Y8 \
+	VPMAXSW Y13, Y10, Y10 \
+	VPMAXUW Y13, Y11, Y11
+
+#define NARROW_COUNTS(off) \
+	VMOVDQU off(SI), Y13 \
+	VPAND C_ABS(R8), Y13, Y14 \
+	VPCMPEQW Y12, Y14, Y15 \
+	VPSUBW Y15, Y8, Y8 \
+	VPCMPGTW C_TINY(R8), Y14, Y15 \
+	VPSUBW Y15, Y9, Y9 \
+	VPMAXSW Y13, Y10, Y10 \
+	VPMAXUW Y13, Y11, Y11
+
+#define NARROW_ACC(S, S2, Q, Q2) \
+	VADDPS Y14, S, S \
+	VFMADD231PS Y14, Y14, Q \
+	VADDPS Y13, S2, S2 \
+	VFMADD231PS Y13, Y13, Q2
+
+#define NARROW_BF16(off, S, S2, Q, Q2) \
+	NARROW_KEYS(off) \
+	VPSLLD $16, Y13, Y14 \
+	VPAND C_HI(R8), Y13, Y13 \
+	NARROW_ACC(S, S2, Q, Q2)
+
+#define NARROW_F16(off, S, S2, Q, Q2) \
+	NARROW_KEYS(off) \
+	VCVTPH2PS off(SI), Y14 \
+	VCVTPH2PS off+16(SI), Y13 \
+	NARROW_ACC(S, S2, Q, Q2)
+
+#define NARROW_BF16_C(off, S, S2, Q, Q2) \
+	NARROW_COUNTS(off) \
+	VPSLLD $16, Y13, Y14 \
+	VPAND C_HI(R8), Y13, Y13 \
+	NARROW_ACC(S, S2, Q, Q2)
+
+#define NARROW_F16_C(off, S, S2, Q, Q2) \
+	NARROW_COUNTS(off) \
+	VCVTPH2PS off(SI), Y14 \
+	VCVTPH2PS off+16(SI), Y13 \
+	NARROW_ACC(S, S2, Q, Q2)
+
+// NARROW_CARRY adds the float32 lanes up, (Y0 + Y1) + (Y4 + Y5) for the
+// sums and (Y2 + Y3) + (Y6 + Y7) for the squares, widens their 8 lanes to
+// float64 and adds them to sum[0], sum[1] (sq[0], sq[1]); then empties the
+// float32 lanes.
+#define NARROW_CARRY \
+	VADDPS Y1, Y0, Y0 \
+	VADDPS Y5, Y4, Y4 \
+	VADDPS Y4, Y0, Y0 \
+	VADDPS Y3, Y2, Y2 \
+	VADDPS Y7, Y6, Y6 \
+	VADDPS Y6, Y2, Y2 \
+	VCVTPS2PD X0, Y13 \
+	VADDPD L_SUM+0(DI), Y13, Y13 \
+	VMOVUPD Y13, L_SUM+0(DI) \
+	VEXTRACTF128 $1, Y0, X0 \
+	VCVTPS2PD X0, Y13 \
+	VADDPD L_SUM+32(DI), Y13, Y13 \
+	VMOVUPD Y13, L_SUM+32(DI) \
+	VCVTPS2PD X2, Y13 \
+	VADDPD L_SQ+0(DI), Y13, Y13 \
+	VMOVUPD Y13, L_SQ+0(DI) \
+	VEXTRACTF128 $1, Y2, X2 \
+	VCVTPS2PD X2, Y13 \
+	VADDPD L_SQ+32(DI), Y13, Y13 \
+	VMOVUPD Y13, L_SQ+32(DI) \
+	NARROW_EMPTY
+
+#define NARROW_EMPTY \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3 \
+	VXORPS Y4, Y4, Y4 \
+	VXORPS Y5, Y5, Y5 \
+	VXORPS Y6, Y6, Y6 \
+	VXORPS Y7, Y7, Y7
+
+#define NARROW_PROLOGUE \
+	MOVQ p+0(FP), SI \
+	MOVQ pairs+8(FP), CX \
+	MOVQ l+16(FP), DI \
+	MOVQ c+24(FP), R8 \
+	VMOVDQU L_SMAX(DI), Y10 \
+	VMOVDQU L_UMAX(DI), Y11 \
+	NARROW_EMPTY
+
+#define NARROW_AMIN_IN \
+	VMOVDQU L_AMIN(DI), Y8
+
+#define NARROW_AMIN_OUT \
+	VMOVDQU Y8, L_AMIN(DI)
+
+#define NARROW_COUNTS_IN \
+	VMOVDQU L_ZEROS(DI), Y8 \
+	VMOVDQU L_NONTINY(DI), Y9 \
+	VPXOR Y12, Y12, Y12
+
+#define NARROW_COUNTS_OUT \
+	VMOVDQU Y8, L_ZEROS(DI) \
+	VMOVDQU Y9, L_NONTINY(DI)
+
+#define NARROW_EPILOGUE \
+	VMOVDQU Y10, L_SMAX(DI) \
+	VMOVDQU Y11, L_UMAX(DI) \
+	VZEROUPPER \
+	RET
+
+// NARROW_LOOP(STEP, IN, OUT) runs STEP over the pairs in runs of N_PAIRS;
+// IN loads and OUT stores the lanes STEP keeps besides the extremes.
+#define NARROW_LOOP(STEP, IN, OUT) \
+	NARROW_PROLOGUE \
+	IN \
+	TESTQ CX, CX \
+	JZ   done \
+run: \
+	MOVQ $N_PAIRS, R9 \
+	CMPQ CX, R9 \
+	CMOVQLT CX, R9 \
+	SUBQ R9, CX \
+loop: \
+	STEP(0, Y0, Y1, Y2, Y3) \
+	STEP(32, Y4, Y5, Y6, Y7) \
+	ADDQ $64, SI \
+	DECQ R9 \
+	JNZ  loop \
+	NARROW_CARRY \
+	TESTQ CX, CX \
+	JNZ  run \
+done: \
+	OUT \
+	NARROW_EPILOGUE
+
+// func simdNarrowBF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
+TEXT ·simdNarrowBF16(SB), NOSPLIT, $0-32
+	NARROW_LOOP(NARROW_BF16, NARROW_AMIN_IN, NARROW_AMIN_OUT)
+
+// func simdNarrowF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
+TEXT ·simdNarrowF16(SB), NOSPLIT, $0-32
+	NARROW_LOOP(NARROW_F16, NARROW_AMIN_IN, NARROW_AMIN_OUT)
+
+// func simdNarrowCountBF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
+TEXT ·simdNarrowCountBF16(SB), NOSPLIT, $0-32
+	NARROW_LOOP(NARROW_BF16_C, NARROW_COUNTS_IN, NARROW_COUNTS_OUT)
+
+// func simdNarrowCountF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
+TEXT ·simdNarrowCountF16(SB), NOSPLIT, $0-32
+	NARROW_LOOP(NARROW_F16_C, NARROW_COUNTS_IN, NARROW_COUNTS_OUT)
+
+// func simdCount16(p *byte, groups int, l *simdLanes, c *simdConsts)
+//
+// simdCount16 counts the zeros and the magnitudes of at least the smallest
+// normal of groups×16 16-bit floats at p, as CLEAN_STEP does.
+TEXT ·simdCount16(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ groups+8(FP), CX
+	MOVQ l+16(FP), DI
+	MOVQ c+24(FP), R8
+	VMOVDQU L_ZEROS(DI), Y10
+	VMOVDQU L_NONTINY(DI), Y11
+	VPXOR Y12, Y12, Y12
+	TESTQ CX, CX
+	JZ   done
+loop:
+	VMOVDQU (SI), Y13
+	VPAND C_ABS(R8), Y13, Y14
+	VPCMPEQW Y12, Y14, Y15
+	VPSUBW Y15, Y10, Y10
+	VPCMPGTW C_TINY(R8), Y14, Y15
+	VPSUBW Y15, Y11, Y11
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  loop
+done:
+	VMOVDQU Y10, L_ZEROS(DI)
+	VMOVDQU Y11, L_NONTINY(DI)
+	VZEROUPPER
+	RET
+
 // func simdLanesBF16(p *byte, groups int, l *simdLanes, c *simdConsts)
 TEXT ·simdLanesBF16(SB), NOSPLIT, $0-32
 	PROLOGUE
@@ -481,3 +702,4 @@ done:
 	STORE_SUMS
 	VZEROUPPER
 	RET
+

@@ -116,7 +116,7 @@ func TestStatsMatchesReference(t *testing.T) {
 			for _, shift := range []int{0, 1, 3} {
 				buf := randomBits(rng, nbytes+shift)
 				raw := buf[shift:]
-				checkAcc(t, string(dt), Stats(dt, raw), ReferenceStats(dt, raw), 1e-9)
+				checkAcc(t, string(dt), Stats(dt, raw), ReferenceStats(dt, raw), statsRel(dt))
 			}
 		}
 	}
@@ -130,16 +130,16 @@ func TestStatsRealisticFloats(t *testing.T) {
 	for _, dt := range []formats.DType{formats.BF16, formats.F16, formats.F32, formats.F64, formats.C64, formats.C128} {
 		for _, n := range []int{5, 4000, 70_000} {
 			raw := realistic(rng, dt, n, 0.001, 0.02, 0, 0, 0)
-			checkAcc(t, string(dt)+" clean", Stats(dt, raw), ReferenceStats(dt, raw), 1e-9)
+			checkAcc(t, string(dt)+" clean", Stats(dt, raw), ReferenceStats(dt, raw), statsRel(dt))
 			// Either side of the point where the one-pass variance of a
 			// block gives way to two passes (mean²/variance = 4095).
 			for _, mean := range []float64{60, -70} {
 				raw = weightsLike(rng, dt, n, mean, 1)
-				checkAcc(t, fmt.Sprintf("%s mean %g", dt, mean), Stats(dt, raw), ReferenceStats(dt, raw), 1e-9)
+				checkAcc(t, fmt.Sprintf("%s mean %g", dt, mean), Stats(dt, raw), ReferenceStats(dt, raw), statsRel(dt))
 			}
 			raw = realistic(rng, dt, n, -3, 0.5, 2, 1, 1)
 			got := Stats(dt, raw)
-			checkAcc(t, string(dt)+" with non-finite", got, ReferenceStats(dt, raw), 1e-9)
+			checkAcc(t, string(dt)+" with non-finite", got, ReferenceStats(dt, raw), statsRel(dt))
 			if got.NonFinite() == 0 || got.NonFinite() > 4 {
 				t.Fatalf("%s: %d non-finite, injected 4 (some may overlap)", dt, got.NonFinite())
 			}
@@ -204,7 +204,7 @@ func TestStatsInjectedCounts(t *testing.T) {
 			if acc.NaN != uint64(nan) || acc.PosInf != uint64(pinf) || acc.NegInf != uint64(ninf) || acc.FirstBad != int64(first) {
 				t.Fatalf("%s chunk %d: NaN %d +Inf %d -Inf %d first %d, want %d %d %d %d", dt, chunk, acc.NaN, acc.PosInf, acc.NegInf, acc.FirstBad, nan, pinf, ninf, first)
 			}
-			checkAcc(t, string(dt), acc, ReferenceStats(dt, raw), 1e-9)
+			checkAcc(t, string(dt), acc, ReferenceStats(dt, raw), statsRel(dt))
 		}
 	}
 }
@@ -258,14 +258,14 @@ func FuzzStats(f *testing.F) {
 		if s := int(shift % 8); s < len(data) {
 			data = data[s:]
 		}
-		checkAcc(t, string(dt), Stats(dt, data), ReferenceStats(dt, data), 1e-9)
+		checkAcc(t, string(dt), Stats(dt, data), ReferenceStats(dt, data), statsRel(dt))
 		// The histogram kernels only run on long inputs: repeat the data to get there.
 		if dt.Bits() == 16 && len(data) >= 2 {
 			long := make([]byte, 0, 2*hist16MinElems+len(data))
 			for len(long) < 2*hist16MinElems {
 				long = append(long, data...)
 			}
-			checkAcc(t, string(dt)+" long", Stats(dt, long), ReferenceStats(dt, long), 1e-9)
+			checkAcc(t, string(dt)+" long", Stats(dt, long), ReferenceStats(dt, long), statsRel(dt))
 		}
 	})
 }

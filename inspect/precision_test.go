@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -38,8 +39,10 @@ func exactStats(vals func(yield func(float64))) (mean, std, l2 float64) {
 
 // TestPrecisionAdversarial scans 10M-element tensors whose mean is large
 // against their spread (where a one-pass or float32 sum would lose the
-// variance), and one whose halves sit at +1e4 and -1e4: mean, std and L2 must
-// be within 1e-6 relative of the compensated float64 reference (they are far
+// variance), one whose halves sit at +1e4 and -1e4, and a zero-mean BF16
+// one (the narrow loops' float32 sums): std and L2 must be within 1e-6
+// relative of the compensated float64 reference, the mean within 1e-6
+// relative or of the standard deviation when that is larger (they are far
 // closer; the test logs how close).
 func TestPrecisionAdversarial(t *testing.T) {
 	if testing.Short() {
@@ -59,6 +62,7 @@ func TestPrecisionAdversarial(t *testing.T) {
 		mk(formats.F32, func(int) float64 { return 1000 + 0.01*rng.NormFloat64() }),
 		mk(formats.BF16, func(int) float64 { return 1 + 0.01*rng.NormFloat64() }),
 		mk(formats.F16, func(int) float64 { return 300 + 0.5*rng.NormFloat64() }),
+		mk(formats.BF16, func(int) float64 { return 0.02 * rng.NormFloat64() }),
 	}
 	split := mk(formats.F32, func(i int) float64 {
 		if i < n/2 {
@@ -83,10 +87,99 @@ func TestPrecisionAdversarial(t *testing.T) {
 			}
 		})
 		rel := func(got, want float64) float64 { return math.Abs(got-want) / math.Abs(want) }
-		em, es, el := rel(s.Mean, mean), rel(s.Std(), std), rel(s.L2(), l2)
+		em, es, el := math.Abs(s.Mean-mean)/math.Max(math.Abs(mean), std), rel(s.Std(), std), rel(s.L2(), l2)
 		t.Logf("%s: mean %.12g std %.12g l2 %.12g; relative errors %.1e %.1e %.1e", c.name, mean, std, l2, em, es, el)
 		if em > 1e-6 || es > 1e-6 || el > 1e-6 {
 			t.Fatalf("%s: relative errors mean %.2e std %.2e l2 %.2e exceed 1e-6", c.name, em, es, el)
+		}
+	}
+}
+
+// TestNarrowPrecision holds the narrow loops (BF16 and F16, float32 sums; see
+// kernel_simd.go) to the bounds proven there, against the compensated
+// float64 reference, on adversarial data: a 68M-element zero-mean tensor
+// (the size of a 7B model's MLP matrix), a mean just inside the share where
+// sumsq - sum·mean is trusted (the worst case of the proof), halves of a
+// block cancelling at ±1e4, magnitudes spread over 40 binades, a large
+// offset, values beyond the narrow range (BF16 above 2⁶⁰ or all below
+// 2⁻⁴⁰), and NaN payloads, infinities, ±0 and subnormals among them. Stats
+// (the assembly where the CPU has it) and the Go twin alone are both held
+// to: L2 within narrowSumSqRel/2, the standard deviation within
+// narrowM2Rel/2 relative, the mean within narrowMeanStd of the standard
+// deviation.
+func TestNarrowPrecision(t *testing.T) {
+	rng := rand.New(rand.NewPCG(53, 54))
+	type tcase struct {
+		name string
+		dt   formats.DType
+		n    int
+		gen  func(i int) float64
+	}
+	normal := func(mean, std float64) func(int) float64 {
+		return func(int) float64 { return mean + std*rng.NormFloat64() }
+	}
+	cases := []tcase{
+		{"zero mean", formats.F16, 1 << 20, normal(0, 0.02)},
+		{"mean at the guard", formats.BF16, 4 << 20, normal(0.37*0.02, 0.02)},
+		{"mean at the guard", formats.F16, 4 << 20, normal(0.37, 1)},
+		{"cancelling halves", formats.BF16, 2 << 20, func(i int) float64 {
+			return float64(1-2*(i&1))*1e4 + rng.NormFloat64()
+		}},
+		{"cancelling halves", formats.F16, 2 << 20, func(i int) float64 {
+			return float64(1-2*(i&1))*1e4 + rng.NormFloat64()
+		}},
+		{"40 binades", formats.BF16, 2 << 20, func(int) float64 {
+			return rng.NormFloat64() * math.Ldexp(1, rng.IntN(40)-30)
+		}},
+		{"large offset", formats.BF16, 2 << 20, normal(3, 0.01)},
+		{"beyond 2^60", formats.BF16, 1 << 20, normal(0, 1e20)},
+		{"below 2^-40", formats.BF16, 1 << 20, normal(0, 1e-15)},
+		{"specials", formats.BF16, 1 << 20, normal(0.001, 0.02)},
+		{"specials", formats.F16, 1 << 20, normal(0.001, 0.02)},
+	}
+	if !testing.Short() {
+		cases = append(cases, tcase{"zero mean, 68M", formats.BF16, 3584 * 18944, normal(0, 0.02)})
+	} else {
+		cases = append(cases, tcase{"zero mean", formats.BF16, 4 << 20, normal(0, 0.02)})
+	}
+	for _, c := range cases {
+		raw := make([]byte, 2*c.n)
+		for i := range c.n {
+			encode(c.dt, raw[2*i:], c.gen(i))
+		}
+		if c.name == "specials" {
+			f := bf16SIMD
+			if c.dt == formats.F16 {
+				f = f16SIMD
+			}
+			// NaN with several payloads, infinities, ±0, subnormals
+			sp := []uint16{f.pinf, f.ninf, f.pinf | 1, f.pinf | 0x55, f.ninf | 0x7F, 0x8000, 0, 1, 0x8000 | f.tiny}
+			for i := rng.IntN(1000); i < c.n; i += 1 + rng.IntN(2000) {
+				binary.LittleEndian.PutUint16(raw[2*i:], sp[rng.IntN(len(sp))])
+			}
+		}
+		mean, std, l2 := exactStats(func(yield func(float64)) {
+			for i := range c.n {
+				if v := formats.Element(c.dt, raw, i); !math.IsNaN(v) && !math.IsInf(v, 0) {
+					yield(v)
+				}
+			}
+		})
+		f := bf16SIMD
+		if c.dt == formats.F16 {
+			f = f16SIMD
+		}
+		kernels := map[string]Acc{"Stats": Stats(c.dt, raw)}
+		if c.n < 16<<20 { // the 68M case: Stats alone (the twin agrees with it to the bit elsewhere)
+			kernels["Go twin"] = vecStats(simd16{f, false, nil}, raw)
+		}
+		for name, got := range kernels {
+			em, es, el := math.Abs(got.Mean-mean)/std, math.Abs(got.Std()-std)/std, math.Abs(got.L2()-l2)/l2
+			t.Logf("%s %s (%d), %s: mean %.6g std %.6g; errors: mean %.1e of std, std %.1e, l2 %.1e", c.dt, c.name, c.n, name, mean, std, em, es, el)
+			if em > narrowMeanStd || es > narrowM2Rel/2 || el > narrowSumSqRel/2 {
+				t.Errorf("%s %s, %s: errors mean %.2e of std (bound %.1e), std %.2e (%.1e), l2 %.2e (%.1e)",
+					c.dt, c.name, name, em, narrowMeanStd, es, narrowM2Rel/2, el, narrowSumSqRel/2)
+			}
 		}
 	}
 }
