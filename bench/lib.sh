@@ -13,6 +13,19 @@ timeit() {
   awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.6f\n", b - a}'
 }
 
+# timed CMD...: "wall cpu" of one run (cpu = user + system seconds)
+timed() {
+  local out rc=0
+  out=$(mktemp)
+  /usr/bin/time -f '%e %U %S' -o "$out" "$@" >/dev/null 2>&1 || rc=$?
+  if ((rc >= 2)); then
+    echo "failed (exit $rc): $*" >&2
+    exit 2
+  fi
+  tail -n 1 "$out" | awk '{printf "%s %.3f\n", $1, $2 + $3}'
+  rm -f "$out"
+}
+
 # median of the numbers on stdin (space or newline separated)
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 

@@ -35,19 +35,6 @@ bench_setup
 cc -O3 -march=native -pthread -o "$bin/memread" "$SHARED/memread.c"
 synth=$bin/ckpt-synth
 
-# timed CMD...: "wall cpu" of one run (cpu = user + system seconds)
-timed() {
-  local out rc=0
-  out=$(mktemp)
-  /usr/bin/time -f '%e %U %S' -o "$out" "$@" >/dev/null 2>&1 || rc=$?
-  if ((rc >= 2)); then
-    echo "failed (exit $rc): $*" >&2
-    exit 2
-  fi
-  tail -n 1 "$out" | awk '{printf "%s %.3f\n", $1, $2 + $3}'
-  rm -f "$out"
-}
-
 # need GB: exit when less than GB gigabytes are free in $work
 need() {
   local avail

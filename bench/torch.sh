@@ -41,19 +41,6 @@ bench_setup
 cc -O3 -march=native -pthread -o "$bin/memread" "$SHARED/memread.c"
 $PY -c 'import torch' || { echo "$PY cannot import torch: install python3-torch" >&2; exit 2; }
 
-# timed CMD...: "wall cpu" of one run (cpu = user + system seconds)
-timed() {
-  local out rc=0
-  out=$(mktemp)
-  /usr/bin/time -f '%e %U %S' -o "$out" "$@" >/dev/null 2>&1 || rc=$?
-  if ((rc >= 2)); then
-    echo "failed (exit $rc): $*" >&2
-    exit 2
-  fi
-  tail -n 1 "$out" | awk '{printf "%s %.3f\n", $1, $2 + $3}'
-  rm -f "$out"
-}
-
 # The Qwen2 shapes: vocabulary, hidden, intermediate, q heads × 64, kv heads × 64.
 gen_py='
 import json, os, sys, torch
