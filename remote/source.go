@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,10 @@ import (
 //     bytes (a zip's local header and the name after it come in one request);
 //     one that continues the read before it fetches twice what the last such
 //     fetch did, up to segMax (a scan's run of small tensors, a pickle read
-//     64 KiB at a time).
+//     64 KiB at a time). A segment is held from the moment its request is
+//     sent: a read of bytes in flight waits for them, and a new fetch stops
+//     where a held or pending one starts, so the scan's workers reading small
+//     tensors side by side fetch each byte once.
 //     Inspecting a safetensors file transfers its header and nothing else,
 //     or minFetch bytes when its header is shorter.
 //   - Streamed reads (the scan engine's reads of at least streamMin bytes,
@@ -44,7 +48,8 @@ const (
 	minFetch  = 256       // the least a read that nothing held covers fetches (a zip local header and its name fit)
 	streamMin = 128 << 10 // reads at least this big, continuing another, are streamed
 	segMax    = 1 << 20   // the largest fetch kept as a segment
-	maxSegs   = 8         // segments kept per open object
+	maxSegs   = 64        // segments kept per open object
+	segBytes  = 2 << 20   // bytes of segments kept per open object (the newest is kept whatever its size)
 )
 
 // Stats counts what remote reads sent and received since the process started.
@@ -75,7 +80,7 @@ type source struct {
 	sem    chan struct{} // bounds the parallel requests of this object
 
 	mu    sync.Mutex
-	segs  []segment       // small fetched ranges, oldest first
+	segs  []*segment      // small ranges fetched or being fetched, oldest first
 	parts map[int64]*part // streamed parts by index (offset / partSize)
 	ends  [8]int64        // where recent big reads ended, to tell a stream
 	endN  int
@@ -92,10 +97,18 @@ type source struct {
 	ahead     int64 // the highest part index started
 }
 
+// segment is a small range [off, off+n) fetched alone. Its data is set
+// before done is closed; a failed fetch leaves data nil and removes the
+// segment.
 type segment struct {
 	off  int64
+	n    int64
+	done chan struct{}
 	data []byte
 }
+
+// covers reports whether the segment holds (or will hold) the byte at pos.
+func (g *segment) covers(pos int64) bool { return pos >= g.off && pos < g.off+g.n }
 
 // part is the bytes [from, to) of part index idx: to is the part's aligned
 // end (or the object's), from its start or later (a stream that started
@@ -244,11 +257,9 @@ func (s *source) fromHeld(dst []byte, pos int64, stream bool) (int, error) {
 	s.mu.Lock()
 	s.tick++
 	for i := len(s.segs) - 1; i >= 0; i-- {
-		g := s.segs[i]
-		if pos >= g.off && pos < g.off+int64(len(g.data)) {
-			k := copy(dst, g.data[pos-g.off:])
+		if g := s.segs[i]; g.covers(pos) {
 			s.mu.Unlock()
-			return k, nil
+			return g.copyTo(s.ctx, dst, pos)
 		}
 	}
 	idx := pos / s.st.opts.partSize
@@ -305,6 +316,36 @@ func (s *source) fromHeld(dst []byte, pos int64, stream bool) (int, error) {
 		s.drop(idx, p)
 	}
 	return k, nil
+}
+
+// trimSegs drops the oldest segments beyond maxSegs or segBytes (s.mu held).
+// A reader waiting for a dropped segment still gets its bytes.
+func (s *source) trimSegs() {
+	held, keep := int64(0), 0
+	for i := len(s.segs) - 1; i >= 0; i-- {
+		held += s.segs[i].n
+		if keep > 0 && (keep >= maxSegs || held > segBytes) {
+			break
+		}
+		keep++
+	}
+	if keep < len(s.segs) {
+		s.segs = append(s.segs[:0], s.segs[len(s.segs)-keep:]...)
+	}
+}
+
+// copyTo copies into dst the segment's bytes at pos once they are fetched.
+// It returns 0 when the fetch failed: the reader fetches them itself.
+func (g *segment) copyTo(ctx context.Context, dst []byte, pos int64) (int, error) {
+	select {
+	case <-g.done:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	if g.data == nil {
+		return 0, nil
+	}
+	return copy(dst, g.data[pos-g.off:]), nil
 }
 
 // partBuffers recycles the buffers of parts: a fresh 8 MiB allocation costs
@@ -394,15 +435,23 @@ func (s *source) evict(before int64) bool {
 
 // fetchDirect fetches the bytes at pos for a read that nothing held covers
 // (whole: the read's start; or the rest of one whose start was held): a small
-// read at least minFetch bytes when whole, exactly otherwise, kept as a
-// segment; a big one straight into dst, in parallel requests of partSize
-// bytes.
+// read at least minFetch bytes when whole, exactly otherwise, up to where a
+// held or pending segment starts, kept as a segment; a big one straight into
+// dst, in parallel requests of partSize bytes. It returns 0 bytes when
+// another read's fetch came to cover pos meanwhile (the caller reads it from
+// there).
 func (s *source) fetchDirect(dst []byte, pos int64, whole, sequential bool) (int, error) {
 	if len(dst) <= segMax {
 		want := int64(len(dst))
+		s.mu.Lock()
+		for _, g := range s.segs {
+			if g.covers(pos) {
+				s.mu.Unlock()
+				return 0, nil
+			}
+		}
 		if whole {
 			want = max(want, minFetch)
-			s.mu.Lock()
 			if sequential {
 				// Small reads one after another (a scan's small tensors,
 				// a pickle read 64 KiB at a time): fetch twice as much as
@@ -410,19 +459,31 @@ func (s *source) fetchDirect(dst []byte, pos int64, whole, sequential bool) (int
 				want = max(want, min(2*s.lastFetch, segMax))
 			}
 			s.lastFetch = want
-			s.mu.Unlock()
 			want = min(want, s.info.size-pos)
 		}
-		buf := make([]byte, want)
-		if err := s.fetch(buf, pos); err != nil {
-			return 0, err
+		// What another segment holds or brings is not fetched again.
+		for _, g := range s.segs {
+			if g.off > pos && g.off < pos+want {
+				want = g.off - pos
+			}
 		}
+		g := &segment{off: pos, n: want, done: make(chan struct{})}
+		s.segs = append(s.segs, g)
+		s.trimSegs()
+		s.mu.Unlock()
+		buf := make([]byte, want)
+		err := s.fetch(buf, pos)
 		s.mu.Lock()
-		s.segs = append(s.segs, segment{pos, buf})
-		if len(s.segs) > maxSegs {
-			s.segs = append(s.segs[:0], s.segs[len(s.segs)-maxSegs:]...)
+		if err == nil {
+			g.data = buf
+		} else if i := slices.Index(s.segs, g); i >= 0 {
+			s.segs = slices.Delete(s.segs, i, i+1)
 		}
 		s.mu.Unlock()
+		close(g.done)
+		if err != nil {
+			return 0, err
+		}
 		return copy(dst, buf), nil
 	}
 	ps := int(s.st.opts.partSize)

@@ -349,3 +349,48 @@ func TestSourceSmallSequentialReadsGrow(t *testing.T) {
 		t.Errorf("fetched %d bytes for %d", m.sent.Load(), n*size)
 	}
 }
+
+// Small reads from several goroutines side by side (a scan's workers on the
+// small tensors of a small file) fetch each byte once: a read of bytes in
+// flight waits for them, and a fetch stops where another starts.
+func TestSourceSmallReadsFromWorkersFetchOnce(t *testing.T) {
+	for round := range 20 {
+		m := newMem(40 << 10)
+		src := openMem(t, m, testOptions())
+		// The header reads, then tensors of 300 to 3000 bytes handed out
+		// in order to 4 workers.
+		for _, rd := range [][2]int64{{32, 0}, {8, 0}, {2000, 8}} {
+			if _, err := src.ReadAt(make([]byte, rd[0]), rd[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := rand.New(rand.NewPCG(uint64(round), 9))
+		type read struct{ off, n int64 }
+		next := make(chan read)
+		go func() {
+			for off := int64(2008); off < int64(len(m.data)); {
+				n := min(300+r.Int64N(2700), int64(len(m.data))-off)
+				next <- read{off, n}
+				off += n
+			}
+			close(next)
+		}()
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for rd := range next {
+					b := make([]byte, rd.n)
+					if _, err := src.ReadAt(b, rd.off); err != nil || !bytes.Equal(b, m.data[rd.off:rd.off+rd.n]) {
+						t.Errorf("ReadAt(%d, %d): %v", rd.n, rd.off, err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if got := m.sent.Load(); got != int64(len(m.data)) {
+			t.Errorf("round %d: fetched %d bytes of a %d-byte object in %d requests", round, got, len(m.data), m.gets.Load())
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ckpt-tool/ckpt/diff"
+	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/inspect"
 	"github.com/ckpt-tool/ckpt/probe"
 )
@@ -153,9 +154,7 @@ func runBisect(o bisectOptions, until diff.Until, args []string, stdout, stderr 
 	opts := diff.BisectOptions{Until: until, Fast: o.Fast, NoDrift: o.NoDrift, Top: o.Top, OnsetFactor: o.OnsetFactor, RunDir: runDir, UpdateWarn: o.UpdateWarn,
 		Scan: inspect.Options{Workers: o.Workers}, Diff: diff.Options{Workers: o.Workers}, Intervals: o.intervals}
 	if !o.NoProgress && isTerminal(stderr) {
-		opts.Log = func(format string, args ...any) {
-			fmt.Fprintf(stderr, "ckpt bisect: %s\n", safeText(fmt.Sprintf(format, args...)))
-		}
+		opts.Log = bisectLog(stderr, anyRemote(es))
 	}
 	start := time.Now()
 	rep, err := diff.Bisect(ctx, es, opts)
@@ -332,4 +331,31 @@ func writeBisectText(w io.Writer, st styler, rep *diff.Report, args []string) {
 	for _, n := range v.Notes {
 		fmt.Fprintf(w, "%s\n", st.Dim("note: "+n))
 	}
+}
+
+// bisectLog prints bisect's progress lines on w; over remote checkpoints
+// (network) each line also says the bytes received over the network so far.
+func bisectLog(w io.Writer, network bool) func(format string, args ...any) {
+	var net func() int64
+	if network {
+		net = networkCounter()
+	}
+	return func(format string, args ...any) {
+		line := safeText(fmt.Sprintf(format, args...))
+		if net != nil {
+			line = networkLabel(line, net()) + " so far"
+		}
+		fmt.Fprintf(w, "ckpt bisect: %s\n", line)
+	}
+}
+
+// anyRemote reports whether a checkpoint of the series is read over the
+// network.
+func anyRemote(es []*diff.Entry) bool {
+	for _, e := range es {
+		if formats.IsRemote(e.Path) {
+			return true
+		}
+	}
+	return false
 }

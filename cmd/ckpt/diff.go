@@ -80,7 +80,7 @@ func runDiff(o diffOptions, pa, pb string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	bar := newByteProgress(stderr, scanBytes(ca)+scanBytes(cb), "diff", !o.NoProgress)
+	bar := newByteProgress(stderr, scanBytes(ca)+scanBytes(cb), "diff", !o.NoProgress).countNetwork(formats.IsRemote(pa) || formats.IsRemote(pb))
 	start := time.Now()
 	res, err := diff.Compare(ctx, ca, cb, diff.Options{Workers: o.Workers, Progress: bar.Add})
 	bar.Done()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -563,5 +564,34 @@ func TestRemoteHubScanMatchesLocal(t *testing.T) {
 	r.wantCode(t, 2)
 	if !strings.Contains(r.stderr, "HF_TOKEN") || !strings.Contains(r.stderr, "hf://org/repo/big") {
 		t.Errorf("without a token: %s", r.stderr)
+	}
+}
+
+// A scan of a small remote checkpoint fetches each byte once, whatever the
+// order its workers read in: the same count on every run, at most the files'
+// bytes (the weights and config.json) and 1% more.
+func TestRemoteSmallScanTransferIsExact(t *testing.T) {
+	dir := cliTiny(t, 0, "")
+	srv := serve(t, &fileServer{root: filepath.Dir(dir)})
+	url := srv.URL + "/" + filepath.Base(dir) + "/"
+	files := fileSize(t, filepath.Join(dir, "model.safetensors")) + fileSize(t, filepath.Join(dir, "config.json"))
+	said := regexp.MustCompile(`read ([0-9,]+) bytes over the network`)
+	var first string
+	for i := range 12 {
+		r := remoteRun(t, "scan", "--workers", "4", url)
+		r.wantCode(t, 0)
+		m := said.FindStringSubmatch(r.stdout)
+		if m == nil {
+			t.Fatalf("the scan does not say what it read:\n%s", r.stdout)
+		}
+		got, _ := strconv.ParseInt(strings.ReplaceAll(m[1], ",", ""), 10, 64)
+		if i == 0 {
+			first = m[1]
+			if got < files || float64(got) > 1.01*float64(files) {
+				t.Errorf("the scan read %d bytes of %d bytes of files", got, files)
+			}
+		} else if m[1] != first {
+			t.Errorf("run %d read %s bytes, run 1 %s", i+1, m[1], first)
+		}
 	}
 }

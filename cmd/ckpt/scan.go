@@ -193,11 +193,7 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 			suites = append(suites, errorJUnitSuite(path, err, opened))
 			return false, err
 		}
-		desc := "scan " + path
-		if formats.IsRemote(path) {
-			desc += " (over the network)"
-		}
-		bar := newByteProgress(stderr, scanBytes(c), desc, !o.NoProgress)
+		bar := newByteProgress(stderr, scanBytes(c), "scan "+path, !o.NoProgress).countNetwork(formats.IsRemote(path))
 		opts := opts
 		opts.Progress = bar.Add
 		start := time.Now()
