@@ -216,8 +216,11 @@ func b2u(b bool) uint64 {
 func intQ8_0(src []byte) (Acc, bool) {
 	f := newIntFold()
 	var sums [ggmlSumsBatch]uint64
-	for off := 0; off+34 <= len(src); off += 34 {
-		i := off / 34 % ggmlSumsBatch
+	i := 0 // the block's word in sums
+	for off := 0; off+34 <= len(src); off, i = off+34, i+1 {
+		if i == ggmlSumsBatch {
+			i = 0
+		}
 		if i == 0 {
 			ggmlSumsQ8_0(src[off:min(off+34*ggmlSumsBatch, len(src))], sums[:])
 		}
@@ -250,8 +253,11 @@ func intQ8_0(src []byte) (Acc, bool) {
 func intQ4_0(src []byte) (Acc, bool) {
 	f := newIntFold()
 	var sums [ggmlSumsBatch]uint64
-	for off := 0; off+18 <= len(src); off += 18 {
-		i := off / 18 % ggmlSumsBatch
+	i := 0 // the block's word in sums
+	for off := 0; off+18 <= len(src); off, i = off+18, i+1 {
+		if i == ggmlSumsBatch {
+			i = 0
+		}
 		if i == 0 {
 			ggmlSumsQ4_0(src[off:min(off+18*ggmlSumsBatch, len(src))], sums[:])
 		}
@@ -342,9 +348,12 @@ func q4kScaleMin(j int, q *[12]byte) (sc, m int64) {
 func intQ4_K(src []byte) (Acc, bool) {
 	f := newIntFold()
 	var sums [ggmlSumsBatch]uint64
+	i := 0                          // the block's word in sums
 	const batch = ggmlSumsBatch / 4 // super-blocks
-	for off := 0; off+144 <= len(src); off += 144 {
-		i := off / 144 % batch
+	for off := 0; off+144 <= len(src); off, i = off+144, i+1 {
+		if i == batch {
+			i = 0
+		}
 		if i == 0 {
 			ggmlSumsQ4_K(src[off:min(off+144*batch, len(src))], sums[:])
 		}

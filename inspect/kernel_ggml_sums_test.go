@@ -99,7 +99,8 @@ func TestGGMLIntKernelsSumsTwin(t *testing.T) {
 		tr, _ := ty.Traits()
 		per := ggmlPassElems / tr.BlockElems
 		for round := 0; round < 30; round++ {
-			blocks := []int{1, 3, per - 1, per}[round%4]
+			// up to a pass, and past two batches of words
+			blocks := []int{1, 3, per - 1, per, 2*ggmlSumsBatch + 3}[round%5]
 			for _, src := range [][]byte{quantizeLike(rng, ty, blocks, 0, 0.02), quantizeLike(rng, ty, blocks, 0.01, 0.02), adversarialPass(rng, ty, blocks)} {
 				ggmlSumsAsmOK = save
 				got, gotOK := ggmlIntKernels[ty](src)
