@@ -43,8 +43,11 @@ import (
 // type's largest, so few are). The sign of a zero extreme is settled as the
 // float kernels settle it: −0 for the minimum when a −0 occurs.
 //
-// Each kernel's twin is the dequantizing path (ggml's fast dequantizers then
-// the F32 kernel) and ReferenceStats: TestGGMLIntKernels holds them to it.
+// The quant sums come a batch of blocks at a time from kernel_ggml_sums.go
+// (AVX2 where the CPU has it, the tables below otherwise; the same words
+// either way). Each kernel's twin is the dequantizing path (ggml's fast
+// dequantizers then the F32 kernel) and ReferenceStats: TestGGMLIntKernels
+// holds them to it.
 
 // ggmlIntKernels are the integer kernels by type.
 var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
@@ -212,14 +215,22 @@ func b2u(b bool) uint64 {
 // intQ8_0 is the integer kernel of Q8_0 (block: fp16 d, 32 int8 quants).
 func intQ8_0(src []byte) (Acc, bool) {
 	f := newIntFold()
-	for off := 0; off+34 <= len(src); off += 34 {
+	var sums [ggmlSumsBatch]uint64
+	i := 0 // the block's word in sums
+	for off := 0; off+34 <= len(src); off, i = off+34, i+1 {
+		if i == ggmlSumsBatch {
+			i = 0
+		}
+		if i == 0 {
+			ggmlSumsQ8_0(src[off:min(off+34*ggmlSumsBatch, len(src))], sums[:])
+		}
 		b := (*[34]byte)(src[off:])
 		h := binary.LittleEndian.Uint16(b[0:])
 		if !f16Finite(h) {
 			return Acc{}, false
 		}
 		d := float64(ggml.F16ToF32(h))
-		t := tableSum32((*[32]byte)(b[2:]), &q8Sums)
+		t := sums[i]
 		if d == 0 {
 			f.signedZeros(d, b[2:], func(c byte) int { return int(int8(c)) })
 			continue
@@ -241,7 +252,15 @@ func intQ8_0(src []byte) (Acc, bool) {
 // quants; the value is (q−8)·d).
 func intQ4_0(src []byte) (Acc, bool) {
 	f := newIntFold()
-	for off := 0; off+18 <= len(src); off += 18 {
+	var sums [ggmlSumsBatch]uint64
+	i := 0 // the block's word in sums
+	for off := 0; off+18 <= len(src); off, i = off+18, i+1 {
+		if i == ggmlSumsBatch {
+			i = 0
+		}
+		if i == 0 {
+			ggmlSumsQ4_0(src[off:min(off+18*ggmlSumsBatch, len(src))], sums[:])
+		}
 		b := (*[18]byte)(src[off:])
 		h := binary.LittleEndian.Uint16(b[0:])
 		if !f16Finite(h) {
@@ -252,7 +271,7 @@ func intQ4_0(src []byte) (Acc, bool) {
 			f.signedZeros(d, b[2:], nil)
 			continue
 		}
-		t := tableSum16((*[16]byte)(b[2:]), &q4Sums)
+		t := sums[i]
 		s1, s2 := int64(t&0xffff), int64(t>>32)
 		// Σ(q−8) and Σ(q−8)² from Σq and Σq²
 		f.scaled(d, 32, s1-8*32, s2-16*s1+64*32, int(t>>16&0xffff))
@@ -328,7 +347,16 @@ func q4kScaleMin(j int, q *[12]byte) (sc, m int64) {
 // sub-blocks of 32, the value float32(d·sc·q) − dmin·m).
 func intQ4_K(src []byte) (Acc, bool) {
 	f := newIntFold()
-	for off := 0; off+144 <= len(src); off += 144 {
+	var sums [ggmlSumsBatch]uint64
+	i := 0                          // the block's word in sums
+	const batch = ggmlSumsBatch / 4 // super-blocks
+	for off := 0; off+144 <= len(src); off, i = off+144, i+1 {
+		if i == batch {
+			i = 0
+		}
+		if i == 0 {
+			ggmlSumsQ4_K(src[off:min(off+144*batch, len(src))], sums[:])
+		}
 		b := (*[144]byte)(src[off:])
 		hd, hm := binary.LittleEndian.Uint16(b[0:]), binary.LittleEndian.Uint16(b[2:])
 		if !f16Finite(hd) || !f16Finite(hm) {
@@ -359,7 +387,7 @@ func intQ4_K(src []byte) (Acc, bool) {
 		scales := (*[12]byte)(b[4:16])
 		for g := 0; g < 4; g++ {
 			qs := (*[32]byte)(b[16+32*g:])
-			t := tableSum32(qs, &nibbleSums)
+			t := sums[4*i+g]
 			for half := 0; half < 2; half++ {
 				sc, m := q4kScaleMin(2*g+half, scales)
 				shift, nib := uint(16*half), uint(4*half) // the field of t, the nibble of a byte

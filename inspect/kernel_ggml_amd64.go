@@ -1,0 +1,55 @@
+//go:build amd64 && !noasm
+
+package inspect
+
+import "golang.org/x/sys/cpu"
+
+// The quant sums of the integer kernels (kernel_ggml.go) run in AVX2 on
+// x86-64 CPUs that have it (and POPCNT); the loops are in
+// kernel_ggml_amd64.s. Each writes, block by block, exactly the packed word
+// its Go twin (kernel_ggml_sums.go) takes from the tables. Tests switch
+// ggmlSumsAsmOK off to run the twins; -tags noasm leaves the assembly out
+// (kernel_ggml_other.go).
+var ggmlSumsAsmOK = cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT
+
+// ggmlSumsAsmBuilt says the vector loops are linked in.
+const ggmlSumsAsmBuilt = true
+
+// ggmlSumsQ8_0Asm writes, for each of n Q8_0 blocks at p (34 bytes apart),
+// tableSum32 of its quants over q8Sums to out[i].
+//
+//go:noescape
+func ggmlSumsQ8_0Asm(p *byte, n int, out *uint64)
+
+// ggmlSumsQ4_0Asm writes, for each of n Q4_0 blocks at p (18 bytes apart),
+// tableSum16 of its quants over q4Sums to out[i].
+//
+//go:noescape
+func ggmlSumsQ4_0Asm(p *byte, n int, out *uint64)
+
+// ggmlSumsQ4_KAsm writes, for each of n Q4_K super-blocks at p (144 bytes
+// apart), tableSum32 over nibbleSums of its four 32-byte groups of quants
+// to out[4i], ..., out[4i+3].
+//
+//go:noescape
+func ggmlSumsQ4_KAsm(p *byte, n int, out *uint64)
+
+// The vector quant sums over the whole blocks of src (out holds one word per
+// block, four per Q4_K super-block).
+func ggmlSumsQ8_0Vec(src []byte, out []uint64) {
+	if n := len(src) / 34; n > 0 {
+		ggmlSumsQ8_0Asm(&src[0], n, &out[:n][0])
+	}
+}
+
+func ggmlSumsQ4_0Vec(src []byte, out []uint64) {
+	if n := len(src) / 18; n > 0 {
+		ggmlSumsQ4_0Asm(&src[0], n, &out[:n][0])
+	}
+}
+
+func ggmlSumsQ4_KVec(src []byte, out []uint64) {
+	if n := len(src) / 144; n > 0 {
+		ggmlSumsQ4_KAsm(&src[0], n, &out[:4*n][0])
+	}
+}

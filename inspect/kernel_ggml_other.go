@@ -1,0 +1,14 @@
+//go:build !amd64 || noasm
+
+package inspect
+
+// No assembly quant sums here (another architecture, or a build with -tags
+// noasm): the integer kernels take their sums from the tables.
+var ggmlSumsAsmOK = false
+
+// ggmlSumsAsmBuilt says the vector loops are linked in.
+const ggmlSumsAsmBuilt = false
+
+func ggmlSumsQ8_0Vec(src []byte, out []uint64) { ggmlSumsQ8_0Go(src, out) }
+func ggmlSumsQ4_0Vec(src []byte, out []uint64) { ggmlSumsQ4_0Go(src, out) }
+func ggmlSumsQ4_KVec(src []byte, out []uint64) { ggmlSumsQ4_KGo(src, out) }

@@ -1,0 +1,144 @@
+package inspect
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/formats/ggml"
+	"github.com/ckpt-tool/ckpt/internal/testenv"
+)
+
+// ggmlSumsCase is one type's quant sums: the vector loop (the Go twin where
+// none is built), the twin, and how many words a block gets.
+type ggmlSumsCase struct {
+	ty        ggml.Type
+	vec, twin func(src []byte, out []uint64)
+	words     int
+}
+
+func ggmlSumsCases() []ggmlSumsCase {
+	return []ggmlSumsCase{
+		{ggml.Q8_0, ggmlSumsQ8_0Vec, ggmlSumsQ8_0Go, 1},
+		{ggml.Q4_0, ggmlSumsQ4_0Vec, ggmlSumsQ4_0Go, 1},
+		{ggml.Q4_K, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
+	}
+}
+
+// needGGMLSumsAsm stops a test of the vector loops on an x86-64 build whose
+// CPU cannot run them.
+func needGGMLSumsAsm(t *testing.T) {
+	t.Helper()
+	if ggmlSumsAsmBuilt && !ggmlSumsAsmOK {
+		testenv.Missing(t, "this CPU lacks AVX2 or POPCNT, so the quant sums' vector loops cannot run", "run on an x86-64 CPU with AVX2")
+	}
+}
+
+// checkGGMLSums runs the vector loop and the twin on src and wants the same
+// words, and no word written past the whole blocks.
+func checkGGMLSums(t *testing.T, c ggmlSumsCase, what string, src []byte) {
+	t.Helper()
+	tr, _ := c.ty.Traits()
+	n := len(src) / tr.BlockBytes * c.words
+	const sentinel = 0x5a5a5a5a5a5a5a5a
+	got, want := make([]uint64, n+4), make([]uint64, n+4)
+	for i := range got {
+		got[i], want[i] = sentinel, sentinel
+	}
+	c.vec(src, got)
+	c.twin(src, want)
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("%v %s (%d bytes): word %d is %#016x, the twin's %#016x", c.ty, what, len(src), i, got[i], want[i])
+		}
+	}
+}
+
+// TestGGMLSumsAsm holds the quant sums' vector loops to their Go twins word
+// for word: on random bytes at every alignment and length (with trailing
+// bytes of a partial block), on adversarial passes, and on blocks whose
+// every quant byte is one value (each of the 256, so every extreme quant and
+// nibble).
+func TestGGMLSumsAsm(t *testing.T) {
+	needGGMLSumsAsm(t)
+	rng := rand.New(rand.NewPCG(61, 62))
+	for _, c := range ggmlSumsCases() {
+		tr, _ := c.ty.Traits()
+		buf := randomBits(rng, 70*tr.BlockBytes+64)
+		for align := 0; align < 64; align++ {
+			for _, blocks := range []int{0, 1, 2, 3, 5, 8, 17, 64} {
+				for _, extra := range []int{0, 1, tr.BlockBytes - 1} {
+					checkGGMLSums(t, c, "random", buf[align:align+blocks*tr.BlockBytes+extra])
+				}
+			}
+		}
+		for round := 0; round < 20; round++ {
+			checkGGMLSums(t, c, "adversarial", adversarialPass(rng, c.ty, 1+rng.IntN(ggmlSumsBatch)))
+		}
+		for v := 0; v < 256; v++ {
+			src := make([]byte, 3*tr.BlockBytes)
+			for j := range src {
+				src[j] = byte(v)
+			}
+			checkGGMLSums(t, c, "uniform", src)
+		}
+	}
+}
+
+// TestGGMLIntKernelsSumsTwin runs the integer kernels with the vector quant
+// sums and with the tables: the accumulators must be identical, bit for
+// bit, and the kernel must take or hand back the same passes.
+func TestGGMLIntKernelsSumsTwin(t *testing.T) {
+	needGGMLSumsAsm(t)
+	save := ggmlSumsAsmOK
+	defer func() { ggmlSumsAsmOK = save }()
+	rng := rand.New(rand.NewPCG(63, 64))
+	for _, ty := range intKernelTypes() {
+		tr, _ := ty.Traits()
+		per := ggmlPassElems / tr.BlockElems
+		for round := 0; round < 30; round++ {
+			// up to a pass, and past two batches of words
+			blocks := []int{1, 3, per - 1, per, 2*ggmlSumsBatch + 3}[round%5]
+			for _, src := range [][]byte{quantizeLike(rng, ty, blocks, 0, 0.02), quantizeLike(rng, ty, blocks, 0.01, 0.02), adversarialPass(rng, ty, blocks)} {
+				ggmlSumsAsmOK = save
+				got, gotOK := ggmlIntKernels[ty](src)
+				ggmlSumsAsmOK = false
+				want, wantOK := ggmlIntKernels[ty](src)
+				if gotOK != wantOK || !reflect.DeepEqual(got, want) {
+					t.Fatalf("%v: with the vector sums %v %+v, with the tables %v %+v", ty, gotOK, got, wantOK, want)
+				}
+			}
+		}
+	}
+	// The engine's path: Stats of a whole chunk either way.
+	ggmlSumsAsmOK = save
+	for _, ty := range intKernelTypes() {
+		tr, _ := ty.Traits()
+		dt, _ := formats.DTypeOfGGML(ty)
+		src := quantizeLike(rng, ty, 3*ggmlPassElems/tr.BlockElems+5, 0, 0.02)
+		binary.LittleEndian.PutUint16(src[tr.BlockBytes*7+tr.Scales[0]:], 0x7e00) // one pass dequantized
+		ggmlSumsAsmOK = save
+		got := Stats(dt, src)
+		ggmlSumsAsmOK = false
+		want := Stats(dt, src)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%v: Stats with the vector sums %+v, with the tables %+v", ty, got, want)
+		}
+	}
+}
+
+// FuzzGGMLSums holds the vector quant sums to their twins on arbitrary bytes.
+func FuzzGGMLSums(f *testing.F) {
+	f.Add(uint8(0), make([]byte, 144))
+	f.Add(uint8(1), []byte{0x00, 0x80, 1, 2, 3, 0x88, 0xff, 0x0f, 0xf0, 0x7f, 0x80, 0x08, 0x80, 0x00, 0xff, 0xff, 0x11, 0x22})
+	f.Add(uint8(2), make([]byte, 300))
+	cases := ggmlSumsCases()
+	f.Fuzz(func(t *testing.T, k uint8, data []byte) {
+		if ggmlSumsAsmBuilt && !ggmlSumsAsmOK {
+			return // nothing to compare: the vector loops cannot run here (TestGGMLSumsAsm says so)
+		}
+		checkGGMLSums(t, cases[int(k)%len(cases)], "fuzz", data)
+	})
+}
