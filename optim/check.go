@@ -257,13 +257,11 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 		defer vs.close()
 		readers[i] = vs
 	}
-	var c1, c2, lr, eps float64
+	var k updateConsts
 	if canRatio {
-		c1 = 1 - math.Pow(g.Betas[0], *p.Step)
-		c2 = 1 - math.Pow(g.Betas[1], *p.Step)
-		lr, eps = *g.LR, *g.Eps
+		k = updateConsts{c1: 1 - math.Pow(g.Betas[0], *p.Step), c2: 1 - math.Pow(g.Betas[1], *p.Step), lr: *g.LR, eps: *g.Eps}
 	}
-	var sumD, sumT float64
+	var acc updateAcc
 	finite := true
 	total := numel(v.Shape)
 	for done := uint64(0); done < total; {
@@ -284,16 +282,12 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 			if denom != v {
 				db = readers[3].buf[:n]
 			}
-			for i := range n {
-				d := lr * (mb[i] / c1) / (math.Sqrt(db[i]/c2) + eps)
-				sumD += d * d
-				sumT += tb[i] * tb[i]
-			}
+			updateSums(mb, db, tb, &k, &acc)
 		}
 		done += uint64(n)
 	}
 	if canRatio {
-		r := math.Sqrt(sumD) / math.Sqrt(sumT)
+		r := math.Sqrt(acc.sumD) / math.Sqrt(acc.sumT)
 		finite = !math.IsNaN(r) && !math.IsInf(r, 0)
 		if finite {
 			ratio = &r

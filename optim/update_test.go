@@ -1,0 +1,102 @@
+package optim
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// updateInputs draws n elements of m, v and θ: Adam-like magnitudes, with
+// zeros, subnormals, negative second moments and nonfinite values mixed in
+// when odd is set.
+func updateInputs(rng *rand.Rand, n int, odd bool) (m, v, t []float64) {
+	m, v, t = make([]float64, n), make([]float64, n), make([]float64, n)
+	special := []float64{0, math.Copysign(0, -1), 5e-324, -1e-310, math.Inf(1), math.Inf(-1), math.NaN(), 1e300, -3}
+	for i := range n {
+		m[i] = rng.NormFloat64() * math.Pow(10, -float64(rng.IntN(8)))
+		v[i] = rng.Float64() * math.Pow(10, -float64(rng.IntN(12)))
+		t[i] = rng.NormFloat64() * 0.02
+		if odd && rng.IntN(7) == 0 {
+			switch rng.IntN(3) {
+			case 0:
+				m[i] = special[rng.IntN(len(special))]
+			case 1:
+				v[i] = special[rng.IntN(len(special))]
+			default:
+				t[i] = special[rng.IntN(len(special))]
+			}
+		}
+	}
+	return m, v, t
+}
+
+func sameFloat(a, b float64) bool {
+	return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
+}
+
+// TestUpdateSumsTwins checks the vector loop against its plain twin, bit for
+// bit, over every length up to 67 and from running sums already started.
+func TestUpdateSumsTwins(t *testing.T) {
+	if !updateAsmOK {
+		t.Skip("no vector loop on this CPU or architecture: updateSums is its twin")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, odd := range []bool{false, true} {
+		for n := range 68 {
+			for range 20 {
+				m, v, th := updateInputs(rng, n, odd)
+				k := &updateConsts{c1: 1 - math.Pow(0.9, 7), c2: 1 - math.Pow(0.999, 7), lr: rng.Float64() * 1e-3, eps: 1e-8}
+				start := updateAcc{sumD: rng.Float64(), sumT: rng.Float64()}
+				got, want := start, start
+				updateSums(m, v, th, k, &got)
+				updateSumsGo(m, v, th, k, &want)
+				if !sameFloat(got.sumD, want.sumD) || !sameFloat(got.sumT, want.sumT) {
+					t.Fatalf("n=%d odd=%v: vector loop %v, twin %v", n, odd, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestUpdateSumsOrder checks that the sums do not depend on how the elements
+// are handed over: a parameter read in pieces of any length gives the sums
+// of one pass.
+func TestUpdateSumsOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	m, v, th := updateInputs(rng, 1000, false)
+	k := &updateConsts{c1: 0.1, c2: 0.001, lr: 1e-4, eps: 1e-8}
+	var whole updateAcc
+	updateSumsGo(m, v, th, k, &whole)
+	for _, step := range []int{1, 3, 4, 5, 64, 999} {
+		var a updateAcc
+		for i := 0; i < len(m); i += step {
+			j := min(i+step, len(m))
+			updateSums(m[i:j], v[i:j], th[i:j], k, &a)
+		}
+		if a != whole {
+			t.Fatalf("pieces of %d: %v, one pass %v", step, a, whole)
+		}
+	}
+}
+
+// TestUpdateSumsReference checks the twin against the formula written out
+// with one rounding per operation.
+func TestUpdateSumsReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	m, v, th := updateInputs(rng, 500, true)
+	k := &updateConsts{c1: 0.19, c2: 0.002, lr: 3e-4, eps: 1e-8}
+	var sumD, sumT float64
+	for i := range m {
+		q := m[i] / k.c1
+		q = float64(k.lr * q)
+		s := math.Sqrt(v[i]/k.c2) + k.eps
+		d := q / s
+		sumD = sumD + float64(d*d)
+		sumT = sumT + float64(th[i]*th[i])
+	}
+	var a updateAcc
+	updateSumsGo(m, v, th, k, &a)
+	if !sameFloat(a.sumD, sumD) || !sameFloat(a.sumT, sumT) {
+		t.Fatalf("twin %v, reference %v %v", a, sumD, sumT)
+	}
+}
