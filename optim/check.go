@@ -248,6 +248,9 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 			streams = append(streams, denom)
 		}
 	}
+	// FP32 moments (the usual case) go to the update's loop as they are
+	// stored, without a float64 copy; the weight is always decoded.
+	raw32 := canRatio && m.DType == formats.F32 && v.DType == formats.F32 && denom.DType == formats.F32
 	readers := make([]*viewStream, len(streams))
 	for i, t := range streams {
 		vs, err := openStream(t)
@@ -255,6 +258,7 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 			return 0, nil, err
 		}
 		defer vs.close()
+		vs.keepRaw = raw32 && t != p.Weight
 		readers[i] = vs
 	}
 	var k updateConsts
@@ -271,18 +275,28 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 				return 0, nil, err
 			}
 		}
-		vb := readers[0].buf[:n]
-		for _, x := range vb {
-			if x < 0 {
-				negative++
-			}
-		}
-		if canRatio {
-			mb, tb, db := readers[1].buf[:n], readers[2].buf[:n], vb
+		if raw32 {
+			vr := readers[0].raw[:4*n]
+			negative += negativeF32(vr)
+			dr := vr
 			if denom != v {
-				db = readers[3].buf[:n]
+				dr = readers[3].raw[:4*n]
 			}
-			updateSums(mb, db, tb, &k, &acc)
+			updateSums32(readers[1].raw[:4*n], dr, readers[2].buf[:n], &k, &acc)
+		} else {
+			vb := readers[0].buf[:n]
+			for _, x := range vb {
+				if x < 0 {
+					negative++
+				}
+			}
+			if canRatio {
+				mb, tb, db := readers[1].buf[:n], readers[2].buf[:n], vb
+				if denom != v {
+					db = readers[3].buf[:n]
+				}
+				updateSums(mb, db, tb, &k, &acc)
+			}
 		}
 		done += uint64(n)
 	}
@@ -296,13 +310,15 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 	return negative, ratio, nil
 }
 
-// viewStream reads a tensor's elements as float64, chunk by chunk.
+// viewStream reads a tensor's elements as float64, chunk by chunk (or, when
+// keepRaw is set, only their bytes into raw).
 type viewStream struct {
-	f   formats.Source
-	vr  io.Reader
-	dt  formats.DType
-	raw []byte
-	buf []float64
+	f       formats.Source
+	vr      io.Reader
+	dt      formats.DType
+	raw     []byte
+	buf     []float64
+	keepRaw bool
 }
 
 func openStream(t *formats.Tensor) (*viewStream, error) {
@@ -317,6 +333,10 @@ func openStream(t *formats.Tensor) (*viewStream, error) {
 func (s *viewStream) close() { s.f.Close() }
 
 func (s *viewStream) next(n int) error {
+	if s.keepRaw {
+		_, err := io.ReadFull(s.vr, s.raw[:n*s.dt.Size()])
+		return err
+	}
 	got, err := readFloats(s.vr, s.dt, s.buf[:n], s.raw)
 	if err != nil {
 		return err

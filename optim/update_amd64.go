@@ -13,3 +13,9 @@ var updateAsmOK = cpu.X86.HasAVX
 //
 //go:noescape
 func updateSumsAsm(m, v, t *float64, n int, k *updateConsts, a *updateAcc)
+
+// updateSums32Asm is updateSums32Go over the first n (a multiple of 4)
+// elements: FP32 moments at m and v, the weight at t.
+//
+//go:noescape
+func updateSums32Asm(m, v *byte, t *float64, n int, k *updateConsts, a *updateAcc)

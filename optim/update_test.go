@@ -1,6 +1,7 @@
 package optim
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -98,5 +99,69 @@ func TestUpdateSumsReference(t *testing.T) {
 	updateSumsGo(m, v, th, k, &a)
 	if !sameFloat(a.sumD, sumD) || !sameFloat(a.sumT, sumT) {
 		t.Fatalf("twin %v, reference %v %v", a, sumD, sumT)
+	}
+}
+
+// f32Bytes rounds xs to FP32 and returns them as little-endian bytes and
+// widened back to float64.
+func f32Bytes(xs []float64) ([]byte, []float64) {
+	b := make([]byte, 4*len(xs))
+	w := make([]float64, len(xs))
+	for i, x := range xs {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(float32(x)))
+		w[i] = float64(float32(x))
+	}
+	return b, w
+}
+
+// TestUpdateSums32 checks the FP32 loops: the vector loop against its twin,
+// and the twin against the float64 loop over the same values widened.
+func TestUpdateSums32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, odd := range []bool{false, true} {
+		for n := range 150 {
+			m, v, th := updateInputs(rng, n, odd)
+			mb, mw := f32Bytes(m)
+			vb, vw := f32Bytes(v)
+			k := &updateConsts{c1: 1 - math.Pow(0.9, 3), c2: 1 - math.Pow(0.999, 3), lr: 1e-4, eps: 1e-8}
+			var got, twin, want updateAcc
+			updateSums32(mb, vb, th, k, &got)
+			updateSums32Go(mb, vb, th, k, &twin)
+			updateSumsGo(mw, vw, th, k, &want)
+			if !sameFloat(got.sumD, twin.sumD) || !sameFloat(got.sumT, twin.sumT) {
+				t.Fatalf("n=%d odd=%v: vector loop %v, twin %v", n, odd, got, twin)
+			}
+			if !sameFloat(twin.sumD, want.sumD) || !sameFloat(twin.sumT, want.sumT) {
+				t.Fatalf("n=%d odd=%v: FP32 twin %v, float64 loop %v", n, odd, twin, want)
+			}
+			var neg uint64
+			for _, x := range vw {
+				if x < 0 {
+					neg++
+				}
+			}
+			if got := negativeF32(vb); got != neg {
+				t.Fatalf("n=%d odd=%v: negativeF32 %d, want %d", n, odd, got, neg)
+			}
+		}
+	}
+}
+
+// TestNegativeF32Patterns checks negativeF32 at the edges of its range.
+func TestNegativeF32Patterns(t *testing.T) {
+	for _, c := range []struct {
+		bits uint32
+		neg  bool
+	}{{0x00000000, false}, {0x80000000, false}, {0x80000001, true}, {0xBF800000, true}, {0xFF7FFFFF, true},
+		{0xFF800000, true}, {0xFF800001, false}, {0xFFC00000, false}, {0xFFFFFFFF, false}, {0x7F800000, false}, {0x7FC00000, false}, {0x3F800000, false}} {
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], c.bits)
+		want := uint64(0)
+		if c.neg {
+			want = 1
+		}
+		if got := negativeF32(b[:]); got != want || (float64(math.Float32frombits(c.bits)) < 0) != c.neg {
+			t.Errorf("%#08x: negativeF32 %d, want %d", c.bits, got, want)
+		}
 	}
 }
