@@ -3,6 +3,9 @@ package optim
 import (
 	"encoding/binary"
 	"math"
+
+	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/inspect"
 )
 
 // The inner loop of the predicted Adam update: for each element,
@@ -19,25 +22,30 @@ type updateConsts struct {
 	c1, c2, lr, eps float64
 }
 
-// updateAcc is a parameter's running sums: Σd² and Σθ².
+// updateAcc is a parameter's running sums: Σd² and Σθ², and how many
+// elements of v were below zero.
 type updateAcc struct {
 	sumD, sumT float64
+	neg        uint64
 }
 
 // updateSumsGo adds the first n elements of m (exp_avg), v (the second moment
 // Adam divides by) and t (the weight) into a, in order.
 func updateSumsGo(m, v, t []float64, k *updateConsts, a *updateAcc) {
-	sumD, sumT := a.sumD, a.sumT
+	sumD, sumT, neg := a.sumD, a.sumT, a.neg
 	t = t[:len(m)]
 	v = v[:len(m)]
 	for i := range m {
+		if v[i] < 0 {
+			neg++
+		}
 		// The explicit conversions keep every product rounded on its own:
 		// the compiler may not fuse them into the sums.
 		d := float64(k.lr*(m[i]/k.c1)) / (math.Sqrt(v[i]/k.c2) + k.eps)
 		sumD += float64(d * d)
 		sumT += float64(t[i] * t[i])
 	}
-	a.sumD, a.sumT = sumD, sumT
+	a.sumD, a.sumT, a.neg = sumD, sumT, neg
 }
 
 // updateSums is updateSumsGo, through the vector loop when there is one.
@@ -50,28 +58,38 @@ func updateSums(m, v, t []float64, k *updateConsts, a *updateAcc) {
 	updateSumsGo(m[n:], v[n:len(m)], t[n:len(m)], k, a)
 }
 
-// updateSums32Go is updateSumsGo for FP32 moments given as their bytes
-// (little-endian): m and v hold len(t) elements each.
-func updateSums32Go(m, v []byte, t []float64, k *updateConsts, a *updateAcc) {
-	var mb, vb [64]float64
-	for i := 0; i < len(t); i += len(mb) {
-		n := min(len(mb), len(t)-i)
-		for j := range n {
+// updateSums32Go is updateSumsGo for FP32 moments and a weight of dtype wdt,
+// all given as their bytes (little-endian): n elements each.
+func updateSums32Go(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a *updateAcc) {
+	var mb, vb, tb [64]float64
+	ws := wdt.Size()
+	for i := 0; i < n; i += len(mb) {
+		c := min(len(mb), n-i)
+		for j := range c {
 			mb[j] = float64(math.Float32frombits(binary.LittleEndian.Uint32(m[4*(i+j):])))
 			vb[j] = float64(math.Float32frombits(binary.LittleEndian.Uint32(v[4*(i+j):])))
 		}
-		updateSumsGo(mb[:n], vb[:n], t[i:i+n], k, a)
+		inspect.DecodeFloat64(wdt, t[ws*i:ws*(i+c)], tb[:c])
+		updateSumsGo(mb[:c], vb[:c], tb[:c], k, a)
 	}
 }
 
-// updateSums32 is updateSums32Go, through the vector loop when there is one.
-func updateSums32(m, v []byte, t []float64, k *updateConsts, a *updateAcc) {
-	n := 0
-	if updateAsmOK && len(t) >= 4 {
-		n = len(t) &^ 3
-		updateSums32Asm(&m[0], &v[0], &t[0], n, k, a)
+// updateSums32 is updateSums32Go, through a vector loop when there is one
+// for wdt (FP32 and BF16 weights).
+func updateSums32(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a *updateAcc) {
+	done := 0
+	if updateAsmOK && n >= 4 {
+		switch wdt {
+		case formats.F32:
+			done = n &^ 3
+			updateSums32F32Asm(&m[0], &v[0], &t[0], done, k, a)
+		case formats.BF16:
+			done = n &^ 3
+			updateSums32BF16Asm(&m[0], &v[0], &t[0], done, k, a)
+		}
 	}
-	updateSums32Go(m[4*n:4*len(t)], v[4*n:4*len(t)], t[n:], k, a)
+	ws := wdt.Size()
+	updateSums32Go(m[4*done:], v[4*done:], t[ws*done:], wdt, n-done, k, a)
 }
 
 // negativeF32 counts the FP32 values below zero in b (little-endian): a set

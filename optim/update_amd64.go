@@ -4,9 +4,9 @@ package optim
 
 import "golang.org/x/sys/cpu"
 
-// updateAsmOK says the vector loop of the update (update_amd64.s, AVX) can
-// run; the tests switch it off to compare it with its twin.
-var updateAsmOK = cpu.X86.HasAVX
+// updateAsmOK says the vector loops of the update (update_amd64.s, AVX) can
+// run; the tests switch it off to compare them with their twins.
+var updateAsmOK = cpu.X86.HasAVX && cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT
 
 // updateSumsAsm is updateSumsGo over the first n (a multiple of 4) elements
 // at m, v and t.
@@ -14,8 +14,13 @@ var updateAsmOK = cpu.X86.HasAVX
 //go:noescape
 func updateSumsAsm(m, v, t *float64, n int, k *updateConsts, a *updateAcc)
 
-// updateSums32Asm is updateSums32Go over the first n (a multiple of 4)
-// elements: FP32 moments at m and v, the weight at t.
+// updateSums32F32Asm is updateSums32Go over the first n (a multiple of 4)
+// elements: FP32 moments at m and v, an FP32 weight at t.
 //
 //go:noescape
-func updateSums32Asm(m, v *byte, t *float64, n int, k *updateConsts, a *updateAcc)
+func updateSums32F32Asm(m, v, t *byte, n int, k *updateConsts, a *updateAcc)
+
+// updateSums32BF16Asm is updateSums32F32Asm with a BF16 weight.
+//
+//go:noescape
+func updateSums32BF16Asm(m, v, t *byte, n int, k *updateConsts, a *updateAcc)

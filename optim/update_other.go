@@ -2,13 +2,17 @@
 
 package optim
 
-// No vector loop here: updateSums runs its plain twin.
+// No vector loops here: updateSums and updateSums32 run their plain twins.
 var updateAsmOK = false
 
 func updateSumsAsm(m, v, t *float64, n int, k *updateConsts, a *updateAcc) {
 	panic("optim: no vector loop on this architecture")
 }
 
-func updateSums32Asm(m, v *byte, t *float64, n int, k *updateConsts, a *updateAcc) {
+func updateSums32F32Asm(m, v, t *byte, n int, k *updateConsts, a *updateAcc) {
+	panic("optim: no vector loop on this architecture")
+}
+
+func updateSums32BF16Asm(m, v, t *byte, n int, k *updateConsts, a *updateAcc) {
 	panic("optim: no vector loop on this architecture")
 }

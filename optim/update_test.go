@@ -5,6 +5,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/inspect"
 )
 
 // updateInputs draws n elements of m, v and θ: Adam-like magnitudes, with
@@ -51,7 +54,7 @@ func TestUpdateSumsTwins(t *testing.T) {
 				got, want := start, start
 				updateSums(m, v, th, k, &got)
 				updateSumsGo(m, v, th, k, &want)
-				if !sameFloat(got.sumD, want.sumD) || !sameFloat(got.sumT, want.sumT) {
+				if !sameFloat(got.sumD, want.sumD) || !sameFloat(got.sumT, want.sumT) || got.neg != want.neg {
 					t.Fatalf("n=%d odd=%v: vector loop %v, twin %v", n, odd, got, want)
 				}
 			}
@@ -114,37 +117,78 @@ func f32Bytes(xs []float64) ([]byte, []float64) {
 	return b, w
 }
 
-// TestUpdateSums32 checks the FP32 loops: the vector loop against its twin,
-// and the twin against the float64 loop over the same values widened.
+// TestUpdateSums32 checks the FP32 loops, with FP32, BF16 and F16 weights:
+// each vector loop against its twin, and the twin against the float64 loop
+// over the same values widened (negative counts included).
 func TestUpdateSums32(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	for _, odd := range []bool{false, true} {
-		for n := range 150 {
-			m, v, th := updateInputs(rng, n, odd)
-			mb, mw := f32Bytes(m)
-			vb, vw := f32Bytes(v)
-			k := &updateConsts{c1: 1 - math.Pow(0.9, 3), c2: 1 - math.Pow(0.999, 3), lr: 1e-4, eps: 1e-8}
-			var got, twin, want updateAcc
-			updateSums32(mb, vb, th, k, &got)
-			updateSums32Go(mb, vb, th, k, &twin)
-			updateSumsGo(mw, vw, th, k, &want)
-			if !sameFloat(got.sumD, twin.sumD) || !sameFloat(got.sumT, twin.sumT) {
-				t.Fatalf("n=%d odd=%v: vector loop %v, twin %v", n, odd, got, twin)
-			}
-			if !sameFloat(twin.sumD, want.sumD) || !sameFloat(twin.sumT, want.sumT) {
-				t.Fatalf("n=%d odd=%v: FP32 twin %v, float64 loop %v", n, odd, twin, want)
-			}
-			var neg uint64
-			for _, x := range vw {
-				if x < 0 {
-					neg++
+	for _, wdt := range []formats.DType{formats.F32, formats.BF16, formats.F16} {
+		for _, odd := range []bool{false, true} {
+			for n := range 150 {
+				m, v, th := updateInputs(rng, n, odd)
+				mb, mw := f32Bytes(m)
+				vb, vw := f32Bytes(v)
+				tb, tw := weightBytes(wdt, th)
+				k := &updateConsts{c1: 1 - math.Pow(0.9, 3), c2: 1 - math.Pow(0.999, 3), lr: 1e-4, eps: 1e-8}
+				var got, twin, want updateAcc
+				updateSums32(mb, vb, tb, wdt, n, k, &got)
+				updateSums32Go(mb, vb, tb, wdt, n, k, &twin)
+				updateSumsGo(mw, vw, tw, k, &want)
+				if !sameFloat(got.sumD, twin.sumD) || !sameFloat(got.sumT, twin.sumT) || got.neg != twin.neg {
+					t.Fatalf("%v n=%d odd=%v: vector loop %v, twin %v", wdt, n, odd, got, twin)
 				}
-			}
-			if got := negativeF32(vb); got != neg {
-				t.Fatalf("n=%d odd=%v: negativeF32 %d, want %d", n, odd, got, neg)
+				if !sameFloat(twin.sumD, want.sumD) || !sameFloat(twin.sumT, want.sumT) || twin.neg != want.neg {
+					t.Fatalf("%v n=%d odd=%v: FP32 twin %v, float64 loop %v", wdt, n, odd, twin, want)
+				}
+				var neg uint64
+				for _, x := range vw {
+					if x < 0 {
+						neg++
+					}
+				}
+				if got := negativeF32(vb); got != neg || want.neg != neg {
+					t.Fatalf("n=%d odd=%v: negativeF32 %d, the loop %d, want %d", n, odd, got, want.neg, neg)
+				}
 			}
 		}
 	}
+}
+
+// weightBytes stores xs in dt (FP32, BF16 or F16, little-endian) and returns
+// the bytes and the stored values widened back to float64.
+func weightBytes(dt formats.DType, xs []float64) ([]byte, []float64) {
+	if dt == formats.F32 {
+		return f32Bytes(xs)
+	}
+	b := make([]byte, 2*len(xs))
+	for i, x := range xs {
+		bits := math.Float32bits(float32(x))
+		if dt == formats.BF16 {
+			binary.LittleEndian.PutUint16(b[2*i:], uint16(bits>>16))
+		} else {
+			binary.LittleEndian.PutUint16(b[2*i:], f16Bits(float32(x)))
+		}
+	}
+	w := make([]float64, len(xs))
+	inspect.DecodeFloat64(dt, b, w)
+	return b, w
+}
+
+// f16Bits is a rough FP32 → F16 rounding (truncation; out of range to
+// infinity, NaN kept): any pattern serves, the test decodes what it stored.
+func f16Bits(x float32) uint16 {
+	bits := math.Float32bits(x)
+	sign := uint16(bits>>16) & 0x8000
+	exp := int(bits>>23&0xFF) - 127 + 15
+	switch {
+	case bits&0x7FFFFFFF > 0x7F800000:
+		return sign | 0x7E00
+	case exp >= 31:
+		return sign | 0x7C00
+	case exp <= 0:
+		return sign
+	}
+	return sign | uint16(exp)<<10 | uint16(bits>>13&0x3FF)
 }
 
 // TestNegativeF32Patterns checks negativeF32 at the edges of its range.
