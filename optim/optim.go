@@ -92,6 +92,7 @@ type State struct {
 	OwnScan *inspect.Result `json:"-"`
 
 	own      *formats.Checkpoint // the optimizer file opened on its own
+	fused    []fusedPred         // per parameter, the predictions of Scan's one-read pass
 	byTensor map[*formats.Tensor]*stateRef
 }
 
