@@ -75,10 +75,19 @@ func updateSums32Go(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a
 }
 
 // updateSums32 is updateSums32Go, through a vector loop when there is one
-// for wdt (FP32 and BF16 weights).
+// for wdt (FP32 and BF16 weights): eight lanes with AVX-512, four without.
 func updateSums32(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a *updateAcc) {
 	done := 0
-	if updateAsmOK && n >= 4 {
+	if updateAVX512 && n >= 8 {
+		switch wdt {
+		case formats.F32:
+			done = n &^ 7
+			updateSums32F32Asm512(&m[0], &v[0], &t[0], done, k, a)
+		case formats.BF16:
+			done = n &^ 7
+			updateSums32BF16Asm512(&m[0], &v[0], &t[0], done, k, a)
+		}
+	} else if updateAsmOK && n >= 4 {
 		switch wdt {
 		case formats.F32:
 			done = n &^ 3

@@ -8,6 +8,10 @@ import "golang.org/x/sys/cpu"
 // run; the tests switch it off to compare them with their twins.
 var updateAsmOK = cpu.X86.HasAVX && cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT
 
+// updateAVX512 says the FP32 loops run on eight lanes (AVX-512) rather than
+// four; the tests switch it off to check both against their twin.
+var updateAVX512 = updateAsmOK && cpu.X86.HasAVX512F
+
 // updateSumsAsm is updateSumsGo over the first n (a multiple of 4) elements
 // at m, v and t.
 //
@@ -24,3 +28,15 @@ func updateSums32F32Asm(m, v, t *byte, n int, k *updateConsts, a *updateAcc)
 //
 //go:noescape
 func updateSums32BF16Asm(m, v, t *byte, n int, k *updateConsts, a *updateAcc)
+
+// updateSums32F32Asm512 is updateSums32F32Asm on eight lanes: n is a multiple
+// of 8.
+//
+//go:noescape
+func updateSums32F32Asm512(m, v, t *byte, n int, k *updateConsts, a *updateAcc)
+
+// updateSums32BF16Asm512 is updateSums32BF16Asm on eight lanes: n is a
+// multiple of 8.
+//
+//go:noescape
+func updateSums32BF16Asm512(m, v, t *byte, n int, k *updateConsts, a *updateAcc)

@@ -2,6 +2,7 @@ package optim
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -121,6 +122,18 @@ func f32Bytes(xs []float64) ([]byte, []float64) {
 // each vector loop against its twin, and the twin against the float64 loop
 // over the same values widened (negative counts included).
 func TestUpdateSums32(t *testing.T) {
+	wide := []bool{false}
+	if updateAVX512 {
+		wide = append(wide, true) // both loops on this CPU
+		defer func() { updateAVX512 = true }()
+	}
+	for _, w := range wide {
+		updateAVX512 = w
+		t.Run(fmt.Sprintf("avx512=%v", w), testUpdateSums32)
+	}
+}
+
+func testUpdateSums32(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, wdt := range []formats.DType{formats.F32, formats.BF16, formats.F16} {
 		for _, odd := range []bool{false, true} {
