@@ -12,10 +12,11 @@ import (
 // d = lr·(m/c1) / (√(v/c2) + ε), and the running sums Σd² and Σθ², added in
 // element order with one rounding per operation (no fused multiply-add), so
 // that a parameter's sums are the same to the bit however its elements are
-// handed over. updateSums is the vector loop where the CPU has one
-// (update_amd64.s, four elements per step, the sums still added one element
-// at a time in order) and updateSumsGo, its plain twin, elsewhere; the tests
-// check that both give the same bits.
+// handed over. updateSums (float64 inputs) and updateSums32 (FP32 moments,
+// the weight as stored) run the vector loops where the CPU has them
+// (update_amd64.s: four or eight elements per step, the sums still added one
+// element at a time in order) and their plain twins, updateSumsGo and
+// updateSums32Go, elsewhere; the tests check that both give the same bits.
 
 // updateConsts are a parameter's constants of the update.
 type updateConsts struct {
