@@ -246,9 +246,10 @@ func readmeExamples(t *testing.T, text string) []example {
 	return out
 }
 
-// durationRE matches a duration and the throughput scan adds after it when
-// the scan took long enough to measure (which depends on the machine's load).
-var durationRE = regexp.MustCompile(`\b\d+(\.\d+)?\s?(ns|µs|us|ms|s)\b( \(\d+(\.\d+)? [kMGT]?B/s\))?`)
+// durationRE matches a duration ("under 1ms" too, what a tiny scan prints)
+// and the throughput scan adds after it when the scan took long enough to
+// measure (which depends on the machine's load).
+var durationRE = regexp.MustCompile(`(?:under )?\b\d+(\.\d+)?\s?(ns|µs|us|ms|s)\b( \(\d+(\.\d+)? [kMGT]?B/s\))?`)
 
 // showsOutput checks that the lines the README shows appear in the real output
 // in the same order: a line whole, a line holding "…" up to it (a prefix), a

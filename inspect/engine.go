@@ -221,54 +221,82 @@ func (w *worker) scanChunk(src formats.Source, dt formats.DType, off, n int64) (
 // in mapped (touched inside formats.CatchFault unless src is nil: bytes
 // already in memory), or read from src when mapped is nil.
 func (w *worker) foldChunk(src formats.Source, mapped []byte, dt formats.DType, off, n int64) (Acc, error) {
-	mode := foldMode(dt, n)
-	acc := NewAcc()
-	var elems uint64
-	firstBad := int64(-1)
+	cf := w.beginFold(dt, n)
 	err := w.pieces(src, mapped, dt, off, n, func(b []byte) bool {
-		switch mode {
-		case foldHist16:
-			w.sc.fill16(b)
-			if firstBad < 0 && w.sc.anyNonFinite16(dt) {
-				firstBad = int64(elems) + firstBad16(b, class16(dt))
-			}
-			elems += uint64(len(b) / 2)
-		case foldPairs8:
-			w.sc.fillPairs8(b)
-		default:
-			a := w.sc.stats(dt, b)
-			acc.Merge(&a)
-		}
+		w.foldPiece(&cf, b)
 		return true
 	})
 	if err != nil {
 		w.sc.clear8()
 		return Acc{}, err
 	}
-	switch mode {
-	case foldHist16:
-		acc = w.sc.reduce16(dt, elems)
-		acc.FirstBad = firstBad
-	case foldPairs8:
-		w.sc.pairsTo8()
-		acc = w.sc.reduce8(dt, uint64(n))
-		if acc.NonFinite() > 0 {
-			// Rare: read the chunk again to find where the first one is.
-			var seen int64
-			err := w.pieces(src, mapped, dt, off, n, func(b []byte) bool {
-				if i := firstBad8(dt, b); i >= 0 {
-					acc.FirstBad = seen + i
-					return false
-				}
-				seen += int64(len(b))
-				return true
-			})
-			if err != nil {
-				return Acc{}, err
+	acc, again := w.endFold(&cf)
+	if again {
+		// Rare: read the chunk again to find where the first one is.
+		var seen int64
+		err := w.pieces(src, mapped, dt, off, n, func(b []byte) bool {
+			if i := firstBad8(dt, b); i >= 0 {
+				acc.FirstBad = seen + i
+				return false
 			}
+			seen += int64(len(b))
+			return true
+		})
+		if err != nil {
+			return Acc{}, err
 		}
 	}
 	return acc, nil
+}
+
+// chunkFold is one chunk being folded a piece at a time (foldChunk's state).
+type chunkFold struct {
+	dt       formats.DType
+	n        int64 // the chunk's bytes
+	mode     int
+	acc      Acc
+	elems    uint64
+	firstBad int64
+}
+
+// beginFold starts folding a chunk of n bytes of dt.
+func (w *worker) beginFold(dt formats.DType, n int64) chunkFold {
+	return chunkFold{dt: dt, n: n, mode: foldMode(dt, n), acc: NewAcc(), firstBad: -1}
+}
+
+// foldPiece folds the chunk's next piece (pieces: the chunk cut every
+// chunkLen(dt, readBytes) bytes from its start).
+func (w *worker) foldPiece(cf *chunkFold, b []byte) {
+	switch cf.mode {
+	case foldHist16:
+		w.sc.fill16(b)
+		if cf.firstBad < 0 && w.sc.anyNonFinite16(cf.dt) {
+			cf.firstBad = int64(cf.elems) + firstBad16(b, class16(cf.dt))
+		}
+		cf.elems += uint64(len(b) / 2)
+	case foldPairs8:
+		w.sc.fillPairs8(b)
+	default:
+		a := w.sc.stats(cf.dt, b)
+		cf.acc.Merge(&a)
+	}
+}
+
+// endFold returns the accumulator of a chunk whose every piece was folded;
+// again is set when the chunk holds a nonfinite one-byte value, whose place
+// (Acc.FirstBad) is found by reading the chunk again.
+func (w *worker) endFold(cf *chunkFold) (acc Acc, again bool) {
+	switch cf.mode {
+	case foldHist16:
+		acc = w.sc.reduce16(cf.dt, cf.elems)
+		acc.FirstBad = cf.firstBad
+		return acc, false
+	case foldPairs8:
+		w.sc.pairsTo8()
+		acc = w.sc.reduce8(cf.dt, uint64(cf.n))
+		return acc, acc.NonFinite() > 0
+	}
+	return cf.acc, false
 }
 
 // pieces hands the n bytes at off in src to fn a piece of at most readBytes

@@ -35,9 +35,15 @@ type ScanPlan struct {
 	read   atomic.Int64            // bytes Finish read itself
 }
 
-// Folder is one goroutine's memory for Fold (the kernels' scratch); the zero
-// value is ready to use.
-type Folder struct{ w worker }
+// Folder is one goroutine's memory for Fold (the kernels' scratch) and its
+// chunk being streamed (BeginChunk); the zero value is ready to use.
+type Folder struct {
+	w     worker
+	cf    chunkFold
+	tp    int // the streamed chunk's tensor (index into the plan's tensors), -1 when none
+	chunk int
+	open  bool
+}
 
 // NewScanPlan plans the scan of c with opts, as Scan(ctx, c, opts) would.
 func NewScanPlan(c *formats.Checkpoint, opts Options) *ScanPlan {
@@ -133,3 +139,71 @@ func (s *ScanPlan) Finish(ctx context.Context) (*Result, error) {
 // BytesRead is how many bytes Finish scanned itself: those of the chunks
 // that were not folded (0 when the caller's reads covered the whole scan).
 func (s *ScanPlan) BytesRead() int64 { return s.read.Load() }
+
+// Streaming a chunk. A caller that reads a tensor in small pieces (as the
+// engine does, 256 KiB at a time) rather than a chunk at once folds them
+// through BeginChunk, Piece and EndChunk: the same pieces in the same order
+// give the engine's accumulator to the bit.
+
+// Chunks says how the scan cuts t: the byte length of its chunks (the last
+// may be shorter) and of the pieces a chunk is folded in (from the chunk's
+// start; the last of a chunk may be shorter), and of all its bytes. ok is
+// false when the scan does not read t chunk by chunk from its file (not c's,
+// skipped, tied to another tensor, a strided view): BeginChunk then ignores it.
+func (s *ScanPlan) Chunks(t *formats.Tensor) (chunk, piece, total int64, ok bool) {
+	if _, in := s.index[t]; !in || !t.Contiguous() {
+		return 0, 0, 0, false
+	}
+	chunk, total = s.chunking(t)
+	return chunk, chunkLen(t.DType, readBytes), total, chunk > 0
+}
+
+// BeginChunk starts streaming chunk k of t (Chunks) into f; it reports
+// whether the chunk is to be streamed (t is read chunk by chunk and k is one
+// of its chunks). The chunk's pieces then go to Piece, in order, and
+// EndChunk folds the chunk into the scan. A chunk must not be both streamed
+// and folded (Fold).
+func (s *ScanPlan) BeginChunk(f *Folder, t *formats.Tensor, k int) bool {
+	f.open = false
+	chunk, _, total, ok := s.Chunks(t)
+	i := s.index[t]
+	if !ok || k < 0 || k >= len(s.p.tensors[i].accs) {
+		return false
+	}
+	lo := int64(k) * chunk
+	f.cf = f.w.beginFold(t.DType, min(chunk, total-lo))
+	f.tp, f.chunk, f.open = i, k, true
+	return true
+}
+
+// Piece folds the streamed chunk's next piece: the bytes of the chunk from
+// the end of the previous piece, of the length Chunks gives (the chunk's last
+// piece may be shorter).
+func (f *Folder) Piece(b []byte) {
+	if f.open {
+		f.w.foldPiece(&f.cf, b)
+	}
+}
+
+// EndChunk folds the streamed chunk into the scan once its every piece went
+// to Piece; abort (a read failed midway) drops it instead, leaving it to
+// Finish. A chunk of one-byte values holding a nonfinite one is dropped too
+// (the engine reads such a chunk again to find where the first is).
+func (s *ScanPlan) EndChunk(f *Folder, abort bool) {
+	if !f.open {
+		return
+	}
+	f.open = false
+	if abort {
+		f.w.sc.clear8()
+		return
+	}
+	acc, again := f.w.endFold(&f.cf)
+	if again {
+		return
+	}
+	tp := s.p.tensors[f.tp]
+	tp.accs[f.chunk] = acc
+	s.folded[f.tp][f.chunk] = true
+	tp.done.Add(1)
+}

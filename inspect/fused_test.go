@@ -236,3 +236,76 @@ func TestScanPlanViewsAndTied(t *testing.T) {
 		t.Errorf("Finish read %d bytes (%d not folded), want the view's and a chunk's %d", sp.BytesRead(), scanBytes(c)-folded, n)
 	}
 }
+
+// TestScanPlanStreamedChunks streams chunks into a ScanPlan piece by piece
+// (BeginChunk, Piece, EndChunk; every chunk, or every other one, one per
+// goroutine aborted after its first piece) from two goroutines, with chunks of one piece and of
+// several: the result must be Scan's to the bit, and Finish must read less
+// than the whole scan.
+func TestScanPlanStreamedChunks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(45, 46))
+	dir := t.TempDir()
+	writeST(t, filepath.Join(dir, "a.safetensors"), mixedTensors(rng), true)
+	c, err := formats.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := windows(t, c, func(int64) []int64 { return nil }) // whole tensors
+	for _, chunkBytes := range []int{48 << 10, 1 << 20} {
+		opts := Options{Workers: 2, ChunkBytes: chunkBytes}
+		want, err := Scan(context.Background(), c, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, every := range []int{1, 2} {
+			sp := NewScanPlan(c, opts)
+			var wg sync.WaitGroup
+			for g := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var f Folder
+					aborted := false
+					for i := g; i < len(ws); i += 2 {
+						w := ws[i]
+						chunk, piece, total, ok := sp.Chunks(w.t)
+						if !ok {
+							if sp.BeginChunk(&f, w.t, 0) {
+								t.Errorf("%s: BeginChunk took a tensor Chunks refuses", w.t.Name)
+							}
+							continue
+						}
+						for k := 0; int64(k)*chunk < total; k += every {
+							if !sp.BeginChunk(&f, w.t, k) {
+								t.Errorf("%s: BeginChunk refused chunk %d", w.t.Name, k)
+								continue
+							}
+							lo, hi := int64(k)*chunk, min(int64(k+1)*chunk, total)
+							// Abort the first chunk of several pieces (or of
+							// one, when none has several) after one piece.
+							abort := !aborted && (hi-lo > piece || chunk < piece)
+							aborted = aborted || abort
+							for p := lo; p < hi; p += piece {
+								f.Piece(w.raw[p:min(p+piece, hi)])
+								if abort {
+									break
+								}
+							}
+							sp.EndChunk(&f, abort)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			got, err := sp.Finish(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			what := fmt.Sprintf("chunks of %d bytes, every %d", chunkBytes, every)
+			sameResult(t, what, got, want)
+			if sp.BytesRead() >= scanBytes(c) || sp.BytesRead() == 0 {
+				t.Errorf("%s: Finish read %d of %d bytes", what, sp.BytesRead(), scanBytes(c))
+			}
+		}
+	}
+}

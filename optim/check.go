@@ -64,7 +64,7 @@ func (s *State) Check(ctx context.Context, r *inspect.Result, updateWarn float64
 	}
 	if s.own != nil {
 		// The optimizer file is not part of r's checkpoint: scan it here.
-		res, err := inspect.Scan(ctx, s.own, s.ScanOptions)
+		res, err := s.scanFused(ctx, s.own, s.ScanOptions)
 		if err != nil {
 			return nil, err
 		}
@@ -210,6 +210,10 @@ func (s *State) predictAll(ctx context.Context) []prediction {
 					out[i].err = err
 					continue
 				}
+				if i < len(s.fused) && s.fused[i].ok {
+					out[i] = s.fused[i].prediction // from the one-read scan (Scan)
+					continue
+				}
 				out[i].negative, out[i].ratio, out[i].err = s.predict(s.Params[i])
 			}
 		}()
@@ -224,30 +228,14 @@ func (s *State) predictAll(ctx context.Context) []prediction {
 // max_exp_avg_sq when amsgrad keeps one, as Adam then uses it). Weight decay
 // is not part of it. Nonfinite inputs leave the ratio nil.
 func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
-	v := p.state("exp_avg_sq")
-	if v == nil || v.Cut {
+	streams, canRatio, denom, k := s.plan(p)
+	if len(streams) == 0 {
 		return 0, nil, nil
 	}
-	m := p.state("exp_avg")
-	var g *Group
-	if p.Group >= 0 && p.Group < len(s.Groups) {
-		g = &s.Groups[p.Group]
-	}
-	canRatio := m != nil && !m.Cut && slices.Equal(m.Shape, v.Shape) && p.Weight != nil && p.ShapeOK && !p.Weight.Cut &&
-		slices.Equal(p.Weight.Shape, v.Shape) && p.Step != nil && *p.Step > 0 && g != nil && g.LR != nil && g.Eps != nil && len(g.Betas) == 2
-	// With amsgrad, Adam divides by the running maximum of the second moment.
-	denom := v
-	if mx := p.state("max_exp_avg_sq"); mx != nil {
-		denom = mx
-		canRatio = canRatio && !mx.Cut && slices.Equal(mx.Shape, v.Shape)
-	}
-	streams := []*formats.Tensor{v}
-	if canRatio {
-		streams = append(streams, m, p.Weight)
-		if denom != v {
-			streams = append(streams, denom)
-		}
-	}
+	v, m := streams[0], streams[1%len(streams)]
+	// FP32 moments (the usual case) go to the update's loop as they are
+	// stored, without a float64 copy, and so does the weight.
+	raw32 := canRatio && m.DType == formats.F32 && v.DType == formats.F32 && denom.DType == formats.F32
 	readers := make([]*viewStream, len(streams))
 	for i, t := range streams {
 		vs, err := openStream(t)
@@ -255,16 +243,10 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 			return 0, nil, err
 		}
 		defer vs.close()
+		vs.keepRaw = raw32
 		readers[i] = vs
 	}
-	var c1, c2, lr, eps float64
-	if canRatio {
-		c1 = 1 - math.Pow(g.Betas[0], *p.Step)
-		c2 = 1 - math.Pow(g.Betas[1], *p.Step)
-		lr, eps = *g.LR, *g.Eps
-	}
-	var sumD, sumT float64
-	finite := true
+	var acc updateAcc
 	total := numel(v.Shape)
 	for done := uint64(0); done < total; {
 		n := int(min(total-done, chunk))
@@ -273,42 +255,92 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 				return 0, nil, err
 			}
 		}
-		vb := readers[0].buf[:n]
-		for _, x := range vb {
-			if x < 0 {
-				negative++
-			}
-		}
-		if canRatio {
-			mb, tb, db := readers[1].buf[:n], readers[2].buf[:n], vb
+		if raw32 {
+			vr, dr, before := readers[0].raw[:4*n], readers[0].raw[:4*n], acc.neg
 			if denom != v {
-				db = readers[3].buf[:n]
+				dr = readers[3].raw[:4*n]
 			}
-			for i := range n {
-				d := lr * (mb[i] / c1) / (math.Sqrt(db[i]/c2) + eps)
-				sumD += d * d
-				sumT += tb[i] * tb[i]
+			updateSums32(readers[1].raw[:4*n], dr, readers[2].raw[:p.Weight.DType.Size()*n], p.Weight.DType, n, &k, &acc)
+			if denom == v {
+				negative += acc.neg - before // counted by the update's loop
+			} else {
+				negative += negativeF32(vr)
+			}
+		} else {
+			vb := readers[0].buf[:n]
+			for _, x := range vb {
+				if x < 0 {
+					negative++
+				}
+			}
+			if canRatio {
+				mb, tb, db := readers[1].buf[:n], readers[2].buf[:n], vb
+				if denom != v {
+					db = readers[3].buf[:n]
+				}
+				updateSums(mb, db, tb, &k, &acc)
 			}
 		}
 		done += uint64(n)
 	}
 	if canRatio {
-		r := math.Sqrt(sumD) / math.Sqrt(sumT)
-		finite = !math.IsNaN(r) && !math.IsInf(r, 0)
-		if finite {
-			ratio = &r
-		}
+		ratio = ratioOf(acc)
 	}
 	return negative, ratio, nil
 }
 
-// viewStream reads a tensor's elements as float64, chunk by chunk.
+// ratioOf is the update ratio √Σd² / √Σθ², nil when it is not finite.
+func ratioOf(acc updateAcc) *float64 {
+	r := math.Sqrt(acc.sumD) / math.Sqrt(acc.sumT)
+	if math.IsNaN(r) || math.IsInf(r, 0) {
+		return nil
+	}
+	return &r
+}
+
+// plan is predict's decision for p: the tensors it reads, in order
+// (exp_avg_sq; then, when the update can be computed, exp_avg, the weight and,
+// with amsgrad, max_exp_avg_sq; none without exp_avg_sq), whether the update
+// can be computed, the second moment Adam
+// divides by, and the update's constants.
+func (s *State) plan(p *Param) (streams []*formats.Tensor, canRatio bool, denom *formats.Tensor, k updateConsts) {
+	v := p.state("exp_avg_sq")
+	if v == nil || v.Cut {
+		return nil, false, nil, k
+	}
+	m := p.state("exp_avg")
+	var g *Group
+	if p.Group >= 0 && p.Group < len(s.Groups) {
+		g = &s.Groups[p.Group]
+	}
+	canRatio = m != nil && !m.Cut && slices.Equal(m.Shape, v.Shape) && p.Weight != nil && p.ShapeOK && !p.Weight.Cut &&
+		slices.Equal(p.Weight.Shape, v.Shape) && p.Step != nil && *p.Step > 0 && g != nil && g.LR != nil && g.Eps != nil && len(g.Betas) == 2
+	// With amsgrad, Adam divides by the running maximum of the second moment.
+	denom = v
+	if mx := p.state("max_exp_avg_sq"); mx != nil {
+		denom = mx
+		canRatio = canRatio && !mx.Cut && slices.Equal(mx.Shape, v.Shape)
+	}
+	streams = []*formats.Tensor{v}
+	if canRatio {
+		streams = append(streams, m, p.Weight)
+		if denom != v {
+			streams = append(streams, denom)
+		}
+		k = updateConsts{c1: 1 - math.Pow(g.Betas[0], *p.Step), c2: 1 - math.Pow(g.Betas[1], *p.Step), lr: *g.LR, eps: *g.Eps}
+	}
+	return streams, canRatio, denom, k
+}
+
+// viewStream reads a tensor's elements as float64, chunk by chunk (or, when
+// keepRaw is set, only their bytes into raw).
 type viewStream struct {
-	f   formats.Source
-	vr  io.Reader
-	dt  formats.DType
-	raw []byte
-	buf []float64
+	f       formats.Source
+	vr      io.Reader
+	dt      formats.DType
+	raw     []byte
+	buf     []float64
+	keepRaw bool
 }
 
 func openStream(t *formats.Tensor) (*viewStream, error) {
@@ -323,6 +355,10 @@ func openStream(t *formats.Tensor) (*viewStream, error) {
 func (s *viewStream) close() { s.f.Close() }
 
 func (s *viewStream) next(n int) error {
+	if s.keepRaw {
+		_, err := io.ReadFull(s.vr, s.raw[:n*s.dt.Size()])
+		return err
+	}
 	got, err := readFloats(s.vr, s.dt, s.buf[:n], s.raw)
 	if err != nil {
 		return err

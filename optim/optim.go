@@ -92,6 +92,7 @@ type State struct {
 	OwnScan *inspect.Result `json:"-"`
 
 	own      *formats.Checkpoint // the optimizer file opened on its own
+	fused    []fusedPred         // per parameter, the predictions of Scan's one-read pass
 	byTensor map[*formats.Tensor]*stateRef
 }
 
@@ -360,7 +361,17 @@ func scalarTensor(t *formats.Tensor) (float64, bool) {
 	}
 	defer fh.Close()
 	var out [2]float64
-	n, err := readFloats(formats.NewViewReader(fh, t.File.Size, t), t.DType, out[:1], make([]byte, 16))
+	var n int
+	if t.Contiguous() && t.DType.Size() > 0 && t.DType.Size() <= 16 {
+		// Its few bytes where they are (a view reader would read a window
+		// of 256 KiB for each step of the state).
+		raw := make([]byte, t.DType.Size())
+		if _, err = fh.ReadAt(raw, t.Offset); err == nil {
+			n = inspect.DecodeFloat64(t.DType, raw, out[:1])
+		}
+	} else {
+		n, err = readFloats(formats.NewViewReader(fh, t.File.Size, t), t.DType, out[:1], make([]byte, 16))
+	}
 	if err != nil || n != 1 {
 		return 0, false
 	}

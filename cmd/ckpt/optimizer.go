@@ -35,6 +35,31 @@ func validateUpdateWarn(v float64) error {
 // no optimizer state.
 func optimizerOf(ctx context.Context, r *inspect.Result, values bool, updateWarn float64, opts inspect.Options) (*optim.State, error) {
 	s, err := optim.Read(r.Checkpoint)
+	return checkOptimizer(ctx, r, s, err, values, updateWarn, opts)
+}
+
+// scanWithOptimizer scans c; when c holds optimizer state, its moments and
+// weights are read once for both the scan and the predicted update
+// (optim.State.Scan), and the optimizer checks are run as optimizerOf runs
+// them. It returns the scan and the optimizer state (nil when there is none).
+func scanWithOptimizer(ctx context.Context, c *formats.Checkpoint, updateWarn float64, opts inspect.Options) (*inspect.Result, *optim.State, error) {
+	s, rerr := optim.Read(c)
+	var r *inspect.Result
+	var err error
+	if rerr == nil && s != nil {
+		r, err = s.Scan(ctx, c, opts)
+	} else {
+		r, err = inspect.Scan(ctx, c, opts)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err = checkOptimizer(ctx, r, s, rerr, true, updateWarn, opts)
+	return r, s, err
+}
+
+// checkOptimizer is optimizerOf once optim.Read has returned s and err.
+func checkOptimizer(ctx context.Context, r *inspect.Result, s *optim.State, err error, values bool, updateWarn float64, opts inspect.Options) (*optim.State, error) {
 	if err != nil {
 		addFindings(r, []inspect.Finding{{Severity: "warning", Check: optim.CheckOptimizer, File: r.Checkpoint.Path, Message: err.Error()}})
 		return nil, nil

@@ -197,13 +197,8 @@ func runScan(o scanOptions, paths []string, stdout, stderr io.Writer) error {
 		opts := opts
 		opts.Progress = bar.Add
 		start := time.Now()
-		r, err := inspect.Scan(ctx, c, opts)
+		r, opt, err := scanWithOptimizer(ctx, c, o.UpdateWarn, opts)
 		bar.Done()
-		if err != nil {
-			suites = append(suites, errorJUnitSuite(path, err, opened))
-			return false, err
-		}
-		opt, err := optimizerOf(ctx, r, true, o.UpdateWarn, opts)
 		if err != nil {
 			suites = append(suites, errorJUnitSuite(path, err, opened))
 			return false, err
