@@ -140,7 +140,7 @@ func (s *source) Path() string { return s.url }
 // Stat describes the version of the object this source reads (not whatever
 // the URL names now): its Sys() is the *formats.ObjectVersion.
 func (s *source) Stat() (fs.FileInfo, error) {
-	return &fileInfo{name: baseName(s.url), size: s.info.size, version: s.info.version}, nil
+	return &fileInfo{name: formats.BaseOf(s.url), size: s.info.size, version: s.info.version}, nil
 }
 
 // Close abandons the requests in flight and drops what is held.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
-	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -114,19 +113,19 @@ func (s *store) Stat(p string) (fs.FileInfo, error) {
 		return nil, err
 	}
 	if strings.HasSuffix(p, "/") {
-		return &fileInfo{name: baseName(p), dir: true}, nil
+		return &fileInfo{name: formats.BaseOf(p), dir: true}, nil
 	}
 	ctx := context.Background()
 	info, err := s.describe(ctx, b, p)
 	if err == nil {
-		return &fileInfo{name: baseName(p), size: info.size, version: info.version}, nil
+		return &fileInfo{name: formats.BaseOf(p), size: info.size, version: info.version}, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	entries, lerr := s.readDir(ctx, b, p+"/")
 	if lerr == nil && len(entries) > 0 {
-		return &fileInfo{name: baseName(p), dir: true}, nil
+		return &fileInfo{name: formats.BaseOf(p), dir: true}, nil
 	}
 	return nil, err
 }
@@ -222,15 +221,6 @@ func wait(ctx context.Context, o options, attempt int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// baseName is the last element of a URL path, a trailing slash ignored.
-func baseName(p string) string {
-	p = strings.TrimSuffix(p, "/")
-	if i := strings.Index(p, "://"); i >= 0 && !strings.Contains(p[i+3:], "/") {
-		return p[i+3:]
-	}
-	return path.Base(p)
 }
 
 // fileInfo is an object's or directory's fs.FileInfo; an object's Sys() is

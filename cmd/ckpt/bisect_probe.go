@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ckpt-tool/ckpt/diff"
+	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/probe"
 )
 
@@ -94,22 +95,22 @@ func recommendFromProbe(rep *diff.Report, p *bisectProbeJSON) {
 	}
 	was := "the weights alone give no rollback point"
 	if rec.RollbackTo != nil {
-		was = fmt.Sprintf("the weights alone point to %s, whose probe fails", baseName(rec.RollbackTo.Path))
+		was = fmt.Sprintf("the weights alone point to %s, whose probe fails", formats.BaseOf(rec.RollbackTo.Path))
 	}
 	if p.LastPassing == nil {
 		rec.RollbackTo = nil
-		rec.Reason = fmt.Sprintf("no checkpoint of the run samples in %s: the probe fails from %s, the first complete checkpoint (%s)", dt, baseName(p.FirstFailing.Path), was)
+		rec.Reason = fmt.Sprintf("no checkpoint of the run samples in %s: the probe fails from %s, the first complete checkpoint (%s)", dt, formats.BaseOf(p.FirstFailing.Path), was)
 		return
 	}
 	to := *p.LastPassing
 	rec.RollbackTo = &to
-	rec.Reason = fmt.Sprintf("%s is the last checkpoint whose forward pass samples in %s; the probe fails from %s (%s)", baseName(to.Path), dt, baseName(p.FirstFailing.Path), was)
+	rec.Reason = fmt.Sprintf("%s is the last checkpoint whose forward pass samples in %s; the probe fails from %s (%s)", formats.BaseOf(to.Path), dt, formats.BaseOf(p.FirstFailing.Path), was)
 }
 
 // probeVerdictText says where sampling starts failing and how that compares
 // with the weights.
 func probeVerdictText(p *bisectProbeJSON, complete []*diff.Entry, hi int, places map[int]*probePlaceJSON) string {
-	name := func(r *diff.Ref) string { return baseName(r.Path) }
+	name := func(r *diff.Ref) string { return formats.BaseOf(r.Path) }
 	dt := p.DType
 	if dt == "" {
 		dt = "the served dtype"
@@ -136,7 +137,7 @@ func probeVerdictText(p *bisectProbeJSON, complete []*diff.Entry, hi int, places
 		before := "an earlier checkpoint"
 		for i, e := range complete {
 			if e.Path == w.Path && i > 0 {
-				before = baseName(complete[i-1].Path)
+				before = formats.BaseOf(complete[i-1].Path)
 			}
 		}
 		return fmt.Sprintf("weights finite until %s, but %s", before, fail)
@@ -144,14 +145,6 @@ func probeVerdictText(p *bisectProbeJSON, complete []*diff.Entry, hi int, places
 		return fmt.Sprintf("non-finite weights and failing sampling start together: %s", fail)
 	}
 	return fmt.Sprintf("%s; the weights are already non-finite from %s", fail, name(w))
-}
-
-func baseName(p string) string {
-	p = strings.TrimRight(p, "/")
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[i+1:]
-	}
-	return p
 }
 
 // writeBisectProbeText prints the probe section of a bisect.
@@ -169,7 +162,7 @@ func writeBisectProbeText(w io.Writer, st styler, p *bisectProbeJSON) {
 		if f := c.FirstNonfinite; f != nil {
 			where = probe.PlaceText(f.Layer, 1<<30, f.Where)
 		}
-		t.addCells(cell{text: fmt.Sprint(c.Step)}, cell{text: safeText(baseName(c.Path))}, cell{text: c.DType}, v, cell{text: where})
+		t.addCells(cell{text: fmt.Sprint(c.Step)}, cell{text: safeText(formats.BaseOf(c.Path))}, cell{text: c.DType}, v, cell{text: where})
 	}
 	t.write(w, st.Bold)
 	style := st.BoldGreen

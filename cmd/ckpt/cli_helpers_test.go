@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/ckpt-tool/ckpt/internal/testenv"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 
 	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/ckpt-tool/ckpt/internal/synth"
