@@ -102,23 +102,19 @@ func IsWeightsFile(name string) bool {
 	return false
 }
 
-// torchWeights lists the PyTorch weight files of dir (.bin, .pt, .pth, not
-// training state), sorted.
-func torchWeights(dir string) ([]string, error) {
+// torchWeights lists the PyTorch weight files of a directory (.bin, .pt,
+// .pth, not training state), sorted.
+func torchWeights(l *dirListing) []string {
 	var out []string
 	for _, pat := range []string{"*.bin", "*.pt", "*.pth"} {
-		names, err := matchDir(dir, pat)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range names {
-			if !isTrainingState(filepath.Base(n)) {
+		for _, n := range l.match(pat) {
+			if !isTrainingState(BaseOf(n)) {
 				out = append(out, n)
 			}
 		}
 	}
 	sort.Strings(out)
-	return out, nil
+	return out
 }
 
 // Open describes the checkpoint at path: a .safetensors file or a checkpoint
@@ -140,18 +136,18 @@ func Open(path string) (*Checkpoint, error) {
 		return c, nil
 	}
 	c.Dir = path
+	list, err := listDir(path)
+	if err != nil {
+		return nil, err
+	}
 	var indexes []string
 	for _, pat := range indexPatterns {
-		found, err := matchDir(path, pat)
-		if err != nil {
-			return nil, err
-		}
-		if len(found) > 0 {
+		if found := list.match(pat); len(found) > 0 {
 			indexes = found
 			break
 		}
 	}
-	if !listable(path) {
+	if !list.listable {
 		// A store that cannot list (plain HTTP): the index names save_pretrained writes.
 		for _, name := range []string{"model.safetensors.index.json", "pytorch_model.bin.index.json"} {
 			if exists(JoinPath(path, name)) {
@@ -170,7 +166,7 @@ func Open(path string) (*Checkpoint, error) {
 	switch {
 	case len(indexes) > 0:
 		c.Layout = LayoutSharded
-		if err := c.openSharded(indexes[0], indexes[1:]); err != nil {
+		if err := c.openSharded(indexes[0], indexes[1:], list); err != nil {
 			return nil, err
 		}
 	case exists(JoinPath(path, "model.safetensors")):
@@ -194,21 +190,11 @@ func Open(path string) (*Checkpoint, error) {
 			return nil, err
 		}
 	default:
-		names, err := matchDir(path, "*.safetensors")
-		if err != nil {
-			return nil, err
-		}
-		ggufs, err := matchDir(path, "*.gguf")
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, ggufs...)
+		names := append(list.match("*.safetensors"), list.match("*.gguf")...)
 		if len(names) == 0 {
-			if names, err = torchWeights(path); err != nil {
-				return nil, err
-			}
+			names = torchWeights(list)
 		}
-		if len(names) == 0 && len(trainingStateFiles(path)) == 0 {
+		if len(names) == 0 && len(trainingStateFiles(list)) == 0 {
 			return nil, &Error{Kind: ErrNoWeights, File: path, Offset: -1,
 				Detail: "no weights here (looked for model.safetensors, a *.safetensors.index.json, adapter_model.safetensors, pytorch_model.bin, a *.bin.index.json, *.bin, *.pt, *.pth, *.gguf)"}
 		}
@@ -223,7 +209,7 @@ func Open(path string) (*Checkpoint, error) {
 	// Training state is read beside the weights, whatever their format (or
 	// alone): a Trainer checkpoint is its weights and its training state.
 	// Callers that want the model alone take c.Weights().
-	for _, p := range trainingStateFiles(path) {
+	for _, p := range trainingStateFiles(list) {
 		if err := c.addFile(p, BaseOf(p)); err != nil {
 			return nil, err
 		}
@@ -247,16 +233,6 @@ func Open(path string) (*Checkpoint, error) {
 
 func exists(p string) bool { _, err := FSFor(p).Stat(p); return err == nil }
 
-// listable reports whether dir's store can list it.
-func listable(dir string) bool {
-	_, err := FSFor(dir).ReadDir(dir)
-	return !errors.Is(err, ErrNotListable)
-}
-
-// matchDir lists the entries of dir whose names match pattern, as sorted paths
-// (see readDirMatch).
-func matchDir(dir, pattern string) ([]string, error) { return readDirMatch(dir, pattern) }
-
 // canonicalIndex reports whether an index has the name save_pretrained gives it.
 func canonicalIndex(p string) bool {
 	b := filepath.Base(p)
@@ -268,15 +244,11 @@ func canonicalIndex(p string) bool {
 // scaler.pt), sorted. They are read like weights; their tensors are named by
 // their key paths (state.0.exp_avg), as in a file given directly, and told
 // apart from the weights by their file.
-func trainingStateFiles(dir string) []string {
-	entries, err := FSFor(dir).ReadDir(dir)
-	if err != nil {
-		return nil
-	}
+func trainingStateFiles(l *dirListing) []string {
 	var out []string
-	for _, e := range entries {
+	for _, e := range l.entries {
 		if !e.IsDir() && isTrainingState(e.Name()) {
-			out = append(out, JoinPath(dir, e.Name()))
+			out = append(out, JoinPath(l.dir, e.Name()))
 		}
 	}
 	return out

@@ -165,23 +165,37 @@ func BaseOf(p string) string {
 	return path.Base(strings.TrimSuffix(rest, "/"))
 }
 
-// readDirMatch lists the entries of dir whose names match pattern, as sorted
-// paths. Unlike filepath.Glob on filepath.Join(dir, pattern) it does not treat
-// glob characters in dir itself ("run[1]/checkpoint-5") as a pattern. A store
-// that cannot list gives no names and no error: callers look for known names.
-func readDirMatch(dir, pattern string) ([]string, error) {
+// dirListing is one listing of a checkpoint directory, matched against every
+// name and pattern Open looks for: one request to a remote store, not one per
+// pattern.
+type dirListing struct {
+	dir      string
+	entries  []fs.DirEntry // sorted by name
+	listable bool          // false for a store that cannot list (plain HTTP)
+}
+
+// listDir lists dir once. A store that cannot list gives an empty listing
+// that says so: callers then look for the names they know.
+func listDir(dir string) (*dirListing, error) {
 	entries, err := FSFor(dir).ReadDir(dir)
 	if errors.Is(err, ErrNotListable) {
-		return nil, nil
+		return &dirListing{dir: dir}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	return &dirListing{dir: dir, entries: entries, listable: true}, nil
+}
+
+// match returns the paths of the entries whose names match pattern, sorted.
+// Unlike filepath.Glob on filepath.Join(dir, pattern) it does not treat glob
+// characters in dir itself ("run[1]/checkpoint-5") as a pattern.
+func (l *dirListing) match(pattern string) []string {
 	var out []string
-	for _, e := range entries {
+	for _, e := range l.entries {
 		if ok, _ := filepath.Match(pattern, e.Name()); ok {
-			out = append(out, JoinPath(dir, e.Name()))
+			out = append(out, JoinPath(l.dir, e.Name()))
 		}
 	}
-	return out, nil
+	return out
 }

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/ckpt-tool/ckpt/internal/testenv"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 
 	"github.com/ckpt-tool/ckpt/formats"
 )

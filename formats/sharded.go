@@ -8,7 +8,8 @@ import (
 // openSharded reads the index, opens each shard it names (after the path safety
 // check) and cross-checks index against shards. others are further index files
 // in the directory (variants such as index.fp16.json): their shards are not strays.
-func (c *Checkpoint) openSharded(indexPath string, others []string) error {
+// list is the directory's listing, for the strays.
+func (c *Checkpoint) openSharded(indexPath string, others []string, list *dirListing) error {
 	ix, err := ReadIndex(indexPath)
 	if err != nil {
 		fe, ok := err.(*Error)
@@ -120,8 +121,7 @@ func (c *Checkpoint) openSharded(indexPath string, others []string) error {
 			}
 		}
 	}
-	all, _ := matchDir(c.Dir, "*.safetensors")
-	for _, p := range all {
+	for _, p := range list.match("*.safetensors") {
 		name := BaseOf(p)
 		if !known[name] && name != "adapter_model.safetensors" {
 			bad(SevWarning, indexCheck{ErrStrayShard}, "", "stray shard %q beside the index is not named in weight_map (left over from another save?)", name)

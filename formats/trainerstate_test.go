@@ -2,11 +2,12 @@ package formats
 
 import (
 	"errors"
-	"github.com/ckpt-tool/ckpt/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ckpt-tool/ckpt/internal/testenv"
 )
 
 func TestParseTrainerStateNonFiniteTokens(t *testing.T) {
