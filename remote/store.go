@@ -101,15 +101,24 @@ func (s *store) backend() (backend, error) {
 	return s.b, s.err
 }
 
-// Stat describes the object or directory at p. A path ending in "/" is a
-// directory without a request; otherwise the object is described and, when
-// there is none, a directory is one the backend lists entries under.
-func (s *store) Stat(p string) (fs.FileInfo, error) {
+// backendFor is the store's backend, once p is a URL it can read.
+func (s *store) backendFor(p string) (backend, error) {
 	b, err := s.backend()
 	if err != nil {
 		return nil, err
 	}
 	if err := b.check(p); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Stat describes the object or directory at p. A path ending in "/" is a
+// directory without a request; otherwise the object is described and, when
+// there is none, a directory is one the backend lists entries under.
+func (s *store) Stat(p string) (fs.FileInfo, error) {
+	b, err := s.backendFor(p)
+	if err != nil {
 		return nil, err
 	}
 	if strings.HasSuffix(p, "/") {
@@ -132,11 +141,8 @@ func (s *store) Stat(p string) (fs.FileInfo, error) {
 
 // ReadDir lists the entries directly under the directory p, sorted by name.
 func (s *store) ReadDir(p string) ([]fs.DirEntry, error) {
-	b, err := s.backend()
+	b, err := s.backendFor(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := b.check(p); err != nil {
 		return nil, err
 	}
 	if !strings.HasSuffix(p, "/") {
@@ -157,11 +163,8 @@ func (s *store) readDir(ctx context.Context, b backend, dir string) ([]fs.DirEnt
 // Open describes the object at p and returns a Source reading that version
 // of it with range requests. mode is ignored: nothing remote is mapped.
 func (s *store) Open(p string, _ formats.SourceMode) (formats.Source, error) {
-	b, err := s.backend()
+	b, err := s.backendFor(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := b.check(p); err != nil {
 		return nil, err
 	}
 	if strings.HasSuffix(p, "/") {
