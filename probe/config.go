@@ -3,10 +3,10 @@ package probe
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/ckpt-tool/ckpt/formats"
-	"io"
 	"math"
 	"strings"
+
+	"github.com/ckpt-tool/ckpt/formats"
 )
 
 // Supported lists the config.json model_type values probe runs.
@@ -56,25 +56,11 @@ type ropeScaling struct {
 
 // ReadConfig reads and checks config.json at path.
 func ReadConfig(path string) (*Config, error) {
-	data, err := readLimited(path, 16<<20)
+	data, err := formats.ReadSideFile(path, 16<<20)
 	if err != nil {
 		return nil, err
 	}
 	return ParseConfig(path, data)
-}
-
-// readLimited reads a JSON file of at most limit bytes.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := formats.OpenSource(path, formats.Pread)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, f.Size()), limit+1))
-	if err == nil && int64(len(data)) > limit {
-		err = fmt.Errorf("%s: larger than %d MB; not a file probe reads", path, limit>>20)
-	}
-	return data, err
 }
 
 // ParseConfig parses the text of a config.json.

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ckpt-tool/ckpt/formats"
 	"github.com/dlclark/regexp2"
 	"golang.org/x/text/unicode/norm"
 )
@@ -63,7 +64,7 @@ var byteRune, runeByte = func() ([256]rune, map[rune]byte) {
 
 // ReadTokenizer reads a tokenizer.json.
 func ReadTokenizer(path string) (*Tokenizer, error) {
-	data, err := readLimited(path, 256<<20)
+	data, err := formats.ReadSideFile(path, 256<<20)
 	if err != nil {
 		return nil, err
 	}
