@@ -36,18 +36,31 @@ type diffLanes struct {
 type groupFolder func(a, b []byte, groups int, l *diffLanes) int
 
 // compareGroups compares the finite-heavy runs a and b of dtype dt (BF16,
-// F16 or F32) with fold, and adds the result to s.
-func compareGroups(dt formats.DType, fold groupFolder, a, b []byte, s *Stats) {
+// F16 or F32) with fold, and adds the result to s. narrow, when not nil (a
+// narrow loop of kernel_narrow.go for BF16 or F16), folds the pairs of groups
+// in its range first; the groups it stops before go to fold, a pair of groups
+// at a time, and a group fold stops before to the plain path.
+func compareGroups(dt formats.DType, narrow, fold groupFolder, a, b []byte, s *Stats) {
 	w := dt.Size()
 	n := min(len(a), len(b)) / w
 	var l diffLanes
 	folded, i := 0, 0
 	for n-i >= 8 {
-		g := fold(a[i*w:n*w], b[i*w:n*w], (n-i)/8, &l)
+		take := (n - i) / 8
+		if narrow != nil {
+			g := narrow(a[i*w:n*w], b[i*w:n*w], take, &l)
+			folded += g
+			i += 8 * g
+			if n-i < 8 {
+				break
+			}
+			take = min((n-i)/8, 2)
+		}
+		g := fold(a[i*w:n*w], b[i*w:n*w], take, &l)
 		folded += g
 		i += 8 * g
-		if n-i < 8 {
-			break
+		if g == take {
+			continue
 		}
 		// The group at i holds a NaN or an infinity.
 		for k := i; k < i+8; k++ {
