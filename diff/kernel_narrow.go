@@ -9,9 +9,9 @@ import (
 
 // The narrow comparison loops fold BF16 and F16 pairs in float32 lanes with
 // a float64 carry, where kernel_simd.go's loops fold every group in float64.
-// They take two groups of 8 pairs per iteration, the first into one set of
-// float32 lanes (chain 0) and the second into another (chain 1), each lane
-// folding, for element k of its group with x and y its values and d = y−x
+// They take 16 pairs (two groups of 8) per iteration into two sets of eight
+// float32 lanes (chains 0 and 1; narrowLane says which pair goes where),
+// each lane folding, for its pair with x and y its values and d = y−x
 // rounded to float32:
 //
 //	ssa += x·x, ssb += y·y, dot += x·y, ssd += d·d  (one VFMADD231PS each:
@@ -22,8 +22,8 @@ import (
 //
 // Every narrowCarry iterations, and when the loop stops, the two chains are
 // added together in float32 and carried into the float64 lanes of the
-// diffLanes (element k into lane k, same into lane k mod 4), and the float32
-// lanes start again from zero. max is carried when the loop stops.
+// diffLanes (float32 lane k into lane k, same into lane k mod 4), and the
+// float32 lanes start again from zero. max is carried when the loop stops.
 //
 // A pair of groups goes to the narrow loop only when every value of both
 // sides, on both groups, is in its range: for BF16 zero or a magnitude in
@@ -105,6 +105,18 @@ func narrowInRange(dt formats.DType, p uint16) bool {
 	return abs == 0 || abs >= 77<<7 && abs < 177<<7
 }
 
+// narrowLane is the chain and lane of pair e (0..15) of an iteration of dt's
+// narrow loop. F16 widens each group of 8 whole (VCVTPH2PS): group c into
+// chain c, element k into lane k. BF16 widens the 16 patterns by unpacking
+// them under zeros (VPUNPCKLWD, VPUNPCKHWD), which works within each 128-bit
+// half: chain 0 gets pairs 0-3 and 8-11, chain 1 pairs 4-7 and 12-15.
+func narrowLane(dt formats.DType, e int) (c, k int) {
+	if dt == formats.F16 {
+		return e >> 3, e & 7
+	}
+	return e >> 2 & 1, e&3 | e>>3<<2
+}
+
 // narrowValue is element i of raw data of dtype dt (BF16 or F16) in float32,
 // which holds every such value exactly.
 func narrowValue(dt formats.DType, raw []byte, i int) float32 {
@@ -142,10 +154,11 @@ func diffNarrowGo(dt formats.DType) groupFolder {
 					break groups
 				}
 			}
-			for c := range 2 {
+			for e := range 16 {
+				c, k := narrowLane(dt, e)
 				s := &sum[c]
-				for k := range 8 {
-					x, y := narrowValue(dt, a, base+8*c+k), narrowValue(dt, b, base+8*c+k)
+				{
+					x, y := narrowValue(dt, a, base+e), narrowValue(dt, b, base+e)
 					s[0][k] = fma32(x, x, s[0][k])
 					s[1][k] = fma32(y, y, s[1][k])
 					s[3][k] = fma32(x, y, s[3][k])

@@ -180,13 +180,13 @@ f32done:
 	EPILOGUE
 
 // The narrow loops (kernel_narrow.go): BF16 and F16 pairs folded in float32
-// lanes, two groups of 8 pairs per iteration, carried into the float64 lanes
+// lanes, 16 pairs (two groups of 8) per iteration, carried into the float64 lanes
 // of the diffLanes every N_CARRY iterations and when the loop stops.
 //
 // Registers: Y0-Y3 ssa, ssb, ssd, dot of the first group of each iteration
 // (chain 0), Y4-Y7 those of the second (chain 1), all float32; Y8 and Y9
 // max |B-A| of chains 0 and 1; Y10 the count of equal pairs (int32 lanes);
-// Y11 the float32 magnitude mask; Y12-Y15 scratch. SI A, DX B, CX groups
+// Y11 zero; Y12-Y15 scratch. SI A, DX B, CX groups
 // left, R9 groups asked, DI lanes, R8 iterations left before a carry.
 
 #define N_CARRY 8
@@ -216,6 +216,11 @@ DATA hiF16<>+8(SB)/8, $0x7BFF7BFF7BFF7BFF
 DATA hiF16<>+16(SB)/8, $0x7BFF7BFF7BFF7BFF
 DATA hiF16<>+24(SB)/8, $0x7BFF7BFF7BFF7BFF
 GLOBL hiF16<>(SB), RODATA|NOPTR, $32
+DATA absF32<>+0(SB)/8, $0x7FFFFFFF7FFFFFFF
+DATA absF32<>+8(SB)/8, $0x7FFFFFFF7FFFFFFF
+DATA absF32<>+16(SB)/8, $0x7FFFFFFF7FFFFFFF
+DATA absF32<>+24(SB)/8, $0x7FFFFFFF7FFFFFFF
+GLOBL absF32<>(SB), RODATA|NOPTR, $32
 
 #define NPROLOGUE \
 	MOVQ a+0(FP), SI \
@@ -235,8 +240,7 @@ GLOBL hiF16<>(SB), RODATA|NOPTR, $32
 	VXORPS Y8, Y8, Y8 \
 	VXORPS Y9, Y9, Y9 \
 	VPXOR Y10, Y10, Y10 \
-	VPCMPEQD Y11, Y11, Y11 \
-	VPSRLD $1, Y11, Y11
+	VPXOR Y11, Y11, Y11
 
 // NCARRY1 adds the eight float32 lanes of R (X its low half) to the float64
 // lanes at OFF and OFF+32 of the diffLanes.
@@ -294,18 +298,18 @@ GLOBL hiF16<>(SB), RODATA|NOPTR, $32
 	VZEROUPPER \
 	RET
 
-// NFOLD folds the float32 group in Y12 (A) and Y13 (B) into the sums SA, SB,
-// SD, DT and the maximum MX of one chain, and the count Y10.
-#define NFOLD(SA, SB, SD, DT, MX) \
-	VFMADD231PS Y12, Y12, SA \
-	VFMADD231PS Y13, Y13, SB \
-	VFMADD231PS Y12, Y13, DT \
+// NFOLD folds the float32 group in Y12 (A) and Y13 (B) into the sums S_A, S_B,
+// S_D, D_T and the maximum M_X of one chain, and the count Y10.
+#define NFOLD(S_A, S_B, S_D, D_T, M_X) \
+	VFMADD231PS Y12, Y12, S_A \
+	VFMADD231PS Y13, Y13, S_B \
+	VFMADD231PS Y12, Y13, D_T \
 	VCMPPS $0, Y12, Y13, Y14 \
 	VPSUBD Y14, Y10, Y10 \
 	VSUBPS Y12, Y13, Y13 \
-	VFMADD231PS Y13, Y13, SD \
-	VANDPS Y11, Y13, Y13 \
-	VMAXPS Y13, MX, MX
+	VFMADD231PS Y13, Y13, S_D \
+	VANDPS absF32<>(SB), Y13, Y13 \
+	VMAXPS Y13, M_X, M_X
 
 // NCHECK_BF16 sets the flags to NZ when one of the 16 BF16 patterns of
 // either side at SI and DX is out of the narrow range.
@@ -334,29 +338,39 @@ GLOBL hiF16<>(SB), RODATA|NOPTR, $32
 	VPCMPGTW hiF16<>(SB), Y14, Y14 \
 	VPTEST Y14, Y14
 
-// NWIDEN_BF16 widens the 8 BF16 patterns at OFF(SI) and OFF(DX) to float32
-// in Y12 and Y13; NWIDEN_F16 the same for F16.
-#define NWIDEN_BF16(OFF) \
-	VPMOVZXWD OFF(SI), Y12 \
-	VPSLLD $16, Y12, Y12 \
-	VPMOVZXWD OFF(DX), Y13 \
-	VPSLLD $16, Y13, Y13
+// NWIDEN_BF16 widens the 16 BF16 patterns of each side at SI and DX to
+// float32: a pattern in the high half of a 32-bit lane, under a zero (Y11),
+// is its float32. VPUNPCKLWD and VPUNPCKHWD work within each 128-bit half:
+// for C = 0 (L) Y12 and Y13 receive elements 0-3 and 8-11, for C = 1 (H)
+// elements 4-7 and 12-15. NWIDEN_F16 widens the first (C = 0) or second
+// (C = 1) group of 8 F16 patterns.
+#define NWIDEN_BF16_0 \
+	VPUNPCKLWD (SI), Y11, Y12 \
+	VPUNPCKLWD (DX), Y11, Y13
 
-#define NWIDEN_F16(OFF) \
-	VCVTPH2PS OFF(SI), Y12 \
-	VCVTPH2PS OFF(DX), Y13
+#define NWIDEN_BF16_1 \
+	VPUNPCKHWD (SI), Y11, Y12 \
+	VPUNPCKHWD (DX), Y11, Y13
+
+#define NWIDEN_F16_0 \
+	VCVTPH2PS (SI), Y12 \
+	VCVTPH2PS (DX), Y13
+
+#define NWIDEN_F16_1 \
+	VCVTPH2PS 16(SI), Y12 \
+	VCVTPH2PS 16(DX), Y13
 
 // NLOOP is the body of a narrow loop.
-#define NLOOP(CHECK, WIDEN) \
+#define NLOOP(CHECK, WIDEN0, WIDEN1) \
 	NPROLOGUE \
 	CMPQ CX, $2 \
 	JLT ndone \
 nloop: \
 	CHECK \
 	JNZ ndone \
-	WIDEN(0) \
+	WIDEN0 \
 	NFOLD(Y0, Y1, Y2, Y3, Y8) \
-	WIDEN(16) \
+	WIDEN1 \
 	NFOLD(Y4, Y5, Y6, Y7, Y9) \
 	ADDQ $32, SI \
 	ADDQ $32, DX \
@@ -373,8 +387,8 @@ ndone: \
 
 // func diffNarrowBF16(a, b *byte, groups int, l *diffLanes) int
 TEXT ·diffNarrowBF16(SB), NOSPLIT, $0-40
-	NLOOP(NCHECK_BF16, NWIDEN_BF16)
+	NLOOP(NCHECK_BF16, NWIDEN_BF16_0, NWIDEN_BF16_1)
 
 // func diffNarrowF16(a, b *byte, groups int, l *diffLanes) int
 TEXT ·diffNarrowF16(SB), NOSPLIT, $0-40
-	NLOOP(NCHECK_F16, NWIDEN_F16)
+	NLOOP(NCHECK_F16, NWIDEN_F16_0, NWIDEN_F16_1)
