@@ -40,8 +40,9 @@ import (
 //     products lie in [2⁻¹⁰⁰, 2¹⁰⁰), far inside float32's normal range
 //     [2⁻¹²⁶, 2¹²⁸). F16 values have 11 significant bits (22 in a product)
 //     and magnitudes in [2⁻²⁴, 65504]: products lie in [2⁻⁴⁸, 2³²), normal
-//     in float32. A lane adds at most 2·narrowCarry = 16 terms before its
-//     carry: at most 2¹⁰⁴ (BF16) or 2³⁶ (F16), no overflow.
+//     in float32. A carry adds up at most 2·narrowCarry = 16 terms, each
+//     below 2¹⁰² (BF16, d² included: |d| < 2⁵¹) or 2³⁴ (F16, |d| < 2¹⁷): at
+//     most 2¹⁰⁶ or 2³⁸, no overflow.
 //   - d = y−x, rounded to float32, is within u|y−x| of it (round to nearest),
 //     and exact whenever y−x fits 24 significant bits (the exponents of x and
 //     y at most 16 apart for BF16, 13 for F16, or one of them zero). It is
