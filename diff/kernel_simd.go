@@ -20,6 +20,11 @@ import (
 // A group in which either side holds a NaN or an infinity is not folded: the
 // loops stop before it and compareGroups hands its 8 pairs to slowPair, the
 // plain path (compareValues), before resuming.
+//
+// For BF16 and F16 the narrow loops (kernel_narrow.go: float32 lanes with a
+// float64 carry, within proven bounds) fold the groups in their range first,
+// into the same diffLanes; these float64 loops take the groups they stop
+// before.
 
 // diffLanes are the per-lane partials of one kernel call. Element k of a group
 // goes to lane k of the eight float64 lanes of each sum and of max, and to
