@@ -50,13 +50,20 @@ func BenchmarkIdenticalChunk(b *testing.B) {
 	}
 }
 
-// benchGroups measures the group kernel alone (assembly, or its Go twin).
-func benchGroups(b *testing.B, dt formats.DType, asm bool) {
-	fold := diffGroupsGo(dt)
+// benchGroups measures the group kernel alone (assembly, or its Go twin),
+// with its narrow loop for BF16 and F16 unless wide.
+func benchGroups(b *testing.B, dt formats.DType, asm, wide bool) {
+	fold, narrow := diffGroupsGo(dt), groupFolder(nil)
+	if dt != formats.F32 {
+		narrow = diffNarrowGo(dt)
+	}
 	if asm {
-		if fold = asmFolder(dt); fold == nil {
+		if fold, narrow = asmFolder(dt), asmNarrow(dt); fold == nil {
 			b.Skip("no assembly loop in this build or on this CPU")
 		}
+	}
+	if wide {
+		narrow = nil
 	}
 	ra, rb := benchPair(dt)
 	w := dt.Size()
@@ -66,16 +73,18 @@ func benchGroups(b *testing.B, dt formats.DType, asm bool) {
 		var s Stats
 		for o := 0; o < len(ra); o += subBlock * w {
 			e := min(o+subBlock*w, len(ra))
-			compareGroups(dt, fold, ra[o:e], rb[o:e], &s)
+			compareGroups(dt, narrow, fold, ra[o:e], rb[o:e], &s)
 		}
 	}
 }
 
-func BenchmarkGroupsAsmBF16(b *testing.B)  { benchGroups(b, formats.BF16, true) }
-func BenchmarkGroupsAsmF16(b *testing.B)   { benchGroups(b, formats.F16, true) }
-func BenchmarkGroupsAsmF32(b *testing.B)   { benchGroups(b, formats.F32, true) }
-func BenchmarkGroupsTwinBF16(b *testing.B) { benchGroups(b, formats.BF16, false) }
-func BenchmarkGroupsTwinF32(b *testing.B)  { benchGroups(b, formats.F32, false) }
+func BenchmarkGroupsAsmBF16(b *testing.B)     { benchGroups(b, formats.BF16, true, false) }
+func BenchmarkGroupsAsmF16(b *testing.B)      { benchGroups(b, formats.F16, true, false) }
+func BenchmarkGroupsAsmF32(b *testing.B)      { benchGroups(b, formats.F32, true, false) }
+func BenchmarkGroupsAsmWideBF16(b *testing.B) { benchGroups(b, formats.BF16, true, true) }
+func BenchmarkGroupsAsmWideF16(b *testing.B)  { benchGroups(b, formats.F16, true, true) }
+func BenchmarkGroupsTwinBF16(b *testing.B)    { benchGroups(b, formats.BF16, false, false) }
+func BenchmarkGroupsTwinF32(b *testing.B)     { benchGroups(b, formats.F32, false, false) }
 
 // benchCheckpoints writes two 128 MiB BF16 checkpoints (8 tensors each, B
 // a small update of A) and opens them.

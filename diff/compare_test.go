@@ -85,7 +85,7 @@ func TestCompareMatchesReference(t *testing.T) {
 			d := res.Tensor(name)
 			dt := d.DTypeA
 			want := ReferenceCompare(dt, rb[0], dt, rb[1])
-			if !statsClose(d.Stats, want, 1e-12) {
+			if !statsCloseFor(dt, d.Stats, want, 1e-12) {
 				t.Errorf("%+v %s:\n got  %+v\n want %+v", o, name, d.Stats, want)
 			}
 			wantStatus := Changed
@@ -493,7 +493,7 @@ func TestFastKernelsMatchTwin(t *testing.T) {
 		inspect.DecodeFloat64(dt, ea, a)
 		inspect.DecodeFloat64(dt, eb, b)
 		compareValues(a, b, &twin)
-		if !statsClose(fast, twin, 1e-12) {
+		if !statsCloseFor(dt, fast, twin, 1e-12) {
 			t.Errorf("%s signed zeros:\n fast %+v\n twin %+v", dt, fast, twin)
 		}
 	}
@@ -523,7 +523,7 @@ func TestFastKernelsMatchTwin(t *testing.T) {
 			inspect.DecodeFloat64(dt, a, fa)
 			inspect.DecodeFloat64(dt, b, fb)
 			compareValues(fa, fb, &twin)
-			if !statsClose(fast, twin, 1e-12) {
+			if !statsCloseFor(dt, fast, twin, 1e-12) {
 				t.Fatalf("%s n=%d:\n fast %+v\n twin %+v", dt, n, fast, twin)
 			}
 		}
@@ -583,7 +583,7 @@ func TestCompareReadsIdenticalChunksOnceAfterAChange(t *testing.T) {
 	}
 	b := res.Tensor("model.layers.0.b")
 	want := ReferenceCompare(formats.BF16, encode(formats.BF16, y), formats.BF16, encode(formats.BF16, y))
-	if b.Status != Identical || !b.Compared || !kernelAgrees(b.Stats, want, 1e-12) {
+	if b.Status != Identical || !b.Compared || !statsCloseFor(formats.BF16, b.Stats, want, 1e-12) {
 		t.Errorf("identical tensor %s compared=%v %+v, want %+v", b.Status, b.Compared, b.Stats, want)
 	}
 	// With several workers the result is the same, whichever pass took the norms.

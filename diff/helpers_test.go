@@ -104,3 +104,14 @@ func statsClose(a, b Stats, rel float64) bool {
 
 // moduleRealdata is the shared corpus of real files (the test skips when absent).
 func moduleRealdata(t testing.TB) string { return testenv.Realdata(t) }
+
+// statsCloseFor is statsClose for a comparison of dtype dt by the engine's
+// kernels: where a narrow loop folds dt (BF16 and F16 on a CPU with the
+// assembly loops), the sums within its proven bounds (kernel_narrow.go),
+// which are looser than rel, and max |B−A| within one float32 rounding.
+func statsCloseFor(dt formats.DType, a, b Stats, rel float64) bool {
+	if asmNarrow(dt) != nil {
+		return narrowAgrees(a, b)
+	}
+	return statsClose(a, b, rel)
+}

@@ -23,8 +23,8 @@ func fastKernel(dtA, dtB formats.DType) func(a, b []byte, s *Stats) {
 		return nil
 	}
 	if fold := asmFolder(dtA); fold != nil {
-		dt := dtA
-		return func(a, b []byte, s *Stats) { compareGroups(dt, fold, a, b, s) }
+		dt, narrow := dtA, asmNarrow(dtA)
+		return func(a, b []byte, s *Stats) { compareGroups(dt, narrow, fold, a, b, s) }
 	}
 	return goKernel(dtA)
 }

@@ -27,22 +27,51 @@ func FuzzCompareKernels(f *testing.F) {
 		var got Stats
 		fastKernel(dt, dt)(a, b, &got)
 		want := ReferenceCompare(dt, a, dt, b)
-		if !kernelAgrees(got, want, 1e-9) {
+		if !groupsAgree(dt, got, want, 1e-9) {
 			t.Fatalf("%s kernel disagrees with the reference:\n got  %+v\n want %+v", dt, got, want)
 		}
-		var twin Stats
-		compareGroups(dt, diffGroupsGo(dt), a, b, &twin)
-		if !kernelAgrees(twin, want, 1e-9) {
+		var twin, wide Stats
+		compareGroups(dt, narrowTwin(dt), diffGroupsGo(dt), a, b, &twin)
+		if !groupsAgree(dt, twin, want, 1e-9) {
 			t.Fatalf("%s group twin disagrees with the reference:\n got  %+v\n want %+v", dt, twin, want)
+		}
+		compareGroups(dt, nil, diffGroupsGo(dt), a, b, &wide)
+		if !kernelAgrees(wide, want, 1e-9) {
+			t.Fatalf("%s float64 group twin disagrees with the reference:\n got  %+v\n want %+v", dt, wide, want)
 		}
 		if asm := asmFolder(dt); asm != nil {
 			var viaAsm Stats
-			compareGroups(dt, asm, a, b, &viaAsm)
+			compareGroups(dt, asmNarrow(dt), asm, a, b, &viaAsm)
 			if viaAsm != twin {
 				t.Fatalf("%s assembly and twin differ:\n asm  %+v\n twin %+v", dt, viaAsm, twin)
 			}
 		}
 	})
+}
+
+// narrowTwin is the Go twin of dt's narrow loop, nil for F32 (which has none).
+func narrowTwin(dt formats.DType) groupFolder {
+	if dt == formats.F32 {
+		return nil
+	}
+	return diffNarrowGo(dt)
+}
+
+// groupsAgree is kernelAgrees for a group kernel of dtype dt: within the
+// narrow loops' proven bounds (kernel_narrow.go) for BF16 and F16, within rel
+// for F32.
+func groupsAgree(dt formats.DType, a, b Stats, rel float64) bool {
+	if dt == formats.F32 {
+		return kernelAgrees(a, b, rel)
+	}
+	return narrowAgrees(a, b)
+}
+
+// narrowAgrees is kernelAgrees within the narrow loops' proven bounds: the
+// sums of squares relatively, the dot product relative to ‖A‖‖B‖, and
+// max |B−A| within one float32 rounding.
+func narrowAgrees(a, b Stats) bool {
+	return boundsAgree(a, b, narrowSumBound, narrowDiffBound, narrowDotBound, narrowMaxBound)
 }
 
 // kernelAgrees compares a kernel's statistics with the reference's: counts and
@@ -51,12 +80,20 @@ func FuzzCompareKernels(f *testing.F) {
 // (Cauchy–Schwarz: |dot| <= sqrt(SumSqA·SumSqB)), since summing in another order
 // legitimately changes a cancelled result.
 func kernelAgrees(a, b Stats, rel float64) bool {
-	close := func(x, y, scale float64) bool {
+	return boundsAgree(a, b, rel, rel, rel, 0)
+}
+
+// boundsAgree is kernelAgrees with a bound for each sum: sum for ‖A‖² and
+// ‖B‖², diff for ‖B−A‖², dot for A·B (relative to ‖A‖‖B‖), and maxRel for
+// max |B−A| (relative).
+func boundsAgree(a, b Stats, sum, diff, dot, maxRel float64) bool {
+	close := func(x, y, rel, scale float64) bool {
 		return x == y || math.Abs(x-y) <= rel*scale
 	}
 	dotScale := math.Sqrt(math.Max(a.SumSqA, b.SumSqA)) * math.Sqrt(math.Max(a.SumSqB, b.SumSqB))
 	return a.Pairs == b.Pairs && a.Differ == b.Differ && a.Appeared == b.Appeared && a.Disappeared == b.Disappeared &&
-		a.NonFiniteA == b.NonFiniteA && a.NonFiniteB == b.NonFiniteB && a.MaxAbs == b.MaxAbs &&
-		close(a.SumSqA, b.SumSqA, math.Max(a.SumSqA, b.SumSqA)) && close(a.SumSqB, b.SumSqB, math.Max(a.SumSqB, b.SumSqB)) &&
-		close(a.SumSqD, b.SumSqD, math.Max(a.SumSqD, b.SumSqD)) && close(a.Dot, b.Dot, dotScale)
+		a.NonFiniteA == b.NonFiniteA && a.NonFiniteB == b.NonFiniteB &&
+		close(a.MaxAbs, b.MaxAbs, maxRel, math.Max(a.MaxAbs, b.MaxAbs)) &&
+		close(a.SumSqA, b.SumSqA, sum, math.Max(a.SumSqA, b.SumSqA)) && close(a.SumSqB, b.SumSqB, sum, math.Max(a.SumSqB, b.SumSqB)) &&
+		close(a.SumSqD, b.SumSqD, diff, math.Max(a.SumSqD, b.SumSqD)) && close(a.Dot, b.Dot, dot, dotScale)
 }

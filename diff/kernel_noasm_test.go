@@ -11,5 +11,8 @@ func TestNoasmBuildHasNoDiffAssembly(t *testing.T) {
 		if asmFolder(dt) != nil {
 			t.Errorf("%s: an assembly loop is chosen in a noasm build", dt)
 		}
+		if asmNarrow(dt) != nil {
+			t.Errorf("%s: a narrow assembly loop is chosen in a noasm build", dt)
+		}
 	}
 }

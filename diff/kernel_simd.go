@@ -3,6 +3,7 @@ package diff
 import (
 	"encoding/binary"
 	"math"
+	"sync"
 
 	"github.com/ckpt-tool/ckpt/formats"
 )
@@ -19,6 +20,11 @@ import (
 // A group in which either side holds a NaN or an infinity is not folded: the
 // loops stop before it and compareGroups hands its 8 pairs to slowPair, the
 // plain path (compareValues), before resuming.
+//
+// For BF16 and F16 the narrow loops (kernel_narrow.go: float32 lanes with a
+// float64 carry, within proven bounds) fold the groups in their range first,
+// into the same diffLanes; these float64 loops take the groups they stop
+// before.
 
 // diffLanes are the per-lane partials of one kernel call. Element k of a group
 // goes to lane k of the eight float64 lanes of each sum and of max, and to
@@ -36,18 +42,37 @@ type diffLanes struct {
 type groupFolder func(a, b []byte, groups int, l *diffLanes) int
 
 // compareGroups compares the finite-heavy runs a and b of dtype dt (BF16,
-// F16 or F32) with fold, and adds the result to s.
-func compareGroups(dt formats.DType, fold groupFolder, a, b []byte, s *Stats) {
+// F16 or F32) with fold, and adds the result to s. narrow, when not nil (a
+// narrow loop of kernel_narrow.go for BF16 or F16), folds the pairs of groups
+// in its range first; the groups it stops before go to fold, a pair of groups
+// at a time, and a group fold stops before to the plain path.
+func compareGroups(dt formats.DType, narrow, fold groupFolder, a, b []byte, s *Stats) {
 	w := dt.Size()
 	n := min(len(a), len(b)) / w
-	var l diffLanes
+	// The lanes go through the folders, function values, so they would
+	// escape: one allocation per call (per sub-block of 8192 values), a few
+	// percent of a comparison's time in the allocator and the garbage
+	// collector. They are taken from a pool instead.
+	l := lanesPool.Get().(*diffLanes)
+	defer lanesPool.Put(l)
+	*l = diffLanes{}
 	folded, i := 0, 0
 	for n-i >= 8 {
-		g := fold(a[i*w:n*w], b[i*w:n*w], (n-i)/8, &l)
+		take := (n - i) / 8
+		if narrow != nil {
+			g := narrow(a[i*w:n*w], b[i*w:n*w], take, l)
+			folded += g
+			i += 8 * g
+			if n-i < 8 {
+				break
+			}
+			take = min((n-i)/8, 2)
+		}
+		g := fold(a[i*w:n*w], b[i*w:n*w], take, l)
 		folded += g
 		i += 8 * g
-		if n-i < 8 {
-			break
+		if g == take {
+			continue
 		}
 		// The group at i holds a NaN or an infinity.
 		for k := i; k < i+8; k++ {
@@ -78,6 +103,9 @@ func compareGroups(dt formats.DType, fold groupFolder, a, b []byte, s *Stats) {
 	pairs := 8 * uint64(folded)
 	foldFinite(s, pairs, pairs-same, ssa, ssb, ssd, dot, maxAbs)
 }
+
+// lanesPool holds the lanes of compareGroups calls.
+var lanesPool = sync.Pool{New: func() any { return new(diffLanes) }}
 
 // diffValue decodes element i of raw data of dtype dt (BF16, F16 or F32).
 func diffValue(dt formats.DType, raw []byte, i int) float64 {

@@ -38,6 +38,37 @@ func asmFolder(dt formats.DType) groupFolder {
 	return nil
 }
 
+// asmNarrow returns the narrow assembly loop for dt (kernel_narrow.go), or
+// nil when this CPU or dtype has none.
+func asmNarrow(dt formats.DType) groupFolder {
+	switch {
+	case dt == formats.BF16 && diffAsmOK:
+		return func(a, b []byte, groups int, l *diffLanes) int {
+			_, _ = a[16*groups-1], b[16*groups-1]
+			return diffNarrowBF16(&a[0], &b[0], groups, l)
+		}
+	case dt == formats.F16 && diffAsmF16OK:
+		return func(a, b []byte, groups int, l *diffLanes) int {
+			_, _ = a[16*groups-1], b[16*groups-1]
+			return diffNarrowF16(&a[0], &b[0], groups, l)
+		}
+	}
+	return nil
+}
+
+// diffNarrowBF16 folds pairs of groups of 8 BF16 pairs at a and b into l in
+// float32 lanes (kernel_narrow.go), stopping before a pair of groups holding a
+// value out of the narrow range or when fewer than two groups are left; it
+// returns the groups folded.
+//
+//go:noescape
+func diffNarrowBF16(a, b *byte, groups int, l *diffLanes) int
+
+// diffNarrowF16 is diffNarrowBF16 for F16.
+//
+//go:noescape
+func diffNarrowF16(a, b *byte, groups int, l *diffLanes) int
+
 // diffGroupsBF16 folds up to groups groups of 8 BF16 pairs at a and b into l,
 // stopping before a group with a NaN or an infinity; it returns the groups folded.
 //

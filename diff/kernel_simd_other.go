@@ -7,3 +7,6 @@ import "github.com/ckpt-tool/ckpt/formats"
 // No assembly here (another architecture, or a build with -tags noasm): the Go
 // twin folds every group.
 func asmFolder(formats.DType) groupFolder { return nil }
+
+// asmNarrow has no narrow loop to return either.
+func asmNarrow(formats.DType) groupFolder { return nil }
