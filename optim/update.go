@@ -25,19 +25,26 @@ import (
 // units in the last place instead of n for one running sum.)
 //
 // updateSums (float64 inputs) and updateSums32 (FP32 moments, the weight as
-// stored) run the vector loops where the CPU has them (update_amd64.s: eight
-// lanes, in one AVX-512 register or two AVX2 ones) and their plain twins,
-// updateSumsGo and updateSums32Go, elsewhere and for the elements that do not
-// fill a whole step; the tests check that both give the same bits.
+// stored; the quotient in FP32 where that is exact to 3·2⁻²⁴, see
+// updateSums32Go) run the vector loops where the CPU has them
+// (update_amd64.s: the eight lanes in one AVX-512 register or two AVX2 ones)
+// and their plain twins, updateSumsGo and updateSums32Go, elsewhere and for
+// the elements that do not fill a whole step; the tests check that both give
+// the same bits.
 
 // sumRange is the number of elements of a range of the sums (a multiple of
 // 8). It fixes the order of the sums, so it is not a tuning knob: the tests
 // lower it to cut small tensors into many ranges.
 var sumRange int64 = 1 << 16
 
-// updateConsts are a parameter's constants of the update: d = a·m / (√v + b).
+// updateConsts are a parameter's constants of the update: d = a·m / (√v + b);
+// b32 is b rounded to FP32 and fast says it is a normal FP32 number, so that
+// FP32 moments may take the FP32 route (updateSums32Go). (update_amd64.s
+// knows this layout.)
 type updateConsts struct {
 	a, b float64
+	b32  float32
+	fast bool
 }
 
 // newUpdateConsts returns the constants for a group's lr, ε and betas at a
@@ -45,7 +52,16 @@ type updateConsts struct {
 func newUpdateConsts(lr, eps, beta1, beta2, step float64) updateConsts {
 	c1, c2 := 1-math.Pow(beta1, step), 1-math.Pow(beta2, step)
 	s2 := math.Sqrt(c2)
-	return updateConsts{a: lr * s2 / c1, b: eps * s2}
+	k := updateConsts{a: lr * s2 / c1, b: eps * s2}
+	k.b32 = float32(k.b)
+	k.fast = normal32(k.b32) && k.b32 > 0
+	return k
+}
+
+// normal32 says x is a normal FP32 number: finite, not zero, not subnormal.
+func normal32(x float32) bool {
+	ax := math.Abs(float64(x))
+	return ax >= 0x1p-126 && ax <= math.MaxFloat32
 }
 
 // updateLanes is what the vector loops update: the eight lane sums of Σd²
@@ -152,33 +168,64 @@ func updateSums(m, v, t []float64, k *updateConsts, a *updateAcc) {
 	}
 }
 
-// updateSums32Go is updateSumsGo for FP32 moments and a weight of dtype wdt,
-// all given as their bytes (little-endian): n elements each.
+// updateSums32Go adds n elements of FP32 moments and a weight of dtype wdt,
+// all given as their bytes (little-endian), into a. Where k.fast, an
+// element's quotient is computed in FP32, as Adam computes it on FP32
+// moments: q = m / (√v + b32), each operation rounded to FP32, then
+// d = a·q in float64. Its relative error is at most 3·2⁻²⁴ (four FP32
+// roundings: √v, b32, the sum, the quotient) when q is a normal FP32 number
+// or zero, and only then is it taken: for any other q (infinite, NaN,
+// subnormal: an overflow, an underflow, a nonfinite or negative input) the
+// element's d is updateSumsGo's float64 one. So every d² is within 6·2⁻²⁴
+// (3.6e-7) of its exact value, and so is Σd², a sum of terms ≥ 0 (plus the
+// float64 rounding of the sum): the ratio is within 1.8e-7 of the exact one
+// (docs/optimizer.md). Nonfinite values take the float64 route, so they
+// reach the sums as there.
 func updateSums32Go(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a *updateAcc) {
-	var mb, vb, tb [64]float64
+	var tb [64]float64
 	ws := wdt.Size()
-	for i := 0; i < n; i += len(mb) {
-		c := min(len(mb), n-i)
-		for j := range c {
-			mb[j] = float64(math.Float32frombits(binary.LittleEndian.Uint32(m[4*(i+j):])))
-			vb[j] = float64(math.Float32frombits(binary.LittleEndian.Uint32(v[4*(i+j):])))
-		}
+	for i := 0; i < n; i += len(tb) {
+		c := min(len(tb), n-i)
 		inspect.DecodeFloat64(wdt, t[ws*i:ws*(i+c)], tb[:c])
-		updateSumsGo(mb[:c], vb[:c], tb[:c], k, a)
+		for j := range c {
+			mf := math.Float32frombits(binary.LittleEndian.Uint32(m[4*(i+j):]))
+			vf := math.Float32frombits(binary.LittleEndian.Uint32(v[4*(i+j):]))
+			if vf < 0 {
+				a.neg++
+			}
+			var d float64
+			q := mf / (float32(math.Sqrt(float64(vf))) + k.b32)
+			if k.fast && (q == 0 || normal32(q)) {
+				d = float64(k.a * float64(q))
+			} else {
+				d = float64(k.a*float64(mf)) / (math.Sqrt(float64(vf)) + k.b)
+			}
+			l := a.n & 7
+			a.d[l] += float64(d * d)
+			a.t[l] += float64(tb[j] * tb[j])
+			if a.n++; a.n == sumRange {
+				a.closeRange()
+			}
+		}
 	}
 }
 
 // updateSums32 is updateSums32Go, through a vector loop when there is one
-// for wdt (FP32 and BF16 weights): one AVX-512 register of eight lanes, or
-// two AVX2 ones.
+// for wdt (FP32 and BF16 weights) and k.fast: sixteen elements a step in
+// AVX-512 registers, or eight in AVX2 ones.
 func updateSums32(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a *updateAcc) {
-	if !updateAsmOK || (wdt != formats.F32 && wdt != formats.BF16) {
+	if !updateAsmOK || !k.fast || (wdt != formats.F32 && wdt != formats.BF16) {
 		updateSums32Go(m, v, t, wdt, n, k, a)
 		return
+	}
+	step := 8
+	if updateAVX512 {
+		step = 16
 	}
 	ws := wdt.Size()
 	for n > 0 {
 		head, body := a.vectorSpan(n)
+		body = body / step * step
 		if body == 0 {
 			head = min(n, 8)
 		}

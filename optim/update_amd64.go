@@ -19,8 +19,8 @@ var updateAVX512 = updateAsmOK && cpu.X86.HasAVX512F
 //go:noescape
 func updateSumsAsm(m, v, t *float64, n int, k *updateConsts, a *updateLanes)
 
-// updateSums32F32Asm is updateSums32Go over the first n (a multiple of 8)
-// elements: FP32 moments at m and v, an FP32 weight at t.
+// updateSums32F32Asm is updateSums32Go (k.fast) over the first n (a
+// multiple of 8) elements: FP32 moments at m and v, an FP32 weight at t.
 //
 //go:noescape
 func updateSums32F32Asm(m, v, t *byte, n int, k *updateConsts, a *updateLanes)
@@ -30,12 +30,14 @@ func updateSums32F32Asm(m, v, t *byte, n int, k *updateConsts, a *updateLanes)
 //go:noescape
 func updateSums32BF16Asm(m, v, t *byte, n int, k *updateConsts, a *updateLanes)
 
-// updateSums32F32Asm512 is updateSums32F32Asm in AVX-512 registers.
+// updateSums32F32Asm512 is updateSums32F32Asm in AVX-512 registers: n is a
+// multiple of 16.
 //
 //go:noescape
 func updateSums32F32Asm512(m, v, t *byte, n int, k *updateConsts, a *updateLanes)
 
-// updateSums32BF16Asm512 is updateSums32BF16Asm in AVX-512 registers.
+// updateSums32BF16Asm512 is updateSums32BF16Asm in AVX-512 registers: n is a
+// multiple of 16.
 //
 //go:noescape
 func updateSums32BF16Asm512(m, v, t *byte, n int, k *updateConsts, a *updateLanes)

@@ -213,11 +213,13 @@ func exactRatio(m, v, th []float64, lr, eps, b1, b2, step float64) float64 {
 	return r
 }
 
-// TestUpdateRatioAccuracy checks the predicted ratio (the vector loop, the
+// TestUpdateRatioAccuracy checks the predicted ratio (the vector loops, the
 // range order) against Adam's formula in 256-bit floats, over Adam-like and
 // adversarial moments (a huge dynamic range, second moments at the bottom of
-// the float64 range, m of alternating signs, v = 0 where ε alone divides):
-// within 1e-13 relative.
+// the range, m of alternating signs, v = 0 where ε alone divides): float64
+// moments within 1e-13 relative, FP32 moments (the FP32 route, float64 where
+// it overflows or underflows) within 1.8e-7, the bound docs/optimizer.md
+// states.
 func TestUpdateRatioAccuracy(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	gens := map[string]func(i int) (m, v, th float64){
@@ -233,6 +235,15 @@ func TestUpdateRatioAccuracy(t *testing.T) {
 		},
 		"alternating, v zero": func(i int) (float64, float64, float64) {
 			return float64(1 - 2*(i&1)), 0, 1e-3
+		},
+		"FP32 overflow and underflow": func(i int) (float64, float64, float64) {
+			switch i % 3 {
+			case 0:
+				return 3e38, 0, 1
+			case 1:
+				return 3e-44, 1, 1
+			}
+			return rng.NormFloat64(), rng.Float64(), 1
 		},
 	}
 	for name, gen := range gens {
@@ -251,6 +262,23 @@ func TestUpdateRatioAccuracy(t *testing.T) {
 					got := ratioOf(a.parts)
 					if got == nil || math.Abs(*got-want) > 1e-13*want {
 						t.Errorf("%s, n=%d, step %g: ratio %v, exact %v", name, n, step, got, want)
+					}
+				})
+				// The same moments in FP32, the weight in BF16.
+				mb, mw := f32Bytes(m)
+				vb, vw := f32Bytes(v)
+				tb, tw := weightBytes(formats.BF16, th)
+				want = exactRatio(mw, vw, tw, 1e-4, 1e-8, 0.9, 0.999, step)
+				withSumRange(64, func() {
+					a := updateAcc{}
+					updateSums32(mb, vb, tb, formats.BF16, n, &k, &a)
+					a.finish()
+					got := ratioOf(a.parts)
+					if want == 0 || math.IsInf(want, 0) || math.IsNaN(want) {
+						return // all of m or θ underflowed in FP32: no ratio to compare
+					}
+					if got == nil || math.Abs(*got-want) > 1.8e-7*want {
+						t.Errorf("%s, FP32, n=%d, step %g: ratio %v, exact %v", name, n, step, got, want)
 					}
 				})
 			}
@@ -289,35 +317,68 @@ func TestUpdateSums32(t *testing.T) {
 
 func testUpdateSums32(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	for _, wdt := range []formats.DType{formats.F32, formats.BF16, formats.F16} {
-		for _, odd := range []bool{false, true} {
-			for n := range 150 {
-				m, v, th := updateInputs(rng, n, odd)
-				mb, mw := f32Bytes(m)
-				vb, vw := f32Bytes(v)
-				tb, tw := weightBytes(wdt, th)
-				k := newUpdateConsts(1e-4, 1e-8, 0.9, 0.999, 3)
-				start := startedAcc(rng)
-				got, twin, want := cloneAcc(start), cloneAcc(start), cloneAcc(start)
-				updateSums32(mb, vb, tb, wdt, n, &k, &got)
-				updateSums32Go(mb, vb, tb, wdt, n, &k, &twin)
-				updateSumsGo(mw, vw, tw, &k, &want)
-				if !sameAcc(&got, &twin) {
-					t.Fatalf("%v n=%d odd=%v: vector loop %v, twin %v", wdt, n, odd, got, twin)
-				}
-				if !sameAcc(&twin, &want) {
-					t.Fatalf("%v n=%d odd=%v: FP32 twin %v, float64 loop %v", wdt, n, odd, twin, want)
-				}
-				var neg uint64
-				for _, x := range vw {
-					if x < 0 {
-						neg++
+	for _, eps := range []float64{1e-8, 1e-45} { // 1e-45: b underflows in FP32, the float64 route throughout
+		k := newUpdateConsts(1e-4, eps, 0.9, 0.999, 3)
+		if k.fast != (eps == 1e-8) {
+			t.Fatalf("ε %g: fast %v", eps, k.fast)
+		}
+		for _, wdt := range []formats.DType{formats.F32, formats.BF16, formats.F16} {
+			for _, odd := range []bool{false, true} {
+				for n := range 150 {
+					m, v, th := updateInputs(rng, n, odd)
+					if odd {
+						overflowInputs(rng, m, v)
+					}
+					mb, mw := f32Bytes(m)
+					vb, vw := f32Bytes(v)
+					tb, tw := weightBytes(wdt, th)
+					start := startedAcc(rng)
+					got, twin, want := cloneAcc(start), cloneAcc(start), cloneAcc(start)
+					updateSums32(mb, vb, tb, wdt, n, &k, &got)
+					updateSums32Go(mb, vb, tb, wdt, n, &k, &twin)
+					updateSumsGo(mw, vw, tw, &k, &want)
+					if !sameAcc(&got, &twin) {
+						t.Fatalf("ε %g, %v n=%d odd=%v: vector loop %v, twin %v", eps, wdt, n, odd, got, twin)
+					}
+					if !k.fast && !sameAcc(&twin, &want) {
+						t.Fatalf("ε %g, %v n=%d odd=%v: FP32 twin %v, float64 loop %v", eps, wdt, n, odd, twin, want)
+					}
+					// The FP32 route: within its bound of the float64 loop.
+					twin.finish()
+					want.finish()
+					gd, gt := sumParts(twin.parts)
+					wd, wt := sumParts(want.parts)
+					if !sameFloat(gt, wt) || math.IsNaN(gd) != math.IsNaN(wd) || (!math.IsNaN(wd) && math.Abs(gd-wd) > 4e-7*wd) {
+						t.Fatalf("ε %g, %v n=%d odd=%v: FP32 twin Σd² %v Σθ² %v, float64 loop %v %v", eps, wdt, n, odd, gd, gt, wd, wt)
+					}
+					var neg uint64
+					for _, x := range vw {
+						if x < 0 {
+							neg++
+						}
+					}
+					if got := negativeF32(vb); got != neg || want.neg-start.neg != neg || twin.neg != want.neg {
+						t.Fatalf("n=%d odd=%v: negativeF32 %d, the loops %d %d, want %d", n, odd, got, twin.neg-start.neg, want.neg-start.neg, neg)
 					}
 				}
-				if got := negativeF32(vb); got != neg || want.neg-start.neg != neg {
-					t.Fatalf("n=%d odd=%v: negativeF32 %d, the loop %d, want %d", n, odd, got, want.neg, neg)
-				}
 			}
+		}
+	}
+}
+
+// overflowInputs puts, here and there, moments whose FP32 quotient
+// m / (√v + b) is not a normal number though the float64 one is finite: an
+// overflow (m near the FP32 maximum over a v of zero), a subnormal (m
+// subnormal over v of one).
+func overflowInputs(rng *rand.Rand, m, v []float64) {
+	for i := range m {
+		switch rng.IntN(9) {
+		case 0:
+			m[i], v[i] = math.Copysign(3e38, rng.NormFloat64()), 0
+		case 1:
+			m[i], v[i] = 3e-44, 1
+		case 2:
+			m[i], v[i] = 1e30, 1e-44
 		}
 	}
 }
