@@ -438,3 +438,37 @@ func TestNegativeF32Patterns(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUpdateSums32 feeds arbitrary bytes as FP32 moments and an FP32 or
+// BF16 weight: the vector loops give their twin's bits, on both AVX-512 and
+// AVX2 where the CPU has both, from an accumulator part way into a range.
+func FuzzUpdateSums32(f *testing.F) {
+	f.Add([]byte{0, 0, 0x80, 0x7f, 0, 0, 0xc0, 0x7f, 1, 0, 0, 0, 0xff, 0xff, 0x7f, 0x7f}, uint8(3), false)
+	f.Add(make([]byte, 200), uint8(0), true)
+	f.Fuzz(func(t *testing.T, data []byte, at uint8, bf16 bool) {
+		wdt, ws := formats.F32, 4
+		if bf16 {
+			wdt, ws = formats.BF16, 2
+		}
+		n := len(data) / (8 + ws)
+		m, v, th := data[:4*n], data[4*n:8*n], data[8*n:8*n+ws*n]
+		k := newUpdateConsts(1e-4, 1e-8, 0.9, 0.999, 3)
+		wide := []bool{false}
+		if updateAVX512 {
+			wide = append(wide, true)
+			defer func() { updateAVX512 = true }()
+		}
+		for _, w := range wide {
+			updateAVX512 = w
+			withSumRange(48, func() {
+				start := updateAcc{n: int64(at) % 48}
+				got, twin := cloneAcc(start), cloneAcc(start)
+				updateSums32(m, v, th, wdt, n, &k, &got)
+				updateSums32Go(m, v, th, wdt, n, &k, &twin)
+				if !sameAcc(&got, &twin) {
+					t.Fatalf("avx512=%v: vector loop %v, twin %v", w, got, twin)
+				}
+			})
+		}
+	})
+}
