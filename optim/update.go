@@ -173,10 +173,11 @@ func updateSums(m, v, t []float64, k *updateConsts, a *updateAcc) {
 // element's quotient is computed in FP32, as Adam computes it on FP32
 // moments: q = m / (√v + b32), each operation rounded to FP32, then
 // d = a·q in float64. Its relative error is at most 3·2⁻²⁴ (four FP32
-// roundings: √v, b32, the sum, the quotient) when q is a normal FP32 number
-// or zero, and only then is it taken: for any other q (infinite, NaN,
-// subnormal: an overflow, an underflow, a nonfinite or negative input) the
-// element's d is updateSumsGo's float64 one. So every d² is within 6·2⁻²⁴
+// roundings: √v, b32, the sum, the quotient) when q is a normal FP32 number,
+// and only then is it taken (or when m is zero: q is then exactly zero, or
+// NaN for a v that makes it NaN in float64 too): for any other q (infinite,
+// NaN, subnormal, zero: an overflow, an underflow, a nonfinite or negative
+// input) the element's d is updateSumsGo's float64 one. So every d² is within 6·2⁻²⁴
 // (3.6e-7) of its exact value, and so is Σd², a sum of terms ≥ 0 (plus the
 // float64 rounding of the sum): the ratio is within 1.8e-7 of the exact one
 // (docs/optimizer.md). Nonfinite values take the float64 route, so they
@@ -195,7 +196,7 @@ func updateSums32Go(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a
 			}
 			var d float64
 			q := mf / (float32(math.Sqrt(float64(vf))) + k.b32)
-			if k.fast && (q == 0 || normal32(q)) {
+			if k.fast && (normal32(q) || mf == 0) {
 				d = float64(k.a * float64(q))
 			} else {
 				d = float64(k.a*float64(mf)) / (math.Sqrt(float64(vf)) + k.b)

@@ -11,9 +11,9 @@
 // updateSumsAsm (float64 inputs) computes d = a·m / (√v + b) in float64,
 // eight elements a step. The FP32 loops compute q = m / (√v + b32) in FP32
 // (sixteen elements a step with AVX-512, eight with AVX2) and d = a·q in
-// float64; a step where some q is not a normal FP32 number or zero computes
-// those elements' d in float64 instead (updateSumsAsm's formula), as
-// updateSums32Go does element by element.
+// float64; a step where some q is not a normal FP32 number (and m is not
+// zero) computes those elements' d in float64 instead (updateSumsAsm's
+// formula), as updateSums32Go does element by element.
 
 #include "textflag.h"
 
@@ -125,8 +125,8 @@ updateSums32F32Asm_loop:
 	VCMPPS $0x1D, Y6, Y3, Y4 // |q| ≥ the smallest normal
 	VCMPPS $0x12, Y7, Y3, Y5 // |q| ≤ the largest finite
 	VANDPS Y5, Y4, Y4
-	VCMPPS $0, Y15, Y3, Y5   // q = 0
-	VORPS Y5, Y4, Y4         // q normal or zero
+	VCMPPS $0, Y15, Y0, Y5   // m = 0
+	VORPS Y5, Y4, Y4         // q normal, or m zero
 	VCVTPS2PD X2, Y0
 	VEXTRACTF128 $1, Y2, X1
 	VCVTPS2PD X1, Y1
@@ -165,7 +165,7 @@ updateSums32F32Asm_done:
 
 updateSums32F32Asm_wide:
 	// Some q is not normal: d = a·m / (√v + b) in float64 for those.
-	VPMOVSXDQ X4, Y5         // q normal or zero, elements 0-3
+	VPMOVSXDQ X4, Y5         // q normal or m zero, elements 0-3
 	VEXTRACTF128 $1, Y4, X4
 	VPMOVSXDQ X4, Y4         // elements 4-7
 	VCVTPS2PD (DI), Y3
@@ -228,8 +228,8 @@ updateSums32BF16Asm_loop:
 	VCMPPS $0x1D, Y6, Y3, Y4 // |q| ≥ the smallest normal
 	VCMPPS $0x12, Y7, Y3, Y5 // |q| ≤ the largest finite
 	VANDPS Y5, Y4, Y4
-	VCMPPS $0, Y15, Y3, Y5   // q = 0
-	VORPS Y5, Y4, Y4         // q normal or zero
+	VCMPPS $0, Y15, Y0, Y5   // m = 0
+	VORPS Y5, Y4, Y4         // q normal, or m zero
 	VCVTPS2PD X2, Y0
 	VEXTRACTF128 $1, Y2, X1
 	VCVTPS2PD X1, Y1
@@ -271,7 +271,7 @@ updateSums32BF16Asm_done:
 
 updateSums32BF16Asm_wide:
 	// Some q is not normal: d = a·m / (√v + b) in float64 for those.
-	VPMOVSXDQ X4, Y5         // q normal or zero, elements 0-3
+	VPMOVSXDQ X4, Y5         // q normal or m zero, elements 0-3
 	VEXTRACTF128 $1, Y4, X4
 	VPMOVSXDQ X4, Y4         // elements 4-7
 	VCVTPS2PD (DI), Y3
@@ -330,8 +330,8 @@ updateSums32F32Asm512_loop:
 	VCMPPS $0x1D, Z16, Z3, K2 // |q| ≥ the smallest normal
 	VCMPPS $0x12, Z17, Z3, K3 // |q| ≤ the largest finite
 	KANDW K3, K2, K2
-	VCMPPS $0, Z15, Z3, K3   // q = 0
-	KORW K3, K2, K2          // q normal or zero
+	VCMPPS $0, Z15, Z0, K3   // m = 0
+	KORW K3, K2, K2          // q normal, or m zero
 	VCVTPS2PD Y2, Z4
 	VEXTRACTF64X4 $1, Z2, Y5
 	VCVTPS2PD Y5, Z5
@@ -423,8 +423,8 @@ updateSums32BF16Asm512_loop:
 	VCMPPS $0x1D, Z16, Z3, K2 // |q| ≥ the smallest normal
 	VCMPPS $0x12, Z17, Z3, K3 // |q| ≤ the largest finite
 	KANDW K3, K2, K2
-	VCMPPS $0, Z15, Z3, K3   // q = 0
-	KORW K3, K2, K2          // q normal or zero
+	VCMPPS $0, Z15, Z0, K3   // m = 0
+	KORW K3, K2, K2          // q normal, or m zero
 	VCVTPS2PD Y2, Z4
 	VEXTRACTF64X4 $1, Z2, Y5
 	VCVTPS2PD Y5, Z5

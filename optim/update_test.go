@@ -213,6 +213,14 @@ func exactRatio(m, v, th []float64, lr, eps, b1, b2, step float64) float64 {
 	return r
 }
 
+// showRatio prints a ratio or nil.
+func showRatio(r *float64) string {
+	if r == nil {
+		return "nil"
+	}
+	return fmt.Sprint(*r)
+}
+
 // TestUpdateRatioAccuracy checks the predicted ratio (the vector loops, the
 // range order) against Adam's formula in 256-bit floats, over Adam-like and
 // adversarial moments (a huge dynamic range, second moments at the bottom of
@@ -235,6 +243,9 @@ func TestUpdateRatioAccuracy(t *testing.T) {
 		},
 		"alternating, v zero": func(i int) (float64, float64, float64) {
 			return float64(1 - 2*(i&1)), 0, 1e-3
+		},
+		"FP32 underflow to zero": func(i int) (float64, float64, float64) {
+			return math.Copysign(3e-44, rng.NormFloat64()), 1e30, 1
 		},
 		"FP32 overflow and underflow": func(i int) (float64, float64, float64) {
 			switch i % 3 {
@@ -261,7 +272,7 @@ func TestUpdateRatioAccuracy(t *testing.T) {
 					a.finish()
 					got := ratioOf(a.parts)
 					if got == nil || math.Abs(*got-want) > 1e-13*want {
-						t.Errorf("%s, n=%d, step %g: ratio %v, exact %v", name, n, step, got, want)
+						t.Errorf("%s, n=%d, step %g: ratio %s, exact %v", name, n, step, showRatio(got), want)
 					}
 				})
 				// The same moments in FP32, the weight in BF16.
@@ -278,7 +289,7 @@ func TestUpdateRatioAccuracy(t *testing.T) {
 						return // all of m or θ underflowed in FP32: no ratio to compare
 					}
 					if got == nil || math.Abs(*got-want) > 1.8e-7*want {
-						t.Errorf("%s, FP32, n=%d, step %g: ratio %v, exact %v", name, n, step, got, want)
+						t.Errorf("%s, FP32, n=%d, step %g: ratio %s, exact %v", name, n, step, showRatio(got), want)
 					}
 				})
 			}
@@ -369,7 +380,8 @@ func testUpdateSums32(t *testing.T) {
 // overflowInputs puts, here and there, moments whose FP32 quotient
 // m / (√v + b) is not a normal number though the float64 one is finite: an
 // overflow (m near the FP32 maximum over a v of zero), a subnormal (m
-// subnormal over v of one).
+// subnormal over v of one), an underflow to zero (m subnormal over a large
+// v).
 func overflowInputs(rng *rand.Rand, m, v []float64) {
 	for i := range m {
 		switch rng.IntN(9) {
@@ -379,6 +391,8 @@ func overflowInputs(rng *rand.Rand, m, v []float64) {
 			m[i], v[i] = 3e-44, 1
 		case 2:
 			m[i], v[i] = 1e30, 1e-44
+		case 3:
+			m[i], v[i] = -3e-44, 1e30
 		}
 	}
 }
