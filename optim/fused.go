@@ -170,7 +170,7 @@ func rangesOf(n int64) int64 { return (n + sumRange - 1) / sumRange }
 // every tensor it folds; the whole parameter (rounded up to whole ranges)
 // when there is no such run shorter than it.
 func unitLen(sp *inspect.ScanPlan, ts []*formats.Tensor, claimed map[*formats.Tensor]int, i int, total int64) int64 {
-	whole := rangesOf(total) * sumRange
+	whole := max(rangesOf(total), 1) * sumRange
 	u := sumRange
 	for _, t := range ts {
 		if claimed[t] != i {
@@ -182,10 +182,10 @@ func unitLen(sp *inspect.ScanPlan, ts []*formats.Tensor, claimed map[*formats.Te
 			continue
 		}
 		ce := chunkB / size
-		u = u / gcd(u, ce) * ce
-		if u >= whole || u <= 0 {
-			return max(whole, sumRange)
+		if u /= gcd(u, ce); u >= (whole+ce-1)/ce {
+			return whole // (u·ce, the next length, would be whole or more)
 		}
+		u *= ce
 	}
 	return u
 }

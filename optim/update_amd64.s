@@ -326,7 +326,7 @@ updateSums32F32Asm512_loop:
 	VSQRTPS Z1, Z2
 	VADDPS Z9, Z2, Z2        // √v + b32
 	VDIVPS Z2, Z0, Z2        // q
-	VANDPS Z18, Z2, Z3       // |q|
+	VPANDD Z18, Z2, Z3       // |q| (VPANDD: AVX-512F, where VANDPS needs DQ)
 	VCMPPS $0x1D, Z16, Z3, K2 // |q| ≥ the smallest normal
 	VCMPPS $0x12, Z17, Z3, K3 // |q| ≤ the largest finite
 	KANDW K3, K2, K2
@@ -419,7 +419,7 @@ updateSums32BF16Asm512_loop:
 	VSQRTPS Z1, Z2
 	VADDPS Z9, Z2, Z2        // √v + b32
 	VDIVPS Z2, Z0, Z2        // q
-	VANDPS Z18, Z2, Z3       // |q|
+	VPANDD Z18, Z2, Z3       // |q| (VPANDD: AVX-512F, where VANDPS needs DQ)
 	VCMPPS $0x1D, Z16, Z3, K2 // |q| ≥ the smallest normal
 	VCMPPS $0x12, Z17, Z3, K3 // |q| ≤ the largest finite
 	KANDW K3, K2, K2
