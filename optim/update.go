@@ -212,9 +212,13 @@ func updateSums32Go(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a
 }
 
 // updateSums32 is updateSums32Go, through a vector loop when there is one
-// for wdt (FP32 and BF16 weights) and k.fast: sixteen elements a step in
-// AVX-512 registers, or eight in AVX2 ones.
+// for wdt (FP32 and BF16 weights; F16 ones widened to FP32 first) and k.fast:
+// sixteen elements a step in AVX-512 registers, or eight in AVX2 ones.
 func updateSums32(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a *updateAcc) {
+	if updateAsmOK && k.fast && wdt == formats.F16 {
+		updateSums32F16(m, v, t, n, k, a)
+		return
+	}
 	if !updateAsmOK || !k.fast || (wdt != formats.F32 && wdt != formats.BF16) {
 		updateSums32Go(m, v, t, wdt, n, k, a)
 		return
@@ -247,6 +251,21 @@ func updateSums32(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a *
 			m, v, t = m[4*body:], v[4*body:], t[ws*body:]
 		}
 		n -= head + body
+	}
+}
+
+// updateSums32F16 is updateSums32 for an F16 weight: the weight is widened
+// to FP32 (exactly) a block at a time and handed to the FP32 loop.
+func updateSums32F16(m, v, t []byte, n int, k *updateConsts, a *updateAcc) {
+	var wide [512]float64
+	var raw [4 * len(wide)]byte
+	for i := 0; i < n; i += len(wide) {
+		c := min(len(wide), n-i)
+		inspect.DecodeFloat64(formats.F16, t[2*i:2*(i+c)], wide[:c])
+		for j, x := range wide[:c] {
+			binary.LittleEndian.PutUint32(raw[4*j:], math.Float32bits(float32(x)))
+		}
+		updateSums32(m[4*i:4*(i+c)], v[4*i:4*(i+c)], raw[:4*c], formats.F32, c, k, a)
 	}
 }
 

@@ -503,6 +503,7 @@ func BenchmarkUpdateSums32(b *testing.B) {
 		f    func(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a *updateAcc)
 	}{{"vector", updateSums32}, {"twin", updateSums32Go}} {
 		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
 			b.SetBytes(int64(len(mb) + len(vb) + len(tb)))
 			for range b.N {
 				var a updateAcc
