@@ -246,7 +246,7 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 		vs.keepRaw = raw32
 		readers[i] = vs
 	}
-	var acc updateAcc
+	acc := updateAcc{parts: make([][2]float64, 0, rangesOf(int64(numel(v.Shape))))}
 	total := numel(v.Shape)
 	for done := uint64(0); done < total; {
 		n := int(min(total-done, chunk))
@@ -284,14 +284,17 @@ func (s *State) predict(p *Param) (negative uint64, ratio *float64, err error) {
 		done += uint64(n)
 	}
 	if canRatio {
-		ratio = ratioOf(acc)
+		acc.finish()
+		ratio = ratioOf(acc.parts)
 	}
 	return negative, ratio, nil
 }
 
-// ratioOf is the update ratio √Σd² / √Σθ², nil when it is not finite.
-func ratioOf(acc updateAcc) *float64 {
-	r := math.Sqrt(acc.sumD) / math.Sqrt(acc.sumT)
+// ratioOf is the update ratio √Σd² / √Σθ² of a parameter's range partials
+// (sumParts), nil when it is not finite.
+func ratioOf(parts [][2]float64) *float64 {
+	sumD, sumT := sumParts(parts)
+	r := math.Sqrt(sumD) / math.Sqrt(sumT)
 	if math.IsNaN(r) || math.IsInf(r, 0) {
 		return nil
 	}
@@ -327,7 +330,7 @@ func (s *State) plan(p *Param) (streams []*formats.Tensor, canRatio bool, denom 
 		if denom != v {
 			streams = append(streams, denom)
 		}
-		k = updateConsts{c1: 1 - math.Pow(g.Betas[0], *p.Step), c2: 1 - math.Pow(g.Betas[1], *p.Step), lr: *g.LR, eps: *g.Eps}
+		k = newUpdateConsts(*g.LR, *g.Eps, g.Betas[0], g.Betas[1], *p.Step)
 	}
 	return streams, canRatio, denom, k
 }

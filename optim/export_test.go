@@ -9,3 +9,11 @@ func OneRead(s *State) []bool {
 	}
 	return out
 }
+
+// SetSumRange sets the number of elements of a range of the update's sums
+// (a multiple of 8) until the returned function restores it.
+func SetSumRange(r int64) (restore func()) {
+	old := sumRange
+	sumRange = r
+	return func() { sumRange = old }
+}

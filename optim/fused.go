@@ -1,6 +1,7 @@
 package optim
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
@@ -19,10 +20,17 @@ import (
 // and hands every piece both to the scan (inspect.ScanPlan, piece by piece:
 // the engine's accumulators to the bit) and to the update's loop; the scan's
 // engine then reads what is left (the other tensors, and whatever this pass
-// could not take). Parameters go to the workers largest first, each on one
-// worker from its first element to its last, so its sums are added in the
-// order predict adds them: the same predictions to the bit. Memory is a few
-// pieces per worker.
+// could not take).
+//
+// A parameter is cut into units: runs of whole ranges of the update's sums
+// (sumRange) that are also whole chunks of the scan for every tensor it
+// folds. The units of all parameters go to the workers largest first; a unit
+// folds its chunks (each chunk on one worker, merged by the scan in chunk
+// order) and records the partial sums of its ranges at their index. Once
+// every unit is done, a parameter's partials are added in range order: the
+// order predict adds them in, so the predictions are the same to the bit
+// whatever the number of workers, and the largest parameter (an embedding)
+// is no longer one worker's work. Memory is a few pieces per worker.
 
 // Scan scans c, the checkpoint s was read from, as inspect.Scan(ctx, c, opts)
 // does (the same Result), reading the optimizer state's moments and weights
@@ -44,26 +52,26 @@ type fusedPred struct {
 	ok bool
 }
 
+// fusedParam is the one-read pass's state of one parameter: the partial sums
+// of its ranges (filled by its units, at their index), its negative count,
+// how many of its units are done, and whether one failed.
+type fusedParam struct {
+	parts    [][2]float64
+	negative atomic.Uint64
+	done     atomic.Int64
+	units    int64
+	failed   atomic.Bool
+}
+
+// fusedUnit is elements [lo, hi) of parameter i.
+type fusedUnit struct {
+	i      int
+	lo, hi int64
+}
+
 func (s *State) scanFused(ctx context.Context, c *formats.Checkpoint, opts inspect.Options) (*inspect.Result, error) {
 	sp := inspect.NewScanPlan(c, opts)
 	s.fused = make([]fusedPred, len(s.Params))
-	// Largest first, so that the last to finish are the small ones.
-	order := make([]int, 0, len(s.Params))
-	for i, p := range s.Params {
-		if v := p.state("exp_avg_sq"); v != nil && !v.Cut {
-			order = append(order, i)
-		}
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		na, nb := numel(s.Params[a].state("exp_avg_sq").Shape), numel(s.Params[b].state("exp_avg_sq").Shape)
-		switch {
-		case na > nb:
-			return -1
-		case na < nb:
-			return 1
-		}
-		return 0
-	})
 	// A tensor's chunks are folded by one parameter only (the first that
 	// reads it, in the order of s.Params).
 	claimed := map[*formats.Tensor]int{}
@@ -74,11 +82,31 @@ func (s *State) scanFused(ctx context.Context, c *formats.Checkpoint, opts inspe
 			}
 		}
 	}
+	params := make([]*fusedParam, len(s.Params))
+	var units []fusedUnit
+	for i, p := range s.Params {
+		ts, _, _, _ := s.plan(p)
+		if len(ts) == 0 || !fusable(ts) {
+			continue
+		}
+		total := int64(numel(ts[0].Shape))
+		fp := &fusedParam{parts: make([][2]float64, rangesOf(total))}
+		params[i] = fp
+		u := unitLen(sp, ts, claimed, i, total)
+		for lo := int64(0); lo < total; lo += u {
+			units = append(units, fusedUnit{i: i, lo: lo, hi: min(lo+u, total)})
+			fp.units++
+		}
+	}
+	// Largest first, so that the last to finish are the small ones.
+	slices.SortStableFunc(units, func(a, b fusedUnit) int {
+		return cmp.Compare(b.hi-b.lo, a.hi-a.lo)
+	})
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = max(1, min(workers, len(order)))
+	workers = max(1, min(workers, len(units)))
 	var progressMu sync.Mutex
 	progress := func(n int64) {
 		if opts.Progress != nil {
@@ -96,16 +124,77 @@ func (s *State) scanFused(ctx context.Context, c *formats.Checkpoint, opts inspe
 			var w fusedWorker
 			for ctx.Err() == nil {
 				j := int(next.Add(1) - 1)
-				if j >= len(order) {
+				if j >= len(units) {
 					return
 				}
-				i := order[j]
-				s.fused[i] = w.predict(s, sp, i, claimed, progress)
+				u := units[j]
+				fp := params[u.i]
+				if fp.failed.Load() || !w.unit(s, sp, u, fp, claimed, progress) {
+					fp.failed.Store(true)
+				}
+				fp.done.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
+	for i, fp := range params {
+		if fp == nil || fp.failed.Load() || fp.done.Load() != fp.units {
+			continue // left to predict
+		}
+		out := &s.fused[i]
+		out.ok, out.negative = true, fp.negative.Load()
+		if _, canRatio, _, _ := s.plan(s.Params[i]); canRatio {
+			out.ratio = ratioOf(fp.parts)
+		}
+	}
 	return sp.Finish(ctx)
+}
+
+// fusable says whether the one-read pass reads a parameter's tensors ts
+// (plan): contiguous, in a file, of a floating-point dtype it decodes, and
+// whole.
+func fusable(ts []*formats.Tensor) bool {
+	for _, t := range ts {
+		if !t.Contiguous() || !fusedDType(t.DType) || t.File == nil || uint64(t.Length()) != numel(t.Shape)*uint64(t.DType.Size()) {
+			return false
+		}
+	}
+	return true
+}
+
+// rangesOf is the number of ranges of the update's sums of n elements.
+func rangesOf(n int64) int64 { return (n + sumRange - 1) / sumRange }
+
+// unitLen is the length, in elements, of parameter i's units: the smallest
+// run of whole ranges (sumRange) that is also a run of whole scan chunks of
+// every tensor it folds; the whole parameter (rounded up to whole ranges)
+// when there is no such run shorter than it.
+func unitLen(sp *inspect.ScanPlan, ts []*formats.Tensor, claimed map[*formats.Tensor]int, i int, total int64) int64 {
+	whole := max(rangesOf(total), 1) * sumRange
+	u := sumRange
+	for _, t := range ts {
+		if claimed[t] != i {
+			continue
+		}
+		chunkB, _, _, ok := sp.Chunks(t)
+		size := int64(t.DType.Size())
+		if !ok || chunkB%size != 0 {
+			continue
+		}
+		ce := chunkB / size
+		if u /= gcd(u, ce); u >= (whole+ce-1)/ce {
+			return whole // (u·ce, the next length, would be whole or more)
+		}
+		u *= ce
+	}
+	return u
+}
+
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // streamsOf lists the tensors predict reads for p (plan).
@@ -145,8 +234,8 @@ func fusedDType(dt formats.DType) bool {
 	return false
 }
 
-// open prepares st to read t from its first element.
-func (st *fusedStream) open(sp *inspect.ScanPlan, t *formats.Tensor, fold bool) error {
+// open prepares st to read t from element e (the start of a unit).
+func (st *fusedStream) open(sp *inspect.ScanPlan, t *formats.Tensor, fold bool, e int64) error {
 	src, err := formats.OpenSource(t.File.Path, formats.Pread)
 	if err != nil {
 		return err
@@ -156,7 +245,7 @@ func (st *fusedStream) open(sp *inspect.ScanPlan, t *formats.Tensor, fold bool) 
 		return fmt.Errorf("%s changed since it was opened", t.File.Path)
 	}
 	st.t, st.src, st.size, st.total = t, src, int64(t.DType.Size()), int64(numel(t.Shape))
-	st.lo, st.hi, st.fold, st.piece = 0, 0, false, chunk
+	st.lo, st.hi, st.fold, st.piece = e, e, false, chunk
 	if chunkB, pieceB, _, ok := sp.Chunks(t); ok && fold {
 		st.fold, st.chunk, st.piece = true, chunkB/st.size, pieceB/st.size
 	}
@@ -170,9 +259,10 @@ func (st *fusedStream) open(sp *inspect.ScanPlan, t *formats.Tensor, fold bool) 
 }
 
 // fill reads the piece that starts at element e (where the previous one
-// ended), handing it to the scan when st folds.
-func (st *fusedStream) fill(sp *inspect.ScanPlan, e int64, progress func(int64)) error {
-	end := min(e+st.piece, st.total)
+// ended) and ends by end, handing it to the scan when st folds. A chunk is
+// folded only when it is read from its start (a unit starts at one).
+func (st *fusedStream) fill(sp *inspect.ScanPlan, e, end int64, progress func(int64)) error {
+	end = min(end, e+st.piece, st.total)
 	if st.fold {
 		k := e / st.chunk
 		end = min(end, (k+1)*st.chunk)
@@ -205,21 +295,13 @@ func (st *fusedStream) floats(e, n int64) []float64 {
 	return st.buf[:inspect.DecodeFloat64(st.t.DType, st.bytes(e, n), st.buf[:n])]
 }
 
-// predict is State.predict for parameter i, reading its tensors once and
-// folding them into sp. A failure leaves the parameter to predict (and its
-// unfinished chunks to the scan's engine), which meets it again and reports it
-// as it does.
-func (w *fusedWorker) predict(s *State, sp *inspect.ScanPlan, i int, claimed map[*formats.Tensor]int, progress func(int64)) (out fusedPred) {
-	p := s.Params[i]
-	ts, canRatio, denom, k := s.plan(p)
-	if len(ts) == 0 {
-		return fusedPred{ok: true}
-	}
-	for _, t := range ts {
-		if !t.Contiguous() || !fusedDType(t.DType) || t.File == nil || uint64(t.Length()) != numel(t.Shape)*uint64(t.DType.Size()) {
-			return fusedPred{}
-		}
-	}
+// unit is State.predict for the elements of unit u, reading its tensors once
+// and folding them into sp: the negative count goes to fp, the partial sums
+// of its ranges to their place in fp.parts. It reports false on a failure,
+// which leaves the parameter to predict (and an unfinished chunk to the scan's
+// engine), which meets it again and reports it as it does.
+func (w *fusedWorker) unit(s *State, sp *inspect.ScanPlan, u fusedUnit, fp *fusedParam, claimed map[*formats.Tensor]int, progress func(int64)) bool {
+	ts, canRatio, denom, k := s.plan(s.Params[u.i])
 	st := w.streams[:len(ts)]
 	opened := 0
 	defer func() {
@@ -229,8 +311,8 @@ func (w *fusedWorker) predict(s *State, sp *inspect.ScanPlan, i int, claimed map
 		}
 	}()
 	for j, t := range ts {
-		if err := st[j].open(sp, t, claimed[t] == i); err != nil {
-			return fusedPred{}
+		if err := st[j].open(sp, t, claimed[t] == u.i, u.lo); err != nil {
+			return false
 		}
 		opened++
 	}
@@ -238,13 +320,13 @@ func (w *fusedWorker) predict(s *State, sp *inspect.ScanPlan, i int, claimed map
 	// FP32 moments go to the update's loop as stored (see predict).
 	raw32 := canRatio && ts[1].DType == formats.F32 && v.t.DType == formats.F32 && denom.DType == formats.F32
 	var negative uint64
-	var acc updateAcc
-	for e := int64(0); e < v.total; {
-		n := v.total - e
+	acc := updateAcc{parts: fp.parts[u.lo/sumRange : u.lo/sumRange : rangesOf(u.hi)]}
+	for e := u.lo; e < u.hi; {
+		n := u.hi - e
 		for j := range st {
 			if e == st[j].hi {
-				if err := st[j].fill(sp, e, progress); err != nil {
-					return fusedPred{}
+				if err := st[j].fill(sp, e, u.hi, progress); err != nil {
+					return false
 				}
 			}
 			n = min(n, st[j].hi-e)
@@ -278,9 +360,10 @@ func (w *fusedWorker) predict(s *State, sp *inspect.ScanPlan, i int, claimed map
 		}
 		e += n
 	}
-	out.ok, out.negative = true, negative
-	if canRatio {
-		out.ratio = ratioOf(acc)
+	acc.finish()
+	if canRatio && int64(len(acc.parts)) != rangesOf(u.hi)-u.lo/sumRange {
+		return false // not whole ranges (cannot happen: units are)
 	}
-	return out
+	fp.negative.Add(negative)
+	return true
 }

@@ -1,17 +1,23 @@
 //go:build amd64 && !noasm
 
-// The vector loops of the predicted update (see update.go): four elements per
-// step. d = lr·(m/c1) / (√(v/c2) + ε) and the squares d², θ² are computed on
-// four lanes at once (each operation correctly rounded, as in the scalar
-// twin), then added to the two sums one lane at a time, lanes 0 to 3: the
-// order of the element loop. The lanes of v below zero are counted (ordered
-// comparison: NaN and -0 are not). FP32 and BF16 inputs are widened to float64
-// as they are loaded (exactly). The AVX-512 loops take eight elements per
-// step, the same way (lanes 0 to 7).
+// The vector loops of the predicted update (see update.go). Each element's
+// d² and θ² are computed lane by lane (each operation correctly rounded, as
+// in the scalar twins) and added to the eight lane sums of Σd² and Σθ²
+// (updateLanes: d[8], t[8], neg), element j of a step to lane j mod 8: in one
+// AVX-512 register, or two AVX2 ones (lanes 0-3 and 4-7). The lanes of v below
+// zero are counted (ordered comparison: NaN and -0 are not). BF16 weights are
+// widened to FP32, FP32 values to float64, exactly.
+//
+// updateSumsAsm (float64 inputs) computes d = a·m / (√v + b) in float64,
+// eight elements a step. The FP32 loops compute q = m / (√v + b32) in FP32
+// (sixteen elements a step with AVX-512, eight with AVX2) and d = a·q in
+// float64; a step where some q is not a normal FP32 number (and m is not
+// zero) computes those elements' d in float64 instead (updateSumsAsm's
+// formula), as updateSums32Go does element by element.
 
 #include "textflag.h"
 
-// func updateSumsAsm(m, v, t *float64, n int, k *updateConsts, a *updateAcc)
+// func updateSumsAsm(m, v, t *float64, n int, k *updateConsts, a *updateLanes)
 TEXT ·updateSumsAsm(SB), NOSPLIT, $0-48
 	MOVQ m+0(FP), SI
 	MOVQ v+8(FP), DI
@@ -19,63 +25,65 @@ TEXT ·updateSumsAsm(SB), NOSPLIT, $0-48
 	MOVQ n+24(FP), CX
 	MOVQ k+32(FP), AX
 	MOVQ a+40(FP), BX
-	VBROADCASTSD 0(AX), Y8   // c1
-	VBROADCASTSD 8(AX), Y9   // c2
-	VBROADCASTSD 16(AX), Y10 // lr
-	VBROADCASTSD 24(AX), Y11 // eps
-	VXORPD Y15, Y15, Y15
-	VMOVSD 0(BX), X12        // Σd²
-	VMOVSD 8(BX), X13        // Σθ²
-	MOVQ 16(BX), R9          // negative count
-	SHRQ $2, CX
+	VBROADCASTSD 0(AX), Y8   // a
+	VBROADCASTSD 8(AX), Y9   // b
+	VXORPD Y15, Y15, Y15      // zero
+	VMOVUPD 0(BX), Y10        // Σd² lanes 0-3
+	VMOVUPD 32(BX), Y11       // Σd² lanes 4-7
+	VMOVUPD 64(BX), Y12       // Σθ² lanes 0-3
+	VMOVUPD 96(BX), Y13       // Σθ² lanes 4-7
+	MOVQ 128(BX), R9          // negative count
+	SHRQ $3, CX
 	JZ updateSumsAsm_done
 
 updateSumsAsm_loop:
 	VMOVUPD (SI), Y0
-	VDIVPD Y8, Y0, Y0  // m / c1
-	VMULPD Y10, Y0, Y0 // lr · (m / c1)
-	VMOVUPD (DI), Y1
-	VCMPPD $1, Y15, Y1, Y4 // v < 0
+	VMOVUPD 32(SI), Y1
+	VMULPD Y8, Y0, Y0  // a·m
+	VMULPD Y8, Y1, Y1
+	VMOVUPD (DI), Y2
+	VMOVUPD 32(DI), Y3
+	VCMPPD $1, Y15, Y2, Y4 // v < 0
 	VMOVMSKPD Y4, R8
 	POPCNTQ R8, R8
 	ADDQ R8, R9
-	VDIVPD Y9, Y1, Y1  // v / c2
-	VSQRTPD Y1, Y1
-	VADDPD Y11, Y1, Y1 // √(v / c2) + ε
-	VDIVPD Y1, Y0, Y0  // d
+	VCMPPD $1, Y15, Y3, Y4
+	VMOVMSKPD Y4, R8
+	POPCNTQ R8, R8
+	ADDQ R8, R9
+	VSQRTPD Y2, Y2
+	VSQRTPD Y3, Y3
+	VADDPD Y9, Y2, Y2  // √v + b
+	VADDPD Y9, Y3, Y3
+	VDIVPD Y2, Y0, Y0  // d
+	VDIVPD Y3, Y1, Y1
 	VMULPD Y0, Y0, Y0  // d²
+	VMULPD Y1, Y1, Y1
+	VADDPD Y0, Y10, Y10
+	VADDPD Y1, Y11, Y11
 	VMOVUPD (DX), Y2
+	VMOVUPD 32(DX), Y3
 	VMULPD Y2, Y2, Y2  // θ²
+	VMULPD Y3, Y3, Y3
+	VADDPD Y2, Y12, Y12
+	VADDPD Y3, Y13, Y13
 
-	VEXTRACTF128 $1, Y0, X3
-	VEXTRACTF128 $1, Y2, X4
-	VPERMILPD $1, X0, X5
-	VPERMILPD $1, X3, X6
-	VPERMILPD $1, X2, X7
-	VPERMILPD $1, X4, X14
-	VADDSD X0, X12, X12
-	VADDSD X2, X13, X13
-	VADDSD X5, X12, X12
-	VADDSD X7, X13, X13
-	VADDSD X3, X12, X12
-	VADDSD X4, X13, X13
-	VADDSD X6, X12, X12
-	VADDSD X14, X13, X13
-
-	ADDQ $32, SI
-	ADDQ $32, DI
-	ADDQ $32, DX
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $64, DX
 	DECQ CX
 	JNZ updateSumsAsm_loop
 
 updateSumsAsm_done:
-	VMOVSD X12, 0(BX)
-	VMOVSD X13, 8(BX)
-	MOVQ R9, 16(BX)
+	VMOVUPD Y10, 0(BX)
+	VMOVUPD Y11, 32(BX)
+	VMOVUPD Y12, 64(BX)
+	VMOVUPD Y13, 96(BX)
+	MOVQ R9, 128(BX)
 	VZEROUPPER
 	RET
 
-// func updateSums32F32Asm(m, v, t *byte, n int, k *updateConsts, a *updateAcc)
+// func updateSums32F32Asm(m, v, t *byte, n int, k *updateConsts, a *updateLanes)
 TEXT ·updateSums32F32Asm(SB), NOSPLIT, $0-48
 	MOVQ m+0(FP), SI
 	MOVQ v+8(FP), DI
@@ -83,63 +91,102 @@ TEXT ·updateSums32F32Asm(SB), NOSPLIT, $0-48
 	MOVQ n+24(FP), CX
 	MOVQ k+32(FP), AX
 	MOVQ a+40(FP), BX
-	VBROADCASTSD 0(AX), Y8   // c1
-	VBROADCASTSD 8(AX), Y9   // c2
-	VBROADCASTSD 16(AX), Y10 // lr
-	VBROADCASTSD 24(AX), Y11 // eps
-	VXORPD Y15, Y15, Y15
-	VMOVSD 0(BX), X12        // Σd²
-	VMOVSD 8(BX), X13        // Σθ²
-	MOVQ 16(BX), R9          // negative count
-	SHRQ $2, CX
+	VBROADCASTSD 0(AX), Y8   // a
+	VBROADCASTSS 16(AX), Y9  // b32
+	MOVL $0x00800000, R10
+	VMOVD R10, X6
+	VPBROADCASTD X6, Y6      // the smallest normal FP32
+	MOVL $0x7F7FFFFF, R10
+	VMOVD R10, X7
+	VPBROADCASTD X7, Y7      // the largest finite FP32
+	MOVL $0x7FFFFFFF, R10
+	VMOVD R10, X14
+	VPBROADCASTD X14, Y14    // |x| mask
+	VXORPD Y15, Y15, Y15     // zero
+	VMOVUPD 0(BX), Y10       // Σd² lanes 0-3
+	VMOVUPD 32(BX), Y11      // Σd² lanes 4-7
+	VMOVUPD 64(BX), Y12      // Σθ² lanes 0-3
+	VMOVUPD 96(BX), Y13      // Σθ² lanes 4-7
+	MOVQ 128(BX), R9         // negative count
+	SHRQ $3, CX
 	JZ updateSums32F32Asm_done
 
 updateSums32F32Asm_loop:
-	VCVTPS2PD (SI), Y0
-	VDIVPD Y8, Y0, Y0  // m / c1
-	VMULPD Y10, Y0, Y0 // lr · (m / c1)
-	VCVTPS2PD (DI), Y1
-	VCMPPD $1, Y15, Y1, Y4 // v < 0
-	VMOVMSKPD Y4, R8
-	POPCNTQ R8, R8
+	VMOVUPS (SI), Y0         // m, 8 elements
+	VMOVUPS (DI), Y1         // v
+	VCMPPS $1, Y15, Y1, Y4   // v < 0
+	VMOVMSKPS Y4, R8
+	POPCNTL R8, R8
 	ADDQ R8, R9
-	VDIVPD Y9, Y1, Y1  // v / c2
-	VSQRTPD Y1, Y1
-	VADDPD Y11, Y1, Y1 // √(v / c2) + ε
-	VDIVPD Y1, Y0, Y0  // d
-	VMULPD Y0, Y0, Y0  // d²
-	VCVTPS2PD (DX), Y2
-	VMULPD Y2, Y2, Y2  // θ²
+	VSQRTPS Y1, Y2
+	VADDPS Y9, Y2, Y2        // √v + b32
+	VDIVPS Y2, Y0, Y2        // q
+	VANDPS Y14, Y2, Y3       // |q|
+	VCMPPS $0x1D, Y6, Y3, Y4 // |q| ≥ the smallest normal
+	VCMPPS $0x12, Y7, Y3, Y5 // |q| ≤ the largest finite
+	VANDPS Y5, Y4, Y4
+	VCMPPS $0, Y15, Y0, Y5   // m = 0
+	VORPS Y5, Y4, Y4         // q normal, or m zero
+	VCVTPS2PD X2, Y0
+	VEXTRACTF128 $1, Y2, X1
+	VCVTPS2PD X1, Y1
+	VMULPD Y8, Y0, Y0        // d of elements 0-3
+	VMULPD Y8, Y1, Y1        // d of elements 4-7
+	VMOVMSKPS Y4, R8
+	CMPL R8, $0xFF
+	JNE updateSums32F32Asm_wide
 
-	VEXTRACTF128 $1, Y0, X3
-	VEXTRACTF128 $1, Y2, X4
-	VPERMILPD $1, X0, X5
-	VPERMILPD $1, X3, X6
-	VPERMILPD $1, X2, X7
-	VPERMILPD $1, X4, X14
-	VADDSD X0, X12, X12
-	VADDSD X2, X13, X13
-	VADDSD X5, X12, X12
-	VADDSD X7, X13, X13
-	VADDSD X3, X12, X12
-	VADDSD X4, X13, X13
-	VADDSD X6, X12, X12
-	VADDSD X14, X13, X13
+updateSums32F32Asm_sums:
+	VMULPD Y0, Y0, Y0        // d²
+	VMULPD Y1, Y1, Y1
+	VADDPD Y0, Y10, Y10
+	VADDPD Y1, Y11, Y11
+	VCVTPS2PD (DX), Y2       // θ of elements 0-3
+	VCVTPS2PD 16(DX), Y3     // θ of elements 4-7
+	VMULPD Y2, Y2, Y2        // θ²
+	VMULPD Y3, Y3, Y3
+	VADDPD Y2, Y12, Y12
+	VADDPD Y3, Y13, Y13
 
-	ADDQ $16, SI
-	ADDQ $16, DI
-	ADDQ $16, DX
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
 	DECQ CX
 	JNZ updateSums32F32Asm_loop
 
 updateSums32F32Asm_done:
-	VMOVSD X12, 0(BX)
-	VMOVSD X13, 8(BX)
-	MOVQ R9, 16(BX)
+	VMOVUPD Y10, 0(BX)
+	VMOVUPD Y11, 32(BX)
+	VMOVUPD Y12, 64(BX)
+	VMOVUPD Y13, 96(BX)
+	MOVQ R9, 128(BX)
 	VZEROUPPER
 	RET
 
-// func updateSums32BF16Asm(m, v, t *byte, n int, k *updateConsts, a *updateAcc)
+updateSums32F32Asm_wide:
+	// Some q is not normal: d = a·m / (√v + b) in float64 for those.
+	VPMOVSXDQ X4, Y5         // q normal or m zero, elements 0-3
+	VEXTRACTF128 $1, Y4, X4
+	VPMOVSXDQ X4, Y4         // elements 4-7
+	VCVTPS2PD (DI), Y3
+	VSQRTPD Y3, Y3
+	VBROADCASTSD 8(AX), Y2   // b
+	VADDPD Y2, Y3, Y3
+	VCVTPS2PD (SI), Y2
+	VMULPD Y8, Y2, Y2
+	VDIVPD Y3, Y2, Y2
+	VBLENDVPD Y5, Y0, Y2, Y0
+	VCVTPS2PD 16(DI), Y3
+	VSQRTPD Y3, Y3
+	VBROADCASTSD 8(AX), Y2
+	VADDPD Y2, Y3, Y3
+	VCVTPS2PD 16(SI), Y2
+	VMULPD Y8, Y2, Y2
+	VDIVPD Y3, Y2, Y2
+	VBLENDVPD Y4, Y1, Y2, Y1
+	JMP updateSums32F32Asm_sums
+
+// func updateSums32BF16Asm(m, v, t *byte, n int, k *updateConsts, a *updateLanes)
 TEXT ·updateSums32BF16Asm(SB), NOSPLIT, $0-48
 	MOVQ m+0(FP), SI
 	MOVQ v+8(FP), DI
@@ -147,66 +194,105 @@ TEXT ·updateSums32BF16Asm(SB), NOSPLIT, $0-48
 	MOVQ n+24(FP), CX
 	MOVQ k+32(FP), AX
 	MOVQ a+40(FP), BX
-	VBROADCASTSD 0(AX), Y8   // c1
-	VBROADCASTSD 8(AX), Y9   // c2
-	VBROADCASTSD 16(AX), Y10 // lr
-	VBROADCASTSD 24(AX), Y11 // eps
-	VXORPD Y15, Y15, Y15
-	VMOVSD 0(BX), X12        // Σd²
-	VMOVSD 8(BX), X13        // Σθ²
-	MOVQ 16(BX), R9          // negative count
-	SHRQ $2, CX
+	VBROADCASTSD 0(AX), Y8   // a
+	VBROADCASTSS 16(AX), Y9  // b32
+	MOVL $0x00800000, R10
+	VMOVD R10, X6
+	VPBROADCASTD X6, Y6      // the smallest normal FP32
+	MOVL $0x7F7FFFFF, R10
+	VMOVD R10, X7
+	VPBROADCASTD X7, Y7      // the largest finite FP32
+	MOVL $0x7FFFFFFF, R10
+	VMOVD R10, X14
+	VPBROADCASTD X14, Y14    // |x| mask
+	VXORPD Y15, Y15, Y15     // zero
+	VMOVUPD 0(BX), Y10       // Σd² lanes 0-3
+	VMOVUPD 32(BX), Y11      // Σd² lanes 4-7
+	VMOVUPD 64(BX), Y12      // Σθ² lanes 0-3
+	VMOVUPD 96(BX), Y13      // Σθ² lanes 4-7
+	MOVQ 128(BX), R9         // negative count
+	SHRQ $3, CX
 	JZ updateSums32BF16Asm_done
 
 updateSums32BF16Asm_loop:
-	VCVTPS2PD (SI), Y0
-	VDIVPD Y8, Y0, Y0  // m / c1
-	VMULPD Y10, Y0, Y0 // lr · (m / c1)
-	VCVTPS2PD (DI), Y1
-	VCMPPD $1, Y15, Y1, Y4 // v < 0
-	VMOVMSKPD Y4, R8
-	POPCNTQ R8, R8
+	VMOVUPS (SI), Y0         // m, 8 elements
+	VMOVUPS (DI), Y1         // v
+	VCMPPS $1, Y15, Y1, Y4   // v < 0
+	VMOVMSKPS Y4, R8
+	POPCNTL R8, R8
 	ADDQ R8, R9
-	VDIVPD Y9, Y1, Y1  // v / c2
-	VSQRTPD Y1, Y1
-	VADDPD Y11, Y1, Y1 // √(v / c2) + ε
-	VDIVPD Y1, Y0, Y0  // d
-	VMULPD Y0, Y0, Y0  // d²
-	VPMOVZXWD (DX), X2
-	VPSLLD $16, X2, X2
-	VCVTPS2PD X2, Y2
-	VMULPD Y2, Y2, Y2  // θ²
+	VSQRTPS Y1, Y2
+	VADDPS Y9, Y2, Y2        // √v + b32
+	VDIVPS Y2, Y0, Y2        // q
+	VANDPS Y14, Y2, Y3       // |q|
+	VCMPPS $0x1D, Y6, Y3, Y4 // |q| ≥ the smallest normal
+	VCMPPS $0x12, Y7, Y3, Y5 // |q| ≤ the largest finite
+	VANDPS Y5, Y4, Y4
+	VCMPPS $0, Y15, Y0, Y5   // m = 0
+	VORPS Y5, Y4, Y4         // q normal, or m zero
+	VCVTPS2PD X2, Y0
+	VEXTRACTF128 $1, Y2, X1
+	VCVTPS2PD X1, Y1
+	VMULPD Y8, Y0, Y0        // d of elements 0-3
+	VMULPD Y8, Y1, Y1        // d of elements 4-7
+	VMOVMSKPS Y4, R8
+	CMPL R8, $0xFF
+	JNE updateSums32BF16Asm_wide
 
-	VEXTRACTF128 $1, Y0, X3
-	VEXTRACTF128 $1, Y2, X4
-	VPERMILPD $1, X0, X5
-	VPERMILPD $1, X3, X6
-	VPERMILPD $1, X2, X7
-	VPERMILPD $1, X4, X14
-	VADDSD X0, X12, X12
-	VADDSD X2, X13, X13
-	VADDSD X5, X12, X12
-	VADDSD X7, X13, X13
-	VADDSD X3, X12, X12
-	VADDSD X4, X13, X13
-	VADDSD X6, X12, X12
-	VADDSD X14, X13, X13
+updateSums32BF16Asm_sums:
+	VMULPD Y0, Y0, Y0        // d²
+	VMULPD Y1, Y1, Y1
+	VADDPD Y0, Y10, Y10
+	VADDPD Y1, Y11, Y11
+	VPMOVZXWD (DX), Y3
+	VPSLLD $16, Y3, Y3
+	VCVTPS2PD X3, Y2         // θ of elements 0-3
+	VEXTRACTF128 $1, Y3, X3
+	VCVTPS2PD X3, Y3         // θ of elements 4-7
+	VMULPD Y2, Y2, Y2        // θ²
+	VMULPD Y3, Y3, Y3
+	VADDPD Y2, Y12, Y12
+	VADDPD Y3, Y13, Y13
 
-	ADDQ $16, SI
-	ADDQ $16, DI
-	ADDQ $8, DX
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $16, DX
 	DECQ CX
 	JNZ updateSums32BF16Asm_loop
 
 updateSums32BF16Asm_done:
-	VMOVSD X12, 0(BX)
-	VMOVSD X13, 8(BX)
-	MOVQ R9, 16(BX)
+	VMOVUPD Y10, 0(BX)
+	VMOVUPD Y11, 32(BX)
+	VMOVUPD Y12, 64(BX)
+	VMOVUPD Y13, 96(BX)
+	MOVQ R9, 128(BX)
 	VZEROUPPER
 	RET
 
-// func updateSums32F32Asm512(m, v, t *byte, n int, k *updateConsts, a *updateAcc)
-// updateSums32F32Asm on eight lanes (AVX-512).
+updateSums32BF16Asm_wide:
+	// Some q is not normal: d = a·m / (√v + b) in float64 for those.
+	VPMOVSXDQ X4, Y5         // q normal or m zero, elements 0-3
+	VEXTRACTF128 $1, Y4, X4
+	VPMOVSXDQ X4, Y4         // elements 4-7
+	VCVTPS2PD (DI), Y3
+	VSQRTPD Y3, Y3
+	VBROADCASTSD 8(AX), Y2   // b
+	VADDPD Y2, Y3, Y3
+	VCVTPS2PD (SI), Y2
+	VMULPD Y8, Y2, Y2
+	VDIVPD Y3, Y2, Y2
+	VBLENDVPD Y5, Y0, Y2, Y0
+	VCVTPS2PD 16(DI), Y3
+	VSQRTPD Y3, Y3
+	VBROADCASTSD 8(AX), Y2
+	VADDPD Y2, Y3, Y3
+	VCVTPS2PD 16(SI), Y2
+	VMULPD Y8, Y2, Y2
+	VDIVPD Y3, Y2, Y2
+	VBLENDVPD Y4, Y1, Y2, Y1
+	JMP updateSums32BF16Asm_sums
+
+// func updateSums32F32Asm512(m, v, t *byte, n int, k *updateConsts, a *updateLanes)
 TEXT ·updateSums32F32Asm512(SB), NOSPLIT, $0-48
 	MOVQ m+0(FP), SI
 	MOVQ v+8(FP), DI
@@ -214,82 +300,92 @@ TEXT ·updateSums32F32Asm512(SB), NOSPLIT, $0-48
 	MOVQ n+24(FP), CX
 	MOVQ k+32(FP), AX
 	MOVQ a+40(FP), BX
-	VBROADCASTSD 0(AX), Z8   // c1
-	VBROADCASTSD 8(AX), Z9   // c2
-	VBROADCASTSD 16(AX), Z10 // lr
-	VBROADCASTSD 24(AX), Z11 // eps
-	VXORPD Y15, Y15, Y15     // (and the upper half of Z15)
-	VMOVSD 0(BX), X12        // Σd²
-	VMOVSD 8(BX), X13        // Σθ²
-	MOVQ 16(BX), R9          // negative count
-	SHRQ $3, CX
+	VBROADCASTSD 0(AX), Z8   // a
+	VBROADCASTSS 16(AX), Z9  // b32
+	MOVL $0x00800000, R10
+	VPBROADCASTD R10, Z16    // the smallest normal FP32
+	MOVL $0x7F7FFFFF, R10
+	VPBROADCASTD R10, Z17    // the largest finite FP32
+	MOVL $0x7FFFFFFF, R10
+	VPBROADCASTD R10, Z18    // |x| mask
+	VBROADCASTSD 8(AX), Z19  // b
+	VXORPD Y15, Y15, Y15     // zero (and the upper half of Z15)
+	VMOVUPD 0(BX), Z10       // Σd² lanes 0-7
+	VMOVUPD 64(BX), Z12      // Σθ² lanes 0-7
+	MOVQ 128(BX), R9         // negative count
+	SHRQ $4, CX
 	JZ updateSums32F32Asm512_done
 
 updateSums32F32Asm512_loop:
-	VCVTPS2PD (SI), Z0
-	VDIVPD Z8, Z0, Z0   // m / c1
-	VMULPD Z10, Z0, Z0  // lr · (m / c1)
-	VCVTPS2PD (DI), Z1
-	VCMPPD $1, Z15, Z1, K1 // v < 0
+	VMOVUPS (SI), Z0         // m, 16 elements
+	VMOVUPS (DI), Z1         // v
+	VCMPPS $1, Z15, Z1, K1   // v < 0
 	KMOVW K1, R8
-	POPCNTQ R8, R8
+	POPCNTL R8, R8
 	ADDQ R8, R9
-	VDIVPD Z9, Z1, Z1   // v / c2
-	VSQRTPD Z1, Z1
-	VADDPD Z11, Z1, Z1  // √(v / c2) + ε
-	VDIVPD Z1, Z0, Z0   // d
-	VMULPD Z0, Z0, Z0   // d²
-	VCVTPS2PD (DX), Z2
-	VMULPD Z2, Z2, Z2   // θ²
-
-	VEXTRACTF64X4 $1, Z0, Y4 // lanes 4-7
+	VSQRTPS Z1, Z2
+	VADDPS Z9, Z2, Z2        // √v + b32
+	VDIVPS Z2, Z0, Z2        // q
+	VPANDD Z18, Z2, Z3       // |q| (VPANDD: AVX-512F, where VANDPS needs DQ)
+	VCMPPS $0x1D, Z16, Z3, K2 // |q| ≥ the smallest normal
+	VCMPPS $0x12, Z17, Z3, K3 // |q| ≤ the largest finite
+	KANDW K3, K2, K2
+	VCMPPS $0, Z15, Z0, K3   // m = 0
+	KORW K3, K2, K2          // q normal, or m zero
+	VCVTPS2PD Y2, Z4
 	VEXTRACTF64X4 $1, Z2, Y5
-	// lanes 0-3
-	VEXTRACTF128 $1, Y0, X3
-	VEXTRACTF128 $1, Y2, X7
-	VPERMILPD $1, X0, X1
-	VPERMILPD $1, X2, X6
-	VADDSD X0, X12, X12
-	VADDSD X2, X13, X13
-	VADDSD X1, X12, X12
-	VADDSD X6, X13, X13
-	VPERMILPD $1, X3, X1
-	VPERMILPD $1, X7, X6
-	VADDSD X3, X12, X12
-	VADDSD X7, X13, X13
-	VADDSD X1, X12, X12
-	VADDSD X6, X13, X13
-	// lanes 4-7
-	VEXTRACTF128 $1, Y4, X3
-	VEXTRACTF128 $1, Y5, X7
-	VPERMILPD $1, X4, X1
-	VPERMILPD $1, X5, X6
-	VADDSD X4, X12, X12
-	VADDSD X5, X13, X13
-	VADDSD X1, X12, X12
-	VADDSD X6, X13, X13
-	VPERMILPD $1, X3, X1
-	VPERMILPD $1, X7, X6
-	VADDSD X3, X12, X12
-	VADDSD X7, X13, X13
-	VADDSD X1, X12, X12
-	VADDSD X6, X13, X13
+	VCVTPS2PD Y5, Z5
+	VMULPD Z8, Z4, Z4        // d of elements 0-7
+	VMULPD Z8, Z5, Z5        // d of elements 8-15
+	KORTESTW K2, K2
+	JCC updateSums32F32Asm512_wide
 
-	ADDQ $32, SI
-	ADDQ $32, DI
-	ADDQ $32, DX
+updateSums32F32Asm512_sums:
+	VMULPD Z4, Z4, Z4        // d²
+	VMULPD Z5, Z5, Z5
+	VADDPD Z4, Z10, Z10
+	VADDPD Z5, Z10, Z10
+	VCVTPS2PD (DX), Z6       // θ of elements 0-7
+	VCVTPS2PD 32(DX), Z7     // θ of elements 8-15
+	VMULPD Z6, Z6, Z6        // θ²
+	VMULPD Z7, Z7, Z7
+	VADDPD Z6, Z12, Z12
+	VADDPD Z7, Z12, Z12
+
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $64, DX
 	DECQ CX
 	JNZ updateSums32F32Asm512_loop
 
 updateSums32F32Asm512_done:
-	VMOVSD X12, 0(BX)
-	VMOVSD X13, 8(BX)
-	MOVQ R9, 16(BX)
+	VMOVUPD Z10, 0(BX)
+	VMOVUPD Z12, 64(BX)
+	MOVQ R9, 128(BX)
 	VZEROUPPER
 	RET
 
-// func updateSums32BF16Asm512(m, v, t *byte, n int, k *updateConsts, a *updateAcc)
-// updateSums32BF16Asm on eight lanes (AVX-512).
+updateSums32F32Asm512_wide:
+	// Some q is not normal: d = a·m / (√v + b) in float64 for those.
+	KNOTW K2, K2
+	VCVTPS2PD (SI), Z20
+	VMULPD Z8, Z20, Z20
+	VCVTPS2PD (DI), Z21
+	VSQRTPD Z21, Z21
+	VADDPD Z19, Z21, Z21
+	VDIVPD Z21, Z20, Z20
+	VBLENDMPD Z20, Z4, K2, Z4
+	KSHIFTRW $8, K2, K3
+	VCVTPS2PD 32(SI), Z20
+	VMULPD Z8, Z20, Z20
+	VCVTPS2PD 32(DI), Z21
+	VSQRTPD Z21, Z21
+	VADDPD Z19, Z21, Z21
+	VDIVPD Z21, Z20, Z20
+	VBLENDMPD Z20, Z5, K3, Z5
+	JMP updateSums32F32Asm512_sums
+
+// func updateSums32BF16Asm512(m, v, t *byte, n int, k *updateConsts, a *updateLanes)
 TEXT ·updateSums32BF16Asm512(SB), NOSPLIT, $0-48
 	MOVQ m+0(FP), SI
 	MOVQ v+8(FP), DI
@@ -297,78 +393,91 @@ TEXT ·updateSums32BF16Asm512(SB), NOSPLIT, $0-48
 	MOVQ n+24(FP), CX
 	MOVQ k+32(FP), AX
 	MOVQ a+40(FP), BX
-	VBROADCASTSD 0(AX), Z8   // c1
-	VBROADCASTSD 8(AX), Z9   // c2
-	VBROADCASTSD 16(AX), Z10 // lr
-	VBROADCASTSD 24(AX), Z11 // eps
-	VXORPD Y15, Y15, Y15     // (and the upper half of Z15)
-	VMOVSD 0(BX), X12        // Σd²
-	VMOVSD 8(BX), X13        // Σθ²
-	MOVQ 16(BX), R9          // negative count
-	SHRQ $3, CX
+	VBROADCASTSD 0(AX), Z8   // a
+	VBROADCASTSS 16(AX), Z9  // b32
+	MOVL $0x00800000, R10
+	VPBROADCASTD R10, Z16    // the smallest normal FP32
+	MOVL $0x7F7FFFFF, R10
+	VPBROADCASTD R10, Z17    // the largest finite FP32
+	MOVL $0x7FFFFFFF, R10
+	VPBROADCASTD R10, Z18    // |x| mask
+	VBROADCASTSD 8(AX), Z19  // b
+	VXORPD Y15, Y15, Y15     // zero (and the upper half of Z15)
+	VMOVUPD 0(BX), Z10       // Σd² lanes 0-7
+	VMOVUPD 64(BX), Z12      // Σθ² lanes 0-7
+	MOVQ 128(BX), R9         // negative count
+	SHRQ $4, CX
 	JZ updateSums32BF16Asm512_done
 
 updateSums32BF16Asm512_loop:
-	VCVTPS2PD (SI), Z0
-	VDIVPD Z8, Z0, Z0   // m / c1
-	VMULPD Z10, Z0, Z0  // lr · (m / c1)
-	VCVTPS2PD (DI), Z1
-	VCMPPD $1, Z15, Z1, K1 // v < 0
+	VMOVUPS (SI), Z0         // m, 16 elements
+	VMOVUPS (DI), Z1         // v
+	VCMPPS $1, Z15, Z1, K1   // v < 0
 	KMOVW K1, R8
-	POPCNTQ R8, R8
+	POPCNTL R8, R8
 	ADDQ R8, R9
-	VDIVPD Z9, Z1, Z1   // v / c2
-	VSQRTPD Z1, Z1
-	VADDPD Z11, Z1, Z1  // √(v / c2) + ε
-	VDIVPD Z1, Z0, Z0   // d
-	VMULPD Z0, Z0, Z0   // d²
-	VPMOVZXWD (DX), Y2
-	VPSLLD $16, Y2, Y2
-	VCVTPS2PD Y2, Z2
-	VMULPD Z2, Z2, Z2   // θ²
-
-	VEXTRACTF64X4 $1, Z0, Y4 // lanes 4-7
+	VSQRTPS Z1, Z2
+	VADDPS Z9, Z2, Z2        // √v + b32
+	VDIVPS Z2, Z0, Z2        // q
+	VPANDD Z18, Z2, Z3       // |q| (VPANDD: AVX-512F, where VANDPS needs DQ)
+	VCMPPS $0x1D, Z16, Z3, K2 // |q| ≥ the smallest normal
+	VCMPPS $0x12, Z17, Z3, K3 // |q| ≤ the largest finite
+	KANDW K3, K2, K2
+	VCMPPS $0, Z15, Z0, K3   // m = 0
+	KORW K3, K2, K2          // q normal, or m zero
+	VCVTPS2PD Y2, Z4
 	VEXTRACTF64X4 $1, Z2, Y5
-	// lanes 0-3
-	VEXTRACTF128 $1, Y0, X3
-	VEXTRACTF128 $1, Y2, X7
-	VPERMILPD $1, X0, X1
-	VPERMILPD $1, X2, X6
-	VADDSD X0, X12, X12
-	VADDSD X2, X13, X13
-	VADDSD X1, X12, X12
-	VADDSD X6, X13, X13
-	VPERMILPD $1, X3, X1
-	VPERMILPD $1, X7, X6
-	VADDSD X3, X12, X12
-	VADDSD X7, X13, X13
-	VADDSD X1, X12, X12
-	VADDSD X6, X13, X13
-	// lanes 4-7
-	VEXTRACTF128 $1, Y4, X3
-	VEXTRACTF128 $1, Y5, X7
-	VPERMILPD $1, X4, X1
-	VPERMILPD $1, X5, X6
-	VADDSD X4, X12, X12
-	VADDSD X5, X13, X13
-	VADDSD X1, X12, X12
-	VADDSD X6, X13, X13
-	VPERMILPD $1, X3, X1
-	VPERMILPD $1, X7, X6
-	VADDSD X3, X12, X12
-	VADDSD X7, X13, X13
-	VADDSD X1, X12, X12
-	VADDSD X6, X13, X13
+	VCVTPS2PD Y5, Z5
+	VMULPD Z8, Z4, Z4        // d of elements 0-7
+	VMULPD Z8, Z5, Z5        // d of elements 8-15
+	KORTESTW K2, K2
+	JCC updateSums32BF16Asm512_wide
 
-	ADDQ $32, SI
-	ADDQ $32, DI
-	ADDQ $16, DX
+updateSums32BF16Asm512_sums:
+	VMULPD Z4, Z4, Z4        // d²
+	VMULPD Z5, Z5, Z5
+	VADDPD Z4, Z10, Z10
+	VADDPD Z5, Z10, Z10
+	VPMOVZXWD (DX), Y6
+	VPSLLD $16, Y6, Y6
+	VCVTPS2PD Y6, Z6         // θ of elements 0-7
+	VPMOVZXWD 16(DX), Y7
+	VPSLLD $16, Y7, Y7
+	VCVTPS2PD Y7, Z7         // θ of elements 8-15
+	VMULPD Z6, Z6, Z6        // θ²
+	VMULPD Z7, Z7, Z7
+	VADDPD Z6, Z12, Z12
+	VADDPD Z7, Z12, Z12
+
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $32, DX
 	DECQ CX
 	JNZ updateSums32BF16Asm512_loop
 
 updateSums32BF16Asm512_done:
-	VMOVSD X12, 0(BX)
-	VMOVSD X13, 8(BX)
-	MOVQ R9, 16(BX)
+	VMOVUPD Z10, 0(BX)
+	VMOVUPD Z12, 64(BX)
+	MOVQ R9, 128(BX)
 	VZEROUPPER
 	RET
+
+updateSums32BF16Asm512_wide:
+	// Some q is not normal: d = a·m / (√v + b) in float64 for those.
+	KNOTW K2, K2
+	VCVTPS2PD (SI), Z20
+	VMULPD Z8, Z20, Z20
+	VCVTPS2PD (DI), Z21
+	VSQRTPD Z21, Z21
+	VADDPD Z19, Z21, Z21
+	VDIVPD Z21, Z20, Z20
+	VBLENDMPD Z20, Z4, K2, Z4
+	KSHIFTRW $8, K2, K3
+	VCVTPS2PD 32(SI), Z20
+	VMULPD Z8, Z20, Z20
+	VCVTPS2PD 32(DI), Z21
+	VSQRTPD Z21, Z21
+	VADDPD Z19, Z21, Z21
+	VDIVPD Z21, Z20, Z20
+	VBLENDMPD Z20, Z5, K3, Z5
+	JMP updateSums32BF16Asm512_sums

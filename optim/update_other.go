@@ -5,22 +5,22 @@ package optim
 // No vector loops here: updateSums and updateSums32 run their plain twins.
 var updateAsmOK, updateAVX512 = false, false
 
-func updateSumsAsm(m, v, t *float64, n int, k *updateConsts, a *updateAcc) {
+func updateSumsAsm(m, v, t *float64, n int, k *updateConsts, a *updateLanes) {
 	panic("optim: no vector loop on this architecture")
 }
 
-func updateSums32F32Asm(m, v, t *byte, n int, k *updateConsts, a *updateAcc) {
+func updateSums32F32Asm(m, v, t *byte, n int, k *updateConsts, a *updateLanes) {
 	panic("optim: no vector loop on this architecture")
 }
 
-func updateSums32BF16Asm(m, v, t *byte, n int, k *updateConsts, a *updateAcc) {
+func updateSums32BF16Asm(m, v, t *byte, n int, k *updateConsts, a *updateLanes) {
 	panic("optim: no vector loop on this architecture")
 }
 
-func updateSums32F32Asm512(m, v, t *byte, n int, k *updateConsts, a *updateAcc) {
+func updateSums32F32Asm512(m, v, t *byte, n int, k *updateConsts, a *updateLanes) {
 	panic("optim: no vector loop on this architecture")
 }
 
-func updateSums32BF16Asm512(m, v, t *byte, n int, k *updateConsts, a *updateAcc) {
+func updateSums32BF16Asm512(m, v, t *byte, n int, k *updateConsts, a *updateLanes) {
 	panic("optim: no vector loop on this architecture")
 }
