@@ -54,6 +54,7 @@ var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
 	ggml.Q8_0: intQ8_0,
 	ggml.Q4_0: intQ4_0,
 	ggml.Q4_K: intQ4_K,
+	ggml.Q6_K: intQ6_K,
 }
 
 // ggmlM2Cancel is the share of the sum of squares under which sumsq −
@@ -478,4 +479,131 @@ func abs64(x int64) int64 {
 		return -x
 	}
 	return x
+}
+
+// q6Sums packs, for a 6-bit Q6_K code c (the value's quant is c−32), c
+// (bits 0–15), 1 when c is 32 (bits 16–31) and c² (bits 32–63): added over a
+// 16-value sub-block they stay below 2^10, 2^5 and 2^16.
+var q6Sums = func() (t [64]uint64) {
+	for c := range t {
+		t[c] = uint64(c) | b2u(c == 32)<<16 | uint64(c*c)<<32
+	}
+	return
+}()
+
+// q6Code is the 6-bit code of value l (0–15) of sub-block j (0–15) of a Q6_K
+// super-block, as dequantize_row_q6_K reads it: sub-block j = 8h + 2k + is
+// takes, at index i = 16·is + l of half h, the low (k < 2) or high nibble of
+// ql[64h + 32(k&1) + i] and bit pair k of qh[32h + i].
+func q6Code(b *[210]byte, j, l int) byte {
+	h, k, is := j>>3, j>>1&3, j&1
+	i := 16*is + l
+	lo := b[64*h+32*(k&1)+i] >> (4 * (k >> 1)) & 15
+	hi := b[128+32*h+i] >> (2 * k) & 3
+	return lo | hi<<4
+}
+
+// intQ6_K is the integer kernel of Q6_K (super-block: 128 bytes of low
+// nibbles, 64 of high bit pairs, sixteen int8 scales, fp16 d; sixteen
+// sub-blocks of 16 values (d·sc)·q with q = code − 32 in [−32, 31]).
+//
+// Exact: d = md·2^e with |md| < 2^11; d·sc is md·sc·2^e, below 2^18 units,
+// and (d·sc)·q is md·sc·q·2^e, |md·sc·q| < 2^11·2^7·2^5 = 2^23 units:
+// neither product rounds in float32 (nor underflows: a nonzero value is at
+// least 2^−24), whatever the order of the two multiplications. A zero value
+// has the sign of d XOR that of sc XOR that of q (float32(0) is +0). Over the
+// unit 2^e a sub-block adds A·Σq and A²·Σq² (A = md·sc) to the super-block's
+// int64 sums (below 2^31 and 2^54). A super-block with d = ±0, and a
+// sub-block with sc = 0, is folded value by value (its zeros' signs follow
+// the quants'); a non-finite d hands the pass back.
+func intQ6_K(src []byte) (Acc, bool) {
+	f := newIntFold()
+	var sums [ggmlSumsBatch]uint64
+	i := 0                           // the block's first word in sums, over 16
+	const batch = ggmlSumsBatch / 16 // super-blocks
+	for off := 0; off+210 <= len(src); off, i = off+210, i+1 {
+		if i == batch {
+			i = 0
+		}
+		if i == 0 {
+			ggmlSumsQ6_K(src[off:min(off+210*batch, len(src))], sums[:])
+		}
+		b := (*[210]byte)(src[off:])
+		hd := binary.LittleEndian.Uint16(b[208:])
+		if !f16Finite(hd) {
+			return Acc{}, false
+		}
+		md, e := f16Parts(hd)
+		if md == 0 {
+			f.q6kValues(b, hd, 0, 16)
+			continue
+		}
+		u := math.Ldexp(1, e)
+		// A zero value (q = 0) of sub-block j is −0 when d and sc differ in sign.
+		dneg := md < 0
+		var sum, sq int64
+		n, zeros := 0, 0
+		xlo, xhi := int64(math.MaxInt64), int64(math.MinInt64)
+		fl, fh := f.lo/u, f.hi/u
+		words := sums[16*i : 16*i+16]
+		for j, t := range words {
+			sc := int64(int8(b[192+j]))
+			if sc == 0 {
+				f.q6kValues(b, hd, j, j+1)
+				continue
+			}
+			A := md * sc
+			c1, c2 := int64(t&0xffff), int64(t>>32)
+			// Σq and Σq² from Σc and Σc², q = c − 32
+			s1, s2 := c1-16*32, c2-64*c1+16*32*32
+			n += 16
+			sum += A * s1
+			sq += A * A * s2
+			if z := int(t >> 16 & 0xffff); z > 0 {
+				zeros += z
+				if dneg != (sc < 0) {
+					f.negZero = 1
+				} else {
+					f.posZero = 1
+				}
+			}
+			lo, hi := -32*A, 31*A
+			if A < 0 {
+				lo, hi = 31*A, -32*A
+			}
+			if float64(lo) < fl || float64(hi) > fh {
+				clo, chi := int64(63), int64(0)
+				for l := 0; l < 16; l++ {
+					c := int64(q6Code(b, j, l))
+					clo, chi = min(clo, c), max(chi, c)
+				}
+				a, z := A*(clo-32), A*(chi-32)
+				if a > z {
+					a, z = z, a
+				}
+				xlo, xhi = min(xlo, a), max(xhi, z)
+				fl, fh = min(fl, float64(a)), max(fh, float64(z))
+			}
+		}
+		f.n += uint64(n)
+		f.zeros += uint64(zeros)
+		f.sum += u * float64(sum)
+		f.sq += u * u * float64(sq)
+		if xlo <= xhi {
+			f.lo, f.hi = min(f.lo, float64(xlo)*u), max(f.hi, float64(xhi)*u)
+		}
+	}
+	return f.acc()
+}
+
+// q6kValues folds the values of sub-blocks j0 to j1−1 of a Q6_K super-block
+// (scale d, the fp16 pattern hd) one by one, computed as ggml does.
+func (f *intFold) q6kValues(b *[210]byte, hd uint16, j0, j1 int) {
+	d := ggml.F16ToF32(hd)
+	for j := j0; j < j1; j++ {
+		d1 := d * float32(int8(b[192+j]))
+		for l := 0; l < 16; l++ {
+			f.value(d1 * float32(int(q6Code(b, j, l))-32))
+		}
+	}
 }

@@ -34,6 +34,13 @@ func ggmlSumsQ4_0Asm(p *byte, n int, out *uint64)
 //go:noescape
 func ggmlSumsQ4_KAsm(p *byte, n int, out *uint64)
 
+// ggmlSumsQ6_KAsm writes, for each of n Q6_K super-blocks at p (210 bytes
+// apart), the q6Sums words of its sixteen sub-blocks to out[16i], ...,
+// out[16i+15].
+//
+//go:noescape
+func ggmlSumsQ6_KAsm(p *byte, n int, out *uint64)
+
 // The vector quant sums over the whole blocks of src (out holds one word per
 // block, four per Q4_K super-block).
 func ggmlSumsQ8_0Vec(src []byte, out []uint64) {
@@ -51,5 +58,11 @@ func ggmlSumsQ4_0Vec(src []byte, out []uint64) {
 func ggmlSumsQ4_KVec(src []byte, out []uint64) {
 	if n := len(src) / 144; n > 0 {
 		ggmlSumsQ4_KAsm(&src[0], n, &out[:4*n][0])
+	}
+}
+
+func ggmlSumsQ6_KVec(src []byte, out []uint64) {
+	if n := len(src) / 210; n > 0 {
+		ggmlSumsQ6_KAsm(&src[0], n, &out[:16*n][0])
 	}
 }

@@ -161,3 +161,94 @@ q4kloop:
 
 q4kdone:
 	RET
+
+DATA ggmlSix32<>+0(SB)/8, $0x2020202020202020
+GLOBL ggmlSix32<>(SB), RODATA|NOPTR, $8
+
+DATA ggmlBits45<>+0(SB)/8, $0x3030303030303030
+GLOBL ggmlBits45<>(SB), RODATA|NOPTR, $8
+
+DATA ggmlOnes8<>+0(SB)/8, $0x0101010101010101
+GLOBL ggmlOnes8<>(SB), RODATA|NOPTR, $8
+
+DATA ggmlOnes16<>+0(SB)/8, $0x0001000100010001
+GLOBL ggmlOnes16<>(SB), RODATA|NOPTR, $8
+
+// Q6WORDS writes the q6Sums words of the two 16-value sub-blocks whose 6-bit
+// codes are the bytes of Y6 (one per 128-bit lane) to dst(DI), dst+8(DI):
+// Σcode in bits 0-15, the codes 32 (zero values) in bits 16-31, Σcode² in
+// bits 32-63, each first per 8 bytes (a 64-bit lane), then the two lanes of
+// each half added.
+#define Q6WORDS(dst) \
+	VPSADBW Y14, Y6, Y3 \
+	VPCMPEQB Y10, Y6, Y4 \
+	VPAND Y9, Y4, Y4 \
+	VPSADBW Y14, Y4, Y4 \
+	VPSLLQ $16, Y4, Y4 \
+	VPADDQ Y4, Y3, Y3 \
+	VPMADDUBSW Y6, Y6, Y4 \
+	VPMADDWD Y8, Y4, Y4 \
+	VPSRLQ $32, Y4, Y5 \
+	VPADDD Y5, Y4, Y4 \
+	VPSLLQ $32, Y4, Y4 \
+	VPADDQ Y4, Y3, Y3 \
+	VPSHUFD $0x4E, Y3, Y4 \
+	VPADDQ Y4, Y3, Y3 \
+	VPERMQ $0x08, Y3, Y3 \
+	VMOVDQU X3, dst(DI)
+
+// Q6HALF writes the words of the eight sub-blocks of one half of a Q6_K
+// super-block (its 64 bytes of low nibbles at ql(SI), 32 bytes of high bit
+// pairs at qh(SI)) to dst(DI) on: sub-blocks 2k and 2k+1 (k = 0..3) take the
+// nibbles at ql+32(k&1), low for k < 2, and the bit pair 2k of qh.
+#define Q6HALF(ql, qh, dst) \
+	VMOVDQU ql(SI), Y0 \
+	VMOVDQU ql+32(SI), Y1 \
+	VMOVDQU qh(SI), Y2 \
+	VPAND Y13, Y0, Y6 \
+	VPSLLW $4, Y2, Y7 \
+	VPAND Y12, Y7, Y7 \
+	VPOR Y7, Y6, Y6 \
+	Q6WORDS(dst) \
+	VPAND Y13, Y1, Y6 \
+	VPSLLW $2, Y2, Y7 \
+	VPAND Y12, Y7, Y7 \
+	VPOR Y7, Y6, Y6 \
+	Q6WORDS(dst+16) \
+	VPSRLW $4, Y0, Y6 \
+	VPAND Y13, Y6, Y6 \
+	VPAND Y12, Y2, Y7 \
+	VPOR Y7, Y6, Y6 \
+	Q6WORDS(dst+32) \
+	VPSRLW $4, Y1, Y6 \
+	VPAND Y13, Y6, Y6 \
+	VPSRLW $2, Y2, Y7 \
+	VPAND Y12, Y7, Y7 \
+	VPOR Y7, Y6, Y6 \
+	Q6WORDS(dst+48)
+
+// func ggmlSumsQ6_KAsm(p *byte, n int, out *uint64)
+TEXT ·ggmlSumsQ6_KAsm(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q6kdone
+	VPBROADCASTQ ggmlOnes16<>(SB), Y8
+	VPBROADCASTQ ggmlOnes8<>(SB), Y9
+	VPBROADCASTQ ggmlSix32<>(SB), Y10
+	VPBROADCASTQ ggmlBits45<>(SB), Y12
+	VPBROADCASTQ ggmlLow4<>(SB), Y13
+	VPXOR Y14, Y14, Y14
+
+q6kloop:
+	Q6HALF(0, 128, 0)
+	Q6HALF(64, 160, 64)
+	ADDQ $210, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ q6kloop
+	VZEROUPPER
+
+q6kdone:
+	RET

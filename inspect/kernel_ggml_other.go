@@ -12,3 +12,4 @@ const ggmlSumsAsmBuilt = false
 func ggmlSumsQ8_0Vec(src []byte, out []uint64) { ggmlSumsQ8_0Go(src, out) }
 func ggmlSumsQ4_0Vec(src []byte, out []uint64) { ggmlSumsQ4_0Go(src, out) }
 func ggmlSumsQ4_KVec(src []byte, out []uint64) { ggmlSumsQ4_KGo(src, out) }
+func ggmlSumsQ6_KVec(src []byte, out []uint64) { ggmlSumsQ6_KGo(src, out) }

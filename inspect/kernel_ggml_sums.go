@@ -2,12 +2,14 @@ package inspect
 
 // The quant sums of the integer kernels (kernel_ggml.go), a batch of blocks
 // at a time: one packed word per block (four per Q4_K super-block) whose
-// fields are the sums the kernel needs (q8Sums, q4Sums, nibbleSums). The
+// fields are the sums the kernel needs (q8Sums, q4Sums, nibbleSums; sixteen
+// q6Sums words per Q6_K super-block). The
 // vector loops (kernel_ggml_amd64.s) and their Go twins here, which add up
 // the tables, write the same words bit for bit (TestGGMLSumsAsm).
 
 // ggmlSumsBatch is how many blocks' words an integer kernel asks for at a
-// time (a pass of Q8_0 or Q4_0 blocks; 64 Q4_K super-blocks take all 256).
+// time (a pass of Q8_0 or Q4_0 blocks; 64 Q4_K or 16 Q6_K super-blocks take
+// all 256).
 const ggmlSumsBatch = 256
 
 // ggmlSumsQ8_0 writes the q8Sums word of each whole Q8_0 block of src to out.
@@ -57,6 +59,31 @@ func ggmlSumsQ4_KGo(src []byte, out []uint64) {
 	for i := 0; 144*i+144 <= len(src); i++ {
 		for g := 0; g < 4; g++ {
 			out[4*i+g] = tableSum32((*[32]byte)(src[144*i+16+32*g:]), &nibbleSums)
+		}
+	}
+}
+
+// ggmlSumsQ6_K writes the q6Sums words of the sixteen 16-value sub-blocks of
+// each whole Q6_K super-block of src to out (word 16i+j for the sub-block
+// that scale j of super-block i scales).
+func ggmlSumsQ6_K(src []byte, out []uint64) {
+	if ggmlSumsAsmOK {
+		ggmlSumsQ6_KVec(src, out)
+		return
+	}
+	ggmlSumsQ6_KGo(src, out)
+}
+
+// ggmlSumsQ6_KGo is the Go twin of ggmlSumsQ6_K's vector loop.
+func ggmlSumsQ6_KGo(src []byte, out []uint64) {
+	for i := 0; 210*i+210 <= len(src); i++ {
+		b := (*[210]byte)(src[210*i:])
+		for j := 0; j < 16; j++ {
+			var w uint64
+			for l := 0; l < 16; l++ {
+				w += q6Sums[q6Code(b, j, l)]
+			}
+			out[16*i+j] = w
 		}
 	}
 }

@@ -24,6 +24,7 @@ func ggmlSumsCases() []ggmlSumsCase {
 		{ggml.Q8_0, ggmlSumsQ8_0Vec, ggmlSumsQ8_0Go, 1},
 		{ggml.Q4_0, ggmlSumsQ4_0Vec, ggmlSumsQ4_0Go, 1},
 		{ggml.Q4_K, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
+		{ggml.Q6_K, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
 	}
 }
 
