@@ -539,61 +539,109 @@ func intQ6_K(src []byte) (Acc, bool) {
 			continue
 		}
 		u := math.Ldexp(1, e)
-		// A zero value (q = 0) of sub-block j is −0 when d and sc differ in sign.
-		dneg := md < 0
-		var sum, sq int64
-		n, zeros := 0, 0
-		xlo, xhi := int64(math.MaxInt64), int64(math.MinInt64)
-		fl, fh := f.lo/u, f.hi/u
-		words := sums[16*i : 16*i+16]
-		for j, t := range words {
-			sc := int64(int8(b[192+j]))
-			if sc == 0 {
-				f.q6kValues(b, hd, j, j+1)
-				continue
-			}
-			A := md * sc
-			c1, c2 := int64(t&0xffff), int64(t>>32)
-			// Σq and Σq² from Σc and Σc², q = c − 32
-			s1, s2 := c1-16*32, c2-64*c1+16*32*32
-			n += 16
-			sum += A * s1
-			sq += A * A * s2
-			if z := int(t >> 16 & 0xffff); z > 0 {
-				zeros += z
-				if dneg != (sc < 0) {
-					f.negZero = 1
+		words := (*[16]uint64)(sums[16*i:])
+		sc := (*[16]byte)(b[192:208])
+		if hasZeroByte(binary.LittleEndian.Uint64(sc[0:])) || hasZeroByte(binary.LittleEndian.Uint64(sc[8:])) {
+			// some sc = 0: those sub-blocks value by value, the others as below
+			for j := range words {
+				if sc[j] == 0 {
+					f.q6kValues(b, hd, j, j+1)
 				} else {
-					f.posZero = 1
+					f.q6kSub(md, u, int64(int8(sc[j])), words[j], b, j)
 				}
 			}
-			lo, hi := -32*A, 31*A
-			if A < 0 {
-				lo, hi = 31*A, -32*A
-			}
-			if float64(lo) < fl || float64(hi) > fh {
-				clo, chi := int64(63), int64(0)
-				for l := 0; l < 16; l++ {
-					c := int64(q6Code(b, j, l))
-					clo, chi = min(clo, c), max(chi, c)
-				}
-				a, z := A*(clo-32), A*(chi-32)
-				if a > z {
-					a, z = z, a
-				}
-				xlo, xhi = min(xlo, a), max(xhi, z)
-				fl, fh = min(fl, float64(a)), max(fh, float64(z))
-			}
+			continue
 		}
-		f.n += uint64(n)
-		f.zeros += uint64(zeros)
-		f.sum += u * float64(sum)
-		f.sq += u * u * float64(sq)
-		if xlo <= xhi {
-			f.lo, f.hi = min(f.lo, float64(xlo)*u), max(f.hi, float64(xhi)*u)
+		// Over the unit u a sub-block adds md·sc·Σq and (md·sc)²·Σq², and
+		// Σq = c1 − 16·32, Σq² = c2 − 64·c1 + 16·32² from its code sums c1,
+		// c2: the super-block adds md·(Σsc·c1 − 512·Σsc) and md²·(Σsc²·c2 −
+		// 64·Σsc²·c1 + 16384·Σsc²), the brackets Σsc·Σq and Σsc²·Σq² at most
+		// 2^20 and 2^32 (the products below 2^31 and 2^54).
+		var a1, a0, b2, b1, b0 int64
+		var zeros, neg, pos uint64
+		amax := int64(0)
+		dneg := uint64(md) >> 63
+		for j, t := range words {
+			c := int64(int8(sc[j]))
+			c1, c2 := int64(t&0xffff), int64(t>>32)
+			a1 += c * c1
+			a0 += c
+			b2 += c * c * c2
+			b1 += c * c * c1
+			b0 += c * c
+			z := t >> 16 & 0xffff
+			zeros += z
+			// a zero value (q = 0) is −0 when d and sc differ in sign
+			some, m := uint64(-int64(z))>>63, dneg^uint64(c)>>63
+			neg |= some & m
+			pos |= some &^ m
+			amax = max(amax, c^(c>>63)-(c>>63))
+		}
+		f.n += 256
+		f.zeros += zeros
+		f.sum += u * float64(md*(a1-512*a0))
+		f.sq += u * u * float64(md*md*(b2-64*b1+16384*b0))
+		f.negZero |= neg
+		f.posZero |= pos
+		// The super-block's values lie within ±32·|md|·max|sc| units: look
+		// at its sub-blocks' extremes only when that could extend the pass's.
+		if bound := 32 * abs64(md) * amax; float64(-bound)*u < f.lo || float64(bound)*u > f.hi {
+			for j := range words {
+				f.q6kExtremes(md, u, int64(int8(sc[j])), b, j)
+			}
 		}
 	}
 	return f.acc()
+}
+
+// q6kSub folds sub-block j of a Q6_K super-block whose scale sc is not zero
+// (d = md·u, t its q6Sums word), as intQ6_K's loop does, and its extremes.
+func (f *intFold) q6kSub(md int64, u float64, sc int64, t uint64, b *[210]byte, j int) {
+	A := md * sc
+	c1, c2 := int64(t&0xffff), int64(t>>32)
+	f.n += 16
+	f.sum += u * float64(A*(c1-16*32))
+	f.sq += u * u * float64(A*A*(c2-64*c1+16*32*32))
+	if z := t >> 16 & 0xffff; z > 0 {
+		f.zeros += z
+		if (md < 0) != (sc < 0) {
+			f.negZero = 1
+		} else {
+			f.posZero = 1
+		}
+	}
+	f.q6kExtremes(md, u, sc, b, j)
+}
+
+// q6kExtremes folds the extremes of sub-block j of a Q6_K super-block (d =
+// md·u, scale sc), reading its codes only when its range, ±32·|md·sc| units,
+// could extend the pass's.
+func (f *intFold) q6kExtremes(md int64, u float64, sc int64, b *[210]byte, j int) {
+	bound := float64(32*abs64(md*sc)) * u
+	if sc == 0 || (-bound >= f.lo && bound <= f.hi) {
+		return
+	}
+	// the codes of sub-block j, as q6Code reads them
+	h, k, is := j>>3, j>>1&3, j&1
+	ql := (*[16]byte)(b[64*h+32*(k&1)+16*is:])
+	qh := (*[16]byte)(b[128+32*h+16*is:])
+	nib, pair := uint(4*(k>>1)), uint(2*k)
+	clo, chi := byte(63), byte(0)
+	for l := range ql {
+		c := ql[l]>>nib&15 | qh[l]>>pair&3<<4
+		clo, chi = min(clo, c), max(chi, c)
+	}
+	A := md * sc
+	lo, hi := A*(int64(clo)-32), A*(int64(chi)-32)
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	f.lo, f.hi = min(f.lo, float64(lo)*u), max(f.hi, float64(hi)*u)
+}
+
+// hasZeroByte says whether a byte of x is zero.
+func hasZeroByte(x uint64) bool {
+	return (x-0x0101010101010101)&^x&0x8080808080808080 != 0
 }
 
 // q6kValues folds the values of sub-blocks j0 to j1−1 of a Q6_K super-block
