@@ -213,42 +213,6 @@ func b2u(b bool) uint64 {
 	return 0
 }
 
-// intQ8_0 is the integer kernel of Q8_0 (block: fp16 d, 32 int8 quants).
-func intQ8_0(src []byte) (Acc, bool) {
-	f := newIntFold()
-	var sums [ggmlSumsBatch]uint64
-	i := 0 // the block's word in sums
-	for off := 0; off+34 <= len(src); off, i = off+34, i+1 {
-		if i == ggmlSumsBatch {
-			i = 0
-		}
-		if i == 0 {
-			ggmlSumsQ8_0(src[off:min(off+34*ggmlSumsBatch, len(src))], sums[:])
-		}
-		b := (*[34]byte)(src[off:])
-		h := binary.LittleEndian.Uint16(b[0:])
-		if !f16Finite(h) {
-			return Acc{}, false
-		}
-		d := float64(ggml.F16ToF32(h))
-		t := sums[i]
-		if d == 0 {
-			f.signedZeros(d, b[2:], func(c byte) int { return int(int8(c)) })
-			continue
-		}
-		f.scaled(d, 32, int64(t&0xffff)-128*32, int64(t>>32), int(t>>16&0xff))
-		if f.reaches(d, -128, 127) {
-			qlo, qhi := 127, -128
-			for _, c := range b[2:] {
-				q := int(int8(c))
-				qlo, qhi = min(qlo, q), max(qhi, q)
-			}
-			f.extremes(d, qlo, qhi)
-		}
-	}
-	return f.acc()
-}
-
 // intQ4_0 is the integer kernel of Q4_0 (block: fp16 d, 16 bytes of 4-bit
 // quants; the value is (q−8)·d).
 func intQ4_0(src []byte) (Acc, bool) {

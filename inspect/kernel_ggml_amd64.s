@@ -1,11 +1,13 @@
 //go:build amd64 && !noasm
 
 // AVX2 quant sums of the integer kernels (see kernel_ggml_sums.go): block by
-// block, the packed word the Go twins add up from q8Sums, q4Sums and
-// nibbleSums. Byte sums come from VPSADBW against zero (four 64-bit partial
-// sums, one per 8 bytes), squares of 4-bit codes from a VPSHUFB table, squares
+// block, the packed word the Go twins add up from q4Sums, nibbleSums and
+// q6Sums; and the Q8_0 fold (kernel_ggml_q8.go), which takes q8Sums words
+// four blocks at a time into float64 lanes. Byte sums come from VPSADBW
+// against zero (four 64-bit partial sums, one per 8 bytes), squares of 4-bit
+// codes from a VPSHUFB table, squares of 6-bit codes from VPMADDUBSW, squares
 // of int8 quants from VPMOVSXBW and VPMADDWD, the count of zero values from
-// VPCMPEQB, VPMOVMSKB and POPCNT. Every field is placed in its bits of the
+// VPCMPEQB with VPMOVMSKB and POPCNT, or VPSADBW of the compare's bytes. Every field is placed in its bits of the
 // four 64-bit lanes before the lanes are added, as the tables place them;
 // no field can carry into the next (the bounds are at the tables).
 //
@@ -37,45 +39,6 @@ GLOBL ggmlSignBit<>(SB), RODATA|NOPTR, $8
 	VPSHUFD $0x4E, X0, X1 \
 	VPADDQ X1, X0, X0 \
 	VMOVQ X0, BX
-
-// func ggmlSumsQ8_0Asm(p *byte, n int, out *uint64)
-TEXT ·ggmlSumsQ8_0Asm(SB), NOSPLIT, $0-24
-	MOVQ p+0(FP), SI
-	MOVQ n+8(FP), CX
-	MOVQ out+16(FP), DI
-	TESTQ CX, CX
-	JLE q8done
-	VPBROADCASTQ ggmlSignBit<>(SB), Y15
-	VPXOR Y14, Y14, Y14
-
-q8loop:
-	VMOVDQU 2(SI), Y2
-	VPXOR Y15, Y2, Y0         // q+128 as unsigned bytes
-	VPSADBW Y14, Y0, Y0       // Σ(q+128) per lane: bits 0-15
-	VPCMPEQB Y14, Y2, Y2
-	VPMOVMSKB Y2, AX
-	POPCNTL AX, AX            // zero quants: bits 16-23
-	VPMOVSXBW 2(SI), Y3
-	VPMOVSXBW 18(SI), Y4
-	VPMADDWD Y3, Y3, Y3
-	VPMADDWD Y4, Y4, Y4
-	VPADDD Y4, Y3, Y3         // Σq² in eight 32-bit lanes
-	VPSRLQ $32, Y3, Y4
-	VPADDD Y4, Y3, Y3
-	VPSLLQ $32, Y3, Y3        // Σq² per lane: bits 32-63
-	VPADDQ Y3, Y0, Y0
-	REDUCE
-	SHLQ $16, AX
-	ADDQ AX, BX
-	MOVQ BX, (DI)
-	ADDQ $34, SI
-	ADDQ $8, DI
-	DECQ CX
-	JNZ q8loop
-	VZEROUPPER
-
-q8done:
-	RET
 
 // func ggmlSumsQ4_0Asm(p *byte, n int, out *uint64)
 TEXT ·ggmlSumsQ4_0Asm(SB), NOSPLIT, $0-24
@@ -251,4 +214,196 @@ q6kloop:
 	VZEROUPPER
 
 q6kdone:
+	RET
+
+// The Q8_0 fold (kernel_ggml_q8.go): four blocks at a time, block k of a
+// group into float64 lane k.
+
+DATA q8Mask16<>+0(SB)/8, $0xffff
+DATA q8Mask16<>+8(SB)/8, $0xffff
+DATA q8Mask16<>+16(SB)/8, $0xffff
+DATA q8Mask16<>+24(SB)/8, $0xffff
+GLOBL q8Mask16<>(SB), RODATA|NOPTR, $32
+
+DATA q8Mask8<>+0(SB)/8, $0xff
+DATA q8Mask8<>+8(SB)/8, $0xff
+DATA q8Mask8<>+16(SB)/8, $0xff
+DATA q8Mask8<>+24(SB)/8, $0xff
+GLOBL q8Mask8<>(SB), RODATA|NOPTR, $32
+
+// 2^52 as a float64: x | 2^52's bits, less 2^52, is x for x < 2^52
+DATA q8Magic<>+0(SB)/8, $0x4330000000000000
+DATA q8Magic<>+8(SB)/8, $0x4330000000000000
+DATA q8Magic<>+16(SB)/8, $0x4330000000000000
+DATA q8Magic<>+24(SB)/8, $0x4330000000000000
+GLOBL q8Magic<>(SB), RODATA|NOPTR, $32
+
+// 2^52 + 4096: x | 2^52's bits, less this, is x − 4096 (Σq from Σ(q+128))
+DATA q8Magic4096<>+0(SB)/8, $0x4330000000001000
+DATA q8Magic4096<>+8(SB)/8, $0x4330000000001000
+DATA q8Magic4096<>+16(SB)/8, $0x4330000000001000
+DATA q8Magic4096<>+24(SB)/8, $0x4330000000001000
+GLOBL q8Magic4096<>(SB), RODATA|NOPTR, $32
+
+// −128 and 127 as float64
+DATA q8Lo<>+0(SB)/8, $0xc060000000000000
+DATA q8Lo<>+8(SB)/8, $0xc060000000000000
+DATA q8Lo<>+16(SB)/8, $0xc060000000000000
+DATA q8Lo<>+24(SB)/8, $0xc060000000000000
+GLOBL q8Lo<>(SB), RODATA|NOPTR, $32
+
+DATA q8Hi<>+0(SB)/8, $0x405fc00000000000
+DATA q8Hi<>+8(SB)/8, $0x405fc00000000000
+DATA q8Hi<>+16(SB)/8, $0x405fc00000000000
+DATA q8Hi<>+24(SB)/8, $0x405fc00000000000
+GLOBL q8Hi<>(SB), RODATA|NOPTR, $32
+
+// fp16 exponent and magnitude masks, eight words
+DATA q8Exp16<>+0(SB)/8, $0x7c007c007c007c00
+DATA q8Exp16<>+8(SB)/8, $0x7c007c007c007c00
+GLOBL q8Exp16<>(SB), RODATA|NOPTR, $16
+
+DATA q8Abs16<>+0(SB)/8, $0x7fff7fff7fff7fff
+DATA q8Abs16<>+8(SB)/8, $0x7fff7fff7fff7fff
+GLOBL q8Abs16<>(SB), RODATA|NOPTR, $16
+
+// Q8PART leaves in dst four 64-bit partial q8Sums words of the block whose
+// quants are at off(SI) (one per 8 quants: Σ(q+128), the zero quants at bit
+// 16, Σq² at bit 32).
+#define Q8PART(off, dst) \
+	VMOVDQU off(SI), Y2 \
+	VPXOR Y15, Y2, dst \
+	VPSADBW Y14, dst, dst \
+	VPCMPEQB Y14, Y2, Y2 \
+	VPAND Y13, Y2, Y2 \
+	VPSADBW Y14, Y2, Y2 \
+	VPSLLQ $16, Y2, Y2 \
+	VPADDQ Y2, dst, dst \
+	VPMOVSXBW off(SI), Y3 \
+	VPMOVSXBW off+16(SI), Y4 \
+	VPMADDWD Y3, Y3, Y3 \
+	VPMADDWD Y4, Y4, Y4 \
+	VPADDD Y4, Y3, Y3 \
+	VPSRLQ $32, Y3, Y4 \
+	VPADDD Y4, Y3, Y3 \
+	VPSLLQ $32, Y3, Y3 \
+	VPADDQ Y3, dst, dst
+
+// func ggmlFoldQ8_0Asm(p *byte, n int, l *q8Lanes) int
+//
+// Registers: SI the group, CX groups left, DI l, R10 groups done, R8 and R9
+// the −0 and +0 flags; Y12, Y11, Y10 the lanes' sums, sums of squares and
+// zero counts; Y15 the byte 0x80, Y14 zero, Y13 the byte 1; Y9 d.
+TEXT ·ggmlFoldQ8_0Asm(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ l+16(FP), DI
+	XORQ R10, R10
+	TESTQ CX, CX
+	JLE q8fret
+	VPBROADCASTQ ggmlSignBit<>(SB), Y15
+	VPXOR Y14, Y14, Y14
+	VPBROADCASTQ ggmlOnes8<>(SB), Y13
+	VMOVUPD 0(DI), Y12
+	VMOVUPD 32(DI), Y11
+	VMOVDQU 64(DI), Y10
+	MOVQ 160(DI), R8
+	MOVQ 168(DI), R9
+
+q8floop:
+	// the four scales: stop at a non-finite or zero one
+	MOVWQZX 0(SI), AX
+	MOVWQZX 34(SI), BX
+	SHLQ $16, BX
+	ORQ BX, AX
+	MOVWQZX 68(SI), BX
+	SHLQ $32, BX
+	ORQ BX, AX
+	MOVWQZX 102(SI), BX
+	SHLQ $48, BX
+	ORQ BX, AX
+	VMOVQ AX, X0
+	VPAND q8Exp16<>(SB), X0, X1
+	VPCMPEQW q8Exp16<>(SB), X1, X1
+	VPAND q8Abs16<>(SB), X0, X2
+	VPCMPEQW X14, X2, X2
+	VPOR X2, X1, X1
+	VPMOVMSKB X1, BX
+	TESTL $0xff, BX
+	JNZ q8fstop
+	VCVTPH2PS X0, X0
+	VCVTPS2PD X0, Y9
+	// stop where d·−128 or d·127 falls outside the extremes
+	VMULPD q8Lo<>(SB), Y9, Y0
+	VMULPD q8Hi<>(SB), Y9, Y1
+	VMINPD Y1, Y0, Y2
+	VMAXPD Y1, Y0, Y3
+	VCMPPD $0x01, 96(DI), Y2, Y2
+	VCMPPD $0x0e, 128(DI), Y3, Y3
+	VORPD Y3, Y2, Y2
+	VMOVMSKPD Y2, BX
+	TESTL BX, BX
+	JNZ q8fstop
+	// the four blocks' words, one per lane
+	Q8PART(2, Y5)
+	Q8PART(36, Y6)
+	Q8PART(70, Y7)
+	Q8PART(104, Y8)
+	VPUNPCKLQDQ Y6, Y5, Y0
+	VPUNPCKHQDQ Y6, Y5, Y1
+	VPADDQ Y1, Y0, Y5
+	VPUNPCKLQDQ Y8, Y7, Y0
+	VPUNPCKHQDQ Y8, Y7, Y1
+	VPADDQ Y1, Y0, Y7
+	VPERM2I128 $0x20, Y7, Y5, Y0
+	VPERM2I128 $0x31, Y7, Y5, Y1
+	VPADDQ Y1, Y0, Y0
+	// sum += d·(Σ(q+128) − 4096), sq += d·d·Σq², zeros += the zero quants
+	VPAND q8Mask16<>(SB), Y0, Y1
+	VPOR q8Magic<>(SB), Y1, Y1
+	VSUBPD q8Magic4096<>(SB), Y1, Y1
+	VMULPD Y9, Y1, Y1
+	VADDPD Y1, Y12, Y12
+	VPSRLQ $32, Y0, Y2
+	VPOR q8Magic<>(SB), Y2, Y2
+	VSUBPD q8Magic<>(SB), Y2, Y2
+	VMULPD Y9, Y9, Y3
+	VMULPD Y2, Y3, Y3
+	VADDPD Y3, Y11, Y11
+	VPSRLQ $16, Y0, Y3
+	VPAND q8Mask8<>(SB), Y3, Y3
+	VPADDQ Y3, Y10, Y10
+	// the zeros' signs: d's, in the lanes with zero quants
+	VPCMPEQQ Y14, Y3, Y3
+	VMOVMSKPD Y3, AX
+	NOTL AX
+	ANDL $15, AX
+	VMOVMSKPD Y9, BX
+	MOVL AX, DX
+	ANDL BX, DX
+	ORQ DX, R8
+	NOTL BX
+	ANDL BX, AX
+	ORQ AX, R9
+	ADDQ $136, SI
+	INCQ R10
+	DECQ CX
+	JNZ q8floop
+
+q8fstop:
+	VMOVUPD Y12, 0(DI)
+	VMOVUPD Y11, 32(DI)
+	VMOVDQU Y10, 64(DI)
+	XORL AX, AX
+	TESTQ R8, R8
+	SETNE AL
+	MOVQ AX, 160(DI)
+	XORL BX, BX
+	TESTQ R9, R9
+	SETNE BL
+	MOVQ BX, 168(DI)
+	VZEROUPPER
+
+q8fret:
+	MOVQ R10, ret+24(FP)
 	RET

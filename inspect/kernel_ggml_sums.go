@@ -1,25 +1,17 @@
 package inspect
 
-// The quant sums of the integer kernels (kernel_ggml.go), a batch of blocks
-// at a time: one packed word per block (four per Q4_K super-block) whose
-// fields are the sums the kernel needs (q8Sums, q4Sums, nibbleSums; sixteen
-// q6Sums words per Q6_K super-block). The
-// vector loops (kernel_ggml_amd64.s) and their Go twins here, which add up
-// the tables, write the same words bit for bit (TestGGMLSumsAsm).
+// The quant sums of the integer kernels of Q4_0, Q4_K and Q6_K
+// (kernel_ggml.go), a batch of blocks at a time: one packed word per block
+// (four per Q4_K super-block, sixteen per Q6_K one) whose fields are the sums
+// the kernel needs (q4Sums, nibbleSums, q6Sums). The vector loops
+// (kernel_ggml_amd64.s) and their Go twins here, which add up the tables,
+// write the same words bit for bit (TestGGMLSumsAsm). Q8_0 folds whole
+// groups of blocks instead (kernel_ggml_q8.go).
 
 // ggmlSumsBatch is how many blocks' words an integer kernel asks for at a
-// time (a pass of Q8_0 or Q4_0 blocks; 64 Q4_K or 16 Q6_K super-blocks take
-// all 256).
+// time (a pass of Q4_0 blocks; 64 Q4_K or 16 Q6_K super-blocks take all
+// 256).
 const ggmlSumsBatch = 256
-
-// ggmlSumsQ8_0 writes the q8Sums word of each whole Q8_0 block of src to out.
-func ggmlSumsQ8_0(src []byte, out []uint64) {
-	if ggmlSumsAsmOK {
-		ggmlSumsQ8_0Vec(src, out)
-		return
-	}
-	ggmlSumsQ8_0Go(src, out)
-}
 
 // ggmlSumsQ4_0 writes the q4Sums word of each whole Q4_0 block of src to out.
 func ggmlSumsQ4_0(src []byte, out []uint64) {
@@ -38,13 +30,6 @@ func ggmlSumsQ4_K(src []byte, out []uint64) {
 		return
 	}
 	ggmlSumsQ4_KGo(src, out)
-}
-
-// ggmlSumsQ8_0Go is the Go twin of ggmlSumsQ8_0's vector loop.
-func ggmlSumsQ8_0Go(src []byte, out []uint64) {
-	for i := 0; 34*i+34 <= len(src); i++ {
-		out[i] = tableSum32((*[32]byte)(src[34*i+2:]), &q8Sums)
-	}
 }
 
 // ggmlSumsQ4_0Go is the Go twin of ggmlSumsQ4_0's vector loop.

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -21,7 +22,6 @@ type ggmlSumsCase struct {
 
 func ggmlSumsCases() []ggmlSumsCase {
 	return []ggmlSumsCase{
-		{ggml.Q8_0, ggmlSumsQ8_0Vec, ggmlSumsQ8_0Go, 1},
 		{ggml.Q4_0, ggmlSumsQ4_0Vec, ggmlSumsQ4_0Go, 1},
 		{ggml.Q4_K, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
 		{ggml.Q6_K, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
@@ -88,13 +88,13 @@ func TestGGMLSumsAsm(t *testing.T) {
 	}
 }
 
-// TestGGMLIntKernelsSumsTwin runs the integer kernels with the vector quant
-// sums and with the tables: the accumulators must be identical, bit for
+// TestGGMLIntKernelsSumsTwin runs the integer kernels with the vector loops
+// (the quant sums, the Q8_0 fold) and with their Go twins: the accumulators must be identical, bit for
 // bit, and the kernel must take or hand back the same passes.
 func TestGGMLIntKernelsSumsTwin(t *testing.T) {
 	needGGMLSumsAsm(t)
-	save := ggmlSumsAsmOK
-	defer func() { ggmlSumsAsmOK = save }()
+	save, saveQ8 := ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK
+	defer func() { ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8 }()
 	rng := rand.New(rand.NewPCG(63, 64))
 	for _, ty := range intKernelTypes() {
 		tr, _ := ty.Traits()
@@ -103,9 +103,9 @@ func TestGGMLIntKernelsSumsTwin(t *testing.T) {
 			// up to a pass, and past two batches of words
 			blocks := []int{1, 3, per - 1, per, 2*ggmlSumsBatch + 3}[round%5]
 			for _, src := range [][]byte{quantizeLike(rng, ty, blocks, 0, 0.02), quantizeLike(rng, ty, blocks, 0.01, 0.02), adversarialPass(rng, ty, blocks)} {
-				ggmlSumsAsmOK = save
+				ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8
 				got, gotOK := ggmlIntKernels[ty](src)
-				ggmlSumsAsmOK = false
+				ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = false, false
 				want, wantOK := ggmlIntKernels[ty](src)
 				if gotOK != wantOK || !reflect.DeepEqual(got, want) {
 					t.Fatalf("%v: with the vector sums %v %+v, with the tables %v %+v", ty, gotOK, got, wantOK, want)
@@ -114,15 +114,15 @@ func TestGGMLIntKernelsSumsTwin(t *testing.T) {
 		}
 	}
 	// The engine's path: Stats of a whole chunk either way.
-	ggmlSumsAsmOK = save
+	ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8
 	for _, ty := range intKernelTypes() {
 		tr, _ := ty.Traits()
 		dt, _ := formats.DTypeOfGGML(ty)
 		src := quantizeLike(rng, ty, 3*ggmlPassElems/tr.BlockElems+5, 0, 0.02)
 		binary.LittleEndian.PutUint16(src[tr.BlockBytes*7+tr.Scales[0]:], 0x7e00) // one pass dequantized
-		ggmlSumsAsmOK = save
+		ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8
 		got := Stats(dt, src)
-		ggmlSumsAsmOK = false
+		ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = false, false
 		want := Stats(dt, src)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%v: Stats with the vector sums %+v, with the tables %+v", ty, got, want)
@@ -142,4 +142,62 @@ func FuzzGGMLSums(f *testing.F) {
 		}
 		checkGGMLSums(t, cases[int(k)%len(cases)], "fuzz", data)
 	})
+}
+
+// checkGGMLFoldQ8_0 runs the Q8_0 fold's vector loop and its twin on src
+// from the same lanes and wants the same groups folded and the same lanes,
+// bit for bit.
+func checkGGMLFoldQ8_0(t *testing.T, what string, src []byte, l q8Lanes) {
+	t.Helper()
+	got, want := l, l
+	n, m := ggmlFoldQ8_0Vec(src, &got), ggmlFoldQ8_0Go(src, &want)
+	if n != m || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Q8_0 fold %s (%d bytes): %d groups, lanes %+v; the twin %d, %+v", what, len(src), n, got, m, want)
+	}
+}
+
+// q8StartLanes are lanes as a pass may hand them to the fold: fresh, or
+// with sums, counts and extremes from earlier groups.
+func q8StartLanes(rng *rand.Rand) q8Lanes {
+	l := q8Lanes{lo: [4]float64{math.Inf(1), math.Inf(1), math.Inf(1), math.Inf(1)}, hi: [4]float64{math.Inf(-1), math.Inf(-1), math.Inf(-1), math.Inf(-1)}}
+	if rng.IntN(2) == 0 {
+		lo, hi := -rng.Float64(), rng.Float64()
+		for k := range l.sum {
+			l.sum[k], l.sq[k], l.zeros[k] = rng.NormFloat64(), rng.Float64(), rng.Uint64N(1000)
+			l.lo[k], l.hi[k] = lo, hi
+		}
+		l.neg, l.pos = rng.Uint64N(2), rng.Uint64N(2)
+	}
+	return l
+}
+
+// TestGGMLFoldQ8_0Asm holds the Q8_0 fold's vector loop to its Go twin: on
+// weight-like and adversarial blocks (zero, non-finite, negative and
+// subnormal scales stop it where the twin stops), from fresh and used lanes,
+// at every alignment.
+func TestGGMLFoldQ8_0Asm(t *testing.T) {
+	needGGMLSumsAsm(t)
+	if ggmlSumsAsmBuilt && !ggmlFoldQ8_0AsmOK {
+		testenv.Missing(t, "this CPU lacks F16C, so the Q8_0 fold's vector loop cannot run", "run on an x86-64 CPU with AVX2 and F16C")
+	}
+	rng := rand.New(rand.NewPCG(65, 66))
+	for round := 0; round < 300; round++ {
+		groups := 1 + rng.IntN(70)
+		var src []byte
+		switch round % 3 {
+		case 0:
+			src = quantizeLike(rng, ggml.Q8_0, 4*groups, 0, 0.02)
+		case 1:
+			src = adversarialPass(rng, ggml.Q8_0, 4*groups)
+		default: // weight-like, a few scales replaced by adversarial ones
+			src = quantizeLike(rng, ggml.Q8_0, 4*groups, 0.01, 0.02)
+			for k := rng.IntN(8); k < 4*groups; k += 1 + rng.IntN(40) {
+				binary.LittleEndian.PutUint16(src[34*k:], finiteF16[rng.IntN(len(finiteF16))])
+			}
+		}
+		align := rng.IntN(32)
+		buf := make([]byte, align+len(src))
+		copy(buf[align:], src)
+		checkGGMLFoldQ8_0(t, "random", buf[align:], q8StartLanes(rng))
+	}
 }
