@@ -267,18 +267,44 @@ DATA q8Abs16<>+0(SB)/8, $0x7fff7fff7fff7fff
 DATA q8Abs16<>+8(SB)/8, $0x7fff7fff7fff7fff
 GLOBL q8Abs16<>(SB), RODATA|NOPTR, $16
 
+DATA q8Low8w<>+0(SB)/8, $0x00ff00ff00ff00ff
+DATA q8Low8w<>+8(SB)/8, $0x00ff00ff00ff00ff
+GLOBL q8Low8w<>(SB), RODATA|NOPTR, $16
+
 // Q8PART leaves in dst four 64-bit partial q8Sums words of the block whose
 // quants are at off(SI) (one per 8 quants: Σ(q+128), the zero quants at bit
-// 16, Σq² at bit 32).
-#define Q8PART(off, dst) \
+// 16, Σq² at bit 32), and ORs min(q+128) into R11 and 255 − max(q+128) into
+// R12 at bit shift (each reduced to 8 words, then by VPHMINPOSUW). Y1 is all
+// ones.
+#define Q8PART(off, dst, shift) \
 	VMOVDQU off(SI), Y2 \
-	VPXOR Y15, Y2, dst \
-	VPSADBW Y14, dst, dst \
-	VPCMPEQB Y14, Y2, Y2 \
-	VPAND Y13, Y2, Y2 \
-	VPSADBW Y14, Y2, Y2 \
-	VPSLLQ $16, Y2, Y2 \
-	VPADDQ Y2, dst, dst \
+	VPCMPEQB Y14, Y2, Y3 \
+	VPAND Y13, Y3, Y3 \
+	VPSADBW Y14, Y3, Y3 \
+	VPSLLQ $16, Y3, Y3 \
+	VPXOR Y15, Y2, Y2 \
+	VPSADBW Y14, Y2, dst \
+	VPADDQ Y3, dst, dst \
+	VEXTRACTI128 $1, Y2, X3 \
+	VPMINUB X3, X2, X4 \
+	VPMAXUB X3, X2, X3 \
+	VPXOR X1, X3, X3 \
+	VPSRLW $8, X4, X2 \
+	VPMINUB X2, X4, X4 \
+	VPSRLW $8, X3, X2 \
+	VPMINUB X2, X3, X3 \
+	VPAND q8Low8w<>(SB), X4, X4 \
+	VPAND q8Low8w<>(SB), X3, X3 \
+	VPHMINPOSUW X4, X4 \
+	VPHMINPOSUW X3, X3 \
+	VMOVD X4, AX \
+	VMOVD X3, BX \
+	MOVWQZX AX, AX \
+	MOVWQZX BX, BX \
+	SHLQ $shift, AX \
+	SHLQ $shift, BX \
+	ORQ AX, R11 \
+	ORQ BX, R12 \
 	VPMOVSXBW off(SI), Y3 \
 	VPMOVSXBW off+16(SI), Y4 \
 	VPMADDWD Y3, Y3, Y3 \
@@ -292,8 +318,9 @@ GLOBL q8Abs16<>(SB), RODATA|NOPTR, $16
 // func ggmlFoldQ8_0Asm(p *byte, n int, l *q8Lanes) int
 //
 // Registers: SI the group, CX groups left, DI l, R10 groups done, R8 and R9
-// the −0 and +0 flags; Y12, Y11, Y10 the lanes' sums, sums of squares and
-// zero counts; Y15 the byte 0x80, Y14 zero, Y13 the byte 1; Y9 d.
+// the −0 and +0 flags, R11 and R12 the group's packed extreme quants; Y12,
+// Y11, Y10 the lanes' sums, sums of squares and zero counts (the extremes
+// stay in l); Y15 the byte 0x80, Y14 zero, Y13 the byte 1; Y9 d, Y1 all ones.
 TEXT ·ggmlFoldQ8_0Asm(SB), NOSPLIT, $0-32
 	MOVQ p+0(FP), SI
 	MOVQ n+8(FP), CX
@@ -333,22 +360,14 @@ q8floop:
 	JNZ q8fstop
 	VCVTPH2PS X0, X0
 	VCVTPS2PD X0, Y9
-	// stop where d·−128 or d·127 falls outside the extremes
-	VMULPD q8Lo<>(SB), Y9, Y0
-	VMULPD q8Hi<>(SB), Y9, Y1
-	VMINPD Y1, Y0, Y2
-	VMAXPD Y1, Y0, Y3
-	VCMPPD $0x01, 96(DI), Y2, Y2
-	VCMPPD $0x0e, 128(DI), Y3, Y3
-	VORPD Y3, Y2, Y2
-	VMOVMSKPD Y2, BX
-	TESTL BX, BX
-	JNZ q8fstop
 	// the four blocks' words, one per lane
-	Q8PART(2, Y5)
-	Q8PART(36, Y6)
-	Q8PART(70, Y7)
-	Q8PART(104, Y8)
+	VPCMPEQB Y1, Y1, Y1
+	XORQ R11, R11
+	XORQ R12, R12
+	Q8PART(2, Y5, 0)
+	Q8PART(36, Y6, 16)
+	Q8PART(70, Y7, 32)
+	Q8PART(104, Y8, 48)
 	VPUNPCKLQDQ Y6, Y5, Y0
 	VPUNPCKHQDQ Y6, Y5, Y1
 	VPADDQ Y1, Y0, Y5
@@ -385,6 +404,24 @@ q8floop:
 	NOTL BX
 	ANDL BX, AX
 	ORQ AX, R9
+	// the extremes: qmin·d and qmax·d, the lesser to lo, the greater to hi
+	VMOVQ R11, X0
+	VPMOVZXWD X0, X0
+	VCVTDQ2PD X0, Y0
+	VADDPD q8Lo<>(SB), Y0, Y0
+	VMOVQ R12, X1
+	VPMOVZXWD X1, X1
+	VCVTDQ2PD X1, Y1
+	VMOVUPD q8Hi<>(SB), Y2
+	VSUBPD Y1, Y2, Y1
+	VMULPD Y9, Y0, Y0
+	VMULPD Y9, Y1, Y1
+	VMINPD Y1, Y0, Y2
+	VMAXPD Y1, Y0, Y3
+	VMINPD 96(DI), Y2, Y2
+	VMAXPD 128(DI), Y3, Y3
+	VMOVUPD Y2, 96(DI)
+	VMOVUPD Y3, 128(DI)
 	ADDQ $136, SI
 	INCQ R10
 	DECQ CX
