@@ -13,8 +13,10 @@
 #   OLD=/path/to/old/ckpt ROUNDS=5 KINDS="Q8_0 Q4_K" bash bench/gguf.sh
 #   go test -bench 'BlockStatsPaths/(Q4_K|Q6_K)' ./inspect/   # the kernels alone, values/s per core
 #
+# Each command reads the file REPEAT times (ckpt scan FILE FILE ...; memread
+# of the same list), so that the CPU seconds are well above the clock's tick.
 # Env: SHARED, BENCH_DIR (keep the data), ROUNDS (3), THREADS (2), KINDS,
-# ARCH (qwen2-0.5b), OLD.
+# ARCH (qwen2-0.5b), OLD, REPEAT (5).
 set -euo pipefail
 
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
@@ -24,6 +26,7 @@ THREADS=${THREADS:-2}
 KINDS=${KINDS:-F16 Q8_0 Q4_K Q4_K_M}
 ARCH=${ARCH:-qwen2-0.5b}
 OLD=${OLD:-}
+REPEAT=${REPEAT:-5}
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 
@@ -48,23 +51,25 @@ else
 fi
 for k in $KINDS; do
   f=$data/$k.gguf
-  bytes=$(sizeof "$f")
+  files=()
+  for ((i = 0; i < REPEAT; i++)); do files+=("$f"); done
+  bytes=$(sizeof "${files[@]}")
   cat "$f" >/dev/null
   cat "$f" >/dev/null
   newc=() oldc=() limc=()
   for ((r = 0; r < ROUNDS; r++)); do
-    read -r _ c < <(timed "$bin/ckpt" scan --json "$f")
+    read -r _ c < <(timed "$bin/ckpt" scan --json "${files[@]}")
     newc+=("$c")
     if [[ -n $OLD ]]; then
-      read -r _ c < <(timed "$OLD" scan --json "$f")
+      read -r _ c < <(timed "$OLD" scan --json "${files[@]}")
       oldc+=("$c")
     fi
-    read -r _ c < <(timed env READ=1 "$bin/memread" "$THREADS" "$f")
+    read -r _ c < <(timed env READ=1 "$bin/memread" "$THREADS" "${files[@]}")
     limc+=("$c")
     echo "  $k round $((r + 1)): ckpt ${newc[r]} CPU s${OLD:+, old ${oldc[r]:-}}, memread ${limc[r]}" >&2
   done
   g=$(gb "$bytes")
-  size=$(awk -v g="$g" 'BEGIN {printf "%.2f GB", g}')
+  size=$(awk -v g="$g" -v r="$REPEAT" 'BEGIN {printf "%.2f GB", g / r}')
   if [[ -n $OLD ]]; then
     printf '| %s | %s | %s | %s | %s | %.2f× | %.2f× |\n' "$k" "$size" "$(perGB "${oldc[*]}" "$g")" "$(perGB "${newc[*]}" "$g")" \
       "$(perGB "${limc[*]}" "$g")" "$(ratio "${oldc[*]}" "${limc[*]}")" "$(ratio "${newc[*]}" "${limc[*]}")"
