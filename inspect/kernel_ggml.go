@@ -17,6 +17,7 @@ import (
 //   - Q8_0: float32(q)·d, q an int8, d an fp16 (11 significant bits): at most
 //     19 bits, exact.
 //   - Q4_0: float32(q−8)·d, q−8 in [−8, 7]: at most 15 bits, exact.
+//   - Q5_0: float32(q−16)·d, q−16 in [−16, 15]: at most 16 bits, exact.
 //   - Q4_K: float32(d1·q) − m1 with d1 = d·sc and m1 = dmin·m (fp16 times a
 //     6-bit integer: at most 17 bits, exact) and q in [0, 15]. d1·q is
 //     exact (21 bits); the subtraction is exact when d1 = u·A and m1 = u·B
@@ -53,6 +54,7 @@ import (
 var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
 	ggml.Q8_0: intQ8_0,
 	ggml.Q4_0: intQ4_0,
+	ggml.Q5_0: intQ5_0,
 	ggml.Q4_K: intQ4_K,
 	ggml.Q6_K: intQ6_K,
 }
@@ -246,6 +248,66 @@ func intQ4_0(src []byte) (Acc, bool) {
 				qlo, qhi = min(qlo, int(c&15), int(c>>4)), max(qhi, int(c&15), int(c>>4))
 			}
 			f.extremes(d, qlo-8, qhi-8)
+		}
+	}
+	return f.acc()
+}
+
+// q5Sums packs, for a 5-bit Q5_0 code c (the value is c−16), c (bits 0–15),
+// 1 when c is 16 (bits 16–31) and c² (bits 32–63): added over a 32-value
+// block they stay below 2^10, 2^6 and 2^15.
+var q5Sums = func() (t [32]uint64) {
+	for c := range t {
+		t[c] = uint64(c) | b2u(c == 16)<<16 | uint64(c*c)<<32
+	}
+	return
+}()
+
+// q5Code is the 5-bit code of value j (0–31) of a Q5_0 block, as
+// dequantize_row_q5_0 reads it: the low (j < 16) or high nibble of qs[j&15]
+// and bit j of qh.
+func q5Code(b *[22]byte, j int) byte {
+	qh := binary.LittleEndian.Uint32(b[2:])
+	return b[6+j&15]>>(4*(j>>4))&15 | byte(qh>>j&1)<<4
+}
+
+// intQ5_0 is the integer kernel of Q5_0 (block: fp16 d, 32 bits of high
+// bits, 16 bytes of 4-bit low parts; the value is (c−16)·d).
+func intQ5_0(src []byte) (Acc, bool) {
+	f := newIntFold()
+	var sums [ggmlSumsBatch]uint64
+	i := 0 // the block's word in sums
+	for off := 0; off+22 <= len(src); off, i = off+22, i+1 {
+		if i == ggmlSumsBatch {
+			i = 0
+		}
+		if i == 0 {
+			ggmlSumsQ5_0(src[off:min(off+22*ggmlSumsBatch, len(src))], sums[:])
+		}
+		b := (*[22]byte)(src[off:])
+		h := binary.LittleEndian.Uint16(b[0:])
+		if !f16Finite(h) {
+			return Acc{}, false
+		}
+		d := float64(ggml.F16ToF32(h))
+		if d == 0 {
+			// every value ±0, of the sign of d XOR that of c−16
+			for j := 0; j < 32; j++ {
+				f.value(float32(int(q5Code(b, j))-16) * float32(d))
+			}
+			continue
+		}
+		t := sums[i]
+		s1, s2 := int64(t&0xffff), int64(t>>32)
+		// Σ(c−16) and Σ(c−16)² from Σc and Σc²
+		f.scaled(d, 32, s1-16*32, s2-32*s1+256*32, int(t>>16&0xffff))
+		if f.reaches(d, -16, 15) {
+			qlo, qhi := 31, 0
+			for j := 0; j < 32; j++ {
+				c := int(q5Code(b, j))
+				qlo, qhi = min(qlo, c), max(qhi, c)
+			}
+			f.extremes(d, qlo-16, qhi-16)
 		}
 	}
 	return f.acc()

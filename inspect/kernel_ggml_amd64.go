@@ -32,6 +32,12 @@ func ggmlSumsQ4_0Asm(p *byte, n int, out *uint64)
 //go:noescape
 func ggmlSumsQ4_KAsm(p *byte, n int, out *uint64)
 
+// ggmlSumsQ5_0Asm writes, for each of n Q5_0 blocks at p (22 bytes apart),
+// the q5Sums word of its codes to out[i].
+//
+//go:noescape
+func ggmlSumsQ5_0Asm(p *byte, n int, out *uint64)
+
 // ggmlSumsQ6_KAsm writes, for each of n Q6_K super-blocks at p (210 bytes
 // apart), the q6Sums words of its sixteen sub-blocks to out[16i], ...,
 // out[16i+15].
@@ -71,4 +77,10 @@ func ggmlFoldQ8_0Vec(src []byte, l *q8Lanes) int {
 		return ggmlFoldQ8_0Asm(&src[0], n, l)
 	}
 	return 0
+}
+
+func ggmlSumsQ5_0Vec(src []byte, out []uint64) {
+	if n := len(src) / 22; n > 0 {
+		ggmlSumsQ5_0Asm(&src[0], n, &out[:n][0])
+	}
 }

@@ -444,3 +444,71 @@ q8fstop:
 q8fret:
 	MOVQ R10, ret+24(FP)
 	RET
+
+// Q5_0: the 32 codes of a block, low nibbles (values 0-15) then high ones
+// (16-31), each ORed with 0x10 where bit i of qh is set (qh broadcast, its
+// byte i/8 spread over eight bytes by VPSHUFB, tested against 1 << i%8).
+
+DATA q5Spread<>+0(SB)/8, $0x0000000000000000
+DATA q5Spread<>+8(SB)/8, $0x0101010101010101
+DATA q5Spread<>+16(SB)/8, $0x0202020202020202
+DATA q5Spread<>+24(SB)/8, $0x0303030303030303
+GLOBL q5Spread<>(SB), RODATA|NOPTR, $32
+
+DATA q5Bits<>+0(SB)/8, $0x8040201008040201
+GLOBL q5Bits<>(SB), RODATA|NOPTR, $8
+
+DATA q5Sixteen<>+0(SB)/8, $0x1010101010101010
+GLOBL q5Sixteen<>(SB), RODATA|NOPTR, $8
+
+// func ggmlSumsQ5_0Asm(p *byte, n int, out *uint64)
+//
+// Registers: Y8 the ones of VPMADDWD, Y9 the byte 1, Y10 the byte 0x10, Y11
+// the qh spread, Y12 the bit of each byte, Y13 the byte 0x0F, Y14 zero.
+TEXT ·ggmlSumsQ5_0Asm(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q5done
+	VPBROADCASTQ ggmlOnes16<>(SB), Y8
+	VPBROADCASTQ ggmlOnes8<>(SB), Y9
+	VPBROADCASTQ q5Sixteen<>(SB), Y10
+	VMOVDQU q5Spread<>(SB), Y11
+	VPBROADCASTQ q5Bits<>(SB), Y12
+	VPBROADCASTQ ggmlLow4<>(SB), Y13
+	VPXOR Y14, Y14, Y14
+
+q5loop:
+	VMOVDQU 6(SI), X2
+	VPSRLW $4, X2, X3
+	VINSERTI128 $1, X3, Y2, Y2
+	VPAND Y13, Y2, Y2         // the low four bits of the 32 codes
+	VPBROADCASTD 2(SI), Y3
+	VPSHUFB Y11, Y3, Y3
+	VPAND Y12, Y3, Y3
+	VPCMPEQB Y12, Y3, Y3
+	VPAND Y10, Y3, Y3
+	VPOR Y3, Y2, Y2           // the codes
+	VPSADBW Y14, Y2, Y0       // Σc per lane: bits 0-15
+	VPCMPEQB Y10, Y2, Y3
+	VPAND Y9, Y3, Y3
+	VPSADBW Y14, Y3, Y3
+	VPSLLQ $16, Y3, Y3        // codes 16 (zero values): bits 16-31
+	VPADDQ Y3, Y0, Y0
+	VPMADDUBSW Y2, Y2, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPSRLQ $32, Y3, Y4
+	VPADDD Y4, Y3, Y3
+	VPSLLQ $32, Y3, Y3        // Σc² per lane: bits 32-63
+	VPADDQ Y3, Y0, Y0
+	REDUCE
+	MOVQ BX, (DI)
+	ADDQ $22, SI
+	ADDQ $8, DI
+	DECQ CX
+	JNZ q5loop
+	VZEROUPPER
+
+q5done:
+	RET

@@ -23,6 +23,7 @@ type ggmlSumsCase struct {
 func ggmlSumsCases() []ggmlSumsCase {
 	return []ggmlSumsCase{
 		{ggml.Q4_0, ggmlSumsQ4_0Vec, ggmlSumsQ4_0Go, 1},
+		{ggml.Q5_0, ggmlSumsQ5_0Vec, ggmlSumsQ5_0Go, 1},
 		{ggml.Q4_K, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
 		{ggml.Q6_K, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
 	}

@@ -117,6 +117,27 @@ func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte
 					b[byteAt] |= byte(q) << (4 * (s % 2))
 				}
 			}
+		case ggml.Q5_0:
+			// as quantize_row_q5_0: the largest magnitude maps to −16
+			mx := 0.0
+			for _, v := range x {
+				if math.Abs(v) > math.Abs(mx) {
+					mx = v
+				}
+			}
+			h := f16Bits(mx / -16)
+			binary.LittleEndian.PutUint16(b, h)
+			d := float64(ggml.F16ToF32(h))
+			var qh uint32
+			for j, v := range x {
+				c := 16
+				if d != 0 {
+					c = max(0, min(31, round(v/d)+16))
+				}
+				b[6+j&15] |= byte(c&15) << (4 * (j >> 4))
+				qh |= uint32(c>>4) << j
+			}
+			binary.LittleEndian.PutUint32(b[2:], qh)
 		case ggml.Q6_K:
 			// as quantize_row_q6_K: each 16-value sub-block's scale maps its
 			// largest magnitude to −32; d maps the largest scale to −128
@@ -257,6 +278,8 @@ func negZeroBlock(ty ggml.Type, neg bool) []byte {
 	case ggml.Q4_K: // every sc 1, every m 0, quants 0: d·0 − dmin·0
 		binary.LittleEndian.PutUint16(b[2:], 0x3c00)
 		copy(b[4:16], []byte{1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1})
+	case ggml.Q5_0: // every code 16: low nibbles 0, every high bit set
+		binary.LittleEndian.PutUint32(b[2:], 0xffffffff)
 	case ggml.Q6_K: // every sc 1, every code 32 (q = 0)
 		for j := 0; j < 16; j++ {
 			b[192+j] = 1
