@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # GGUF scans against the read limit (issue 12): a 0.5B-shaped model written as
-# GGUF with every matrix in F16, Q8_0 or Q4_K, and a Q4_K_M-like mix (Q6_K for
+# GGUF with every matrix in F16, Q8_0 or Q4_K, a Q4_K_M-like mix (Q6_K for
 # the embeddings, attn_v and ffn_down of every other layer, Q4_K elsewhere),
-# quantized from normal weights (inspect's TestBenchGGUFFiles writes them),
+# and the same mix with llama.cpp's fallback for rows not a multiple of 256
+# wide (Q5_0 for Q4_K, Q8_0 for Q6_K: Q4_K_M-rows, like a real Qwen2-0.5B
+# Q4_K_M file), quantized from normal weights (inspect's TestBenchGGUFFiles
+# writes them),
 # in the page cache. Each round runs ckpt scan, then OLD's scan if OLD names
 # another ckpt binary (a paired before/after), then memread
 # (../shared/bench/memread.c, pread, all cores) over the same file. Prints a
@@ -23,7 +26,7 @@ root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 SHARED=${SHARED:-$root/../shared/bench}
 ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-2}
-KINDS=${KINDS:-F16 Q8_0 Q4_K Q4_K_M}
+KINDS=${KINDS:-F16 Q8_0 Q4_K Q4_K_M Q4_K_M-rows}
 ARCH=${ARCH:-qwen2-0.5b}
 OLD=${OLD:-}
 REPEAT=${REPEAT:-5}
@@ -33,7 +36,7 @@ source "$root/bench/lib.sh"
 bench_setup
 cc -O3 -march=native -pthread -o "$bin/memread" "$SHARED/memread.c"
 data=$work/gguf-$ARCH
-if [[ ! -f $data/Q4_K_M.gguf ]]; then
+if [[ ! -f $data/Q4_K_M-rows.gguf ]]; then
   echo "== writing the GGUF files ($ARCH) to $data" >&2
   mkdir -p "$data"
   (cd "$root" && CKPT_GGUF_BENCH_DIR=$data CKPT_BENCH_ARCH=$ARCH go test -count=1 -run '^TestBenchGGUFFiles$' ./inspect/ >&2)

@@ -15,10 +15,13 @@ import (
 
 // The GGUF files bench/gguf.sh scans, written by TestBenchGGUFFiles.
 
-// benchGGUFKinds are the files: every matrix in one type, or "Q4_K_M", a mix
+// benchGGUFKinds are the files: every matrix in one type; "Q4_K_M", a mix
 // like llama.cpp's: Q6_K for the embeddings and output, attn_v and ffn_down
-// of every other layer, Q4_K for the other matrices.
-var benchGGUFKinds = []string{"F16", "Q8_0", "Q4_K", "Q4_K_M"}
+// of every other layer, Q4_K for the other matrices; and "Q4_K_M-rows", the
+// same with llama.cpp's fallback where a row is not a multiple of 256 wide
+// (Q4_K → Q5_0, Q6_K → Q8_0), the matrices in their own shapes: what a real
+// Q4_K_M file of Qwen2-0.5B (rows of 896) mostly holds.
+var benchGGUFKinds = []string{"F16", "Q8_0", "Q4_K", "Q4_K_M", "Q4_K_M-rows"}
 
 // benchGGUFType is the type of a matrix named name in a file of kind.
 func benchGGUFType(kind, name string, layer int) ggml.Type {
@@ -42,7 +45,7 @@ func benchGGUFType(kind, name string, layer int) ggml.Type {
 // reshaped into rows of 256 values so that every one takes its type (the
 // scan does not depend on the shape; llama.cpp would write the matrices
 // whose rows are not a multiple of 256, 896 wide in Qwen2-0.5B, as Q5_0 or
-// Q8_0), the 1-D tensors F32.
+// Q8_0, as kind Q4_K_M-rows does), the 1-D tensors F32.
 func writeBenchGGUFKind(t testing.TB, path string, arch synth.Arch, kind string) {
 	rng := rand.New(rand.NewPCG(5, uint64(len(kind))))
 	g := &synth.GGUF{}
@@ -56,8 +59,18 @@ func writeBenchGGUFKind(t testing.TB, path string, arch synth.Arch, kind string)
 					layer = max(layer, 0)*10 + int(c-'0')
 				}
 			}
-			gt.Type = benchGGUFType(kind, s.Name, layer)
+			gt.Type = benchGGUFType(strings.TrimSuffix(kind, "-rows"), s.Name, layer)
 			gt.Shape = []uint64{uint64(n / 256), 256}
+			if kind == "Q4_K_M-rows" {
+				gt.Shape = s.Shape
+				if s.Shape[1]%256 != 0 {
+					gt.Type = map[ggml.Type]ggml.Type{ggml.Q4_K: ggml.Q5_0, ggml.Q6_K: ggml.Q8_0}[gt.Type]
+				}
+				if s.Shape[1]%32 != 0 { // rows too short for any block (the tiny architecture)
+					g.Tensors = append(g.Tensors, synth.GGUFTensor{Name: s.Name, Type: ggml.F32, Shape: s.Shape})
+					continue
+				}
+			}
 			if gt.Type == ggml.F16 {
 				gt.Data = make([]byte, 2*n)
 				for i := 0; i < n; i++ {

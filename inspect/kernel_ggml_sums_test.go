@@ -202,3 +202,17 @@ func TestGGMLFoldQ8_0Asm(t *testing.T) {
 		checkGGMLFoldQ8_0(t, "random", buf[align:], q8StartLanes(rng))
 	}
 }
+
+// FuzzGGMLFoldQ8_0 holds the Q8_0 fold's vector loop to its twin on
+// arbitrary bytes (any scale: the loop must stop where the twin stops).
+func FuzzGGMLFoldQ8_0(f *testing.F) {
+	f.Add(make([]byte, 136))
+	f.Add([]byte{0x00, 0x3c, 0x80, 0x7f, 0x00, 0x01})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if ggmlSumsAsmBuilt && !ggmlFoldQ8_0AsmOK {
+			return // nothing to compare: the vector loop cannot run here (TestGGMLFoldQ8_0Asm says so)
+		}
+		src := data[:len(data)/136*136]
+		checkGGMLFoldQ8_0(t, "fuzz", src, q8StartLanes(rand.New(rand.NewPCG(uint64(len(data)), 1))))
+	})
+}
