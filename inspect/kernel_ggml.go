@@ -27,11 +27,15 @@ import (
 //     makes them; a sub-block where it does not is folded value by value
 //     from the float32 values ggml computes. (When m1 is ±0 the value is
 //     d1·q, and a zero value is −0 only when d is negative and m1 is +0.)
+//   - Q6_K: (d·sc)·q, sc an int8 and q in [−32, 31]: at most 23 bits, exact
+//     (see intQ6_K).
 //
 // A block with scale s and integer quants q adds s·Σq to the sum and s²·Σq²
 // to the sum of squares, both computed exactly in float64 (Q4_K: a
 // super-block adds u·Σ(A·q − B) and u²·Σ(A·q − B)², the sums taken in int64
-// over its exact sub-blocks, the second rounded once), so only the float64
+// over its exact sub-blocks, the second rounded once; Q6_K likewise over its
+// sixteen sub-blocks; Q8_0 into four float64 lanes, kernel_ggml_q8.go), so
+// only the float64
 // additions across blocks round: the sums are at least as close to exact as
 // the dequantizing path's. The counts are exact: a value
 // is zero where q is (Q4_K: where A·q = B), never subnormal (an fp16 scale's
@@ -41,12 +45,13 @@ import (
 // are the scale times the extreme quants; a block is looked at for them only
 // when its scale times the extreme quants of the type could extend the pass's
 // extremes (in llama.cpp's files a block's largest |q| is nearly always the
-// type's largest, so few are). The sign of a zero extreme is settled as the
+// type's largest, so few are; Q8_0's vector loop takes every block's). The sign of a zero extreme is settled as the
 // float kernels settle it: −0 for the minimum when a −0 occurs.
 //
 // The quant sums come a batch of blocks at a time from kernel_ggml_sums.go
 // (AVX2 where the CPU has it, the tables below otherwise; the same words
-// either way). Each kernel's twin is the dequantizing path (ggml's fast
+// either way); Q8_0 is folded whole by kernel_ggml_q8.go's loop (AVX2 and
+// F16C, or its Go twin; the same lanes either way). Each kernel's twin is the dequantizing path (ggml's fast
 // dequantizers then the F32 kernel) and ReferenceStats: TestGGMLIntKernels
 // holds them to it.
 
