@@ -277,45 +277,10 @@ func q5Code(b *[22]byte, j int) byte {
 }
 
 // intQ5_0 is the integer kernel of Q5_0 (block: fp16 d, 32 bits of high
-// bits, 16 bytes of 4-bit low parts; the value is (c−16)·d).
+// bits, 16 bytes of 4-bit low parts; the value is (c−16)·d), folded four
+// blocks at a time as Q8_0 is (kernel_ggml_q8.go).
 func intQ5_0(src []byte) (Acc, bool) {
-	f := newIntFold()
-	var sums [ggmlSumsBatch]uint64
-	i := 0 // the block's word in sums
-	for off := 0; off+22 <= len(src); off, i = off+22, i+1 {
-		if i == ggmlSumsBatch {
-			i = 0
-		}
-		if i == 0 {
-			ggmlSumsQ5_0(src[off:min(off+22*ggmlSumsBatch, len(src))], sums[:])
-		}
-		b := (*[22]byte)(src[off:])
-		h := binary.LittleEndian.Uint16(b[0:])
-		if !f16Finite(h) {
-			return Acc{}, false
-		}
-		d := float64(ggml.F16ToF32(h))
-		if d == 0 {
-			// every value ±0, of the sign of d XOR that of c−16
-			for j := 0; j < 32; j++ {
-				f.value(float32(int(q5Code(b, j))-16) * float32(d))
-			}
-			continue
-		}
-		t := sums[i]
-		s1, s2 := int64(t&0xffff), int64(t>>32)
-		// Σ(c−16) and Σ(c−16)² from Σc and Σc²
-		f.scaled(d, 32, s1-16*32, s2-32*s1+256*32, int(t>>16&0xffff))
-		if f.reaches(d, -16, 15) {
-			qlo, qhi := 31, 0
-			for j := 0; j < 32; j++ {
-				c := int(q5Code(b, j))
-				qlo, qhi = min(qlo, c), max(qhi, c)
-			}
-			f.extremes(d, qlo-16, qhi-16)
-		}
-	}
-	return f.acc()
+	return foldLanes(src, 22, ggmlFoldQ5_0, (*q8Lanes).q5Group)
 }
 
 // signedZeros folds a block whose scale d is ±0: every value is a zero, of

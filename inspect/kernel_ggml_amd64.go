@@ -32,12 +32,6 @@ func ggmlSumsQ4_0Asm(p *byte, n int, out *uint64)
 //go:noescape
 func ggmlSumsQ4_KAsm(p *byte, n int, out *uint64)
 
-// ggmlSumsQ5_0Asm writes, for each of n Q5_0 blocks at p (22 bytes apart),
-// the q5Sums word of its codes to out[i].
-//
-//go:noescape
-func ggmlSumsQ5_0Asm(p *byte, n int, out *uint64)
-
 // ggmlSumsQ6_KAsm writes, for each of n Q6_K super-blocks at p (210 bytes
 // apart), the q6Sums words of its sixteen sub-blocks to out[16i], ...,
 // out[16i+15].
@@ -79,8 +73,16 @@ func ggmlFoldQ8_0Vec(src []byte, l *q8Lanes) int {
 	return 0
 }
 
-func ggmlSumsQ5_0Vec(src []byte, out []uint64) {
-	if n := len(src) / 22; n > 0 {
-		ggmlSumsQ5_0Asm(&src[0], n, &out[:n][0])
+// ggmlFoldQ5_0Asm folds n groups of four Q5_0 blocks at p into l as
+// ggmlFoldQ5_0Go does, stopping at the first group q5Group must take; it
+// returns how many it folded.
+//
+//go:noescape
+func ggmlFoldQ5_0Asm(p *byte, n int, l *q8Lanes) int
+
+func ggmlFoldQ5_0Vec(src []byte, l *q8Lanes) int {
+	if n := len(src) / 88; n > 0 {
+		return ggmlFoldQ5_0Asm(&src[0], n, l)
 	}
+	return 0
 }

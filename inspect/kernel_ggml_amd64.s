@@ -445,70 +445,242 @@ q8fret:
 	MOVQ R10, ret+24(FP)
 	RET
 
-// Q5_0: the 32 codes of a block, low nibbles (values 0-15) then high ones
-// (16-31), each ORed with 0x10 where bit i of qh is set (qh broadcast, its
-// byte i/8 spread over eight bytes by VPSHUFB, tested against 1 << i%8).
-
+// q5Spread spreads byte i/8 of a broadcast qh over bytes i (VPSHUFB): the
+// Q5_0 fold tests bit i%8 of each against 1 << i%8.
 DATA q5Spread<>+0(SB)/8, $0x0000000000000000
 DATA q5Spread<>+8(SB)/8, $0x0101010101010101
 DATA q5Spread<>+16(SB)/8, $0x0202020202020202
 DATA q5Spread<>+24(SB)/8, $0x0303030303030303
 GLOBL q5Spread<>(SB), RODATA|NOPTR, $32
 
-DATA q5Bits<>+0(SB)/8, $0x8040201008040201
-GLOBL q5Bits<>(SB), RODATA|NOPTR, $8
+// The Q5_0 fold (kernel_ggml_q8.go): as the Q8_0 fold, over 5-bit codes c
+// (the value is (c−16)·d) built as ggmlSumsQ5_0Asm builds them.
 
-DATA q5Sixteen<>+0(SB)/8, $0x1010101010101010
-GLOBL q5Sixteen<>(SB), RODATA|NOPTR, $8
+DATA q5Low4_32<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q5Low4_32<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q5Low4_32<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q5Low4_32<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL q5Low4_32<>(SB), RODATA|NOPTR, $32
 
-// func ggmlSumsQ5_0Asm(p *byte, n int, out *uint64)
+DATA q5Bits32<>+0(SB)/8, $0x8040201008040201
+DATA q5Bits32<>+8(SB)/8, $0x8040201008040201
+DATA q5Bits32<>+16(SB)/8, $0x8040201008040201
+DATA q5Bits32<>+24(SB)/8, $0x8040201008040201
+GLOBL q5Bits32<>(SB), RODATA|NOPTR, $32
+
+DATA q5Sixteen32<>+0(SB)/8, $0x1010101010101010
+DATA q5Sixteen32<>+8(SB)/8, $0x1010101010101010
+DATA q5Sixteen32<>+16(SB)/8, $0x1010101010101010
+DATA q5Sixteen32<>+24(SB)/8, $0x1010101010101010
+GLOBL q5Sixteen32<>(SB), RODATA|NOPTR, $32
+
+DATA q5Ones16_32<>+0(SB)/8, $0x0001000100010001
+DATA q5Ones16_32<>+8(SB)/8, $0x0001000100010001
+DATA q5Ones16_32<>+16(SB)/8, $0x0001000100010001
+DATA q5Ones16_32<>+24(SB)/8, $0x0001000100010001
+GLOBL q5Ones16_32<>(SB), RODATA|NOPTR, $32
+
+// 2^52 + 512: x | 2^52's bits, less this, is x − 512 (Σ(c−16) from Σc)
+DATA q5Magic512<>+0(SB)/8, $0x4330000000000200
+DATA q5Magic512<>+8(SB)/8, $0x4330000000000200
+DATA q5Magic512<>+16(SB)/8, $0x4330000000000200
+DATA q5Magic512<>+24(SB)/8, $0x4330000000000200
+GLOBL q5Magic512<>(SB), RODATA|NOPTR, $32
+
+// 8192 = 32·16², as 64-bit integers
+DATA q5Sq8192<>+0(SB)/8, $8192
+DATA q5Sq8192<>+8(SB)/8, $8192
+DATA q5Sq8192<>+16(SB)/8, $8192
+DATA q5Sq8192<>+24(SB)/8, $8192
+GLOBL q5Sq8192<>(SB), RODATA|NOPTR, $32
+
+// −16 and 239 as float64
+DATA q5Lo<>+0(SB)/8, $0xc030000000000000
+DATA q5Lo<>+8(SB)/8, $0xc030000000000000
+DATA q5Lo<>+16(SB)/8, $0xc030000000000000
+DATA q5Lo<>+24(SB)/8, $0xc030000000000000
+GLOBL q5Lo<>(SB), RODATA|NOPTR, $32
+
+DATA q5Hi<>+0(SB)/8, $0x406de00000000000
+DATA q5Hi<>+8(SB)/8, $0x406de00000000000
+DATA q5Hi<>+16(SB)/8, $0x406de00000000000
+DATA q5Hi<>+24(SB)/8, $0x406de00000000000
+GLOBL q5Hi<>(SB), RODATA|NOPTR, $32
+
+// Q5PART leaves in dst four 64-bit partial q5Sums words of the Q5_0 block at
+// off(SI) (one per 8 codes: Σc, the codes 16 at bit 16, Σc² at bit 32), and
+// ORs min(c) into R11 and 255 − max(c) into R12 at bit shift. Y1 is all
+// ones, Y15 the qh spread.
+#define Q5PART(off, dst, shift) \
+	VMOVDQU off+6(SI), X2 \
+	VPSRLW $4, X2, X3 \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VPAND q5Low4_32<>(SB), Y2, Y2 \
+	VPBROADCASTD off+2(SI), Y3 \
+	VPSHUFB Y15, Y3, Y3 \
+	VPAND q5Bits32<>(SB), Y3, Y3 \
+	VPCMPEQB q5Bits32<>(SB), Y3, Y3 \
+	VPAND q5Sixteen32<>(SB), Y3, Y3 \
+	VPOR Y3, Y2, Y2 \
+	VPSADBW Y14, Y2, dst \
+	VPCMPEQB q5Sixteen32<>(SB), Y2, Y3 \
+	VPAND Y13, Y3, Y3 \
+	VPSADBW Y14, Y3, Y3 \
+	VPSLLQ $16, Y3, Y3 \
+	VPADDQ Y3, dst, dst \
+	VPMADDUBSW Y2, Y2, Y3 \
+	VPMADDWD q5Ones16_32<>(SB), Y3, Y3 \
+	VPSRLQ $32, Y3, Y4 \
+	VPADDD Y4, Y3, Y3 \
+	VPSLLQ $32, Y3, Y3 \
+	VPADDQ Y3, dst, dst \
+	VEXTRACTI128 $1, Y2, X3 \
+	VPMINUB X3, X2, X4 \
+	VPMAXUB X3, X2, X3 \
+	VPXOR X1, X3, X3 \
+	VPSRLW $8, X4, X2 \
+	VPMINUB X2, X4, X4 \
+	VPSRLW $8, X3, X2 \
+	VPMINUB X2, X3, X3 \
+	VPAND q8Low8w<>(SB), X4, X4 \
+	VPAND q8Low8w<>(SB), X3, X3 \
+	VPHMINPOSUW X4, X4 \
+	VPHMINPOSUW X3, X3 \
+	VMOVD X4, AX \
+	VMOVD X3, BX \
+	MOVWQZX AX, AX \
+	MOVWQZX BX, BX \
+	SHLQ $shift, AX \
+	SHLQ $shift, BX \
+	ORQ AX, R11 \
+	ORQ BX, R12
+
+// func ggmlFoldQ5_0Asm(p *byte, n int, l *q8Lanes) int
 //
-// Registers: Y8 the ones of VPMADDWD, Y9 the byte 1, Y10 the byte 0x10, Y11
-// the qh spread, Y12 the bit of each byte, Y13 the byte 0x0F, Y14 zero.
-TEXT ·ggmlSumsQ5_0Asm(SB), NOSPLIT, $0-24
+// Registers as ggmlFoldQ8_0Asm's, but Y15 the qh spread.
+TEXT ·ggmlFoldQ5_0Asm(SB), NOSPLIT, $0-32
 	MOVQ p+0(FP), SI
 	MOVQ n+8(FP), CX
-	MOVQ out+16(FP), DI
+	MOVQ l+16(FP), DI
+	XORQ R10, R10
 	TESTQ CX, CX
-	JLE q5done
-	VPBROADCASTQ ggmlOnes16<>(SB), Y8
-	VPBROADCASTQ ggmlOnes8<>(SB), Y9
-	VPBROADCASTQ q5Sixteen<>(SB), Y10
-	VMOVDQU q5Spread<>(SB), Y11
-	VPBROADCASTQ q5Bits<>(SB), Y12
-	VPBROADCASTQ ggmlLow4<>(SB), Y13
+	JLE q5fret
+	VMOVDQU q5Spread<>(SB), Y15
 	VPXOR Y14, Y14, Y14
+	VPBROADCASTQ ggmlOnes8<>(SB), Y13
+	VMOVUPD 0(DI), Y12
+	VMOVUPD 32(DI), Y11
+	VMOVDQU 64(DI), Y10
+	MOVQ 160(DI), R8
+	MOVQ 168(DI), R9
 
-q5loop:
-	VMOVDQU 6(SI), X2
-	VPSRLW $4, X2, X3
-	VINSERTI128 $1, X3, Y2, Y2
-	VPAND Y13, Y2, Y2         // the low four bits of the 32 codes
-	VPBROADCASTD 2(SI), Y3
-	VPSHUFB Y11, Y3, Y3
-	VPAND Y12, Y3, Y3
-	VPCMPEQB Y12, Y3, Y3
-	VPAND Y10, Y3, Y3
-	VPOR Y3, Y2, Y2           // the codes
-	VPSADBW Y14, Y2, Y0       // Σc per lane: bits 0-15
-	VPCMPEQB Y10, Y2, Y3
-	VPAND Y9, Y3, Y3
-	VPSADBW Y14, Y3, Y3
-	VPSLLQ $16, Y3, Y3        // codes 16 (zero values): bits 16-31
-	VPADDQ Y3, Y0, Y0
-	VPMADDUBSW Y2, Y2, Y3
-	VPMADDWD Y8, Y3, Y3
-	VPSRLQ $32, Y3, Y4
-	VPADDD Y4, Y3, Y3
-	VPSLLQ $32, Y3, Y3        // Σc² per lane: bits 32-63
-	VPADDQ Y3, Y0, Y0
-	REDUCE
-	MOVQ BX, (DI)
-	ADDQ $22, SI
-	ADDQ $8, DI
+q5floop:
+	// the four scales: stop at a non-finite or zero one
+	MOVWQZX 0(SI), AX
+	MOVWQZX 22(SI), BX
+	SHLQ $16, BX
+	ORQ BX, AX
+	MOVWQZX 44(SI), BX
+	SHLQ $32, BX
+	ORQ BX, AX
+	MOVWQZX 66(SI), BX
+	SHLQ $48, BX
+	ORQ BX, AX
+	VMOVQ AX, X0
+	VPAND q8Exp16<>(SB), X0, X1
+	VPCMPEQW q8Exp16<>(SB), X1, X1
+	VPAND q8Abs16<>(SB), X0, X2
+	VPCMPEQW X14, X2, X2
+	VPOR X2, X1, X1
+	VPMOVMSKB X1, BX
+	TESTL $0xff, BX
+	JNZ q5fstop
+	VCVTPH2PS X0, X0
+	VCVTPS2PD X0, Y9
+	// the four blocks' words, one per lane
+	VPCMPEQB Y1, Y1, Y1
+	XORQ R11, R11
+	XORQ R12, R12
+	Q5PART(0, Y5, 0)
+	Q5PART(22, Y6, 16)
+	Q5PART(44, Y7, 32)
+	Q5PART(66, Y8, 48)
+	VPUNPCKLQDQ Y6, Y5, Y0
+	VPUNPCKHQDQ Y6, Y5, Y1
+	VPADDQ Y1, Y0, Y5
+	VPUNPCKLQDQ Y8, Y7, Y0
+	VPUNPCKHQDQ Y8, Y7, Y1
+	VPADDQ Y1, Y0, Y7
+	VPERM2I128 $0x20, Y7, Y5, Y0
+	VPERM2I128 $0x31, Y7, Y5, Y1
+	VPADDQ Y1, Y0, Y0
+	// sum += d·(Σc − 512), sq += d·d·(Σc² − 32·Σc + 8192), zeros += the codes 16
+	VPAND q8Mask16<>(SB), Y0, Y1
+	VPSLLQ $5, Y1, Y4
+	VPOR q8Magic<>(SB), Y1, Y1
+	VSUBPD q5Magic512<>(SB), Y1, Y1
+	VMULPD Y9, Y1, Y1
+	VADDPD Y1, Y12, Y12
+	VPSRLQ $32, Y0, Y2
+	VPSUBQ Y4, Y2, Y2
+	VPADDQ q5Sq8192<>(SB), Y2, Y2
+	VPOR q8Magic<>(SB), Y2, Y2
+	VSUBPD q8Magic<>(SB), Y2, Y2
+	VMULPD Y9, Y9, Y3
+	VMULPD Y2, Y3, Y3
+	VADDPD Y3, Y11, Y11
+	VPSRLQ $16, Y0, Y3
+	VPAND q8Mask8<>(SB), Y3, Y3
+	VPADDQ Y3, Y10, Y10
+	// the zeros' signs: d's, in the lanes with zero values
+	VPCMPEQQ Y14, Y3, Y3
+	VMOVMSKPD Y3, AX
+	NOTL AX
+	ANDL $15, AX
+	VMOVMSKPD Y9, BX
+	MOVL AX, DX
+	ANDL BX, DX
+	ORQ DX, R8
+	NOTL BX
+	ANDL BX, AX
+	ORQ AX, R9
+	// the extremes: (cmin−16)·d and (cmax−16)·d
+	VMOVQ R11, X0
+	VPMOVZXWD X0, X0
+	VCVTDQ2PD X0, Y0
+	VADDPD q5Lo<>(SB), Y0, Y0
+	VMOVQ R12, X1
+	VPMOVZXWD X1, X1
+	VCVTDQ2PD X1, Y1
+	VMOVUPD q5Hi<>(SB), Y2
+	VSUBPD Y1, Y2, Y1
+	VMULPD Y9, Y0, Y0
+	VMULPD Y9, Y1, Y1
+	VMINPD Y1, Y0, Y2
+	VMAXPD Y1, Y0, Y3
+	VMINPD 96(DI), Y2, Y2
+	VMAXPD 128(DI), Y3, Y3
+	VMOVUPD Y2, 96(DI)
+	VMOVUPD Y3, 128(DI)
+	ADDQ $88, SI
+	INCQ R10
 	DECQ CX
-	JNZ q5loop
+	JNZ q5floop
+
+q5fstop:
+	VMOVUPD Y12, 0(DI)
+	VMOVUPD Y11, 32(DI)
+	VMOVDQU Y10, 64(DI)
+	XORL AX, AX
+	TESTQ R8, R8
+	SETNE AL
+	MOVQ AX, 160(DI)
+	XORL BX, BX
+	TESTQ R9, R9
+	SETNE BL
+	MOVQ BX, 168(DI)
 	VZEROUPPER
 
-q5done:
+q5fret:
+	MOVQ R10, ret+24(FP)
 	RET

@@ -1,16 +1,16 @@
 package inspect
 
-// The quant sums of the integer kernels of Q4_0, Q5_0, Q4_K and Q6_K
+// The quant sums of the integer kernels of Q4_0, Q4_K and Q6_K
 // (kernel_ggml.go), a batch of blocks at a time: one packed word per block
 // (four per Q4_K super-block, sixteen per Q6_K one) whose fields are the sums
-// the kernel needs (q4Sums, q5Sums, nibbleSums, q6Sums). The vector loops
+// the kernel needs (q4Sums, nibbleSums, q6Sums). The vector loops
 // (kernel_ggml_amd64.s) and their Go twins here, which add up the tables,
-// write the same words bit for bit (TestGGMLSumsAsm). Q8_0 folds whole
-// groups of blocks instead (kernel_ggml_q8.go).
+// write the same words bit for bit (TestGGMLSumsAsm). Q8_0 and Q5_0 fold
+// whole groups of blocks instead (kernel_ggml_q8.go).
 
 // ggmlSumsBatch is how many blocks' words an integer kernel asks for at a
-// time (a pass of Q4_0 or Q5_0 blocks; 64 Q4_K or 16 Q6_K super-blocks take
-// all 256).
+// time (a pass of Q4_0 blocks; 64 Q4_K or 16 Q6_K super-blocks take all
+// 256).
 const ggmlSumsBatch = 256
 
 // ggmlSumsQ4_0 writes the q4Sums word of each whole Q4_0 block of src to out.
@@ -70,26 +70,5 @@ func ggmlSumsQ6_KGo(src []byte, out []uint64) {
 			}
 			out[16*i+j] = w
 		}
-	}
-}
-
-// ggmlSumsQ5_0 writes the q5Sums word of each whole Q5_0 block of src to out.
-func ggmlSumsQ5_0(src []byte, out []uint64) {
-	if ggmlSumsAsmOK {
-		ggmlSumsQ5_0Vec(src, out)
-		return
-	}
-	ggmlSumsQ5_0Go(src, out)
-}
-
-// ggmlSumsQ5_0Go is the Go twin of ggmlSumsQ5_0's vector loop.
-func ggmlSumsQ5_0Go(src []byte, out []uint64) {
-	for i := 0; 22*i+22 <= len(src); i++ {
-		b := (*[22]byte)(src[22*i:])
-		var w uint64
-		for j := 0; j < 32; j++ {
-			w += q5Sums[q5Code(b, j)]
-		}
-		out[i] = w
 	}
 }

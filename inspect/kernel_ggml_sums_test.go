@@ -23,7 +23,6 @@ type ggmlSumsCase struct {
 func ggmlSumsCases() []ggmlSumsCase {
 	return []ggmlSumsCase{
 		{ggml.Q4_0, ggmlSumsQ4_0Vec, ggmlSumsQ4_0Go, 1},
-		{ggml.Q5_0, ggmlSumsQ5_0Vec, ggmlSumsQ5_0Go, 1},
 		{ggml.Q4_K, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
 		{ggml.Q6_K, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
 	}
@@ -145,15 +144,28 @@ func FuzzGGMLSums(f *testing.F) {
 	})
 }
 
-// checkGGMLFoldQ8_0 runs the Q8_0 fold's vector loop and its twin on src
-// from the same lanes and wants the same groups folded and the same lanes,
-// bit for bit.
-func checkGGMLFoldQ8_0(t *testing.T, what string, src []byte, l q8Lanes) {
+// ggmlFoldCase is one type folded into lanes: the vector loop (the Go twin
+// where none is built) and the twin.
+type ggmlFoldCase struct {
+	ty        ggml.Type
+	vec, twin func(src []byte, l *q8Lanes) int
+}
+
+func ggmlFoldCases() []ggmlFoldCase {
+	return []ggmlFoldCase{
+		{ggml.Q8_0, ggmlFoldQ8_0Vec, ggmlFoldQ8_0Go},
+		{ggml.Q5_0, ggmlFoldQ5_0Vec, ggmlFoldQ5_0Go},
+	}
+}
+
+// checkGGMLFold runs a fold's vector loop and its twin on src from the same
+// lanes and wants the same groups folded and the same lanes, bit for bit.
+func checkGGMLFold(t *testing.T, c ggmlFoldCase, what string, src []byte, l q8Lanes) {
 	t.Helper()
 	got, want := l, l
-	n, m := ggmlFoldQ8_0Vec(src, &got), ggmlFoldQ8_0Go(src, &want)
+	n, m := c.vec(src, &got), c.twin(src, &want)
 	if n != m || !reflect.DeepEqual(got, want) {
-		t.Fatalf("Q8_0 fold %s (%d bytes): %d groups, lanes %+v; the twin %d, %+v", what, len(src), n, got, m, want)
+		t.Fatalf("%v fold %s (%d bytes): %d groups, lanes %+v; the twin %d, %+v", c.ty, what, len(src), n, got, m, want)
 	}
 }
 
@@ -172,47 +184,61 @@ func q8StartLanes(rng *rand.Rand) q8Lanes {
 	return l
 }
 
-// TestGGMLFoldQ8_0Asm holds the Q8_0 fold's vector loop to its Go twin: on
-// weight-like and adversarial blocks (zero, non-finite, negative and
-// subnormal scales stop it where the twin stops), from fresh and used lanes,
-// at every alignment.
-func TestGGMLFoldQ8_0Asm(t *testing.T) {
+// needGGMLFoldAsm stops a test of the fold loops on an x86-64 build whose
+// CPU cannot run them.
+func needGGMLFoldAsm(t *testing.T) {
+	t.Helper()
 	needGGMLSumsAsm(t)
 	if ggmlSumsAsmBuilt && !ggmlFoldQ8_0AsmOK {
-		testenv.Missing(t, "this CPU lacks F16C, so the Q8_0 fold's vector loop cannot run", "run on an x86-64 CPU with AVX2 and F16C")
-	}
-	rng := rand.New(rand.NewPCG(65, 66))
-	for round := 0; round < 300; round++ {
-		groups := 1 + rng.IntN(70)
-		var src []byte
-		switch round % 3 {
-		case 0:
-			src = quantizeLike(rng, ggml.Q8_0, 4*groups, 0, 0.02)
-		case 1:
-			src = adversarialPass(rng, ggml.Q8_0, 4*groups)
-		default: // weight-like, a few scales replaced by adversarial ones
-			src = quantizeLike(rng, ggml.Q8_0, 4*groups, 0.01, 0.02)
-			for k := rng.IntN(8); k < 4*groups; k += 1 + rng.IntN(40) {
-				binary.LittleEndian.PutUint16(src[34*k:], finiteF16[rng.IntN(len(finiteF16))])
-			}
-		}
-		align := rng.IntN(32)
-		buf := make([]byte, align+len(src))
-		copy(buf[align:], src)
-		checkGGMLFoldQ8_0(t, "random", buf[align:], q8StartLanes(rng))
+		testenv.Missing(t, "this CPU lacks F16C, so the Q8_0 and Q5_0 folds' vector loops cannot run", "run on an x86-64 CPU with AVX2 and F16C")
 	}
 }
 
-// FuzzGGMLFoldQ8_0 holds the Q8_0 fold's vector loop to its twin on
-// arbitrary bytes (any scale: the loop must stop where the twin stops).
-func FuzzGGMLFoldQ8_0(f *testing.F) {
-	f.Add(make([]byte, 136))
-	f.Add([]byte{0x00, 0x3c, 0x80, 0x7f, 0x00, 0x01})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if ggmlSumsAsmBuilt && !ggmlFoldQ8_0AsmOK {
-			return // nothing to compare: the vector loop cannot run here (TestGGMLFoldQ8_0Asm says so)
+// TestGGMLFoldAsm holds the Q8_0 and Q5_0 folds' vector loops to their Go
+// twins: on weight-like and adversarial blocks (zero, non-finite, negative
+// and subnormal scales stop them where the twins stop), from fresh and used
+// lanes, at every alignment.
+func TestGGMLFoldAsm(t *testing.T) {
+	needGGMLFoldAsm(t)
+	rng := rand.New(rand.NewPCG(65, 66))
+	for _, c := range ggmlFoldCases() {
+		tr, _ := c.ty.Traits()
+		for round := 0; round < 300; round++ {
+			groups := 1 + rng.IntN(70)
+			var src []byte
+			switch round % 3 {
+			case 0:
+				src = quantizeLike(rng, c.ty, 4*groups, 0, 0.02)
+			case 1:
+				src = adversarialPass(rng, c.ty, 4*groups)
+			default: // weight-like, a few scales replaced by adversarial ones
+				src = quantizeLike(rng, c.ty, 4*groups, 0.01, 0.02)
+				for k := rng.IntN(8); k < 4*groups; k += 1 + rng.IntN(40) {
+					binary.LittleEndian.PutUint16(src[tr.BlockBytes*k:], finiteF16[rng.IntN(len(finiteF16))])
+				}
+			}
+			align := rng.IntN(32)
+			buf := make([]byte, align+len(src))
+			copy(buf[align:], src)
+			checkGGMLFold(t, c, "random", buf[align:], q8StartLanes(rng))
 		}
-		src := data[:len(data)/136*136]
-		checkGGMLFoldQ8_0(t, "fuzz", src, q8StartLanes(rand.New(rand.NewPCG(uint64(len(data)), 1))))
+	}
+}
+
+// FuzzGGMLFold holds the folds' vector loops to their twins on arbitrary
+// bytes (any scale: a loop must stop where its twin stops).
+func FuzzGGMLFold(f *testing.F) {
+	f.Add(uint8(0), make([]byte, 136))
+	f.Add(uint8(1), make([]byte, 88))
+	f.Add(uint8(0), []byte{0x00, 0x3c, 0x80, 0x7f, 0x00, 0x01})
+	cases := ggmlFoldCases()
+	f.Fuzz(func(t *testing.T, k uint8, data []byte) {
+		if ggmlSumsAsmBuilt && !ggmlFoldQ8_0AsmOK {
+			return // nothing to compare: the vector loops cannot run here (TestGGMLFoldAsm says so)
+		}
+		c := cases[int(k)%len(cases)]
+		tr, _ := c.ty.Traits()
+		src := data[:len(data)/(4*tr.BlockBytes)*(4*tr.BlockBytes)]
+		checkGGMLFold(t, c, "fuzz", src, q8StartLanes(rand.New(rand.NewPCG(uint64(len(data)), 1))))
 	})
 }
