@@ -17,6 +17,7 @@ import (
 //   - Q8_0: float32(q)·d, q an int8, d an fp16 (11 significant bits): at most
 //     19 bits, exact.
 //   - Q4_0: float32(q−8)·d, q−8 in [−8, 7]: at most 15 bits, exact.
+//   - Q5_0: float32(q−16)·d, q−16 in [−16, 15]: at most 16 bits, exact.
 //   - Q4_K: float32(d1·q) − m1 with d1 = d·sc and m1 = dmin·m (fp16 times a
 //     6-bit integer: at most 17 bits, exact) and q in [0, 15]. d1·q is
 //     exact (21 bits); the subtraction is exact when d1 = u·A and m1 = u·B
@@ -26,11 +27,15 @@ import (
 //     makes them; a sub-block where it does not is folded value by value
 //     from the float32 values ggml computes. (When m1 is ±0 the value is
 //     d1·q, and a zero value is −0 only when d is negative and m1 is +0.)
+//   - Q6_K: (d·sc)·q, sc an int8 and q in [−32, 31]: at most 23 bits, exact
+//     (see intQ6_K).
 //
 // A block with scale s and integer quants q adds s·Σq to the sum and s²·Σq²
 // to the sum of squares, both computed exactly in float64 (Q4_K: a
 // super-block adds u·Σ(A·q − B) and u²·Σ(A·q − B)², the sums taken in int64
-// over its exact sub-blocks, the second rounded once), so only the float64
+// over its exact sub-blocks, the second rounded once; Q6_K likewise over its
+// sixteen sub-blocks; Q8_0 into four float64 lanes, kernel_ggml_q8.go), so
+// only the float64
 // additions across blocks round: the sums are at least as close to exact as
 // the dequantizing path's. The counts are exact: a value
 // is zero where q is (Q4_K: where A·q = B), never subnormal (an fp16 scale's
@@ -40,12 +45,13 @@ import (
 // are the scale times the extreme quants; a block is looked at for them only
 // when its scale times the extreme quants of the type could extend the pass's
 // extremes (in llama.cpp's files a block's largest |q| is nearly always the
-// type's largest, so few are). The sign of a zero extreme is settled as the
+// type's largest, so few are; Q8_0's vector loop takes every block's). The sign of a zero extreme is settled as the
 // float kernels settle it: −0 for the minimum when a −0 occurs.
 //
 // The quant sums come a batch of blocks at a time from kernel_ggml_sums.go
 // (AVX2 where the CPU has it, the tables below otherwise; the same words
-// either way). Each kernel's twin is the dequantizing path (ggml's fast
+// either way); Q8_0 is folded whole by kernel_ggml_q8.go's loop (AVX2 and
+// F16C, or its Go twin; the same lanes either way). Each kernel's twin is the dequantizing path (ggml's fast
 // dequantizers then the F32 kernel) and ReferenceStats: TestGGMLIntKernels
 // holds them to it.
 
@@ -53,7 +59,9 @@ import (
 var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
 	ggml.Q8_0: intQ8_0,
 	ggml.Q4_0: intQ4_0,
+	ggml.Q5_0: intQ5_0,
 	ggml.Q4_K: intQ4_K,
+	ggml.Q6_K: intQ6_K,
 }
 
 // ggmlM2Cancel is the share of the sum of squares under which sumsq −
@@ -212,42 +220,6 @@ func b2u(b bool) uint64 {
 	return 0
 }
 
-// intQ8_0 is the integer kernel of Q8_0 (block: fp16 d, 32 int8 quants).
-func intQ8_0(src []byte) (Acc, bool) {
-	f := newIntFold()
-	var sums [ggmlSumsBatch]uint64
-	i := 0 // the block's word in sums
-	for off := 0; off+34 <= len(src); off, i = off+34, i+1 {
-		if i == ggmlSumsBatch {
-			i = 0
-		}
-		if i == 0 {
-			ggmlSumsQ8_0(src[off:min(off+34*ggmlSumsBatch, len(src))], sums[:])
-		}
-		b := (*[34]byte)(src[off:])
-		h := binary.LittleEndian.Uint16(b[0:])
-		if !f16Finite(h) {
-			return Acc{}, false
-		}
-		d := float64(ggml.F16ToF32(h))
-		t := sums[i]
-		if d == 0 {
-			f.signedZeros(d, b[2:], func(c byte) int { return int(int8(c)) })
-			continue
-		}
-		f.scaled(d, 32, int64(t&0xffff)-128*32, int64(t>>32), int(t>>16&0xff))
-		if f.reaches(d, -128, 127) {
-			qlo, qhi := 127, -128
-			for _, c := range b[2:] {
-				q := int(int8(c))
-				qlo, qhi = min(qlo, q), max(qhi, q)
-			}
-			f.extremes(d, qlo, qhi)
-		}
-	}
-	return f.acc()
-}
-
 // intQ4_0 is the integer kernel of Q4_0 (block: fp16 d, 16 bytes of 4-bit
 // quants; the value is (q−8)·d).
 func intQ4_0(src []byte) (Acc, bool) {
@@ -284,6 +256,31 @@ func intQ4_0(src []byte) (Acc, bool) {
 		}
 	}
 	return f.acc()
+}
+
+// q5Sums packs, for a 5-bit Q5_0 code c (the value is c−16), c (bits 0–15),
+// 1 when c is 16 (bits 16–31) and c² (bits 32–63): added over a 32-value
+// block they stay below 2^10, 2^6 and 2^15.
+var q5Sums = func() (t [32]uint64) {
+	for c := range t {
+		t[c] = uint64(c) | b2u(c == 16)<<16 | uint64(c*c)<<32
+	}
+	return
+}()
+
+// q5Code is the 5-bit code of value j (0–31) of a Q5_0 block, as
+// dequantize_row_q5_0 reads it: the low (j < 16) or high nibble of qs[j&15]
+// and bit j of qh.
+func q5Code(b *[22]byte, j int) byte {
+	qh := binary.LittleEndian.Uint32(b[2:])
+	return b[6+j&15]>>(4*(j>>4))&15 | byte(qh>>j&1)<<4
+}
+
+// intQ5_0 is the integer kernel of Q5_0 (block: fp16 d, 32 bits of high
+// bits, 16 bytes of 4-bit low parts; the value is (c−16)·d), folded four
+// blocks at a time as Q8_0 is (kernel_ggml_q8.go).
+func intQ5_0(src []byte) (Acc, bool) {
+	return foldLanes(src, 22, ggmlFoldQ5_0, (*q8Lanes).q5Group)
 }
 
 // signedZeros folds a block whose scale d is ±0: every value is a zero, of
@@ -478,4 +475,179 @@ func abs64(x int64) int64 {
 		return -x
 	}
 	return x
+}
+
+// q6Sums packs, for a 6-bit Q6_K code c (the value's quant is c−32), c
+// (bits 0–15), 1 when c is 32 (bits 16–31) and c² (bits 32–63): added over a
+// 16-value sub-block they stay below 2^10, 2^5 and 2^16.
+var q6Sums = func() (t [64]uint64) {
+	for c := range t {
+		t[c] = uint64(c) | b2u(c == 32)<<16 | uint64(c*c)<<32
+	}
+	return
+}()
+
+// q6Code is the 6-bit code of value l (0–15) of sub-block j (0–15) of a Q6_K
+// super-block, as dequantize_row_q6_K reads it: sub-block j = 8h + 2k + is
+// takes, at index i = 16·is + l of half h, the low (k < 2) or high nibble of
+// ql[64h + 32(k&1) + i] and bit pair k of qh[32h + i].
+func q6Code(b *[210]byte, j, l int) byte {
+	h, k, is := j>>3, j>>1&3, j&1
+	i := 16*is + l
+	lo := b[64*h+32*(k&1)+i] >> (4 * (k >> 1)) & 15
+	hi := b[128+32*h+i] >> (2 * k) & 3
+	return lo | hi<<4
+}
+
+// intQ6_K is the integer kernel of Q6_K (super-block: 128 bytes of low
+// nibbles, 64 of high bit pairs, sixteen int8 scales, fp16 d; sixteen
+// sub-blocks of 16 values (d·sc)·q with q = code − 32 in [−32, 31]).
+//
+// Exact: d = md·2^e with |md| < 2^11; d·sc is md·sc·2^e, below 2^18 units,
+// and (d·sc)·q is md·sc·q·2^e, |md·sc·q| < 2^11·2^7·2^5 = 2^23 units:
+// neither product rounds in float32 (nor underflows: a nonzero value is at
+// least 2^−24), whatever the order of the two multiplications. A zero value
+// has the sign of d XOR that of sc XOR that of q (float32(0) is +0). Over the
+// unit 2^e a sub-block adds A·Σq and A²·Σq² (A = md·sc) to the super-block's
+// int64 sums (below 2^31 and 2^54). A super-block with d = ±0, and a
+// sub-block with sc = 0, is folded value by value (its zeros' signs follow
+// the quants'); a non-finite d hands the pass back.
+func intQ6_K(src []byte) (Acc, bool) {
+	f := newIntFold()
+	var sums [ggmlSumsBatch]uint64
+	i := 0                           // the block's first word in sums, over 16
+	const batch = ggmlSumsBatch / 16 // super-blocks
+	for off := 0; off+210 <= len(src); off, i = off+210, i+1 {
+		if i == batch {
+			i = 0
+		}
+		if i == 0 {
+			ggmlSumsQ6_K(src[off:min(off+210*batch, len(src))], sums[:])
+		}
+		b := (*[210]byte)(src[off:])
+		hd := binary.LittleEndian.Uint16(b[208:])
+		if !f16Finite(hd) {
+			return Acc{}, false
+		}
+		md, e := f16Parts(hd)
+		if md == 0 {
+			f.q6kValues(b, hd, 0, 16)
+			continue
+		}
+		u := math.Ldexp(1, e)
+		words := (*[16]uint64)(sums[16*i:])
+		sc := (*[16]byte)(b[192:208])
+		if hasZeroByte(binary.LittleEndian.Uint64(sc[0:])) || hasZeroByte(binary.LittleEndian.Uint64(sc[8:])) {
+			// some sc = 0: those sub-blocks value by value, the others as below
+			for j := range words {
+				if sc[j] == 0 {
+					f.q6kValues(b, hd, j, j+1)
+				} else {
+					f.q6kSub(md, u, int64(int8(sc[j])), words[j], b, j)
+				}
+			}
+			continue
+		}
+		// Over the unit u a sub-block adds md·sc·Σq and (md·sc)²·Σq², and
+		// Σq = c1 − 16·32, Σq² = c2 − 64·c1 + 16·32² from its code sums c1,
+		// c2: the super-block adds md·(Σsc·c1 − 512·Σsc) and md²·(Σsc²·c2 −
+		// 64·Σsc²·c1 + 16384·Σsc²), the brackets Σsc·Σq and Σsc²·Σq² at most
+		// 2^20 and 2^32 (the products below 2^31 and 2^54).
+		var a1, a0, b2, b1, b0 int64
+		var zeros, neg, pos uint64
+		amax := int64(0)
+		dneg := uint64(md) >> 63
+		for j, t := range words {
+			c := int64(int8(sc[j]))
+			c1, c2 := int64(t&0xffff), int64(t>>32)
+			a1 += c * c1
+			a0 += c
+			b2 += c * c * c2
+			b1 += c * c * c1
+			b0 += c * c
+			z := t >> 16 & 0xffff
+			zeros += z
+			// a zero value (q = 0) is −0 when d and sc differ in sign
+			some, m := uint64(-int64(z))>>63, dneg^uint64(c)>>63
+			neg |= some & m
+			pos |= some &^ m
+			amax = max(amax, c^(c>>63)-(c>>63))
+		}
+		f.n += 256
+		f.zeros += zeros
+		f.sum += u * float64(md*(a1-512*a0))
+		f.sq += u * u * float64(md*md*(b2-64*b1+16384*b0))
+		f.negZero |= neg
+		f.posZero |= pos
+		// The super-block's values lie within ±32·|md|·max|sc| units: look
+		// at its sub-blocks' extremes only when that could extend the pass's.
+		if bound := 32 * abs64(md) * amax; float64(-bound)*u < f.lo || float64(bound)*u > f.hi {
+			for j := range words {
+				f.q6kExtremes(md, u, int64(int8(sc[j])), b, j)
+			}
+		}
+	}
+	return f.acc()
+}
+
+// q6kSub folds sub-block j of a Q6_K super-block whose scale sc is not zero
+// (d = md·u, t its q6Sums word), as intQ6_K's loop does, and its extremes.
+func (f *intFold) q6kSub(md int64, u float64, sc int64, t uint64, b *[210]byte, j int) {
+	A := md * sc
+	c1, c2 := int64(t&0xffff), int64(t>>32)
+	f.n += 16
+	f.sum += u * float64(A*(c1-16*32))
+	f.sq += u * u * float64(A*A*(c2-64*c1+16*32*32))
+	if z := t >> 16 & 0xffff; z > 0 {
+		f.zeros += z
+		if (md < 0) != (sc < 0) {
+			f.negZero = 1
+		} else {
+			f.posZero = 1
+		}
+	}
+	f.q6kExtremes(md, u, sc, b, j)
+}
+
+// q6kExtremes folds the extremes of sub-block j of a Q6_K super-block (d =
+// md·u, scale sc), reading its codes only when its range, ±32·|md·sc| units,
+// could extend the pass's.
+func (f *intFold) q6kExtremes(md int64, u float64, sc int64, b *[210]byte, j int) {
+	bound := float64(32*abs64(md*sc)) * u
+	if sc == 0 || (-bound >= f.lo && bound <= f.hi) {
+		return
+	}
+	// the codes of sub-block j, as q6Code reads them
+	h, k, is := j>>3, j>>1&3, j&1
+	ql := (*[16]byte)(b[64*h+32*(k&1)+16*is:])
+	qh := (*[16]byte)(b[128+32*h+16*is:])
+	nib, pair := uint(4*(k>>1)), uint(2*k)
+	clo, chi := byte(63), byte(0)
+	for l := range ql {
+		c := ql[l]>>nib&15 | qh[l]>>pair&3<<4
+		clo, chi = min(clo, c), max(chi, c)
+	}
+	A := md * sc
+	lo, hi := A*(int64(clo)-32), A*(int64(chi)-32)
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	f.lo, f.hi = min(f.lo, float64(lo)*u), max(f.hi, float64(hi)*u)
+}
+
+// hasZeroByte says whether a byte of x is zero.
+func hasZeroByte(x uint64) bool {
+	return (x-0x0101010101010101)&^x&0x8080808080808080 != 0
+}
+
+// q6kValues folds the values of sub-blocks j0 to j1−1 of a Q6_K super-block
+// (scale d, the fp16 pattern hd) one by one, computed as ggml does.
+func (f *intFold) q6kValues(b *[210]byte, hd uint16, j0, j1 int) {
+	d := ggml.F16ToF32(hd)
+	for j := j0; j < j1; j++ {
+		d1 := d * float32(int8(b[192+j]))
+		for l := 0; l < 16; l++ {
+			f.value(d1 * float32(int(q6Code(b, j, l))-32))
+		}
+	}
 }

@@ -12,14 +12,12 @@ import "golang.org/x/sys/cpu"
 // (kernel_ggml_other.go).
 var ggmlSumsAsmOK = cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT
 
+// ggmlFoldQ8_0AsmOK says the Q8_0 fold's vector loop runs here (it converts
+// the fp16 scales with F16C).
+var ggmlFoldQ8_0AsmOK = ggmlSumsAsmOK && cpu.X86.HasF16C
+
 // ggmlSumsAsmBuilt says the vector loops are linked in.
 const ggmlSumsAsmBuilt = true
-
-// ggmlSumsQ8_0Asm writes, for each of n Q8_0 blocks at p (34 bytes apart),
-// tableSum32 of its quants over q8Sums to out[i].
-//
-//go:noescape
-func ggmlSumsQ8_0Asm(p *byte, n int, out *uint64)
 
 // ggmlSumsQ4_0Asm writes, for each of n Q4_0 blocks at p (18 bytes apart),
 // tableSum16 of its quants over q4Sums to out[i].
@@ -34,14 +32,15 @@ func ggmlSumsQ4_0Asm(p *byte, n int, out *uint64)
 //go:noescape
 func ggmlSumsQ4_KAsm(p *byte, n int, out *uint64)
 
+// ggmlSumsQ6_KAsm writes, for each of n Q6_K super-blocks at p (210 bytes
+// apart), the q6Sums words of its sixteen sub-blocks to out[16i], ...,
+// out[16i+15].
+//
+//go:noescape
+func ggmlSumsQ6_KAsm(p *byte, n int, out *uint64)
+
 // The vector quant sums over the whole blocks of src (out holds one word per
 // block, four per Q4_K super-block).
-func ggmlSumsQ8_0Vec(src []byte, out []uint64) {
-	if n := len(src) / 34; n > 0 {
-		ggmlSumsQ8_0Asm(&src[0], n, &out[:n][0])
-	}
-}
-
 func ggmlSumsQ4_0Vec(src []byte, out []uint64) {
 	if n := len(src) / 18; n > 0 {
 		ggmlSumsQ4_0Asm(&src[0], n, &out[:n][0])
@@ -52,4 +51,38 @@ func ggmlSumsQ4_KVec(src []byte, out []uint64) {
 	if n := len(src) / 144; n > 0 {
 		ggmlSumsQ4_KAsm(&src[0], n, &out[:4*n][0])
 	}
+}
+
+func ggmlSumsQ6_KVec(src []byte, out []uint64) {
+	if n := len(src) / 210; n > 0 {
+		ggmlSumsQ6_KAsm(&src[0], n, &out[:16*n][0])
+	}
+}
+
+// ggmlFoldQ8_0Asm folds n groups of four Q8_0 blocks at p into l as
+// ggmlFoldQ8_0Go does, stopping at the first group q8Group must take; it
+// returns how many it folded.
+//
+//go:noescape
+func ggmlFoldQ8_0Asm(p *byte, n int, l *q8Lanes) int
+
+func ggmlFoldQ8_0Vec(src []byte, l *q8Lanes) int {
+	if n := len(src) / 136; n > 0 {
+		return ggmlFoldQ8_0Asm(&src[0], n, l)
+	}
+	return 0
+}
+
+// ggmlFoldQ5_0Asm folds n groups of four Q5_0 blocks at p into l as
+// ggmlFoldQ5_0Go does, stopping at the first group q5Group must take; it
+// returns how many it folded.
+//
+//go:noescape
+func ggmlFoldQ5_0Asm(p *byte, n int, l *q8Lanes) int
+
+func ggmlFoldQ5_0Vec(src []byte, l *q8Lanes) int {
+	if n := len(src) / 88; n > 0 {
+		return ggmlFoldQ5_0Asm(&src[0], n, l)
+	}
+	return 0
 }

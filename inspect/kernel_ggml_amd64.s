@@ -1,11 +1,13 @@
 //go:build amd64 && !noasm
 
 // AVX2 quant sums of the integer kernels (see kernel_ggml_sums.go): block by
-// block, the packed word the Go twins add up from q8Sums, q4Sums and
-// nibbleSums. Byte sums come from VPSADBW against zero (four 64-bit partial
-// sums, one per 8 bytes), squares of 4-bit codes from a VPSHUFB table, squares
+// block, the packed word the Go twins add up from q4Sums, nibbleSums and
+// q6Sums; and the Q8_0 fold (kernel_ggml_q8.go), which takes q8Sums words
+// four blocks at a time into float64 lanes. Byte sums come from VPSADBW
+// against zero (four 64-bit partial sums, one per 8 bytes), squares of 4-bit
+// codes from a VPSHUFB table, squares of 6-bit codes from VPMADDUBSW, squares
 // of int8 quants from VPMOVSXBW and VPMADDWD, the count of zero values from
-// VPCMPEQB, VPMOVMSKB and POPCNT. Every field is placed in its bits of the
+// VPCMPEQB with VPMOVMSKB and POPCNT, or VPSADBW of the compare's bytes. Every field is placed in its bits of the
 // four 64-bit lanes before the lanes are added, as the tables place them;
 // no field can carry into the next (the bounds are at the tables).
 //
@@ -37,45 +39,6 @@ GLOBL ggmlSignBit<>(SB), RODATA|NOPTR, $8
 	VPSHUFD $0x4E, X0, X1 \
 	VPADDQ X1, X0, X0 \
 	VMOVQ X0, BX
-
-// func ggmlSumsQ8_0Asm(p *byte, n int, out *uint64)
-TEXT ·ggmlSumsQ8_0Asm(SB), NOSPLIT, $0-24
-	MOVQ p+0(FP), SI
-	MOVQ n+8(FP), CX
-	MOVQ out+16(FP), DI
-	TESTQ CX, CX
-	JLE q8done
-	VPBROADCASTQ ggmlSignBit<>(SB), Y15
-	VPXOR Y14, Y14, Y14
-
-q8loop:
-	VMOVDQU 2(SI), Y2
-	VPXOR Y15, Y2, Y0         // q+128 as unsigned bytes
-	VPSADBW Y14, Y0, Y0       // Σ(q+128) per lane: bits 0-15
-	VPCMPEQB Y14, Y2, Y2
-	VPMOVMSKB Y2, AX
-	POPCNTL AX, AX            // zero quants: bits 16-23
-	VPMOVSXBW 2(SI), Y3
-	VPMOVSXBW 18(SI), Y4
-	VPMADDWD Y3, Y3, Y3
-	VPMADDWD Y4, Y4, Y4
-	VPADDD Y4, Y3, Y3         // Σq² in eight 32-bit lanes
-	VPSRLQ $32, Y3, Y4
-	VPADDD Y4, Y3, Y3
-	VPSLLQ $32, Y3, Y3        // Σq² per lane: bits 32-63
-	VPADDQ Y3, Y0, Y0
-	REDUCE
-	SHLQ $16, AX
-	ADDQ AX, BX
-	MOVQ BX, (DI)
-	ADDQ $34, SI
-	ADDQ $8, DI
-	DECQ CX
-	JNZ q8loop
-	VZEROUPPER
-
-q8done:
-	RET
 
 // func ggmlSumsQ4_0Asm(p *byte, n int, out *uint64)
 TEXT ·ggmlSumsQ4_0Asm(SB), NOSPLIT, $0-24
@@ -160,4 +123,564 @@ q4kloop:
 	VZEROUPPER
 
 q4kdone:
+	RET
+
+DATA ggmlSix32<>+0(SB)/8, $0x2020202020202020
+GLOBL ggmlSix32<>(SB), RODATA|NOPTR, $8
+
+DATA ggmlBits45<>+0(SB)/8, $0x3030303030303030
+GLOBL ggmlBits45<>(SB), RODATA|NOPTR, $8
+
+DATA ggmlOnes8<>+0(SB)/8, $0x0101010101010101
+GLOBL ggmlOnes8<>(SB), RODATA|NOPTR, $8
+
+DATA ggmlOnes16<>+0(SB)/8, $0x0001000100010001
+GLOBL ggmlOnes16<>(SB), RODATA|NOPTR, $8
+
+// Q6WORDS writes the q6Sums words of the two 16-value sub-blocks whose 6-bit
+// codes are the bytes of Y6 (one per 128-bit lane) to dst(DI), dst+8(DI):
+// Σcode in bits 0-15, the codes 32 (zero values) in bits 16-31, Σcode² in
+// bits 32-63, each first per 8 bytes (a 64-bit lane), then the two lanes of
+// each half added.
+#define Q6WORDS(dst) \
+	VPSADBW Y14, Y6, Y3 \
+	VPCMPEQB Y10, Y6, Y4 \
+	VPAND Y9, Y4, Y4 \
+	VPSADBW Y14, Y4, Y4 \
+	VPSLLQ $16, Y4, Y4 \
+	VPADDQ Y4, Y3, Y3 \
+	VPMADDUBSW Y6, Y6, Y4 \
+	VPMADDWD Y8, Y4, Y4 \
+	VPSRLQ $32, Y4, Y5 \
+	VPADDD Y5, Y4, Y4 \
+	VPSLLQ $32, Y4, Y4 \
+	VPADDQ Y4, Y3, Y3 \
+	VPSHUFD $0x4E, Y3, Y4 \
+	VPADDQ Y4, Y3, Y3 \
+	VPERMQ $0x08, Y3, Y3 \
+	VMOVDQU X3, dst(DI)
+
+// Q6HALF writes the words of the eight sub-blocks of one half of a Q6_K
+// super-block (its 64 bytes of low nibbles at ql(SI), 32 bytes of high bit
+// pairs at qh(SI)) to dst(DI) on: sub-blocks 2k and 2k+1 (k = 0..3) take the
+// nibbles at ql+32(k&1), low for k < 2, and the bit pair 2k of qh.
+#define Q6HALF(ql, qh, dst) \
+	VMOVDQU ql(SI), Y0 \
+	VMOVDQU ql+32(SI), Y1 \
+	VMOVDQU qh(SI), Y2 \
+	VPAND Y13, Y0, Y6 \
+	VPSLLW $4, Y2, Y7 \
+	VPAND Y12, Y7, Y7 \
+	VPOR Y7, Y6, Y6 \
+	Q6WORDS(dst) \
+	VPAND Y13, Y1, Y6 \
+	VPSLLW $2, Y2, Y7 \
+	VPAND Y12, Y7, Y7 \
+	VPOR Y7, Y6, Y6 \
+	Q6WORDS(dst+16) \
+	VPSRLW $4, Y0, Y6 \
+	VPAND Y13, Y6, Y6 \
+	VPAND Y12, Y2, Y7 \
+	VPOR Y7, Y6, Y6 \
+	Q6WORDS(dst+32) \
+	VPSRLW $4, Y1, Y6 \
+	VPAND Y13, Y6, Y6 \
+	VPSRLW $2, Y2, Y7 \
+	VPAND Y12, Y7, Y7 \
+	VPOR Y7, Y6, Y6 \
+	Q6WORDS(dst+48)
+
+// func ggmlSumsQ6_KAsm(p *byte, n int, out *uint64)
+TEXT ·ggmlSumsQ6_KAsm(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q6kdone
+	VPBROADCASTQ ggmlOnes16<>(SB), Y8
+	VPBROADCASTQ ggmlOnes8<>(SB), Y9
+	VPBROADCASTQ ggmlSix32<>(SB), Y10
+	VPBROADCASTQ ggmlBits45<>(SB), Y12
+	VPBROADCASTQ ggmlLow4<>(SB), Y13
+	VPXOR Y14, Y14, Y14
+
+q6kloop:
+	Q6HALF(0, 128, 0)
+	Q6HALF(64, 160, 64)
+	ADDQ $210, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ q6kloop
+	VZEROUPPER
+
+q6kdone:
+	RET
+
+// The Q8_0 fold (kernel_ggml_q8.go): four blocks at a time, block k of a
+// group into float64 lane k.
+
+DATA q8Mask16<>+0(SB)/8, $0xffff
+DATA q8Mask16<>+8(SB)/8, $0xffff
+DATA q8Mask16<>+16(SB)/8, $0xffff
+DATA q8Mask16<>+24(SB)/8, $0xffff
+GLOBL q8Mask16<>(SB), RODATA|NOPTR, $32
+
+DATA q8Mask8<>+0(SB)/8, $0xff
+DATA q8Mask8<>+8(SB)/8, $0xff
+DATA q8Mask8<>+16(SB)/8, $0xff
+DATA q8Mask8<>+24(SB)/8, $0xff
+GLOBL q8Mask8<>(SB), RODATA|NOPTR, $32
+
+// 2^52 as a float64: x | 2^52's bits, less 2^52, is x for x < 2^52
+DATA q8Magic<>+0(SB)/8, $0x4330000000000000
+DATA q8Magic<>+8(SB)/8, $0x4330000000000000
+DATA q8Magic<>+16(SB)/8, $0x4330000000000000
+DATA q8Magic<>+24(SB)/8, $0x4330000000000000
+GLOBL q8Magic<>(SB), RODATA|NOPTR, $32
+
+// 2^52 + 4096: x | 2^52's bits, less this, is x − 4096 (Σq from Σ(q+128))
+DATA q8Magic4096<>+0(SB)/8, $0x4330000000001000
+DATA q8Magic4096<>+8(SB)/8, $0x4330000000001000
+DATA q8Magic4096<>+16(SB)/8, $0x4330000000001000
+DATA q8Magic4096<>+24(SB)/8, $0x4330000000001000
+GLOBL q8Magic4096<>(SB), RODATA|NOPTR, $32
+
+// −128 and 127 as float64
+DATA q8Lo<>+0(SB)/8, $0xc060000000000000
+DATA q8Lo<>+8(SB)/8, $0xc060000000000000
+DATA q8Lo<>+16(SB)/8, $0xc060000000000000
+DATA q8Lo<>+24(SB)/8, $0xc060000000000000
+GLOBL q8Lo<>(SB), RODATA|NOPTR, $32
+
+DATA q8Hi<>+0(SB)/8, $0x405fc00000000000
+DATA q8Hi<>+8(SB)/8, $0x405fc00000000000
+DATA q8Hi<>+16(SB)/8, $0x405fc00000000000
+DATA q8Hi<>+24(SB)/8, $0x405fc00000000000
+GLOBL q8Hi<>(SB), RODATA|NOPTR, $32
+
+// fp16 exponent and magnitude masks, eight words
+DATA q8Exp16<>+0(SB)/8, $0x7c007c007c007c00
+DATA q8Exp16<>+8(SB)/8, $0x7c007c007c007c00
+GLOBL q8Exp16<>(SB), RODATA|NOPTR, $16
+
+DATA q8Abs16<>+0(SB)/8, $0x7fff7fff7fff7fff
+DATA q8Abs16<>+8(SB)/8, $0x7fff7fff7fff7fff
+GLOBL q8Abs16<>(SB), RODATA|NOPTR, $16
+
+DATA q8Low8w<>+0(SB)/8, $0x00ff00ff00ff00ff
+DATA q8Low8w<>+8(SB)/8, $0x00ff00ff00ff00ff
+GLOBL q8Low8w<>(SB), RODATA|NOPTR, $16
+
+// Q8PART leaves in dst four 64-bit partial q8Sums words of the block whose
+// quants are at off(SI) (one per 8 quants: Σ(q+128), the zero quants at bit
+// 16, Σq² at bit 32), and ORs min(q+128) into R11 and 255 − max(q+128) into
+// R12 at bit shift (each reduced to 8 words, then by VPHMINPOSUW). Y1 is all
+// ones.
+#define Q8PART(off, dst, shift) \
+	VMOVDQU off(SI), Y2 \
+	VPCMPEQB Y14, Y2, Y3 \
+	VPAND Y13, Y3, Y3 \
+	VPSADBW Y14, Y3, Y3 \
+	VPSLLQ $16, Y3, Y3 \
+	VPXOR Y15, Y2, Y2 \
+	VPSADBW Y14, Y2, dst \
+	VPADDQ Y3, dst, dst \
+	VEXTRACTI128 $1, Y2, X3 \
+	VPMINUB X3, X2, X4 \
+	VPMAXUB X3, X2, X3 \
+	VPXOR X1, X3, X3 \
+	VPSRLW $8, X4, X2 \
+	VPMINUB X2, X4, X4 \
+	VPSRLW $8, X3, X2 \
+	VPMINUB X2, X3, X3 \
+	VPAND q8Low8w<>(SB), X4, X4 \
+	VPAND q8Low8w<>(SB), X3, X3 \
+	VPHMINPOSUW X4, X4 \
+	VPHMINPOSUW X3, X3 \
+	VMOVD X4, AX \
+	VMOVD X3, BX \
+	MOVWQZX AX, AX \
+	MOVWQZX BX, BX \
+	SHLQ $shift, AX \
+	SHLQ $shift, BX \
+	ORQ AX, R11 \
+	ORQ BX, R12 \
+	VPMOVSXBW off(SI), Y3 \
+	VPMOVSXBW off+16(SI), Y4 \
+	VPMADDWD Y3, Y3, Y3 \
+	VPMADDWD Y4, Y4, Y4 \
+	VPADDD Y4, Y3, Y3 \
+	VPSRLQ $32, Y3, Y4 \
+	VPADDD Y4, Y3, Y3 \
+	VPSLLQ $32, Y3, Y3 \
+	VPADDQ Y3, dst, dst
+
+// func ggmlFoldQ8_0Asm(p *byte, n int, l *q8Lanes) int
+//
+// Registers: SI the group, CX groups left, DI l, R10 groups done, R8 and R9
+// the −0 and +0 flags, R11 and R12 the group's packed extreme quants; Y12,
+// Y11, Y10 the lanes' sums, sums of squares and zero counts (the extremes
+// stay in l); Y15 the byte 0x80, Y14 zero, Y13 the byte 1; Y9 d, Y1 all ones.
+TEXT ·ggmlFoldQ8_0Asm(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ l+16(FP), DI
+	XORQ R10, R10
+	TESTQ CX, CX
+	JLE q8fret
+	VPBROADCASTQ ggmlSignBit<>(SB), Y15
+	VPXOR Y14, Y14, Y14
+	VPBROADCASTQ ggmlOnes8<>(SB), Y13
+	VMOVUPD 0(DI), Y12
+	VMOVUPD 32(DI), Y11
+	VMOVDQU 64(DI), Y10
+	MOVQ 160(DI), R8
+	MOVQ 168(DI), R9
+
+q8floop:
+	// the four scales: stop at a non-finite or zero one
+	MOVWQZX 0(SI), AX
+	MOVWQZX 34(SI), BX
+	SHLQ $16, BX
+	ORQ BX, AX
+	MOVWQZX 68(SI), BX
+	SHLQ $32, BX
+	ORQ BX, AX
+	MOVWQZX 102(SI), BX
+	SHLQ $48, BX
+	ORQ BX, AX
+	VMOVQ AX, X0
+	VPAND q8Exp16<>(SB), X0, X1
+	VPCMPEQW q8Exp16<>(SB), X1, X1
+	VPAND q8Abs16<>(SB), X0, X2
+	VPCMPEQW X14, X2, X2
+	VPOR X2, X1, X1
+	VPMOVMSKB X1, BX
+	TESTL $0xff, BX
+	JNZ q8fstop
+	VCVTPH2PS X0, X0
+	VCVTPS2PD X0, Y9
+	// the four blocks' words, one per lane
+	VPCMPEQB Y1, Y1, Y1
+	XORQ R11, R11
+	XORQ R12, R12
+	Q8PART(2, Y5, 0)
+	Q8PART(36, Y6, 16)
+	Q8PART(70, Y7, 32)
+	Q8PART(104, Y8, 48)
+	VPUNPCKLQDQ Y6, Y5, Y0
+	VPUNPCKHQDQ Y6, Y5, Y1
+	VPADDQ Y1, Y0, Y5
+	VPUNPCKLQDQ Y8, Y7, Y0
+	VPUNPCKHQDQ Y8, Y7, Y1
+	VPADDQ Y1, Y0, Y7
+	VPERM2I128 $0x20, Y7, Y5, Y0
+	VPERM2I128 $0x31, Y7, Y5, Y1
+	VPADDQ Y1, Y0, Y0
+	// sum += d·(Σ(q+128) − 4096), sq += d·d·Σq², zeros += the zero quants
+	VPAND q8Mask16<>(SB), Y0, Y1
+	VPOR q8Magic<>(SB), Y1, Y1
+	VSUBPD q8Magic4096<>(SB), Y1, Y1
+	VMULPD Y9, Y1, Y1
+	VADDPD Y1, Y12, Y12
+	VPSRLQ $32, Y0, Y2
+	VPOR q8Magic<>(SB), Y2, Y2
+	VSUBPD q8Magic<>(SB), Y2, Y2
+	VMULPD Y9, Y9, Y3
+	VMULPD Y2, Y3, Y3
+	VADDPD Y3, Y11, Y11
+	VPSRLQ $16, Y0, Y3
+	VPAND q8Mask8<>(SB), Y3, Y3
+	VPADDQ Y3, Y10, Y10
+	// the zeros' signs: d's, in the lanes with zero quants
+	VPCMPEQQ Y14, Y3, Y3
+	VMOVMSKPD Y3, AX
+	NOTL AX
+	ANDL $15, AX
+	VMOVMSKPD Y9, BX
+	MOVL AX, DX
+	ANDL BX, DX
+	ORQ DX, R8
+	NOTL BX
+	ANDL BX, AX
+	ORQ AX, R9
+	// the extremes: qmin·d and qmax·d, the lesser to lo, the greater to hi
+	VMOVQ R11, X0
+	VPMOVZXWD X0, X0
+	VCVTDQ2PD X0, Y0
+	VADDPD q8Lo<>(SB), Y0, Y0
+	VMOVQ R12, X1
+	VPMOVZXWD X1, X1
+	VCVTDQ2PD X1, Y1
+	VMOVUPD q8Hi<>(SB), Y2
+	VSUBPD Y1, Y2, Y1
+	VMULPD Y9, Y0, Y0
+	VMULPD Y9, Y1, Y1
+	VMINPD Y1, Y0, Y2
+	VMAXPD Y1, Y0, Y3
+	VMINPD 96(DI), Y2, Y2
+	VMAXPD 128(DI), Y3, Y3
+	VMOVUPD Y2, 96(DI)
+	VMOVUPD Y3, 128(DI)
+	ADDQ $136, SI
+	INCQ R10
+	DECQ CX
+	JNZ q8floop
+
+q8fstop:
+	VMOVUPD Y12, 0(DI)
+	VMOVUPD Y11, 32(DI)
+	VMOVDQU Y10, 64(DI)
+	XORL AX, AX
+	TESTQ R8, R8
+	SETNE AL
+	MOVQ AX, 160(DI)
+	XORL BX, BX
+	TESTQ R9, R9
+	SETNE BL
+	MOVQ BX, 168(DI)
+	VZEROUPPER
+
+q8fret:
+	MOVQ R10, ret+24(FP)
+	RET
+
+// q5Spread spreads byte i/8 of a broadcast qh over bytes i (VPSHUFB): the
+// Q5_0 fold tests bit i%8 of each against 1 << i%8.
+DATA q5Spread<>+0(SB)/8, $0x0000000000000000
+DATA q5Spread<>+8(SB)/8, $0x0101010101010101
+DATA q5Spread<>+16(SB)/8, $0x0202020202020202
+DATA q5Spread<>+24(SB)/8, $0x0303030303030303
+GLOBL q5Spread<>(SB), RODATA|NOPTR, $32
+
+// The Q5_0 fold (kernel_ggml_q8.go): as the Q8_0 fold, over 5-bit codes c
+// (the value is (c−16)·d) built as ggmlSumsQ5_0Asm builds them.
+
+DATA q5Low4_32<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q5Low4_32<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q5Low4_32<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q5Low4_32<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL q5Low4_32<>(SB), RODATA|NOPTR, $32
+
+DATA q5Bits32<>+0(SB)/8, $0x8040201008040201
+DATA q5Bits32<>+8(SB)/8, $0x8040201008040201
+DATA q5Bits32<>+16(SB)/8, $0x8040201008040201
+DATA q5Bits32<>+24(SB)/8, $0x8040201008040201
+GLOBL q5Bits32<>(SB), RODATA|NOPTR, $32
+
+DATA q5Sixteen32<>+0(SB)/8, $0x1010101010101010
+DATA q5Sixteen32<>+8(SB)/8, $0x1010101010101010
+DATA q5Sixteen32<>+16(SB)/8, $0x1010101010101010
+DATA q5Sixteen32<>+24(SB)/8, $0x1010101010101010
+GLOBL q5Sixteen32<>(SB), RODATA|NOPTR, $32
+
+DATA q5Ones16_32<>+0(SB)/8, $0x0001000100010001
+DATA q5Ones16_32<>+8(SB)/8, $0x0001000100010001
+DATA q5Ones16_32<>+16(SB)/8, $0x0001000100010001
+DATA q5Ones16_32<>+24(SB)/8, $0x0001000100010001
+GLOBL q5Ones16_32<>(SB), RODATA|NOPTR, $32
+
+// 2^52 + 512: x | 2^52's bits, less this, is x − 512 (Σ(c−16) from Σc)
+DATA q5Magic512<>+0(SB)/8, $0x4330000000000200
+DATA q5Magic512<>+8(SB)/8, $0x4330000000000200
+DATA q5Magic512<>+16(SB)/8, $0x4330000000000200
+DATA q5Magic512<>+24(SB)/8, $0x4330000000000200
+GLOBL q5Magic512<>(SB), RODATA|NOPTR, $32
+
+// 8192 = 32·16², as 64-bit integers
+DATA q5Sq8192<>+0(SB)/8, $8192
+DATA q5Sq8192<>+8(SB)/8, $8192
+DATA q5Sq8192<>+16(SB)/8, $8192
+DATA q5Sq8192<>+24(SB)/8, $8192
+GLOBL q5Sq8192<>(SB), RODATA|NOPTR, $32
+
+// −16 and 239 as float64
+DATA q5Lo<>+0(SB)/8, $0xc030000000000000
+DATA q5Lo<>+8(SB)/8, $0xc030000000000000
+DATA q5Lo<>+16(SB)/8, $0xc030000000000000
+DATA q5Lo<>+24(SB)/8, $0xc030000000000000
+GLOBL q5Lo<>(SB), RODATA|NOPTR, $32
+
+DATA q5Hi<>+0(SB)/8, $0x406de00000000000
+DATA q5Hi<>+8(SB)/8, $0x406de00000000000
+DATA q5Hi<>+16(SB)/8, $0x406de00000000000
+DATA q5Hi<>+24(SB)/8, $0x406de00000000000
+GLOBL q5Hi<>(SB), RODATA|NOPTR, $32
+
+// Q5PART leaves in dst four 64-bit partial q5Sums words of the Q5_0 block at
+// off(SI) (one per 8 codes: Σc, the codes 16 at bit 16, Σc² at bit 32), and
+// ORs min(c) into R11 and 255 − max(c) into R12 at bit shift. Y1 is all
+// ones, Y15 the qh spread.
+#define Q5PART(off, dst, shift) \
+	VMOVDQU off+6(SI), X2 \
+	VPSRLW $4, X2, X3 \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VPAND q5Low4_32<>(SB), Y2, Y2 \
+	VPBROADCASTD off+2(SI), Y3 \
+	VPSHUFB Y15, Y3, Y3 \
+	VPAND q5Bits32<>(SB), Y3, Y3 \
+	VPCMPEQB q5Bits32<>(SB), Y3, Y3 \
+	VPAND q5Sixteen32<>(SB), Y3, Y3 \
+	VPOR Y3, Y2, Y2 \
+	VPSADBW Y14, Y2, dst \
+	VPCMPEQB q5Sixteen32<>(SB), Y2, Y3 \
+	VPAND Y13, Y3, Y3 \
+	VPSADBW Y14, Y3, Y3 \
+	VPSLLQ $16, Y3, Y3 \
+	VPADDQ Y3, dst, dst \
+	VPMADDUBSW Y2, Y2, Y3 \
+	VPMADDWD q5Ones16_32<>(SB), Y3, Y3 \
+	VPSRLQ $32, Y3, Y4 \
+	VPADDD Y4, Y3, Y3 \
+	VPSLLQ $32, Y3, Y3 \
+	VPADDQ Y3, dst, dst \
+	VEXTRACTI128 $1, Y2, X3 \
+	VPMINUB X3, X2, X4 \
+	VPMAXUB X3, X2, X3 \
+	VPXOR X1, X3, X3 \
+	VPSRLW $8, X4, X2 \
+	VPMINUB X2, X4, X4 \
+	VPSRLW $8, X3, X2 \
+	VPMINUB X2, X3, X3 \
+	VPAND q8Low8w<>(SB), X4, X4 \
+	VPAND q8Low8w<>(SB), X3, X3 \
+	VPHMINPOSUW X4, X4 \
+	VPHMINPOSUW X3, X3 \
+	VMOVD X4, AX \
+	VMOVD X3, BX \
+	MOVWQZX AX, AX \
+	MOVWQZX BX, BX \
+	SHLQ $shift, AX \
+	SHLQ $shift, BX \
+	ORQ AX, R11 \
+	ORQ BX, R12
+
+// func ggmlFoldQ5_0Asm(p *byte, n int, l *q8Lanes) int
+//
+// Registers as ggmlFoldQ8_0Asm's, but Y15 the qh spread.
+TEXT ·ggmlFoldQ5_0Asm(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ l+16(FP), DI
+	XORQ R10, R10
+	TESTQ CX, CX
+	JLE q5fret
+	VMOVDQU q5Spread<>(SB), Y15
+	VPXOR Y14, Y14, Y14
+	VPBROADCASTQ ggmlOnes8<>(SB), Y13
+	VMOVUPD 0(DI), Y12
+	VMOVUPD 32(DI), Y11
+	VMOVDQU 64(DI), Y10
+	MOVQ 160(DI), R8
+	MOVQ 168(DI), R9
+
+q5floop:
+	// the four scales: stop at a non-finite or zero one
+	MOVWQZX 0(SI), AX
+	MOVWQZX 22(SI), BX
+	SHLQ $16, BX
+	ORQ BX, AX
+	MOVWQZX 44(SI), BX
+	SHLQ $32, BX
+	ORQ BX, AX
+	MOVWQZX 66(SI), BX
+	SHLQ $48, BX
+	ORQ BX, AX
+	VMOVQ AX, X0
+	VPAND q8Exp16<>(SB), X0, X1
+	VPCMPEQW q8Exp16<>(SB), X1, X1
+	VPAND q8Abs16<>(SB), X0, X2
+	VPCMPEQW X14, X2, X2
+	VPOR X2, X1, X1
+	VPMOVMSKB X1, BX
+	TESTL $0xff, BX
+	JNZ q5fstop
+	VCVTPH2PS X0, X0
+	VCVTPS2PD X0, Y9
+	// the four blocks' words, one per lane
+	VPCMPEQB Y1, Y1, Y1
+	XORQ R11, R11
+	XORQ R12, R12
+	Q5PART(0, Y5, 0)
+	Q5PART(22, Y6, 16)
+	Q5PART(44, Y7, 32)
+	Q5PART(66, Y8, 48)
+	VPUNPCKLQDQ Y6, Y5, Y0
+	VPUNPCKHQDQ Y6, Y5, Y1
+	VPADDQ Y1, Y0, Y5
+	VPUNPCKLQDQ Y8, Y7, Y0
+	VPUNPCKHQDQ Y8, Y7, Y1
+	VPADDQ Y1, Y0, Y7
+	VPERM2I128 $0x20, Y7, Y5, Y0
+	VPERM2I128 $0x31, Y7, Y5, Y1
+	VPADDQ Y1, Y0, Y0
+	// sum += d·(Σc − 512), sq += d·d·(Σc² − 32·Σc + 8192), zeros += the codes 16
+	VPAND q8Mask16<>(SB), Y0, Y1
+	VPSLLQ $5, Y1, Y4
+	VPOR q8Magic<>(SB), Y1, Y1
+	VSUBPD q5Magic512<>(SB), Y1, Y1
+	VMULPD Y9, Y1, Y1
+	VADDPD Y1, Y12, Y12
+	VPSRLQ $32, Y0, Y2
+	VPSUBQ Y4, Y2, Y2
+	VPADDQ q5Sq8192<>(SB), Y2, Y2
+	VPOR q8Magic<>(SB), Y2, Y2
+	VSUBPD q8Magic<>(SB), Y2, Y2
+	VMULPD Y9, Y9, Y3
+	VMULPD Y2, Y3, Y3
+	VADDPD Y3, Y11, Y11
+	VPSRLQ $16, Y0, Y3
+	VPAND q8Mask8<>(SB), Y3, Y3
+	VPADDQ Y3, Y10, Y10
+	// the zeros' signs: d's, in the lanes with zero values
+	VPCMPEQQ Y14, Y3, Y3
+	VMOVMSKPD Y3, AX
+	NOTL AX
+	ANDL $15, AX
+	VMOVMSKPD Y9, BX
+	MOVL AX, DX
+	ANDL BX, DX
+	ORQ DX, R8
+	NOTL BX
+	ANDL BX, AX
+	ORQ AX, R9
+	// the extremes: (cmin−16)·d and (cmax−16)·d
+	VMOVQ R11, X0
+	VPMOVZXWD X0, X0
+	VCVTDQ2PD X0, Y0
+	VADDPD q5Lo<>(SB), Y0, Y0
+	VMOVQ R12, X1
+	VPMOVZXWD X1, X1
+	VCVTDQ2PD X1, Y1
+	VMOVUPD q5Hi<>(SB), Y2
+	VSUBPD Y1, Y2, Y1
+	VMULPD Y9, Y0, Y0
+	VMULPD Y9, Y1, Y1
+	VMINPD Y1, Y0, Y2
+	VMAXPD Y1, Y0, Y3
+	VMINPD 96(DI), Y2, Y2
+	VMAXPD 128(DI), Y3, Y3
+	VMOVUPD Y2, 96(DI)
+	VMOVUPD Y3, 128(DI)
+	ADDQ $88, SI
+	INCQ R10
+	DECQ CX
+	JNZ q5floop
+
+q5fstop:
+	VMOVUPD Y12, 0(DI)
+	VMOVUPD Y11, 32(DI)
+	VMOVDQU Y10, 64(DI)
+	XORL AX, AX
+	TESTQ R8, R8
+	SETNE AL
+	MOVQ AX, 160(DI)
+	XORL BX, BX
+	TESTQ R9, R9
+	SETNE BL
+	MOVQ BX, 168(DI)
+	VZEROUPPER
+
+q5fret:
+	MOVQ R10, ret+24(FP)
 	RET

@@ -6,9 +6,14 @@ package inspect
 // noasm): the integer kernels take their sums from the tables.
 var ggmlSumsAsmOK = false
 
+// ggmlFoldQ8_0AsmOK says the Q8_0 fold's vector loop runs here.
+var ggmlFoldQ8_0AsmOK = false
+
 // ggmlSumsAsmBuilt says the vector loops are linked in.
 const ggmlSumsAsmBuilt = false
 
-func ggmlSumsQ8_0Vec(src []byte, out []uint64) { ggmlSumsQ8_0Go(src, out) }
-func ggmlSumsQ4_0Vec(src []byte, out []uint64) { ggmlSumsQ4_0Go(src, out) }
-func ggmlSumsQ4_KVec(src []byte, out []uint64) { ggmlSumsQ4_KGo(src, out) }
+func ggmlSumsQ4_0Vec(src []byte, out []uint64)   { ggmlSumsQ4_0Go(src, out) }
+func ggmlSumsQ4_KVec(src []byte, out []uint64)   { ggmlSumsQ4_KGo(src, out) }
+func ggmlSumsQ6_KVec(src []byte, out []uint64)   { ggmlSumsQ6_KGo(src, out) }
+func ggmlFoldQ8_0Vec(src []byte, l *q8Lanes) int { return ggmlFoldQ8_0Go(src, l) }
+func ggmlFoldQ5_0Vec(src []byte, l *q8Lanes) int { return ggmlFoldQ5_0Go(src, l) }

@@ -1,23 +1,17 @@
 package inspect
 
-// The quant sums of the integer kernels (kernel_ggml.go), a batch of blocks
-// at a time: one packed word per block (four per Q4_K super-block) whose
-// fields are the sums the kernel needs (q8Sums, q4Sums, nibbleSums). The
-// vector loops (kernel_ggml_amd64.s) and their Go twins here, which add up
-// the tables, write the same words bit for bit (TestGGMLSumsAsm).
+// The quant sums of the integer kernels of Q4_0, Q4_K and Q6_K
+// (kernel_ggml.go), a batch of blocks at a time: one packed word per block
+// (four per Q4_K super-block, sixteen per Q6_K one) whose fields are the sums
+// the kernel needs (q4Sums, nibbleSums, q6Sums). The vector loops
+// (kernel_ggml_amd64.s) and their Go twins here, which add up the tables,
+// write the same words bit for bit (TestGGMLSumsAsm). Q8_0 and Q5_0 fold
+// whole groups of blocks instead (kernel_ggml_q8.go).
 
 // ggmlSumsBatch is how many blocks' words an integer kernel asks for at a
-// time (a pass of Q8_0 or Q4_0 blocks; 64 Q4_K super-blocks take all 256).
+// time (a pass of Q4_0 blocks; 64 Q4_K or 16 Q6_K super-blocks take all
+// 256).
 const ggmlSumsBatch = 256
-
-// ggmlSumsQ8_0 writes the q8Sums word of each whole Q8_0 block of src to out.
-func ggmlSumsQ8_0(src []byte, out []uint64) {
-	if ggmlSumsAsmOK {
-		ggmlSumsQ8_0Vec(src, out)
-		return
-	}
-	ggmlSumsQ8_0Go(src, out)
-}
 
 // ggmlSumsQ4_0 writes the q4Sums word of each whole Q4_0 block of src to out.
 func ggmlSumsQ4_0(src []byte, out []uint64) {
@@ -38,13 +32,6 @@ func ggmlSumsQ4_K(src []byte, out []uint64) {
 	ggmlSumsQ4_KGo(src, out)
 }
 
-// ggmlSumsQ8_0Go is the Go twin of ggmlSumsQ8_0's vector loop.
-func ggmlSumsQ8_0Go(src []byte, out []uint64) {
-	for i := 0; 34*i+34 <= len(src); i++ {
-		out[i] = tableSum32((*[32]byte)(src[34*i+2:]), &q8Sums)
-	}
-}
-
 // ggmlSumsQ4_0Go is the Go twin of ggmlSumsQ4_0's vector loop.
 func ggmlSumsQ4_0Go(src []byte, out []uint64) {
 	for i := 0; 18*i+18 <= len(src); i++ {
@@ -57,6 +44,31 @@ func ggmlSumsQ4_KGo(src []byte, out []uint64) {
 	for i := 0; 144*i+144 <= len(src); i++ {
 		for g := 0; g < 4; g++ {
 			out[4*i+g] = tableSum32((*[32]byte)(src[144*i+16+32*g:]), &nibbleSums)
+		}
+	}
+}
+
+// ggmlSumsQ6_K writes the q6Sums words of the sixteen 16-value sub-blocks of
+// each whole Q6_K super-block of src to out (word 16i+j for the sub-block
+// that scale j of super-block i scales).
+func ggmlSumsQ6_K(src []byte, out []uint64) {
+	if ggmlSumsAsmOK {
+		ggmlSumsQ6_KVec(src, out)
+		return
+	}
+	ggmlSumsQ6_KGo(src, out)
+}
+
+// ggmlSumsQ6_KGo is the Go twin of ggmlSumsQ6_K's vector loop.
+func ggmlSumsQ6_KGo(src []byte, out []uint64) {
+	for i := 0; 210*i+210 <= len(src); i++ {
+		b := (*[210]byte)(src[210*i:])
+		for j := 0; j < 16; j++ {
+			var w uint64
+			for l := 0; l < 16; l++ {
+				w += q6Sums[q6Code(b, j, l)]
+			}
+			out[16*i+j] = w
 		}
 	}
 }

@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -21,9 +22,9 @@ type ggmlSumsCase struct {
 
 func ggmlSumsCases() []ggmlSumsCase {
 	return []ggmlSumsCase{
-		{ggml.Q8_0, ggmlSumsQ8_0Vec, ggmlSumsQ8_0Go, 1},
 		{ggml.Q4_0, ggmlSumsQ4_0Vec, ggmlSumsQ4_0Go, 1},
 		{ggml.Q4_K, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
+		{ggml.Q6_K, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
 	}
 }
 
@@ -87,13 +88,13 @@ func TestGGMLSumsAsm(t *testing.T) {
 	}
 }
 
-// TestGGMLIntKernelsSumsTwin runs the integer kernels with the vector quant
-// sums and with the tables: the accumulators must be identical, bit for
+// TestGGMLIntKernelsSumsTwin runs the integer kernels with the vector loops
+// (the quant sums, the Q8_0 fold) and with their Go twins: the accumulators must be identical, bit for
 // bit, and the kernel must take or hand back the same passes.
 func TestGGMLIntKernelsSumsTwin(t *testing.T) {
 	needGGMLSumsAsm(t)
-	save := ggmlSumsAsmOK
-	defer func() { ggmlSumsAsmOK = save }()
+	save, saveQ8 := ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK
+	defer func() { ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8 }()
 	rng := rand.New(rand.NewPCG(63, 64))
 	for _, ty := range intKernelTypes() {
 		tr, _ := ty.Traits()
@@ -102,9 +103,9 @@ func TestGGMLIntKernelsSumsTwin(t *testing.T) {
 			// up to a pass, and past two batches of words
 			blocks := []int{1, 3, per - 1, per, 2*ggmlSumsBatch + 3}[round%5]
 			for _, src := range [][]byte{quantizeLike(rng, ty, blocks, 0, 0.02), quantizeLike(rng, ty, blocks, 0.01, 0.02), adversarialPass(rng, ty, blocks)} {
-				ggmlSumsAsmOK = save
+				ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8
 				got, gotOK := ggmlIntKernels[ty](src)
-				ggmlSumsAsmOK = false
+				ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = false, false
 				want, wantOK := ggmlIntKernels[ty](src)
 				if gotOK != wantOK || !reflect.DeepEqual(got, want) {
 					t.Fatalf("%v: with the vector sums %v %+v, with the tables %v %+v", ty, gotOK, got, wantOK, want)
@@ -113,15 +114,15 @@ func TestGGMLIntKernelsSumsTwin(t *testing.T) {
 		}
 	}
 	// The engine's path: Stats of a whole chunk either way.
-	ggmlSumsAsmOK = save
+	ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8
 	for _, ty := range intKernelTypes() {
 		tr, _ := ty.Traits()
 		dt, _ := formats.DTypeOfGGML(ty)
 		src := quantizeLike(rng, ty, 3*ggmlPassElems/tr.BlockElems+5, 0, 0.02)
 		binary.LittleEndian.PutUint16(src[tr.BlockBytes*7+tr.Scales[0]:], 0x7e00) // one pass dequantized
-		ggmlSumsAsmOK = save
+		ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8
 		got := Stats(dt, src)
-		ggmlSumsAsmOK = false
+		ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = false, false
 		want := Stats(dt, src)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%v: Stats with the vector sums %+v, with the tables %+v", ty, got, want)
@@ -140,5 +141,104 @@ func FuzzGGMLSums(f *testing.F) {
 			return // nothing to compare: the vector loops cannot run here (TestGGMLSumsAsm says so)
 		}
 		checkGGMLSums(t, cases[int(k)%len(cases)], "fuzz", data)
+	})
+}
+
+// ggmlFoldCase is one type folded into lanes: the vector loop (the Go twin
+// where none is built) and the twin.
+type ggmlFoldCase struct {
+	ty        ggml.Type
+	vec, twin func(src []byte, l *q8Lanes) int
+}
+
+func ggmlFoldCases() []ggmlFoldCase {
+	return []ggmlFoldCase{
+		{ggml.Q8_0, ggmlFoldQ8_0Vec, ggmlFoldQ8_0Go},
+		{ggml.Q5_0, ggmlFoldQ5_0Vec, ggmlFoldQ5_0Go},
+	}
+}
+
+// checkGGMLFold runs a fold's vector loop and its twin on src from the same
+// lanes and wants the same groups folded and the same lanes, bit for bit.
+func checkGGMLFold(t *testing.T, c ggmlFoldCase, what string, src []byte, l q8Lanes) {
+	t.Helper()
+	got, want := l, l
+	n, m := c.vec(src, &got), c.twin(src, &want)
+	if n != m || !reflect.DeepEqual(got, want) {
+		t.Fatalf("%v fold %s (%d bytes): %d groups, lanes %+v; the twin %d, %+v", c.ty, what, len(src), n, got, m, want)
+	}
+}
+
+// q8StartLanes are lanes as a pass may hand them to the fold: fresh, or
+// with sums, counts and extremes from earlier groups.
+func q8StartLanes(rng *rand.Rand) q8Lanes {
+	l := q8Lanes{lo: [4]float64{math.Inf(1), math.Inf(1), math.Inf(1), math.Inf(1)}, hi: [4]float64{math.Inf(-1), math.Inf(-1), math.Inf(-1), math.Inf(-1)}}
+	if rng.IntN(2) == 0 {
+		lo, hi := -rng.Float64(), rng.Float64()
+		for k := range l.sum {
+			l.sum[k], l.sq[k], l.zeros[k] = rng.NormFloat64(), rng.Float64(), rng.Uint64N(1000)
+			l.lo[k], l.hi[k] = lo, hi
+		}
+		l.neg, l.pos = rng.Uint64N(2), rng.Uint64N(2)
+	}
+	return l
+}
+
+// needGGMLFoldAsm stops a test of the fold loops on an x86-64 build whose
+// CPU cannot run them.
+func needGGMLFoldAsm(t *testing.T) {
+	t.Helper()
+	needGGMLSumsAsm(t)
+	if ggmlSumsAsmBuilt && !ggmlFoldQ8_0AsmOK {
+		testenv.Missing(t, "this CPU lacks F16C, so the Q8_0 and Q5_0 folds' vector loops cannot run", "run on an x86-64 CPU with AVX2 and F16C")
+	}
+}
+
+// TestGGMLFoldAsm holds the Q8_0 and Q5_0 folds' vector loops to their Go
+// twins: on weight-like and adversarial blocks (zero, non-finite, negative
+// and subnormal scales stop them where the twins stop), from fresh and used
+// lanes, at every alignment.
+func TestGGMLFoldAsm(t *testing.T) {
+	needGGMLFoldAsm(t)
+	rng := rand.New(rand.NewPCG(65, 66))
+	for _, c := range ggmlFoldCases() {
+		tr, _ := c.ty.Traits()
+		for round := 0; round < 300; round++ {
+			groups := 1 + rng.IntN(70)
+			var src []byte
+			switch round % 3 {
+			case 0:
+				src = quantizeLike(rng, c.ty, 4*groups, 0, 0.02)
+			case 1:
+				src = adversarialPass(rng, c.ty, 4*groups)
+			default: // weight-like, a few scales replaced by adversarial ones
+				src = quantizeLike(rng, c.ty, 4*groups, 0.01, 0.02)
+				for k := rng.IntN(8); k < 4*groups; k += 1 + rng.IntN(40) {
+					binary.LittleEndian.PutUint16(src[tr.BlockBytes*k:], finiteF16[rng.IntN(len(finiteF16))])
+				}
+			}
+			align := rng.IntN(32)
+			buf := make([]byte, align+len(src))
+			copy(buf[align:], src)
+			checkGGMLFold(t, c, "random", buf[align:], q8StartLanes(rng))
+		}
+	}
+}
+
+// FuzzGGMLFold holds the folds' vector loops to their twins on arbitrary
+// bytes (any scale: a loop must stop where its twin stops).
+func FuzzGGMLFold(f *testing.F) {
+	f.Add(uint8(0), make([]byte, 136))
+	f.Add(uint8(1), make([]byte, 88))
+	f.Add(uint8(0), []byte{0x00, 0x3c, 0x80, 0x7f, 0x00, 0x01})
+	cases := ggmlFoldCases()
+	f.Fuzz(func(t *testing.T, k uint8, data []byte) {
+		if ggmlSumsAsmBuilt && !ggmlFoldQ8_0AsmOK {
+			return // nothing to compare: the vector loops cannot run here (TestGGMLFoldAsm says so)
+		}
+		c := cases[int(k)%len(cases)]
+		tr, _ := c.ty.Traits()
+		src := data[:len(data)/(4*tr.BlockBytes)*(4*tr.BlockBytes)]
+		checkGGMLFold(t, c, "fuzz", src, q8StartLanes(rand.New(rand.NewPCG(uint64(len(data)), 1))))
 	})
 }

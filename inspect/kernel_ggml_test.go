@@ -117,11 +117,75 @@ func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte
 					b[byteAt] |= byte(q) << (4 * (s % 2))
 				}
 			}
+		case ggml.Q5_0:
+			// as quantize_row_q5_0: the largest magnitude maps to −16
+			mx := 0.0
+			for _, v := range x {
+				if math.Abs(v) > math.Abs(mx) {
+					mx = v
+				}
+			}
+			h := f16Bits(mx / -16)
+			binary.LittleEndian.PutUint16(b, h)
+			d := float64(ggml.F16ToF32(h))
+			var qh uint32
+			for j, v := range x {
+				c := 16
+				if d != 0 {
+					c = max(0, min(31, round(v/d)+16))
+				}
+				b[6+j&15] |= byte(c&15) << (4 * (j >> 4))
+				qh |= uint32(c>>4) << j
+			}
+			binary.LittleEndian.PutUint32(b[2:], qh)
+		case ggml.Q6_K:
+			// as quantize_row_q6_K: each 16-value sub-block's scale maps its
+			// largest magnitude to −32; d maps the largest scale to −128
+			var scale [16]float64
+			maxScale := 0.0
+			for j := range scale {
+				mx := 0.0
+				for _, v := range x[16*j : 16*j+16] {
+					if math.Abs(v) > math.Abs(mx) {
+						mx = v
+					}
+				}
+				scale[j] = mx / -32
+				if math.Abs(scale[j]) > math.Abs(maxScale) {
+					maxScale = scale[j]
+				}
+			}
+			hd := f16Bits(maxScale / -128)
+			binary.LittleEndian.PutUint16(b[208:], hd)
+			d := float64(ggml.F16ToF32(hd))
+			for j := range scale {
+				sc := 0
+				if d != 0 {
+					sc = max(-128, min(127, round(scale[j]/d)))
+				}
+				b[192+j] = byte(int8(sc))
+				for l := 0; l < 16; l++ {
+					q := 0
+					if d1 := d * float64(sc); d1 != 0 {
+						q = max(-32, min(31, round(x[16*j+l]/d1)))
+					}
+					putQ6Code(b, j, l, byte(q+32))
+				}
+			}
 		default:
 			panic("quantizeLike: " + ty.String())
 		}
 	}
 	return out
+}
+
+// putQ6Code stores code c as value l of sub-block j of a Q6_K super-block
+// (the inverse of q6Code; the bits it takes must be clear).
+func putQ6Code(b []byte, j, l int, c byte) {
+	h, k, is := j>>3, j>>1&3, j&1
+	i := 16*is + l
+	b[64*h+32*(k&1)+i] |= (c & 15) << (4 * (k >> 1))
+	b[128+32*h+i] |= (c >> 4) << (2 * k)
 }
 
 // finiteF16 are finite fp16 scale patterns a block may hold: zeros of both
@@ -150,7 +214,14 @@ func adversarialPass(rng *rand.Rand, ty ggml.Type, blocks int) []byte {
 					blk[j] = c
 				}
 			}
-		case 1: // Q4_K: the minimums far above the scales (value by value)
+		case 1: // Q4_K: the minimums far above the scales (value by value);
+			// Q6_K: some sub-block scales 0 (value by value: zeros of the
+			// quants' signs)
+			if ty == ggml.Q6_K {
+				for k := rng.IntN(4); k < 16; k += 1 + rng.IntN(4) {
+					blk[192+k] = 0
+				}
+			}
 			if ty == ggml.Q4_K {
 				binary.LittleEndian.PutUint16(blk[0:], 0x0400|uint16(rng.IntN(1024)))
 				binary.LittleEndian.PutUint16(blk[2:], 0x5800|uint16(rng.IntN(1024)))
@@ -207,6 +278,15 @@ func negZeroBlock(ty ggml.Type, neg bool) []byte {
 	case ggml.Q4_K: // every sc 1, every m 0, quants 0: d·0 − dmin·0
 		binary.LittleEndian.PutUint16(b[2:], 0x3c00)
 		copy(b[4:16], []byte{1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1})
+	case ggml.Q5_0: // every code 16: low nibbles 0, every high bit set
+		binary.LittleEndian.PutUint32(b[2:], 0xffffffff)
+	case ggml.Q6_K: // every sc 1, every code 32 (q = 0)
+		for j := 0; j < 16; j++ {
+			b[192+j] = 1
+			for l := 0; l < 16; l++ {
+				putQ6Code(b, j, l, 32)
+			}
+		}
 	default:
 		panic("negZeroBlock: " + ty.String())
 	}
