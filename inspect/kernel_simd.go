@@ -109,6 +109,10 @@ const simdM2Cancel = 1.0 / 1024
 // assembly's N_PAIRS).
 const narrowPairs = 8
 
+// narrow32Pairs is narrowPairs for the F32 narrow loop (the assembly's
+// N_PAIRS32): its squares are rounded once more (see above).
+const narrow32Pairs = 4
+
 // narrowM2Cancel is the share of the sum of squares under which the narrow
 // loops' sumsq - sum·mean is not trusted for the squared deviations (see
 // above).
