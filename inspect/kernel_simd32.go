@@ -122,6 +122,9 @@ const (
 // below the smallest normal is counted again by simdCount32 (counting is
 // not used: the result is the same).
 func (k simd32) narrow(blk []byte, _ bool) (laneTotals, bool) {
+	if k.largeMean(blk) {
+		return laneTotals{}, false
+	}
 	l := k.buf()
 	k.narrowFill(blk, l)
 	t, ok := l.narrowTotals()
@@ -141,6 +144,27 @@ func (k simd32) narrow(blk []byte, _ bool) (laneTotals, bool) {
 		t.zeros, t.nontiny = 0, uint64(len(blk)/4)
 	}
 	return t, true
+}
+
+// narrowProbe is how many elements at the start of a block largeMean looks at.
+const narrowProbe = 256
+
+// largeMean says whether the first narrowProbe elements of a block (of at
+// least 4 times as many) have a mean large against their spread, as the
+// narrow loop sees them (sumsq - sum·mean under narrowM2Cancel of sumsq, or
+// not a number): a block like that would take the second pass after the
+// narrow loop, and the float64 loop alone (whose second pass starts only
+// where 10 bits cancel) costs less. The answer depends on the block's bytes
+// alone, and it changes only which loop folds the block (and the rounding of
+// the sums, within the bounds of either).
+func (k simd32) largeMean(blk []byte) bool {
+	if len(blk) < 4*4*narrowProbe {
+		return false
+	}
+	l := k.buf()
+	k.narrowFill(blk[:4*narrowProbe], l)
+	s, q := laneSums(&l.sum, &l.sq)
+	return !(q-s*(s/narrowProbe) >= q*narrowM2Cancel)
 }
 
 // narrowFill folds a block into the lanes with float32 sums, keeping the

@@ -525,7 +525,8 @@ func BenchmarkKernelSIMD(b *testing.B) {
 // replace: the histogram is reduced once per chunk, so a piece would not be
 // fair to it.) The 16-bit dtypes also run with the float64 loops alone
 // ("wide"), the loops the narrow ones replace, and on data with a zero in
-// every block (counted by a second pass).
+// every block (counted by a second pass); F32 also on data like Adam's
+// second moments, all positive, both ways.
 func BenchmarkKernelSIMDPiece(b *testing.B) {
 	for _, c := range simdCases() {
 		if !c.ok {
@@ -553,9 +554,23 @@ func BenchmarkKernelSIMDPiece(b *testing.B) {
 		}
 		run("", raw, func(d []byte) { vecStats(k, d) })
 		run("/nan-every-block", bad, func(d []byte) { vecStats(k, d) })
+		run("/zero-every-block", zero, func(d []byte) { vecStats(k, d) })
 		if c.w == 2 {
-			run("/zero-every-block", zero, func(d []byte) { vecStats(k, d) })
 			run("/wide", raw, func(d []byte) { vecStats(wideOnly{k.(simd16)}, d) })
+		} else {
+			w := simd32Wide{k.(simd32)}
+			run("/wide", raw, func(d []byte) { vecStats(w, d) })
+			// Adam's second moments: all positive, the mean of the
+			// order of the spread (the narrow loop's blocks take the
+			// second pass).
+			rng := rand.New(rand.NewPCG(4, 4))
+			pos := make([]byte, len(raw))
+			for i := 0; i < len(pos); i += 4 {
+				g := rng.NormFloat64()
+				binary.LittleEndian.PutUint32(pos[i:], math.Float32bits(float32(1e-8*g*g)))
+			}
+			run("/positive", pos, func(d []byte) { vecStats(k, d) })
+			run("/positive-wide", pos, func(d []byte) { vecStats(w, d) })
 		}
 		dst := make([]byte, len(raw))
 		run("/copy", raw, func(d []byte) { copy(dst, d) })
