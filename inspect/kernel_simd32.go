@@ -117,16 +117,16 @@ const (
 	narrow32Max = 0x1p60
 )
 
-// narrow folds a block with float32 sums (see kernel_simd.go). F32 has one
-// narrow loop, which keeps the smallest magnitude; a block where that is
-// below the smallest normal is counted again by simdCount32 (counting is
-// not used: the result is the same).
-func (k simd32) narrow(blk []byte, _ bool) (laneTotals, bool) {
+// narrow folds a block with float32 sums (see kernel_simd.go), keeping the
+// smallest magnitude (a block where that is below the smallest normal is
+// then counted again by simdCount32) or, when counting, counting the zeros
+// and subnormals as it goes: the result is the same.
+func (k simd32) narrow(blk []byte, counting bool) (laneTotals, bool) {
 	if k.largeMean(blk) {
 		return laneTotals{}, false
 	}
 	l := k.buf()
-	k.narrowFill(blk, l)
+	k.narrowFill(blk, l, counting)
 	t, ok := l.narrowTotals()
 	if !ok {
 		return t, false
@@ -137,10 +137,13 @@ func (k simd32) narrow(blk []byte, _ bool) (laneTotals, bool) {
 	if amax := math.Max(-k.value(t.kmin), k.value(t.kmax)); amax >= narrow32Max || amax != 0 && amax < narrow32Min {
 		return t, false
 	}
-	if l.minMagnitude() <= f32Tiny {
+	switch {
+	case counting:
+		t.zeros, t.nontiny = l.counts()
+	case l.minMagnitude() <= f32Tiny:
 		k.countFill(blk, l)
 		t.zeros, t.nontiny = l.counts()
-	} else {
+	default:
 		t.zeros, t.nontiny = 0, uint64(len(blk)/4)
 	}
 	return t, true
@@ -162,22 +165,26 @@ func (k simd32) largeMean(blk []byte) bool {
 		return false
 	}
 	l := k.buf()
-	k.narrowFill(blk[:4*narrowProbe], l)
+	k.narrowFill(blk[:4*narrowProbe], l, false)
 	s, q := laneSums(&l.sum, &l.sq)
 	return !(q-s*(s/narrowProbe) >= q*narrowM2Cancel)
 }
 
 // narrowFill folds a block into the lanes with float32 sums, keeping the
-// extremes as raw patterns and the smallest magnitude: whole pairs of
-// groups of 16 by the assembly loop when there is one, the rest by the Go
-// twin.
-func (k simd32) narrowFill(blk []byte, l *simdLanes32) {
+// extremes as raw patterns and the smallest magnitude, and when counting
+// the zeros and subnormals: whole pairs of groups of 16 by the assembly loop
+// when there is one, the rest by the Go twin.
+func (k simd32) narrowFill(blk []byte, l *simdLanes32, counting bool) {
 	done := 0
 	if pairs := len(blk) / 128; k.asm && pairs > 0 {
-		f32Asm.narrow(&blk[0], pairs, l, f32Consts)
+		if counting {
+			f32Asm.narrowCount(&blk[0], pairs, l, f32Consts)
+		} else {
+			f32Asm.narrow(&blk[0], pairs, l, f32Consts)
+		}
 		done = 32 * pairs
 	}
-	simdNarrow32Go(blk, done, l)
+	simdNarrow32Go(blk, done, l, counting)
 }
 
 // countFill counts the zeros and the magnitudes of at least the smallest
@@ -356,21 +363,31 @@ func simdLanes32Go(blk []byte, from int, l *simdLanes32, masked bool) {
 	}
 }
 
-// simdNarrow32Go is the twin of the F32 narrow loop: it folds elements
+// simdNarrow32Go is the twin of the F32 narrow loops (counting: of the
+// counting one): it folds elements
 // from..end of blk (from is 0 or the end of the whole pairs of groups) as it
 // does. Position p of a pair of groups of 16 goes to lane p&7 of float32
 // vector p>>3; the vectors take the whole pairs in runs of narrow32Pairs from
 // the first (the last run may be shorter), then the elements after them as
 // one more run; after each run they are added up, (0 + 1) + (2 + 3), and
 // added to the float64 lanes.
-func simdNarrow32Go(blk []byte, from int, l *simdLanes32) {
+func simdNarrow32Go(blk []byte, from int, l *simdLanes32, counting bool) {
 	n := len(blk) / 4
 	whole := n &^ 31
 	var s, q [4][8]float32 // [vector][lane]
 	for e := from; e < n; e++ {
 		w := binary.LittleEndian.Uint32(blk[4*e:])
 		p := e & 7
-		l.smax[p], l.umax[p], l.amin[p] = max(l.smax[p], int32(w)), max(l.umax[p], w), min(l.amin[p], w&0x7FFFFFFF)
+		a := w & 0x7FFFFFFF
+		l.smax[p], l.umax[p], l.amin[p] = max(l.smax[p], int32(w)), max(l.umax[p], w), min(l.amin[p], a)
+		if counting {
+			if a == 0 {
+				l.zeros[p]++
+			}
+			if a > f32Tiny {
+				l.nontiny[p]++
+			}
+		}
 		x := math.Float32frombits(w)
 		v := (e >> 3) & 3
 		s[v][p] += x
@@ -404,6 +421,7 @@ func simdDev32Go(blk []byte, from int, pivot float64, l *simdLanes32) {
 // simdAsm32 holds the F32 assembly loops (nil where there are none).
 type simdAsm32 struct {
 	narrow        func(p *byte, pairs int, l *simdLanes32, c *simdConsts32)
+	narrowCount   func(p *byte, pairs int, l *simdLanes32, c *simdConsts32)
 	count         func(p *byte, groups int, l *simdLanes32, c *simdConsts32)
 	lanes, masked func(p *byte, groups int, l *simdLanes32, c *simdConsts32)
 	dev           func(p *byte, groups int, pivot float64, l *simdLanes32, c *simdConsts32)

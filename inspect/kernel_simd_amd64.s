@@ -542,31 +542,68 @@ TEXT ·simdNarrowCountF16(SB), NOSPLIT, $0-32
 	VADDPS Y13, S, S \
 	VFMADD231PS Y13, Y13, Q
 
+// NARROW32_VEC_C is NARROW32_VEC counting the zeros (Y9) and the
+// magnitudes of at least the smallest normal (Y12) as well, as HALF32 does.
+#define NARROW32_VEC_C(off, S, Q) \
+	VMOVDQU off(SI), Y13 \
+	VPAND C_ABS(R8), Y13, Y14 \
+	VPMINUD Y14, Y8, Y8 \
+	VPCMPEQD C_ZERO(R8), Y14, Y15 \
+	VPSUBD Y15, Y9, Y9 \
+	VPCMPGTD C_TINY(R8), Y14, Y15 \
+	VPSUBD Y15, Y12, Y12 \
+	VPMAXSD Y13, Y10, Y10 \
+	VPMAXUD Y13, Y11, Y11 \
+	VADDPS Y13, S, S \
+	VFMADD231PS Y13, Y13, Q
+
+#define NARROW32_COUNTS_IN \
+	VMOVDQU L_ZEROS(DI), Y9 \
+	VMOVDQU L_NONTINY(DI), Y12
+
+#define NARROW32_COUNTS_OUT \
+	VMOVDQU Y9, L_ZEROS(DI) \
+	VMOVDQU Y12, L_NONTINY(DI)
+
+#define NO_LANES
+
+// NARROW32_LOOP(VEC, IN, OUT) runs VEC over the pairs in runs of N_PAIRS32;
+// IN loads and OUT stores the counters VEC keeps besides amin and the
+// extremes.
+#define NARROW32_LOOP(VEC, IN, OUT) \
+	NARROW_PROLOGUE \
+	NARROW_AMIN_IN \
+	IN \
+	TESTQ CX, CX \
+	JZ   done \
+run: \
+	MOVQ $N_PAIRS32, R9 \
+	CMPQ CX, R9 \
+	CMOVQLT CX, R9 \
+	SUBQ R9, CX \
+loop: \
+	VEC(0, Y0, Y2) \
+	VEC(32, Y1, Y3) \
+	VEC(64, Y4, Y6) \
+	VEC(96, Y5, Y7) \
+	ADDQ $128, SI \
+	DECQ R9 \
+	JNZ  loop \
+	NARROW_CARRY \
+	TESTQ CX, CX \
+	JNZ  run \
+done: \
+	OUT \
+	NARROW_AMIN_OUT \
+	NARROW_EPILOGUE
+
 // func simdNarrowF32(p *byte, pairs int, l *simdLanes32, c *simdConsts32)
 TEXT ·simdNarrowF32(SB), NOSPLIT, $0-32
-	NARROW_PROLOGUE
-	NARROW_AMIN_IN
-	TESTQ CX, CX
-	JZ   done
-run:
-	MOVQ $N_PAIRS32, R9
-	CMPQ CX, R9
-	CMOVQLT CX, R9
-	SUBQ R9, CX
-loop:
-	NARROW32_VEC(0, Y0, Y2)
-	NARROW32_VEC(32, Y1, Y3)
-	NARROW32_VEC(64, Y4, Y6)
-	NARROW32_VEC(96, Y5, Y7)
-	ADDQ $128, SI
-	DECQ R9
-	JNZ  loop
-	NARROW_CARRY
-	TESTQ CX, CX
-	JNZ  run
-done:
-	NARROW_AMIN_OUT
-	NARROW_EPILOGUE
+	NARROW32_LOOP(NARROW32_VEC, NO_LANES, NO_LANES)
+
+// func simdNarrowCountF32(p *byte, pairs int, l *simdLanes32, c *simdConsts32)
+TEXT ·simdNarrowCountF32(SB), NOSPLIT, $0-32
+	NARROW32_LOOP(NARROW32_VEC_C, NARROW32_COUNTS_IN, NARROW32_COUNTS_OUT)
 
 // func simdCount32(p *byte, groups int, l *simdLanes32, c *simdConsts32)
 //

@@ -174,17 +174,28 @@ func sameLanes32(raw []byte) string {
 			return fmt.Sprintf("masked=%v:\nassembly %+v\nGo       %+v", masked, a, b)
 		}
 	}
-	{
+	for _, counting := range []bool{false, true} {
 		var a, b simdLanes32
 		a.reset()
 		b.reset()
-		asm.narrowFill(raw, &a)
-		twin.narrowFill(raw, &b)
-		asm.countFill(raw, &a)
-		twin.countFill(raw, &b)
+		asm.narrowFill(raw, &a, counting)
+		twin.narrowFill(raw, &b, counting)
+		if !counting {
+			asm.countFill(raw, &a)
+			twin.countFill(raw, &b)
+		}
 		if !sameFloatBits(&a.sum, &b.sum) || !sameFloatBits(&a.sq, &b.sq) || a.zeros != b.zeros || a.nontiny != b.nontiny ||
 			a.smax != b.smax || a.umax != b.umax || a.amin != b.amin {
-			return fmt.Sprintf("narrow and count:\nassembly %+v\nGo       %+v", a, b)
+			return fmt.Sprintf("narrow (counting %v) and count:\nassembly %+v\nGo       %+v", counting, a, b)
+		}
+	}
+	// Either narrow loop gives the same block.
+	for _, k := range []simd32{asm, twin} {
+		if n := len(raw) / 4; n > 0 && n <= simdBlockElems {
+			a, b := vecBlock(k, raw, true, false), vecBlock(k, raw, true, true)
+			if fmt.Sprintf("%+v", a) != fmt.Sprintf("%+v", b) {
+				return fmt.Sprintf("the counting narrow loop differs (asm %v):\n%+v\n%+v", k.asm, a, b)
+			}
 		}
 	}
 	if allFinite(raw, 4, f32Finite) {
