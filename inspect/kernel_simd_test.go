@@ -500,6 +500,14 @@ func FuzzSIMDBF16(f *testing.F) {
 	f.Add(uint8(2), []byte{0, 0, 0x80, 0x7F, 0, 0, 0x80, 0xFF, 1, 0, 0xC0, 0x7F, 0, 0, 0, 0x80, 0xFF, 0xFF, 0x7F, 0,
 		0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F,
 		0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 9})
+	// F32 (selector 2, offset 0): 3 pairs of groups for the narrow loop and
+	// a tail, both signs, a zero and a subnormal.
+	f32 := make([]byte, 4*100)
+	for i := range 100 {
+		binary.LittleEndian.PutUint32(f32[4*i:], math.Float32bits(float32(i-37)*0.01))
+	}
+	binary.LittleEndian.PutUint32(f32[4*50:], 0x80000001)
+	f.Add(uint8(2), f32)
 	cases := simdCases()
 	f.Fuzz(func(t *testing.T, sel uint8, data []byte) {
 		c := cases[int(sel)%len(cases)]
@@ -592,3 +600,48 @@ func BenchmarkKernelSIMDPiece(b *testing.B) {
 type wideOnly struct{ simd16 }
 
 func (wideOnly) narrow([]byte, bool) (laneTotals, bool) { return laneTotals{}, false }
+
+// TestNarrow32Extremes puts every F32 sign and exponent (with the smallest,
+// a middle and the largest significand) into blocks the narrow loop folds:
+// all positive, all negative (heavy-tailed, so that the mean stays small
+// against the spread) and of both signs. The extremes it takes from the raw
+// patterns and the smallest magnitude, its range guard and its hand-over of
+// NaN and infinities to the masked loop must give exactly the reference's
+// counts and extremes, and the assembly the twin's result to the bit.
+func TestNarrow32Extremes(t *testing.T) {
+	c := simdCases()[2]
+	if c.dt != formats.F32 {
+		t.Fatal("simdCases()[2] is not F32")
+	}
+	const n = 4 * 4 * narrowProbe
+	bases := map[string]func(i int) float32{
+		"positive": func(i int) float32 {
+			if i%64 == 0 {
+				return 1
+			}
+			return 0.001 * float32(1+i%7)
+		},
+		"mixed": func(i int) float32 { return 0.02 * float32(i%13-6) },
+	}
+	bases["negative"] = func(i int) float32 { return -bases["positive"](i) }
+	for name, gen := range bases {
+		base := make([]byte, 4*n)
+		for i := range n {
+			binary.LittleEndian.PutUint32(base[4*i:], math.Float32bits(gen(i)))
+		}
+		if name != "mixed" { // the base block itself must take the narrow loop
+			if _, ok := c.twin.narrow(base, false); !ok {
+				t.Fatalf("%s: the base block does not take the narrow loop", name)
+			}
+		}
+		for se := range uint32(512) {
+			for _, m := range []uint32{0, 1, 0x400000, 0x7FFFFF} {
+				p := se<<23 | m
+				raw := append([]byte(nil), base...)
+				at := int(se*7+m) % n
+				binary.LittleEndian.PutUint32(raw[4*at:], p)
+				checkSIMD(t, c, raw, fmt.Sprintf("%s, 0x%08x at %d", name, p, at))
+			}
+		}
+	}
+}
