@@ -81,12 +81,35 @@ import (
 // relative. So for BF16 and F16, whatever the data: L2 within 2.7e-7
 // relative, the standard deviation within 8.2e-7 relative, and the mean
 // within 5.8e-7 of the standard deviation (the blocks whose mean is large
-// against their spread take the second pass: their mean is far closer). F32,
-// and the blocks that leave the narrow loops, keep the float64 bounds
-// below.
+// against their spread take the second pass: their mean is far closer). The
+// blocks that leave the narrow loops keep the float64 bounds below.
+//
+// F32 (and the parts of C64) has a narrow loop of its own (simdNarrowF32):
+// 32 values per iteration, elements 0-7, 8-15, 16-23, 24-31 of the pair of
+// groups in four float32 vectors of sums and four of squares, added up as
+// (0-7 + 8-15) + (16-23 + 24-31) every K = narrow32Pairs iterations. The
+// argument above holds with two changes. The square of a 24-bit value is
+// not exact in float32, but inside VFMADD231PS it is not rounded by itself:
+// x·x + acc is rounded once, the addition's rounding; only the first term of
+// a run (acc = +0) is rounded where the BF16 one was exact. So a square goes
+// through at most K + 2 roundings and a value through K + 1, and ε = γ(K+2)
+// + 2⁻⁴⁴; for K = 4, ε < 3.58e-7. The range is checked on the block's
+// largest magnitude as for BF16 (the loop keeps the raw extremes: see
+// narrowTotals): 0 or in [2⁻⁴⁰, 2⁶⁰). Above, a run's sum of 4K squares stays
+// below 2¹²⁵; below, a square under 2⁻¹²⁶ errs by at most 2⁻¹⁵⁰ (subnormal
+// sums are exact), within 2¹⁵·2⁻¹⁵⁰ ≤ 2⁻⁵⁵ of the block's sum of squares,
+// which is at least 2⁻⁸⁰; F32 values themselves may be subnormal (they are
+// exact in float32). The float64 lanes take simdBlockElems/(32K) = 256 runs
+// each: under 2⁻⁴⁴ with the reduction. With the same guard (7/8) and the
+// same merge, for F32 and C64, whatever the data: L2 within 1.8e-7
+// relative, the standard deviation within 5.5e-7 relative (M2 within
+// 3.03ε < 1.1e-6), the mean within 3.9e-7 of the standard deviation. A
+// block whose first narrowProbe values have a large mean (Adam's second
+// moments, norms) goes to the float64 loop straight away (see largeMean),
+// and ggml types dequantized to float32 keep the float64 loop (statsF32Wide).
 //
 // Every loop has a Go twin (simdLanesGo, simdNarrowGo, simdDevGo and their
-// 32-bit versions) that assigns the elements to the same lanes in the same
+// 32-bit versions, simdNarrow32Go) that assigns the elements to the same lanes in the same
 // order and rounds the same way (math.FMA for the fused squares, fmaSquare32
 // for the float32 ones): the tests
 // require the two to agree to the bit, and the twin also folds the elements
@@ -108,6 +131,10 @@ const simdM2Cancel = 1.0 / 1024
 // term then goes through at most 9 float32 roundings (see above; the
 // assembly's N_PAIRS).
 const narrowPairs = 8
+
+// narrow32Pairs is narrowPairs for the F32 narrow loop (the assembly's
+// N_PAIRS32): its squares are rounded once more (see above).
+const narrow32Pairs = 4
 
 // narrowM2Cancel is the share of the sum of squares under which the narrow
 // loops' sumsq - sum·mean is not trusted for the squared deviations (see

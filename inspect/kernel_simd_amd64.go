@@ -17,7 +17,7 @@ var (
 var (
 	bf16Asm = simdAsm{narrow: simdNarrowBF16, narrowCount: simdNarrowCountBF16, count: simdCount16, lanes: simdLanesBF16, masked: simdLanesMaskedBF16, dev: simdDevBF16}
 	f16Asm  = simdAsm{narrow: simdNarrowF16, narrowCount: simdNarrowCountF16, count: simdCount16, lanes: simdLanesF16, masked: simdLanesMaskedF16, dev: simdDevF16}
-	f32Asm  = simdAsm32{lanes: simdLanesF32, masked: simdLanesMaskedF32, dev: simdDevF32}
+	f32Asm  = simdAsm32{narrow: simdNarrowF32, narrowCount: simdNarrowCountF32, count: simdCount32, lanes: simdLanesF32, masked: simdLanesMaskedF32, dev: simdDevF32}
 )
 
 // simdNarrowBF16 folds pairs×32 BF16 elements at p into l with float32
@@ -78,6 +78,24 @@ func simdLanesMaskedF16(p *byte, groups int, l *simdLanes, c *simdConsts)
 //
 //go:noescape
 func simdDevF16(p *byte, groups int, pivot float64, l *simdLanes, c *simdConsts)
+
+// simdNarrowF32 folds pairs×32 F32 elements at p into l with float32 sums
+// (see kernel_simd.go), keeping no NaN or infinity out.
+//
+//go:noescape
+func simdNarrowF32(p *byte, pairs int, l *simdLanes32, c *simdConsts32)
+
+// simdNarrowCountF32 is simdNarrowF32 counting the zeros and the
+// magnitudes of at least the smallest normal as well.
+//
+//go:noescape
+func simdNarrowCountF32(p *byte, pairs int, l *simdLanes32, c *simdConsts32)
+
+// simdCount32 counts the zeros and the magnitudes of at least the smallest
+// normal of groups×16 F32 elements at p into l.
+//
+//go:noescape
+func simdCount32(p *byte, groups int, l *simdLanes32, c *simdConsts32)
 
 // simdLanesF32 folds groups×16 F32 elements at p into l, assuming all are finite.
 //

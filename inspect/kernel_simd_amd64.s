@@ -44,6 +44,9 @@
 // kernel_simd.go).
 #define N_PAIRS 8
 
+// The same for the F32 narrow loop (narrow32Pairs).
+#define N_PAIRS32 4
+
 // simdConsts and simdConsts32 offsets: patterns repeated over 32 bytes.
 #define C_ABS 0      // 0x7FFF: the magnitude bits
 #define C_TINY 32    // largest magnitude below the smallest normal (0x007F BF16, 0x03FF F16)
@@ -520,6 +523,120 @@ TEXT ·simdNarrowCountBF16(SB), NOSPLIT, $0-32
 // func simdNarrowCountF16(p *byte, pairs int, l *simdLanes, c *simdConsts)
 TEXT ·simdNarrowCountF16(SB), NOSPLIT, $0-32
 	NARROW_LOOP(NARROW_F16_C, NARROW_COUNTS_IN, NARROW_COUNTS_OUT)
+
+// The F32 narrow loop takes pairs of groups of 16 F32 values (128 bytes) as
+// four vectors of 8: elements 0-7 to the sums Y0 and squares Y2, 8-15 to
+// Y1, Y3, 16-23 to Y4, Y6, 24-31 to Y5, Y7, so that NARROW_CARRY adds them
+// up as (0-7 + 8-15) + (16-23 + 24-31). The extremes and the smallest
+// magnitude are kept on the raw patterns in 32-bit lanes (position mod 8):
+// Y8 amin (VPMINUD of the magnitudes), Y10 smax (VPMAXSD), Y11 umax
+// (VPMAXUD), at the same offsets as the 16-bit narrow loops' (simdLanes32
+// is laid out so). The squares are rounded once, in the fused
+// multiply-add, with the addition.
+#define NARROW32_VEC(off, S, Q) \
+	VMOVDQU off(SI), Y13 \
+	VPAND C_ABS(R8), Y13, Y14 \
+	VPMINUD Y14, Y8, Y8 \
+	VPMAXSD Y13, Y10, Y10 \
+	VPMAXUD Y13, Y11, Y11 \
+	VADDPS Y13, S, S \
+	VFMADD231PS Y13, Y13, Q
+
+// NARROW32_VEC_C is NARROW32_VEC counting the zeros (Y9) and the
+// magnitudes of at least the smallest normal (Y12) as well, as HALF32 does.
+#define NARROW32_VEC_C(off, S, Q) \
+	VMOVDQU off(SI), Y13 \
+	VPAND C_ABS(R8), Y13, Y14 \
+	VPMINUD Y14, Y8, Y8 \
+	VPCMPEQD C_ZERO(R8), Y14, Y15 \
+	VPSUBD Y15, Y9, Y9 \
+	VPCMPGTD C_TINY(R8), Y14, Y15 \
+	VPSUBD Y15, Y12, Y12 \
+	VPMAXSD Y13, Y10, Y10 \
+	VPMAXUD Y13, Y11, Y11 \
+	VADDPS Y13, S, S \
+	VFMADD231PS Y13, Y13, Q
+
+#define NARROW32_COUNTS_IN \
+	VMOVDQU L_ZEROS(DI), Y9 \
+	VMOVDQU L_NONTINY(DI), Y12
+
+#define NARROW32_COUNTS_OUT \
+	VMOVDQU Y9, L_ZEROS(DI) \
+	VMOVDQU Y12, L_NONTINY(DI)
+
+#define NO_LANES
+
+// NARROW32_LOOP(VEC, IN, OUT) runs VEC over the pairs in runs of N_PAIRS32;
+// IN loads and OUT stores the counters VEC keeps besides amin and the
+// extremes.
+#define NARROW32_LOOP(VEC, IN, OUT) \
+	NARROW_PROLOGUE \
+	NARROW_AMIN_IN \
+	IN \
+	TESTQ CX, CX \
+	JZ   done \
+run: \
+	MOVQ $N_PAIRS32, R9 \
+	CMPQ CX, R9 \
+	CMOVQLT CX, R9 \
+	SUBQ R9, CX \
+loop: \
+	VEC(0, Y0, Y2) \
+	VEC(32, Y1, Y3) \
+	VEC(64, Y4, Y6) \
+	VEC(96, Y5, Y7) \
+	ADDQ $128, SI \
+	DECQ R9 \
+	JNZ  loop \
+	NARROW_CARRY \
+	TESTQ CX, CX \
+	JNZ  run \
+done: \
+	OUT \
+	NARROW_AMIN_OUT \
+	NARROW_EPILOGUE
+
+// func simdNarrowF32(p *byte, pairs int, l *simdLanes32, c *simdConsts32)
+TEXT ·simdNarrowF32(SB), NOSPLIT, $0-32
+	NARROW32_LOOP(NARROW32_VEC, NO_LANES, NO_LANES)
+
+// func simdNarrowCountF32(p *byte, pairs int, l *simdLanes32, c *simdConsts32)
+TEXT ·simdNarrowCountF32(SB), NOSPLIT, $0-32
+	NARROW32_LOOP(NARROW32_VEC_C, NARROW32_COUNTS_IN, NARROW32_COUNTS_OUT)
+
+// func simdCount32(p *byte, groups int, l *simdLanes32, c *simdConsts32)
+//
+// simdCount32 counts the zeros and the magnitudes of at least the smallest
+// normal of groups×16 F32 values at p, as HALF32 does.
+#define COUNT32_VEC(off) \
+	VMOVDQU off(SI), Y13 \
+	VPAND C_ABS(R8), Y13, Y14 \
+	VPCMPEQD C_ZERO(R8), Y14, Y15 \
+	VPSUBD Y15, Y10, Y10 \
+	VPCMPGTD C_TINY(R8), Y14, Y15 \
+	VPSUBD Y15, Y11, Y11
+
+TEXT ·simdCount32(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ groups+8(FP), CX
+	MOVQ l+16(FP), DI
+	MOVQ c+24(FP), R8
+	VMOVDQU L_ZEROS(DI), Y10
+	VMOVDQU L_NONTINY(DI), Y11
+	TESTQ CX, CX
+	JZ   done
+loop:
+	COUNT32_VEC(0)
+	COUNT32_VEC(32)
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  loop
+done:
+	VMOVDQU Y10, L_ZEROS(DI)
+	VMOVDQU Y11, L_NONTINY(DI)
+	VZEROUPPER
+	RET
 
 // func simdCount16(p *byte, groups int, l *simdLanes, c *simdConsts)
 //

@@ -41,10 +41,10 @@ func TestSIMDAsmOffsets(t *testing.T) {
 		"L_BAD":     {f(unsafe.Offsetof(l16.bad), unsafe.Sizeof(l16.bad)), f(unsafe.Offsetof(l32.bad), unsafe.Sizeof(l32.bad))},
 		"L_PINF":    {f(unsafe.Offsetof(l16.pinf), unsafe.Sizeof(l16.pinf)), f(unsafe.Offsetof(l32.pinf), unsafe.Sizeof(l32.pinf))},
 		"L_NINF":    {f(unsafe.Offsetof(l16.ninf), unsafe.Sizeof(l16.ninf)), f(unsafe.Offsetof(l32.ninf), unsafe.Sizeof(l32.ninf))},
-		"L_SCRATCH": {f(unsafe.Offsetof(l16.scratch), unsafe.Sizeof(l16.scratch))}, // the 16-bit loops only
-		"L_SMAX":    {f(unsafe.Offsetof(l16.smax), unsafe.Sizeof(l16.smax))},       // the narrow loops only
-		"L_UMAX":    {f(unsafe.Offsetof(l16.umax), unsafe.Sizeof(l16.umax))},
-		"L_AMIN":    {f(unsafe.Offsetof(l16.amin), unsafe.Sizeof(l16.amin))},
+		"L_SCRATCH": {f(unsafe.Offsetof(l16.scratch), unsafe.Sizeof(l16.scratch))},                                                  // the 16-bit loops only
+		"L_SMAX":    {f(unsafe.Offsetof(l16.smax), unsafe.Sizeof(l16.smax)), f(unsafe.Offsetof(l32.smax), unsafe.Sizeof(l32.smax))}, // the narrow loops only
+		"L_UMAX":    {f(unsafe.Offsetof(l16.umax), unsafe.Sizeof(l16.umax)), f(unsafe.Offsetof(l32.umax), unsafe.Sizeof(l32.umax))},
+		"L_AMIN":    {f(unsafe.Offsetof(l16.amin), unsafe.Sizeof(l16.amin)), f(unsafe.Offsetof(l32.amin), unsafe.Sizeof(l32.amin))},
 		"C_ABS":     {f(unsafe.Offsetof(c16.abs), unsafe.Sizeof(c16.abs)), f(unsafe.Offsetof(c32.abs), unsafe.Sizeof(c32.abs))},
 		"C_TINY":    {f(unsafe.Offsetof(c16.tiny), unsafe.Sizeof(c16.tiny)), f(unsafe.Offsetof(c32.tiny), unsafe.Sizeof(c32.tiny))},
 		"C_FINITE":  {f(unsafe.Offsetof(c16.finite), unsafe.Sizeof(c16.finite)), f(unsafe.Offsetof(c32.finite), unsafe.Sizeof(c32.finite))},
@@ -103,11 +103,16 @@ func TestSIMDAsmOffsets(t *testing.T) {
 	} else if string(m[1]) != strconv.Itoa(narrowPairs) {
 		t.Errorf("N_PAIRS is %s in kernel_simd_amd64.s, narrowPairs %d", m[1], narrowPairs)
 	}
+	if m := regexp.MustCompile(`(?m)^#define\s+N_PAIRS32\s+(\d+)\b`).FindSubmatch(src); m == nil {
+		t.Error("kernel_simd_amd64.s does not define N_PAIRS32")
+	} else if string(m[1]) != strconv.Itoa(narrow32Pairs) {
+		t.Errorf("N_PAIRS32 is %s in kernel_simd_amd64.s, narrow32Pairs %d", m[1], narrow32Pairs)
+	}
 	// The loops never write past the structs they are given.
 	if s := unsafe.Sizeof(l16); s < unsafe.Offsetof(l16.amin)+32 {
 		t.Errorf("simdLanes is %d bytes, shorter than its last vector's end", s)
 	}
-	if s := unsafe.Sizeof(l32); s != unsafe.Offsetof(l32.ninf)+32 {
-		t.Errorf("simdLanes32 is %d bytes; its last vector ends at %d", s, unsafe.Offsetof(l32.ninf)+32)
+	if s := unsafe.Sizeof(l32); s != unsafe.Offsetof(l32.amin)+32 {
+		t.Errorf("simdLanes32 is %d bytes; its last vector ends at %d", s, unsafe.Offsetof(l32.amin)+32)
 	}
 }

@@ -174,6 +174,30 @@ func sameLanes32(raw []byte) string {
 			return fmt.Sprintf("masked=%v:\nassembly %+v\nGo       %+v", masked, a, b)
 		}
 	}
+	for _, counting := range []bool{false, true} {
+		var a, b simdLanes32
+		a.reset()
+		b.reset()
+		asm.narrowFill(raw, &a, counting)
+		twin.narrowFill(raw, &b, counting)
+		if !counting {
+			asm.countFill(raw, &a)
+			twin.countFill(raw, &b)
+		}
+		if !sameFloatBits(&a.sum, &b.sum) || !sameFloatBits(&a.sq, &b.sq) || a.zeros != b.zeros || a.nontiny != b.nontiny ||
+			a.smax != b.smax || a.umax != b.umax || a.amin != b.amin {
+			return fmt.Sprintf("narrow (counting %v) and count:\nassembly %+v\nGo       %+v", counting, a, b)
+		}
+	}
+	// Either narrow loop gives the same block.
+	for _, k := range []simd32{asm, twin} {
+		if n := len(raw) / 4; n > 0 && n <= simdBlockElems {
+			a, b := vecBlock(k, raw, true, false), vecBlock(k, raw, true, true)
+			if fmt.Sprintf("%+v", a) != fmt.Sprintf("%+v", b) {
+				return fmt.Sprintf("the counting narrow loop differs (asm %v):\n%+v\n%+v", k.asm, a, b)
+			}
+		}
+	}
 	if allFinite(raw, 4, f32Finite) {
 		var a, b simdLanes32
 		asm.devFill(raw, 0.75, &a, false)
@@ -205,6 +229,8 @@ func checkSIMD(t testing.TB, c *simdCase, raw []byte, what string) {
 	accRel, sumRel := 1e-9, 1e-12
 	if c.w == 2 {
 		accRel, sumRel = narrowM2Rel, narrowM2Rel
+	} else if c.dt == formats.F32 {
+		accRel, sumRel = narrow32M2Rel, narrow32M2Rel
 	}
 	ref := ReferenceStats(c.dt, raw)
 	checkAcc(t, what+" vs reference", got, ref, accRel)
@@ -222,14 +248,21 @@ const (
 	narrowSumSqRel = 5.4e-7
 	narrowM2Rel    = 1.7e-6
 	narrowMeanStd  = 5.8e-7
+	// the F32 narrow loop (kernel_simd.go)
+	narrow32SumSqRel = 3.6e-7
+	narrow32M2Rel    = 1.1e-6
+	narrow32MeanStd  = 3.9e-7
 )
 
 // statsRel is how close Stats comes to ReferenceStats on the sums of dt
 // (relative, as checkAcc measures): the narrow loops' bound where the vector
 // kernel serves a 16-bit dtype, else 1e-9.
 func statsRel(dt formats.DType) float64 {
-	if (dt == formats.BF16 || dt == formats.F16) && simdHandles(dt) {
+	switch {
+	case (dt == formats.BF16 || dt == formats.F16) && simdHandles(dt):
 		return narrowM2Rel
+	case (dt == formats.F32 || dt == formats.C64) && simdHandles(formats.F32):
+		return narrow32M2Rel
 	}
 	return 1e-9
 }
@@ -385,8 +418,7 @@ func TestSIMDAlignmentIndependent(t *testing.T) {
 // TestSIMDPrecisionNearConstant checks the second pass: large means with
 // tiny spreads, where sumsq - sum·mean cancels, against the compensated
 // reference of precision_test.go: the mean to within 1e-12, the standard
-// deviation to within 1e-9, the L2 norm to within 1e-12 (F32) or the narrow
-// loops' bound (BF16, F16).
+// deviation to within 1e-9, the L2 norm to within the narrow loops' bound.
 func TestSIMDPrecisionNearConstant(t *testing.T) {
 	rng := rand.New(rand.NewPCG(49, 50))
 	for _, c := range simdCases() {
@@ -411,7 +443,7 @@ func TestSIMDPrecisionNearConstant(t *testing.T) {
 			}
 			// The narrow loops' L2 has their bound; the mean and the
 			// deviations come from the float64 second pass, as for F32.
-			l2Rel := 1e-12
+			l2Rel := narrow32SumSqRel / 2
 			if c.w == 2 {
 				l2Rel = narrowSumSqRel / 2
 			}
@@ -468,6 +500,14 @@ func FuzzSIMDBF16(f *testing.F) {
 	f.Add(uint8(2), []byte{0, 0, 0x80, 0x7F, 0, 0, 0x80, 0xFF, 1, 0, 0xC0, 0x7F, 0, 0, 0, 0x80, 0xFF, 0xFF, 0x7F, 0,
 		0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F,
 		0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 0, 0, 0x80, 0x3F, 9})
+	// F32 (selector 2, offset 0): 3 pairs of groups for the narrow loop and
+	// a tail, both signs, a zero and a subnormal.
+	f32 := make([]byte, 4*100)
+	for i := range 100 {
+		binary.LittleEndian.PutUint32(f32[4*i:], math.Float32bits(float32(i-37)*0.01))
+	}
+	binary.LittleEndian.PutUint32(f32[4*50:], 0x80000001)
+	f.Add(uint8(2), f32)
 	cases := simdCases()
 	f.Fuzz(func(t *testing.T, sel uint8, data []byte) {
 		c := cases[int(sel)%len(cases)]
@@ -504,7 +544,8 @@ func BenchmarkKernelSIMD(b *testing.B) {
 // replace: the histogram is reduced once per chunk, so a piece would not be
 // fair to it.) The 16-bit dtypes also run with the float64 loops alone
 // ("wide"), the loops the narrow ones replace, and on data with a zero in
-// every block (counted by a second pass).
+// every block (counted by a second pass); F32 also on data like Adam's
+// second moments, all positive, both ways.
 func BenchmarkKernelSIMDPiece(b *testing.B) {
 	for _, c := range simdCases() {
 		if !c.ok {
@@ -532,9 +573,23 @@ func BenchmarkKernelSIMDPiece(b *testing.B) {
 		}
 		run("", raw, func(d []byte) { vecStats(k, d) })
 		run("/nan-every-block", bad, func(d []byte) { vecStats(k, d) })
+		run("/zero-every-block", zero, func(d []byte) { vecStats(k, d) })
 		if c.w == 2 {
-			run("/zero-every-block", zero, func(d []byte) { vecStats(k, d) })
 			run("/wide", raw, func(d []byte) { vecStats(wideOnly{k.(simd16)}, d) })
+		} else {
+			w := simd32Wide{k.(simd32)}
+			run("/wide", raw, func(d []byte) { vecStats(w, d) })
+			// Adam's second moments: all positive, the mean of the
+			// order of the spread (the narrow loop's blocks take the
+			// second pass).
+			rng := rand.New(rand.NewPCG(4, 4))
+			pos := make([]byte, len(raw))
+			for i := 0; i < len(pos); i += 4 {
+				g := rng.NormFloat64()
+				binary.LittleEndian.PutUint32(pos[i:], math.Float32bits(float32(1e-8*g*g)))
+			}
+			run("/positive", pos, func(d []byte) { vecStats(k, d) })
+			run("/positive-wide", pos, func(d []byte) { vecStats(w, d) })
 		}
 		dst := make([]byte, len(raw))
 		run("/copy", raw, func(d []byte) { copy(dst, d) })
@@ -545,3 +600,48 @@ func BenchmarkKernelSIMDPiece(b *testing.B) {
 type wideOnly struct{ simd16 }
 
 func (wideOnly) narrow([]byte, bool) (laneTotals, bool) { return laneTotals{}, false }
+
+// TestNarrow32Extremes puts every F32 sign and exponent (with the smallest,
+// a middle and the largest significand) into blocks the narrow loop folds:
+// all positive, all negative (heavy-tailed, so that the mean stays small
+// against the spread) and of both signs. The extremes it takes from the raw
+// patterns and the smallest magnitude, its range guard and its hand-over of
+// NaN and infinities to the masked loop must give exactly the reference's
+// counts and extremes, and the assembly the twin's result to the bit.
+func TestNarrow32Extremes(t *testing.T) {
+	c := simdCases()[2]
+	if c.dt != formats.F32 {
+		t.Fatal("simdCases()[2] is not F32")
+	}
+	const n = 4 * 4 * narrowProbe
+	bases := map[string]func(i int) float32{
+		"positive": func(i int) float32 {
+			if i%64 == 0 {
+				return 1
+			}
+			return 0.001 * float32(1+i%7)
+		},
+		"mixed": func(i int) float32 { return 0.02 * float32(i%13-6) },
+	}
+	bases["negative"] = func(i int) float32 { return -bases["positive"](i) }
+	for name, gen := range bases {
+		base := make([]byte, 4*n)
+		for i := range n {
+			binary.LittleEndian.PutUint32(base[4*i:], math.Float32bits(gen(i)))
+		}
+		if name != "mixed" { // the base block itself must take the narrow loop
+			if _, ok := c.twin.narrow(base, false); !ok {
+				t.Fatalf("%s: the base block does not take the narrow loop", name)
+			}
+		}
+		for se := range uint32(512) {
+			for _, m := range []uint32{0, 1, 0x400000, 0x7FFFFF} {
+				p := se<<23 | m
+				raw := append([]byte(nil), base...)
+				at := int(se*7+m) % n
+				binary.LittleEndian.PutUint32(raw[4*at:], p)
+				checkSIMD(t, c, raw, fmt.Sprintf("%s, 0x%08x at %d", name, p, at))
+			}
+		}
+	}
+}

@@ -95,18 +95,19 @@ func TestPrecisionAdversarial(t *testing.T) {
 	}
 }
 
-// TestNarrowPrecision holds the narrow loops (BF16 and F16, float32 sums; see
-// kernel_simd.go) to the bounds proven there, against the compensated
+// TestNarrowPrecision holds the narrow loops (BF16, F16 and F32, float32
+// sums; see kernel_simd.go) to the bounds proven there, against the compensated
 // float64 reference, on adversarial data: a 68M-element zero-mean tensor
 // (the size of a 7B model's MLP matrix), a mean just inside the share where
 // sumsq - sum·mean is trusted (the worst case of the proof), halves of a
 // block cancelling at ±1e4, magnitudes spread over 40 binades, a large
-// offset, values beyond the narrow range (BF16 above 2⁶⁰ or all below
-// 2⁻⁴⁰), and NaN payloads, infinities, ±0 and subnormals among them. Stats
-// (the assembly where the CPU has it) and the Go twin alone are both held
-// to: L2 within narrowSumSqRel/2, the standard deviation within
-// narrowM2Rel/2 relative, the mean within narrowMeanStd of the standard
-// deviation.
+// offset, values beyond the narrow range (BF16 and F32 above 2⁶⁰ or all
+// below 2⁻⁴⁰), F32 values of ±x whose squares all round the same way, and
+// NaN payloads, infinities, ±0 and subnormals among them. Stats (the
+// assembly where the CPU has it) and the Go twin alone are both held to:
+// L2 within narrowSumSqRel/2, the standard deviation within narrowM2Rel/2
+// relative, the mean within narrowMeanStd of the standard deviation (F32:
+// the narrow32 bounds).
 func TestNarrowPrecision(t *testing.T) {
 	rng := rand.New(rand.NewPCG(53, 54))
 	type tcase struct {
@@ -136,18 +137,41 @@ func TestNarrowPrecision(t *testing.T) {
 		{"below 2^-40", formats.BF16, 1 << 20, normal(0, 1e-15)},
 		{"specials", formats.BF16, 1 << 20, normal(0.001, 0.02)},
 		{"specials", formats.F16, 1 << 20, normal(0.001, 0.02)},
+		{"zero mean", formats.F32, 1 << 20, normal(0, 0.02)},
+		{"mean at the guard", formats.F32, 4 << 20, normal(0.37*0.02, 0.02)},
+		{"cancelling halves", formats.F32, 2 << 20, func(i int) float64 {
+			return float64(1-2*(i&1))*1e4 + rng.NormFloat64()
+		}},
+		{"40 binades", formats.F32, 2 << 20, func(int) float64 {
+			return rng.NormFloat64() * math.Ldexp(1, rng.IntN(40)-30)
+		}},
+		// x² = 1 + 2⁻¹¹ + 2⁻²² + 2⁻²⁴ + 2⁻³⁵ + 2⁻⁴⁸: every square rounds down
+		{"squares rounding one way", formats.F32, 2 << 20, func(i int) float64 {
+			return float64(1-2*(i&1)) * (1 + 0x1p-12 + 0x1p-24)
+		}},
+		{"large offset", formats.F32, 2 << 20, normal(3, 0.01)},
+		{"beyond 2^60", formats.F32, 1 << 20, normal(0, 1e20)},
+		{"below 2^-40", formats.F32, 1 << 20, normal(0, 1e-15)},
+		{"specials", formats.F32, 1 << 20, normal(0.001, 0.02)},
 	}
 	if !testing.Short() {
-		cases = append(cases, tcase{"zero mean, 68M", formats.BF16, 3584 * 18944, normal(0, 0.02)})
+		cases = append(cases, tcase{"zero mean, 68M", formats.BF16, 3584 * 18944, normal(0, 0.02)},
+			tcase{"zero mean, 68M", formats.F32, 3584 * 18944, normal(0, 0.02)})
 	} else {
 		cases = append(cases, tcase{"zero mean", formats.BF16, 4 << 20, normal(0, 0.02)})
 	}
 	for _, c := range cases {
-		raw := make([]byte, 2*c.n)
+		w := c.dt.Size()
+		raw := make([]byte, w*c.n)
 		for i := range c.n {
-			encode(c.dt, raw[2*i:], c.gen(i))
+			encode(c.dt, raw[w*i:], c.gen(i))
 		}
-		if c.name == "specials" {
+		if c.name == "specials" && c.dt == formats.F32 {
+			sp := []uint32{f32PInf, f32NInf, f32PInf | 1, f32PInf | 0x55555, f32NInf | 0x7FFFFF, 0x80000000, 0, 1, 0x80000000 | f32Tiny}
+			for i := rng.IntN(1000); i < c.n; i += 1 + rng.IntN(2000) {
+				binary.LittleEndian.PutUint32(raw[4*i:], sp[rng.IntN(len(sp))])
+			}
+		} else if c.name == "specials" {
 			f := bf16SIMD
 			if c.dt == formats.F16 {
 				f = f16SIMD
@@ -165,20 +189,24 @@ func TestNarrowPrecision(t *testing.T) {
 				}
 			}
 		})
-		f := bf16SIMD
-		if c.dt == formats.F16 {
-			f = f16SIMD
+		var twin vecKernel = simd32{false, nil}
+		sumSqRel, m2Rel, meanStd := narrow32SumSqRel, narrow32M2Rel, narrow32MeanStd
+		switch c.dt {
+		case formats.BF16:
+			twin, sumSqRel, m2Rel, meanStd = simd16{bf16SIMD, false, nil}, narrowSumSqRel, narrowM2Rel, narrowMeanStd
+		case formats.F16:
+			twin, sumSqRel, m2Rel, meanStd = simd16{f16SIMD, false, nil}, narrowSumSqRel, narrowM2Rel, narrowMeanStd
 		}
 		kernels := map[string]Acc{"Stats": Stats(c.dt, raw)}
 		if c.n < 16<<20 { // the 68M case: Stats alone (the twin agrees with it to the bit elsewhere)
-			kernels["Go twin"] = vecStats(simd16{f, false, nil}, raw)
+			kernels["Go twin"] = vecStats(twin, raw)
 		}
 		for name, got := range kernels {
 			em, es, el := math.Abs(got.Mean-mean)/std, math.Abs(got.Std()-std)/std, math.Abs(got.L2()-l2)/l2
 			t.Logf("%s %s (%d), %s: mean %.6g std %.6g; errors: mean %.1e of std, std %.1e, l2 %.1e", c.dt, c.name, c.n, name, mean, std, em, es, el)
-			if em > narrowMeanStd || es > narrowM2Rel/2 || el > narrowSumSqRel/2 {
+			if em > meanStd || es > m2Rel/2 || el > sumSqRel/2 {
 				t.Errorf("%s %s, %s: errors mean %.2e of std (bound %.1e), std %.2e (%.1e), l2 %.2e (%.1e)",
-					c.dt, c.name, name, em, narrowMeanStd, es, narrowM2Rel/2, el, narrowSumSqRel/2)
+					c.dt, c.name, name, em, meanStd, es, m2Rel/2, el, sumSqRel/2)
 			}
 		}
 	}
