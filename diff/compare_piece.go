@@ -1,0 +1,189 @@
+package diff
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/ckpt-tool/ckpt/formats"
+)
+
+// Reading a chunk piece by piece. A chunk (Options.ChunkBytes, 8 MiB by
+// default) is the unit of work handed to a worker, but it is not read whole:
+// its A and B bytes are read one piece at a time (pieceBytes, the scan
+// engine's read size) into buffers the worker reuses, and each pair of pieces
+// is compared while it is still in the L2 cache, before the next is read.
+// Reading the chunk whole would have pread write 8 MiB per side and the
+// kernel read it back from memory.
+//
+// A piece is a whole number of sub-blocks (subBlock values, the run the
+// kernels fold per call) from the chunk's start, so a chunk's values are
+// folded in the same calls, in the same order, as from a chunk read whole:
+// the result is the same to the bit. A chunk is byte-identical when all its
+// pieces are; the identical pieces met before any change of the comparison
+// are not decoded but kept, read into the buffer one after the other (as the
+// whole chunk would be), until a changed piece of the same chunk needs their
+// norms or the chunk ends, when they get them only if some chunk has changed
+// by then, as a chunk read whole does. So the bytes read and the values
+// decoded are those of whole chunks.
+//
+// A pair whose rows are reordered (llama q/k across formats) and a pair whose
+// B feeds a scan that wants whole chunks (CompareScan) are read a chunk at a
+// time, as are empty chunks.
+
+// pieceBytes is how much of each side of a chunk is read at a time: the scan
+// engine's read size (inspect's readBytes). A variable so that tests can cut
+// chunks into many pieces.
+var pieceBytes = 256 << 10
+
+// pieceScalars is how many values of a pair are read at a time: a whole
+// number of sub-blocks of about pieceBytes of the wider side, or 0 when the
+// pair is read a chunk at a time.
+func pieceScalars(pw *pairWork) uint64 {
+	if pw.perm != nil {
+		return 0
+	}
+	align := max(scalarAlign(pw.ta.DType), scalarAlign(pw.tb.DType))
+	if subBlock%align != 0 {
+		return 0
+	}
+	bits := uint64(max(scalarBits(pw.ta.DType), scalarBits(pw.tb.DType)))
+	return max(1, uint64(pieceBytes)*8/bits/subBlock)* subBlock
+}
+
+// pieceReader reads a run of scalars of one tensor piece by piece, in order:
+// a view (PyTorch strided tensor) through one formats.ViewReader.
+type pieceReader struct {
+	t    *formats.Tensor
+	src  formats.Source
+	view *formats.ViewReader
+}
+
+// newPieceReader prepares to read t's scalars from s0 on.
+func newPieceReader(e *engine, t *formats.Tensor, s0 uint64) (pieceReader, error) {
+	src := e.srcs[t.File.Path]
+	if src == nil {
+		return pieceReader{}, fmt.Errorf("%s: file was not opened", t.File.Path)
+	}
+	r := pieceReader{t: t, src: src}
+	if !t.Contiguous() {
+		lo, _ := byteRange(t, s0, s0)
+		r.view = formats.NewViewReader(src, src.Size(), t)
+		r.view.SkipTo(lo)
+	}
+	return r, nil
+}
+
+// read reads scalars [s0, s1) of the tensor, the next ones after those of the
+// previous call, into (*buf)[at:], keeping the first at bytes of *buf; if it
+// must grow, *buf gets room for want bytes.
+func (r *pieceReader) read(e *engine, s0, s1 uint64, buf *[]byte, at, want int) ([]byte, error) {
+	lo, hi := byteRange(r.t, s0, s1)
+	n := int(hi - lo)
+	if cap(*buf) < at+n {
+		nb := make([]byte, max(at+n, want))
+		copy(nb, (*buf)[:at])
+		*buf = nb
+	}
+	b := (*buf)[at : at+n]
+	if n == 0 {
+		return b, nil
+	}
+	if r.view != nil {
+		if _, err := io.ReadFull(r.view, b); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", r.t.Name, err)
+		}
+	} else if _, err := r.src.ReadAt(b, r.t.Offset+lo); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", r.t.Name, err)
+	}
+	readBytes.Add(int64(n))
+	e.read.Add(int64(n))
+	return b, nil
+}
+
+// doPieces is do for a chunk read piece by piece, step values at a time.
+func (w *worker) doPieces(e *engine, pw *pairWork, tk task, norms bool, step uint64) chunkResult {
+	var res chunkResult
+	ta, tb := pw.ta, pw.tb
+	pa, err := newPieceReader(e, ta, tk.s0)
+	if err != nil {
+		return chunkResult{err: err}
+	}
+	var nbytes int64
+	if norms {
+		for s := tk.s0; s < tk.s1; s += step {
+			s1 := min(tk.s1, s+step)
+			ra, err := pa.read(e, s, s1, &w.bufA, 0, 0)
+			if err != nil {
+				return chunkResult{err: err}
+			}
+			w.fold(int(s1-s), ta.DType, ra, tb.DType, nil, &res.stats)
+			e.decoded.Add(int64(s1 - s))
+			nbytes += int64(len(ra))
+		}
+		if e.opts.Progress != nil {
+			e.opts.Progress(nbytes)
+		}
+		return chunkResult{identical: true, normed: true, stats: res.stats}
+	}
+	pb, err := newPieceReader(e, tb, tk.s0)
+	if err != nil {
+		return chunkResult{err: err}
+	}
+	// held bytes of A (kept values), at the start of w.bufA, are identical
+	// pieces not yet folded; the pieces before them are folded into res.
+	lo, hi := byteRange(ta, tk.s0, tk.s1)
+	whole := int(hi - lo)
+	held, kept := 0, 0
+	identical := ta.DType == tb.DType
+	for s := tk.s0; s < tk.s1; s += step {
+		s1 := min(tk.s1, s+step)
+		n := int(s1 - s)
+		ra, err := pa.read(e, s, s1, &w.bufA, held, whole)
+		if err != nil {
+			return chunkResult{err: err}
+		}
+		rb, err := pb.read(e, s, s1, &w.bufB, 0, 0)
+		if err != nil {
+			return chunkResult{err: err}
+		}
+		nbytes += int64(len(ra) + len(rb))
+		if ta.DType == tb.DType && bytes.Equal(ra, rb) {
+			held, kept = held+len(ra), kept+n
+			if e.changed.Load() {
+				// The chunk's norms will be needed, whether it changes
+				// or not: fold what is kept now.
+				w.fold(kept, ta.DType, w.bufA[:held], tb.DType, nil, &res.stats)
+				e.decoded.Add(int64(kept))
+				held, kept = 0, 0
+			}
+			continue
+		}
+		identical = false
+		e.changed.Store(true)
+		if held > 0 {
+			// Identical pieces compared with themselves fold exactly as
+			// compared with B's equal bytes.
+			w.fold(kept, ta.DType, w.bufA[:held], tb.DType, nil, &res.stats)
+			e.decoded.Add(int64(kept))
+		}
+		w.fold(n, ta.DType, ra, tb.DType, rb, &res.stats)
+		e.decoded.Add(int64(n))
+		held, kept = 0, 0
+	}
+	res.identical, res.normed = identical, true
+	if held > 0 {
+		// Only identical pieces were met, none folded: the chunk gets its
+		// norms if some chunk has changed by now.
+		if e.changed.Load() {
+			w.fold(kept, ta.DType, w.bufA[:held], tb.DType, nil, &res.stats)
+			e.decoded.Add(int64(kept))
+		} else {
+			res.normed = false
+		}
+	}
+	if e.opts.Progress != nil {
+		e.opts.Progress(nbytes)
+	}
+	return res
+}
