@@ -48,7 +48,7 @@ func pieceScalars(pw *pairWork) uint64 {
 		return 0
 	}
 	bits := uint64(max(scalarBits(pw.ta.DType), scalarBits(pw.tb.DType)))
-	return max(1, uint64(pieceBytes)*8/bits/subBlock)* subBlock
+	return max(1, uint64(pieceBytes)*8/bits/subBlock) * subBlock
 }
 
 // pieceReader reads a run of scalars of one tensor piece by piece, in order:
