@@ -51,32 +51,23 @@ func pieceScalars(pw *pairWork) uint64 {
 	return max(1, uint64(pieceBytes)*8/bits/subBlock) * subBlock
 }
 
-// pieceReader reads a run of scalars of one tensor piece by piece, in order:
-// a view (PyTorch strided tensor) through one formats.ViewReader.
+// pieceReader reads runs of scalars of one tensor, piece by piece: a view
+// (PyTorch strided tensor) through a formats.ViewReader kept while the
+// pieces follow one another.
 type pieceReader struct {
 	t    *formats.Tensor
 	src  formats.Source
 	view *formats.ViewReader
+	next int64 // where the view reader stands
 }
 
-// newPieceReader prepares to read t's scalars from s0 on.
-func newPieceReader(e *engine, t *formats.Tensor, s0 uint64) (pieceReader, error) {
-	src := e.srcs[t.File.Path]
-	if src == nil {
-		return pieceReader{}, fmt.Errorf("%s: file was not opened", t.File.Path)
-	}
-	r := pieceReader{t: t, src: src}
-	if !t.Contiguous() {
-		lo, _ := byteRange(t, s0, s0)
-		r.view = formats.NewViewReader(src, src.Size(), t)
-		r.view.SkipTo(lo)
-	}
-	return r, nil
+// newPieceReader prepares to read t's pieces.
+func newPieceReader(e *engine, t *formats.Tensor) pieceReader {
+	return pieceReader{t: t, src: e.srcs[t.File.Path]}
 }
 
-// read reads scalars [s0, s1) of the tensor, the next ones after those of the
-// previous call, into (*buf)[at:], keeping the first at bytes of *buf; if it
-// must grow, *buf gets room for want bytes.
+// read reads scalars [s0, s1) of the tensor into (*buf)[at:], keeping the
+// first at bytes of *buf; if it must grow, *buf gets room for want bytes.
 func (r *pieceReader) read(e *engine, s0, s1 uint64, buf *[]byte, at, want int) ([]byte, error) {
 	lo, hi := byteRange(r.t, s0, s1)
 	n := int(hi - lo)
@@ -89,8 +80,18 @@ func (r *pieceReader) read(e *engine, s0, s1 uint64, buf *[]byte, at, want int) 
 	if n == 0 {
 		return b, nil
 	}
-	if r.view != nil {
+	if r.src == nil {
+		return nil, fmt.Errorf("%s: file was not opened", r.t.File.Path)
+	}
+	if !r.t.Contiguous() {
+		// A view: its elements in C order through its strides.
+		if r.view == nil || r.next != lo {
+			r.view = formats.NewViewReader(r.src, r.src.Size(), r.t)
+			r.view.SkipTo(lo)
+		}
+		r.next = hi
 		if _, err := io.ReadFull(r.view, b); err != nil {
+			r.view = nil
 			return nil, fmt.Errorf("tensor %q: %w", r.t.Name, err)
 		}
 	} else if _, err := r.src.ReadAt(b, r.t.Offset+lo); err != nil {
@@ -105,10 +106,7 @@ func (r *pieceReader) read(e *engine, s0, s1 uint64, buf *[]byte, at, want int) 
 func (w *worker) doPieces(e *engine, pw *pairWork, tk task, norms bool, step uint64) chunkResult {
 	var res chunkResult
 	ta, tb := pw.ta, pw.tb
-	pa, err := newPieceReader(e, ta, tk.s0)
-	if err != nil {
-		return chunkResult{err: err}
-	}
+	pa := newPieceReader(e, ta)
 	var nbytes int64
 	if norms {
 		for s := tk.s0; s < tk.s1; s += step {
@@ -126,10 +124,7 @@ func (w *worker) doPieces(e *engine, pw *pairWork, tk task, norms bool, step uin
 		}
 		return chunkResult{identical: true, normed: true, stats: res.stats}
 	}
-	pb, err := newPieceReader(e, tb, tk.s0)
-	if err != nil {
-		return chunkResult{err: err}
-	}
+	pb := newPieceReader(e, tb)
 	// held bytes of A (kept values), at the start of w.bufA, are identical
 	// pieces not yet folded; the pieces before them are folded into res.
 	lo, hi := byteRange(ta, tk.s0, tk.s1)
