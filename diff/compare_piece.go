@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/inspect"
 )
 
 // Reading a chunk piece by piece. A chunk (Options.ChunkBytes, 8 MiB by
@@ -102,10 +103,70 @@ func (r *pieceReader) read(e *engine, s0, s1 uint64, buf *[]byte, at, want int) 
 	return b, nil
 }
 
+// How a chunk of B read piece by piece feeds B's scan (CompareScan).
+const (
+	scanNone   = iota // no scan, or not one that reads this tensor by chunks
+	scanStream        // the chunk is one of the scan's: its pieces are streamed to it
+	scanWhole         // the scan wants the chunk whole (inspect.ScanPlan.Fold): read it whole
+)
+
+// scanFeed is how task tk of tb, read step values at a time, feeds B's scan.
+type scanFeedMode struct {
+	mode  int
+	chunk int   // the scan's chunk number (scanStream)
+	piece int64 // the scan's piece length; a multiple of it is read at a time (scanStream)
+}
+
+// scanFeed says how task tk of tb, read step values at a time, feeds B's
+// scan: streamed when the task is one of the scan's chunks and its pieces
+// are whole numbers of the scan's. A strided view (one scan chunk of all its
+// elements), a chunk of one-byte or sub-byte values (the scan drops a
+// streamed one holding a nonfinite value) and a chunk cut otherwise than the
+// scan's are read whole, as Fold wants them.
+func scanFeed(e *engine, tb *formats.Tensor, tk task, step uint64) scanFeedMode {
+	if e.scan == nil || !e.scanFiles[tb.File.Path] {
+		return scanFeedMode{mode: scanNone}
+	}
+	if !tb.Contiguous() || tb.DType.Bits() <= 8 {
+		return scanFeedMode{mode: scanWhole}
+	}
+	chunk, piece, total, ok := e.scan.Chunks(tb)
+	if !ok {
+		return scanFeedMode{mode: scanNone}
+	}
+	lo, hi := byteRange(tb, tk.s0, tk.s1)
+	whole := tk.s1-tk.s0 <= step // one piece: cut into the scan's
+	if piece <= 0 || lo%chunk != 0 || hi != min(lo+chunk, total) || !whole && int64(byteOffset(tb.DType, step))%piece != 0 {
+		return scanFeedMode{mode: scanWhole}
+	}
+	return scanFeedMode{mode: scanStream, chunk: int(lo / chunk), piece: piece}
+}
+
 // doPieces is do for a chunk read piece by piece, step values at a time.
-func (w *worker) doPieces(e *engine, pw *pairWork, tk task, norms bool, step uint64) chunkResult {
+func (w *worker) doPieces(e *engine, pw *pairWork, tk task, norms bool, step uint64, feed scanFeedMode) chunkResult {
 	var res chunkResult
 	ta, tb := pw.ta, pw.tb
+	// B's pieces (or A's, when they are B's bytes) are streamed to B's scan.
+	stream := feed.mode == scanStream && (!norms || pw.same)
+	if stream {
+		if w.scan == nil {
+			w.scan = new(inspect.Folder)
+		}
+		stream = e.scan.BeginChunk(w.scan, tb, feed.chunk)
+	}
+	done := false
+	defer func() {
+		if stream {
+			e.scan.EndChunk(w.scan, !done) // a failed read leaves the chunk to the scan
+		}
+	}()
+	toScan := func(b []byte) {
+		if stream {
+			for o := 0; o < len(b); o += int(feed.piece) {
+				w.scan.Piece(b[o:min(len(b), o+int(feed.piece))])
+			}
+		}
+	}
 	pa := newPieceReader(e, ta)
 	var nbytes int64
 	if norms {
@@ -115,6 +176,7 @@ func (w *worker) doPieces(e *engine, pw *pairWork, tk task, norms bool, step uin
 			if err != nil {
 				return chunkResult{err: err}
 			}
+			toScan(ra)
 			w.fold(int(s1-s), ta.DType, ra, tb.DType, nil, &res.stats)
 			e.decoded.Add(int64(s1 - s))
 			nbytes += int64(len(ra))
@@ -122,6 +184,7 @@ func (w *worker) doPieces(e *engine, pw *pairWork, tk task, norms bool, step uin
 		if e.opts.Progress != nil {
 			e.opts.Progress(nbytes)
 		}
+		done = true
 		return chunkResult{identical: true, normed: true, stats: res.stats}
 	}
 	pb := newPieceReader(e, tb)
@@ -142,6 +205,7 @@ func (w *worker) doPieces(e *engine, pw *pairWork, tk task, norms bool, step uin
 		if err != nil {
 			return chunkResult{err: err}
 		}
+		toScan(rb)
 		nbytes += int64(len(ra) + len(rb))
 		if ta.DType == tb.DType && bytes.Equal(ra, rb) {
 			held, kept = held+len(ra), kept+n
@@ -180,5 +244,6 @@ func (w *worker) doPieces(e *engine, pw *pairWork, tk task, norms bool, step uin
 	if e.opts.Progress != nil {
 		e.opts.Progress(nbytes)
 	}
+	done = true
 	return res
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/inspect"
 )
 
 // withPieceBytes runs f with chunks read n bytes at a time.
@@ -143,5 +144,33 @@ func TestPieceScalarsWholeSubBlocks(t *testing.T) {
 		if b := n * uint64(scalarBits(dt)) / 8; b > uint64(pieceBytes) && n > subBlock {
 			t.Errorf("%s: pieces of %d bytes, more than %d", dt, b, pieceBytes)
 		}
+	}
+}
+
+// TestCompareScanStreamsPieces: with the default chunks, tensors of many
+// pieces stream B's pieces into B's scan, which then reads nothing itself,
+// and both results are those of the separate Compare and Scan to the bit.
+func TestCompareScanStreamsPieces(t *testing.T) {
+	dir := t.TempDir()
+	paths := pieceRun(t, dir, 2)
+	a, b := open(t, paths[0]), open(t, paths[1])
+	const own = 0 // F8 and F4 chunks are read whole and folded (Fold): nothing is left to the scan
+	for _, workers := range []int{1, 2} {
+		r := checkCompareScan(t, fmt.Sprintf("%d workers", workers), a, b, Options{Workers: workers}, inspect.Options{Workers: workers})
+		if r.Work.ScanBytesRead != own {
+			t.Errorf("%d workers: the scan read %d bytes itself, want %d", workers, r.Work.ScanBytesRead, own)
+		}
+	}
+	var streamed int
+	for _, tn := range b.Tensors {
+		n := scalarCount(tn)
+		pw := &pairWork{ta: a.Tensor(tn.Name), tb: tn}
+		e := &engine{scan: inspect.NewScanPlan(b, inspect.Options{}), scanFiles: map[string]bool{tn.File.Path: true}}
+		if scanFeed(e, tn, task{s0: 0, s1: n}, pieceScalars(pw)).mode == scanStream {
+			streamed++
+		}
+	}
+	if streamed < 3 {
+		t.Errorf("%d tensors streamed to the scan, want the BF16, F16 and F32 ones", streamed)
 	}
 }
