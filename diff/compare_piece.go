@@ -14,23 +14,28 @@ import (
 // its A and B bytes are read one piece at a time (pieceBytes, the scan
 // engine's read size) into buffers the worker reuses, and each pair of pieces
 // is compared while it is still in the L2 cache, before the next is read.
-// Reading the chunk whole would have pread write 8 MiB per side and the
-// kernel read it back from memory.
+// Reading the chunk whole would have pread write 8 MiB per side out of the
+// cache and the kernel read it back from memory. A series (CompareSeries)
+// follows each piece through the checkpoints, holding two pieces.
 //
 // A piece is a whole number of sub-blocks (subBlock values, the run the
 // kernels fold per call) from the chunk's start, so a chunk's values are
 // folded in the same calls, in the same order, as from a chunk read whole:
 // the result is the same to the bit. A chunk is byte-identical when all its
-// pieces are; the identical pieces met before any change of the comparison
-// are not decoded but kept, read into the buffer one after the other (as the
-// whole chunk would be), until a changed piece of the same chunk needs their
-// norms or the chunk ends, when they get them only if some chunk has changed
-// by then, as a chunk read whole does. So the bytes read and the values
-// decoded are those of whole chunks.
+// pieces are. Identical pieces fold as the same bytes compared with
+// themselves do, so a chunk's pieces may be folded each as it comes. But
+// those met before any change of the comparison are not decoded: they are
+// kept, read into the buffer one after the other (as the whole chunk would
+// be), until a changed piece of the same chunk needs their norms, or the
+// chunk ends, when they get them only if some chunk has changed by then, as
+// a chunk read whole does. So the bytes read and the values decoded are those
+// of whole chunks.
 //
-// A pair whose rows are reordered (llama q/k across formats) and a pair whose
-// B feeds a scan that wants whole chunks (CompareScan) are read a chunk at a
-// time, as are empty chunks.
+// With a scan attached (CompareScan), B's pieces are streamed into B's scan
+// when the chunk is one of the scan's and the pieces whole numbers of its
+// (scanFeed). A pair whose rows are reordered (llama q/k across formats), a
+// chunk the scan wants whole (inspect.ScanPlan.Fold) and an empty chunk are
+// read a chunk at a time.
 
 // pieceBytes is how much of each side of a chunk is read at a time: the scan
 // engine's read size (inspect's readBytes). A variable so that tests can cut

@@ -161,11 +161,15 @@ func TestCompareScanStreamsPieces(t *testing.T) {
 			t.Errorf("%d workers: the scan read %d bytes itself, want %d", workers, r.Work.ScanBytesRead, own)
 		}
 	}
+	sp := inspect.NewScanPlan(b, inspect.Options{})
+	if _, piece, _, ok := sp.Chunks(b.Tensor("t0.BF16")); !ok || piece != int64(pieceBytes) {
+		t.Errorf("the scan reads pieces of %d bytes, the comparison of %d", piece, pieceBytes)
+	}
 	var streamed int
 	for _, tn := range b.Tensors {
 		n := scalarCount(tn)
 		pw := &pairWork{ta: a.Tensor(tn.Name), tb: tn}
-		e := &engine{scan: inspect.NewScanPlan(b, inspect.Options{}), scanFiles: map[string]bool{tn.File.Path: true}}
+		e := &engine{scan: sp, scanFiles: map[string]bool{tn.File.Path: true}}
 		if scanFeed(e, tn, task{s0: 0, s1: n}, pieceScalars(pw)).mode == scanStream {
 			streamed++
 		}
