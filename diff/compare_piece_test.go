@@ -22,7 +22,8 @@ func withPieceBytes(n int, f func()) {
 	f()
 }
 
-// pieceRun writes a series of checkpoints whose tensors span many pieces:
+// pieceRun writes a series of checkpoints whose tensors span many pieces, and
+// tail.safetensors (see below):
 // every value changed, only the end of a tensor changed (identical pieces
 // before a changed one in the same chunk), nothing changed, non-finite
 // values, and dtypes folded by the fast kernels, by decoding, and sub-byte.
@@ -56,6 +57,15 @@ func pieceRun(t *testing.T, dir string, n int) []string {
 		p := filepath.Join(dir, fmt.Sprintf("c%d.safetensors", c))
 		writeST(t, p, ts...)
 		paths = append(paths, p)
+		if c == n-1 {
+			// The last checkpoint with only the end of its first tensor
+			// changed: the comparison's first change comes after
+			// identical pieces of the same chunk.
+			_, b := randomPair(r, specs[0].dt, specs[0].numel)
+			tail := len(b) - len(b)/10
+			ts[0].raw = append(append([]byte(nil), ts[0].raw[:tail]...), b[tail:]...)
+			writeST(t, filepath.Join(dir, "tail.safetensors"), ts...)
+		}
 	}
 	return paths
 }
@@ -86,7 +96,8 @@ func TestComparePiecesMatchWholeChunks(t *testing.T) {
 	vb[55_000] = math.NaN()
 	torchViews(t, filepath.Join(dir, "a.bin"), va)
 	torchViews(t, filepath.Join(dir, "b.bin"), vb)
-	pairs := [][2]string{{paths[0], paths[1]}, {paths[2], paths[3]}, {paths[3], same}, {filepath.Join(dir, "a.bin"), filepath.Join(dir, "b.bin")}}
+	tail := filepath.Join(dir, "tail.safetensors")
+	pairs := [][2]string{{paths[0], paths[1]}, {paths[2], paths[3]}, {paths[3], same}, {paths[3], tail}, {filepath.Join(dir, "a.bin"), filepath.Join(dir, "b.bin")}}
 	ctx := context.Background()
 	for _, o := range []Options{{Workers: 1}, {Workers: 1, ChunkBytes: 100_000}, {Workers: 2, ChunkBytes: 200_000}, {Workers: 3}} {
 		for _, pr := range pairs {
