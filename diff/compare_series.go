@@ -13,10 +13,11 @@ import (
 // i is exactly what ComparePaths(paths[i], paths[i+1]) returns (the same
 // chunks, merged in the same order), but each checkpoint's tensor bytes are
 // read once rather than twice. The work is a chunk of one tensor followed
-// through the series: the chunk of checkpoint 0 is read, then that of
-// checkpoint 1 (pair 0 is folded), then that of checkpoint 2 (pair 1 is
-// folded), holding only the previous checkpoint's chunk; the workers take such
-// chunks in parallel, so a worker holds two chunks at most. A tensor is
+// through the series, piece by piece (compare_piece.go): a piece of
+// checkpoint 0 is read, then that of checkpoint 1 (pair 0 is folded), then
+// that of checkpoint 2 (pair 1 is folded), holding only the previous
+// checkpoint's piece, then the next piece; the workers take such chunks in
+// parallel, so a worker holds two pieces at most. A tensor is
 // followed as far as it keeps its chunking (its shape and dtype); where it
 // changes, the next checkpoint's chunk is read again. Progress, if set, is
 // called with each checkpoint's bytes as they are consumed.
