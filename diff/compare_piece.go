@@ -115,7 +115,7 @@ const (
 	scanWhole         // the scan wants the chunk whole (inspect.ScanPlan.Fold): read it whole
 )
 
-// scanFeed is how task tk of tb, read step values at a time, feeds B's scan.
+// scanFeedMode is how one chunk of B feeds B's scan (scanFeed).
 type scanFeedMode struct {
 	mode  int
 	chunk int   // the scan's chunk number (scanStream)
