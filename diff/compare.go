@@ -423,6 +423,11 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 		}
 		return chunkResult{identical: true}
 	}
+	if step := pieceScalars(pw); step > 0 && tk.s1 > tk.s0 {
+		if feed := scanFeed(e, pw.tb, tk, step); feed.mode != scanWhole {
+			return w.doPieces(e, pw, tk, norms, step, feed)
+		}
+	}
 	ra, err := w.read(e, pw.ta, tk.s0, tk.s1, &w.bufA)
 	if err != nil {
 		return chunkResult{err: err}

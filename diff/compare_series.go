@@ -13,10 +13,11 @@ import (
 // i is exactly what ComparePaths(paths[i], paths[i+1]) returns (the same
 // chunks, merged in the same order), but each checkpoint's tensor bytes are
 // read once rather than twice. The work is a chunk of one tensor followed
-// through the series: the chunk of checkpoint 0 is read, then that of
-// checkpoint 1 (pair 0 is folded), then that of checkpoint 2 (pair 1 is
-// folded), holding only the previous checkpoint's chunk; the workers take such
-// chunks in parallel, so a worker holds two chunks at most. A tensor is
+// through the series, piece by piece (compare_piece.go): a piece of
+// checkpoint 0 is read, then that of checkpoint 1 (pair 0 is folded), then
+// that of checkpoint 2 (pair 1 is folded), holding only the previous
+// checkpoint's piece, then the next piece; the workers take such chunks in
+// parallel, so a worker holds two pieces at most. A tensor is
 // followed as far as it keeps its chunking (its shape and dtype); where it
 // changes, the next checkpoint's chunk is read again. Progress, if set, is
 // called with each checkpoint's bytes as they are consumed.
@@ -234,67 +235,108 @@ func runChains(ctx context.Context, e *engine, plans []*pairPlan, chains []*chai
 }
 
 // follow runs task j of each comparison of a chain in order, reading each
-// checkpoint's chunk once: w.bufA holds the chunk of the comparison's A side
-// when held is true. An identical chunk gets its norms at once from the bytes
-// in hand (finish drops them when the comparison changed nothing); a chunk
-// that lies at the same place of the same file on both sides is not read, and
-// gets its norms in finish's second pass unless A's bytes are already in hand.
+// checkpoint's chunk once, piece by piece (compare_piece.go): piece p of
+// checkpoint 0 is read, then that of checkpoint 1 (folded into pair 0's
+// chunk result), of checkpoint 2 (pair 1's), and so on, holding the previous
+// checkpoint's piece in w.bufA when held is true; then piece p+1. Each pair's
+// chunk result gets its pieces in order, so it is that of the chunk read
+// whole. An identical chunk gets its norms at once from the bytes in hand
+// (finish drops them when the comparison changed nothing); a chunk that lies
+// at the same place of the same file on both sides is not read, and gets its
+// norms in finish's second pass unless A's bytes are already in hand.
 func (w *worker) follow(ctx context.Context, e *engine, plans []*pairPlan, jb job) {
-	held := false
-	var ra []byte
+	pws := jb.c.pws
+	tk := plans[jb.c.first].tasks[pws[0].first+jb.j] // every comparison's task j covers the same values
+	step := tk.s1 - tk.s0
+	for _, pw := range pws {
+		if p := pieceScalars(pw); p > 0 {
+			step = min(step, p)
+		} else {
+			step = tk.s1 - tk.s0
+			break
+		}
+	}
+	step = max(step, 1)
 	progress := func(n int) {
 		if e.opts.Progress != nil && n > 0 {
 			e.opts.Progress(int64(n))
 		}
 	}
-	for step, pw := range jb.c.pws {
+	type stepState struct {
+		res            chunkResult
+		differ, missed bool // a piece differed; a piece went without its norms
+		a, b           pieceReader
+	}
+	st := make([]stepState, len(pws))
+	for k, pw := range pws {
+		st[k].a, st[k].b = newPieceReader(e, pw.ta), newPieceReader(e, pw.tb)
+	}
+	for s := tk.s0; s < tk.s1 || s == tk.s0; s += step {
 		if ctx.Err() != nil {
 			return
 		}
-		pl := plans[jb.c.first+step]
-		ti := pw.first + jb.j
-		tk := pl.tasks[ti]
-		n := int(tk.s1 - tk.s0)
-		var res chunkResult
-		if pw.same {
-			res.identical = true
-			if held {
-				w.fold(n, pw.ta.DType, ra, pw.tb.DType, nil, &res.stats)
-				res.normed = true
+		s1 := min(tk.s1, s+step)
+		n := int(s1 - s)
+		held := false
+		var ra []byte
+		for k, pw := range pws {
+			x := &st[k]
+			if pw.same {
+				if held && x.res.err == nil {
+					w.fold(n, pw.ta.DType, ra, pw.tb.DType, nil, &x.res.stats)
+				} else {
+					x.missed = true
+				}
+				// B's bytes are A's: what is held stands for the next A too.
+				lo, hi := byteRange(pw.tb, s, s1)
+				progress(int(hi - lo))
+				continue
 			}
-			// B's bytes are A's: what is held stands for the next A too.
-			lo, hi := byteRange(pw.tb, tk.s0, tk.s1)
-			progress(int(hi - lo))
-			pl.results[ti] = res
-			continue
-		}
-		if !held {
-			b, err := w.read(e, pw.ta, tk.s0, tk.s1, &w.bufA)
+			if !held {
+				b, err := x.a.read(e, s, s1, &w.bufA, 0, 0)
+				if err != nil {
+					if x.res.err == nil {
+						x.res.err = err
+					}
+					continue // the next comparison reads this B again, as its A
+				}
+				ra, held = b, true
+				progress(len(b))
+			}
+			rb, err := x.b.read(e, s, s1, &w.bufB, 0, 0)
 			if err != nil {
-				pl.results[ti] = chunkResult{err: err}
-				continue // the next comparison reads this B again, as its A
+				if x.res.err == nil {
+					x.res.err = err
+				}
+				held = false
+				continue
 			}
-			ra, held = b, true
-			progress(len(b))
+			progress(len(rb))
+			if x.res.err == nil {
+				if pw.ta.DType == pw.tb.DType && bytes.Equal(ra, rb) {
+					w.fold(n, pw.ta.DType, ra, pw.tb.DType, nil, &x.res.stats)
+				} else {
+					x.differ = true
+					w.fold(n, pw.ta.DType, ra, pw.tb.DType, rb, &x.res.stats)
+				}
+			}
+			w.bufA, w.bufB = w.bufB, w.bufA
+			ra = rb
 		}
-		rb, err := w.read(e, pw.tb, tk.s0, tk.s1, &w.bufB)
-		if err != nil {
-			pl.results[ti] = chunkResult{err: err}
-			held = false
-			continue
+		if s1 == tk.s1 {
+			break
 		}
-		progress(len(rb))
-		if pw.ta.DType == pw.tb.DType && bytes.Equal(ra, rb) {
-			res.identical = true
-			w.fold(n, pw.ta.DType, ra, pw.tb.DType, nil, &res.stats)
-			res.normed = true
+	}
+	for k, pw := range pws {
+		x := &st[k]
+		res := x.res
+		if res.err != nil {
+			res = chunkResult{err: res.err}
 		} else {
-			w.fold(n, pw.ta.DType, ra, pw.tb.DType, rb, &res.stats)
-			res.normed = true
+			res.identical = pw.same || !x.differ && pw.ta.DType == pw.tb.DType
+			res.normed = !x.missed
 		}
-		pl.results[ti] = res
-		w.bufA, w.bufB = w.bufB, w.bufA
-		ra = rb
+		plans[jb.c.first+k].results[pw.first+jb.j] = res
 	}
 }
 
