@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/internal/fp32"
 )
 
 // The narrow comparison loops fold BF16 and F16 pairs in float32 lanes with
@@ -160,14 +161,14 @@ func diffNarrowGo(dt formats.DType) groupFolder {
 				s := &sum[c]
 				{
 					x, y := narrowValue(dt, a, base+e), narrowValue(dt, b, base+e)
-					s[0][k] = fma32(x, x, s[0][k])
-					s[1][k] = fma32(y, y, s[1][k])
-					s[3][k] = fma32(x, y, s[3][k])
+					s[0][k] = fp32.FMA(x, x, s[0][k])
+					s[1][k] = fp32.FMA(y, y, s[1][k])
+					s[3][k] = fp32.FMA(x, y, s[3][k])
 					if x == y {
 						same[k]++
 					}
 					d := float32(y - x)
-					s[2][k] = fma32(d, d, s[2][k])
+					s[2][k] = fp32.FMA(d, d, s[2][k])
 					mx[c][k] = max(mx[c][k], float32(math.Abs(float64(d))))
 				}
 			}
@@ -183,28 +184,4 @@ func diffNarrowGo(dt formats.DType) groupFolder {
 		}
 		return done
 	}
-}
-
-// fma32 is x·y + acc rounded once to float32, as VFMADD231PS computes it.
-// x·y is exact in float64 (24 significant bits each at most, and in range),
-// so TwoSum gives the exact sum s + e; the rounding of s to float32 is that
-// of the exact sum unless s falls on a midpoint between two float32 values,
-// where e decides.
-func fma32(x, y, acc float32) float32 {
-	p, a := float64(x)*float64(y), float64(acc)
-	s := p + a
-	bb := s - p
-	e := (p - (s - bb)) + (a - bb)
-	r := float32(s)
-	if e == 0 || float64(r) == s || math.IsInf(float64(r), 0) {
-		return r
-	}
-	o := math.Nextafter32(r, float32(math.Copysign(math.Inf(1), s-float64(r))))
-	if s != (float64(r)+float64(o))/2 {
-		return r
-	}
-	if (e > 0) == (o > r) {
-		return o
-	}
-	return r
 }

@@ -110,7 +110,7 @@ import (
 //
 // Every loop has a Go twin (simdLanesGo, simdNarrowGo, simdDevGo and their
 // 32-bit versions, simdNarrow32Go) that assigns the elements to the same lanes in the same
-// order and rounds the same way (math.FMA for the fused squares, fmaSquare32
+// order and rounds the same way (math.FMA for the fused squares, fp32.FMA
 // for the float32 ones): the tests
 // require the two to agree to the bit, and the twin also folds the elements
 // after the last whole group of 16. Without the instructions the dispatch

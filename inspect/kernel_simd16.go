@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/internal/fp32"
 )
 
 // The vector kernel for the 16-bit floats, BF16 and F16 (see kernel_simd.go):
@@ -389,7 +390,7 @@ func simdNarrowGo(f *simdFormat, blk []byte, from int, l *simdLanes, counting bo
 		x := f.toF32(w)
 		g, h, i := (e>>4)&1, f.narrowLane[p].h, f.narrowLane[p].i
 		s[g][h][i] += x
-		q[g][h][i] = fmaSquare32(x, q[g][h][i])
+		q[g][h][i] = fp32.FMA(x, x, q[g][h][i])
 		if e+1 == n || e+1 <= whole && (e+1 == whole || (e+1-from)%(32*narrowPairs) == 0) {
 			for i := range 8 {
 				l.sum[i>>2][i&3] += float64((s[0][0][i] + s[0][1][i]) + (s[1][0][i] + s[1][1][i]))
@@ -398,30 +399,6 @@ func simdNarrowGo(f *simdFormat, blk []byte, from int, l *simdLanes, counting bo
 			s, q = [2][2][8]float32{}, [2][2][8]float32{}
 		}
 	}
-}
-
-// fmaSquare32 is x·x + acc rounded once to float32, as VFMADD231PS computes
-// it. x·x is exact in float64 (24 significant bits at most, and in range),
-// so TwoSum gives the exact sum s + e; the rounding of s to float32 is that
-// of the exact sum unless s falls on a midpoint between two float32 values,
-// where e decides.
-func fmaSquare32(x, acc float32) float32 {
-	p, a := float64(x)*float64(x), float64(acc)
-	s := p + a
-	bb := s - p
-	e := (p - (s - bb)) + (a - bb)
-	r := float32(s)
-	if e == 0 || float64(r) == s || math.IsInf(float64(r), 0) {
-		return r
-	}
-	o := math.Nextafter32(r, float32(math.Copysign(math.Inf(1), s-float64(r))))
-	if s != (float64(r)+float64(o))/2 {
-		return r
-	}
-	if (e > 0) == (o > r) {
-		return o
-	}
-	return r
 }
 
 // simdDevGo is the twin of the 16-bit deviation loops: it adds x - pivot and

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/ckpt-tool/ckpt/formats"
+	"github.com/ckpt-tool/ckpt/internal/fp32"
 )
 
 // The vector kernel for F32 (and through it C64, whose parts are F32; see
@@ -391,7 +392,7 @@ func simdNarrow32Go(blk []byte, from int, l *simdLanes32, counting bool) {
 		x := math.Float32frombits(w)
 		v := (e >> 3) & 3
 		s[v][p] += x
-		q[v][p] = fmaSquare32(x, q[v][p])
+		q[v][p] = fp32.FMA(x, x, q[v][p])
 		if e+1 == n || e+1 <= whole && (e+1 == whole || (e+1-from)%(32*narrow32Pairs) == 0) {
 			for i := range 8 {
 				l.sum[i>>2][i&3] += float64((s[0][i] + s[1][i]) + (s[2][i] + s[3][i]))
