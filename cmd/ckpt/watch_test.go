@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ckpt-tool/ckpt/internal/hostile"
 	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
@@ -366,11 +365,7 @@ func TestWatchOnceHookAndExitOn(t *testing.T) {
 // complete checkpoint (trainer_state.json written) of a run: watch --once must
 // end quickly, report it unhealthy in JSON that parses, and never panic.
 func TestWatchHostileCorpus(t *testing.T) {
-	cases, err := hostile.Generate(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cases {
+	for _, c := range hostileCorpus(t) {
 		fi, err := os.Stat(c.Path)
 		if err != nil || !fi.Mode().IsRegular() || c.Name == "million-tensors" {
 			continue // directories are checkpoints of their own; the big header is covered by scan
