@@ -136,10 +136,12 @@ func writeFileT(t *testing.T, p string, data []byte) {
 
 // The acceptance test of issue 14: a diverging run written checkpoint by
 // checkpoint (shards first, trainer_state.json last; rotation keeps the 2
-// newest) while ckpt watch --json --keep follows it.
+// newest) while ckpt watch --json --keep follows it. The two ways of
+// watching mostly wait for events: they run in parallel (each has its own
+// run directory and watcher).
 func TestWatchFollowsDivergingRun(t *testing.T) {
-	t.Run("notify", func(t *testing.T) { testWatchFollows(t) })
-	t.Run("poll", func(t *testing.T) { testWatchFollows(t, "--poll", "50ms") })
+	t.Run("notify", func(t *testing.T) { t.Parallel(); testWatchFollows(t) })
+	t.Run("poll", func(t *testing.T) { t.Parallel(); testWatchFollows(t, "--poll", "50ms") })
 }
 
 func testWatchFollows(t *testing.T, flags ...string) {
