@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ckpt-tool/ckpt/internal/hostile"
 	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
@@ -221,12 +220,8 @@ func TestBisectRealdataSeries(t *testing.T) {
 // TestBisectHostileCorpus bisects a healthy checkpoint followed by each
 // malformed one of the hostile corpus: no panic, no hang, exit 1 or 2.
 func TestBisectHostileCorpus(t *testing.T) {
-	cases, err := hostile.Generate(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	good := cliTiny(t, 0, "")
-	for _, c := range cases {
+	for _, c := range hostileCorpus(t) {
 		if c.Name == "million-tensors" {
 			continue
 		}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ckpt-tool/ckpt/formats"
-	"github.com/ckpt-tool/ckpt/internal/hostile"
 	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
@@ -293,12 +292,8 @@ func TestDiffEscapesHostileNames(t *testing.T) {
 // with exit 1 (different) or 2 (the malformed input named on stderr), and with
 // JSON that parses.
 func TestDiffHostileCorpus(t *testing.T) {
-	cases, err := hostile.Generate(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	good := cliTiny(t, 0, "")
-	for _, c := range cases {
+	for _, c := range hostileCorpus(t) {
 		if c.Name == "million-tensors" {
 			continue // parsing its header alone takes seconds; inspect's tests cover it
 		}

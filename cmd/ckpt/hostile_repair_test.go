@@ -21,13 +21,7 @@ import (
 // healthy on its own.
 func TestHostileCorpusRepair(t *testing.T) {
 	root := t.TempDir()
-	if err := os.Mkdir(filepath.Join(root, "corpus"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cases, err := hostile.Generate(filepath.Join(root, "corpus"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cases := hostileCorpus(t)
 	good := filepath.Join(root, "good.safetensors")
 	if err := hostile.WriteHealthy(good); err != nil {
 		t.Fatal(err)

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ckpt-tool/ckpt/internal/testenv"
 )
 
 // checkOptimizerScanAndInspect: scan and inspect of Trainer checkpoints
@@ -316,8 +314,7 @@ func checkBisectReportPlotsPredictedUpdate(t *testing.T, fx string) {
 // TestOptimizerCommands runs the optimizer checks of scan, inspect, bisect,
 // its report and repair on one set of Trainer checkpoints written by torch.
 func TestOptimizerCommands(t *testing.T) {
-	fx := t.TempDir()
-	testenv.WriteTrainerCheckpoints(t, fx)
+	fx := trainerCheckpoints(t)
 	t.Run("scan-inspect", func(t *testing.T) { checkOptimizerScanAndInspect(t, fx) })
 	t.Run("bisect", func(t *testing.T) { checkBisectLastResumable(t, fx) })
 	t.Run("report", func(t *testing.T) { checkBisectReportPlotsPredictedUpdate(t, fx) })

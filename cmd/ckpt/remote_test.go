@@ -358,10 +358,16 @@ func (c *cutWriter) Write(b []byte) (int, error) {
 	return c.ResponseWriter.Write(b)
 }
 
+// TestRemoteFaultsAreRetried: most of its time is the retries' backoff, so it
+// runs in parallel with the package's other parallel tests, its cases with each
+// other (each has its own server; the fixtures are only read, and no case
+// checks the process's network byte counters).
 func TestRemoteFaultsAreRetried(t *testing.T) {
+	t.Parallel()
 	root := remoteFixtures(t)
 	local := filepath.Join(root, "big", "model.safetensors")
 	t.Run("503", func(t *testing.T) {
+		t.Parallel()
 		srv, count := faultyServer(t, root, 3, func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 		})
@@ -371,6 +377,7 @@ func TestRemoteFaultsAreRetried(t *testing.T) {
 		}
 	})
 	t.Run("cut mid-body", func(t *testing.T) {
+		t.Parallel()
 		inner := &fileServer{root: root}
 		var count atomic.Int64
 		fs := &fileServer{root: root}
@@ -395,6 +402,7 @@ func TestRemoteFaultsAreRetried(t *testing.T) {
 		}
 	})
 	t.Run("503 for ever", func(t *testing.T) {
+		t.Parallel()
 		srv, _ := faultyServer(t, root, 1<<30, func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 		})
@@ -409,6 +417,7 @@ func TestRemoteFaultsAreRetried(t *testing.T) {
 		}
 	})
 	t.Run("range ignored", func(t *testing.T) {
+		t.Parallel()
 		srv := serve(t, &fileServer{root: root, fault: func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method == http.MethodGet {
 				r.Header.Del("Range")

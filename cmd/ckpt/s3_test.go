@@ -8,7 +8,6 @@ import (
 
 	"github.com/ckpt-tool/ckpt/internal/s3test"
 	"github.com/ckpt-tool/ckpt/internal/synth"
-	"github.com/ckpt-tool/ckpt/internal/testenv"
 )
 
 // End-to-end tests against a real S3-compatible server (internal/s3test):
@@ -27,7 +26,7 @@ func TestS3CommandsMatchLocal(t *testing.T) {
 	}
 	bad, good := fmt.Sprintf("checkpoint-%d", truth.FirstUnhealthy), fmt.Sprintf("checkpoint-%d", truth.LastHealthy)
 	trainer := filepath.Join(root, "trainer")
-	testenv.WriteTrainerCheckpoints(t, trainer)
+	copySharedTree(t, trainerCheckpoints(t), trainer)
 	url := s.Upload(t, root, "models")
 
 	t.Run("scan", func(t *testing.T) {

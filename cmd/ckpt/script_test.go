@@ -19,9 +19,18 @@ import (
 
 // TestMain lets the test binary run as the real ckpt command inside the
 // testscript scripts of testdata/script (testscript puts a "ckpt" on their PATH
-// that re-executes this binary into main).
+// that re-executes this binary into main). The fixtures the tests share
+// (shared_fixtures_test.go) are removed when they end.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"ckpt": main})
+	testscript.Main(runThenClean{m}, map[string]func(){"ckpt": main})
+}
+
+// runThenClean runs the tests, then removes the shared fixtures.
+type runThenClean struct{ m *testing.M }
+
+func (r runThenClean) Run() int {
+	defer removeSharedFixtures()
+	return r.m.Run()
 }
 
 // TestScripts runs the command-line scripts in testdata/script. Besides the

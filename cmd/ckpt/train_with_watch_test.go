@@ -19,8 +19,12 @@ import (
 // only the 2 newest as save_total_limit does) and would then train on for a
 // minute: when a checkpoint goes bad the script stops the trainer and exits
 // 1, and the last healthy checkpoint is kept, byte-identical; a healthy run
-// ends with the trainer's own status.
+// ends with the trainer's own status. Both runs mostly wait (the trainer's
+// pauses, the watcher's final wait): they run in parallel, with each other and
+// with the package's other parallel tests (they share no state: each has its
+// own directories and passes its environment to its own processes).
 func TestTrainWithWatch(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Fatal("bash is needed")
 	}
@@ -67,6 +71,7 @@ func TestTrainWithWatch(t *testing.T) {
 	}
 
 	t.Run("diverging", func(t *testing.T) {
+		t.Parallel()
 		staging := filepath.Join(t.TempDir(), "staging")
 		truth, err := synth.WriteRunTruth(staging, synth.RunOptions{Seed: 5, Checkpoints: 8, JumpStep: 350, NaNStep: 650})
 		if err != nil {
@@ -112,6 +117,7 @@ func TestTrainWithWatch(t *testing.T) {
 		}
 	})
 	t.Run("healthy", func(t *testing.T) {
+		t.Parallel()
 		staging := filepath.Join(t.TempDir(), "staging")
 		truth, err := synth.WriteRunTruth(staging, synth.RunOptions{Seed: 6, Checkpoints: 3, JumpStep: 150, NaNStep: -1})
 		if err != nil {

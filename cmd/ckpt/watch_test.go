@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ckpt-tool/ckpt/internal/hostile"
 	"github.com/ckpt-tool/ckpt/internal/synth"
 )
 
@@ -137,10 +136,12 @@ func writeFileT(t *testing.T, p string, data []byte) {
 
 // The acceptance test of issue 14: a diverging run written checkpoint by
 // checkpoint (shards first, trainer_state.json last; rotation keeps the 2
-// newest) while ckpt watch --json --keep follows it.
+// newest) while ckpt watch --json --keep follows it. The two ways of
+// watching mostly wait for events: they run in parallel (each has its own
+// run directory and watcher).
 func TestWatchFollowsDivergingRun(t *testing.T) {
-	t.Run("notify", func(t *testing.T) { testWatchFollows(t) })
-	t.Run("poll", func(t *testing.T) { testWatchFollows(t, "--poll", "50ms") })
+	t.Run("notify", func(t *testing.T) { t.Parallel(); testWatchFollows(t) })
+	t.Run("poll", func(t *testing.T) { t.Parallel(); testWatchFollows(t, "--poll", "50ms") })
 }
 
 func testWatchFollows(t *testing.T, flags ...string) {
@@ -366,11 +367,7 @@ func TestWatchOnceHookAndExitOn(t *testing.T) {
 // complete checkpoint (trainer_state.json written) of a run: watch --once must
 // end quickly, report it unhealthy in JSON that parses, and never panic.
 func TestWatchHostileCorpus(t *testing.T) {
-	cases, err := hostile.Generate(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cases {
+	for _, c := range hostileCorpus(t) {
 		fi, err := os.Stat(c.Path)
 		if err != nil || !fi.Mode().IsRegular() || c.Name == "million-tensors" {
 			continue // directories are checkpoints of their own; the big header is covered by scan
