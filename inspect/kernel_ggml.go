@@ -464,7 +464,7 @@ func (f *intFold) q4kFast(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
 	if bad != 0 {
 		return false
 	}
-	u := math.Ldexp(1, e)
+	u := math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
 	f.n += 256
 	f.sum += u * float64(mdu*s1sc-32*mmu*sm)
 	f.sq += u * u * float64(mdu*mdu*s2sc-2*mdu*mmu*sx+32*mmu*mmu*sm2)
@@ -604,12 +604,7 @@ func (f *intFold) q4kExtremes(b *[144]byte, mdu, mmu int64, scw, mw uint64, u fl
 		if float64(lo) >= fl && float64(hi) <= fh {
 			continue
 		}
-		qs, nib := (*[32]byte)(b[16+32*(j>>1):]), uint(4*(j&1))
-		qlo, qhi := int64(15), int64(0)
-		for _, c := range qs {
-			q := int64(c >> nib & 15)
-			qlo, qhi = min(qlo, q), max(qhi, q)
-		}
+		qlo, qhi := q4kRange((*[32]byte)(b[16+32*(j>>1):]), uint(4*(j&1)))
 		a, z := A*qlo-B, A*qhi-B
 		if a > z {
 			a, z = z, a
@@ -620,6 +615,30 @@ func (f *intFold) q4kExtremes(b *[144]byte, mdu, mmu int64, scw, mw uint64, u fl
 	if xlo <= xhi {
 		f.lo, f.hi = min(f.lo, float64(xlo)*u), max(f.hi, float64(xhi)*u)
 	}
+}
+
+// q4kRange is the smallest and largest quant among the nibbles at nib of
+// qs. A sub-block quantized to its own range nearly always holds a 0 and a
+// 15, which q4kCount's byte test finds eight at a time; otherwise the quants
+// are looked at one by one.
+func q4kRange(qs *[32]byte, nib uint) (qlo, qhi int64) {
+	const ones, low7, top = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	var has0, has15 uint64 // a top bit clear where a byte is 0, 15
+	has0, has15 = top, top
+	for w := 0; w < 32; w += 8 {
+		x := binary.LittleEndian.Uint64(qs[w:]) >> nib & (15 * ones)
+		has0 &= x + low7
+		has15 &= (x ^ 15*ones) + low7
+	}
+	if has0&top != top && has15&top != top {
+		return 0, 15
+	}
+	qlo, qhi = 15, 0
+	for _, c := range qs {
+		q := int64(c >> nib & 15)
+		qlo, qhi = min(qlo, q), max(qhi, q)
+	}
+	return qlo, qhi
 }
 
 // q4kValues folds the 32 values of a Q4_K sub-block (scale sc, minimum m;
