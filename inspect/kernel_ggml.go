@@ -422,55 +422,50 @@ func (f *intFold) q4kFast(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
 	mdu, mmu := md<<sa, mm<<sb
 	scw, mw := q4kUnpack((*[12]byte)(b[4:16]))
 	invA := 1 / float64(mdu) // ±Inf when md is 0: then every A is 0
-	var s1sc, sm, s2sc, sx, sm2 int64
-	var bad int64
-	var zb0, zb uint64 // 1 when a sub-block with B = 0, or one with B ≠ 0, has a zero value
+	// The sums in two words (every term is at least 0): p1 holds Σsc·s1
+	// (below 2^18) and, from bit 24, Σsc·m·s1 (below 2^24); p2 Σsc²·s2
+	// (below 2^28), from bit 30 Σm (below 2^9), from bit 40 Σm² (below
+	// 2^15). zs holds the zero values (bits 0–15) and how many sub-blocks
+	// with B = 0 (bits 16–31) or B ≠ 0 (from bit 32) have some.
+	var p1, p2, zs uint64
+	// The range of the super-block's values A·q − B, in units: its ends
+	// are the sub-blocks' −B and 15·A − B, so it also settles exactness.
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	zeros := 0
 	for j := 0; j < 8; j++ {
-		sc, m := int64(scw>>(8*j)&63), int64(mw>>(8*j)&63)
-		A, B := mdu*sc, mmu*m
-		// exact when |B| and |15·A − B| are below 2^24
-		x, y := B, 15*A-B
-		ax, ay := x^(x>>63)-(x>>63), y^(y>>63)-(y>>63)
-		bad |= (ax | ay) >> 24
-		w := t[j>>1] >> (16 * uint(j&1))
-		s1, s2 := int64(w&0xffff), int64(w>>32&0xffff)
-		s1sc += sc * s1
-		sm += m
-		s2sc += sc * sc * s2
-		sx += sc * m * s1
-		sm2 += m * m
+		sc, m := scw>>(8*j)&63, mw>>(8*j)&63
+		A, B := mdu*int64(sc), mmu*int64(m)
+		y := 15*A - B
 		lo, hi = min(lo, -B, y), max(hi, -B, y)
+		w := t[j>>1] >> (16 * uint(j&1))
+		s1, s2 := w&0xffff, w>>32&0xffff
+		p1 += sc * s1 * (1 + m<<24)
+		p2 += sc*sc*s2 + (m|m*m<<10)<<30
 		// zero values: B = A·k, k in [0, 15] (k is NaN or infinite when
 		// A is 0)
-		z := 0
 		if k := float64(B) * invA * q4kInv[sc]; k > -0.5 && k < 15.5 {
 			if kk := int64(k + 0.5); A*kk == B {
-				z = q4kCount((*[32]byte)(b[16+32*(j>>1):]), uint(4*(j&1)), byte(kk))
+				if z := q4kCount((*[32]byte)(b[16+32*(j>>1):]), uint(4*(j&1)), byte(kk)); z > 0 {
+					zs += uint64(z) + 1<<16<<(16*b2u(B != 0))
+				}
 			}
 		} else if A == 0 && B == 0 {
-			z = 32
-		}
-		if z > 0 {
-			zeros += z
-			if B == 0 {
-				zb0 = 1
-			} else {
-				zb = 1
-			}
+			zs += 32 + 1<<16
 		}
 	}
-	if bad != 0 {
+	// exact when every |B| and |15·A − B| is below 2^24 (exactAffine)
+	if lo <= -1<<24 || hi >= 1<<24 {
 		return false
 	}
+	s1sc, sx := int64(p1&(1<<24-1)), int64(p1>>24)
+	s2sc, sm, sm2 := int64(p2&(1<<30-1)), int64(p2>>30&1023), int64(p2>>40)
+	zeros, zb0, zb := zs&0xffff, b2u(zs>>16&0xffff != 0), b2u(zs>>32 != 0)
 	u := math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
 	f.n += 256
 	f.sum += u * float64(mdu*s1sc-32*mmu*sm)
 	f.sq += u * u * float64(mdu*mdu*s2sc-2*mdu*mmu*sx+32*mmu*mmu*sm2)
 	// A zero value is +0 (x − x) unless m1 is ±0: then it is d1·0 − m1,
 	// −0 when d is negative and m1 (of dmin's sign) +0.
-	f.zeros += uint64(zeros)
+	f.zeros += zeros
 	if hd&0x8000 != 0 && hm&0x8000 == 0 {
 		f.negZero |= zb0
 		f.posZero |= zb
