@@ -434,7 +434,8 @@ func TestGGMLIntKernelsExactSums(t *testing.T) {
 }
 
 // FuzzGGMLIntKernels holds the integer kernels to the reference on arbitrary
-// bytes, the scales forced finite so that the kernels take the pass.
+// bytes, the scales forced finite so that the kernels take the pass (and
+// Q4_K's whole-super-block fold to its sub-block one).
 func FuzzGGMLIntKernels(f *testing.F) {
 	f.Add(uint8(0), make([]byte, 144))
 	f.Add(uint8(2), []byte{0x00, 0x80, 1, 2, 3, 0x88, 0xff})
@@ -452,8 +453,17 @@ func FuzzGGMLIntKernels(f *testing.F) {
 				src[off+o+1] &^= 0x40 // finite
 			}
 		}
-		if got, ok := ggmlIntKernels[ty](src); ok {
+		got, ok := ggmlIntKernels[ty](src)
+		if ok {
 			checkIntAcc(t, ty.String(), got, ReferenceStats(dt, src), 1e-10)
+		}
+		if ty == ggml.Q4_K { // q4kFast against q4kSubs alone, bit for bit
+			q4kFastOn = false
+			want, wantOK := intQ4_K(src)
+			q4kFastOn = true
+			if ok != wantOK || !reflect.DeepEqual(got, want) {
+				t.Fatalf("Q4_K: fast %v %+v, by sub-blocks %v %+v", ok, got, wantOK, want)
+			}
 		}
 	})
 }
