@@ -341,7 +341,10 @@ func q4kScaleMin(j int, q *[12]byte) (sc, m int64) {
 
 // intQ4_K is the integer kernel of Q4_K (super-block: fp16 d and dmin, twelve
 // bytes of 6-bit scales and minimums, 128 bytes of 4-bit quants: eight
-// sub-blocks of 32, the value float32(d·sc·q) − dmin·m).
+// sub-blocks of 32, the value float32(d·sc·q) − dmin·m). A super-block whose
+// eight sub-blocks are all provably exact goes through q4kFast, any other
+// through q4kSubs (the two give the same sums, bit for bit: the same int64
+// totals, TestGGMLQ4KFast).
 func intQ4_K(src []byte) (Acc, bool) {
 	f := newIntFold()
 	var sums [ggmlSumsBatch]uint64
@@ -359,94 +362,278 @@ func intQ4_K(src []byte) (Acc, bool) {
 		if !f16Finite(hd) || !f16Finite(hm) {
 			return Acc{}, false
 		}
-		// d = md·2^ed, dmin = mm·2^em; over the unit u = 2^min(ed, em) a
-		// sub-block's d1 = d·sc is A = md·sc·2^sa units, m1 = dmin·m is B.
-		md, ed := f16Parts(hd)
-		mm, em := f16Parts(hm)
-		if md == 0 {
-			ed = em
-		} else if mm == 0 {
-			em = ed
-		}
-		e := min(ed, em)
-		sa, sb := uint(ed-e), uint(em-e)
-		u := math.Ldexp(1, e)
-		// A zero value is +0 (x − x) unless m1 is ±0: then it is d1·0 − m1,
-		// −0 when d is negative and m1 (of dmin's sign) +0.
-		negZero := hd&0x8000 != 0 && hm&0x8000 == 0
-		// The super-block's sums and extremes in units (the sums of at most
-		// eight sub-blocks: below 2^32 and 2^56), and the pass's extremes
-		// in units, for the test whether a sub-block can extend them.
-		var sum, sq int64
-		n, zeros := 0, 0
-		xlo, xhi := int64(math.MaxInt64), int64(math.MinInt64)
-		fl, fh := f.lo/u, f.hi/u
-		scales := (*[12]byte)(b[4:16])
-		for g := 0; g < 4; g++ {
-			qs := (*[32]byte)(b[16+32*g:])
-			t := sums[4*i+g]
-			for half := 0; half < 2; half++ {
-				sc, m := q4kScaleMin(2*g+half, scales)
-				shift, nib := uint(16*half), uint(4*half) // the field of t, the nibble of a byte
-				A, B := md*sc, mm*m
-				if sa > 20 || sb > 20 || !exactAffine(A<<sa, B<<sb, 15) {
-					// not provably exact: value by value, as ggml computes them
-					f.q4kValues(ggml.F16ToF32(hd), ggml.F16ToF32(hm), sc, m, qs, nib)
-					continue
-				}
-				A, B = A<<sa, B<<sb
-				s1, s2 := int64(t>>shift&0xffff), int64(t>>(32+shift)&0xffff)
-				z := 0
-				switch {
-				case A == 0 && B == 0:
-					z = 32
-				case A != 0 && (B == 0 || (A > 0) == (B > 0)) && abs64(B) <= 15*abs64(A) && B%A == 0:
-					k0 := byte(B / A)
-					for _, c := range qs {
-						z += int(b2u(c>>nib&15 == k0))
-					}
-				} // A == 0, B ≠ 0: every value is −m1, not zero
-				if z > 0 {
-					zeros += z
-					if B == 0 && negZero {
-						f.negZero = 1
-					} else {
-						f.posZero = 1
-					}
-				}
-				// Σ(A·q − B) and Σ(A·q − B)²: the first below 2^29, the
-				// second below 2^53, the terms below 2^56.
-				n += 32
-				sum += A*s1 - 32*B
-				sq += A*A*s2 - 2*A*B*s1 + 32*B*B
-				lo, hi := -B, 15*A-B
-				if A < 0 {
-					lo, hi = hi, lo
-				}
-				if float64(lo) < fl || float64(hi) > fh {
-					qlo, qhi := int64(15), int64(0)
-					for _, c := range qs {
-						q := int64(c >> nib & 15)
-						qlo, qhi = min(qlo, q), max(qhi, q)
-					}
-					a, z := A*qlo-B, A*qhi-B
-					if a > z {
-						a, z = z, a
-					}
-					xlo, xhi = min(xlo, a), max(xhi, z)
-					fl, fh = min(fl, float64(a)), max(fh, float64(z))
-				}
-			}
-		}
-		f.n += uint64(n)
-		f.zeros += uint64(zeros)
-		f.sum += u * float64(sum)
-		f.sq += u * u * float64(sq)
-		if xlo <= xhi {
-			f.lo, f.hi = min(f.lo, float64(xlo)*u), max(f.hi, float64(xhi)*u)
+		t := (*[4]uint64)(sums[4*i:])
+		if !q4kFastOn || !f.q4kFast(b, hd, hm, t) {
+			f.q4kSubs(b, hd, hm, t)
 		}
 	}
 	return f.acc()
+}
+
+// q4kFastOn lets tests run intQ4_K with q4kSubs alone.
+var q4kFastOn = true
+
+// q4kInv is 1/sc for a 6-bit scale sc (+Inf for 0).
+var q4kInv = func() (t [64]float64) {
+	for sc := range t {
+		t[sc] = 1 / float64(sc)
+	}
+	return
+}()
+
+// q4kUnpack is get_scale_min_k4 for all eight sub-blocks at once: byte j of
+// sc is sub-block j's 6-bit scale, byte j of m its minimum.
+func q4kUnpack(q *[12]byte) (sc, m uint64) {
+	w0 := uint64(binary.LittleEndian.Uint32(q[0:]))
+	w1 := uint64(binary.LittleEndian.Uint32(q[4:]))
+	w2 := uint64(binary.LittleEndian.Uint32(q[8:]))
+	sc = w0&0x3f3f3f3f | (w2&0x0f0f0f0f|(w0>>6&0x03030303)<<4)<<32
+	m = w1&0x3f3f3f3f | (w2>>4&0x0f0f0f0f|(w1>>6&0x03030303)<<4)<<32
+	return sc, m
+}
+
+// q4kFast folds a Q4_K super-block (fp16 d and dmin hd, hm, finite; t its
+// four nibbleSums words) when each of its sub-blocks passes q4kSubs'
+// exactness test, and says whether it did (false: nothing folded). Over the
+// unit u its sums are those of q4kSubs, factored over the scales and
+// minimums as intQ6_K's are: with A = md·sc, B = mm·m (shifted to the unit)
+// and a sub-block's nibble sums s1, s2, Σ(A·q − B) = md'·Σsc·s1 − 32·mm'·Σm
+// and Σ(A·q − B)² = md'²·Σsc²·s2 − 2·md'·mm'·Σsc·m·s1 + 32·mm'²·Σm², the
+// same integers (the totals are below 2^32 and 2^56; int64 arithmetic
+// wraps, so the products may pass 2^63 on the way). A sub-block has zero
+// values only where B = A·k for a quant k in [0, 15]: k is found by a
+// multiplication with 1/A (1/(md') times a table of 1/sc), its rounding
+// checked in integers, and only then are its quants counted. The extremes
+// are looked at sub-block by sub-block only when the super-block's range
+// could extend the pass's.
+func (f *intFold) q4kFast(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
+	md, ed := f16Parts(hd)
+	mm, em := f16Parts(hm)
+	if md == 0 {
+		ed = em
+	} else if mm == 0 {
+		em = ed
+	}
+	e := min(ed, em)
+	sa, sb := uint(ed-e), uint(em-e)
+	if sa > 20 || sb > 20 {
+		return false
+	}
+	mdu, mmu := md<<sa, mm<<sb
+	scw, mw := q4kUnpack((*[12]byte)(b[4:16]))
+	invA := 1 / float64(mdu) // ±Inf when md is 0: then every A is 0
+	// The sums in two words (every term is at least 0): p1 holds Σsc·s1
+	// (below 2^18) and, from bit 24, Σsc·m·s1 (below 2^24); p2 Σsc²·s2
+	// (below 2^28), from bit 30 Σm (below 2^9), from bit 40 Σm² (below
+	// 2^15). zs holds the zero values (bits 0–15) and how many sub-blocks
+	// with B = 0 (bits 16–31) or B ≠ 0 (from bit 32) have some.
+	var p1, p2, zs uint64
+	// The range of the super-block's values A·q − B, in units: its ends
+	// are the sub-blocks' −B and 15·A − B, so it also settles exactness.
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for j := 0; j < 8; j++ {
+		sc, m := scw>>(8*j)&63, mw>>(8*j)&63
+		A, B := mdu*int64(sc), mmu*int64(m)
+		y := 15*A - B
+		lo, hi = min(lo, -B, y), max(hi, -B, y)
+		w := t[j>>1] >> (16 * uint(j&1))
+		s1, s2 := w&0xffff, w>>32&0xffff
+		p1 += sc * s1 * (1 + m<<24)
+		p2 += sc*sc*s2 + (m|m*m<<10)<<30
+		// zero values: B = A·k, k in [0, 15] (k is NaN or infinite when
+		// A is 0)
+		if k := float64(B) * invA * q4kInv[sc]; k > -0.5 && k < 15.5 {
+			if kk := int64(k + 0.5); A*kk == B {
+				if z := q4kCount((*[32]byte)(b[16+32*(j>>1):]), uint(4*(j&1)), byte(kk)); z > 0 {
+					zs += uint64(z) + 1<<16<<(16*b2u(B != 0))
+				}
+			}
+		} else if A == 0 && B == 0 {
+			zs += 32 + 1<<16
+		}
+	}
+	// exact when every |B| and |15·A − B| is below 2^24 (exactAffine)
+	if lo <= -1<<24 || hi >= 1<<24 {
+		return false
+	}
+	s1sc, sx := int64(p1&(1<<24-1)), int64(p1>>24)
+	s2sc, sm, sm2 := int64(p2&(1<<30-1)), int64(p2>>30&1023), int64(p2>>40)
+	zeros, zb0, zb := zs&0xffff, b2u(zs>>16&0xffff != 0), b2u(zs>>32 != 0)
+	u := math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
+	f.n += 256
+	f.sum += u * float64(mdu*s1sc-32*mmu*sm)
+	f.sq += u * u * float64(mdu*mdu*s2sc-2*mdu*mmu*sx+32*mmu*mmu*sm2)
+	// A zero value is +0 (x − x) unless m1 is ±0: then it is d1·0 − m1,
+	// −0 when d is negative and m1 (of dmin's sign) +0.
+	f.zeros += zeros
+	if hd&0x8000 != 0 && hm&0x8000 == 0 {
+		f.negZero |= zb0
+		f.posZero |= zb
+	} else {
+		f.posZero |= zb0 | zb
+	}
+	if float64(lo)*u < f.lo || float64(hi)*u > f.hi {
+		f.q4kExtremes(b, mdu, mmu, scw, mw, u)
+	}
+	return true
+}
+
+// q4kSubs folds a Q4_K super-block (fp16 d and dmin hd, hm, finite; t its
+// four nibbleSums words) sub-block by sub-block: over its exact ones, as
+// int64 sums in units, the others value by value.
+func (f *intFold) q4kSubs(b *[144]byte, hd, hm uint16, t *[4]uint64) {
+	// d = md·2^ed, dmin = mm·2^em; over the unit u = 2^min(ed, em) a
+	// sub-block's d1 = d·sc is A = md·sc·2^sa units, m1 = dmin·m is B.
+	md, ed := f16Parts(hd)
+	mm, em := f16Parts(hm)
+	if md == 0 {
+		ed = em
+	} else if mm == 0 {
+		em = ed
+	}
+	e := min(ed, em)
+	sa, sb := uint(ed-e), uint(em-e)
+	u := math.Ldexp(1, e)
+	// A zero value is +0 (x − x) unless m1 is ±0: then it is d1·0 − m1,
+	// −0 when d is negative and m1 (of dmin's sign) +0.
+	negZero := hd&0x8000 != 0 && hm&0x8000 == 0
+	// The super-block's sums and extremes in units (the sums of at most
+	// eight sub-blocks: below 2^32 and 2^56), and the pass's extremes
+	// in units, for the test whether a sub-block can extend them.
+	var sum, sq int64
+	n, zeros := 0, 0
+	xlo, xhi := int64(math.MaxInt64), int64(math.MinInt64)
+	fl, fh := f.lo/u, f.hi/u
+	scales := (*[12]byte)(b[4:16])
+	for g := 0; g < 4; g++ {
+		qs := (*[32]byte)(b[16+32*g:])
+		w := t[g] // the field of its sub-blocks
+		for half := 0; half < 2; half++ {
+			sc, m := q4kScaleMin(2*g+half, scales)
+			shift, nib := uint(16*half), uint(4*half) // the field of w, the nibble of a byte
+			A, B := md*sc, mm*m
+			if sa > 20 || sb > 20 || !exactAffine(A<<sa, B<<sb, 15) {
+				// not provably exact: value by value, as ggml computes them
+				f.q4kValues(ggml.F16ToF32(hd), ggml.F16ToF32(hm), sc, m, qs, nib)
+				continue
+			}
+			A, B = A<<sa, B<<sb
+			s1, s2 := int64(w>>shift&0xffff), int64(w>>(32+shift)&0xffff)
+			z := 0
+			switch {
+			case A == 0 && B == 0:
+				z = 32
+			case A != 0 && (B == 0 || (A > 0) == (B > 0)) && abs64(B) <= 15*abs64(A) && B%A == 0:
+				k0 := byte(B / A)
+				for _, c := range qs {
+					z += int(b2u(c>>nib&15 == k0))
+				}
+			} // A == 0, B ≠ 0: every value is −m1, not zero
+			if z > 0 {
+				zeros += z
+				if B == 0 && negZero {
+					f.negZero = 1
+				} else {
+					f.posZero = 1
+				}
+			}
+			// Σ(A·q − B) and Σ(A·q − B)²: the first below 2^29, the
+			// second below 2^53, the terms below 2^56.
+			n += 32
+			sum += A*s1 - 32*B
+			sq += A*A*s2 - 2*A*B*s1 + 32*B*B
+			lo, hi := -B, 15*A-B
+			if A < 0 {
+				lo, hi = hi, lo
+			}
+			if float64(lo) < fl || float64(hi) > fh {
+				qlo, qhi := int64(15), int64(0)
+				for _, c := range qs {
+					q := int64(c >> nib & 15)
+					qlo, qhi = min(qlo, q), max(qhi, q)
+				}
+				a, z := A*qlo-B, A*qhi-B
+				if a > z {
+					a, z = z, a
+				}
+				xlo, xhi = min(xlo, a), max(xhi, z)
+				fl, fh = min(fl, float64(a)), max(fh, float64(z))
+			}
+		}
+	}
+	f.n += uint64(n)
+	f.zeros += uint64(zeros)
+	f.sum += u * float64(sum)
+	f.sq += u * u * float64(sq)
+	if xlo <= xhi {
+		f.lo, f.hi = min(f.lo, float64(xlo)*u), max(f.hi, float64(xhi)*u)
+	}
+}
+
+// q4kCount counts the quants equal to k (0–15) among the nibbles at nib of
+// qs: eight bytes at a time, a byte's nibble XOR k plus 0x7f carries into its
+// top bit unless it is zero.
+func q4kCount(qs *[32]byte, nib uint, k byte) int {
+	kk := uint64(k) * 0x0101010101010101
+	n := 0
+	for w := 0; w < 32; w += 8 {
+		x := binary.LittleEndian.Uint64(qs[w:])>>nib&0x0f0f0f0f0f0f0f0f ^ kk
+		n += bits.OnesCount64((x + 0x7f7f7f7f7f7f7f7f) & 0x8080808080808080)
+	}
+	return 32 - n
+}
+
+// q4kExtremes folds the extremes of the sub-blocks of a Q4_K super-block
+// (A = mdu·sc, B = mmu·m in units u; sc and m as q4kUnpack gives them),
+// reading a sub-block's quants only when its range could extend the pass's,
+// as q4kSubs does.
+func (f *intFold) q4kExtremes(b *[144]byte, mdu, mmu int64, scw, mw uint64, u float64) {
+	xlo, xhi := int64(math.MaxInt64), int64(math.MinInt64)
+	fl, fh := f.lo/u, f.hi/u
+	for j := 0; j < 8; j++ {
+		A, B := mdu*int64(scw>>(8*j)&63), mmu*int64(mw>>(8*j)&63)
+		lo, hi := -B, 15*A-B
+		if A < 0 {
+			lo, hi = hi, lo
+		}
+		if float64(lo) >= fl && float64(hi) <= fh {
+			continue
+		}
+		qlo, qhi := q4kRange((*[32]byte)(b[16+32*(j>>1):]), uint(4*(j&1)))
+		a, z := A*qlo-B, A*qhi-B
+		if a > z {
+			a, z = z, a
+		}
+		xlo, xhi = min(xlo, a), max(xhi, z)
+		fl, fh = min(fl, float64(a)), max(fh, float64(z))
+	}
+	if xlo <= xhi {
+		f.lo, f.hi = min(f.lo, float64(xlo)*u), max(f.hi, float64(xhi)*u)
+	}
+}
+
+// q4kRange is the smallest and largest quant among the nibbles at nib of
+// qs. A sub-block quantized to its own range nearly always holds a 0 and a
+// 15, which q4kCount's byte test finds eight at a time; otherwise the quants
+// are looked at one by one.
+func q4kRange(qs *[32]byte, nib uint) (qlo, qhi int64) {
+	const ones, low7, top = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	var has0, has15 uint64 // a top bit clear where a byte is 0, 15
+	has0, has15 = top, top
+	for w := 0; w < 32; w += 8 {
+		x := binary.LittleEndian.Uint64(qs[w:]) >> nib & (15 * ones)
+		has0 &= x + low7
+		has15 &= (x ^ 15*ones) + low7
+	}
+	if has0&top != top && has15&top != top {
+		return 0, 15
+	}
+	qlo, qhi = 15, 0
+	for _, c := range qs {
+		q := int64(c >> nib & 15)
+		qlo, qhi = min(qlo, q), max(qhi, q)
+	}
+	return qlo, qhi
 }
 
 // q4kValues folds the 32 values of a Q4_K sub-block (scale sc, minimum m;

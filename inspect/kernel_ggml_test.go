@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -433,7 +434,8 @@ func TestGGMLIntKernelsExactSums(t *testing.T) {
 }
 
 // FuzzGGMLIntKernels holds the integer kernels to the reference on arbitrary
-// bytes, the scales forced finite so that the kernels take the pass.
+// bytes, the scales forced finite so that the kernels take the pass (and
+// Q4_K's whole-super-block fold to its sub-block one).
 func FuzzGGMLIntKernels(f *testing.F) {
 	f.Add(uint8(0), make([]byte, 144))
 	f.Add(uint8(2), []byte{0x00, 0x80, 1, 2, 3, 0x88, 0xff})
@@ -451,8 +453,17 @@ func FuzzGGMLIntKernels(f *testing.F) {
 				src[off+o+1] &^= 0x40 // finite
 			}
 		}
-		if got, ok := ggmlIntKernels[ty](src); ok {
+		got, ok := ggmlIntKernels[ty](src)
+		if ok {
 			checkIntAcc(t, ty.String(), got, ReferenceStats(dt, src), 1e-10)
+		}
+		if ty == ggml.Q4_K { // q4kFast against q4kSubs alone, bit for bit
+			q4kFastOn = false
+			want, wantOK := intQ4_K(src)
+			q4kFastOn = true
+			if ok != wantOK || !reflect.DeepEqual(got, want) {
+				t.Fatalf("Q4_K: fast %v %+v, by sub-blocks %v %+v", ok, got, wantOK, want)
+			}
 		}
 	})
 }
@@ -533,5 +544,126 @@ func TestGGUFScanWorkerIndependence(t *testing.T) {
 				t.Fatalf("%v, %d workers: tensors differ:\n%v\n%v", src, w, got, first)
 			}
 		}
+	}
+}
+
+// q4kZeroPass is a pass of Q4_K super-blocks built to have zero values where
+// q4kFast must find them: dmin d's equal, its negation, double or half, or
+// ±0, the minimums often k times the scales (B = A·k) or 0, some scales 0,
+// and the quants often at k.
+func q4kZeroPass(rng *rand.Rand, blocks int) []byte {
+	b := randomBits(rng, blocks*144)
+	for i := 0; i < blocks; i++ {
+		blk := b[i*144 : (i+1)*144]
+		hd := finiteF16[rng.IntN(len(finiteF16))]
+		if rng.IntN(2) == 0 {
+			hd = uint16(rng.Uint32()) &^ 0x4000
+		}
+		hm := []uint16{hd, hd ^ 0x8000, hd + 0x0400, hd - 0x0400, 0, 0x8000}[rng.IntN(6)] &^ 0x4000
+		binary.LittleEndian.PutUint16(blk[0:], hd)
+		binary.LittleEndian.PutUint16(blk[2:], hm)
+		var sc, m [8]int
+		k := rng.IntN(16)
+		for j := range sc {
+			sc[j] = []int{0, 1, 2, 3, 4, 63, rng.IntN(64)}[rng.IntN(7)]
+			switch rng.IntN(4) {
+			case 0:
+				m[j] = 0
+			case 1:
+				m[j] = rng.IntN(64)
+			default:
+				m[j] = min(63, sc[j]*k, 2*sc[j]*k)
+			}
+		}
+		sb := blk[4:16]
+		clear(sb)
+		for j := 0; j < 8; j++ {
+			if j < 4 {
+				sb[j], sb[j+4] = byte(sc[j]), byte(m[j])
+			} else {
+				sb[j+4] = byte(sc[j]&15 | (m[j]&15)<<4)
+				sb[j-4] |= byte(sc[j]>>4) << 6
+				sb[j] |= byte(m[j]>>4) << 6
+			}
+		}
+		for j := 16; j < 144; j++ {
+			if rng.IntN(3) == 0 {
+				blk[j] = byte(k | k<<4)
+			}
+		}
+	}
+	return b
+}
+
+// TestGGMLQ4KFast holds Q4_K's whole-super-block fold (q4kFast) to the
+// sub-block one (q4kSubs alone): the accumulators must be identical, bit for
+// bit, on weight-like, random, adversarial and zero-rich passes; and the fast
+// fold must take most weight-like super-blocks.
+func TestGGMLQ4KFast(t *testing.T) {
+	defer func() { q4kFastOn = true }()
+	rng := rand.New(rand.NewPCG(65, 66))
+	dt, _ := formats.DTypeOfGGML(ggml.Q4_K)
+	per := ggmlPassElems / 256
+	check := func(what string, src []byte) {
+		t.Helper()
+		q4kFastOn = true
+		got, gotOK := intQ4_K(src)
+		q4kFastOn = false
+		want, wantOK := intQ4_K(src)
+		if gotOK != wantOK || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: fast %v %+v, by sub-blocks %v %+v", what, gotOK, got, wantOK, want)
+		}
+		if gotOK {
+			checkIntAcc(t, "Q4_K "+what, got, ReferenceStats(dt, src), 1e-10)
+		}
+	}
+	for round := 0; round < 60; round++ {
+		blocks := []int{1, 2, 7, per, 2*ggmlSumsBatch/4 + 3}[round%5]
+		check("weight-like", quantizeLike(rng, ggml.Q4_K, blocks, 0, 0.02))
+		check("weight-like, offset", quantizeLike(rng, ggml.Q4_K, blocks, 0.01, 0.02))
+		check("adversarial", adversarialPass(rng, ggml.Q4_K, blocks))
+		check("zeros", q4kZeroPass(rng, blocks))
+		// each super-block wider than the last, every other one negated
+		// (d and dmin negative): the extremes move on from any of them
+		var grow []byte
+		for i := 0; i < blocks; i++ {
+			blk := quantizeLike(rng, ggml.Q4_K, 1, 0.001*float64(i%3), 0.02*float64(1+i))
+			if i%2 == 1 {
+				blk[1] ^= 0x80
+				blk[3] ^= 0x80
+			}
+			grow = append(grow, blk...)
+		}
+		check("growing", grow)
+		for _, neg := range []bool{true, false} {
+			check("all zeros", bytes.Repeat(negZeroBlock(ggml.Q4_K, neg), blocks))
+		}
+	}
+	// q4kFast takes the weight-like super-blocks and finds the zeros the
+	// sub-block fold finds.
+	var f intFold
+	src := quantizeLike(rng, ggml.Q4_K, 64, 0, 0.02)
+	var sums [ggmlSumsBatch]uint64
+	ggmlSumsQ4_K(src, sums[:])
+	took := 0
+	for i := 0; i < 64; i++ {
+		f = newIntFold()
+		b := (*[144]byte)(src[144*i:])
+		if f.q4kFast(b, binary.LittleEndian.Uint16(b[0:]), binary.LittleEndian.Uint16(b[2:]), (*[4]uint64)(sums[4*i:])) {
+			took++
+		}
+	}
+	if took < 60 {
+		t.Errorf("q4kFast took %d of 64 weight-like super-blocks", took)
+	}
+	zeros := 0
+	for round := 0; round < 20; round++ {
+		a, ok := intQ4_K(q4kZeroPass(rng, 16))
+		if ok {
+			zeros += int(a.Zeros)
+		}
+	}
+	if zeros == 0 {
+		t.Errorf("q4kZeroPass made no zero values")
 	}
 }
