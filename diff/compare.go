@@ -482,8 +482,21 @@ func (w *worker) do(e *engine, tk task, norms bool) chunkResult {
 // fold decodes the n values of ra (and of rb, unless nil: then ra is compared
 // with itself) in sub-blocks and folds them into s.
 func (w *worker) fold(n int, dtA formats.DType, ra []byte, dtB formats.DType, rb []byte, s *Stats) {
+	w.foldIn(n, dtA, ra, dtB, rb, false, s)
+}
+
+// foldIn is fold, told by in that every value of ra and rb (of ra alone when
+// rb is nil) is in the narrow range (narrowRangeOf, with dtA = dtB): the
+// narrow loop then goes without its range check, to the same result.
+func (w *worker) foldIn(n int, dtA formats.DType, ra []byte, dtB formats.DType, rb []byte, in bool, s *Stats) {
 	bitsA := scalarBits(dtA)
-	if k := fastKernel(dtA, dtB); k != nil {
+	k := fastKernel(dtA, dtB)
+	if in && dtA == dtB {
+		if ki := inRangeKernel(dtA); ki != nil {
+			k = ki
+		}
+	}
+	if k != nil {
 		if rb == nil {
 			// A compared with itself: the same kernel, whose sums for B and
 			// A·B are then those of A, and its differences zero.

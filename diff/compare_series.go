@@ -238,7 +238,9 @@ func runChains(ctx context.Context, e *engine, plans []*pairPlan, chains []*chai
 // checkpoint's chunk once, piece by piece (compare_piece.go): piece p of
 // checkpoint 0 is read, then that of checkpoint 1 (folded into pair 0's
 // chunk result), of checkpoint 2 (pair 1's), and so on, holding the previous
-// checkpoint's piece in w.bufA when held is true; then piece p+1. Each pair's
+// checkpoint's piece in w.bufA when held is true, with whether its values
+// are all in the narrow range (inNarrowRange: taken once for the piece's two
+// pairs); then piece p+1. Each pair's
 // chunk result gets its pieces in order, so it is that of the chunk read
 // whole. An identical chunk gets its norms at once from the bytes in hand
 // (finish drops them when the comparison changed nothing); a chunk that lies
@@ -277,13 +279,13 @@ func (w *worker) follow(ctx context.Context, e *engine, plans []*pairPlan, jb jo
 		}
 		s1 := min(tk.s1, s+step)
 		n := int(s1 - s)
-		held := false
+		held, inA := false, false
 		var ra []byte
 		for k, pw := range pws {
 			x := &st[k]
 			if pw.same {
 				if held && x.res.err == nil {
-					w.fold(n, pw.ta.DType, ra, pw.tb.DType, nil, &x.res.stats)
+					w.foldIn(n, pw.ta.DType, ra, pw.tb.DType, nil, inA, &x.res.stats)
 				} else {
 					x.missed = true
 				}
@@ -301,6 +303,7 @@ func (w *worker) follow(ctx context.Context, e *engine, plans []*pairPlan, jb jo
 					continue // the next comparison reads this B again, as its A
 				}
 				ra, held = b, true
+				inA = inNarrowRange(pw.ta.DType, ra)
 				progress(len(b))
 			}
 			rb, err := x.b.read(e, s, s1, &w.bufB, 0, 0)
@@ -312,16 +315,21 @@ func (w *worker) follow(ctx context.Context, e *engine, plans []*pairPlan, jb jo
 				continue
 			}
 			progress(len(rb))
+			same := pw.ta.DType == pw.tb.DType && bytes.Equal(ra, rb)
+			inB := inA
+			if !same {
+				inB = inNarrowRange(pw.tb.DType, rb)
+			}
 			if x.res.err == nil {
-				if pw.ta.DType == pw.tb.DType && bytes.Equal(ra, rb) {
-					w.fold(n, pw.ta.DType, ra, pw.tb.DType, nil, &x.res.stats)
+				if same {
+					w.foldIn(n, pw.ta.DType, ra, pw.tb.DType, nil, inA, &x.res.stats)
 				} else {
 					x.differ = true
-					w.fold(n, pw.ta.DType, ra, pw.tb.DType, rb, &x.res.stats)
+					w.foldIn(n, pw.ta.DType, ra, pw.tb.DType, rb, inA && inB, &x.res.stats)
 				}
 			}
 			w.bufA, w.bufB = w.bufB, w.bufA
-			ra = rb
+			ra, inA = rb, inB
 		}
 		if s1 == tk.s1 {
 			break

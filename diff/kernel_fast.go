@@ -29,6 +29,18 @@ func fastKernel(dtA, dtB formats.DType) func(a, b []byte, s *Stats) {
 	return goKernel(dtA)
 }
 
+// inRangeKernel returns the kernel for two runs of dtype dt whose every value
+// is in the narrow range (narrowRangeOf), or nil when there is none: the
+// narrow loop without its range check, which gives on such runs the result of
+// fastKernel(dt, dt) to the bit.
+func inRangeKernel(dt formats.DType) func(a, b []byte, s *Stats) {
+	narrow, fold := asmNarrowIn(dt), asmFolder(dt)
+	if narrow == nil || fold == nil {
+		return nil
+	}
+	return func(a, b []byte, s *Stats) { compareGroups(dt, narrow, fold, a, b, s) }
+}
+
 // goKernel returns the Go kernel for a dtype, or nil when there is none.
 func goKernel(dt formats.DType) func(a, b []byte, s *Stats) {
 	switch dt {

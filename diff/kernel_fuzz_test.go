@@ -1,6 +1,8 @@
 package diff
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math"
 	"testing"
 
@@ -46,7 +48,45 @@ func FuzzCompareKernels(f *testing.F) {
 				t.Fatalf("%s assembly and twin differ:\n asm  %+v\n twin %+v", dt, viaAsm, twin)
 			}
 		}
+		if dt != formats.F32 {
+			inA, inB := narrowRangeGo(dt, a), narrowRangeGo(dt, b)
+			if r := narrowRangeOf(dt); r != nil && (r(a) != inA || r(b) != inB) {
+				t.Fatalf("%s range pass says %v, %v; its twin %v, %v", dt, r(a), r(b), inA, inB)
+			}
+			if k := inRangeKernel(dt); k != nil {
+				// Arbitrary bytes are rarely in range throughout: the same
+				// bytes brought into it (each pattern out of range given
+				// the exponent of 1) are compared too.
+				ia, ib := intoNarrowRange(dt, a), intoNarrowRange(dt, b)
+				if inA && inB && (!bytes.Equal(ia, a) || !bytes.Equal(ib, b)) {
+					t.Fatalf("%s: intoNarrowRange changed bytes in range", dt)
+				}
+				var viaIn, checking Stats
+				k(ia, ib, &viaIn)
+				fastKernel(dt, dt)(ia, ib, &checking)
+				if viaIn != checking {
+					t.Fatalf("%s unchecked and checking narrow loops differ:\n unchecked %+v\n checking  %+v", dt, viaIn, checking)
+				}
+			}
+		}
 	})
+}
+
+// intoNarrowRange returns raw (dtype dt, BF16 or F16) with each pattern out
+// of the narrow range given the exponent of 1, keeping its sign and
+// mantissa.
+func intoNarrowRange(dt formats.DType, raw []byte) []byte {
+	out := append([]byte(nil), raw...)
+	exp, one := uint16(0x7F80), uint16(0x3F80)
+	if dt == formats.F16 {
+		exp, one = 0x7C00, 0x3C00
+	}
+	for i := 0; i+1 < len(out); i += 2 {
+		if p := binary.LittleEndian.Uint16(out[i:]); !narrowInRange(dt, p) {
+			binary.LittleEndian.PutUint16(out[i:], p&^exp|one)
+		}
+	}
+	return out
 }
 
 // narrowTwin is the Go twin of dt's narrow loop, nil for F32 (which has none).

@@ -185,3 +185,37 @@ func diffNarrowGo(dt formats.DType) groupFolder {
 		return done
 	}
 }
+
+// narrowRangeGo reports whether every value of raw (dtype dt, BF16 or F16)
+// is in the narrow range: the Go twin of the assembly range pass
+// (narrowRange16).
+func narrowRangeGo(dt formats.DType, raw []byte) bool {
+	for i := 0; i+1 < len(raw); i += 2 {
+		if !narrowInRange(dt, binary.LittleEndian.Uint16(raw[i:])) {
+			return false
+		}
+	}
+	return true
+}
+
+// narrowRangeOf returns the range pass for dt: whether a run of dt is wholly
+// in the narrow range, so that a pair of such runs may take the narrow loop
+// without its check (asmNarrowIn), which then folds exactly as the checking
+// loop does on them. It is nil when there is no such loop (another dtype,
+// CPU or architecture, -tags noasm): the range is then not worth knowing.
+//
+// A run is checked once and the answer kept with it: a piece of a series
+// (CompareSeries) is B of one pair and A of the next, so its range is taken
+// once for both, where the checking loop would check it on both sides of
+// both pairs.
+func narrowRangeOf(dt formats.DType) func(raw []byte) bool {
+	return asmRange(dt)
+}
+
+// inNarrowRange reports whether raw (dtype dt) is wholly in the narrow range,
+// where that lets the narrow loop go without its check (narrowRangeOf); it is
+// false where it would not.
+func inNarrowRange(dt formats.DType, raw []byte) bool {
+	r := narrowRangeOf(dt)
+	return r != nil && r(raw)
+}

@@ -103,6 +103,23 @@ func TestNarrowInRange(t *testing.T) {
 			if in != want {
 				t.Fatalf("%s pattern %#04x (%v): in range %v, want %v", dt, p, v, in, want)
 			}
+			// The range pass: the pattern alone, and at every place of a
+			// run of in-range values long enough for the vector pass and
+			// its tail (p picks the place and the length).
+			if got := narrowRangeGo(dt, binary.LittleEndian.AppendUint16(nil, uint16(p))); got != in {
+				t.Fatalf("%s pattern %#04x: narrowRangeGo %v, in range %v", dt, p, got, in)
+			}
+			if r := narrowRangeOf(dt); r != nil {
+				run := make([]byte, 2*(32+p%97))
+				for i := 0; i < len(run); i += 2 {
+					binary.LittleEndian.PutUint16(run[i:], 0x3F80) // 1 in BF16, 1.875 in F16
+				}
+				at := p % (len(run) / 2)
+				binary.LittleEndian.PutUint16(run[2*at:], uint16(p))
+				if got := r(run); got != in {
+					t.Fatalf("%s pattern %#04x at %d of %d: the range pass says %v, in range %v", dt, p, at, len(run)/2, got, in)
+				}
+			}
 			if asm == nil {
 				continue
 			}
@@ -112,6 +129,98 @@ func TestNarrowInRange(t *testing.T) {
 				var l diffLanes
 				if g := asm(raw[0], raw[1], 2, &l); (g == 2) != in {
 					t.Fatalf("%s pattern %#04x on side %d: the assembly folded %d groups; in range %v", dt, p, side, g, in)
+				}
+			}
+		}
+	}
+}
+
+// TestNarrowRangePass: the range pass agrees with its Go twin on runs of
+// every length from 0 to 400 values, in range or with one pattern out of it
+// anywhere, and says so of in-range runs.
+func TestNarrowRangePass(t *testing.T) {
+	r := rand.New(rand.NewSource(12))
+	for _, dt := range narrowDTypes {
+		pass := narrowRangeOf(dt)
+		if pass == nil {
+			t.Logf("%s: no range pass (BF16 alone has one, with AVX2); the Go twin alone is tested", dt)
+		}
+		for n := 0; n <= 400; n++ {
+			a, _ := narrowData(r, dt, n, 0, func(int) (float64, float64) { return r.NormFloat64(), 0 })
+			if !narrowRangeGo(dt, a) {
+				t.Fatalf("%s n=%d: an in-range run is out of range", dt, n)
+			}
+			if pass != nil && !pass(a) {
+				t.Fatalf("%s n=%d: the range pass finds an in-range run out of range", dt, n)
+			}
+			for k := 0; k < n && k < 40; k++ {
+				b := append([]byte(nil), a...)
+				binary.LittleEndian.PutUint16(b[2*r.Intn(n):], uint16(r.Uint32()))
+				if want := narrowRangeGo(dt, b); pass != nil && pass(b) != want {
+					t.Fatalf("%s n=%d: the range pass says %v, the twin %v", dt, n, pass(b), want)
+				}
+			}
+		}
+	}
+}
+
+// TestDiffNarrowInMatchesChecking: on pairs of runs wholly in the narrow range,
+// the unchecked narrow loop folds what the checking one folds, to the bit,
+// into lanes already holding values: every length from 0 to 300 groups; and
+// the kernel built on it (inRangeKernel) gives fastKernel's Stats to the bit
+// at every length of values, tails included, at scales across the range.
+func TestDiffNarrowInMatchesChecking(t *testing.T) {
+	r := rand.New(rand.NewSource(13))
+	for _, dt := range narrowDTypes {
+		in, checking := asmNarrowIn(dt), asmNarrow(dt)
+		if in == nil {
+			t.Logf("%s: no unchecked narrow loop (BF16 alone has one, with AVX2)", dt)
+			continue
+		}
+		lo, hi := -50, 48 // magnitudes in [2^lo, 2^(hi+1)), rounded
+		if dt == formats.F16 {
+			lo, hi = -24, 14
+		}
+		value := func(e int) float64 {
+			switch r.Intn(40) {
+			case 0:
+				return 0
+			case 1:
+				return math.Copysign(0, -1)
+			}
+			return math.Copysign(math.Ldexp(1+r.Float64(), max(lo, e)), r.NormFloat64())
+		}
+		for groups := 0; groups <= 300; groups++ {
+			e := lo + r.Intn(hi-lo+1)
+			a, b := narrowData(r, dt, 8*groups+8, 0, func(int) (float64, float64) {
+				x := value(e)
+				if r.Intn(4) == 0 {
+					return x, x
+				}
+				return x, value(e - r.Intn(8))
+			})
+			if !narrowRangeGo(dt, a) || !narrowRangeGo(dt, b) {
+				t.Fatalf("%s groups=%d: test data out of range", dt, groups)
+			}
+			var li, lc diffLanes
+			for k := range li.ssa {
+				li.ssb[k], li.ssd[k], li.max[k] = float64(k), float64(k)/3, float64(k)/16
+				li.same[k%4] = uint64(k)
+			}
+			lc = li
+			gi, gc := 0, 0
+			if groups > 0 {
+				gi, gc = in(a, b, groups, &li), checking(a, b, groups, &lc)
+			}
+			if gi != gc || li != lc || gi != groups&^1 {
+				t.Fatalf("%s groups=%d: unchecked folded %d groups, checking %d\n unchecked %+v\n checking  %+v", dt, groups, gi, gc, li, lc)
+			}
+			for _, n := range []int{8*groups + r.Intn(8), 8 * groups} {
+				var si, sc Stats
+				inRangeKernel(dt)(a[:2*n], b[:2*n], &si)
+				fastKernel(dt, dt)(a[:2*n], b[:2*n], &sc)
+				if si != sc {
+					t.Fatalf("%s n=%d: unchecked kernel and checking kernel differ\n unchecked %+v\n checking  %+v", dt, n, si, sc)
 				}
 			}
 		}

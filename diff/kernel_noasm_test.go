@@ -14,5 +14,8 @@ func TestNoasmBuildHasNoDiffAssembly(t *testing.T) {
 		if asmNarrow(dt) != nil {
 			t.Errorf("%s: a narrow assembly loop is chosen in a noasm build", dt)
 		}
+		if asmNarrowIn(dt) != nil || narrowRangeOf(dt) != nil {
+			t.Errorf("%s: an unchecked narrow loop or its range pass is chosen in a noasm build", dt)
+		}
 	}
 }

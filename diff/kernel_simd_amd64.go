@@ -84,3 +84,48 @@ func diffGroupsF16(a, b *byte, groups int, l *diffLanes) int
 //
 //go:noescape
 func diffGroupsF32(a, b *byte, groups int, l *diffLanes) int
+
+// asmNarrowIn returns the narrow assembly loop for dt without its range
+// check, for runs whose every value on both sides is in the narrow range
+// (narrowRangeOf): on them it folds exactly as asmNarrow's loop does. It is
+// nil when this CPU or dtype has none: BF16 alone has one (F16's check, for
+// NaN and infinities only, is cheap: measured, a range pass did not pay).
+func asmNarrowIn(dt formats.DType) groupFolder {
+	if dt != formats.BF16 || !diffAsmOK {
+		return nil
+	}
+	return func(a, b []byte, groups int, l *diffLanes) int {
+		_, _ = a[16*groups-1], b[16*groups-1]
+		return diffNarrowInBF16(&a[0], &b[0], groups, l)
+	}
+}
+
+// asmRange returns the assembly range pass for dt (narrowRangeOf), or nil
+// when this CPU or dtype has no unchecked narrow loop to use it.
+func asmRange(dt formats.DType) func(raw []byte) bool {
+	if asmNarrowIn(dt) == nil {
+		return nil
+	}
+	return func(raw []byte) bool {
+		blocks := len(raw) / 64
+		if blocks > 0 && !narrowRange16(&raw[0], blocks, 0x587F, 0xA67F) { // see NCHECK_BF16
+			return false
+		}
+		return narrowRangeGo(dt, raw[64*blocks:])
+	}
+}
+
+// diffNarrowInBF16 is diffNarrowBF16 without the range check: every value
+// of groups groups at a and b must be in the narrow range. It folds every
+// pair of groups and returns their count (groups rounded down to even).
+//
+//go:noescape
+func diffNarrowInBF16(a, b *byte, groups int, l *diffLanes) int
+
+// narrowRange16 reports whether every 16-bit pattern of blocks blocks of 64
+// bytes at p has a magnitude (pattern & 0x7FFF) at most hi and, with t the
+// magnitude + 0x7FFF taken as int16, t at least lo as int16: for the bounds
+// of NCHECK_BF16, whether all are in BF16's narrow range.
+//
+//go:noescape
+func narrowRange16(p *byte, blocks int, hi, lo uint64) bool

@@ -360,14 +360,27 @@ GLOBL absF32<>(SB), RODATA|NOPTR, $32
 	VCVTPH2PS 16(SI), Y12 \
 	VCVTPH2PS 16(DX), Y13
 
-// NLOOP is the body of a narrow loop.
-#define NLOOP(CHECK, WIDEN0, WIDEN1) \
+// NSTOP_BF16 and NSTOP_F16 leave the loop before an iteration holding a
+// value out of the narrow range; NSTOP_NONE, for runs whose every value is
+// known to be in range (narrowRange16), checks nothing.
+#define NSTOP_BF16 \
+	NCHECK_BF16 \
+	JNZ ndone
+
+#define NSTOP_F16 \
+	NCHECK_F16 \
+	JNZ ndone
+
+#define NSTOP_NONE
+
+// NLOOP is the body of a narrow loop: the same folds in the same lanes,
+// whatever STOP checks.
+#define NLOOP(STOP, WIDEN0, WIDEN1) \
 	NPROLOGUE \
 	CMPQ CX, $2 \
 	JLT ndone \
 nloop: \
-	CHECK \
-	JNZ ndone \
+	STOP \
 	WIDEN0 \
 	NFOLD(Y0, Y1, Y2, Y3, Y8) \
 	WIDEN1 \
@@ -387,8 +400,60 @@ ndone: \
 
 // func diffNarrowBF16(a, b *byte, groups int, l *diffLanes) int
 TEXT ·diffNarrowBF16(SB), NOSPLIT, $0-40
-	NLOOP(NCHECK_BF16, NWIDEN_BF16_0, NWIDEN_BF16_1)
+	NLOOP(NSTOP_BF16, NWIDEN_BF16_0, NWIDEN_BF16_1)
 
 // func diffNarrowF16(a, b *byte, groups int, l *diffLanes) int
 TEXT ·diffNarrowF16(SB), NOSPLIT, $0-40
-	NLOOP(NCHECK_F16, NWIDEN_F16_0, NWIDEN_F16_1)
+	NLOOP(NSTOP_F16, NWIDEN_F16_0, NWIDEN_F16_1)
+
+// func diffNarrowInBF16(a, b *byte, groups int, l *diffLanes) int
+TEXT ·diffNarrowInBF16(SB), NOSPLIT, $0-40
+	NLOOP(NSTOP_NONE, NWIDEN_BF16_0, NWIDEN_BF16_1)
+
+// The range pass (narrowRange16): the largest magnitude (Y0) and the
+// smallest magnitude + 0x7FFF as int16 (Y1, the lower check of NCHECK_BF16)
+// of 32 patterns per iteration, two vectors of 16, kept in two pairs of
+// chains (Y0, Y1 and Y6, Y7); compared with HI (Y4) and LO (Y5) at the end.
+// (LO = 0x8000, the least int16, would check no lower bound.)
+
+// func narrowRange16(p *byte, blocks int, hi, lo uint64) bool
+TEXT ·narrowRange16(SB), NOSPLIT, $0-33
+	MOVQ p+0(FP), SI
+	MOVQ blocks+8(FP), CX
+	MOVQ hi+16(FP), AX
+	VMOVQ AX, X4
+	VPBROADCASTW X4, Y4
+	MOVQ lo+24(FP), AX
+	VMOVQ AX, X5
+	VPBROADCASTW X5, Y5
+	VMOVDQU abs16<>(SB), Y3
+	VPXOR Y0, Y0, Y0
+	VPXOR Y6, Y6, Y6
+	VMOVDQU Y3, Y1
+	VMOVDQU Y3, Y7
+	TESTQ CX, CX
+	JZ rdone
+
+rloop:
+	VPAND (SI), Y3, Y2
+	VPAND 32(SI), Y3, Y8
+	VPMAXSW Y2, Y0, Y0
+	VPMAXSW Y8, Y6, Y6
+	VPADDW Y3, Y2, Y2
+	VPADDW Y3, Y8, Y8
+	VPMINSW Y2, Y1, Y1
+	VPMINSW Y8, Y7, Y7
+	ADDQ $64, SI
+	DECQ CX
+	JNZ rloop
+
+rdone:
+	VPMAXSW Y6, Y0, Y0
+	VPMINSW Y7, Y1, Y1
+	VPCMPGTW Y4, Y0, Y0
+	VPCMPGTW Y1, Y5, Y1
+	VPOR Y0, Y1, Y0
+	VPTEST Y0, Y0
+	SETEQ ret+32(FP)
+	VZEROUPPER
+	RET
