@@ -93,7 +93,8 @@ var q4kCoreOK = ggmlSumsAsmOK
 // q4kCoreAsm finds the integer sums, range and possible zero values of a
 // Q4_K super-block's sub-blocks for q4kFastVec (t its four nibbleSums
 // words, scw and mw its scales and minimums as q4kUnpack gives them, mdu
-// and mmu d and dmin in units, within int32): see kernel_ggml_amd64.s.
+// and mmu d and dmin in units, within int32; fl, fh the pass's extremes in
+// units): see kernel_ggml_amd64.s.
 //
 //go:noescape
-func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, out *q4kCore) (zero bool)
+func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *q4kCore) (zero bool)

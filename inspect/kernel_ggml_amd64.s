@@ -696,17 +696,18 @@ GLOBL q4kPerm<>(SB), RODATA|NOPTR, $32
 DATA q4kFifteen<>+0(SB)/8, $15.0
 GLOBL q4kFifteen<>(SB), RODATA|NOPTR, $8
 
-// func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, out *q4kCore) (zero bool)
+// func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *q4kCore) (zero bool)
 //
 // Sub-block j (sc, m byte j of scw, mw; s1, s2 its fields of t) has
 // A = mdu·sc and B = mmu·m in units (mdu, mmu within int32). The integer
 // sums go to out.s (32-bit lanes: every term is below 2^25) and out.sm; the
 // range of −B and 15·A − B, exact in float64 (below 2^42), to out.lo and
-// out.hi. zero says some sub-block has B = 0 or B = A·r for an integer r
+// out.hi, and to out.ext the sub-blocks (bit j) whose own range reaches below
+// fl or above fh. zero says some sub-block has B = 0 or B = A·r for an integer r
 // (B/A is exact then), the sub-blocks whose zero values q4kFast counts.
-TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-49
+TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-65
 	MOVQ t+0(FP), SI
-	MOVQ out+40(FP), DI
+	MOVQ out+56(FP), DI
 	VMOVQ scw+8(FP), X0
 	VPMOVZXBD X0, Y0 // sc
 	VMOVQ mw+16(FP), X1
@@ -761,12 +762,26 @@ TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-49
 	VXORPD Y15, Y15, Y15
 	VSUBPD Y12, Y15, Y3
 	VSUBPD Y13, Y15, Y4
-	VMINPD Y1, Y0, Y5
-	VMINPD Y4, Y3, Y6
+	VMINPD Y3, Y0, Y5 // each sub-block's ends, 0–3 and 4–7
+	VMINPD Y4, Y1, Y6
+	VMAXPD Y3, Y0, Y7
+	VMAXPD Y4, Y1, Y8
+	// the sub-blocks whose range reaches below fl or above fh
+	VBROADCASTSD fl+40(FP), Y14
+	VBROADCASTSD fh+48(FP), Y9
+	VCMPPD $1, Y14, Y5, Y0
+	VCMPPD $14, Y9, Y7, Y1
+	VORPD Y1, Y0, Y0
+	VMOVMSKPD Y0, AX
+	VCMPPD $1, Y14, Y6, Y0
+	VCMPPD $14, Y9, Y8, Y1
+	VORPD Y1, Y0, Y0
+	VMOVMSKPD Y0, BX
+	SHLQ $4, BX
+	ORQ BX, AX
+	MOVQ AX, 40(DI)
 	VMINPD Y6, Y5, Y5
-	VMAXPD Y1, Y0, Y6
-	VMAXPD Y4, Y3, Y7
-	VMAXPD Y7, Y6, Y6
+	VMAXPD Y8, Y7, Y6
 	VEXTRACTF128 $1, Y5, X7
 	VMINPD X7, X5, X5
 	VPERMILPD $1, X5, X7
@@ -794,6 +809,6 @@ TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-49
 	VORPD Y2, Y0, Y0
 	VMOVMSKPD Y0, AX
 	TESTL AX, AX
-	SETNE zero+48(FP)
+	SETNE zero+64(FP)
 	VZEROUPPER
 	RET

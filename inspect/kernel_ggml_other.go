@@ -23,4 +23,6 @@ var q4kCoreOK = false
 
 // q4kCoreAsm is never called here; should it be, it sends the super-block
 // to q4kFast.
-func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, out *q4kCore) bool { return true }
+func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *q4kCore) bool {
+	return true
+}

@@ -686,7 +686,7 @@ func TestGGMLQ4KFast(t *testing.T) {
 			}
 			scw, mw := q4kUnpack((*[12]byte)(b[4:16]))
 			var c q4kCore
-			if !q4kCoreAsm(&sums[4*i], scw, mw, md<<(ed-e), mm<<(em-e), &c) {
+			if !q4kCoreAsm(&sums[4*i], scw, mw, md<<(ed-e), mm<<(em-e), math.Inf(1), math.Inf(-1), &c) {
 				core++
 			}
 		}
