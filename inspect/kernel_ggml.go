@@ -363,7 +363,7 @@ func intQ4_K(src []byte) (Acc, bool) {
 			return Acc{}, false
 		}
 		t := (*[4]uint64)(sums[4*i:])
-		if !q4kFastOn || !f.q4kFast(b, hd, hm, t) {
+		if !q4kFastOn || !f.q4kFastVec(b, hd, hm, t) {
 			f.q4kSubs(b, hd, hm, t)
 		}
 	}
@@ -476,6 +476,77 @@ func (f *intFold) q4kFast(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
 		f.q4kExtremes(b, mdu, mmu, scw, mw, u)
 	}
 	return true
+}
+
+// q4kCore is what q4kCoreAsm finds of a Q4_K super-block's eight
+// sub-blocks (A = mdu·sc, B = mmu·m in units; s1, s2 their nibble sums).
+type q4kCore struct {
+	s      [4]uint32 // Σsc·s1, Σsc·m·s1, Σsc²·s2, Σm²
+	sm     uint64    // Σm
+	lo, hi float64   // the smallest and largest of every −B and 15·A − B
+	ext    uint64    // bit j: sub-block j's range reaches past the pass's extremes
+}
+
+// q4kFastVec is q4kFast with the sub-block loop in vector instructions
+// (q4kCoreAsm) where they run: it folds a super-block exactly as q4kFast
+// does, the same int64 sums into the same float64 additions, and hands one
+// with possible zero values to q4kFast itself (TestGGMLQ4KFast holds the
+// two to each other bit for bit).
+func (f *intFold) q4kFastVec(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
+	if !q4kCoreOK {
+		return f.q4kFast(b, hd, hm, t)
+	}
+	md, ed := f16Parts(hd)
+	mm, em := f16Parts(hm)
+	if md == 0 {
+		ed = em
+	} else if mm == 0 {
+		em = ed
+	}
+	e := min(ed, em)
+	sa, sb := uint(ed-e), uint(em-e)
+	if sa > 20 || sb > 20 {
+		return false
+	}
+	mdu, mmu := md<<sa, mm<<sb // below 2^31 in magnitude
+	scw, mw := q4kUnpack((*[12]byte)(b[4:16]))
+	u := math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
+	var c q4kCore
+	if q4kCoreAsm(&t[0], scw, mw, mdu, mmu, f.lo/u, f.hi/u, &c) {
+		return f.q4kFast(b, hd, hm, t)
+	}
+	if c.lo <= -1<<24 || c.hi >= 1<<24 {
+		return false
+	}
+	s1sc, sx, s2sc, sm2, sm := int64(c.s[0]), int64(c.s[1]), int64(c.s[2]), int64(c.s[3]), int64(c.sm)
+	f.n += 256
+	f.sum += u * float64(mdu*s1sc-32*mmu*sm)
+	f.sq += u * u * float64(mdu*mdu*s2sc-2*mdu*mmu*sx+32*mmu*mmu*sm2)
+	if c.ext != 0 {
+		f.q4kExtremesOf(b, mdu, mmu, scw, mw, u, c.ext)
+	}
+	return true
+}
+
+// q4kExtremesOf folds the extremes of the sub-blocks in mask (bit j:
+// sub-block j) of a Q4_K super-block, as q4kExtremes does with those whose
+// range could extend the pass's: the sub-blocks in mask are those whose
+// range reaches past the pass's extremes before the super-block, a superset
+// of the ones q4kExtremes reads, and a sub-block read beyond them holds no
+// value past the extremes, so the result is the same.
+func (f *intFold) q4kExtremesOf(b *[144]byte, mdu, mmu int64, scw, mw uint64, u float64, mask uint64) {
+	xlo, xhi := int64(math.MaxInt64), int64(math.MinInt64)
+	for ; mask != 0; mask &= mask - 1 {
+		j := bits.TrailingZeros64(mask)
+		A, B := mdu*int64(scw>>(8*j)&63), mmu*int64(mw>>(8*j)&63)
+		qlo, qhi := q4kRange((*[32]byte)(b[16+32*(j>>1):]), uint(4*(j&1)))
+		a, z := A*qlo-B, A*qhi-B
+		if a > z {
+			a, z = z, a
+		}
+		xlo, xhi = min(xlo, a), max(xhi, z)
+	}
+	f.lo, f.hi = min(f.lo, float64(xlo)*u), max(f.hi, float64(xhi)*u)
 }
 
 // q4kSubs folds a Q4_K super-block (fp16 d and dmin hd, hm, finite; t its

@@ -86,3 +86,15 @@ func ggmlFoldQ5_0Vec(src []byte, l *q8Lanes) int {
 	}
 	return 0
 }
+
+// q4kCoreOK says q4kFastVec runs here.
+var q4kCoreOK = ggmlSumsAsmOK
+
+// q4kCoreAsm finds the integer sums, range and possible zero values of a
+// Q4_K super-block's sub-blocks for q4kFastVec (t its four nibbleSums
+// words, scw and mw its scales and minimums as q4kUnpack gives them, mdu
+// and mmu d and dmin in units, within int32; fl, fh the pass's extremes in
+// units): see kernel_ggml_amd64.s.
+//
+//go:noescape
+func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *q4kCore) (zero bool)

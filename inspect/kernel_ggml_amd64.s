@@ -684,3 +684,131 @@ q5fstop:
 q5fret:
 	MOVQ R10, ret+24(FP)
 	RET
+
+// q4kPerm gathers a Q4_K super-block's four nibbleSums words into its eight
+// s1 fields (low half) and eight s2 fields (high half), sub-block order.
+DATA q4kPerm<>+0(SB)/8, $0x0000000200000000
+DATA q4kPerm<>+8(SB)/8, $0x0000000600000004
+DATA q4kPerm<>+16(SB)/8, $0x0000000300000001
+DATA q4kPerm<>+24(SB)/8, $0x0000000700000005
+GLOBL q4kPerm<>(SB), RODATA|NOPTR, $32
+
+DATA q4kFifteen<>+0(SB)/8, $15.0
+GLOBL q4kFifteen<>(SB), RODATA|NOPTR, $8
+
+// func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *q4kCore) (zero bool)
+//
+// Sub-block j (sc, m byte j of scw, mw; s1, s2 its fields of t) has
+// A = mdu·sc and B = mmu·m in units (mdu, mmu within int32). The integer
+// sums go to out.s (32-bit lanes: every term is below 2^25) and out.sm; the
+// range of −B and 15·A − B, exact in float64 (below 2^42), to out.lo and
+// out.hi, and to out.ext the sub-blocks (bit j) whose own range reaches below
+// fl or above fh. zero says some sub-block has B = 0 or B = A·r for an integer r
+// (B/A is exact then), the sub-blocks whose zero values q4kFast counts.
+TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-65
+	MOVQ t+0(FP), SI
+	MOVQ out+56(FP), DI
+	VMOVQ scw+8(FP), X0
+	VPMOVZXBD X0, Y0 // sc
+	VMOVQ mw+16(FP), X1
+	VPXOR X15, X15, X15
+	VPSADBW X15, X1, X2
+	VMOVQ X2, 16(DI) // Σm
+	VPMOVZXBD X1, Y1 // m
+	VMOVDQU (SI), Y2
+	VMOVDQU q4kPerm<>(SB), Y3
+	VPERMD Y2, Y3, Y2
+	VPMOVZXWD X2, Y4 // s1
+	VEXTRACTI128 $1, Y2, X5
+	VPMOVZXWD X5, Y5 // s2
+	VPMULLD Y0, Y4, Y6 // sc·s1
+	VPMULLD Y1, Y6, Y7 // sc·m·s1
+	VPMULLD Y0, Y0, Y8
+	VPMULLD Y5, Y8, Y8 // sc²·s2
+	VPMULLD Y1, Y1, Y9 // m²
+	VPHADDD Y7, Y6, Y10
+	VPHADDD Y9, Y8, Y11
+	VPHADDD Y11, Y10, Y12
+	VEXTRACTI128 $1, Y12, X13
+	VPADDD X13, X12, X12
+	VMOVDQU X12, 0(DI)
+
+	// A and B in float64, sub-blocks 0–3 and 4–7
+	VCVTDQ2PD X0, Y10
+	VEXTRACTI128 $1, Y0, X11
+	VCVTDQ2PD X11, Y11
+	VCVTDQ2PD X1, Y12
+	VEXTRACTI128 $1, Y1, X13
+	VCVTDQ2PD X13, Y13
+	MOVQ mdu+24(FP), AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, X14
+	VCVTDQ2PD X14, Y14
+	MOVQ mmu+32(FP), AX
+	VMOVD AX, X9
+	VPBROADCASTD X9, X9
+	VCVTDQ2PD X9, Y9
+	VMULPD Y14, Y10, Y10 // A
+	VMULPD Y14, Y11, Y11
+	VMULPD Y9, Y12, Y12 // B
+	VMULPD Y9, Y13, Y13
+
+	// the range: −B and 15·A − B
+	VBROADCASTSD q4kFifteen<>(SB), Y8
+	VMULPD Y8, Y10, Y0
+	VSUBPD Y12, Y0, Y0
+	VMULPD Y8, Y11, Y1
+	VSUBPD Y13, Y1, Y1
+	VXORPD Y15, Y15, Y15
+	VSUBPD Y12, Y15, Y3
+	VSUBPD Y13, Y15, Y4
+	VMINPD Y3, Y0, Y5 // each sub-block's ends, 0–3 and 4–7
+	VMINPD Y4, Y1, Y6
+	VMAXPD Y3, Y0, Y7
+	VMAXPD Y4, Y1, Y8
+	// the sub-blocks whose range reaches below fl or above fh
+	VBROADCASTSD fl+40(FP), Y14
+	VBROADCASTSD fh+48(FP), Y9
+	VCMPPD $1, Y14, Y5, Y0
+	VCMPPD $14, Y9, Y7, Y1
+	VORPD Y1, Y0, Y0
+	VMOVMSKPD Y0, AX
+	VCMPPD $1, Y14, Y6, Y0
+	VCMPPD $14, Y9, Y8, Y1
+	VORPD Y1, Y0, Y0
+	VMOVMSKPD Y0, BX
+	SHLQ $4, BX
+	ORQ BX, AX
+	MOVQ AX, 40(DI)
+	VMINPD Y6, Y5, Y5
+	VMAXPD Y8, Y7, Y6
+	VEXTRACTF128 $1, Y5, X7
+	VMINPD X7, X5, X5
+	VPERMILPD $1, X5, X7
+	VMINSD X7, X5, X5
+	VMOVSD X5, 24(DI)
+	VEXTRACTF128 $1, Y6, X7
+	VMAXPD X7, X6, X6
+	VPERMILPD $1, X6, X7
+	VMAXSD X7, X6, X6
+	VMOVSD X6, 32(DI)
+
+	// zero values possible: B = 0, or B/A an integer r with r·A = B
+	VDIVPD Y10, Y12, Y0
+	VROUNDPD $0, Y0, Y0
+	VMULPD Y10, Y0, Y0
+	VCMPPD $0, Y12, Y0, Y0
+	VCMPPD $0, Y15, Y12, Y1
+	VORPD Y1, Y0, Y0
+	VDIVPD Y11, Y13, Y2
+	VROUNDPD $0, Y2, Y2
+	VMULPD Y11, Y2, Y2
+	VCMPPD $0, Y13, Y2, Y2
+	VCMPPD $0, Y15, Y13, Y3
+	VORPD Y3, Y2, Y2
+	VORPD Y2, Y0, Y0
+	VMOVMSKPD Y0, AX
+	TESTL AX, AX
+	SETNE zero+64(FP)
+	VZEROUPPER
+	RET

@@ -17,3 +17,12 @@ func ggmlSumsQ4_KVec(src []byte, out []uint64)   { ggmlSumsQ4_KGo(src, out) }
 func ggmlSumsQ6_KVec(src []byte, out []uint64)   { ggmlSumsQ6_KGo(src, out) }
 func ggmlFoldQ8_0Vec(src []byte, l *q8Lanes) int { return ggmlFoldQ8_0Go(src, l) }
 func ggmlFoldQ5_0Vec(src []byte, l *q8Lanes) int { return ggmlFoldQ5_0Go(src, l) }
+
+// q4kCoreOK says q4kFastVec runs here (never: it needs the vector loop).
+var q4kCoreOK = false
+
+// q4kCoreAsm is never called here; should it be, it sends the super-block
+// to q4kFast.
+func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *q4kCore) bool {
+	return true
+}

@@ -464,6 +464,14 @@ func FuzzGGMLIntKernels(f *testing.F) {
 			if ok != wantOK || !reflect.DeepEqual(got, want) {
 				t.Fatalf("Q4_K: fast %v %+v, by sub-blocks %v %+v", ok, got, wantOK, want)
 			}
+			// and q4kFastVec's vector loop against q4kFast in Go
+			vec := q4kCoreOK
+			q4kCoreOK = false
+			goAcc, goOK := intQ4_K(src)
+			q4kCoreOK = vec
+			if ok != goOK || !reflect.DeepEqual(got, goAcc) {
+				t.Fatalf("Q4_K: vector loop %v %+v, Go %v %+v", ok, got, goOK, goAcc)
+			}
 		}
 	})
 }
@@ -604,6 +612,8 @@ func TestGGMLQ4KFast(t *testing.T) {
 	rng := rand.New(rand.NewPCG(65, 66))
 	dt, _ := formats.DTypeOfGGML(ggml.Q4_K)
 	per := ggmlPassElems / 256
+	defer func(ok bool) { q4kCoreOK = ok }(q4kCoreOK)
+	vec := q4kCoreOK
 	check := func(what string, src []byte) {
 		t.Helper()
 		q4kFastOn = true
@@ -612,6 +622,13 @@ func TestGGMLQ4KFast(t *testing.T) {
 		want, wantOK := intQ4_K(src)
 		if gotOK != wantOK || !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: fast %v %+v, by sub-blocks %v %+v", what, gotOK, got, wantOK, want)
+		}
+		// q4kFastVec's vector loop against q4kFast in Go, bit for bit
+		q4kFastOn, q4kCoreOK = true, false
+		goAcc, goOK := intQ4_K(src)
+		q4kCoreOK = vec
+		if gotOK != goOK || !reflect.DeepEqual(got, goAcc) {
+			t.Fatalf("%s: vector loop %v %+v, Go %v %+v", what, gotOK, got, goOK, goAcc)
 		}
 		if gotOK {
 			checkIntAcc(t, "Q4_K "+what, got, ReferenceStats(dt, src), 1e-10)
@@ -655,6 +672,27 @@ func TestGGMLQ4KFast(t *testing.T) {
 	}
 	if took < 60 {
 		t.Errorf("q4kFast took %d of 64 weight-like super-blocks", took)
+	}
+	// the vector loop (where it runs) folds them without handing them back
+	if vec {
+		core := 0
+		for i := 0; i < 64; i++ {
+			b := (*[144]byte)(src[144*i:])
+			md, ed := f16Parts(binary.LittleEndian.Uint16(b[0:]))
+			mm, em := f16Parts(binary.LittleEndian.Uint16(b[2:]))
+			e := min(ed, em)
+			if md == 0 || mm == 0 || ed-e > 20 || em-e > 20 {
+				continue
+			}
+			scw, mw := q4kUnpack((*[12]byte)(b[4:16]))
+			var c q4kCore
+			if !q4kCoreAsm(&sums[4*i], scw, mw, md<<(ed-e), mm<<(em-e), math.Inf(1), math.Inf(-1), &c) {
+				core++
+			}
+		}
+		if core < 56 {
+			t.Errorf("the vector loop took %d of 64 weight-like super-blocks", core)
+		}
 	}
 	zeros := 0
 	for round := 0; round < 20; round++ {
