@@ -392,6 +392,26 @@ func q4kUnpack(q *[12]byte) (sc, m uint64) {
 	return sc, m
 }
 
+// q4kUnits writes a super-block's fp16 d and dmin in one unit 2^e: d = mdu·2^e
+// and dmin = mmu·2^e exactly (mdu, mmu below 2^31 in magnitude). ok is false
+// when the two exponents are more than 20 apart: the super-block is then
+// folded sub-block by sub-block.
+func q4kUnits(hd, hm uint16) (mdu, mmu int64, e int, ok bool) {
+	md, ed := f16Parts(hd)
+	mm, em := f16Parts(hm)
+	if md == 0 {
+		ed = em
+	} else if mm == 0 {
+		em = ed
+	}
+	e = min(ed, em)
+	sa, sb := uint(ed-e), uint(em-e)
+	if sa > 20 || sb > 20 {
+		return 0, 0, 0, false
+	}
+	return md << sa, mm << sb, e, true
+}
+
 // q4kFast folds a Q4_K super-block (fp16 d and dmin hd, hm, finite; t its
 // four nibbleSums words) when each of its sub-blocks passes q4kSubs'
 // exactness test, and says whether it did (false: nothing folded). Over the
@@ -407,19 +427,10 @@ func q4kUnpack(q *[12]byte) (sc, m uint64) {
 // are looked at sub-block by sub-block only when the super-block's range
 // could extend the pass's.
 func (f *intFold) q4kFast(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
-	md, ed := f16Parts(hd)
-	mm, em := f16Parts(hm)
-	if md == 0 {
-		ed = em
-	} else if mm == 0 {
-		em = ed
-	}
-	e := min(ed, em)
-	sa, sb := uint(ed-e), uint(em-e)
-	if sa > 20 || sb > 20 {
+	mdu, mmu, e, ok := q4kUnits(hd, hm)
+	if !ok {
 		return false
 	}
-	mdu, mmu := md<<sa, mm<<sb
 	scw, mw := q4kUnpack((*[12]byte)(b[4:16]))
 	invA := 1 / float64(mdu) // ±Inf when md is 0: then every A is 0
 	// The sums in two words (every term is at least 0): p1 holds Σsc·s1
@@ -496,19 +507,10 @@ func (f *intFold) q4kFastVec(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
 	if !q4kCoreOK {
 		return f.q4kFast(b, hd, hm, t)
 	}
-	md, ed := f16Parts(hd)
-	mm, em := f16Parts(hm)
-	if md == 0 {
-		ed = em
-	} else if mm == 0 {
-		em = ed
-	}
-	e := min(ed, em)
-	sa, sb := uint(ed-e), uint(em-e)
-	if sa > 20 || sb > 20 {
+	mdu, mmu, e, ok := q4kUnits(hd, hm)
+	if !ok {
 		return false
 	}
-	mdu, mmu := md<<sa, mm<<sb // below 2^31 in magnitude
 	scw, mw := q4kUnpack((*[12]byte)(b[4:16]))
 	u := math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
 	var c q4kCore
