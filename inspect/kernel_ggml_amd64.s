@@ -271,20 +271,10 @@ DATA q8Low8w<>+0(SB)/8, $0x00ff00ff00ff00ff
 DATA q8Low8w<>+8(SB)/8, $0x00ff00ff00ff00ff
 GLOBL q8Low8w<>(SB), RODATA|NOPTR, $16
 
-// Q8PART leaves in dst four 64-bit partial q8Sums words of the block whose
-// quants are at off(SI) (one per 8 quants: Σ(q+128), the zero quants at bit
-// 16, Σq² at bit 32), and ORs min(q+128) into R11 and 255 − max(q+128) into
-// R12 at bit shift (each reduced to 8 words, then by VPHMINPOSUW). Y1 is all
-// ones.
-#define Q8PART(off, dst, shift) \
-	VMOVDQU off(SI), Y2 \
-	VPCMPEQB Y14, Y2, Y3 \
-	VPAND Y13, Y3, Y3 \
-	VPSADBW Y14, Y3, Y3 \
-	VPSLLQ $16, Y3, Y3 \
-	VPXOR Y15, Y2, Y2 \
-	VPSADBW Y14, Y2, dst \
-	VPADDQ Y3, dst, dst \
+// QEXTREMES ORs the least byte of Y2 into R11 and 255 minus its greatest into
+// R12, at bit shift (the bytes reduced to 8 words, then by VPHMINPOSUW; Y1 is
+// all ones): the extremes test of Q8PART and Q5PART.
+#define QEXTREMES(shift) \
 	VEXTRACTI128 $1, Y2, X3 \
 	VPMINUB X3, X2, X4 \
 	VPMAXUB X3, X2, X3 \
@@ -304,7 +294,23 @@ GLOBL q8Low8w<>(SB), RODATA|NOPTR, $16
 	SHLQ $shift, AX \
 	SHLQ $shift, BX \
 	ORQ AX, R11 \
-	ORQ BX, R12 \
+	ORQ BX, R12
+
+// Q8PART leaves in dst four 64-bit partial q8Sums words of the block whose
+// quants are at off(SI) (one per 8 quants: Σ(q+128), the zero quants at bit
+// 16, Σq² at bit 32), and ORs min(q+128) into R11 and 255 − max(q+128) into
+// R12 at bit shift (each reduced to 8 words, then by VPHMINPOSUW). Y1 is all
+// ones.
+#define Q8PART(off, dst, shift) \
+	VMOVDQU off(SI), Y2 \
+	VPCMPEQB Y14, Y2, Y3 \
+	VPAND Y13, Y3, Y3 \
+	VPSADBW Y14, Y3, Y3 \
+	VPSLLQ $16, Y3, Y3 \
+	VPXOR Y15, Y2, Y2 \
+	VPSADBW Y14, Y2, dst \
+	VPADDQ Y3, dst, dst \
+	QEXTREMES(shift) \
 	VPMOVSXBW off(SI), Y3 \
 	VPMOVSXBW off+16(SI), Y4 \
 	VPMADDWD Y3, Y3, Y3 \
@@ -534,26 +540,7 @@ GLOBL q5Hi<>(SB), RODATA|NOPTR, $32
 	VPADDD Y4, Y3, Y3 \
 	VPSLLQ $32, Y3, Y3 \
 	VPADDQ Y3, dst, dst \
-	VEXTRACTI128 $1, Y2, X3 \
-	VPMINUB X3, X2, X4 \
-	VPMAXUB X3, X2, X3 \
-	VPXOR X1, X3, X3 \
-	VPSRLW $8, X4, X2 \
-	VPMINUB X2, X4, X4 \
-	VPSRLW $8, X3, X2 \
-	VPMINUB X2, X3, X3 \
-	VPAND q8Low8w<>(SB), X4, X4 \
-	VPAND q8Low8w<>(SB), X3, X3 \
-	VPHMINPOSUW X4, X4 \
-	VPHMINPOSUW X3, X3 \
-	VMOVD X4, AX \
-	VMOVD X3, BX \
-	MOVWQZX AX, AX \
-	MOVWQZX BX, BX \
-	SHLQ $shift, AX \
-	SHLQ $shift, BX \
-	ORQ AX, R11 \
-	ORQ BX, R12
+	QEXTREMES(shift)
 
 // func ggmlFoldQ5_0Asm(p *byte, n int, l *q8Lanes) int
 //
