@@ -122,10 +122,7 @@ func narrowLane(dt formats.DType, e int) (c, k int) {
 // narrowValue is element i of raw data of dtype dt (BF16 or F16) in float32,
 // which holds every such value exactly.
 func narrowValue(dt formats.DType, raw []byte, i int) float32 {
-	if dt == formats.BF16 {
-		return math.Float32frombits(uint32(binary.LittleEndian.Uint16(raw[2*i:])) << 16)
-	}
-	return float32(f16Values()[binary.LittleEndian.Uint16(raw[2*i:])])
+	return float32(diffValue(dt, raw, i))
 }
 
 // diffNarrowGo is the Go twin of the narrow assembly loops, for dtype dt
