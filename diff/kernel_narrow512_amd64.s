@@ -152,29 +152,37 @@ GLOBL zpermB<>(SB), RODATA|NOPTR, $64
 	VPMOVZXDQ X24, Y24 \
 	VPADDQ Y24, Y23, Y23
 
-// ZCARRY0 and ZCARRY1B carry block 0 or 1 and start it again from zero.
-#define ZCARRY0 \
+// ZCARRY0 carries block 0 and its count and starts them again from zero.
+// ZCARRY01 carries block 0 and then block 1, and both counts (the same
+// integers whatever the order), and starts them again from zero.
+#define ZSUMS0 \
 	ZCARRY1(Z0, Y0, Z16) \
 	ZCARRY1(Z1, Y1, Z17) \
 	ZCARRY1(Z2, Y2, Z18) \
 	ZCARRY1(Z3, Y3, Z19) \
-	ZSAME(Z10, Y10) \
 	VPXORD Z0, Z0, Z0 \
 	VPXORD Z1, Z1, Z1 \
 	VPXORD Z2, Z2, Z2 \
-	VPXORD Z3, Z3, Z3 \
+	VPXORD Z3, Z3, Z3
+
+#define ZCARRY0 \
+	ZSUMS0 \
+	ZSAME(Z10, Y10) \
 	VPXORD Z10, Z10, Z10
 
-#define ZCARRY1B \
+#define ZCARRY01 \
+	ZSUMS0 \
 	ZCARRY1(Z4, Y4, Z16) \
 	ZCARRY1(Z5, Y5, Z17) \
 	ZCARRY1(Z6, Y6, Z18) \
 	ZCARRY1(Z7, Y7, Z19) \
-	ZSAME(Z11, Y11) \
 	VPXORD Z4, Z4, Z4 \
 	VPXORD Z5, Z5, Z5 \
 	VPXORD Z6, Z6, Z6 \
 	VPXORD Z7, Z7, Z7 \
+	VPADDD Z11, Z10, Z10 \
+	ZSAME(Z10, Y10) \
+	VPXORD Z10, Z10, Z10 \
 	VPXORD Z11, Z11, Z11
 
 // ZEPILOGUE carries what is left of block 0 (block 1 is carried by then),
@@ -338,8 +346,7 @@ zdstep: \
 	ADDQ $32, DX \
 	DECQ R8 \
 	JNZ zdstep \
-	ZCARRY0 \
-	ZCARRY1B \
+	ZCARRY01 \
 	ADDQ $32*N_CARRY, SI \
 	ADDQ $32*N_CARRY, DX \
 	SUBQ $4*N_CARRY, CX \

@@ -44,14 +44,16 @@ func withNarrowISAs(f func(isa string)) {
 
 // BenchmarkNarrowISA measures the narrow loops and the range pass with the
 // AVX-512 and the AVX2 registers, in one run (pair them: the machine's load
-// moves), on benchPair's 4 MiB per side, a sub-block at a time as the engine
-// calls them: the checking loop (with the float64 loop behind it, as
+// moves), on a piece of benchPair (pieceBytes per side, in the L2 cache as
+// the engine's pieces are), a sub-block at a time as the engine calls them:
+// the checking loop (with the float64 loop behind it, as
 // fastKernel), the unchecked one (inRangeKernel, the series' loop) and the
 // range pass over A.
 func BenchmarkNarrowISA(b *testing.B) {
 	defer func(was bool) { narrowAVX512 = was }(narrowAVX512)
 	for _, dt := range narrowDTypes {
 		ra, rb := benchPair(dt)
+		ra, rb = ra[:pieceBytes], rb[:pieceBytes]
 		for _, isa := range []string{"avx512", "avx2"} {
 			if isa == "avx512" && !narrowAVX512OK {
 				continue
