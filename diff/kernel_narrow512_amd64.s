@@ -23,13 +23,14 @@
 // compare into masks.
 //
 // Latency: one FMA per accumulator per iteration leaves the loop bound by
-// the FMA's latency (4 cycles on Zen 4 and 5), not by its throughput. A
+// the FMA's latency, not by its throughput. A
 // lane's float32 sums start from zero at every carry, so the 8 iterations
 // between two carries (a block) are independent of the block before: the
 // loops fold two blocks at a time, iteration i of block 0 and iteration i of
 // block 1 in turn into two sets of registers, then carry block 0 and then
 // block 1 into the float64 lanes, as the AVX2 loop would have one after the
-// other. The same bits; twice the independent chains. Fewer than 16
+// other. The same bits; twice the independent chains (measured 10% faster
+// than one block at a time, docs/kernels.md). Fewer than 16
 // iterations left (or, for a checking loop, a value out of range among
 // them) go one iteration at a time, with a carry every N_CARRY.
 
