@@ -41,35 +41,41 @@ func FuzzCompareKernels(f *testing.F) {
 		if !kernelAgrees(wide, want, 1e-9) {
 			t.Fatalf("%s float64 group twin disagrees with the reference:\n got  %+v\n want %+v", dt, wide, want)
 		}
-		if asm := asmFolder(dt); asm != nil {
-			var viaAsm Stats
-			compareGroups(dt, asmNarrow(dt), asm, a, b, &viaAsm)
-			if viaAsm != twin {
-				t.Fatalf("%s assembly and twin differ:\n asm  %+v\n twin %+v", dt, viaAsm, twin)
-			}
-		}
-		if dt != formats.F32 {
-			inA, inB := narrowRangeGo(dt, a), narrowRangeGo(dt, b)
-			if r := narrowRangeOf(dt); r != nil && (r(a) != inA || r(b) != inB) {
-				t.Fatalf("%s range pass says %v, %v; its twin %v, %v", dt, r(a), r(b), inA, inB)
-			}
-			if k := inRangeKernel(dt); k != nil {
-				// Arbitrary bytes are rarely in range throughout: the same
-				// bytes brought into it (each pattern out of range given
-				// the exponent of 1) are compared too.
-				ia, ib := intoNarrowRange(dt, a), intoNarrowRange(dt, b)
-				if inA && inB && (!bytes.Equal(ia, a) || !bytes.Equal(ib, b)) {
-					t.Fatalf("%s: intoNarrowRange changed bytes in range", dt)
-				}
-				var viaIn, checking Stats
-				k(ia, ib, &viaIn)
-				fastKernel(dt, dt)(ia, ib, &checking)
-				if viaIn != checking {
-					t.Fatalf("%s unchecked and checking narrow loops differ:\n unchecked %+v\n checking  %+v", dt, viaIn, checking)
-				}
-			}
-		}
+		withNarrowISAs(func(isa string) { fuzzAsmAgainstTwin(t, isa, dt, a, b, twin) })
 	})
+}
+
+// fuzzAsmAgainstTwin is FuzzCompareKernels's check of the assembly (with
+// the narrow loops of isa) against the Go twin's result twin, to the bit.
+func fuzzAsmAgainstTwin(t *testing.T, isa string, dt formats.DType, a, b []byte, twin Stats) {
+	if asm := asmFolder(dt); asm != nil {
+		var viaAsm Stats
+		compareGroups(dt, asmNarrow(dt), asm, a, b, &viaAsm)
+		if viaAsm != twin {
+			t.Fatalf("%s %s: assembly and twin differ:\n asm  %+v\n twin %+v", isa, dt, viaAsm, twin)
+		}
+	}
+	if dt != formats.F32 {
+		inA, inB := narrowRangeGo(dt, a), narrowRangeGo(dt, b)
+		if r := narrowRangeOf(dt); r != nil && (r(a) != inA || r(b) != inB) {
+			t.Fatalf("%s %s: range pass says %v, %v; its twin %v, %v", isa, dt, r(a), r(b), inA, inB)
+		}
+		if k := inRangeKernel(dt); k != nil {
+			// Arbitrary bytes are rarely in range throughout: the same
+			// bytes brought into it (each pattern out of range given
+			// the exponent of 1) are compared too.
+			ia, ib := intoNarrowRange(dt, a), intoNarrowRange(dt, b)
+			if inA && inB && (!bytes.Equal(ia, a) || !bytes.Equal(ib, b)) {
+				t.Fatalf("%s: intoNarrowRange changed bytes in range", dt)
+			}
+			var viaIn, checking Stats
+			k(ia, ib, &viaIn)
+			fastKernel(dt, dt)(ia, ib, &checking)
+			if viaIn != checking {
+				t.Fatalf("%s %s: unchecked and checking narrow loops differ:\n unchecked %+v\n checking  %+v", isa, dt, viaIn, checking)
+			}
+		}
+	}
 }
 
 // intoNarrowRange returns raw (dtype dt, BF16 or F16) with each pattern out

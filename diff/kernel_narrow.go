@@ -111,7 +111,9 @@ func narrowInRange(dt formats.DType, p uint16) bool {
 // narrow loop. F16 widens each group of 8 whole (VCVTPH2PS): group c into
 // chain c, element k into lane k. BF16 widens the 16 patterns by unpacking
 // them under zeros (VPUNPCKLWD, VPUNPCKHWD), which works within each 128-bit
-// half: chain 0 gets pairs 0-3 and 8-11, chain 1 pairs 4-7 and 12-15.
+// half: chain 0 gets pairs 0-3 and 8-11, chain 1 pairs 4-7 and 12-15. The
+// AVX-512 loops (kernel_narrow512_amd64.s) hold both chains in one register
+// and put the pairs in the same lanes (VPERMW), to the same bits.
 func narrowLane(dt formats.DType, e int) (c, k int) {
 	if dt == formats.F16 {
 		return e >> 3, e & 7
@@ -125,9 +127,9 @@ func narrowValue(dt formats.DType, raw []byte, i int) float32 {
 	return float32(diffValue(dt, raw, i))
 }
 
-// diffNarrowGo is the Go twin of the narrow assembly loops, for dtype dt
-// (BF16 or F16): every pair in the same lane, every operation rounded the
-// same way, the carries at the same iterations.
+// diffNarrowGo is the Go twin of the narrow assembly loops, AVX2 and AVX-512,
+// for dtype dt (BF16 or F16): every pair in the same lane, every operation
+// rounded the same way, the carries at the same iterations.
 func diffNarrowGo(dt formats.DType) groupFolder {
 	return func(a, b []byte, groups int, l *diffLanes) int {
 		var sum [2][4][8]float32 // chain; ssa, ssb, ssd, dot; lane

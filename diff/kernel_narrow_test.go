@@ -45,7 +45,9 @@ func narrowData(r *rand.Rand, dt formats.DType, n int, out float64, gen func(i i
 // group: every length from 0 to 300 groups (several carries), from lanes
 // already holding values, on data in range and on data with patterns out of
 // it sprinkled at several rates.
-func TestDiffNarrowAsmMatchesTwin(t *testing.T) {
+func TestDiffNarrowAsmMatchesTwin(t *testing.T) { forEachNarrowISA(t, testDiffNarrowAsmMatchesTwin) }
+
+func testDiffNarrowAsmMatchesTwin(t *testing.T) {
 	r := rand.New(rand.NewSource(11))
 	for _, dt := range narrowDTypes {
 		asm := asmNarrow(dt)
@@ -87,7 +89,9 @@ func TestDiffNarrowAsmMatchesTwin(t *testing.T) {
 // TestNarrowInRange checks the range test of both sides of the narrow loops
 // on every 16-bit pattern: the assembly stops at a pair of groups exactly when
 // narrowInRange says one of its patterns is out of range.
-func TestNarrowInRange(t *testing.T) {
+func TestNarrowInRange(t *testing.T) { forEachNarrowISA(t, testNarrowInRange) }
+
+func testNarrowInRange(t *testing.T) {
 	for _, dt := range narrowDTypes {
 		asm := asmNarrow(dt)
 		for p := 0; p < 1<<16; p++ {
@@ -138,7 +142,9 @@ func TestNarrowInRange(t *testing.T) {
 // TestNarrowRangePass: the range pass agrees with its Go twin on runs of
 // every length from 0 to 400 values, in range or with one pattern out of it
 // anywhere, and says so of in-range runs.
-func TestNarrowRangePass(t *testing.T) {
+func TestNarrowRangePass(t *testing.T) { forEachNarrowISA(t, testNarrowRangePass) }
+
+func testNarrowRangePass(t *testing.T) {
 	r := rand.New(rand.NewSource(12))
 	for _, dt := range narrowDTypes {
 		pass := narrowRangeOf(dt)
@@ -170,6 +176,10 @@ func TestNarrowRangePass(t *testing.T) {
 // the kernel built on it (inRangeKernel) gives fastKernel's Stats to the bit
 // at every length of values, tails included, at scales across the range.
 func TestDiffNarrowInMatchesChecking(t *testing.T) {
+	forEachNarrowISA(t, testDiffNarrowInMatchesChecking)
+}
+
+func testDiffNarrowInMatchesChecking(t *testing.T) {
 	r := rand.New(rand.NewSource(13))
 	for _, dt := range narrowDTypes {
 		in, checking := asmNarrowIn(dt), asmNarrow(dt)
@@ -359,4 +369,50 @@ func relErr(got, want, scale float64) float64 {
 		return 0
 	}
 	return math.Abs(got-want) / scale
+}
+
+// TestNarrowStopsAnywhere: a pattern at the edge of the narrow range, in or
+// out of it, at every place of runs of several blocks of iterations (the
+// AVX-512 loops check 16 iterations at a time before folding them) on
+// either side: the assembly stops at the same pair of groups as the twin,
+// having folded the same lanes to the bit.
+func TestNarrowStopsAnywhere(t *testing.T) { forEachNarrowISA(t, testNarrowStopsAnywhere) }
+
+func testNarrowStopsAnywhere(t *testing.T) {
+	r := rand.New(rand.NewSource(14))
+	edges := map[formats.DType][]uint16{
+		// 2^50 and 2^50 less a step, 2^-50 and the value below it, the
+		// smallest subnormal, an infinity, a NaN.
+		formats.BF16: {0x5880, 0x587F, 0x2680, 0x267F, 0x0001, 0x7F80, 0x7FC1},
+		// the largest finite value, an infinity, NaNs, a subnormal.
+		formats.F16: {0x7BFF, 0x7C00, 0x7E00, 0x7C01, 0x0001},
+	}
+	for _, dt := range narrowDTypes {
+		asm := asmNarrow(dt)
+		if asm == nil {
+			t.Logf("%s: no narrow assembly loop in this build or on this CPU", dt)
+			continue
+		}
+		twin := diffNarrowGo(dt)
+		for _, groups := range []int{2, 32, 35, 66} {
+			a, b := narrowData(r, dt, 8*groups, 0, func(int) (float64, float64) {
+				x := r.NormFloat64()
+				return x, x + r.NormFloat64()*1e-2
+			})
+			for at := 0; at < 8*groups; at++ {
+				p := edges[dt][r.Intn(len(edges[dt]))] | uint16(r.Intn(2))<<15
+				side := [2][]byte{append([]byte(nil), a...), append([]byte(nil), b...)}
+				binary.LittleEndian.PutUint16(side[at&1][2*at:], p)
+				var la, lt diffLanes
+				for k := range la.ssa {
+					la.ssa[k], la.max[k] = float64(k), float64(k)/16
+				}
+				lt = la
+				ga, gt := asm(side[0], side[1], groups, &la), twin(side[0], side[1], groups, &lt)
+				if ga != gt || la != lt {
+					t.Fatalf("%s groups=%d pattern %#04x at %d: assembly folded %d groups, twin %d\n asm  %+v\n twin %+v", dt, groups, p, at, ga, gt, la, lt)
+				}
+			}
+		}
+	}
 }

@@ -16,6 +16,17 @@ var (
 	diffAsmF16OK = diffAsmOK && cpu.X86.HasF16C
 )
 
+// narrowAVX512OK: this CPU runs the AVX-512 narrow loops and range pass
+// (kernel_narrow512_amd64.s): AVX-512 F, BW (VPERMW, the 16-bit compares),
+// VL (EVEX on YMM registers) and DQ (VRANGEPS). narrowAVX512 says they are
+// chosen over the AVX2 ones, to the same bits; the tests turn it off to run
+// the AVX2 loops too.
+var (
+	narrowAVX512OK = diffAsmF16OK && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
+		cpu.X86.HasAVX512VL && cpu.X86.HasAVX512DQ
+	narrowAVX512 = narrowAVX512OK
+)
+
 // asmFolder returns the assembly loop for dt, or nil when this CPU has none.
 func asmFolder(dt formats.DType) groupFolder {
 	switch {
@@ -42,6 +53,16 @@ func asmFolder(dt formats.DType) groupFolder {
 // nil when this CPU or dtype has none.
 func asmNarrow(dt formats.DType) groupFolder {
 	switch {
+	case dt == formats.BF16 && narrowAVX512:
+		return func(a, b []byte, groups int, l *diffLanes) int {
+			_, _ = a[16*groups-1], b[16*groups-1]
+			return diffNarrow512BF16(&a[0], &b[0], groups, l)
+		}
+	case dt == formats.F16 && narrowAVX512:
+		return func(a, b []byte, groups int, l *diffLanes) int {
+			_, _ = a[16*groups-1], b[16*groups-1]
+			return diffNarrow512F16(&a[0], &b[0], groups, l)
+		}
 	case dt == formats.BF16 && diffAsmOK:
 		return func(a, b []byte, groups int, l *diffLanes) int {
 			_, _ = a[16*groups-1], b[16*groups-1]
@@ -94,6 +115,12 @@ func asmNarrowIn(dt formats.DType) groupFolder {
 	if dt != formats.BF16 || !diffAsmOK {
 		return nil
 	}
+	if narrowAVX512 {
+		return func(a, b []byte, groups int, l *diffLanes) int {
+			_, _ = a[16*groups-1], b[16*groups-1]
+			return diffNarrowIn512BF16(&a[0], &b[0], groups, l)
+		}
+	}
 	return func(a, b []byte, groups int, l *diffLanes) int {
 		_, _ = a[16*groups-1], b[16*groups-1]
 		return diffNarrowInBF16(&a[0], &b[0], groups, l)
@@ -106,9 +133,13 @@ func asmRange(dt formats.DType) func(raw []byte) bool {
 	if asmNarrowIn(dt) == nil {
 		return nil
 	}
+	pass := narrowRange16
+	if narrowAVX512 {
+		pass = narrowRange512
+	}
 	return func(raw []byte) bool {
 		blocks := len(raw) / 64
-		if blocks > 0 && !narrowRange16(&raw[0], blocks, 0x587F, 0xA67F) { // see NCHECK_BF16
+		if blocks > 0 && !pass(&raw[0], blocks, 0x587F, 0xA67F) { // see NCHECK_BF16
 			return false
 		}
 		return narrowRangeGo(dt, raw[64*blocks:])
@@ -129,3 +160,24 @@ func diffNarrowInBF16(a, b *byte, groups int, l *diffLanes) int
 //
 //go:noescape
 func narrowRange16(p *byte, blocks int, hi, lo uint64) bool
+
+// diffNarrow512BF16 is diffNarrowBF16 in AVX-512 registers
+// (kernel_narrow512_amd64.s): the same result to the bit.
+//
+//go:noescape
+func diffNarrow512BF16(a, b *byte, groups int, l *diffLanes) int
+
+// diffNarrow512F16 is diffNarrowF16 in AVX-512 registers.
+//
+//go:noescape
+func diffNarrow512F16(a, b *byte, groups int, l *diffLanes) int
+
+// diffNarrowIn512BF16 is diffNarrowInBF16 in AVX-512 registers.
+//
+//go:noescape
+func diffNarrowIn512BF16(a, b *byte, groups int, l *diffLanes) int
+
+// narrowRange512 is narrowRange16 in AVX-512 registers.
+//
+//go:noescape
+func narrowRange512(p *byte, blocks int, hi, lo uint64) bool

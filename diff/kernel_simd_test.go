@@ -15,16 +15,16 @@ import (
 
 var simdDTypes = []formats.DType{formats.BF16, formats.F16, formats.F32}
 
-// TestDiffAsmOffsets checks every offset kernel_simd_amd64.s defines
-// (#define L_...) against the layout of diffLanes (unsafe.Offsetof), and that
-// each field is as wide as what the loops move there: a field added, moved or
-// resized on the Go side fails here, not as wrong sums. The argument frames
-// are checked by go vet (asmdecl). It reads the .s file as text, so it runs
-// on every architecture and with -tags noasm.
+// TestDiffAsmOffsets checks every offset kernel_simd_amd64.s and
+// kernel_narrow512_amd64.s define (#define L_...) against the layout of
+// diffLanes (unsafe.Offsetof), and that each field is as wide as what the
+// loops move there: a field added, moved or resized on the Go side fails
+// here, not as wrong sums. The argument frames are checked by go vet
+// (asmdecl). It reads the .s files as text, so it runs on every
+// architecture and with -tags noasm.
 func TestDiffAsmOffsets(t *testing.T) {
 	var l diffLanes
-	type field struct{ off, size uintptr }
-	want := map[string]field{
+	want := map[string]struct{ off, size uintptr }{
 		"L_SSA":  {unsafe.Offsetof(l.ssa), unsafe.Sizeof(l.ssa)},
 		"L_SSB":  {unsafe.Offsetof(l.ssb), unsafe.Sizeof(l.ssb)},
 		"L_SSD":  {unsafe.Offsetof(l.ssd), unsafe.Sizeof(l.ssd)},
@@ -34,7 +34,20 @@ func TestDiffAsmOffsets(t *testing.T) {
 	}
 	// The sums and max are two vectors (elements 0-3 and 4-7), same one.
 	width := map[string]uintptr{"L_SSA": 64, "L_SSB": 64, "L_SSD": 64, "L_DOT": 64, "L_MAX": 64, "L_SAME": 32}
-	src, err := os.ReadFile("kernel_simd_amd64.s")
+	// The AVX2 loops and the AVX-512 ones (kernel_narrow512_amd64.s) each
+	// define the offsets and N_CARRY.
+	for _, file := range []string{"kernel_simd_amd64.s", "kernel_narrow512_amd64.s"} {
+		checkAsmOffsets(t, file, want, width)
+	}
+	if s := unsafe.Sizeof(l); s != unsafe.Offsetof(l.same)+32 {
+		t.Errorf("diffLanes is %d bytes; its last vector ends at %d", s, unsafe.Offsetof(l.same)+32)
+	}
+}
+
+// checkAsmOffsets checks the L_ offsets and N_CARRY that the assembly file
+// defines against want and width (TestDiffAsmOffsets).
+func checkAsmOffsets(t *testing.T, file string, want map[string]struct{ off, size uintptr }, width map[string]uintptr) {
+	src, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,29 +58,26 @@ func TestDiffAsmOffsets(t *testing.T) {
 		off, _ := strconv.ParseUint(string(d[2]), 10, 64)
 		f, ok := want[name]
 		if !ok {
-			t.Errorf("kernel_simd_amd64.s defines %s = %d, which this test does not know", name, off)
+			t.Errorf("%s defines %s = %d, which this test does not know", file, name, off)
 			continue
 		}
 		seen[name] = true
 		if f.off != uintptr(off) {
-			t.Errorf("%s is %d in kernel_simd_amd64.s; the Go field is at %d", name, off, f.off)
+			t.Errorf("%s is %d in %s; the Go field is at %d", name, off, file, f.off)
 		}
 		if f.size != width[name] {
-			t.Errorf("%s: the Go field is %d bytes; the loops move %d there", name, f.size, width[name])
+			t.Errorf("%s, %s: the Go field is %d bytes; the loops move %d there", file, name, f.size, width[name])
 		}
 	}
 	for name := range want {
 		if !seen[name] {
-			t.Errorf("kernel_simd_amd64.s no longer defines %s", name)
+			t.Errorf("%s no longer defines %s", file, name)
 		}
 	}
 	if m := regexp.MustCompile(`(?m)^#define\s+N_CARRY\s+(\d+)\b`).FindSubmatch(src); m == nil {
-		t.Error("kernel_simd_amd64.s no longer defines N_CARRY")
+		t.Errorf("%s no longer defines N_CARRY", file)
 	} else if c, _ := strconv.Atoi(string(m[1])); c != narrowCarry {
-		t.Errorf("N_CARRY is %d in kernel_simd_amd64.s; narrowCarry is %d", c, narrowCarry)
-	}
-	if s := unsafe.Sizeof(l); s != unsafe.Offsetof(l.same)+32 {
-		t.Errorf("diffLanes is %d bytes; its last vector ends at %d", s, unsafe.Offsetof(l.same)+32)
+		t.Errorf("N_CARRY is %d in %s; narrowCarry is %d", c, file, narrowCarry)
 	}
 }
 
@@ -132,7 +142,9 @@ func simdPair(r *rand.Rand, dt formats.DType, n int, special bool) ([]byte, []by
 // TestDiffAsmMatchesGoTwin: on this CPU, the assembly loops and their Go twin
 // fold the same groups into the same lanes, to the bit, whether or not the
 // data holds NaN and infinities (where both stop at the same group).
-func TestDiffAsmMatchesGoTwin(t *testing.T) {
+func TestDiffAsmMatchesGoTwin(t *testing.T) { forEachNarrowISA(t, testDiffAsmMatchesGoTwin) }
+
+func testDiffAsmMatchesGoTwin(t *testing.T) {
 	r := rand.New(rand.NewSource(3))
 	for _, dt := range simdDTypes {
 		asm := asmFolder(dt)
@@ -168,7 +180,9 @@ func TestDiffAsmMatchesGoTwin(t *testing.T) {
 // the Go twin, agrees with ReferenceCompare at every length and alignment:
 // counts and max exactly, sums to 1e-12 (the dot product relative to its
 // Cauchy–Schwarz bound).
-func TestDiffGroupsMatchReference(t *testing.T) {
+func TestDiffGroupsMatchReference(t *testing.T) { forEachNarrowISA(t, testDiffGroupsMatchReference) }
+
+func testDiffGroupsMatchReference(t *testing.T) {
 	r := rand.New(rand.NewSource(4))
 	for _, dt := range simdDTypes {
 		folders := map[string][2]groupFolder{"twin": {narrowTwin(dt), diffGroupsGo(dt)}, "wide twin": {nil, diffGroupsGo(dt)}}
@@ -195,7 +209,9 @@ func TestDiffGroupsMatchReference(t *testing.T) {
 
 // TestFastKernelChoosesAsm: where the assembly loops exist, the comparison
 // engine uses them (the Go kernels serve the other builds).
-func TestFastKernelChoosesAsm(t *testing.T) {
+func TestFastKernelChoosesAsm(t *testing.T) { forEachNarrowISA(t, testFastKernelChoosesAsm) }
+
+func testFastKernelChoosesAsm(t *testing.T) {
 	r := rand.New(rand.NewSource(5))
 	for _, dt := range simdDTypes {
 		a, b := simdPair(r, dt, 1000, true)
