@@ -506,15 +506,17 @@ func (w *worker) foldIn(n int, dtA formats.DType, ra []byte, dtB formats.DType, 
 		for i := 0; i < n; i += subBlock {
 			m := min(subBlock, n-i)
 			k(ra[i*w:(i+m)*w], rb[i*w:(i+m)*w], s)
-			decodedValues.Add(int64(m))
 		}
+		decodedValues.Add(int64(n)) // once per call: the counter is shared by every worker
 		return
 	}
+	decoded := 0
+	defer func() { decodedValues.Add(int64(decoded)) }()
 	for i := 0; i < n; i += subBlock {
 		m := min(subBlock, n-i)
 		a := ra[byteOffset(dtA, uint64(i)):]
 		k := inspect.DecodeFloat64(dtA, a, w.fa[:m])
-		decodedValues.Add(int64(k))
+		decoded += k
 		if rb == nil {
 			selfStats(w.fa[:k], s)
 			continue
