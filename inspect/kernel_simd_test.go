@@ -612,7 +612,8 @@ func BenchmarkKernelSIMD(b *testing.B) {
 // fair to it.) The 16-bit dtypes also run with the float64 loops alone
 // ("wide"), the loops the narrow ones replace, and on data with a zero in
 // every block (counted by a second pass); F32 also on data like Adam's
-// second moments, all positive, both ways.
+// second moments, all positive, both ways. On a CPU with AVX-512, "avx2"
+// runs the AVX2 narrow and count loops instead of the AVX-512 ones.
 func BenchmarkKernelSIMDPiece(b *testing.B) {
 	for _, c := range simdCases() {
 		if !c.ok {
@@ -641,6 +642,13 @@ func BenchmarkKernelSIMDPiece(b *testing.B) {
 		run("", raw, func(d []byte) { vecStats(k, d) })
 		run("/nan-every-block", bad, func(d []byte) { vecStats(k, d) })
 		run("/zero-every-block", zero, func(d []byte) { vecStats(k, d) })
+		if simd512CPU { // the same with the AVX2 loops
+			save := simd512OK
+			simd512OK = false
+			run("/avx2", raw, func(d []byte) { vecStats(k, d) })
+			run("/avx2-zero-every-block", zero, func(d []byte) { vecStats(k, d) })
+			simd512OK = save
+		}
 		if c.w == 2 {
 			run("/wide", raw, func(d []byte) { vecStats(wideOnly{k.(simd16)}, d) })
 		} else {
