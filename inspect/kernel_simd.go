@@ -113,8 +113,11 @@ import (
 // order and rounds the same way (math.FMA for the fused squares, fp32.FMA
 // for the float32 ones): the tests
 // require the two to agree to the bit, and the twin also folds the elements
-// after the last whole group of 16. Without the instructions the dispatch
-// falls back to the histogram (16-bit) and block (F32) kernels.
+// after the last whole group of 16. Where the CPU has AVX-512 (F and BW), the
+// narrow and count loops run their AVX-512 versions (kernel_simd512_amd64.s),
+// which leave the same lanes to the bit: the twins are theirs too. Without
+// the instructions the dispatch falls back to the histogram (16-bit) and
+// block (F32) kernels.
 
 // simdBlockElems is how many elements one block of the vector kernels holds:
 // few enough that a 16-bit lane counter cannot overflow (2048 per lane) and

@@ -53,15 +53,25 @@ type simdFormat struct {
 	narrowMin, narrowMax float64
 	toF32                func(uint16) float32
 	consts               simdConsts
-	minKey, maxKey       int16 // order keys of the smallest and largest finite values
-	asm                  *simdAsm
+	minKey, maxKey       int16    // order keys of the smallest and largest finite values
+	asm, asm512          *simdAsm // the AVX2 loops; the same with the AVX-512 narrow and count loops
+}
+
+// loops returns the assembly loops to run: with the AVX-512 narrow and count
+// loops where they are on (simd512OK), else the AVX2 ones; their results are
+// the same.
+func (f *simdFormat) loops() *simdAsm {
+	if simd512OK {
+		return f.asm512
+	}
+	return f.asm
 }
 
 // newSIMDFormat describes a 16-bit dtype by its patterns, where its loops
 // put each position of a group of 16, and its exact widening to float32.
 func newSIMDFormat(dt formats.DType, tiny, finite, pinf, ninf uint16, lane, narrowLane func(p int) (v, j int),
-	narrowMin, narrowMax float64, toF32 func(uint16) float32, asm *simdAsm) *simdFormat {
-	f := &simdFormat{dt: dt, tiny: tiny, finite: finite, pinf: pinf, ninf: ninf, toF32: toF32, asm: asm,
+	narrowMin, narrowMax float64, toF32 func(uint16) float32, asm, asm512 *simdAsm) *simdFormat {
+	f := &simdFormat{dt: dt, tiny: tiny, finite: finite, pinf: pinf, ninf: ninf, toF32: toF32, asm: asm, asm512: asm512,
 		minKey: orderKey16(0x8000 | finite), maxKey: orderKey16(finite), narrowMin: narrowMin, narrowMax: narrowMax}
 	for p := range 16 {
 		f.lane[p].v, f.lane[p].j = lane(p)
@@ -86,11 +96,11 @@ var (
 	bf16SIMD = newSIMDFormat(formats.BF16, 0x007F, 0x7F7F, 0x7F80, 0xFF80,
 		func(p int) (int, int) { return 2*(p&1) + p>>3, (p & 7) >> 1 },
 		func(p int) (int, int) { return p & 1, p >> 1 }, 0x1p-40, 0x1p60,
-		func(w uint16) float32 { return math.Float32frombits(uint32(w) << 16) }, &bf16Asm)
+		func(w uint16) float32 { return math.Float32frombits(uint32(w) << 16) }, &bf16Asm, &bf16Asm512)
 	f16SIMD = newSIMDFormat(formats.F16, 0x03FF, 0x7BFF, 0x7C00, 0xFC00,
 		func(p int) (int, int) { return p >> 2, p & 3 },
 		func(p int) (int, int) { return p >> 3, p & 7 }, 0, math.Inf(1),
-		func(w uint16) float32 { return f16Table()[w] }, &f16Asm)
+		func(w uint16) float32 { return f16Table()[w] }, &f16Asm, &f16Asm512)
 )
 
 // simd16 is the vector kernel of one 16-bit dtype, with its assembly loops
@@ -131,9 +141,9 @@ func (k simd16) fill(blk []byte, l *simdLanes, masked bool) {
 	done := 0
 	if groups := len(blk) / 32; k.asm && groups > 0 {
 		if masked {
-			k.f.asm.masked(&blk[0], groups, l, &k.f.consts)
+			k.f.loops().masked(&blk[0], groups, l, &k.f.consts)
 		} else {
-			k.f.asm.lanes(&blk[0], groups, l, &k.f.consts)
+			k.f.loops().lanes(&blk[0], groups, l, &k.f.consts)
 		}
 		done = 16 * groups
 	}
@@ -173,9 +183,9 @@ func (k simd16) narrowFill(blk []byte, l *simdLanes, counting bool) {
 	done := 0
 	if pairs := len(blk) / 64; k.asm && pairs > 0 {
 		if counting {
-			k.f.asm.narrowCount(&blk[0], pairs, l, &k.f.consts)
+			k.f.loops().narrowCount(&blk[0], pairs, l, &k.f.consts)
 		} else {
-			k.f.asm.narrow(&blk[0], pairs, l, &k.f.consts)
+			k.f.loops().narrow(&blk[0], pairs, l, &k.f.consts)
 		}
 		done = 32 * pairs
 	}
@@ -188,7 +198,7 @@ func (k simd16) narrowFill(blk []byte, l *simdLanes, counting bool) {
 func (k simd16) countFill(blk []byte, l *simdLanes) {
 	done := 0
 	if groups := len(blk) / 32; k.asm && groups > 0 {
-		k.f.asm.count(&blk[0], groups, l, &k.f.consts)
+		k.f.loops().count(&blk[0], groups, l, &k.f.consts)
 		done = 16 * groups
 	}
 	simdCountGo(k.f, blk, done, l)
@@ -237,7 +247,7 @@ func (k simd16) dev(blk []byte, pivot float64, hasBad bool) (d, d2 float64) {
 func (k simd16) devFill(blk []byte, pivot float64, l *simdLanes, hasBad bool) {
 	done := 0
 	if groups := len(blk) / 32; k.asm && !hasBad && groups > 0 {
-		k.f.asm.dev(&blk[0], groups, pivot, l, &k.f.consts)
+		k.f.loops().dev(&blk[0], groups, pivot, l, &k.f.consts)
 		done = 16 * groups
 	}
 	simdDevGo(k.f, blk, done, pivot, l)

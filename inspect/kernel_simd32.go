@@ -52,6 +52,16 @@ var f32Consts = func() *simdConsts32 {
 	return c
 }()
 
+// f32Loops returns the F32 assembly loops to run: with the AVX-512 narrow
+// and count loops where they are on (simd512OK), else the AVX2 ones; their
+// results are the same.
+func f32Loops() *simdAsm32 {
+	if simd512OK {
+		return &f32Asm512
+	}
+	return &f32Asm
+}
+
 // simd32 is the F32 vector kernel, with its assembly loops or, when asm is
 // false, its Go twins alone; l, when not nil, is the worker's lanes (see
 // simd16).
@@ -102,9 +112,9 @@ func (k simd32) fill(blk []byte, l *simdLanes32, masked bool) {
 	done := 0
 	if groups := len(blk) / 64; k.asm && groups > 0 {
 		if masked {
-			f32Asm.masked(&blk[0], groups, l, f32Consts)
+			f32Loops().masked(&blk[0], groups, l, f32Consts)
 		} else {
-			f32Asm.lanes(&blk[0], groups, l, f32Consts)
+			f32Loops().lanes(&blk[0], groups, l, f32Consts)
 		}
 		done = 16 * groups
 	}
@@ -179,9 +189,9 @@ func (k simd32) narrowFill(blk []byte, l *simdLanes32, counting bool) {
 	done := 0
 	if pairs := len(blk) / 128; k.asm && pairs > 0 {
 		if counting {
-			f32Asm.narrowCount(&blk[0], pairs, l, f32Consts)
+			f32Loops().narrowCount(&blk[0], pairs, l, f32Consts)
 		} else {
-			f32Asm.narrow(&blk[0], pairs, l, f32Consts)
+			f32Loops().narrow(&blk[0], pairs, l, f32Consts)
 		}
 		done = 32 * pairs
 	}
@@ -194,7 +204,7 @@ func (k simd32) narrowFill(blk []byte, l *simdLanes32, counting bool) {
 func (k simd32) countFill(blk []byte, l *simdLanes32) {
 	done := 0
 	if groups := len(blk) / 64; k.asm && groups > 0 {
-		f32Asm.count(&blk[0], groups, l, f32Consts)
+		f32Loops().count(&blk[0], groups, l, f32Consts)
 		done = 16 * groups
 	}
 	simdCount32Go(blk, done, l)
@@ -277,7 +287,7 @@ func (k simd32) dev(blk []byte, pivot float64, hasBad bool) (d, d2 float64) {
 func (k simd32) devFill(blk []byte, pivot float64, l *simdLanes32, hasBad bool) {
 	done := 0
 	if groups := len(blk) / 64; k.asm && !hasBad && groups > 0 {
-		f32Asm.dev(&blk[0], groups, pivot, l, f32Consts)
+		f32Loops().dev(&blk[0], groups, pivot, l, f32Consts)
 		done = 16 * groups
 	}
 	simdDev32Go(blk, done, pivot, l)

@@ -14,10 +14,23 @@ var (
 	simdF32OK  = simdBF16OK
 )
 
+// simd512OK says the narrow and count loops run their AVX-512 versions
+// (kernel_simd512_amd64.s: 64-byte vectors, mask registers), which give the
+// AVX2 loops' results to the bit; the other loops stay AVX2. Tests switch it
+// off to run the AVX2 versions on the same CPU.
+var simd512OK = simdBF16OK && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+
+// simd512Built says the AVX-512 loops are linked in.
+const simd512Built = true
+
 var (
 	bf16Asm = simdAsm{narrow: simdNarrowBF16, narrowCount: simdNarrowCountBF16, count: simdCount16, lanes: simdLanesBF16, masked: simdLanesMaskedBF16, dev: simdDevBF16}
 	f16Asm  = simdAsm{narrow: simdNarrowF16, narrowCount: simdNarrowCountF16, count: simdCount16, lanes: simdLanesF16, masked: simdLanesMaskedF16, dev: simdDevF16}
 	f32Asm  = simdAsm32{narrow: simdNarrowF32, narrowCount: simdNarrowCountF32, count: simdCount32, lanes: simdLanesF32, masked: simdLanesMaskedF32, dev: simdDevF32}
+
+	bf16Asm512 = simdAsm{narrow: simdNarrowBF16AVX512, narrowCount: simdNarrowCountBF16AVX512, count: simdCount16AVX512, lanes: simdLanesBF16, masked: simdLanesMaskedBF16, dev: simdDevBF16}
+	f16Asm512  = simdAsm{narrow: simdNarrowF16AVX512, narrowCount: simdNarrowCountF16AVX512, count: simdCount16AVX512, lanes: simdLanesF16, masked: simdLanesMaskedF16, dev: simdDevF16}
+	f32Asm512  = simdAsm32{narrow: simdNarrowF32AVX512, narrowCount: simdNarrowCountF32AVX512, count: simdCount32AVX512, lanes: simdLanesF32, masked: simdLanesMaskedF32, dev: simdDevF32}
 )
 
 // simdNarrowBF16 folds pairs×32 BF16 elements at p into l with float32
@@ -111,3 +124,43 @@ func simdLanesMaskedF32(p *byte, groups int, l *simdLanes32, c *simdConsts32)
 //
 //go:noescape
 func simdDevF32(p *byte, groups int, pivot float64, l *simdLanes32, c *simdConsts32)
+
+// simdNarrowBF16AVX512 is simdNarrowBF16 on AVX-512, with the same result.
+//
+//go:noescape
+func simdNarrowBF16AVX512(p *byte, pairs int, l *simdLanes, c *simdConsts)
+
+// simdNarrowCountBF16AVX512 is simdNarrowCountBF16 on AVX-512, with the same result.
+//
+//go:noescape
+func simdNarrowCountBF16AVX512(p *byte, pairs int, l *simdLanes, c *simdConsts)
+
+// simdNarrowF16AVX512 is simdNarrowF16 on AVX-512, with the same result.
+//
+//go:noescape
+func simdNarrowF16AVX512(p *byte, pairs int, l *simdLanes, c *simdConsts)
+
+// simdNarrowCountF16AVX512 is simdNarrowCountF16 on AVX-512, with the same result.
+//
+//go:noescape
+func simdNarrowCountF16AVX512(p *byte, pairs int, l *simdLanes, c *simdConsts)
+
+// simdCount16AVX512 is simdCount16 on AVX-512, with the same result.
+//
+//go:noescape
+func simdCount16AVX512(p *byte, groups int, l *simdLanes, c *simdConsts)
+
+// simdNarrowF32AVX512 is simdNarrowF32 on AVX-512, with the same result.
+//
+//go:noescape
+func simdNarrowF32AVX512(p *byte, pairs int, l *simdLanes32, c *simdConsts32)
+
+// simdNarrowCountF32AVX512 is simdNarrowCountF32 on AVX-512, with the same result.
+//
+//go:noescape
+func simdNarrowCountF32AVX512(p *byte, pairs int, l *simdLanes32, c *simdConsts32)
+
+// simdCount32AVX512 is simdCount32 on AVX-512, with the same result.
+//
+//go:noescape
+func simdCount32AVX512(p *byte, groups int, l *simdLanes32, c *simdConsts32)

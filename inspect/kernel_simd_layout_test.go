@@ -14,8 +14,8 @@ type asmField struct {
 	off, size uintptr
 }
 
-// TestSIMDAsmOffsets checks every offset constant kernel_simd_amd64.s
-// defines (#define L_... and C_...) against the layout of the Go structs
+// TestSIMDAsmOffsets checks every offset constant kernel_simd_amd64.h
+// defines (#define L_... and C_...; the AVX2 and AVX-512 loops include it) against the layout of the Go structs
 // the loops read and write (simdLanes, simdLanes32, simdConsts,
 // simdConsts32), with unsafe.Offsetof: a field added, moved or resized on
 // the Go side fails here, not as wrong numbers from the assembly. Each field
@@ -57,13 +57,28 @@ func TestSIMDAsmOffsets(t *testing.T) {
 	// How many bytes the loops move at each offset.
 	width := map[string]uintptr{"L_SUM": 128, "L_SQ": 128, "L_SCRATCH": 64}
 
-	src, err := os.ReadFile("kernel_simd_amd64.s")
+	const header = "kernel_simd_amd64.h"
+	src, err := os.ReadFile(header)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defs := regexp.MustCompile(`(?m)^#define\s+([LC]_[A-Z0-9_]+)\s+(\d+)\b`).FindAllSubmatch(src, -1)
+	defRE := regexp.MustCompile(`(?m)^#define\s+([LC]_[A-Z0-9_]+)\s+(\d+)\b`)
+	defs := defRE.FindAllSubmatch(src, -1)
 	if len(defs) == 0 {
-		t.Fatal("no #define L_/C_ offset found in kernel_simd_amd64.s")
+		t.Fatal("no #define L_/C_ offset found in " + header)
+	}
+	// The loops take them from the header alone.
+	for _, s := range []string{"kernel_simd_amd64.s", "kernel_simd512_amd64.s"} {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`(?m)^#include "` + regexp.QuoteMeta(header) + `"`).Match(b) {
+			t.Errorf("%s does not include %s", s, header)
+		}
+		if d := defRE.FindSubmatch(b); d != nil {
+			t.Errorf("%s defines %s itself: offsets belong in %s", s, d[1], header)
+		}
 	}
 	seen := map[string]bool{}
 	for _, d := range defs {
@@ -74,7 +89,7 @@ func TestSIMDAsmOffsets(t *testing.T) {
 		}
 		fields, ok := want[name]
 		if !ok {
-			t.Errorf("kernel_simd_amd64.s defines %s = %d, which this test does not know: add the Go field it addresses", name, off)
+			t.Errorf(header+" defines %s = %d, which this test does not know: add the Go field it addresses", name, off)
 			continue
 		}
 		seen[name] = true
@@ -84,7 +99,7 @@ func TestSIMDAsmOffsets(t *testing.T) {
 		}
 		for _, fl := range fields {
 			if fl.off != uintptr(off) {
-				t.Errorf("%s is %d in kernel_simd_amd64.s; the Go field is at offset %d", name, off, fl.off)
+				t.Errorf("%s is %d in "+header+"; the Go field is at offset %d", name, off, fl.off)
 			}
 			if fl.size != w {
 				t.Errorf("%s: the Go field is %d bytes; the loops move %d there", name, fl.size, w)
@@ -93,20 +108,20 @@ func TestSIMDAsmOffsets(t *testing.T) {
 	}
 	for name := range want {
 		if !seen[name] {
-			t.Errorf("kernel_simd_amd64.s no longer defines %s", name)
+			t.Errorf(header+" no longer defines %s", name)
 		}
 	}
 	// The narrow loops' run length is the one the Go twin and the error
 	// bound in kernel_simd.go assume.
 	if m := regexp.MustCompile(`(?m)^#define\s+N_PAIRS\s+(\d+)\b`).FindSubmatch(src); m == nil {
-		t.Error("kernel_simd_amd64.s does not define N_PAIRS")
+		t.Error(header + " does not define N_PAIRS")
 	} else if string(m[1]) != strconv.Itoa(narrowPairs) {
-		t.Errorf("N_PAIRS is %s in kernel_simd_amd64.s, narrowPairs %d", m[1], narrowPairs)
+		t.Errorf("N_PAIRS is %s in "+header+", narrowPairs %d", m[1], narrowPairs)
 	}
 	if m := regexp.MustCompile(`(?m)^#define\s+N_PAIRS32\s+(\d+)\b`).FindSubmatch(src); m == nil {
-		t.Error("kernel_simd_amd64.s does not define N_PAIRS32")
+		t.Error(header + " does not define N_PAIRS32")
 	} else if string(m[1]) != strconv.Itoa(narrow32Pairs) {
-		t.Errorf("N_PAIRS32 is %s in kernel_simd_amd64.s, narrow32Pairs %d", m[1], narrow32Pairs)
+		t.Errorf("N_PAIRS32 is %s in "+header+", narrow32Pairs %d", m[1], narrow32Pairs)
 	}
 	// The loops never write past the structs they are given.
 	if s := unsafe.Sizeof(l16); s < unsafe.Offsetof(l16.amin)+32 {

@@ -9,9 +9,13 @@ var (
 	simdBF16OK = false
 	simdF16OK  = false
 	simdF32OK  = false
+	simd512OK  = false
 )
 
+// simd512Built says the AVX-512 loops are linked in.
+const simd512Built = false
+
 var (
-	bf16Asm, f16Asm simdAsm
-	f32Asm          simdAsm32
+	bf16Asm, f16Asm, bf16Asm512, f16Asm512 simdAsm
+	f32Asm, f32Asm512                      simdAsm32
 )

@@ -111,8 +111,41 @@ func allFinite(raw []byte, w int, finite uint32) bool {
 	return true
 }
 
-// sameLanes16 runs every 16-bit assembly loop of f against its Go twin.
+// simd512CPU says this CPU runs the AVX-512 loops (simd512OK before any
+// test switches it).
+var simd512CPU = simd512OK
+
+// eachLoopSet runs fn with each set of assembly loops this CPU has switched
+// on in turn: the AVX2 loops, then, where the CPU has AVX-512, those with the
+// AVX-512 narrow and count loops. It returns the first difference fn reports
+// ("" when none), naming the set.
+func eachLoopSet(fn func() string) string {
+	save := simd512OK
+	defer func() { simd512OK = save }()
+	for _, on := range []bool{false, true} {
+		if on && !simd512CPU {
+			continue
+		}
+		simd512OK = on
+		if d := fn(); d != "" {
+			if on {
+				return "AVX-512 loops: " + d
+			}
+			return "AVX2 loops: " + d
+		}
+	}
+	return ""
+}
+
+// sameLanes16 runs every 16-bit assembly loop of f, in each set this CPU
+// has, against its Go twin.
 func sameLanes16(f *simdFormat, raw []byte) string {
+	return eachLoopSet(func() string { return sameLanes16Set(f, raw) })
+}
+
+// sameLanes16Set runs the 16-bit assembly loops of f switched on against
+// their Go twins.
+func sameLanes16Set(f *simdFormat, raw []byte) string {
 	asm, twin := simd16{f, true, nil}, simd16{f, false, nil}
 	for _, masked := range []bool{false, true} {
 		var a, b simdLanes
@@ -160,8 +193,15 @@ func sameLanes16(f *simdFormat, raw []byte) string {
 	return ""
 }
 
-// sameLanes32 runs every F32 assembly loop against its Go twin.
+// sameLanes32 runs every F32 assembly loop, in each set this CPU has,
+// against its Go twin.
 func sameLanes32(raw []byte) string {
+	return eachLoopSet(func() string { return sameLanes32Set(raw) })
+}
+
+// sameLanes32Set runs the F32 assembly loops switched on against their Go
+// twins.
+func sameLanes32Set(raw []byte) string {
 	asm, twin := simd32{true, nil}, simd32{false, nil}
 	for _, masked := range []bool{false, true} {
 		var a, b simdLanes32
@@ -221,9 +261,13 @@ func checkSIMD(t testing.TB, c *simdCase, raw []byte, what string) {
 		if d := c.sameLanes(raw); d != "" {
 			t.Fatalf("%s: assembly and Go lanes differ, %s", what, d)
 		}
-		a := vecStats(c.asm, raw)
-		if fmt.Sprintf("%+v", a) != fmt.Sprintf("%+v", got) {
-			t.Fatalf("%s: assembly %+v, Go twin %+v", what, a, got)
+		if d := eachLoopSet(func() string {
+			if a := vecStats(c.asm, raw); fmt.Sprintf("%+v", a) != fmt.Sprintf("%+v", got) {
+				return fmt.Sprintf("assembly %+v, Go twin %+v", a, got)
+			}
+			return ""
+		}); d != "" {
+			t.Fatalf("%s: %s", what, d)
 		}
 	}
 	accRel, sumRel := 1e-9, 1e-12
@@ -300,13 +344,31 @@ func TestSIMDLanesMatchTwin(t *testing.T) {
 			}
 		}
 		for _, n := range []int{simdBlockElems, 3*simdBlockElems + 13} {
-			for _, data := range [][]byte{randomBits(rng, c.w*n+1)[1:], weightsLike(rng, c.dt, n, 0.5, 2)} {
+			for _, data := range [][]byte{randomBits(rng, c.w*n+1)[1:], weightsLike(rng, c.dt, n, 0.5, 2), scaledRuns(rng, c.dt, n)} {
 				if d := c.sameLanes(data); d != "" {
 					t.Fatalf("%s length %d: %s", c.dt, n, d)
 				}
 			}
 		}
 	}
+}
+
+// scaledRuns is zero-mean weight-like data whose stretches of 128 elements
+// (a run of the F32 narrow loop; half a run of the 16-bit ones) have scales
+// 2⁻¹⁰..2¹⁰ apart, at random: the float64 lanes then round as the runs
+// are added to them, so the order in which the loops carry runs shows in
+// the bits.
+func scaledRuns(rng *rand.Rand, dt formats.DType, n int) []byte {
+	w := partBits(dt) / 8
+	b := make([]byte, n*w)
+	scale := 1.0
+	for i := range n {
+		if i%128 == 0 {
+			scale = math.Ldexp(1, rng.IntN(21)-10)
+		}
+		encode(dt, b[i*w:], scale*rng.NormFloat64())
+	}
+	return b
 }
 
 // TestSIMDMatchesReference is the differential test of the vector kernels
@@ -401,16 +463,21 @@ func TestSIMDAlignmentIndependent(t *testing.T) {
 			continue
 		}
 		data := realistic(rng, c.dt, 40_001, 0.1, 1, 3, 1, 1)
-		var first string
-		for off := range 8 {
-			buf := make([]byte, len(data)+8)
-			copy(buf[off:], data)
-			got := fmt.Sprintf("%+v", vecStats(c.asm, buf[off:off+len(data)]))
-			if off == 0 {
-				first = got
-			} else if got != first {
-				t.Fatalf("%s offset %d: %s, offset 0: %s", c.dt, off, got, first)
+		if d := eachLoopSet(func() string {
+			var first string
+			for off := range 8 {
+				buf := make([]byte, len(data)+8)
+				copy(buf[off:], data)
+				got := fmt.Sprintf("%+v", vecStats(c.asm, buf[off:off+len(data)]))
+				if off == 0 {
+					first = got
+				} else if got != first {
+					return fmt.Sprintf("offset %d: %s, offset 0: %s", off, got, first)
+				}
 			}
+			return ""
+		}); d != "" {
+			t.Fatalf("%s %s", c.dt, d)
 		}
 	}
 }
@@ -545,7 +612,8 @@ func BenchmarkKernelSIMD(b *testing.B) {
 // fair to it.) The 16-bit dtypes also run with the float64 loops alone
 // ("wide"), the loops the narrow ones replace, and on data with a zero in
 // every block (counted by a second pass); F32 also on data like Adam's
-// second moments, all positive, both ways.
+// second moments, all positive, both ways. On a CPU with AVX-512, "avx2"
+// runs the AVX2 narrow and count loops instead of the AVX-512 ones.
 func BenchmarkKernelSIMDPiece(b *testing.B) {
 	for _, c := range simdCases() {
 		if !c.ok {
@@ -574,6 +642,13 @@ func BenchmarkKernelSIMDPiece(b *testing.B) {
 		run("", raw, func(d []byte) { vecStats(k, d) })
 		run("/nan-every-block", bad, func(d []byte) { vecStats(k, d) })
 		run("/zero-every-block", zero, func(d []byte) { vecStats(k, d) })
+		if simd512CPU { // the same with the AVX2 loops
+			save := simd512OK
+			simd512OK = false
+			run("/avx2", raw, func(d []byte) { vecStats(k, d) })
+			run("/avx2-zero-every-block", zero, func(d []byte) { vecStats(k, d) })
+			simd512OK = save
+		}
 		if c.w == 2 {
 			run("/wide", raw, func(d []byte) { vecStats(wideOnly{k.(simd16)}, d) })
 		} else {
