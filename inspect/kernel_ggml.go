@@ -280,7 +280,7 @@ func q5Code(b *[22]byte, j int) byte {
 // bits, 16 bytes of 4-bit low parts; the value is (c−16)·d), folded four
 // blocks at a time as Q8_0 is (kernel_ggml_q8.go).
 func intQ5_0(src []byte) (Acc, bool) {
-	return foldLanes(src, 22, ggmlFoldQ5_0, (*q8Lanes).q5Group)
+	return foldLanes(src, ggml.Q5_0)
 }
 
 // signedZeros folds a block whose scale d is ±0: every value is a zero, of
