@@ -16,6 +16,12 @@ var ggmlSumsAsmOK = cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT
 // the fp16 scales with F16C).
 var ggmlFoldQ8_0AsmOK = ggmlSumsAsmOK && cpu.X86.HasF16C
 
+// ggmlFoldQ8_0Asm512OK says the Q8_0 fold takes eight blocks at a time in
+// AVX-512 (ggmlFoldQ8_0Asm512: F, BW, VL, DQ and VNNI) before the AVX2 loop
+// takes what is left. Tests switch it off to run the AVX2 loop alone.
+var ggmlFoldQ8_0Asm512OK = ggmlFoldQ8_0AsmOK && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
+	cpu.X86.HasAVX512VL && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VNNI
+
 // ggmlSumsAsmBuilt says the vector loops are linked in.
 const ggmlSumsAsmBuilt = true
 
@@ -66,11 +72,26 @@ func ggmlSumsQ6_KVec(src []byte, out []uint64) {
 //go:noescape
 func ggmlFoldQ8_0Asm(p *byte, n int, l *q8Lanes) int
 
+// ggmlFoldQ8_0Asm512 folds n pairs of groups of four Q8_0 blocks at p into
+// l as ggmlFoldQ8_0Go folds their 2n groups, stopping at the first pair
+// holding a group q8Group must take; it returns how many groups it folded
+// (even).
+//
+//go:noescape
+func ggmlFoldQ8_0Asm512(p *byte, n int, l *q8Lanes) int
+
+// ggmlFoldQ8_0Vec folds pairs of groups in AVX-512 where it runs, then the
+// rest (an odd last group, or the good group of a pair it stopped at) in
+// AVX2, stopping where the twin stops.
 func ggmlFoldQ8_0Vec(src []byte, l *q8Lanes) int {
-	if n := len(src) / 136; n > 0 {
-		return ggmlFoldQ8_0Asm(&src[0], n, l)
+	n, g := len(src)/136, 0
+	if ggmlFoldQ8_0Asm512OK && n >= 2 {
+		g = ggmlFoldQ8_0Asm512(&src[0], n/2, l)
 	}
-	return 0
+	if g < n {
+		g += ggmlFoldQ8_0Asm(&src[136*g], n-g, l)
+	}
+	return g
 }
 
 // ggmlFoldQ5_0Asm folds n groups of four Q5_0 blocks at p into l as

@@ -451,6 +451,251 @@ q8fret:
 	MOVQ R10, ret+24(FP)
 	RET
 
+// The Q8_0 fold in AVX-512 (kernel_ggml_q8.go): eight blocks (two groups) at
+// a time, block 8g+k and then block 8g+4+k into float64 lane k, as two
+// passes of ggmlFoldQ8_0Asm would add them. The quants of two blocks share a
+// ZMM register (blocks 0|2, 4|6, 1|3, 5|7, so that the reductions below
+// leave block k in qword k). Per 8 quants (a qword) one packed word: Σ(q+128)
+// by VPSADBW at bit 0, the zero quants at bit 16 (VPTESTNMB, a masked 1,
+// VPSADBW), and Σ(q+128)·q at bit 32 (signed, by two VPDPBUSD: the high
+// half's four products, then the low half's shifted into the high dword;
+// no field carries into the next). Two rounds of 128-bit and 64-bit lane
+// shuffles and adds leave each block's word, from which Σq = Σ(q+128) −
+// 4096 and Σq² = Σ(q+128)·q − 128·Σ(q+128) + 32·128²; the least and greatest
+// q+128 of each block come from the same shuffles over VPMINUB and VPMAXUB,
+// then three shifts within the qword.
+
+DATA q8HiDwords<>+0(SB)/8, $0xffffffff00000000
+GLOBL q8HiDwords<>(SB), RODATA|NOPTR, $8
+
+// 2^52 + 128: x | 2^52's bits, less this, is x − 128 (q from q+128)
+DATA q8Magic128<>+0(SB)/8, $0x4330000000000080
+GLOBL q8Magic128<>(SB), RODATA|NOPTR, $8
+
+// 32·128² = 524288: Σq² = Σ(q+128)·q − 128·Σ(q+128) + this
+DATA q8SqBias<>+0(SB)/8, $524288
+GLOBL q8SqBias<>(SB), RODATA|NOPTR, $8
+
+// Q8WORDS leaves in S the packed words (one per 8 quants) of the two blocks
+// whose quants are Q, and in U their quants plus 128. Z14 and Z15 are
+// scratch.
+#define Q8WORDS(Q, U, S) \
+	VPXORQ Z31, Q, U \
+	VPSADBW Z30, U, S \
+	VPTESTNMB Q, Q, K1 \
+	VMOVDQU8.Z Z29, K1, Z14 \
+	VPSADBW Z30, Z14, Z14 \
+	VPSLLQ $16, Z14, Z14 \
+	VPADDQ Z14, S, S \
+	VPANDQ Z28, Q, Z14 \
+	VPDPBUSD Z14, U, S \
+	VPSLLQ $32, U, Z15 \
+	VPSLLQ $32, Q, Z14 \
+	VPDPBUSD Z14, Z15, S
+
+// BYTEREDUCE leaves in byte 0 of each qword of R the OP (VPMINUB or
+// VPMAXUB) of its eight bytes (Z14 scratch).
+#define BYTEREDUCE(OP, R) \
+	VPSRLQ $32, R, Z14 \
+	OP Z14, R, R \
+	VPSRLQ $16, R, Z14 \
+	OP Z14, R, R \
+	VPSRLQ $8, R, Z14 \
+	OP Z14, R, R
+
+// func ggmlFoldQ8_0Asm512(p *byte, n int, l *q8Lanes) int
+//
+// Folds n pairs of groups (272 bytes each) at p, stopping at the first pair
+// with a zero or non-finite scale; returns the groups folded (twice the
+// pairs).
+//
+// Registers: SI the pair, CX pairs left, DI l, R10 groups done; Z8 the eight
+// d; Y21, Y20 the lanes' sums and sums of squares, Z19 the zero counts of
+// lanes k and k+4 (added at the end), Y18, Y17 the lanes' extremes, K4 and
+// K5 the blocks where a −0 or a +0 occurred; constants in Z22-Z31.
+TEXT ·ggmlFoldQ8_0Asm512(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ l+16(FP), DI
+	XORQ R10, R10
+	TESTQ CX, CX
+	JLE q8zret
+	VPBROADCASTQ ggmlSignBit<>(SB), Z31
+	VPXORQ Z30, Z30, Z30
+	VPBROADCASTQ ggmlOnes8<>(SB), Z29
+	VPBROADCASTQ q8HiDwords<>(SB), Z28
+	VPBROADCASTQ q8Mask16<>(SB), Z27
+	VPBROADCASTQ q8Mask8<>(SB), Z26
+	VPBROADCASTQ q8Magic<>(SB), Z25
+	VPBROADCASTQ q8Magic4096<>(SB), Z24
+	VPBROADCASTQ q8Magic128<>(SB), Z23
+	VPBROADCASTQ q8SqBias<>(SB), Z22
+	VMOVUPD 0(DI), Y21
+	VMOVUPD 32(DI), Y20
+	VPXORQ Z19, Z19, Z19
+	VMOVUPD 96(DI), Y18
+	VMOVUPD 128(DI), Y17
+	KXORB K4, K4, K4
+	KXORB K5, K5, K5
+
+q8zloop:
+	// the eight scales: stop at a non-finite or zero one
+	MOVWQZX 0(SI), AX
+	MOVWQZX 34(SI), BX
+	SHLQ $16, BX
+	ORQ BX, AX
+	MOVWQZX 68(SI), BX
+	SHLQ $32, BX
+	ORQ BX, AX
+	MOVWQZX 102(SI), BX
+	SHLQ $48, BX
+	ORQ BX, AX
+	MOVWQZX 136(SI), DX
+	MOVWQZX 170(SI), BX
+	SHLQ $16, BX
+	ORQ BX, DX
+	MOVWQZX 204(SI), BX
+	SHLQ $32, BX
+	ORQ BX, DX
+	MOVWQZX 238(SI), BX
+	SHLQ $48, BX
+	ORQ BX, DX
+	VMOVQ AX, X0
+	VPINSRQ $1, DX, X0, X0
+	VPAND q8Exp16<>(SB), X0, X1
+	VPCMPEQW q8Exp16<>(SB), X1, X1
+	VPAND q8Abs16<>(SB), X0, X2
+	VPXOR X3, X3, X3
+	VPCMPEQW X3, X2, X2
+	VPOR X2, X1, X1
+	VPMOVMSKB X1, BX
+	TESTL BX, BX
+	JNZ q8zstop
+	VCVTPH2PS X0, Y0
+	VCVTPS2PD Y0, Z8
+
+	// the packed words, two blocks per register
+	VMOVDQU 2(SI), Y10
+	VINSERTI64X4 $1, 70(SI), Z10, Z10
+	VMOVDQU 138(SI), Y11
+	VINSERTI64X4 $1, 206(SI), Z11, Z11
+	VMOVDQU 36(SI), Y12
+	VINSERTI64X4 $1, 104(SI), Z12, Z12
+	VMOVDQU 172(SI), Y13
+	VINSERTI64X4 $1, 240(SI), Z13, Z13
+	Q8WORDS(Z10, Z0, Z4)
+	Q8WORDS(Z11, Z1, Z5)
+	Q8WORDS(Z12, Z2, Z6)
+	Q8WORDS(Z13, Z3, Z7)
+	// each block's word: blocks 0, 2, 4, 6 and 1, 3, 5, 7, then 0-7
+	VSHUFI64X2 $0x88, Z5, Z4, Z14
+	VSHUFI64X2 $0xDD, Z5, Z4, Z15
+	VPADDQ Z15, Z14, Z4
+	VSHUFI64X2 $0x88, Z7, Z6, Z14
+	VSHUFI64X2 $0xDD, Z7, Z6, Z15
+	VPADDQ Z15, Z14, Z6
+	VPUNPCKLQDQ Z6, Z4, Z14
+	VPUNPCKHQDQ Z6, Z4, Z15
+	VPADDQ Z15, Z14, Z4
+
+	// sum += d·(Σ(q+128) − 4096), lanes k then k+4
+	VPANDQ Z27, Z4, Z5
+	VPORQ Z25, Z5, Z15
+	VSUBPD Z24, Z15, Z15
+	VMULPD Z8, Z15, Z15
+	VADDPD Y15, Y21, Y21
+	VEXTRACTF64X4 $1, Z15, Y15
+	VADDPD Y15, Y21, Y21
+	// sq += d·d·(Σ(q+128)·q − 128·Σ(q+128) + 524288)
+	VPSRAQ $32, Z4, Z6
+	VPSLLQ $7, Z5, Z5
+	VPSUBQ Z5, Z6, Z6
+	VPADDQ Z22, Z6, Z6
+	VPORQ Z25, Z6, Z6
+	VSUBPD Z25, Z6, Z6
+	VMULPD Z8, Z8, Z15
+	VMULPD Z6, Z15, Z15
+	VADDPD Y15, Y20, Y20
+	VEXTRACTF64X4 $1, Z15, Y15
+	VADDPD Y15, Y20, Y20
+	// zeros += the zero quants; their signs: d's, in the blocks with some
+	VPSRLQ $16, Z4, Z6
+	VPANDQ Z26, Z6, Z6
+	VPADDQ Z6, Z19, Z19
+	VPTESTMQ Z6, Z6, K1
+	VPMOVQ2M Z8, K2
+	KANDB K2, K1, K3
+	KORB K3, K4, K4
+	KANDNB K1, K2, K3
+	KORB K3, K5, K5
+
+	// the extremes: each block's least and greatest q+128
+	VSHUFI64X2 $0x88, Z1, Z0, Z14
+	VSHUFI64X2 $0xDD, Z1, Z0, Z15
+	VPMINUB Z15, Z14, Z0
+	VPMAXUB Z15, Z14, Z1
+	VSHUFI64X2 $0x88, Z3, Z2, Z14
+	VSHUFI64X2 $0xDD, Z3, Z2, Z15
+	VPMINUB Z15, Z14, Z2
+	VPMAXUB Z15, Z14, Z3
+	VPUNPCKLQDQ Z2, Z0, Z14
+	VPUNPCKHQDQ Z2, Z0, Z15
+	VPMINUB Z15, Z14, Z0
+	VPUNPCKLQDQ Z3, Z1, Z14
+	VPUNPCKHQDQ Z3, Z1, Z15
+	VPMAXUB Z15, Z14, Z1
+	BYTEREDUCE(VPMINUB, Z0)
+	BYTEREDUCE(VPMAXUB, Z1)
+	// qmin·d and qmax·d, the lesser to lo, the greater to hi, lanes k then k+4
+	VPANDQ Z26, Z0, Z0
+	VPORQ Z25, Z0, Z0
+	VSUBPD Z23, Z0, Z0
+	VPANDQ Z26, Z1, Z1
+	VPORQ Z25, Z1, Z1
+	VSUBPD Z23, Z1, Z1
+	VMULPD Z8, Z0, Z0
+	VMULPD Z8, Z1, Z1
+	VMINPD Z1, Z0, Z2
+	VMAXPD Z1, Z0, Z3
+	VMINPD Y18, Y2, Y18
+	VMAXPD Y17, Y3, Y17
+	VEXTRACTF64X4 $1, Z2, Y2
+	VEXTRACTF64X4 $1, Z3, Y3
+	VMINPD Y18, Y2, Y18
+	VMAXPD Y17, Y3, Y17
+	ADDQ $272, SI
+	ADDQ $2, R10
+	DECQ CX
+	JNZ q8zloop
+
+q8zstop:
+	VMOVUPD Y21, 0(DI)
+	VMOVUPD Y20, 32(DI)
+	VEXTRACTI64X4 $1, Z19, Y14
+	VPADDQ Y14, Y19, Y19
+	VMOVDQU 64(DI), Y14
+	VPADDQ Y14, Y19, Y19
+	VMOVDQU64 Y19, 64(DI)
+	VMOVUPD Y18, 96(DI)
+	VMOVUPD Y17, 128(DI)
+	KMOVB K4, AX
+	ORQ 160(DI), AX
+	XORL BX, BX
+	TESTQ AX, AX
+	SETNE BL
+	MOVQ BX, 160(DI)
+	KMOVB K5, AX
+	ORQ 168(DI), AX
+	XORL BX, BX
+	TESTQ AX, AX
+	SETNE BL
+	MOVQ BX, 168(DI)
+	VZEROUPPER
+
+q8zret:
+	MOVQ R10, ret+24(FP)
+	RET
+
 // q5Spread spreads byte i/8 of a broadcast qh over bytes i (VPSHUFB): the
 // Q5_0 fold tests bit i%8 of each against 1 << i%8.
 DATA q5Spread<>+0(SB)/8, $0x0000000000000000

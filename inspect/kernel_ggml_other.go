@@ -9,6 +9,9 @@ var ggmlSumsAsmOK = false
 // ggmlFoldQ8_0AsmOK says the Q8_0 fold's vector loop runs here.
 var ggmlFoldQ8_0AsmOK = false
 
+// ggmlFoldQ8_0Asm512OK says the Q8_0 fold's AVX-512 loop runs here.
+var ggmlFoldQ8_0Asm512OK = false
+
 // ggmlSumsAsmBuilt says the vector loops are linked in.
 const ggmlSumsAsmBuilt = false
 

@@ -145,16 +145,20 @@ func FuzzGGMLSums(f *testing.F) {
 }
 
 // ggmlFoldCase is one type folded into lanes: the vector loop (the Go twin
-// where none is built) and the twin.
+// where none is built) and the twin; avx512 says whether Q8_0's AVX-512 loop
+// takes its pairs of groups (ggmlFoldQ8_0Asm512OK while vec runs).
 type ggmlFoldCase struct {
 	ty        ggml.Type
+	path      string
+	avx512    bool
 	vec, twin func(src []byte, l *q8Lanes) int
 }
 
 func ggmlFoldCases() []ggmlFoldCase {
 	return []ggmlFoldCase{
-		{ggml.Q8_0, ggmlFoldQ8_0Vec, ggmlFoldQ8_0Go},
-		{ggml.Q5_0, ggmlFoldQ5_0Vec, ggmlFoldQ5_0Go},
+		{ggml.Q8_0, "AVX-512 and AVX2", true, ggmlFoldQ8_0Vec, ggmlFoldQ8_0Go},
+		{ggml.Q8_0, "AVX2", false, ggmlFoldQ8_0Vec, ggmlFoldQ8_0Go},
+		{ggml.Q5_0, "AVX2", false, ggmlFoldQ5_0Vec, ggmlFoldQ5_0Go},
 	}
 }
 
@@ -162,10 +166,13 @@ func ggmlFoldCases() []ggmlFoldCase {
 // lanes and wants the same groups folded and the same lanes, bit for bit.
 func checkGGMLFold(t *testing.T, c ggmlFoldCase, what string, src []byte, l q8Lanes) {
 	t.Helper()
+	save := ggmlFoldQ8_0Asm512OK
+	defer func() { ggmlFoldQ8_0Asm512OK = save }()
+	ggmlFoldQ8_0Asm512OK = save && c.avx512
 	got, want := l, l
 	n, m := c.vec(src, &got), c.twin(src, &want)
 	if n != m || !reflect.DeepEqual(got, want) {
-		t.Fatalf("%v fold %s (%d bytes): %d groups, lanes %+v; the twin %d, %+v", c.ty, what, len(src), n, got, m, want)
+		t.Fatalf("%v fold (%s) %s (%d bytes): %d groups, lanes %+v; the twin %d, %+v", c.ty, c.path, what, len(src), n, got, m, want)
 	}
 }
 
@@ -194,12 +201,22 @@ func needGGMLFoldAsm(t *testing.T) {
 	}
 }
 
+// needGGMLFoldAsm512 stops a test of Q8_0's AVX-512 loop on an x86-64 build
+// whose CPU cannot run it.
+func needGGMLFoldAsm512(t *testing.T) {
+	t.Helper()
+	needGGMLFoldAsm(t)
+	if ggmlSumsAsmBuilt && !ggmlFoldQ8_0Asm512OK {
+		testenv.Missing(t, "this CPU lacks AVX-512 (F, BW, VL, DQ, VNNI), so the Q8_0 fold's AVX-512 loop cannot run", "run on an x86-64 CPU with AVX-512 VNNI")
+	}
+}
+
 // TestGGMLFoldAsm holds the Q8_0 and Q5_0 folds' vector loops to their Go
 // twins: on weight-like and adversarial blocks (zero, non-finite, negative
 // and subnormal scales stop them where the twins stop), from fresh and used
 // lanes, at every alignment.
 func TestGGMLFoldAsm(t *testing.T) {
-	needGGMLFoldAsm(t)
+	needGGMLFoldAsm512(t)
 	rng := rand.New(rand.NewPCG(65, 66))
 	for _, c := range ggmlFoldCases() {
 		tr, _ := c.ty.Traits()
@@ -225,11 +242,77 @@ func TestGGMLFoldAsm(t *testing.T) {
 	}
 }
 
+// TestGGMLFoldQ8_0Pairs holds Q8_0's fold, with and without its AVX-512
+// loop, to the Go twin where the pairs of groups matter: random quant bytes
+// under random finite scales (subnormal and negative ones included), one
+// zero, NaN or infinite scale in any of a pair's eight blocks or none, odd
+// and even group counts; blocks whose every quant is one value (each of the
+// 256); and whole passes through intQ8_0 (the tail blocks, the group a loop
+// stopped at), whose accumulators must match the twin's bit for bit.
+func TestGGMLFoldQ8_0Pairs(t *testing.T) {
+	needGGMLFoldAsm512(t)
+	rng := rand.New(rand.NewPCG(67, 68))
+	bad := []uint16{0x0000, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0xfe01}
+	randomBlocks := func(blocks int) []byte {
+		src := randomBits(rng, 34*blocks)
+		for k := 0; k < blocks; k++ {
+			h := uint16(rng.Uint32()) &^ 0x4000 // finite
+			if h&0x7fff == 0 {
+				h |= 1
+			}
+			if rng.IntN(4) == 0 {
+				h &= 0x83ff // subnormal
+				h |= 1
+			}
+			binary.LittleEndian.PutUint16(src[34*k:], h)
+		}
+		return src
+	}
+	for _, c := range ggmlFoldCases()[:2] {
+		for round := 0; round < 400; round++ {
+			groups := 1 + rng.IntN(21)
+			src := randomBlocks(4 * groups)
+			if round%2 == 1 {
+				k := rng.IntN(4 * groups)
+				binary.LittleEndian.PutUint16(src[34*k:], bad[rng.IntN(len(bad))])
+			}
+			checkGGMLFold(t, c, "random quants", src, q8StartLanes(rng))
+		}
+		for v := 0; v < 256; v++ {
+			src := randomBlocks(4 * (2 + v%3))
+			for k := 0; k < len(src)/34; k++ {
+				for j := 2; j < 34; j++ {
+					src[34*k+j] = byte(v)
+				}
+			}
+			checkGGMLFold(t, c, "uniform quants", src, q8StartLanes(rng))
+		}
+	}
+	save, saveQ8 := ggmlFoldQ8_0Asm512OK, ggmlFoldQ8_0AsmOK
+	defer func() { ggmlFoldQ8_0Asm512OK, ggmlFoldQ8_0AsmOK = save, saveQ8 }()
+	for round := 0; round < 200; round++ {
+		src := randomBlocks(1 + rng.IntN(120))
+		if round%3 == 1 {
+			k := rng.IntN(len(src) / 34)
+			binary.LittleEndian.PutUint16(src[34*k:], bad[rng.IntN(2)]) // zero: folded by q8Group
+		}
+		ggmlFoldQ8_0Asm512OK, ggmlFoldQ8_0AsmOK = save, saveQ8
+		got, gotOK := intQ8_0(src)
+		ggmlFoldQ8_0Asm512OK = false
+		avx2, avx2OK := intQ8_0(src)
+		ggmlFoldQ8_0AsmOK = false
+		want, wantOK := intQ8_0(src)
+		if gotOK != wantOK || avx2OK != wantOK || !reflect.DeepEqual(got, want) || !reflect.DeepEqual(avx2, want) {
+			t.Fatalf("intQ8_0 of %d blocks: AVX-512 %v %+v, AVX2 %v %+v, the twin %v %+v", len(src)/34, gotOK, got, avx2OK, avx2, wantOK, want)
+		}
+	}
+}
+
 // FuzzGGMLFold holds the folds' vector loops to their twins on arbitrary
 // bytes (any scale: a loop must stop where its twin stops).
 func FuzzGGMLFold(f *testing.F) {
 	f.Add(uint8(0), make([]byte, 136))
-	f.Add(uint8(1), make([]byte, 88))
+	f.Add(uint8(2), make([]byte, 88))
 	f.Add(uint8(0), []byte{0x00, 0x3c, 0x80, 0x7f, 0x00, 0x01})
 	cases := ggmlFoldCases()
 	f.Fuzz(func(t *testing.T, k uint8, data []byte) {
