@@ -775,14 +775,16 @@ func q6Code(b *[210]byte, j, l int) byte {
 func intQ6_K(src []byte) (Acc, bool) {
 	f := newIntFold()
 	var sums [ggmlSumsBatch]uint64
-	i := 0                           // the block's first word in sums, over 16
 	const batch = ggmlSumsBatch / 16 // super-blocks
+	var supers [batch]q6kSuper
+	i := 0 // the block's index in supers (its first word in sums, over 16)
 	for off := 0; off+210 <= len(src); off, i = off+210, i+1 {
 		if i == batch {
 			i = 0
 		}
 		if i == 0 {
 			ggmlSumsQ6_K(src[off:min(off+210*batch, len(src))], sums[:])
+			ggmlSupersQ6_K(src[off:min(off+210*batch, len(src))], sums[:], supers[:])
 		}
 		b := (*[210]byte)(src[off:])
 		hd := binary.LittleEndian.Uint16(b[208:])
@@ -810,38 +812,20 @@ func intQ6_K(src []byte) (Acc, bool) {
 		}
 		// Over the unit u a sub-block adds md·sc·Σq and (md·sc)²·Σq², and
 		// Σq = c1 − 16·32, Σq² = c2 − 64·c1 + 16·32² from its code sums c1,
-		// c2: the super-block adds md·(Σsc·c1 − 512·Σsc) and md²·(Σsc²·c2 −
-		// 64·Σsc²·c1 + 16384·Σsc²), the brackets Σsc·Σq and Σsc²·Σq² at most
-		// 2^20 and 2^32 (the products below 2^31 and 2^54).
-		var a1, a0, b2, b1, b0 int64
-		var zeros, neg, pos uint64
-		amax := int64(0)
+		// c2: the super-block adds md·Σsc·Σq and md²·Σsc²·Σq² (q6kSuper's s1
+		// and s2, at most 2^20 and 2^32; the products below 2^31 and 2^54).
+		// A zero value (q = 0) is −0 when d and sc differ in sign.
+		r := &supers[i]
 		dneg := uint64(md) >> 63
-		for j, t := range words {
-			c := int64(int8(sc[j]))
-			c1, c2 := int64(t&0xffff), int64(t>>32)
-			a1 += c * c1
-			a0 += c
-			b2 += c * c * c2
-			b1 += c * c * c1
-			b0 += c * c
-			z := t >> 16 & 0xffff
-			zeros += z
-			// a zero value (q = 0) is −0 when d and sc differ in sign
-			some, m := uint64(-int64(z))>>63, dneg^uint64(c)>>63
-			neg |= some & m
-			pos |= some &^ m
-			amax = max(amax, c^(c>>63)-(c>>63))
-		}
 		f.n += 256
-		f.zeros += zeros
-		f.sum += u * float64(md*(a1-512*a0))
-		f.sq += u * u * float64(md*md*(b2-64*b1+16384*b0))
-		f.negZero |= neg
-		f.posZero |= pos
+		f.zeros += r.zeros
+		f.sum += u * float64(md*r.s1)
+		f.sq += u * u * float64(md*md*r.s2)
+		f.negZero |= dneg&r.zpos | (1-dneg)&r.zneg
+		f.posZero |= dneg&r.zneg | (1-dneg)&r.zpos
 		// The super-block's values lie within ±32·|md|·max|sc| units: look
 		// at its sub-blocks' extremes only when that could extend the pass's.
-		if bound := 32 * abs64(md) * amax; float64(-bound)*u < f.lo || float64(bound)*u > f.hi {
+		if bound := 32 * abs64(md) * int64(r.amax); float64(-bound)*u < f.lo || float64(bound)*u > f.hi {
 			for j := range words {
 				f.q6kExtremes(md, u, int64(int8(sc[j])), b, j)
 			}

@@ -65,6 +65,19 @@ func ggmlSumsQ6_KVec(src []byte, out []uint64) {
 	}
 }
 
+// ggmlSupersQ6_KAsm writes, for each of n Q6_K super-blocks at p (210 bytes
+// apart) whose q6Sums words are at words (16 apart), its q6kSuper to
+// out[i].
+//
+//go:noescape
+func ggmlSupersQ6_KAsm(p *byte, words *uint64, n int, out *q6kSuper)
+
+func ggmlSupersQ6_KVec(src []byte, words []uint64, out []q6kSuper) {
+	if n := len(src) / 210; n > 0 {
+		ggmlSupersQ6_KAsm(&src[0], &words[:16*n][0], n, &out[:n][0])
+	}
+}
+
 // ggmlFoldQ8_0Asm folds n groups of four Q8_0 blocks at p into l as
 // ggmlFoldQ8_0Go does, stopping at the first group q8Group must take; it
 // returns how many it folded.

@@ -216,6 +216,113 @@ q6kloop:
 q6kdone:
 	RET
 
+// The Q6_K super-block sums (q6kSuper, kernel_ggml_sums.go): from the
+// sixteen q6Sums words and the sixteen int8 scales sc, four sub-blocks per
+// register: Σq = c1 − 512 and Σq² = c2 − 64·c1 + 16384 in 64-bit lanes, then
+// sc·Σq and sc²·Σq² by VPMULDQ (each below 2^31 in magnitude), added up
+// over the four registers and then the lanes.
+
+DATA q6k512<>+0(SB)/8, $512
+GLOBL q6k512<>(SB), RODATA|NOPTR, $8
+
+DATA q6k16384<>+0(SB)/8, $16384
+GLOBL q6k16384<>(SB), RODATA|NOPTR, $8
+
+// Q6SUPER adds the four sub-blocks r*4 to r*4+3 of the super-block at SI
+// (words at DI) to Y8 (Σsc·Σq), Y9 (Σsc²·Σq²) and Y10 (zero values), ORs
+// into Y7 the lanes where one has zero values and sc < 0, and ANDs into Y6
+// the lanes where none has zero values or sc < 0.
+#define Q6SUPER(r) \
+	VMOVDQU (32*r)(DI), Y0 \
+	VPMOVSXBQ (192+4*r)(SI), Y1 \
+	VPAND Y13, Y0, Y2 \
+	VPSRLQ $32, Y0, Y3 \
+	VPSRLQ $16, Y0, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPADDQ Y4, Y10, Y10 \
+	VPSLLQ $6, Y2, Y5 \
+	VPSUBQ Y5, Y3, Y3 \
+	VPADDQ Y11, Y3, Y3 \
+	VPSUBQ Y12, Y2, Y2 \
+	VPMULDQ Y1, Y2, Y2 \
+	VPADDQ Y2, Y8, Y8 \
+	VPMULDQ Y1, Y1, Y5 \
+	VPMULDQ Y5, Y3, Y3 \
+	VPADDQ Y3, Y9, Y9 \
+	VPCMPEQQ Y14, Y4, Y4 \
+	VPCMPGTQ Y1, Y14, Y5 \
+	VPANDN Y5, Y4, Y2 \
+	VPOR Y2, Y7, Y7 \
+	VPOR Y5, Y4, Y2 \
+	VPAND Y2, Y6, Y6
+
+// HSUMQ stores the sum of the four 64-bit lanes of R (X15 scratch) at dst.
+#define HSUMQ(R, X, dst) \
+	VEXTRACTI128 $1, R, X15 \
+	VPADDQ X15, X, X \
+	VPSHUFD $0x4E, X, X15 \
+	VPADDQ X15, X, X \
+	VMOVQ X, dst
+
+// func ggmlSupersQ6_KAsm(p *byte, words *uint64, n int, out *q6kSuper)
+TEXT ·ggmlSupersQ6_KAsm(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ words+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ out+24(FP), R8
+	TESTQ CX, CX
+	JLE q6sdone
+	VPBROADCASTQ q8Mask16<>(SB), Y13
+	VPBROADCASTQ q6k512<>(SB), Y12
+	VPBROADCASTQ q6k16384<>(SB), Y11
+	VPXOR Y14, Y14, Y14
+
+q6sloop:
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y7, Y7, Y7
+	VPCMPEQQ Y6, Y6, Y6
+	Q6SUPER(0)
+	Q6SUPER(1)
+	Q6SUPER(2)
+	Q6SUPER(3)
+	HSUMQ(Y8, X8, 0(R8))
+	HSUMQ(Y9, X9, 8(R8))
+	HSUMQ(Y10, X10, 16(R8))
+	VMOVMSKPD Y7, AX
+	XORL BX, BX
+	TESTL AX, AX
+	SETNE BL
+	MOVQ BX, 24(R8)
+	VMOVMSKPD Y6, AX
+	XORL BX, BX
+	CMPL AX, $15
+	SETNE BL
+	MOVQ BX, 32(R8)
+	// the largest |sc|: 255 − it is the least of 255 − |sc|, by VPHMINPOSUW
+	VMOVDQU 192(SI), X0
+	VPABSB X0, X0
+	VPCMPEQB X1, X1, X1
+	VPXOR X1, X0, X0
+	VPSRLW $8, X0, X1
+	VPMINUB X1, X0, X0
+	VPAND q8Low8w<>(SB), X0, X0
+	VPHMINPOSUW X0, X0
+	VMOVD X0, AX
+	MOVBQZX AX, AX
+	XORQ $255, AX
+	MOVQ AX, 40(R8)
+	ADDQ $210, SI
+	ADDQ $128, DI
+	ADDQ $48, R8
+	DECQ CX
+	JNZ q6sloop
+	VZEROUPPER
+
+q6sdone:
+	RET
+
 // The Q8_0 fold (kernel_ggml_q8.go): four blocks at a time, block k of a
 // group into float64 lane k.
 

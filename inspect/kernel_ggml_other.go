@@ -18,6 +18,9 @@ const ggmlSumsAsmBuilt = false
 func ggmlSumsQ4_0Vec(src []byte, out []uint64)   { ggmlSumsQ4_0Go(src, out) }
 func ggmlSumsQ4_KVec(src []byte, out []uint64)   { ggmlSumsQ4_KGo(src, out) }
 func ggmlSumsQ6_KVec(src []byte, out []uint64)   { ggmlSumsQ6_KGo(src, out) }
+func ggmlSupersQ6_KVec(src []byte, words []uint64, out []q6kSuper) {
+	ggmlSupersQ6_KGo(src, words, out)
+}
 func ggmlFoldQ8_0Vec(src []byte, l *q8Lanes) int { return ggmlFoldQ8_0Go(src, l) }
 func ggmlFoldQ5_0Vec(src []byte, l *q8Lanes) int { return ggmlFoldQ5_0Go(src, l) }
 

@@ -72,3 +72,49 @@ func ggmlSumsQ6_KGo(src []byte, out []uint64) {
 		}
 	}
 }
+
+// q6kSuper is what intQ6_K needs of a Q6_K super-block beyond its scale d:
+// the sums over its sixteen sub-blocks (sc their int8 scales) of sc·Σq and
+// sc²·Σq² (q = code − 32; below 2^20 and 2^32 in magnitude), its zero
+// values, whether a sub-block with zero values has sc < 0 (zneg) or sc ≥ 0
+// (zpos), and the largest |sc|.
+type q6kSuper struct {
+	s1, s2     int64
+	zeros      uint64
+	zneg, zpos uint64 // 0 or 1
+	amax       uint64
+}
+
+// ggmlSupersQ6_K writes the q6kSuper of each whole Q6_K super-block of src
+// to out, from its sixteen q6Sums words in words (as ggmlSumsQ6_K writes
+// them).
+func ggmlSupersQ6_K(src []byte, words []uint64, out []q6kSuper) {
+	if ggmlSumsAsmOK {
+		ggmlSupersQ6_KVec(src, words, out)
+		return
+	}
+	ggmlSupersQ6_KGo(src, words, out)
+}
+
+// ggmlSupersQ6_KGo is the Go twin of ggmlSupersQ6_K's vector loop.
+func ggmlSupersQ6_KGo(src []byte, words []uint64, out []q6kSuper) {
+	for i := 0; 210*i+210 <= len(src); i++ {
+		var r q6kSuper
+		for j, t := range (*[16]uint64)(words[16*i:]) {
+			c := int64(int8(src[210*i+192+j]))
+			c1, c2 := int64(t&0xffff), int64(t>>32)
+			r.s1 += c * (c1 - 16*32)
+			r.s2 += c * c * (c2 - 64*c1 + 16*32*32)
+			z := t >> 16 & 0xffff
+			r.zeros += z
+			if z > 0 && c < 0 {
+				r.zneg = 1
+			}
+			if z > 0 && c >= 0 {
+				r.zpos = 1
+			}
+			r.amax = max(r.amax, uint64(abs64(c)))
+		}
+		out[i] = r
+	}
+}

@@ -88,6 +88,51 @@ func TestGGMLSumsAsm(t *testing.T) {
 	}
 }
 
+// TestGGMLSupersQ6_K holds the Q6_K super-block sums' vector loop to its Go
+// twin: on random bytes (every scale byte, so sc = −128, 0 and 127 among
+// them), adversarial passes, and super-blocks whose every code and scale
+// byte is one value (each of the 256), at several lengths.
+func TestGGMLSupersQ6_K(t *testing.T) {
+	needGGMLSumsAsm(t)
+	rng := rand.New(rand.NewPCG(69, 70))
+	check := func(what string, src []byte) {
+		t.Helper()
+		n := len(src) / 210
+		words := make([]uint64, 16*n)
+		ggmlSumsQ6_KGo(src, words)
+		got, want := make([]q6kSuper, n+1), make([]q6kSuper, n+1)
+		got[n], want[n] = q6kSuper{s1: 7}, q6kSuper{s1: 7} // nothing written past the blocks
+		ggmlSupersQ6_KVec(src, words, got)
+		ggmlSupersQ6_KGo(src, words, want)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s (%d super-blocks): super-block %d is %+v, the twin's %+v", what, n, i, got[i], want[i])
+			}
+		}
+	}
+	for _, n := range []int{0, 1, 2, 3, 16, 17} {
+		for round := 0; round < 20; round++ {
+			check("random", randomBits(rng, 210*n+rng.IntN(210)))
+			check("adversarial", adversarialPass(rng, ggml.Q6_K, n))
+		}
+	}
+	for v := 0; v < 256; v++ {
+		src := randomBits(rng, 2*210)
+		for i := 0; i < 2; i++ {
+			for j := 0; j < 208; j++ {
+				src[210*i+j] = byte(v)
+			}
+		}
+		check("uniform", src)
+		for i := 0; i < 2; i++ {
+			for j := 192; j < 208; j++ {
+				src[210*i+j] = byte(rng.IntN(256))
+			}
+		}
+		check("uniform codes", src)
+	}
+}
+
 // TestGGMLIntKernelsSumsTwin runs the integer kernels with the vector loops
 // (the quant sums, the Q8_0 fold) and with their Go twins: the accumulators must be identical, bit for
 // bit, and the kernel must take or hand back the same passes.
