@@ -861,22 +861,61 @@ func (f *intFold) q6kExtremes(md int64, u float64, sc int64, b *[210]byte, j int
 	if sc == 0 || (-bound >= f.lo && bound <= f.hi) {
 		return
 	}
-	// the codes of sub-block j, as q6Code reads them
-	h, k, is := j>>3, j>>1&3, j&1
-	ql := (*[16]byte)(b[64*h+32*(k&1)+16*is:])
-	qh := (*[16]byte)(b[128+32*h+16*is:])
-	nib, pair := uint(4*(k>>1)), uint(2*k)
-	clo, chi := byte(63), byte(0)
-	for l := range ql {
-		c := ql[l]>>nib&15 | qh[l]>>pair&3<<4
-		clo, chi = min(clo, c), max(chi, c)
-	}
+	clo, chi := q6kCodeRange(b, j)
 	A := md * sc
 	lo, hi := A*(int64(clo)-32), A*(int64(chi)-32)
 	if lo > hi {
 		lo, hi = hi, lo
 	}
 	f.lo, f.hi = min(f.lo, float64(lo)*u), max(f.hi, float64(hi)*u)
+}
+
+// q6kCodeRange is the least and the greatest code of sub-block j of a Q6_K
+// super-block, eight codes to a uint64 (six bits to a byte, so that the
+// bytes compare without borrows): the two words' bytes paired, then halved
+// three times, the greatest kept as 63 minus it beside the least.
+// q6kCodeRangeGo is its plain twin (TestQ6KCodeRange).
+func q6kCodeRange(b *[210]byte, j int) (clo, chi byte) {
+	h, k, is := j>>3, j>>1&3, j&1
+	ql := b[64*h+32*(k&1)+16*is:]
+	qh := b[128+32*h+16*is:]
+	nib, pair := uint(4*(k>>1)), uint(2*k)
+	const lo4, bits45 = 0x0f0f0f0f0f0f0f0f, 0x3030303030303030
+	code := func(o int) uint64 {
+		return binary.LittleEndian.Uint64(ql[o:])>>nib&lo4 | binary.LittleEndian.Uint64(qh[o:])>>pair<<4&bits45
+	}
+	x, y := code(0), code(8)
+	m := bytesGE(x, y)
+	lo, hi := y&m|x&^m, x&m|y&^m
+	hi ^= 0x3f3f3f3f3f3f3f3f // 63 − each
+	lo, hi = bytesMin(lo, lo>>32), bytesMin(hi, hi>>32)
+	w := lo&0xffffffff | hi<<32
+	w = bytesMin(w, w>>16)
+	w = bytesMin(w, w>>8)
+	return byte(w), 63 - byte(w>>32)
+}
+
+// bytesGE is 0xff in each byte where that of a is at least that of b (bytes
+// below 128), 0 elsewhere.
+func bytesGE(a, b uint64) uint64 {
+	return ((a | 0x8080808080808080) - b) >> 7 & 0x0101010101010101 * 0xff
+}
+
+// bytesMin is the least of each pair of bytes of a and b (bytes below 128).
+func bytesMin(a, b uint64) uint64 {
+	m := bytesGE(a, b)
+	return b&m | a&^m
+}
+
+// q6kCodeRangeGo is the plain twin of q6kCodeRange: the codes as q6Code
+// reads them, one by one.
+func q6kCodeRangeGo(b *[210]byte, j int) (clo, chi byte) {
+	clo, chi = 63, 0
+	for l := 0; l < 16; l++ {
+		c := q6Code(b, j, l)
+		clo, chi = min(clo, c), max(chi, c)
+	}
+	return clo, chi
 }
 
 // hasZeroByte says whether a byte of x is zero.
