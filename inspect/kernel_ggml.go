@@ -777,14 +777,19 @@ func intQ6_K(src []byte) (Acc, bool) {
 	var sums [ggmlSumsBatch]uint64
 	const batch = ggmlSumsBatch / 16 // super-blocks
 	var supers [batch]q6kSuper
-	i := 0 // the block's index in supers (its first word in sums, over 16)
+	var ext [batch][2]int32 // where ggmlExtremesQ6_KAsmOK
+	i := 0                  // the block's index in supers (its first word in sums, over 16)
 	for off := 0; off+210 <= len(src); off, i = off+210, i+1 {
 		if i == batch {
 			i = 0
 		}
 		if i == 0 {
-			ggmlSumsQ6_K(src[off:min(off+210*batch, len(src))], sums[:])
-			ggmlSupersQ6_K(src[off:min(off+210*batch, len(src))], sums[:], supers[:])
+			part := src[off:min(off+210*batch, len(src))]
+			ggmlSumsQ6_K(part, sums[:])
+			ggmlSupersQ6_K(part, sums[:], supers[:])
+			if ggmlExtremesQ6_KAsmOK {
+				ggmlExtremesQ6_K(part, ext[:])
+			}
 		}
 		b := (*[210]byte)(src[off:])
 		hd := binary.LittleEndian.Uint16(b[208:])
@@ -823,6 +828,17 @@ func intQ6_K(src []byte) (Acc, bool) {
 		f.sq += u * u * float64(md*md*r.s2)
 		f.negZero |= dneg&r.zpos | (1-dneg)&r.zneg
 		f.posZero |= dneg&r.zneg | (1-dneg)&r.zpos
+		if ggmlExtremesQ6_KAsmOK {
+			// its extremes, md times the least and greatest sc·q (no sc is 0
+			// here): the same as the sub-blocks' below, min and max being
+			// exact
+			lo, hi := md*int64(ext[i][0]), md*int64(ext[i][1])
+			if md < 0 {
+				lo, hi = hi, lo
+			}
+			f.lo, f.hi = min(f.lo, float64(lo)*u), max(f.hi, float64(hi)*u)
+			continue
+		}
 		// The super-block's values lie within ±32·|md|·max|sc| units: look
 		// at its sub-blocks' extremes only when that could extend the pass's.
 		if bound := 32 * abs64(md) * int64(r.amax); float64(-bound)*u < f.lo || float64(bound)*u > f.hi {

@@ -78,6 +78,24 @@ func ggmlSupersQ6_KVec(src []byte, words []uint64, out []q6kSuper) {
 	}
 }
 
+// ggmlExtremesQ6_KAsmOK says ggmlExtremesQ6_K runs in AVX-512 here (F and
+// BW); otherwise intQ6_K finds the extremes sub-block by sub-block. Tests
+// switch it off.
+var ggmlExtremesQ6_KAsmOK = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+
+// ggmlExtremesQ6_KAsm512 writes, for each of n Q6_K super-blocks at p (210
+// bytes apart), the least and the greatest sc·(code − 32) over its values to
+// out[i].
+//
+//go:noescape
+func ggmlExtremesQ6_KAsm512(p *byte, n int, out *[2]int32)
+
+func ggmlExtremesQ6_KVec(src []byte, out [][2]int32) {
+	if n := len(src) / 210; n > 0 {
+		ggmlExtremesQ6_KAsm512(&src[0], n, &out[:n][0])
+	}
+}
+
 // ggmlFoldQ8_0Asm folds n groups of four Q8_0 blocks at p into l as
 // ggmlFoldQ8_0Go does, stopping at the first group q8Group must take; it
 // returns how many it folded.

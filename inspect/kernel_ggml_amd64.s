@@ -323,6 +323,149 @@ q6sloop:
 q6sdone:
 	RET
 
+// The extremes of Q6_K super-blocks in AVX-512 (ggmlExtremesQ6_K,
+// kernel_ggml_sums.go): a half super-block's 128 codes in two registers
+// (ql's 64 bytes, qh's 32 twice, their bit pairs placed by VPSLLVW and
+// VPSRLVW), one 16-value sub-block per 128-bit lane; the least and greatest
+// code of each sub-block by 64-bit and 32-bit lane shuffles over VPMINUB and
+// VPMAXUB, then two shifts within the dword (dword 4i+d is sub-block i+4d);
+// sc·(code − 32) of both, and their least and greatest over the super-block.
+
+DATA q6xShl<>+0(SB)/8, $0x0004000400040004
+DATA q6xShl<>+8(SB)/8, $0x0004000400040004
+DATA q6xShl<>+16(SB)/8, $0x0004000400040004
+DATA q6xShl<>+24(SB)/8, $0x0004000400040004
+DATA q6xShl<>+32(SB)/8, $0x0002000200020002
+DATA q6xShl<>+40(SB)/8, $0x0002000200020002
+DATA q6xShl<>+48(SB)/8, $0x0002000200020002
+DATA q6xShl<>+56(SB)/8, $0x0002000200020002
+GLOBL q6xShl<>(SB), RODATA|NOPTR, $64
+
+DATA q6xShr<>+0(SB)/8, $0
+DATA q6xShr<>+8(SB)/8, $0
+DATA q6xShr<>+16(SB)/8, $0
+DATA q6xShr<>+24(SB)/8, $0
+DATA q6xShr<>+32(SB)/8, $0x0002000200020002
+DATA q6xShr<>+40(SB)/8, $0x0002000200020002
+DATA q6xShr<>+48(SB)/8, $0x0002000200020002
+DATA q6xShr<>+56(SB)/8, $0x0002000200020002
+GLOBL q6xShr<>(SB), RODATA|NOPTR, $64
+
+// dword 4i+d takes sc of sub-block i+4d
+DATA q6xPerm<>+0(SB)/8, $0x0000000400000000
+DATA q6xPerm<>+8(SB)/8, $0x0000000c00000008
+DATA q6xPerm<>+16(SB)/8, $0x0000000500000001
+DATA q6xPerm<>+24(SB)/8, $0x0000000d00000009
+DATA q6xPerm<>+32(SB)/8, $0x0000000600000002
+DATA q6xPerm<>+40(SB)/8, $0x0000000e0000000a
+DATA q6xPerm<>+48(SB)/8, $0x0000000700000003
+DATA q6xPerm<>+56(SB)/8, $0x0000000f0000000b
+GLOBL q6xPerm<>(SB), RODATA|NOPTR, $64
+
+DATA q6xLow8d<>+0(SB)/4, $0xff
+GLOBL q6xLow8d<>(SB), RODATA|NOPTR, $4
+
+DATA q6x32d<>+0(SB)/4, $32
+GLOBL q6x32d<>(SB), RODATA|NOPTR, $4
+
+// Q6XHALF leaves in LO and HI the codes of sub-blocks 8h to 8h+3 and 8h+4
+// to 8h+7 of the half whose low nibbles are at ql(SI), bit pairs at qh(SI).
+#define Q6XHALF(ql, qh, LO, HI) \
+	VMOVDQU64 ql(SI), Z0 \
+	VBROADCASTI64X4 qh(SI), Z1 \
+	VPSLLVW Z29, Z1, Z2 \
+	VPANDQ Z30, Z2, Z2 \
+	VPANDQ Z31, Z0, Z3 \
+	VPORQ Z2, Z3, LO \
+	VPSRLW $4, Z0, Z0 \
+	VPANDQ Z31, Z0, Z0 \
+	VPSRLVW Z28, Z1, Z1 \
+	VPANDQ Z30, Z1, Z1 \
+	VPORQ Z1, Z0, HI
+
+// func ggmlExtremesQ6_KAsm512(p *byte, n int, out *[2]int32)
+TEXT ·ggmlExtremesQ6_KAsm512(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q6xdone
+	VPBROADCASTQ ggmlLow4<>(SB), Z31
+	VPBROADCASTQ ggmlBits45<>(SB), Z30
+	VMOVDQU64 q6xShl<>(SB), Z29
+	VMOVDQU64 q6xShr<>(SB), Z28
+	VMOVDQU64 q6xPerm<>(SB), Z27
+	VPBROADCASTD q6xLow8d<>(SB), Z26
+	VPBROADCASTD q6x32d<>(SB), Z25
+
+q6xloop:
+	Q6XHALF(0, 128, Z4, Z5)
+	Q6XHALF(64, 160, Z6, Z7)
+	// per 128-bit lane i: sub-blocks i and 4+i, then i, 4+i, 8+i, 12+i
+	VPUNPCKLQDQ Z5, Z4, Z8
+	VPUNPCKHQDQ Z5, Z4, Z9
+	VPMINUB Z9, Z8, Z10
+	VPMAXUB Z9, Z8, Z11
+	VPUNPCKLQDQ Z7, Z6, Z8
+	VPUNPCKHQDQ Z7, Z6, Z9
+	VPMINUB Z9, Z8, Z12
+	VPMAXUB Z9, Z8, Z13
+	VPSHUFD $0xD8, Z10, Z10
+	VPSHUFD $0xD8, Z12, Z12
+	VPUNPCKLQDQ Z12, Z10, Z8
+	VPUNPCKHQDQ Z12, Z10, Z9
+	VPMINUB Z9, Z8, Z10
+	VPSHUFD $0xD8, Z11, Z11
+	VPSHUFD $0xD8, Z13, Z13
+	VPUNPCKLQDQ Z13, Z11, Z8
+	VPUNPCKHQDQ Z13, Z11, Z9
+	VPMAXUB Z9, Z8, Z11
+	VPSRLD $16, Z10, Z8
+	VPMINUB Z8, Z10, Z10
+	VPSRLD $8, Z10, Z8
+	VPMINUB Z8, Z10, Z10
+	VPSRLD $16, Z11, Z8
+	VPMAXUB Z8, Z11, Z11
+	VPSRLD $8, Z11, Z8
+	VPMAXUB Z8, Z11, Z11
+	// sc·(code − 32) of the least and the greatest code
+	VPANDD Z26, Z10, Z10
+	VPANDD Z26, Z11, Z11
+	VPSUBD Z25, Z10, Z10
+	VPSUBD Z25, Z11, Z11
+	VPMOVSXBD 192(SI), Z12
+	VPERMD Z12, Z27, Z12
+	VPMULLD Z12, Z10, Z10
+	VPMULLD Z12, Z11, Z11
+	VPMINSD Z11, Z10, Z8
+	VPMAXSD Z11, Z10, Z9
+	VEXTRACTI64X4 $1, Z8, Y10
+	VPMINSD Y10, Y8, Y8
+	VEXTRACTI128 $1, Y8, X10
+	VPMINSD X10, X8, X8
+	VPSHUFD $0x4E, X8, X10
+	VPMINSD X10, X8, X8
+	VPSHUFD $0xB1, X8, X10
+	VPMINSD X10, X8, X8
+	VMOVD X8, 0(DI)
+	VEXTRACTI64X4 $1, Z9, Y10
+	VPMAXSD Y10, Y9, Y9
+	VEXTRACTI128 $1, Y9, X10
+	VPMAXSD X10, X9, X9
+	VPSHUFD $0x4E, X9, X10
+	VPMAXSD X10, X9, X9
+	VPSHUFD $0xB1, X9, X10
+	VPMAXSD X10, X9, X9
+	VMOVD X9, 4(DI)
+	ADDQ $210, SI
+	ADDQ $8, DI
+	DECQ CX
+	JNZ q6xloop
+	VZEROUPPER
+
+q6xdone:
+	RET
+
 // The Q8_0 fold (kernel_ggml_q8.go): four blocks at a time, block k of a
 // group into float64 lane k.
 

@@ -9,6 +9,12 @@ var ggmlSumsAsmOK = false
 // ggmlFoldQ8_0AsmOK says the Q8_0 fold's vector loop runs here.
 var ggmlFoldQ8_0AsmOK = false
 
+// ggmlExtremesQ6_KAsmOK says ggmlExtremesQ6_K runs in vector instructions
+// here.
+var ggmlExtremesQ6_KAsmOK = false
+
+func ggmlExtremesQ6_KVec(src []byte, out [][2]int32) { ggmlExtremesQ6_KGo(src, out) }
+
 // ggmlFoldQ8_0Asm512OK says the Q8_0 fold's AVX-512 loop runs here.
 var ggmlFoldQ8_0Asm512OK = false
 

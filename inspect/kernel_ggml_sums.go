@@ -1,5 +1,7 @@
 package inspect
 
+import "math"
+
 // The quant sums of the integer kernels of Q4_0, Q4_K and Q6_K
 // (kernel_ggml.go), a batch of blocks at a time: one packed word per block
 // (four per Q4_K super-block, sixteen per Q6_K one) whose fields are the sums
@@ -116,5 +118,32 @@ func ggmlSupersQ6_KGo(src []byte, words []uint64, out []q6kSuper) {
 			r.amax = max(r.amax, uint64(abs64(c)))
 		}
 		out[i] = r
+	}
+}
+
+// ggmlExtremesQ6_K writes to out, for each whole Q6_K super-block of src, the
+// least and the greatest of sc·(code − 32) over its values (sc the scale of
+// each one's sub-block): its extremes in units of d. Only where
+// ggmlExtremesQ6_KAsmOK (AVX-512) is it asked for.
+func ggmlExtremesQ6_K(src []byte, out [][2]int32) {
+	if ggmlExtremesQ6_KAsmOK {
+		ggmlExtremesQ6_KVec(src, out)
+		return
+	}
+	ggmlExtremesQ6_KGo(src, out)
+}
+
+// ggmlExtremesQ6_KGo is the Go twin of ggmlExtremesQ6_K's vector loop.
+func ggmlExtremesQ6_KGo(src []byte, out [][2]int32) {
+	for i := 0; 210*i+210 <= len(src); i++ {
+		b := (*[210]byte)(src[210*i:])
+		lo, hi := int32(math.MaxInt32), int32(math.MinInt32)
+		for j := 0; j < 16; j++ {
+			sc := int32(int8(b[192+j]))
+			clo, chi := q6kCodeRangeGo(b, j)
+			x, y := sc*(int32(clo)-32), sc*(int32(chi)-32)
+			lo, hi = min(lo, x, y), max(hi, x, y)
+		}
+		out[i] = [2]int32{lo, hi}
 	}
 }

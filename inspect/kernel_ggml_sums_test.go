@@ -133,6 +133,65 @@ func TestGGMLSupersQ6_K(t *testing.T) {
 	}
 }
 
+// TestGGMLExtremesQ6_K holds the Q6_K super-block extremes' AVX-512 loop to
+// its Go twin on random bytes, adversarial passes and super-blocks whose
+// every code and scale byte is one value (each of the 256), with one code
+// or scale off the rest.
+func TestGGMLExtremesQ6_K(t *testing.T) {
+	needGGMLSumsAsm(t)
+	if ggmlSumsAsmBuilt && !ggmlExtremesQ6_KAsmOK {
+		testenv.Missing(t, "this CPU lacks AVX-512 (F, BW), so the Q6_K extremes' vector loop cannot run", "run on an x86-64 CPU with AVX-512")
+	}
+	rng := rand.New(rand.NewPCG(73, 74))
+	check := func(what string, src []byte) {
+		t.Helper()
+		n := len(src) / 210
+		got, want := make([][2]int32, n+1), make([][2]int32, n+1)
+		got[n], want[n] = [2]int32{7, 7}, [2]int32{7, 7} // nothing written past the blocks
+		ggmlExtremesQ6_KVec(src, got)
+		ggmlExtremesQ6_KGo(src, want)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s (%d super-blocks): super-block %d is %v, the twin's %v", what, n, i, got[i], want[i])
+			}
+		}
+	}
+	for _, n := range []int{0, 1, 2, 3, 16, 17} {
+		for round := 0; round < 20; round++ {
+			check("random", randomBits(rng, 210*n+rng.IntN(210)))
+			check("adversarial", adversarialPass(rng, ggml.Q6_K, n))
+		}
+	}
+	for v := 0; v < 256; v++ {
+		src := randomBits(rng, 2*210)
+		for i := 0; i < 2; i++ {
+			for j := 0; j < 208; j++ {
+				src[210*i+j] = byte(v)
+			}
+		}
+		check("uniform", src)
+		src[rng.IntN(192)] = byte(rng.IntN(256))
+		src[192+rng.IntN(16)] = byte(rng.IntN(256))
+		check("uniform, one byte off", src)
+	}
+	// intQ6_K with the super-blocks' extremes from the loop and sub-block by
+	// sub-block: the same accumulators, bit for bit.
+	save := ggmlExtremesQ6_KAsmOK
+	defer func() { ggmlExtremesQ6_KAsmOK = save }()
+	for round := 0; round < 60; round++ {
+		blocks := 1 + rng.IntN(3*ggmlSumsBatch/16)
+		for _, src := range [][]byte{quantizeLike(rng, ggml.Q6_K, blocks, 0, 0.02), quantizeLike(rng, ggml.Q6_K, blocks, 0.01, 0.02), adversarialPass(rng, ggml.Q6_K, blocks)} {
+			ggmlExtremesQ6_KAsmOK = save
+			got, gotOK := intQ6_K(src)
+			ggmlExtremesQ6_KAsmOK = false
+			want, wantOK := intQ6_K(src)
+			if gotOK != wantOK || !reflect.DeepEqual(got, want) {
+				t.Fatalf("intQ6_K of %d super-blocks: with the loop's extremes %v %+v, sub-block by sub-block %v %+v", blocks, gotOK, got, wantOK, want)
+			}
+		}
+	}
+}
+
 // TestGGMLIntKernelsSumsTwin runs the integer kernels with the vector loops
 // (the quant sums, the Q8_0 fold) and with their Go twins: the accumulators must be identical, bit for
 // bit, and the kernel must take or hand back the same passes.
