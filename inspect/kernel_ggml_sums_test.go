@@ -193,12 +193,21 @@ func TestGGMLExtremesQ6_K(t *testing.T) {
 }
 
 // TestGGMLIntKernelsSumsTwin runs the integer kernels with the vector loops
-// (the quant sums, the Q8_0 fold) and with their Go twins: the accumulators must be identical, bit for
+// (the quant sums, the Q8_0 and Q5_0 folds, Q6_K's super-block sums and
+// extremes; AVX-512 where it runs) and with their Go twins: the accumulators must be identical, bit for
 // bit, and the kernel must take or hand back the same passes.
 func TestGGMLIntKernelsSumsTwin(t *testing.T) {
 	needGGMLSumsAsm(t)
 	save, saveQ8 := ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK
-	defer func() { ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8 }()
+	save512, saveQ6 := ggmlFoldQ8_0Asm512OK, ggmlExtremesQ6_KAsmOK
+	defer func() {
+		ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8
+		ggmlFoldQ8_0Asm512OK, ggmlExtremesQ6_KAsmOK = save512, saveQ6
+	}()
+	vec := func(on bool) {
+		ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save && on, saveQ8 && on
+		ggmlFoldQ8_0Asm512OK, ggmlExtremesQ6_KAsmOK = save512 && on, saveQ6 && on
+	}
 	rng := rand.New(rand.NewPCG(63, 64))
 	for _, ty := range intKernelTypes() {
 		tr, _ := ty.Traits()
@@ -207,9 +216,9 @@ func TestGGMLIntKernelsSumsTwin(t *testing.T) {
 			// up to a pass, and past two batches of words
 			blocks := []int{1, 3, per - 1, per, 2*ggmlSumsBatch + 3}[round%5]
 			for _, src := range [][]byte{quantizeLike(rng, ty, blocks, 0, 0.02), quantizeLike(rng, ty, blocks, 0.01, 0.02), adversarialPass(rng, ty, blocks)} {
-				ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8
+				vec(true)
 				got, gotOK := ggmlIntKernels[ty](src)
-				ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = false, false
+				vec(false)
 				want, wantOK := ggmlIntKernels[ty](src)
 				if gotOK != wantOK || !reflect.DeepEqual(got, want) {
 					t.Fatalf("%v: with the vector sums %v %+v, with the tables %v %+v", ty, gotOK, got, wantOK, want)
@@ -218,15 +227,15 @@ func TestGGMLIntKernelsSumsTwin(t *testing.T) {
 		}
 	}
 	// The engine's path: Stats of a whole chunk either way.
-	ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8
+	vec(true)
 	for _, ty := range intKernelTypes() {
 		tr, _ := ty.Traits()
 		dt, _ := formats.DTypeOfGGML(ty)
 		src := quantizeLike(rng, ty, 3*ggmlPassElems/tr.BlockElems+5, 0, 0.02)
 		binary.LittleEndian.PutUint16(src[tr.BlockBytes*7+tr.Scales[0]:], 0x7e00) // one pass dequantized
-		ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8
+		vec(true)
 		got := Stats(dt, src)
-		ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = false, false
+		vec(false)
 		want := Stats(dt, src)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%v: Stats with the vector sums %+v, with the tables %+v", ty, got, want)
@@ -245,6 +254,35 @@ func FuzzGGMLSums(f *testing.F) {
 			return // nothing to compare: the vector loops cannot run here (TestGGMLSumsAsm says so)
 		}
 		checkGGMLSums(t, cases[int(k)%len(cases)], "fuzz", data)
+	})
+}
+
+// FuzzGGMLQ6KSupers holds Q6_K's super-block sums and extremes loops to their
+// twins on arbitrary bytes.
+func FuzzGGMLQ6KSupers(f *testing.F) {
+	f.Add(make([]byte, 210))
+	f.Add(make([]byte, 421))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		if ggmlSumsAsmBuilt && !ggmlSumsAsmOK {
+			return // nothing to compare: the vector loops cannot run here (TestGGMLSumsAsm says so)
+		}
+		n := len(src) / 210
+		words := make([]uint64, 16*n)
+		ggmlSumsQ6_KGo(src, words)
+		got, want := make([]q6kSuper, n), make([]q6kSuper, n)
+		ggmlSupersQ6_KVec(src, words, got)
+		ggmlSupersQ6_KGo(src, words, want)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("super-block sums %+v, the twin's %+v", got, want)
+		}
+		if ggmlExtremesQ6_KAsmOK {
+			got, want := make([][2]int32, n), make([][2]int32, n)
+			ggmlExtremesQ6_KVec(src, got)
+			ggmlExtremesQ6_KGo(src, want)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("super-block extremes %v, the twin's %v", got, want)
+			}
+		}
 	})
 }
 
