@@ -45,7 +45,8 @@ import (
 // are the scale times the extreme quants; a block is looked at for them only
 // when its scale times the extreme quants of the type could extend the pass's
 // extremes (in llama.cpp's files a block's largest |q| is nearly always the
-// type's largest, so few are; Q8_0's vector loop takes every block's). The sign of a zero extreme is settled as the
+// type's largest, so few are; Q8_0's vector loop takes every block's, and
+// Q6_K's AVX-512 loop every super-block's). The sign of a zero extreme is settled as the
 // float kernels settle it: −0 for the minimum when a −0 occurs.
 //
 // The quant sums come a batch of blocks at a time from kernel_ggml_sums.go

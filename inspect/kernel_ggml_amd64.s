@@ -2,8 +2,9 @@
 
 // AVX2 quant sums of the integer kernels (see kernel_ggml_sums.go): block by
 // block, the packed word the Go twins add up from q4Sums, nibbleSums and
-// q6Sums; and the Q8_0 fold (kernel_ggml_q8.go), which takes q8Sums words
-// four blocks at a time into float64 lanes. Byte sums come from VPSADBW
+// q6Sums; Q6_K's super-block sums and (AVX-512) extremes; and the Q8_0 fold
+// (kernel_ggml_q8.go), which takes q8Sums words four blocks at a time into
+// float64 lanes (eight at a time in AVX-512). Byte sums come from VPSADBW
 // against zero (four 64-bit partial sums, one per 8 bytes), squares of 4-bit
 // codes from a VPSHUFB table, squares of 6-bit codes from VPMADDUBSW, squares
 // of int8 quants from VPMOVSXBW and VPMADDWD, the count of zero values from

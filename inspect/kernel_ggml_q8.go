@@ -10,7 +10,8 @@ import (
 // The Q8_0 and Q5_0 integer kernels' inner loop, four blocks at a time: block
 // i of a run is folded into lane i mod 4 of q8Lanes (its sum, sum of squares, zero
 // count and extremes), so that the vector loop (ggmlFoldQ8_0Asm, AVX2 and
-// F16C; ggmlFoldQ5_0Asm) and its Go twin here (ggmlFoldQ8_0Go,
+// F16C, after ggmlFoldQ8_0Asm512's eight blocks at a time where the CPU has
+// AVX-512; ggmlFoldQ5_0Asm) and its Go twin here (ggmlFoldQ8_0Go,
 // ggmlFoldQ5_0Go) add the same terms in the
 // same order and leave the same bits. A group of four is folded when all
 // four scales are finite and nonzero; the loop stops at any other group and

@@ -7,7 +7,9 @@ import "math"
 // (four per Q4_K super-block, sixteen per Q6_K one) whose fields are the sums
 // the kernel needs (q4Sums, nibbleSums, q6Sums). The vector loops
 // (kernel_ggml_amd64.s) and their Go twins here, which add up the tables,
-// write the same words bit for bit (TestGGMLSumsAsm). Q8_0 and Q5_0 fold
+// write the same words bit for bit (TestGGMLSumsAsm). Then, for Q6_K, each
+// super-block's sums over its scales (ggmlSupersQ6_K, AVX2) and its extremes
+// (ggmlExtremesQ6_K, AVX-512), each with its Go twin. Q8_0 and Q5_0 fold
 // whole groups of blocks instead (kernel_ggml_q8.go).
 
 // ggmlSumsBatch is how many blocks' words an integer kernel asks for at a
