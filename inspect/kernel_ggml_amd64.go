@@ -56,9 +56,23 @@ func ggmlSumsQ4_0Vec(src []byte, out []uint64) {
 
 func ggmlSumsQ4_KVec(src []byte, out []uint64) {
 	if n := len(src) / 144; n > 0 {
+		if ggmlSumsQ4_KAsm512OK {
+			ggmlSumsQ4_KAsm512(&src[0], n, &out[:4*n][0])
+			return
+		}
 		ggmlSumsQ4_KAsm(&src[0], n, &out[:4*n][0])
 	}
 }
+
+// ggmlSumsQ4_KAsm512OK says ggmlSumsQ4_KVec takes a super-block's four
+// groups at once in AVX-512 (F, BW) rather than one at a time in AVX2.
+// Tests switch it off to run the AVX2 loop.
+var ggmlSumsQ4_KAsm512OK = ggmlSumsAsmOK && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+
+// ggmlSumsQ4_KAsm512 is ggmlSumsQ4_KAsm in AVX-512: the same words.
+//
+//go:noescape
+func ggmlSumsQ4_KAsm512(p *byte, n int, out *uint64)
 
 func ggmlSumsQ6_KVec(src []byte, out []uint64) {
 	if n := len(src) / 210; n > 0 {

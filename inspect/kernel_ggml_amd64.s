@@ -126,6 +126,73 @@ q4kloop:
 q4kdone:
 	RET
 
+// The Q4_K nibble sums in AVX-512: a super-block's four 32-byte groups in
+// two ZMM registers, NIBBLES' fields for 64 bytes at a time, then the four
+// groups' partial words gathered by VSHUFI64X2 and added, the two left per
+// group added, and the four words stored together.
+
+// qword 2i of a ZMM to qword i
+DATA q4kEven<>+0(SB)/8, $0
+DATA q4kEven<>+8(SB)/8, $2
+DATA q4kEven<>+16(SB)/8, $4
+DATA q4kEven<>+24(SB)/8, $6
+DATA q4kEven<>+32(SB)/8, $0
+DATA q4kEven<>+40(SB)/8, $2
+DATA q4kEven<>+48(SB)/8, $4
+DATA q4kEven<>+56(SB)/8, $6
+GLOBL q4kEven<>(SB), RODATA|NOPTR, $64
+
+// NIBBLES512 leaves in R the nibbleSums fields of the 64 bytes at off(SI),
+// per 8 bytes (Z2, Z3 scratch).
+#define NIBBLES512(off, R) \
+	VMOVDQU64 off(SI), R \
+	VPSRLW $4, R, Z1 \
+	VPANDQ Z13, R, R \
+	VPANDQ Z13, Z1, Z1 \
+	VPSHUFB R, Z11, Z2 \
+	VPSHUFB Z1, Z11, Z3 \
+	VPSADBW Z14, R, R \
+	VPSADBW Z14, Z1, Z1 \
+	VPSADBW Z14, Z2, Z2 \
+	VPSADBW Z14, Z3, Z3 \
+	VPSLLQ $16, Z1, Z1 \
+	VPSLLQ $32, Z2, Z2 \
+	VPSLLQ $48, Z3, Z3 \
+	VPADDQ Z1, R, R \
+	VPADDQ Z3, Z2, Z2 \
+	VPADDQ Z2, R, R
+
+// func ggmlSumsQ4_KAsm512(p *byte, n int, out *uint64)
+TEXT ·ggmlSumsQ4_KAsm512(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q4kzdone
+	VBROADCASTI64X4 ggmlSquares<>(SB), Z11
+	VPBROADCASTQ ggmlLow4<>(SB), Z13
+	VPXORQ Z14, Z14, Z14
+	VMOVDQU64 q4kEven<>(SB), Z12
+
+q4kzloop:
+	NIBBLES512(16, Z4)
+	NIBBLES512(80, Z5)
+	VSHUFI64X2 $0x88, Z5, Z4, Z6
+	VSHUFI64X2 $0xDD, Z5, Z4, Z7
+	VPADDQ Z7, Z6, Z6
+	VPSHUFD $0x4E, Z6, Z7
+	VPADDQ Z7, Z6, Z6
+	VPERMQ Z6, Z12, Z6
+	VMOVDQU Y6, (DI)
+	ADDQ $144, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ q4kzloop
+	VZEROUPPER
+
+q4kzdone:
+	RET
+
 DATA ggmlSix32<>+0(SB)/8, $0x2020202020202020
 GLOBL ggmlSix32<>(SB), RODATA|NOPTR, $8
 

@@ -15,6 +15,9 @@ var ggmlExtremesQ6_KAsmOK = false
 
 func ggmlExtremesQ6_KVec(src []byte, out [][2]int32) { ggmlExtremesQ6_KGo(src, out) }
 
+// ggmlSumsQ4_KAsm512OK says the Q4_K sums' AVX-512 loop runs here.
+var ggmlSumsQ4_KAsm512OK = false
+
 // ggmlFoldQ8_0Asm512OK says the Q8_0 fold's AVX-512 loop runs here.
 var ggmlFoldQ8_0Asm512OK = false
 

@@ -13,18 +13,21 @@ import (
 )
 
 // ggmlSumsCase is one type's quant sums: the vector loop (the Go twin where
-// none is built), the twin, and how many words a block gets.
+// none is built), the twin, and how many words a block gets; avx512 says
+// whether Q4_K's AVX-512 loop runs (ggmlSumsQ4_KAsm512OK while vec runs).
 type ggmlSumsCase struct {
 	ty        ggml.Type
+	avx512    bool
 	vec, twin func(src []byte, out []uint64)
 	words     int
 }
 
 func ggmlSumsCases() []ggmlSumsCase {
 	return []ggmlSumsCase{
-		{ggml.Q4_0, ggmlSumsQ4_0Vec, ggmlSumsQ4_0Go, 1},
-		{ggml.Q4_K, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
-		{ggml.Q6_K, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
+		{ggml.Q4_0, false, ggmlSumsQ4_0Vec, ggmlSumsQ4_0Go, 1},
+		{ggml.Q4_K, true, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
+		{ggml.Q4_K, false, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
+		{ggml.Q6_K, false, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
 	}
 }
 
@@ -48,11 +51,14 @@ func checkGGMLSums(t *testing.T, c ggmlSumsCase, what string, src []byte) {
 	for i := range got {
 		got[i], want[i] = sentinel, sentinel
 	}
+	save := ggmlSumsQ4_KAsm512OK
+	ggmlSumsQ4_KAsm512OK = save && c.avx512
 	c.vec(src, got)
+	ggmlSumsQ4_KAsm512OK = save
 	c.twin(src, want)
 	for i := range got {
 		if got[i] != want[i] {
-			t.Fatalf("%v %s (%d bytes): word %d is %#016x, the twin's %#016x", c.ty, what, len(src), i, got[i], want[i])
+			t.Fatalf("%v (AVX-512 %v) %s (%d bytes): word %d is %#016x, the twin's %#016x", c.ty, c.avx512, what, len(src), i, got[i], want[i])
 		}
 	}
 }
@@ -64,6 +70,9 @@ func checkGGMLSums(t *testing.T, c ggmlSumsCase, what string, src []byte) {
 // nibble).
 func TestGGMLSumsAsm(t *testing.T) {
 	needGGMLSumsAsm(t)
+	if ggmlSumsAsmBuilt && !ggmlSumsQ4_KAsm512OK {
+		testenv.Missing(t, "this CPU lacks AVX-512 (F, BW), so the Q4_K sums' AVX-512 loop cannot run", "run on an x86-64 CPU with AVX-512")
+	}
 	rng := rand.New(rand.NewPCG(61, 62))
 	for _, c := range ggmlSumsCases() {
 		tr, _ := c.ty.Traits()
@@ -199,14 +208,14 @@ func TestGGMLExtremesQ6_K(t *testing.T) {
 func TestGGMLIntKernelsSumsTwin(t *testing.T) {
 	needGGMLSumsAsm(t)
 	save, saveQ8 := ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK
-	save512, saveQ6 := ggmlFoldQ8_0Asm512OK, ggmlExtremesQ6_KAsmOK
+	save512, saveQ6, saveQ4K := ggmlFoldQ8_0Asm512OK, ggmlExtremesQ6_KAsmOK, ggmlSumsQ4_KAsm512OK
 	defer func() {
 		ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8
-		ggmlFoldQ8_0Asm512OK, ggmlExtremesQ6_KAsmOK = save512, saveQ6
+		ggmlFoldQ8_0Asm512OK, ggmlExtremesQ6_KAsmOK, ggmlSumsQ4_KAsm512OK = save512, saveQ6, saveQ4K
 	}()
 	vec := func(on bool) {
 		ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save && on, saveQ8 && on
-		ggmlFoldQ8_0Asm512OK, ggmlExtremesQ6_KAsmOK = save512 && on, saveQ6 && on
+		ggmlFoldQ8_0Asm512OK, ggmlExtremesQ6_KAsmOK, ggmlSumsQ4_KAsm512OK = save512 && on, saveQ6 && on, saveQ4K && on
 	}
 	rng := rand.New(rand.NewPCG(63, 64))
 	for _, ty := range intKernelTypes() {
@@ -248,6 +257,7 @@ func FuzzGGMLSums(f *testing.F) {
 	f.Add(uint8(0), make([]byte, 144))
 	f.Add(uint8(1), []byte{0x00, 0x80, 1, 2, 3, 0x88, 0xff, 0x0f, 0xf0, 0x7f, 0x80, 0x08, 0x80, 0x00, 0xff, 0xff, 0x11, 0x22})
 	f.Add(uint8(2), make([]byte, 300))
+	f.Add(uint8(3), make([]byte, 421))
 	cases := ggmlSumsCases()
 	f.Fuzz(func(t *testing.T, k uint8, data []byte) {
 		if ggmlSumsAsmBuilt && !ggmlSumsAsmOK {
