@@ -76,9 +76,23 @@ func ggmlSumsQ4_KAsm512(p *byte, n int, out *uint64)
 
 func ggmlSumsQ6_KVec(src []byte, out []uint64) {
 	if n := len(src) / 210; n > 0 {
+		if ggmlSumsQ6_KAsm512OK {
+			ggmlSumsQ6_KAsm512(&src[0], n, &out[:16*n][0])
+			return
+		}
 		ggmlSumsQ6_KAsm(&src[0], n, &out[:16*n][0])
 	}
 }
+
+// ggmlSumsQ6_KAsm512OK says ggmlSumsQ6_KVec takes four sub-blocks to a
+// register in AVX-512 (F, BW) rather than two in AVX2. Tests switch it off
+// to run the AVX2 loop.
+var ggmlSumsQ6_KAsm512OK = ggmlSumsAsmOK && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+
+// ggmlSumsQ6_KAsm512 is ggmlSumsQ6_KAsm in AVX-512: the same words.
+//
+//go:noescape
+func ggmlSumsQ6_KAsm512(p *byte, n int, out *uint64)
 
 // ggmlSupersQ6_KAsm writes, for each of n Q6_K super-blocks at p (210 bytes
 // apart) whose q6Sums words are at words (16 apart), its q6kSuper to

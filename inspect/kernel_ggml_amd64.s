@@ -534,6 +534,64 @@ q6xloop:
 q6xdone:
 	RET
 
+// The Q6_K code sums in AVX-512: a half super-block's codes in two ZMM
+// registers (Q6XHALF), four sub-blocks to a register; Q6WORDS' fields for
+// each, the two qwords of each 128-bit lane added, and the four words stored
+// together.
+
+// Q6W512 writes the q6Sums words of the four sub-blocks whose codes are the
+// 128-bit lanes of R to dst(DI) on (Z8-Z10 scratch).
+#define Q6W512(R, dst) \
+	VPSADBW Z24, R, Z8 \
+	VPCMPEQB Z27, R, K1 \
+	VMOVDQU8.Z Z26, K1, Z9 \
+	VPSADBW Z24, Z9, Z9 \
+	VPSLLQ $16, Z9, Z9 \
+	VPADDQ Z9, Z8, Z8 \
+	VPMADDUBSW R, R, Z9 \
+	VPMADDWD Z25, Z9, Z9 \
+	VPSRLQ $32, Z9, Z10 \
+	VPADDD Z10, Z9, Z9 \
+	VPSLLQ $32, Z9, Z9 \
+	VPADDQ Z9, Z8, Z8 \
+	VPSHUFD $0x4E, Z8, Z9 \
+	VPADDQ Z9, Z8, Z8 \
+	VPERMQ Z8, Z23, Z8 \
+	VMOVDQU64 Y8, dst(DI)
+
+// func ggmlSumsQ6_KAsm512(p *byte, n int, out *uint64)
+TEXT ·ggmlSumsQ6_KAsm512(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q6wdone
+	VPBROADCASTQ ggmlLow4<>(SB), Z31
+	VPBROADCASTQ ggmlBits45<>(SB), Z30
+	VMOVDQU64 q6xShl<>(SB), Z29
+	VMOVDQU64 q6xShr<>(SB), Z28
+	VPBROADCASTQ ggmlSix32<>(SB), Z27
+	VPBROADCASTQ ggmlOnes8<>(SB), Z26
+	VPBROADCASTQ ggmlOnes16<>(SB), Z25
+	VPXORQ Z24, Z24, Z24
+	VMOVDQU64 q4kEven<>(SB), Z23
+
+q6wloop:
+	Q6XHALF(0, 128, Z4, Z5)
+	Q6W512(Z4, 0)
+	Q6W512(Z5, 32)
+	Q6XHALF(64, 160, Z6, Z7)
+	Q6W512(Z6, 64)
+	Q6W512(Z7, 96)
+	ADDQ $210, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ q6wloop
+	VZEROUPPER
+
+q6wdone:
+	RET
+
 // The Q8_0 fold (kernel_ggml_q8.go): four blocks at a time, block k of a
 // group into float64 lane k.
 
