@@ -310,6 +310,12 @@ func b2f(negative bool) float64 {
 	return 1
 }
 
+// pow2 is 2^e for a normal float64 power (−1022 ≤ e ≤ 1023; an fp16's
+// unit is within [−24, 20]), as math.Ldexp(1, e) without its call.
+func pow2(e int) float64 {
+	return math.Float64frombits(uint64(e+1023) << 52)
+}
+
 // f16Parts splits a finite fp16 pattern into a signed integer mantissa
 // without trailing zero bits and a power of two: the value is m·2^e.
 func f16Parts(h uint16) (m int64, e int) {
@@ -567,7 +573,7 @@ func (f *intFold) q4kSubs(b *[144]byte, hd, hm uint16, t *[4]uint64) {
 	}
 	e := min(ed, em)
 	sa, sb := uint(ed-e), uint(em-e)
-	u := math.Ldexp(1, e)
+	u := pow2(e)
 	// A zero value is +0 (x − x) unless m1 is ±0: then it is d1·0 − m1,
 	// −0 when d is negative and m1 (of dmin's sign) +0.
 	negZero := hd&0x8000 != 0 && hm&0x8000 == 0
@@ -802,7 +808,7 @@ func intQ6_K(src []byte) (Acc, bool) {
 			f.q6kValues(b, hd, 0, 16)
 			continue
 		}
-		u := math.Ldexp(1, e)
+		u := pow2(e)
 		words := (*[16]uint64)(sums[16*i:])
 		sc := (*[16]byte)(b[192:208])
 		if hasZeroByte(binary.LittleEndian.Uint64(sc[0:])) || hasZeroByte(binary.LittleEndian.Uint64(sc[8:])) {

@@ -734,3 +734,12 @@ func TestQ6KCodeRange(t *testing.T) {
 		check(&b)
 	}
 }
+
+// TestPow2 holds pow2 to math.Ldexp over every normal float64 power.
+func TestPow2(t *testing.T) {
+	for e := -1022; e <= 1023; e++ {
+		if got, want := pow2(e), math.Ldexp(1, e); got != want {
+			t.Fatalf("pow2(%d) = %v, want %v", e, got, want)
+		}
+	}
+}
