@@ -45,7 +45,8 @@ import (
 // are the scale times the extreme quants; a block is looked at for them only
 // when its scale times the extreme quants of the type could extend the pass's
 // extremes (in llama.cpp's files a block's largest |q| is nearly always the
-// type's largest, so few are; Q8_0's vector loop takes every block's). The sign of a zero extreme is settled as the
+// type's largest, so few are; Q8_0's vector loop takes every block's, and
+// Q6_K's AVX-512 loop every super-block's). The sign of a zero extreme is settled as the
 // float kernels settle it: −0 for the minimum when a −0 occurs.
 //
 // The quant sums come a batch of blocks at a time from kernel_ggml_sums.go
@@ -280,7 +281,7 @@ func q5Code(b *[22]byte, j int) byte {
 // bits, 16 bytes of 4-bit low parts; the value is (c−16)·d), folded four
 // blocks at a time as Q8_0 is (kernel_ggml_q8.go).
 func intQ5_0(src []byte) (Acc, bool) {
-	return foldLanes(src, 22, ggmlFoldQ5_0, (*q8Lanes).q5Group)
+	return foldLanes(src, ggml.Q5_0)
 }
 
 // signedZeros folds a block whose scale d is ±0: every value is a zero, of
@@ -307,6 +308,12 @@ func b2f(negative bool) float64 {
 		return -1
 	}
 	return 1
+}
+
+// pow2 is 2^e for a normal float64 power (−1022 ≤ e ≤ 1023; an fp16's
+// unit is within [−24, 20]), as math.Ldexp(1, e) without its call.
+func pow2(e int) float64 {
+	return math.Float64frombits(uint64(e+1023) << 52)
 }
 
 // f16Parts splits a finite fp16 pattern into a signed integer mantissa
@@ -566,7 +573,7 @@ func (f *intFold) q4kSubs(b *[144]byte, hd, hm uint16, t *[4]uint64) {
 	}
 	e := min(ed, em)
 	sa, sb := uint(ed-e), uint(em-e)
-	u := math.Ldexp(1, e)
+	u := pow2(e)
 	// A zero value is +0 (x − x) unless m1 is ±0: then it is d1·0 − m1,
 	// −0 when d is negative and m1 (of dmin's sign) +0.
 	negZero := hd&0x8000 != 0 && hm&0x8000 == 0
@@ -775,14 +782,21 @@ func q6Code(b *[210]byte, j, l int) byte {
 func intQ6_K(src []byte) (Acc, bool) {
 	f := newIntFold()
 	var sums [ggmlSumsBatch]uint64
-	i := 0                           // the block's first word in sums, over 16
 	const batch = ggmlSumsBatch / 16 // super-blocks
+	var supers [batch]q6kSuper
+	var ext [batch][2]int32 // where ggmlExtremesQ6_KAsmOK
+	i := 0                  // the block's index in supers (its first word in sums, over 16)
 	for off := 0; off+210 <= len(src); off, i = off+210, i+1 {
 		if i == batch {
 			i = 0
 		}
 		if i == 0 {
-			ggmlSumsQ6_K(src[off:min(off+210*batch, len(src))], sums[:])
+			part := src[off:min(off+210*batch, len(src))]
+			ggmlSumsQ6_K(part, sums[:])
+			ggmlSupersQ6_K(part, sums[:], supers[:])
+			if ggmlExtremesQ6_KAsmOK {
+				ggmlExtremesQ6_K(part, ext[:])
+			}
 		}
 		b := (*[210]byte)(src[off:])
 		hd := binary.LittleEndian.Uint16(b[208:])
@@ -794,7 +808,7 @@ func intQ6_K(src []byte) (Acc, bool) {
 			f.q6kValues(b, hd, 0, 16)
 			continue
 		}
-		u := math.Ldexp(1, e)
+		u := pow2(e)
 		words := (*[16]uint64)(sums[16*i:])
 		sc := (*[16]byte)(b[192:208])
 		if hasZeroByte(binary.LittleEndian.Uint64(sc[0:])) || hasZeroByte(binary.LittleEndian.Uint64(sc[8:])) {
@@ -810,38 +824,31 @@ func intQ6_K(src []byte) (Acc, bool) {
 		}
 		// Over the unit u a sub-block adds md·sc·Σq and (md·sc)²·Σq², and
 		// Σq = c1 − 16·32, Σq² = c2 − 64·c1 + 16·32² from its code sums c1,
-		// c2: the super-block adds md·(Σsc·c1 − 512·Σsc) and md²·(Σsc²·c2 −
-		// 64·Σsc²·c1 + 16384·Σsc²), the brackets Σsc·Σq and Σsc²·Σq² at most
-		// 2^20 and 2^32 (the products below 2^31 and 2^54).
-		var a1, a0, b2, b1, b0 int64
-		var zeros, neg, pos uint64
-		amax := int64(0)
+		// c2: the super-block adds md·Σsc·Σq and md²·Σsc²·Σq² (q6kSuper's s1
+		// and s2, at most 2^20 and 2^32; the products below 2^31 and 2^54).
+		// A zero value (q = 0) is −0 when d and sc differ in sign.
+		r := &supers[i]
 		dneg := uint64(md) >> 63
-		for j, t := range words {
-			c := int64(int8(sc[j]))
-			c1, c2 := int64(t&0xffff), int64(t>>32)
-			a1 += c * c1
-			a0 += c
-			b2 += c * c * c2
-			b1 += c * c * c1
-			b0 += c * c
-			z := t >> 16 & 0xffff
-			zeros += z
-			// a zero value (q = 0) is −0 when d and sc differ in sign
-			some, m := uint64(-int64(z))>>63, dneg^uint64(c)>>63
-			neg |= some & m
-			pos |= some &^ m
-			amax = max(amax, c^(c>>63)-(c>>63))
-		}
 		f.n += 256
-		f.zeros += zeros
-		f.sum += u * float64(md*(a1-512*a0))
-		f.sq += u * u * float64(md*md*(b2-64*b1+16384*b0))
-		f.negZero |= neg
-		f.posZero |= pos
+		f.zeros += r.zeros
+		f.sum += u * float64(md*r.s1)
+		f.sq += u * u * float64(md*md*r.s2)
+		f.negZero |= dneg&r.zpos | (1-dneg)&r.zneg
+		f.posZero |= dneg&r.zneg | (1-dneg)&r.zpos
+		if ggmlExtremesQ6_KAsmOK {
+			// its extremes, md times the least and greatest sc·q (no sc is 0
+			// here): the same as the sub-blocks' below, min and max being
+			// exact
+			lo, hi := md*int64(ext[i][0]), md*int64(ext[i][1])
+			if md < 0 {
+				lo, hi = hi, lo
+			}
+			f.lo, f.hi = min(f.lo, float64(lo)*u), max(f.hi, float64(hi)*u)
+			continue
+		}
 		// The super-block's values lie within ±32·|md|·max|sc| units: look
 		// at its sub-blocks' extremes only when that could extend the pass's.
-		if bound := 32 * abs64(md) * amax; float64(-bound)*u < f.lo || float64(bound)*u > f.hi {
+		if bound := 32 * abs64(md) * int64(r.amax); float64(-bound)*u < f.lo || float64(bound)*u > f.hi {
 			for j := range words {
 				f.q6kExtremes(md, u, int64(int8(sc[j])), b, j)
 			}
@@ -877,22 +884,61 @@ func (f *intFold) q6kExtremes(md int64, u float64, sc int64, b *[210]byte, j int
 	if sc == 0 || (-bound >= f.lo && bound <= f.hi) {
 		return
 	}
-	// the codes of sub-block j, as q6Code reads them
-	h, k, is := j>>3, j>>1&3, j&1
-	ql := (*[16]byte)(b[64*h+32*(k&1)+16*is:])
-	qh := (*[16]byte)(b[128+32*h+16*is:])
-	nib, pair := uint(4*(k>>1)), uint(2*k)
-	clo, chi := byte(63), byte(0)
-	for l := range ql {
-		c := ql[l]>>nib&15 | qh[l]>>pair&3<<4
-		clo, chi = min(clo, c), max(chi, c)
-	}
+	clo, chi := q6kCodeRange(b, j)
 	A := md * sc
 	lo, hi := A*(int64(clo)-32), A*(int64(chi)-32)
 	if lo > hi {
 		lo, hi = hi, lo
 	}
 	f.lo, f.hi = min(f.lo, float64(lo)*u), max(f.hi, float64(hi)*u)
+}
+
+// q6kCodeRange is the least and the greatest code of sub-block j of a Q6_K
+// super-block, eight codes to a uint64 (six bits to a byte, so that the
+// bytes compare without borrows): the two words' bytes paired, then halved
+// three times, the greatest kept as 63 minus it beside the least.
+// q6kCodeRangeGo is its plain twin (TestQ6KCodeRange).
+func q6kCodeRange(b *[210]byte, j int) (clo, chi byte) {
+	h, k, is := j>>3, j>>1&3, j&1
+	ql := b[64*h+32*(k&1)+16*is:]
+	qh := b[128+32*h+16*is:]
+	nib, pair := uint(4*(k>>1)), uint(2*k)
+	const lo4, bits45 = 0x0f0f0f0f0f0f0f0f, 0x3030303030303030
+	code := func(o int) uint64 {
+		return binary.LittleEndian.Uint64(ql[o:])>>nib&lo4 | binary.LittleEndian.Uint64(qh[o:])>>pair<<4&bits45
+	}
+	x, y := code(0), code(8)
+	m := bytesGE(x, y)
+	lo, hi := y&m|x&^m, x&m|y&^m
+	hi ^= 0x3f3f3f3f3f3f3f3f // 63 − each
+	lo, hi = bytesMin(lo, lo>>32), bytesMin(hi, hi>>32)
+	w := lo&0xffffffff | hi<<32
+	w = bytesMin(w, w>>16)
+	w = bytesMin(w, w>>8)
+	return byte(w), 63 - byte(w>>32)
+}
+
+// bytesGE is 0xff in each byte where that of a is at least that of b (bytes
+// below 128), 0 elsewhere.
+func bytesGE(a, b uint64) uint64 {
+	return ((a | 0x8080808080808080) - b) >> 7 & 0x0101010101010101 * 0xff
+}
+
+// bytesMin is the least of each pair of bytes of a and b (bytes below 128).
+func bytesMin(a, b uint64) uint64 {
+	m := bytesGE(a, b)
+	return b&m | a&^m
+}
+
+// q6kCodeRangeGo is the plain twin of q6kCodeRange: the codes as q6Code
+// reads them, one by one.
+func q6kCodeRangeGo(b *[210]byte, j int) (clo, chi byte) {
+	clo, chi = 63, 0
+	for l := 0; l < 16; l++ {
+		c := q6Code(b, j, l)
+		clo, chi = min(clo, c), max(chi, c)
+	}
+	return clo, chi
 }
 
 // hasZeroByte says whether a byte of x is zero.

@@ -2,8 +2,9 @@
 
 // AVX2 quant sums of the integer kernels (see kernel_ggml_sums.go): block by
 // block, the packed word the Go twins add up from q4Sums, nibbleSums and
-// q6Sums; and the Q8_0 fold (kernel_ggml_q8.go), which takes q8Sums words
-// four blocks at a time into float64 lanes. Byte sums come from VPSADBW
+// q6Sums; Q6_K's super-block sums and (AVX-512) extremes; and the Q8_0 fold
+// (kernel_ggml_q8.go), which takes q8Sums words four blocks at a time into
+// float64 lanes (eight at a time in AVX-512). Byte sums come from VPSADBW
 // against zero (four 64-bit partial sums, one per 8 bytes), squares of 4-bit
 // codes from a VPSHUFB table, squares of 6-bit codes from VPMADDUBSW, squares
 // of int8 quants from VPMOVSXBW and VPMADDWD, the count of zero values from
@@ -125,6 +126,73 @@ q4kloop:
 q4kdone:
 	RET
 
+// The Q4_K nibble sums in AVX-512: a super-block's four 32-byte groups in
+// two ZMM registers, NIBBLES' fields for 64 bytes at a time, then the four
+// groups' partial words gathered by VSHUFI64X2 and added, the two left per
+// group added, and the four words stored together.
+
+// qword 2i of a ZMM to qword i
+DATA q4kEven<>+0(SB)/8, $0
+DATA q4kEven<>+8(SB)/8, $2
+DATA q4kEven<>+16(SB)/8, $4
+DATA q4kEven<>+24(SB)/8, $6
+DATA q4kEven<>+32(SB)/8, $0
+DATA q4kEven<>+40(SB)/8, $2
+DATA q4kEven<>+48(SB)/8, $4
+DATA q4kEven<>+56(SB)/8, $6
+GLOBL q4kEven<>(SB), RODATA|NOPTR, $64
+
+// NIBBLES512 leaves in R the nibbleSums fields of the 64 bytes at off(SI),
+// per 8 bytes (Z2, Z3 scratch).
+#define NIBBLES512(off, R) \
+	VMOVDQU64 off(SI), R \
+	VPSRLW $4, R, Z1 \
+	VPANDQ Z13, R, R \
+	VPANDQ Z13, Z1, Z1 \
+	VPSHUFB R, Z11, Z2 \
+	VPSHUFB Z1, Z11, Z3 \
+	VPSADBW Z14, R, R \
+	VPSADBW Z14, Z1, Z1 \
+	VPSADBW Z14, Z2, Z2 \
+	VPSADBW Z14, Z3, Z3 \
+	VPSLLQ $16, Z1, Z1 \
+	VPSLLQ $32, Z2, Z2 \
+	VPSLLQ $48, Z3, Z3 \
+	VPADDQ Z1, R, R \
+	VPADDQ Z3, Z2, Z2 \
+	VPADDQ Z2, R, R
+
+// func ggmlSumsQ4_KAsm512(p *byte, n int, out *uint64)
+TEXT ·ggmlSumsQ4_KAsm512(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q4kzdone
+	VBROADCASTI64X4 ggmlSquares<>(SB), Z11
+	VPBROADCASTQ ggmlLow4<>(SB), Z13
+	VPXORQ Z14, Z14, Z14
+	VMOVDQU64 q4kEven<>(SB), Z12
+
+q4kzloop:
+	NIBBLES512(16, Z4)
+	NIBBLES512(80, Z5)
+	VSHUFI64X2 $0x88, Z5, Z4, Z6
+	VSHUFI64X2 $0xDD, Z5, Z4, Z7
+	VPADDQ Z7, Z6, Z6
+	VPSHUFD $0x4E, Z6, Z7
+	VPADDQ Z7, Z6, Z6
+	VPERMQ Z6, Z12, Z6
+	VMOVDQU Y6, (DI)
+	ADDQ $144, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ q4kzloop
+	VZEROUPPER
+
+q4kzdone:
+	RET
+
 DATA ggmlSix32<>+0(SB)/8, $0x2020202020202020
 GLOBL ggmlSix32<>(SB), RODATA|NOPTR, $8
 
@@ -214,6 +282,314 @@ q6kloop:
 	VZEROUPPER
 
 q6kdone:
+	RET
+
+// The Q6_K super-block sums (q6kSuper, kernel_ggml_sums.go): from the
+// sixteen q6Sums words and the sixteen int8 scales sc, four sub-blocks per
+// register: Σq = c1 − 512 and Σq² = c2 − 64·c1 + 16384 in 64-bit lanes, then
+// sc·Σq and sc²·Σq² by VPMULDQ (each below 2^31 in magnitude), added up
+// over the four registers and then the lanes.
+
+DATA q6k512<>+0(SB)/8, $512
+GLOBL q6k512<>(SB), RODATA|NOPTR, $8
+
+DATA q6k16384<>+0(SB)/8, $16384
+GLOBL q6k16384<>(SB), RODATA|NOPTR, $8
+
+// Q6SUPER adds the four sub-blocks r*4 to r*4+3 of the super-block at SI
+// (words at DI) to Y8 (Σsc·Σq), Y9 (Σsc²·Σq²) and Y10 (zero values), ORs
+// into Y7 the lanes where one has zero values and sc < 0, and ANDs into Y6
+// the lanes where none has zero values or sc < 0.
+#define Q6SUPER(r) \
+	VMOVDQU (32*r)(DI), Y0 \
+	VPMOVSXBQ (192+4*r)(SI), Y1 \
+	VPAND Y13, Y0, Y2 \
+	VPSRLQ $32, Y0, Y3 \
+	VPSRLQ $16, Y0, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPADDQ Y4, Y10, Y10 \
+	VPSLLQ $6, Y2, Y5 \
+	VPSUBQ Y5, Y3, Y3 \
+	VPADDQ Y11, Y3, Y3 \
+	VPSUBQ Y12, Y2, Y2 \
+	VPMULDQ Y1, Y2, Y2 \
+	VPADDQ Y2, Y8, Y8 \
+	VPMULDQ Y1, Y1, Y5 \
+	VPMULDQ Y5, Y3, Y3 \
+	VPADDQ Y3, Y9, Y9 \
+	VPCMPEQQ Y14, Y4, Y4 \
+	VPCMPGTQ Y1, Y14, Y5 \
+	VPANDN Y5, Y4, Y2 \
+	VPOR Y2, Y7, Y7 \
+	VPOR Y5, Y4, Y2 \
+	VPAND Y2, Y6, Y6
+
+// HSUMQ stores the sum of the four 64-bit lanes of R (X15 scratch) at dst.
+#define HSUMQ(R, X, dst) \
+	VEXTRACTI128 $1, R, X15 \
+	VPADDQ X15, X, X \
+	VPSHUFD $0x4E, X, X15 \
+	VPADDQ X15, X, X \
+	VMOVQ X, dst
+
+// func ggmlSupersQ6_KAsm(p *byte, words *uint64, n int, out *q6kSuper)
+TEXT ·ggmlSupersQ6_KAsm(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ words+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ out+24(FP), R8
+	TESTQ CX, CX
+	JLE q6sdone
+	VPBROADCASTQ q8Mask16<>(SB), Y13
+	VPBROADCASTQ q6k512<>(SB), Y12
+	VPBROADCASTQ q6k16384<>(SB), Y11
+	VPXOR Y14, Y14, Y14
+
+q6sloop:
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y7, Y7, Y7
+	VPCMPEQQ Y6, Y6, Y6
+	Q6SUPER(0)
+	Q6SUPER(1)
+	Q6SUPER(2)
+	Q6SUPER(3)
+	HSUMQ(Y8, X8, 0(R8))
+	HSUMQ(Y9, X9, 8(R8))
+	HSUMQ(Y10, X10, 16(R8))
+	VMOVMSKPD Y7, AX
+	XORL BX, BX
+	TESTL AX, AX
+	SETNE BL
+	MOVQ BX, 24(R8)
+	VMOVMSKPD Y6, AX
+	XORL BX, BX
+	CMPL AX, $15
+	SETNE BL
+	MOVQ BX, 32(R8)
+	// the largest |sc|: 255 − it is the least of 255 − |sc|, by VPHMINPOSUW
+	VMOVDQU 192(SI), X0
+	VPABSB X0, X0
+	VPCMPEQB X1, X1, X1
+	VPXOR X1, X0, X0
+	VPSRLW $8, X0, X1
+	VPMINUB X1, X0, X0
+	VPAND q8Low8w<>(SB), X0, X0
+	VPHMINPOSUW X0, X0
+	VMOVD X0, AX
+	MOVBQZX AX, AX
+	XORQ $255, AX
+	MOVQ AX, 40(R8)
+	ADDQ $210, SI
+	ADDQ $128, DI
+	ADDQ $48, R8
+	DECQ CX
+	JNZ q6sloop
+	VZEROUPPER
+
+q6sdone:
+	RET
+
+// The extremes of Q6_K super-blocks in AVX-512 (ggmlExtremesQ6_K,
+// kernel_ggml_sums.go): a half super-block's 128 codes in two registers
+// (ql's 64 bytes, qh's 32 twice, their bit pairs placed by VPSLLVW and
+// VPSRLVW), one 16-value sub-block per 128-bit lane; the least and greatest
+// code of each sub-block by 64-bit and 32-bit lane shuffles over VPMINUB and
+// VPMAXUB, then two shifts within the dword (dword 4i+d is sub-block i+4d);
+// sc·(code − 32) of both, and their least and greatest over the super-block.
+
+DATA q6xShl<>+0(SB)/8, $0x0004000400040004
+DATA q6xShl<>+8(SB)/8, $0x0004000400040004
+DATA q6xShl<>+16(SB)/8, $0x0004000400040004
+DATA q6xShl<>+24(SB)/8, $0x0004000400040004
+DATA q6xShl<>+32(SB)/8, $0x0002000200020002
+DATA q6xShl<>+40(SB)/8, $0x0002000200020002
+DATA q6xShl<>+48(SB)/8, $0x0002000200020002
+DATA q6xShl<>+56(SB)/8, $0x0002000200020002
+GLOBL q6xShl<>(SB), RODATA|NOPTR, $64
+
+DATA q6xShr<>+0(SB)/8, $0
+DATA q6xShr<>+8(SB)/8, $0
+DATA q6xShr<>+16(SB)/8, $0
+DATA q6xShr<>+24(SB)/8, $0
+DATA q6xShr<>+32(SB)/8, $0x0002000200020002
+DATA q6xShr<>+40(SB)/8, $0x0002000200020002
+DATA q6xShr<>+48(SB)/8, $0x0002000200020002
+DATA q6xShr<>+56(SB)/8, $0x0002000200020002
+GLOBL q6xShr<>(SB), RODATA|NOPTR, $64
+
+// dword 4i+d takes sc of sub-block i+4d
+DATA q6xPerm<>+0(SB)/8, $0x0000000400000000
+DATA q6xPerm<>+8(SB)/8, $0x0000000c00000008
+DATA q6xPerm<>+16(SB)/8, $0x0000000500000001
+DATA q6xPerm<>+24(SB)/8, $0x0000000d00000009
+DATA q6xPerm<>+32(SB)/8, $0x0000000600000002
+DATA q6xPerm<>+40(SB)/8, $0x0000000e0000000a
+DATA q6xPerm<>+48(SB)/8, $0x0000000700000003
+DATA q6xPerm<>+56(SB)/8, $0x0000000f0000000b
+GLOBL q6xPerm<>(SB), RODATA|NOPTR, $64
+
+DATA q6xLow8d<>+0(SB)/4, $0xff
+GLOBL q6xLow8d<>(SB), RODATA|NOPTR, $4
+
+DATA q6x32d<>+0(SB)/4, $32
+GLOBL q6x32d<>(SB), RODATA|NOPTR, $4
+
+// Q6XHALF leaves in LO and HI the codes of sub-blocks 8h to 8h+3 and 8h+4
+// to 8h+7 of the half whose low nibbles are at ql(SI), bit pairs at qh(SI).
+#define Q6XHALF(ql, qh, LO, HI) \
+	VMOVDQU64 ql(SI), Z0 \
+	VBROADCASTI64X4 qh(SI), Z1 \
+	VPSLLVW Z29, Z1, Z2 \
+	VPANDQ Z30, Z2, Z2 \
+	VPANDQ Z31, Z0, Z3 \
+	VPORQ Z2, Z3, LO \
+	VPSRLW $4, Z0, Z0 \
+	VPANDQ Z31, Z0, Z0 \
+	VPSRLVW Z28, Z1, Z1 \
+	VPANDQ Z30, Z1, Z1 \
+	VPORQ Z1, Z0, HI
+
+// func ggmlExtremesQ6_KAsm512(p *byte, n int, out *[2]int32)
+TEXT ·ggmlExtremesQ6_KAsm512(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q6xdone
+	VPBROADCASTQ ggmlLow4<>(SB), Z31
+	VPBROADCASTQ ggmlBits45<>(SB), Z30
+	VMOVDQU64 q6xShl<>(SB), Z29
+	VMOVDQU64 q6xShr<>(SB), Z28
+	VMOVDQU64 q6xPerm<>(SB), Z27
+	VPBROADCASTD q6xLow8d<>(SB), Z26
+	VPBROADCASTD q6x32d<>(SB), Z25
+
+q6xloop:
+	Q6XHALF(0, 128, Z4, Z5)
+	Q6XHALF(64, 160, Z6, Z7)
+	// per 128-bit lane i: sub-blocks i and 4+i, then i, 4+i, 8+i, 12+i
+	VPUNPCKLQDQ Z5, Z4, Z8
+	VPUNPCKHQDQ Z5, Z4, Z9
+	VPMINUB Z9, Z8, Z10
+	VPMAXUB Z9, Z8, Z11
+	VPUNPCKLQDQ Z7, Z6, Z8
+	VPUNPCKHQDQ Z7, Z6, Z9
+	VPMINUB Z9, Z8, Z12
+	VPMAXUB Z9, Z8, Z13
+	VPSHUFD $0xD8, Z10, Z10
+	VPSHUFD $0xD8, Z12, Z12
+	VPUNPCKLQDQ Z12, Z10, Z8
+	VPUNPCKHQDQ Z12, Z10, Z9
+	VPMINUB Z9, Z8, Z10
+	VPSHUFD $0xD8, Z11, Z11
+	VPSHUFD $0xD8, Z13, Z13
+	VPUNPCKLQDQ Z13, Z11, Z8
+	VPUNPCKHQDQ Z13, Z11, Z9
+	VPMAXUB Z9, Z8, Z11
+	VPSRLD $16, Z10, Z8
+	VPMINUB Z8, Z10, Z10
+	VPSRLD $8, Z10, Z8
+	VPMINUB Z8, Z10, Z10
+	VPSRLD $16, Z11, Z8
+	VPMAXUB Z8, Z11, Z11
+	VPSRLD $8, Z11, Z8
+	VPMAXUB Z8, Z11, Z11
+	// sc·(code − 32) of the least and the greatest code
+	VPANDD Z26, Z10, Z10
+	VPANDD Z26, Z11, Z11
+	VPSUBD Z25, Z10, Z10
+	VPSUBD Z25, Z11, Z11
+	VPMOVSXBD 192(SI), Z12
+	VPERMD Z12, Z27, Z12
+	VPMULLD Z12, Z10, Z10
+	VPMULLD Z12, Z11, Z11
+	VPMINSD Z11, Z10, Z8
+	VPMAXSD Z11, Z10, Z9
+	VEXTRACTI64X4 $1, Z8, Y10
+	VPMINSD Y10, Y8, Y8
+	VEXTRACTI128 $1, Y8, X10
+	VPMINSD X10, X8, X8
+	VPSHUFD $0x4E, X8, X10
+	VPMINSD X10, X8, X8
+	VPSHUFD $0xB1, X8, X10
+	VPMINSD X10, X8, X8
+	VMOVD X8, 0(DI)
+	VEXTRACTI64X4 $1, Z9, Y10
+	VPMAXSD Y10, Y9, Y9
+	VEXTRACTI128 $1, Y9, X10
+	VPMAXSD X10, X9, X9
+	VPSHUFD $0x4E, X9, X10
+	VPMAXSD X10, X9, X9
+	VPSHUFD $0xB1, X9, X10
+	VPMAXSD X10, X9, X9
+	VMOVD X9, 4(DI)
+	ADDQ $210, SI
+	ADDQ $8, DI
+	DECQ CX
+	JNZ q6xloop
+	VZEROUPPER
+
+q6xdone:
+	RET
+
+// The Q6_K code sums in AVX-512: a half super-block's codes in two ZMM
+// registers (Q6XHALF), four sub-blocks to a register; Q6WORDS' fields for
+// each, the two qwords of each 128-bit lane added, and the four words stored
+// together.
+
+// Q6W512 writes the q6Sums words of the four sub-blocks whose codes are the
+// 128-bit lanes of R to dst(DI) on (Z8-Z10 scratch).
+#define Q6W512(R, dst) \
+	VPSADBW Z24, R, Z8 \
+	VPCMPEQB Z27, R, K1 \
+	VMOVDQU8.Z Z26, K1, Z9 \
+	VPSADBW Z24, Z9, Z9 \
+	VPSLLQ $16, Z9, Z9 \
+	VPADDQ Z9, Z8, Z8 \
+	VPMADDUBSW R, R, Z9 \
+	VPMADDWD Z25, Z9, Z9 \
+	VPSRLQ $32, Z9, Z10 \
+	VPADDD Z10, Z9, Z9 \
+	VPSLLQ $32, Z9, Z9 \
+	VPADDQ Z9, Z8, Z8 \
+	VPSHUFD $0x4E, Z8, Z9 \
+	VPADDQ Z9, Z8, Z8 \
+	VPERMQ Z8, Z23, Z8 \
+	VMOVDQU64 Y8, dst(DI)
+
+// func ggmlSumsQ6_KAsm512(p *byte, n int, out *uint64)
+TEXT ·ggmlSumsQ6_KAsm512(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q6wdone
+	VPBROADCASTQ ggmlLow4<>(SB), Z31
+	VPBROADCASTQ ggmlBits45<>(SB), Z30
+	VMOVDQU64 q6xShl<>(SB), Z29
+	VMOVDQU64 q6xShr<>(SB), Z28
+	VPBROADCASTQ ggmlSix32<>(SB), Z27
+	VPBROADCASTQ ggmlOnes8<>(SB), Z26
+	VPBROADCASTQ ggmlOnes16<>(SB), Z25
+	VPXORQ Z24, Z24, Z24
+	VMOVDQU64 q4kEven<>(SB), Z23
+
+q6wloop:
+	Q6XHALF(0, 128, Z4, Z5)
+	Q6W512(Z4, 0)
+	Q6W512(Z5, 32)
+	Q6XHALF(64, 160, Z6, Z7)
+	Q6W512(Z6, 64)
+	Q6W512(Z7, 96)
+	ADDQ $210, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ q6wloop
+	VZEROUPPER
+
+q6wdone:
 	RET
 
 // The Q8_0 fold (kernel_ggml_q8.go): four blocks at a time, block k of a
@@ -448,6 +824,251 @@ q8fstop:
 	VZEROUPPER
 
 q8fret:
+	MOVQ R10, ret+24(FP)
+	RET
+
+// The Q8_0 fold in AVX-512 (kernel_ggml_q8.go): eight blocks (two groups) at
+// a time, block 8g+k and then block 8g+4+k into float64 lane k, as two
+// passes of ggmlFoldQ8_0Asm would add them. The quants of two blocks share a
+// ZMM register (blocks 0|2, 4|6, 1|3, 5|7, so that the reductions below
+// leave block k in qword k). Per 8 quants (a qword) one packed word: Σ(q+128)
+// by VPSADBW at bit 0, the zero quants at bit 16 (VPTESTNMB, a masked 1,
+// VPSADBW), and Σ(q+128)·q at bit 32 (signed, by two VPDPBUSD: the high
+// half's four products, then the low half's shifted into the high dword;
+// no field carries into the next). Two rounds of 128-bit and 64-bit lane
+// shuffles and adds leave each block's word, from which Σq = Σ(q+128) −
+// 4096 and Σq² = Σ(q+128)·q − 128·Σ(q+128) + 32·128²; the least and greatest
+// q+128 of each block come from the same shuffles over VPMINUB and VPMAXUB,
+// then three shifts within the qword.
+
+DATA q8HiDwords<>+0(SB)/8, $0xffffffff00000000
+GLOBL q8HiDwords<>(SB), RODATA|NOPTR, $8
+
+// 2^52 + 128: x | 2^52's bits, less this, is x − 128 (q from q+128)
+DATA q8Magic128<>+0(SB)/8, $0x4330000000000080
+GLOBL q8Magic128<>(SB), RODATA|NOPTR, $8
+
+// 32·128² = 524288: Σq² = Σ(q+128)·q − 128·Σ(q+128) + this
+DATA q8SqBias<>+0(SB)/8, $524288
+GLOBL q8SqBias<>(SB), RODATA|NOPTR, $8
+
+// Q8WORDS leaves in S the packed words (one per 8 quants) of the two blocks
+// whose quants are Q, and in U their quants plus 128. Z14 and Z15 are
+// scratch.
+#define Q8WORDS(Q, U, S) \
+	VPXORQ Z31, Q, U \
+	VPSADBW Z30, U, S \
+	VPTESTNMB Q, Q, K1 \
+	VMOVDQU8.Z Z29, K1, Z14 \
+	VPSADBW Z30, Z14, Z14 \
+	VPSLLQ $16, Z14, Z14 \
+	VPADDQ Z14, S, S \
+	VPANDQ Z28, Q, Z14 \
+	VPDPBUSD Z14, U, S \
+	VPSLLQ $32, U, Z15 \
+	VPSLLQ $32, Q, Z14 \
+	VPDPBUSD Z14, Z15, S
+
+// BYTEREDUCE leaves in byte 0 of each qword of R the OP (VPMINUB or
+// VPMAXUB) of its eight bytes (Z14 scratch).
+#define BYTEREDUCE(OP, R) \
+	VPSRLQ $32, R, Z14 \
+	OP Z14, R, R \
+	VPSRLQ $16, R, Z14 \
+	OP Z14, R, R \
+	VPSRLQ $8, R, Z14 \
+	OP Z14, R, R
+
+// func ggmlFoldQ8_0Asm512(p *byte, n int, l *q8Lanes) int
+//
+// Folds n pairs of groups (272 bytes each) at p, stopping at the first pair
+// with a zero or non-finite scale; returns the groups folded (twice the
+// pairs).
+//
+// Registers: SI the pair, CX pairs left, DI l, R10 groups done; Z8 the eight
+// d; Y21, Y20 the lanes' sums and sums of squares, Z19 the zero counts of
+// lanes k and k+4 (added at the end), Y18, Y17 the lanes' extremes, K4 and
+// K5 the blocks where a −0 or a +0 occurred; constants in Z22-Z31.
+TEXT ·ggmlFoldQ8_0Asm512(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ l+16(FP), DI
+	XORQ R10, R10
+	TESTQ CX, CX
+	JLE q8zret
+	VPBROADCASTQ ggmlSignBit<>(SB), Z31
+	VPXORQ Z30, Z30, Z30
+	VPBROADCASTQ ggmlOnes8<>(SB), Z29
+	VPBROADCASTQ q8HiDwords<>(SB), Z28
+	VPBROADCASTQ q8Mask16<>(SB), Z27
+	VPBROADCASTQ q8Mask8<>(SB), Z26
+	VPBROADCASTQ q8Magic<>(SB), Z25
+	VPBROADCASTQ q8Magic4096<>(SB), Z24
+	VPBROADCASTQ q8Magic128<>(SB), Z23
+	VPBROADCASTQ q8SqBias<>(SB), Z22
+	VMOVUPD 0(DI), Y21
+	VMOVUPD 32(DI), Y20
+	VPXORQ Z19, Z19, Z19
+	VMOVUPD 96(DI), Y18
+	VMOVUPD 128(DI), Y17
+	KXORB K4, K4, K4
+	KXORB K5, K5, K5
+
+q8zloop:
+	// the eight scales: stop at a non-finite or zero one
+	MOVWQZX 0(SI), AX
+	MOVWQZX 34(SI), BX
+	SHLQ $16, BX
+	ORQ BX, AX
+	MOVWQZX 68(SI), BX
+	SHLQ $32, BX
+	ORQ BX, AX
+	MOVWQZX 102(SI), BX
+	SHLQ $48, BX
+	ORQ BX, AX
+	MOVWQZX 136(SI), DX
+	MOVWQZX 170(SI), BX
+	SHLQ $16, BX
+	ORQ BX, DX
+	MOVWQZX 204(SI), BX
+	SHLQ $32, BX
+	ORQ BX, DX
+	MOVWQZX 238(SI), BX
+	SHLQ $48, BX
+	ORQ BX, DX
+	VMOVQ AX, X0
+	VPINSRQ $1, DX, X0, X0
+	VPAND q8Exp16<>(SB), X0, X1
+	VPCMPEQW q8Exp16<>(SB), X1, X1
+	VPAND q8Abs16<>(SB), X0, X2
+	VPXOR X3, X3, X3
+	VPCMPEQW X3, X2, X2
+	VPOR X2, X1, X1
+	VPMOVMSKB X1, BX
+	TESTL BX, BX
+	JNZ q8zstop
+	VCVTPH2PS X0, Y0
+	VCVTPS2PD Y0, Z8
+
+	// the packed words, two blocks per register
+	VMOVDQU 2(SI), Y10
+	VINSERTI64X4 $1, 70(SI), Z10, Z10
+	VMOVDQU 138(SI), Y11
+	VINSERTI64X4 $1, 206(SI), Z11, Z11
+	VMOVDQU 36(SI), Y12
+	VINSERTI64X4 $1, 104(SI), Z12, Z12
+	VMOVDQU 172(SI), Y13
+	VINSERTI64X4 $1, 240(SI), Z13, Z13
+	Q8WORDS(Z10, Z0, Z4)
+	Q8WORDS(Z11, Z1, Z5)
+	Q8WORDS(Z12, Z2, Z6)
+	Q8WORDS(Z13, Z3, Z7)
+	// each block's word: blocks 0, 2, 4, 6 and 1, 3, 5, 7, then 0-7
+	VSHUFI64X2 $0x88, Z5, Z4, Z14
+	VSHUFI64X2 $0xDD, Z5, Z4, Z15
+	VPADDQ Z15, Z14, Z4
+	VSHUFI64X2 $0x88, Z7, Z6, Z14
+	VSHUFI64X2 $0xDD, Z7, Z6, Z15
+	VPADDQ Z15, Z14, Z6
+	VPUNPCKLQDQ Z6, Z4, Z14
+	VPUNPCKHQDQ Z6, Z4, Z15
+	VPADDQ Z15, Z14, Z4
+
+	// sum += d·(Σ(q+128) − 4096), lanes k then k+4
+	VPANDQ Z27, Z4, Z5
+	VPORQ Z25, Z5, Z15
+	VSUBPD Z24, Z15, Z15
+	VMULPD Z8, Z15, Z15
+	VADDPD Y15, Y21, Y21
+	VEXTRACTF64X4 $1, Z15, Y15
+	VADDPD Y15, Y21, Y21
+	// sq += d·d·(Σ(q+128)·q − 128·Σ(q+128) + 524288)
+	VPSRAQ $32, Z4, Z6
+	VPSLLQ $7, Z5, Z5
+	VPSUBQ Z5, Z6, Z6
+	VPADDQ Z22, Z6, Z6
+	VPORQ Z25, Z6, Z6
+	VSUBPD Z25, Z6, Z6
+	VMULPD Z8, Z8, Z15
+	VMULPD Z6, Z15, Z15
+	VADDPD Y15, Y20, Y20
+	VEXTRACTF64X4 $1, Z15, Y15
+	VADDPD Y15, Y20, Y20
+	// zeros += the zero quants; their signs: d's, in the blocks with some
+	VPSRLQ $16, Z4, Z6
+	VPANDQ Z26, Z6, Z6
+	VPADDQ Z6, Z19, Z19
+	VPTESTMQ Z6, Z6, K1
+	VPMOVQ2M Z8, K2
+	KANDB K2, K1, K3
+	KORB K3, K4, K4
+	KANDNB K1, K2, K3
+	KORB K3, K5, K5
+
+	// the extremes: each block's least and greatest q+128
+	VSHUFI64X2 $0x88, Z1, Z0, Z14
+	VSHUFI64X2 $0xDD, Z1, Z0, Z15
+	VPMINUB Z15, Z14, Z0
+	VPMAXUB Z15, Z14, Z1
+	VSHUFI64X2 $0x88, Z3, Z2, Z14
+	VSHUFI64X2 $0xDD, Z3, Z2, Z15
+	VPMINUB Z15, Z14, Z2
+	VPMAXUB Z15, Z14, Z3
+	VPUNPCKLQDQ Z2, Z0, Z14
+	VPUNPCKHQDQ Z2, Z0, Z15
+	VPMINUB Z15, Z14, Z0
+	VPUNPCKLQDQ Z3, Z1, Z14
+	VPUNPCKHQDQ Z3, Z1, Z15
+	VPMAXUB Z15, Z14, Z1
+	BYTEREDUCE(VPMINUB, Z0)
+	BYTEREDUCE(VPMAXUB, Z1)
+	// qmin·d and qmax·d, the lesser to lo, the greater to hi, lanes k then k+4
+	VPANDQ Z26, Z0, Z0
+	VPORQ Z25, Z0, Z0
+	VSUBPD Z23, Z0, Z0
+	VPANDQ Z26, Z1, Z1
+	VPORQ Z25, Z1, Z1
+	VSUBPD Z23, Z1, Z1
+	VMULPD Z8, Z0, Z0
+	VMULPD Z8, Z1, Z1
+	VMINPD Z1, Z0, Z2
+	VMAXPD Z1, Z0, Z3
+	VMINPD Y18, Y2, Y18
+	VMAXPD Y17, Y3, Y17
+	VEXTRACTF64X4 $1, Z2, Y2
+	VEXTRACTF64X4 $1, Z3, Y3
+	VMINPD Y18, Y2, Y18
+	VMAXPD Y17, Y3, Y17
+	ADDQ $272, SI
+	ADDQ $2, R10
+	DECQ CX
+	JNZ q8zloop
+
+q8zstop:
+	VMOVUPD Y21, 0(DI)
+	VMOVUPD Y20, 32(DI)
+	VEXTRACTI64X4 $1, Z19, Y14
+	VPADDQ Y14, Y19, Y19
+	VMOVDQU 64(DI), Y14
+	VPADDQ Y14, Y19, Y19
+	VMOVDQU64 Y19, 64(DI)
+	VMOVUPD Y18, 96(DI)
+	VMOVUPD Y17, 128(DI)
+	KMOVB K4, AX
+	ORQ 160(DI), AX
+	XORL BX, BX
+	TESTQ AX, AX
+	SETNE BL
+	MOVQ BX, 160(DI)
+	KMOVB K5, AX
+	ORQ 168(DI), AX
+	XORL BX, BX
+	TESTQ AX, AX
+	SETNE BL
+	MOVQ BX, 168(DI)
+	VZEROUPPER
+
+q8zret:
 	MOVQ R10, ret+24(FP)
 	RET
 

@@ -9,12 +9,30 @@ var ggmlSumsAsmOK = false
 // ggmlFoldQ8_0AsmOK says the Q8_0 fold's vector loop runs here.
 var ggmlFoldQ8_0AsmOK = false
 
+// ggmlExtremesQ6_KAsmOK says ggmlExtremesQ6_K runs in vector instructions
+// here.
+var ggmlExtremesQ6_KAsmOK = false
+
+func ggmlExtremesQ6_KVec(src []byte, out [][2]int32) { ggmlExtremesQ6_KGo(src, out) }
+
+// ggmlSumsQ4_KAsm512OK says the Q4_K sums' AVX-512 loop runs here.
+var ggmlSumsQ4_KAsm512OK = false
+
+// ggmlSumsQ6_KAsm512OK says the Q6_K sums' AVX-512 loop runs here.
+var ggmlSumsQ6_KAsm512OK = false
+
+// ggmlFoldQ8_0Asm512OK says the Q8_0 fold's AVX-512 loop runs here.
+var ggmlFoldQ8_0Asm512OK = false
+
 // ggmlSumsAsmBuilt says the vector loops are linked in.
 const ggmlSumsAsmBuilt = false
 
-func ggmlSumsQ4_0Vec(src []byte, out []uint64)   { ggmlSumsQ4_0Go(src, out) }
-func ggmlSumsQ4_KVec(src []byte, out []uint64)   { ggmlSumsQ4_KGo(src, out) }
-func ggmlSumsQ6_KVec(src []byte, out []uint64)   { ggmlSumsQ6_KGo(src, out) }
+func ggmlSumsQ4_0Vec(src []byte, out []uint64) { ggmlSumsQ4_0Go(src, out) }
+func ggmlSumsQ4_KVec(src []byte, out []uint64) { ggmlSumsQ4_KGo(src, out) }
+func ggmlSumsQ6_KVec(src []byte, out []uint64) { ggmlSumsQ6_KGo(src, out) }
+func ggmlSupersQ6_KVec(src []byte, words []uint64, out []q6kSuper) {
+	ggmlSupersQ6_KGo(src, words, out)
+}
 func ggmlFoldQ8_0Vec(src []byte, l *q8Lanes) int { return ggmlFoldQ8_0Go(src, l) }
 func ggmlFoldQ5_0Vec(src []byte, l *q8Lanes) int { return ggmlFoldQ5_0Go(src, l) }
 

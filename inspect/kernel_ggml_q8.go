@@ -10,7 +10,8 @@ import (
 // The Q8_0 and Q5_0 integer kernels' inner loop, four blocks at a time: block
 // i of a run is folded into lane i mod 4 of q8Lanes (its sum, sum of squares, zero
 // count and extremes), so that the vector loop (ggmlFoldQ8_0Asm, AVX2 and
-// F16C; ggmlFoldQ5_0Asm) and its Go twin here (ggmlFoldQ8_0Go,
+// F16C, after ggmlFoldQ8_0Asm512's eight blocks at a time where the CPU has
+// AVX-512; ggmlFoldQ5_0Asm) and its Go twin here (ggmlFoldQ8_0Go,
 // ggmlFoldQ5_0Go) add the same terms in the
 // same order and leave the same bits. A group of four is folded when all
 // four scales are finite and nonzero; the loop stops at any other group and
@@ -109,30 +110,48 @@ func (l *q8Lanes) q8Group(f *intFold, grp []byte) bool {
 	return true
 }
 
-// intQ8_0 is the integer kernel of Q8_0 (block: fp16 d, 32 int8 quants).
-func intQ8_0(src []byte) (Acc, bool) {
-	return foldLanes(src, 34, ggmlFoldQ8_0, (*q8Lanes).q8Group)
+// group is q5Group for Q5_0 blocks, q8Group for Q8_0 ones.
+func (l *q8Lanes) group(ty ggml.Type, f *intFold, grp []byte) bool {
+	if ty == ggml.Q5_0 {
+		return l.q5Group(f, grp)
+	}
+	return l.q8Group(f, grp)
 }
 
-// foldLanes is an integer kernel over the lanes: the groups of four blocks
-// (of bsize bytes) of src by fold until it stops, the group it stopped at and
-// the last blocks by group, then the lanes added up in a fixed order.
-func foldLanes(src []byte, bsize int, fold func([]byte, *q8Lanes) int, group func(*q8Lanes, *intFold, []byte) bool) (Acc, bool) {
+// intQ8_0 is the integer kernel of Q8_0 (block: fp16 d, 32 int8 quants).
+func intQ8_0(src []byte) (Acc, bool) {
+	return foldLanes(src, ggml.Q8_0)
+}
+
+// foldLanes is an integer kernel over the lanes, of Q8_0 or Q5_0 blocks: the
+// groups of four blocks of src by the type's fold until it stops, the group
+// it stopped at and the last blocks by its group step, then the lanes added
+// up in a fixed order. (The type picks the fold by a test rather than by a
+// function value, so that the lanes stay on the stack.)
+func foldLanes(src []byte, ty ggml.Type) (Acc, bool) {
 	f := newIntFold()
 	l := q8Lanes{lo: [4]float64{f.lo, f.lo, f.lo, f.lo}, hi: [4]float64{f.hi, f.hi, f.hi, f.hi}}
+	bsize := 34
+	if ty == ggml.Q5_0 {
+		bsize = 22
+	}
 	gsize := 4 * bsize
 	groups := len(src) / gsize
 	for g := 0; g < groups; {
-		g += fold(src[gsize*g:gsize*groups], &l)
+		if ty == ggml.Q5_0 {
+			g += ggmlFoldQ5_0(src[gsize*g:gsize*groups], &l)
+		} else {
+			g += ggmlFoldQ8_0(src[gsize*g:gsize*groups], &l)
+		}
 		if g < groups {
-			if !group(&l, &f, src[gsize*g:gsize*g+gsize]) {
+			if !l.group(ty, &f, src[gsize*g:gsize*g+gsize]) {
 				return Acc{}, false
 			}
 			g++
 		}
 	}
 	// the last blocks (fewer than four), into lanes 0 to 2
-	if !group(&l, &f, src[gsize*groups:len(src)/bsize*bsize]) {
+	if !l.group(ty, &f, src[gsize*groups:len(src)/bsize*bsize]) {
 		return Acc{}, false
 	}
 	f.n = 32 * uint64(len(src)/bsize) // every block's values (f counted the zero-scale ones)

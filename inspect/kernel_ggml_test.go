@@ -705,3 +705,41 @@ func TestGGMLQ4KFast(t *testing.T) {
 		t.Errorf("q4kZeroPass made no zero values")
 	}
 }
+
+// TestQ6KCodeRange holds q6kCodeRange (eight codes to a word) to its plain
+// twin on every sub-block of random super-blocks and of super-blocks whose
+// every byte is one value (each of the 256).
+func TestQ6KCodeRange(t *testing.T) {
+	rng := rand.New(rand.NewPCG(71, 72))
+	check := func(b *[210]byte) {
+		t.Helper()
+		for j := 0; j < 16; j++ {
+			lo, hi := q6kCodeRange(b, j)
+			wlo, whi := q6kCodeRangeGo(b, j)
+			if lo != wlo || hi != whi {
+				t.Fatalf("sub-block %d of % x: codes %d to %d, the twin's %d to %d", j, b[:], lo, hi, wlo, whi)
+			}
+		}
+	}
+	for round := 0; round < 2000; round++ {
+		check((*[210]byte)(randomBits(rng, 210)))
+	}
+	for v := 0; v < 256; v++ {
+		var b [210]byte
+		for i := range b {
+			b[i] = byte(v)
+		}
+		check(&b)
+		b[rng.IntN(192)] = byte(rng.IntN(256)) // one code off the rest
+		check(&b)
+	}
+}
+
+// TestPow2 holds pow2 to math.Ldexp over every normal float64 power.
+func TestPow2(t *testing.T) {
+	for e := -1022; e <= 1023; e++ {
+		if got, want := pow2(e), math.Ldexp(1, e); got != want {
+			t.Fatalf("pow2(%d) = %v, want %v", e, got, want)
+		}
+	}
+}
