@@ -55,6 +55,9 @@ row() {
   shift 3
   local -a files=("$@") ck=() lim=() ckc=() limc=()
   local w c
+  # Freshly generated files are still being written back: let that finish
+  # before the timed rounds, whose page-cache reads it would slow.
+  sync
   [[ -z ${COLDRUN:-} ]] && { cat "${files[@]}" >/dev/null; cat "${files[@]}" >/dev/null; }
   for ((r = 0; r < ROUNDS; r++)); do
     [[ -n ${COLDRUN:-} ]] && drop
