@@ -121,6 +121,20 @@ func TestGGMLSupersQ6_K(t *testing.T) {
 			}
 		}
 	}
+	eachQ6KPass(rng, check, "uniform codes", func(src []byte) {
+		for i := 0; i < 2; i++ {
+			for j := 192; j < 208; j++ {
+				src[210*i+j] = byte(rng.IntN(256))
+			}
+		}
+	})
+}
+
+// eachQ6KPass calls check on the Q6_K passes the vector loops' tests share:
+// random bytes and adversarial passes of several lengths, and two
+// super-blocks whose every code and scale byte is v (each of the 256), then
+// the same again after vary has changed some of their bytes (named varied).
+func eachQ6KPass(rng *rand.Rand, check func(what string, src []byte), varied string, vary func(src []byte)) {
 	for _, n := range []int{0, 1, 2, 3, 16, 17} {
 		for round := 0; round < 20; round++ {
 			check("random", randomBits(rng, 210*n+rng.IntN(210)))
@@ -135,12 +149,8 @@ func TestGGMLSupersQ6_K(t *testing.T) {
 			}
 		}
 		check("uniform", src)
-		for i := 0; i < 2; i++ {
-			for j := 192; j < 208; j++ {
-				src[210*i+j] = byte(rng.IntN(256))
-			}
-		}
-		check("uniform codes", src)
+		vary(src)
+		check(varied, src)
 	}
 }
 
@@ -167,24 +177,10 @@ func TestGGMLExtremesQ6_K(t *testing.T) {
 			}
 		}
 	}
-	for _, n := range []int{0, 1, 2, 3, 16, 17} {
-		for round := 0; round < 20; round++ {
-			check("random", randomBits(rng, 210*n+rng.IntN(210)))
-			check("adversarial", adversarialPass(rng, ggml.Q6_K, n))
-		}
-	}
-	for v := 0; v < 256; v++ {
-		src := randomBits(rng, 2*210)
-		for i := 0; i < 2; i++ {
-			for j := 0; j < 208; j++ {
-				src[210*i+j] = byte(v)
-			}
-		}
-		check("uniform", src)
+	eachQ6KPass(rng, check, "uniform, one byte off", func(src []byte) {
 		src[rng.IntN(192)] = byte(rng.IntN(256))
 		src[192+rng.IntN(16)] = byte(rng.IntN(256))
-		check("uniform, one byte off", src)
-	}
+	})
 	// intQ6_K with the super-blocks' extremes from the loop and sub-block by
 	// sub-block: the same accumulators, bit for bit.
 	save := ggmlExtremesQ6_KAsmOK
