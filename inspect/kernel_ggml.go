@@ -27,6 +27,8 @@ import (
 //     makes them; a sub-block where it does not is folded value by value
 //     from the float32 values ggml computes. (When m1 is ±0 the value is
 //     d1·q, and a zero value is −0 only when d is negative and m1 is +0.)
+//   - Q5_K: as Q4_K with 5-bit codes q in [0, 31] (d1·q at most 22 bits):
+//     the same test with 31·A, the same sums (kernel_ggml_q5k.go).
 //   - Q6_K: (d·sc)·q, sc an int8 and q in [−32, 31]: at most 23 bits, exact
 //     (see intQ6_K).
 //
@@ -62,6 +64,7 @@ var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
 	ggml.Q4_0: intQ4_0,
 	ggml.Q5_0: intQ5_0,
 	ggml.Q4_K: intQ4_K,
+	ggml.Q5_K: intQ5_K,
 	ggml.Q6_K: intQ6_K,
 }
 

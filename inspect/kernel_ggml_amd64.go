@@ -179,3 +179,9 @@ var q4kCoreOK = ggmlSumsAsmOK
 //
 //go:noescape
 func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *q4kCore) (zero bool)
+
+// ggmlSumsQ5_KAsmOK says ggmlSumsQ5_K runs its vector loop here (none yet:
+// the Go twin).
+var ggmlSumsQ5_KAsmOK = false
+
+func ggmlSumsQ5_KVec(src []byte, out []uint64) { ggmlSumsQ5_KGo(src, out) }

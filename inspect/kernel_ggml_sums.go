@@ -52,6 +52,36 @@ func ggmlSumsQ4_KGo(src []byte, out []uint64) {
 	}
 }
 
+// ggmlSumsQ5_K writes the q5kSums words of the four 32-byte groups of low
+// parts of each whole Q5_K super-block of src to out (word 4i+g: sub-blocks
+// 2g and 2g+1 of super-block i).
+func ggmlSumsQ5_K(src []byte, out []uint64) {
+	if ggmlSumsQ5_KAsmOK {
+		ggmlSumsQ5_KVec(src, out)
+		return
+	}
+	ggmlSumsQ5_KGo(src, out)
+}
+
+// ggmlSumsQ5_KGo is the Go twin of ggmlSumsQ5_K's vector loop: each byte of
+// low parts and its two fifth bits index q5kSums.
+func ggmlSumsQ5_KGo(src []byte, out []uint64) {
+	for i := 0; 176*i+176 <= len(src); i++ {
+		b := (*[176]byte)(src[176*i:])
+		qh := (*[32]byte)(b[16:48])
+		for g := 0; g < 4; g++ {
+			ql := (*[32]byte)(b[48+32*g:])
+			sh := uint(2 * g)
+			var w0, w1 uint64
+			for l := 0; l < 32; l += 2 {
+				w0 += q5kSums[uint(qh[l]>>sh&3)<<8|uint(ql[l])]
+				w1 += q5kSums[uint(qh[l+1]>>sh&3)<<8|uint(ql[l+1])]
+			}
+			out[4*i+g] = w0 + w1
+		}
+	}
+}
+
 // ggmlSumsQ6_K writes the q6Sums words of the sixteen 16-value sub-blocks of
 // each whole Q6_K super-block of src to out (word 16i+j for the sub-block
 // that scale j of super-block i scales).
