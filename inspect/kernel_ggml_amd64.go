@@ -180,8 +180,15 @@ var q4kCoreOK = ggmlSumsAsmOK
 //go:noescape
 func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *q4kCore) (zero bool)
 
-// ggmlSumsQ5_KAsmOK says ggmlSumsQ5_K runs its vector loop here (none yet:
-// the Go twin).
-var ggmlSumsQ5_KAsmOK = false
+// ggmlSumsQ5_KAsm writes, for each of n Q5_K super-blocks at p (176 bytes
+// apart), the q5kSums words of its four 32-byte groups of low parts to
+// out[4i], ..., out[4i+3].
+//
+//go:noescape
+func ggmlSumsQ5_KAsm(p *byte, n int, out *uint64)
 
-func ggmlSumsQ5_KVec(src []byte, out []uint64) { ggmlSumsQ5_KGo(src, out) }
+func ggmlSumsQ5_KVec(src []byte, out []uint64) {
+	if n := len(src) / 176; n > 0 {
+		ggmlSumsQ5_KAsm(&src[0], n, &out[:4*n][0])
+	}
+}

@@ -1420,3 +1420,75 @@ TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-65
 	SETNE zero+64(FP)
 	VZEROUPPER
 	RET
+
+// The Q5_K code sums (ggmlSumsQ5_K, kernel_ggml_sums.go): per group of 32
+// bytes of low parts, the codes of its two sub-blocks (low and high nibble,
+// each with its fifth bit from qh placed at bit 4: qh is shifted right by 2
+// after each group, so that bits 0 and 1 are the group's), their byte sums
+// by VPSADBW and their squares (up to 961) by VPMADDUBSW and VPMADDWD, per
+// 8 bytes below 2^13, placed in bits 0, 16, 32 and 48 as q5kSums places
+// them. Registers: Y5 qh, Y8 the word 1, Y12 the byte 0x10, Y13 the byte
+// 0x0F, Y14 zero.
+
+DATA ggmlBit4<>+0(SB)/8, $0x1010101010101010
+GLOBL ggmlBit4<>(SB), RODATA|NOPTR, $8
+
+// Q5GROUP writes the q5kSums word of the group of low parts at off(SI)
+// (fifth bits in bits 0 and 1 of Y5's bytes) to dst(DI), and shifts Y5.
+#define Q5GROUP(off, dst) \
+	VMOVDQU off(SI), Y0 \
+	VPSRLW $4, Y0, Y1 \
+	VPAND Y13, Y0, Y0 \
+	VPAND Y13, Y1, Y1 \
+	VPSLLW $4, Y5, Y2 \
+	VPAND Y12, Y2, Y2 \
+	VPOR Y2, Y0, Y0 \
+	VPSLLW $3, Y5, Y3 \
+	VPAND Y12, Y3, Y3 \
+	VPOR Y3, Y1, Y1 \
+	VPSRLW $2, Y5, Y5 \
+	VPMADDUBSW Y0, Y0, Y2 \
+	VPMADDUBSW Y1, Y1, Y3 \
+	VPMADDWD Y8, Y2, Y2 \
+	VPMADDWD Y8, Y3, Y3 \
+	VPSRLQ $32, Y2, Y4 \
+	VPADDD Y4, Y2, Y2 \
+	VPSRLQ $32, Y3, Y4 \
+	VPADDD Y4, Y3, Y3 \
+	VPSADBW Y14, Y0, Y0 \
+	VPSADBW Y14, Y1, Y1 \
+	VPSLLQ $16, Y1, Y1 \
+	VPSLLQ $32, Y2, Y2 \
+	VPSLLQ $48, Y3, Y3 \
+	VPADDQ Y1, Y0, Y0 \
+	VPADDQ Y3, Y2, Y2 \
+	VPADDQ Y2, Y0, Y0 \
+	REDUCE \
+	MOVQ BX, dst(DI)
+
+// func ggmlSumsQ5_KAsm(p *byte, n int, out *uint64)
+TEXT ·ggmlSumsQ5_KAsm(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q5kdone
+	VPBROADCASTQ ggmlOnes16<>(SB), Y8
+	VPBROADCASTQ ggmlBit4<>(SB), Y12
+	VPBROADCASTQ ggmlLow4<>(SB), Y13
+	VPXOR Y14, Y14, Y14
+
+q5kloop:
+	VMOVDQU 16(SI), Y5
+	Q5GROUP(48, 0)
+	Q5GROUP(80, 8)
+	Q5GROUP(112, 16)
+	Q5GROUP(144, 24)
+	ADDQ $176, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ q5kloop
+	VZEROUPPER
+
+q5kdone:
+	RET

@@ -45,7 +45,4 @@ func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *
 	return true
 }
 
-// ggmlSumsQ5_KAsmOK says the Q5_K sums' vector loop runs here.
-var ggmlSumsQ5_KAsmOK = false
-
 func ggmlSumsQ5_KVec(src []byte, out []uint64) { ggmlSumsQ5_KGo(src, out) }

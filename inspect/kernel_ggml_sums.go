@@ -2,10 +2,11 @@ package inspect
 
 import "math"
 
-// The quant sums of the integer kernels of Q4_0, Q4_K and Q6_K
-// (kernel_ggml.go), a batch of blocks at a time: one packed word per block
-// (four per Q4_K super-block, sixteen per Q6_K one) whose fields are the sums
-// the kernel needs (q4Sums, nibbleSums, q6Sums). The vector loops
+// The quant sums of the integer kernels of Q4_0, Q4_K, Q5_K and Q6_K
+// (kernel_ggml.go, kernel_ggml_q5k.go), a batch of blocks at a time: one
+// packed word per block (four per Q4_K or Q5_K super-block, sixteen per Q6_K
+// one) whose fields are the sums the kernel needs (q4Sums, nibbleSums,
+// q5kSums, q6Sums). The vector loops
 // (kernel_ggml_amd64.s) and their Go twins here, which add up the tables,
 // write the same words bit for bit (TestGGMLSumsAsm). Then, for Q6_K, each
 // super-block's sums over its scales (ggmlSupersQ6_K, AVX2) and its extremes
@@ -56,7 +57,7 @@ func ggmlSumsQ4_KGo(src []byte, out []uint64) {
 // parts of each whole Q5_K super-block of src to out (word 4i+g: sub-blocks
 // 2g and 2g+1 of super-block i).
 func ggmlSumsQ5_K(src []byte, out []uint64) {
-	if ggmlSumsQ5_KAsmOK {
+	if ggmlSumsAsmOK {
 		ggmlSumsQ5_KVec(src, out)
 		return
 	}
