@@ -499,12 +499,12 @@ func (f *intFold) q4kFast(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
 	return true
 }
 
-// q4kCore is what q4kCoreAsm finds of a Q4_K super-block's eight
-// sub-blocks (A = mdu·sc, B = mmu·m in units; s1, s2 their nibble sums).
+// q4kCore is what q4kCoreAsm finds of a Q4_K (or Q5_K) super-block's eight
+// sub-blocks (A = mdu·sc, B = mmu·m in units; s1, s2 their code sums).
 type q4kCore struct {
 	s      [4]uint32 // Σsc·s1, Σsc·m·s1, Σsc²·s2, Σm²
 	sm     uint64    // Σm
-	lo, hi float64   // the smallest and largest of every −B and 15·A − B
+	lo, hi float64   // the smallest and largest of every −B and qmax·A − B
 	ext    uint64    // bit j: sub-block j's range reaches past the pass's extremes
 }
 
@@ -524,7 +524,7 @@ func (f *intFold) q4kFastVec(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
 	scw, mw := q4kUnpack((*[12]byte)(b[4:16]))
 	u := math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
 	var c q4kCore
-	if q4kCoreAsm(&t[0], scw, mw, mdu, mmu, f.lo/u, f.hi/u, &c) {
+	if q4kCoreAsm(&t[0], scw, mw, mdu, mmu, f.lo/u, f.hi/u, 15, &c) {
 		return f.q4kFast(b, hd, hm, t)
 	}
 	if c.lo <= -1<<24 || c.hi >= 1<<24 {

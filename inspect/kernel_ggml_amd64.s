@@ -1301,21 +1301,19 @@ DATA q4kPerm<>+16(SB)/8, $0x0000000300000001
 DATA q4kPerm<>+24(SB)/8, $0x0000000700000005
 GLOBL q4kPerm<>(SB), RODATA|NOPTR, $32
 
-DATA q4kFifteen<>+0(SB)/8, $15.0
-GLOBL q4kFifteen<>(SB), RODATA|NOPTR, $8
-
-// func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *q4kCore) (zero bool)
+// func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh, qmax float64, out *q4kCore) (zero bool)
 //
 // Sub-block j (sc, m byte j of scw, mw; s1, s2 its fields of t) has
 // A = mdu·sc and B = mmu·m in units (mdu, mmu within int32). The integer
-// sums go to out.s (32-bit lanes: every term is below 2^25) and out.sm; the
-// range of −B and 15·A − B, exact in float64 (below 2^42), to out.lo and
+// sums go to out.s (32-bit lanes: every term is below 2^27 for the 5-bit
+// codes of Q5_K, qmax 31; 2^25 for Q4_K's nibbles, qmax 15) and out.sm; the
+// range of −B and qmax·A − B, exact in float64 (below 2^43), to out.lo and
 // out.hi, and to out.ext the sub-blocks (bit j) whose own range reaches below
 // fl or above fh. zero says some sub-block has B = 0 or B = A·r for an integer r
 // (B/A is exact then), the sub-blocks whose zero values q4kFast counts.
-TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-65
+TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-73
 	MOVQ t+0(FP), SI
-	MOVQ out+56(FP), DI
+	MOVQ out+64(FP), DI
 	VMOVQ scw+8(FP), X0
 	VPMOVZXBD X0, Y0 // sc
 	VMOVQ mw+16(FP), X1
@@ -1361,8 +1359,8 @@ TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-65
 	VMULPD Y9, Y12, Y12 // B
 	VMULPD Y9, Y13, Y13
 
-	// the range: −B and 15·A − B
-	VBROADCASTSD q4kFifteen<>(SB), Y8
+	// the range: −B and qmax·A − B
+	VBROADCASTSD qmax+56(FP), Y8
 	VMULPD Y8, Y10, Y0
 	VSUBPD Y12, Y0, Y0
 	VMULPD Y8, Y11, Y1
@@ -1417,7 +1415,7 @@ TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-65
 	VORPD Y2, Y0, Y0
 	VMOVMSKPD Y0, AX
 	TESTL AX, AX
-	SETNE zero+64(FP)
+	SETNE zero+72(FP)
 	VZEROUPPER
 	RET
 

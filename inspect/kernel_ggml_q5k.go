@@ -42,7 +42,7 @@ func intQ5_K(src []byte) (Acc, bool) {
 			return Acc{}, false
 		}
 		t := (*[4]uint64)(sums[4*i:])
-		if !q5kFastOn || !f.q5kFast(b, hd, hm, t) {
+		if !q5kFastOn || !f.q5kFastVec(b, hd, hm, t) {
 			f.q5kSubs(b, hd, hm, t)
 		}
 	}
@@ -173,6 +173,59 @@ func (f *intFold) q5kFast(b *[176]byte, hd, hm uint16, t *[4]uint64) bool {
 		f.q5kExtremes(b, mdu, mmu, scw, mw, u)
 	}
 	return true
+}
+
+// q5kFastVec is q5kFast with the sub-block loop in vector instructions
+// (q4kCoreAsm with the largest code 31) where they run, as q4kFastVec is
+// q4kFast's: the same int64 sums into the same float64 additions; a
+// super-block with possible zero values goes to q5kFast itself
+// (TestGGMLQ5KFast holds the two to each other bit for bit).
+func (f *intFold) q5kFastVec(b *[176]byte, hd, hm uint16, t *[4]uint64) bool {
+	if !q5kCoreOn || !q4kCoreOK {
+		return f.q5kFast(b, hd, hm, t)
+	}
+	mdu, mmu, e, ok := q4kUnits(hd, hm)
+	if !ok {
+		return false
+	}
+	scw, mw := q4kUnpack((*[12]byte)(b[4:16]))
+	u := math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
+	var c q4kCore
+	if q4kCoreAsm(&t[0], scw, mw, mdu, mmu, f.lo/u, f.hi/u, 31, &c) {
+		return f.q5kFast(b, hd, hm, t)
+	}
+	if c.lo <= -1<<24 || c.hi >= 1<<24 {
+		return false
+	}
+	s1sc, sx, s2sc, sm2, sm := int64(c.s[0]), int64(c.s[1]), int64(c.s[2]), int64(c.s[3]), int64(c.sm)
+	f.n += 256
+	f.sum += u * float64(mdu*s1sc-32*mmu*sm)
+	f.sq += u * u * float64(mdu*mdu*s2sc-2*mdu*mmu*sx+32*mmu*mmu*sm2)
+	if c.ext != 0 {
+		f.q5kExtremesOf(b, mdu, mmu, scw, mw, u, c.ext)
+	}
+	return true
+}
+
+// q5kCoreOn lets tests run q5kFastVec as q5kFast in Go.
+var q5kCoreOn = true
+
+// q5kExtremesOf folds the extremes of the sub-blocks in mask (bit j:
+// sub-block j) of a Q5_K super-block, as q5kExtremes does with those whose
+// range could extend the pass's (see q4kExtremesOf: the same result).
+func (f *intFold) q5kExtremesOf(b *[176]byte, mdu, mmu int64, scw, mw uint64, u float64, mask uint64) {
+	xlo, xhi := int64(math.MaxInt64), int64(math.MinInt64)
+	for ; mask != 0; mask &= mask - 1 {
+		j := bits.TrailingZeros64(mask)
+		A, B := mdu*int64(scw>>(8*j)&63), mmu*int64(mw>>(8*j)&63)
+		qlo, qhi := q5kRange(b, j)
+		a, z := A*qlo-B, A*qhi-B
+		if a > z {
+			a, z = z, a
+		}
+		xlo, xhi = min(xlo, a), max(xhi, z)
+	}
+	f.lo, f.hi = min(f.lo, float64(xlo)*u), max(f.hi, float64(xhi)*u)
 }
 
 // q5kExtremes folds the extremes of the sub-blocks of a Q5_K super-block

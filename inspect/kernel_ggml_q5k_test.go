@@ -177,13 +177,15 @@ func FuzzGGMLSumsQ5_K(f *testing.F) {
 	})
 }
 
-// TestGGMLQ5KFast holds Q5_K's whole-super-block fold (q5kFast) to the
-// sub-block one (q5kSubs alone), bit for bit, on weight-like, random,
+// TestGGMLQ5KFast holds Q5_K's whole-super-block fold (q5kFastVec, its
+// vector loop, and q5kFast, in Go) to the sub-block one (q5kSubs alone), bit
+// for bit, on weight-like, random,
 // adversarial and zero-rich passes, both to ggml's reference and to the
 // dequantizing path it replaces; and q5kFast must take most weight-like
 // super-blocks and find the zeros.
 func TestGGMLQ5KFast(t *testing.T) {
-	defer func() { q5kFastOn = true }()
+	needGGMLSumsAsm(t) // q4kCoreAsm runs where the sums' vector loops do
+	defer func() { q5kFastOn, q5kCoreOn = true, true }()
 	rng := rand.New(rand.NewPCG(85, 86))
 	dt, _ := formats.DTypeOfGGML(ggml.Q5_K)
 	per := ggmlPassElems / 256
@@ -197,6 +199,13 @@ func TestGGMLQ5KFast(t *testing.T) {
 		want, wantOK := intQ5_K(src)
 		if gotOK != wantOK || !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: fast %v %+v, by sub-blocks %v %+v", what, gotOK, got, wantOK, want)
+		}
+		// q5kFastVec's vector loop against q5kFast in Go, bit for bit
+		q5kFastOn, q5kCoreOn = true, false
+		goAcc, goOK := intQ5_K(src)
+		q5kCoreOn = true
+		if gotOK != goOK || !reflect.DeepEqual(got, goAcc) {
+			t.Fatalf("%s: vector loop %v %+v, Go %v %+v", what, gotOK, got, goOK, goAcc)
 		}
 		if gotOK {
 			checkIntAcc(t, "Q5_K "+what, got, ReferenceStats(dt, src), 1e-10)

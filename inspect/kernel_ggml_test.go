@@ -445,7 +445,7 @@ func TestGGMLIntKernelsExactSums(t *testing.T) {
 
 // FuzzGGMLIntKernels holds the integer kernels to the reference on arbitrary
 // bytes, the scales forced finite so that the kernels take the pass (and
-// Q4_K's whole-super-block fold to its sub-block one).
+// Q4_K's and Q5_K's whole-super-block folds to their sub-block ones).
 func FuzzGGMLIntKernels(f *testing.F) {
 	f.Add(uint8(0), make([]byte, 144))
 	f.Add(uint8(2), []byte{0x00, 0x80, 1, 2, 3, 0x88, 0xff})
@@ -473,6 +473,12 @@ func FuzzGGMLIntKernels(f *testing.F) {
 			q5kFastOn = true
 			if ok != wantOK || !reflect.DeepEqual(got, want) {
 				t.Fatalf("Q5_K: fast %v %+v, by sub-blocks %v %+v", ok, got, wantOK, want)
+			}
+			q5kCoreOn = false // and q5kFastVec's vector loop against q5kFast in Go
+			goAcc, goOK := intQ5_K(src)
+			q5kCoreOn = true
+			if ok != goOK || !reflect.DeepEqual(got, goAcc) {
+				t.Fatalf("Q5_K: vector loop %v %+v, Go %v %+v", ok, got, goOK, goAcc)
 			}
 		}
 		if ty == ggml.Q4_K { // q4kFast against q4kSubs alone, bit for bit
@@ -704,7 +710,7 @@ func TestGGMLQ4KFast(t *testing.T) {
 			}
 			scw, mw := q4kUnpack((*[12]byte)(b[4:16]))
 			var c q4kCore
-			if !q4kCoreAsm(&sums[4*i], scw, mw, md<<(ed-e), mm<<(em-e), math.Inf(1), math.Inf(-1), &c) {
+			if !q4kCoreAsm(&sums[4*i], scw, mw, md<<(ed-e), mm<<(em-e), math.Inf(1), math.Inf(-1), 15, &c) {
 				core++
 			}
 		}
