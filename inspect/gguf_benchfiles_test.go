@@ -22,8 +22,9 @@ import (
 // same with llama.cpp's fallback where a row is not a multiple of 256 wide
 // (Q4_K → Q5_0, Q6_K → Q8_0), the matrices in their own shapes: what a real
 // Q4_K_M file of Qwen2-0.5B (rows of 896) mostly holds; "Q5_K_M", the mix
-// with Q5_K for Q4_K.
-var benchGGUFKinds = []string{"F16", "Q8_0", "Q4_K", "Q5_K", "Q4_K_M", "Q4_K_M-rows", "Q5_K_M"}
+// with Q5_K for Q4_K, and "Q5_K_M-rows" (Q5_K → Q5_1 where the rows are
+// short).
+var benchGGUFKinds = []string{"F16", "Q8_0", "Q4_K", "Q5_K", "Q4_K_M", "Q4_K_M-rows", "Q5_K_M", "Q5_K_M-rows"}
 
 // benchGGUFType is the type of a matrix named name in a file of kind.
 func benchGGUFType(kind, name string, layer int) ggml.Type {
@@ -68,10 +69,10 @@ func writeBenchGGUFKind(t testing.TB, path string, arch synth.Arch, kind string)
 			}
 			gt.Type = benchGGUFType(strings.TrimSuffix(kind, "-rows"), s.Name, layer)
 			gt.Shape = []uint64{uint64(n / 256), 256}
-			if kind == "Q4_K_M-rows" {
+			if strings.HasSuffix(kind, "-rows") {
 				gt.Shape = s.Shape
 				if s.Shape[1]%256 != 0 {
-					gt.Type = map[ggml.Type]ggml.Type{ggml.Q4_K: ggml.Q5_0, ggml.Q6_K: ggml.Q8_0}[gt.Type]
+					gt.Type = map[ggml.Type]ggml.Type{ggml.Q4_K: ggml.Q5_0, ggml.Q5_K: ggml.Q5_1, ggml.Q6_K: ggml.Q8_0}[gt.Type]
 				}
 				if s.Shape[1]%32 != 0 { // rows too short for any block (the tiny architecture)
 					g.Tensors = append(g.Tensors, synth.GGUFTensor{Name: s.Name, Type: ggml.F32, Shape: s.Shape})

@@ -18,6 +18,8 @@ import (
 //     19 bits, exact.
 //   - Q4_0: float32(q−8)·d, q−8 in [−8, 7]: at most 15 bits, exact.
 //   - Q5_0: float32(q−16)·d, q−16 in [−16, 15]: at most 16 bits, exact.
+//   - Q5_1: float32(c·d) + m, c in [0, 31]: c·d is exact (16 bits), the
+//     addition when d and m are within a few binades (kernel_ggml_q51.go).
 //   - Q4_K: float32(d1·q) − m1 with d1 = d·sc and m1 = dmin·m (fp16 times a
 //     6-bit integer: at most 17 bits, exact) and q in [0, 15]. d1·q is
 //     exact (21 bits); the subtraction is exact when d1 = u·A and m1 = u·B
@@ -63,6 +65,7 @@ var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
 	ggml.Q8_0: intQ8_0,
 	ggml.Q4_0: intQ4_0,
 	ggml.Q5_0: intQ5_0,
+	ggml.Q5_1: intQ5_1,
 	ggml.Q4_K: intQ4_K,
 	ggml.Q5_K: intQ5_K,
 	ggml.Q6_K: intQ6_K,

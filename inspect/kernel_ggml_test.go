@@ -149,6 +149,26 @@ func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte
 				qh |= uint32(c>>4) << j
 			}
 			binary.LittleEndian.PutUint32(b[2:], qh)
+		case ggml.Q5_1:
+			// as quantize_row_q5_1: m the block's minimum, d its range over 31
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for _, v := range x {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+			hd, hm := f16Bits((hi-lo)/31), f16Bits(lo)
+			binary.LittleEndian.PutUint16(b[0:], hd)
+			binary.LittleEndian.PutUint16(b[2:], hm)
+			d := float64(ggml.F16ToF32(hd))
+			var qh uint32
+			for j, v := range x {
+				c := 0
+				if d != 0 {
+					c = max(0, min(31, round((v-lo)/d)))
+				}
+				b[8+j&15] |= byte(c&15) << (4 * (j >> 4))
+				qh |= uint32(c>>4) << j
+			}
+			binary.LittleEndian.PutUint32(b[4:], qh)
 		case ggml.Q6_K:
 			// as quantize_row_q6_K: each 16-value sub-block's scale maps its
 			// largest magnitude to −32; d maps the largest scale to −128
@@ -291,6 +311,10 @@ func negZeroBlock(ty ggml.Type, neg bool) []byte {
 		copy(b[4:16], []byte{1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1})
 	case ggml.Q5_0: // every code 16: low nibbles 0, every high bit set
 		binary.LittleEndian.PutUint32(b[2:], 0xffffffff)
+	case ggml.Q5_1: // codes 0, m −0 (then (−1·0) + (−0) is −0) or +0
+		if neg {
+			binary.LittleEndian.PutUint16(b[2:], 0x8000)
+		}
 	case ggml.Q6_K: // every sc 1, every code 32 (q = 0)
 		for j := 0; j < 16; j++ {
 			b[192+j] = 1
