@@ -193,3 +193,15 @@ func ggmlSumsQ5_KVec(src []byte, out []uint64) {
 		ggmlSumsQ5_KAsm(&src[0], n, &out[:4*n][0])
 	}
 }
+
+// ggmlSumsQ5_1Asm writes, for each of n Q5_1 blocks at p (24 bytes apart),
+// Σc | Σc²<<32 over its 32 codes to out[i].
+//
+//go:noescape
+func ggmlSumsQ5_1Asm(p *byte, n int, out *uint64)
+
+func ggmlSumsQ5_1Vec(src []byte, out []uint64) {
+	if n := len(src) / 24; n > 0 {
+		ggmlSumsQ5_1Asm(&src[0], n, &out[:n][0])
+	}
+}

@@ -1490,3 +1490,53 @@ q5kloop:
 
 q5kdone:
 	RET
+
+// The Q5_1 code sums (ggmlSumsQ5_1, kernel_ggml_sums.go): per block, its 32
+// codes (the low parts as the Q4_0 loop takes them, the fifth bits spread
+// from qh as the Q5_0 fold spreads them), Σc by VPSADBW in bits 0-15 and Σc²
+// by VPMADDUBSW and VPMADDWD in bits 32-63 (below 2^10 and 2^15). Registers:
+// Y8 the word 1, Y11 the byte 0x10, Y12 the bit of each byte's code in its
+// qh byte, Y13 the byte 0x0F, Y14 zero, Y15 the qh spread.
+
+// func ggmlSumsQ5_1Asm(p *byte, n int, out *uint64)
+TEXT ·ggmlSumsQ5_1Asm(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q51done
+	VMOVDQU q5Spread<>(SB), Y15
+	VMOVDQU q5Bits32<>(SB), Y12
+	VPBROADCASTQ ggmlBit4<>(SB), Y11
+	VPBROADCASTQ ggmlLow4<>(SB), Y13
+	VPBROADCASTQ ggmlOnes16<>(SB), Y8
+	VPXOR Y14, Y14, Y14
+
+q51loop:
+	VMOVDQU 8(SI), X2
+	VPSRLW $4, X2, X3
+	VINSERTI128 $1, X3, Y2, Y2
+	VPAND Y13, Y2, Y2         // the low parts of codes 0-15, then 16-31
+	VPBROADCASTD 4(SI), Y3
+	VPSHUFB Y15, Y3, Y3
+	VPAND Y12, Y3, Y3
+	VPCMPEQB Y12, Y3, Y3
+	VPAND Y11, Y3, Y3         // 16 where the fifth bit is set
+	VPOR Y3, Y2, Y2           // the 32 codes
+	VPSADBW Y14, Y2, Y0       // Σc per 8 codes
+	VPMADDUBSW Y2, Y2, Y4
+	VPMADDWD Y8, Y4, Y4
+	VPSRLQ $32, Y4, Y5
+	VPADDD Y5, Y4, Y4
+	VPSLLQ $32, Y4, Y4        // Σc² per 8 codes, at bit 32
+	VPADDQ Y4, Y0, Y0
+	REDUCE
+	MOVQ BX, (DI)
+	ADDQ $24, SI
+	ADDQ $8, DI
+	DECQ CX
+	JNZ q51loop
+	VZEROUPPER
+
+q51done:
+	RET

@@ -46,3 +46,5 @@ func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh, qmax float64,
 }
 
 func ggmlSumsQ5_KVec(src []byte, out []uint64) { ggmlSumsQ5_KGo(src, out) }
+
+func ggmlSumsQ5_1Vec(src []byte, out []uint64) { ggmlSumsQ5_1Go(src, out) }

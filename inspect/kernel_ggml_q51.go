@@ -17,10 +17,11 @@ import (
 // is exact when |A·c + M| is below 2^24 for every c in [0, 31] (exactAffine
 // with B = −M), which holds when d and m are within a few binades of each
 // other, as llama.cpp's quantizer makes them (m the block's minimum, d its
-// range over 31). A block where it does not, or whose units are more than 20
-// binades apart, is folded value by value as ggml computes the values. An
+// range over 31). A block where it does not, or whose units are more than
+// 20 binades apart, is folded value by value as ggml computes the values. An
 // exact block adds u·(A·Σc + 32·M) and u²·(A²·Σc² + 2·A·M·Σc + 32·M²) (int64,
-// below 2^29 and 2^53: exact in float64). A value is zero where A·c = −M: +0
+// below 2^29 and 2^53: exact in float64), its code sums Σc and Σc² taken a
+// batch of blocks at a time from ggmlSumsQ5_1 (AVX2, or q51Sums). A value is zero where A·c = −M: +0
 // (x + (−x)), or −0 when m is −0 and c·d is −0 (d of negative sign). The
 // extremes are M and 31·A + M unless the block's codes, read only when that
 // range could extend the pass's, say otherwise.
@@ -50,7 +51,15 @@ func q51Sums(b *[24]byte) (s1, s2 int64) {
 // intQ5_1 is the integer kernel of Q5_1.
 func intQ5_1(src []byte) (Acc, bool) {
 	f := newIntFold()
-	for off := 0; off+24 <= len(src); off += 24 {
+	var sums [ggmlSumsBatch]uint64
+	i := 0 // the block's word in sums
+	for off := 0; off+24 <= len(src); off, i = off+24, i+1 {
+		if i == ggmlSumsBatch {
+			i = 0
+		}
+		if i == 0 {
+			ggmlSumsQ5_1(src[off:min(off+24*ggmlSumsBatch, len(src))], sums[:])
+		}
 		b := (*[24]byte)(src[off:])
 		hd, hm := binary.LittleEndian.Uint16(b[0:]), binary.LittleEndian.Uint16(b[2:])
 		if !f16Finite(hd) || !f16Finite(hm) {
@@ -71,7 +80,7 @@ func intQ5_1(src []byte) (Acc, bool) {
 		}
 		A, M := md<<sa, mm<<sb
 		u := pow2(e)
-		s1, s2 := q51Sums(b)
+		s1, s2 := int64(sums[i]&0xffff), int64(sums[i]>>32)
 		f.n += 32
 		f.sum += u * float64(A*s1+32*M)
 		f.sq += u * u * float64(A*A*s2+2*A*M*s1+32*M*M)

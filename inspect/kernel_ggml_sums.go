@@ -83,6 +83,24 @@ func ggmlSumsQ5_KGo(src []byte, out []uint64) {
 	}
 }
 
+// ggmlSumsQ5_1 writes, for each whole Q5_1 block of src, Σc | Σc²<<32 over
+// its 32 codes to out.
+func ggmlSumsQ5_1(src []byte, out []uint64) {
+	if ggmlSumsAsmOK {
+		ggmlSumsQ5_1Vec(src, out)
+		return
+	}
+	ggmlSumsQ5_1Go(src, out)
+}
+
+// ggmlSumsQ5_1Go is the Go twin of ggmlSumsQ5_1's vector loop (q51Sums).
+func ggmlSumsQ5_1Go(src []byte, out []uint64) {
+	for i := 0; 24*i+24 <= len(src); i++ {
+		s1, s2 := q51Sums((*[24]byte)(src[24*i:]))
+		out[i] = uint64(s1) | uint64(s2)<<32
+	}
+}
+
 // ggmlSumsQ6_K writes the q6Sums words of the sixteen 16-value sub-blocks of
 // each whole Q6_K super-block of src to out (word 16i+j for the sub-block
 // that scale j of super-block i scales).
