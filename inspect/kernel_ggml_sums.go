@@ -2,11 +2,11 @@ package inspect
 
 import "math"
 
-// The quant sums of the integer kernels of Q4_0, Q4_K, Q5_K and Q6_K
-// (kernel_ggml.go, kernel_ggml_q5k.go), a batch of blocks at a time: one
-// packed word per block (four per Q4_K or Q5_K super-block, sixteen per Q6_K
-// one) whose fields are the sums the kernel needs (q4Sums, nibbleSums,
-// q5kSums, q6Sums). The vector loops
+// The quant sums of the integer kernels of Q4_0, Q5_1, Q4_K, Q5_K and Q6_K
+// (kernel_ggml.go, kernel_ggml_q51.go, kernel_ggml_q5k.go), a batch of
+// blocks at a time: one packed word per block (four per Q4_K or Q5_K
+// super-block, sixteen per Q6_K one) whose fields are the sums the kernel
+// needs (q4Sums, q51Sums, nibbleSums, q5kSums, q6Sums). The vector loops
 // (kernel_ggml_amd64.s) and their Go twins here, which add up the tables,
 // write the same words bit for bit (TestGGMLSumsAsm). Then, for Q6_K, each
 // super-block's sums over its scales (ggmlSupersQ6_K, AVX2) and its extremes
