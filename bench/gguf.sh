@@ -4,7 +4,8 @@
 # the embeddings, attn_v and ffn_down of every other layer, Q4_K elsewhere),
 # and the same mix with llama.cpp's fallback for rows not a multiple of 256
 # wide (Q5_0 for Q4_K, Q8_0 for Q6_K: Q4_K_M-rows, like a real Qwen2-0.5B
-# Q4_K_M file), quantized from normal weights (inspect's TestBenchGGUFFiles
+# Q4_K_M file; and, when KINDS names them, Q5_K and the Q5_K_M mix, Q5_K for
+# Q4_K), quantized from normal weights (inspect's TestBenchGGUFFiles
 # writes them),
 # in the page cache. Each round runs ckpt scan, then OLD's scan if OLD names
 # another ckpt binary (a paired before/after), then memread
@@ -14,6 +15,7 @@
 #
 #   bash bench/gguf.sh
 #   OLD=/path/to/old/ckpt ROUNDS=5 KINDS="Q8_0 Q4_K" bash bench/gguf.sh
+#   KINDS="Q5_K Q5_K_M Q5_K_M-rows" bash bench/gguf.sh   # also: every matrix Q5_K; the Q5_K_M mix (-rows: Q5_1 for short rows)
 #   go test -bench 'BlockStatsPaths/(Q4_K|Q6_K)' ./inspect/   # the kernels alone, values/s per core
 #
 # Each command reads the file REPEAT times (ckpt scan FILE FILE ...; memread
@@ -36,10 +38,13 @@ source "$root/bench/lib.sh"
 bench_setup
 cc -O3 -march=native -pthread -o "$bin/memread" "$SHARED/memread.c"
 data=$work/gguf-$ARCH
-if [[ ! -f $data/Q4_K_M-rows.gguf ]]; then
-  echo "== writing the GGUF files ($ARCH) to $data" >&2
+missing=()
+for k in $KINDS; do [[ -f $data/$k.gguf ]] || missing+=("$k"); done
+if ((${#missing[@]})); then
+  echo "== writing the GGUF files ${missing[*]} ($ARCH) to $data" >&2
   mkdir -p "$data"
-  (cd "$root" && CKPT_GGUF_BENCH_DIR=$data CKPT_BENCH_ARCH=$ARCH go test -count=1 -run '^TestBenchGGUFFiles$' ./inspect/ >&2)
+  (cd "$root" && CKPT_GGUF_BENCH_DIR=$data CKPT_GGUF_BENCH_KINDS="${missing[*]}" CKPT_BENCH_ARCH=$ARCH \
+    go test -count=1 -run '^TestBenchGGUFFiles$' ./inspect/ >&2)
 fi
 
 gb() { awk -v b="$1" 'BEGIN {print b / 1e9}'; }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,8 +21,10 @@ import (
 // of every other layer, Q4_K for the other matrices; and "Q4_K_M-rows", the
 // same with llama.cpp's fallback where a row is not a multiple of 256 wide
 // (Q4_K → Q5_0, Q6_K → Q8_0), the matrices in their own shapes: what a real
-// Q4_K_M file of Qwen2-0.5B (rows of 896) mostly holds.
-var benchGGUFKinds = []string{"F16", "Q8_0", "Q4_K", "Q4_K_M", "Q4_K_M-rows"}
+// Q4_K_M file of Qwen2-0.5B (rows of 896) mostly holds; "Q5_K_M", the mix
+// with Q5_K for Q4_K, and "Q5_K_M-rows" (Q5_K → Q5_1 where the rows are
+// short).
+var benchGGUFKinds = []string{"F16", "Q8_0", "Q4_K", "Q5_K", "Q4_K_M", "Q4_K_M-rows", "Q5_K_M", "Q5_K_M-rows"}
 
 // benchGGUFType is the type of a matrix named name in a file of kind.
 func benchGGUFType(kind, name string, layer int) ggml.Type {
@@ -32,10 +35,15 @@ func benchGGUFType(kind, name string, layer int) ggml.Type {
 		return ggml.Q8_0
 	case "Q4_K":
 		return ggml.Q4_K
+	case "Q5_K":
+		return ggml.Q5_K
 	}
 	if strings.Contains(name, "embed") || strings.Contains(name, "lm_head") ||
 		(layer%2 == 0 && (strings.Contains(name, "v_proj") || strings.Contains(name, "down_proj"))) {
 		return ggml.Q6_K
+	}
+	if kind == "Q5_K_M" {
+		return ggml.Q5_K
 	}
 	return ggml.Q4_K
 }
@@ -61,10 +69,10 @@ func writeBenchGGUFKind(t testing.TB, path string, arch synth.Arch, kind string)
 			}
 			gt.Type = benchGGUFType(strings.TrimSuffix(kind, "-rows"), s.Name, layer)
 			gt.Shape = []uint64{uint64(n / 256), 256}
-			if kind == "Q4_K_M-rows" {
+			if strings.HasSuffix(kind, "-rows") {
 				gt.Shape = s.Shape
 				if s.Shape[1]%256 != 0 {
-					gt.Type = map[ggml.Type]ggml.Type{ggml.Q4_K: ggml.Q5_0, ggml.Q6_K: ggml.Q8_0}[gt.Type]
+					gt.Type = map[ggml.Type]ggml.Type{ggml.Q4_K: ggml.Q5_0, ggml.Q5_K: ggml.Q5_1, ggml.Q6_K: ggml.Q8_0}[gt.Type]
 				}
 				if s.Shape[1]%32 != 0 { // rows too short for any block (the tiny architecture)
 					g.Tensors = append(g.Tensors, synth.GGUFTensor{Name: s.Name, Type: ggml.F32, Shape: s.Shape})
@@ -90,8 +98,9 @@ func writeBenchGGUFKind(t testing.TB, path string, arch synth.Arch, kind string)
 
 // TestBenchGGUFFiles writes the bench files: with CKPT_GGUF_BENCH_DIR set
 // (bench/gguf.sh), every kind of CKPT_BENCH_ARCH (default qwen2-0.5b) there
-// as KIND.gguf; otherwise every kind of the tiny architecture into a
-// temporary directory. Each is scanned: every value counted, all finite, and
+// as KIND.gguf, or only those CKPT_GGUF_BENCH_KINDS names (separated by
+// spaces) when it is set; otherwise every kind of the tiny architecture into
+// a temporary directory. Each is scanned: every value counted, all finite, and
 // the F16 file's statistics those of normal weights.
 func TestBenchGGUFFiles(t *testing.T) {
 	dir, name := os.Getenv("CKPT_GGUF_BENCH_DIR"), os.Getenv("CKPT_BENCH_ARCH")
@@ -104,7 +113,14 @@ func TestBenchGGUFFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range benchGGUFKinds {
+	kinds := benchGGUFKinds
+	if k := strings.Fields(os.Getenv("CKPT_GGUF_BENCH_KINDS")); len(k) > 0 && os.Getenv("CKPT_GGUF_BENCH_DIR") != "" {
+		kinds = k
+	}
+	for _, kind := range kinds {
+		if !slices.Contains(benchGGUFKinds, kind) {
+			t.Fatalf("no bench file kind %q (kinds: %v)", kind, benchGGUFKinds)
+		}
 		path := filepath.Join(dir, kind+".gguf")
 		writeBenchGGUFKind(t, path, arch, kind)
 		r := scanPath(t, path)

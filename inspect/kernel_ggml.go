@@ -18,6 +18,8 @@ import (
 //     19 bits, exact.
 //   - Q4_0: float32(q−8)·d, q−8 in [−8, 7]: at most 15 bits, exact.
 //   - Q5_0: float32(q−16)·d, q−16 in [−16, 15]: at most 16 bits, exact.
+//   - Q5_1: float32(c·d) + m, c in [0, 31]: c·d is exact (16 bits), the
+//     addition when d and m are within a few binades (kernel_ggml_q51.go).
 //   - Q4_K: float32(d1·q) − m1 with d1 = d·sc and m1 = dmin·m (fp16 times a
 //     6-bit integer: at most 17 bits, exact) and q in [0, 15]. d1·q is
 //     exact (21 bits); the subtraction is exact when d1 = u·A and m1 = u·B
@@ -27,6 +29,8 @@ import (
 //     makes them; a sub-block where it does not is folded value by value
 //     from the float32 values ggml computes. (When m1 is ±0 the value is
 //     d1·q, and a zero value is −0 only when d is negative and m1 is +0.)
+//   - Q5_K: as Q4_K with 5-bit codes q in [0, 31] (d1·q at most 22 bits):
+//     the same test with 31·A, the same sums (kernel_ggml_q5k.go).
 //   - Q6_K: (d·sc)·q, sc an int8 and q in [−32, 31]: at most 23 bits, exact
 //     (see intQ6_K).
 //
@@ -61,7 +65,9 @@ var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
 	ggml.Q8_0: intQ8_0,
 	ggml.Q4_0: intQ4_0,
 	ggml.Q5_0: intQ5_0,
+	ggml.Q5_1: intQ5_1,
 	ggml.Q4_K: intQ4_K,
+	ggml.Q5_K: intQ5_K,
 	ggml.Q6_K: intQ6_K,
 }
 
@@ -496,12 +502,12 @@ func (f *intFold) q4kFast(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
 	return true
 }
 
-// q4kCore is what q4kCoreAsm finds of a Q4_K super-block's eight
-// sub-blocks (A = mdu·sc, B = mmu·m in units; s1, s2 their nibble sums).
+// q4kCore is what q4kCoreAsm finds of a Q4_K (or Q5_K) super-block's eight
+// sub-blocks (A = mdu·sc, B = mmu·m in units; s1, s2 their code sums).
 type q4kCore struct {
 	s      [4]uint32 // Σsc·s1, Σsc·m·s1, Σsc²·s2, Σm²
 	sm     uint64    // Σm
-	lo, hi float64   // the smallest and largest of every −B and 15·A − B
+	lo, hi float64   // the smallest and largest of every −B and qmax·A − B
 	ext    uint64    // bit j: sub-block j's range reaches past the pass's extremes
 }
 
@@ -521,7 +527,7 @@ func (f *intFold) q4kFastVec(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
 	scw, mw := q4kUnpack((*[12]byte)(b[4:16]))
 	u := math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
 	var c q4kCore
-	if q4kCoreAsm(&t[0], scw, mw, mdu, mmu, f.lo/u, f.hi/u, &c) {
+	if q4kCoreAsm(&t[0], scw, mw, mdu, mmu, f.lo/u, f.hi/u, 15, &c) {
 		return f.q4kFast(b, hd, hm, t)
 	}
 	if c.lo <= -1<<24 || c.hi >= 1<<24 {

@@ -172,10 +172,36 @@ func ggmlFoldQ5_0Vec(src []byte, l *q8Lanes) int {
 var q4kCoreOK = ggmlSumsAsmOK
 
 // q4kCoreAsm finds the integer sums, range and possible zero values of a
-// Q4_K super-block's sub-blocks for q4kFastVec (t its four nibbleSums
-// words, scw and mw its scales and minimums as q4kUnpack gives them, mdu
-// and mmu d and dmin in units, within int32; fl, fh the pass's extremes in
-// units): see kernel_ggml_amd64.s.
+// Q4_K or Q5_K super-block's sub-blocks for q4kFastVec and q5kFastVec (t
+// its four nibbleSums or q5kSums words, scw and mw its scales and minimums
+// as q4kUnpack gives them, mdu and mmu d and dmin in units, within int32;
+// fl, fh the pass's extremes in units; qmax the largest code, 15 or 31):
+// see kernel_ggml_amd64.s.
 //
 //go:noescape
-func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *q4kCore) (zero bool)
+func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh, qmax float64, out *q4kCore) (zero bool)
+
+// ggmlSumsQ5_KAsm writes, for each of n Q5_K super-blocks at p (176 bytes
+// apart), the q5kSums words of its four 32-byte groups of low parts to
+// out[4i], ..., out[4i+3].
+//
+//go:noescape
+func ggmlSumsQ5_KAsm(p *byte, n int, out *uint64)
+
+func ggmlSumsQ5_KVec(src []byte, out []uint64) {
+	if n := len(src) / 176; n > 0 {
+		ggmlSumsQ5_KAsm(&src[0], n, &out[:4*n][0])
+	}
+}
+
+// ggmlSumsQ5_1Asm writes, for each of n Q5_1 blocks at p (24 bytes apart),
+// Σc | Σc²<<32 over its 32 codes to out[i].
+//
+//go:noescape
+func ggmlSumsQ5_1Asm(p *byte, n int, out *uint64)
+
+func ggmlSumsQ5_1Vec(src []byte, out []uint64) {
+	if n := len(src) / 24; n > 0 {
+		ggmlSumsQ5_1Asm(&src[0], n, &out[:n][0])
+	}
+}

@@ -1301,21 +1301,19 @@ DATA q4kPerm<>+16(SB)/8, $0x0000000300000001
 DATA q4kPerm<>+24(SB)/8, $0x0000000700000005
 GLOBL q4kPerm<>(SB), RODATA|NOPTR, $32
 
-DATA q4kFifteen<>+0(SB)/8, $15.0
-GLOBL q4kFifteen<>(SB), RODATA|NOPTR, $8
-
-// func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *q4kCore) (zero bool)
+// func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh, qmax float64, out *q4kCore) (zero bool)
 //
 // Sub-block j (sc, m byte j of scw, mw; s1, s2 its fields of t) has
 // A = mdu·sc and B = mmu·m in units (mdu, mmu within int32). The integer
-// sums go to out.s (32-bit lanes: every term is below 2^25) and out.sm; the
-// range of −B and 15·A − B, exact in float64 (below 2^42), to out.lo and
+// sums go to out.s (32-bit lanes: every term is below 2^27 for the 5-bit
+// codes of Q5_K, qmax 31; 2^25 for Q4_K's nibbles, qmax 15) and out.sm; the
+// range of −B and qmax·A − B, exact in float64 (below 2^43), to out.lo and
 // out.hi, and to out.ext the sub-blocks (bit j) whose own range reaches below
 // fl or above fh. zero says some sub-block has B = 0 or B = A·r for an integer r
 // (B/A is exact then), the sub-blocks whose zero values q4kFast counts.
-TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-65
+TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-73
 	MOVQ t+0(FP), SI
-	MOVQ out+56(FP), DI
+	MOVQ out+64(FP), DI
 	VMOVQ scw+8(FP), X0
 	VPMOVZXBD X0, Y0 // sc
 	VMOVQ mw+16(FP), X1
@@ -1361,8 +1359,8 @@ TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-65
 	VMULPD Y9, Y12, Y12 // B
 	VMULPD Y9, Y13, Y13
 
-	// the range: −B and 15·A − B
-	VBROADCASTSD q4kFifteen<>(SB), Y8
+	// the range: −B and qmax·A − B
+	VBROADCASTSD qmax+56(FP), Y8
 	VMULPD Y8, Y10, Y0
 	VSUBPD Y12, Y0, Y0
 	VMULPD Y8, Y11, Y1
@@ -1417,6 +1415,128 @@ TEXT ·q4kCoreAsm(SB), NOSPLIT, $0-65
 	VORPD Y2, Y0, Y0
 	VMOVMSKPD Y0, AX
 	TESTL AX, AX
-	SETNE zero+64(FP)
+	SETNE zero+72(FP)
 	VZEROUPPER
+	RET
+
+// The Q5_K code sums (ggmlSumsQ5_K, kernel_ggml_sums.go): per group of 32
+// bytes of low parts, the codes of its two sub-blocks (low and high nibble,
+// each with its fifth bit from qh placed at bit 4: qh is shifted right by 2
+// after each group, so that bits 0 and 1 are the group's), their byte sums
+// by VPSADBW and their squares (up to 961) by VPMADDUBSW and VPMADDWD, per
+// 8 bytes below 2^13, placed in bits 0, 16, 32 and 48 as q5kSums places
+// them. Registers: Y5 qh, Y8 the word 1, Y12 the byte 0x10, Y13 the byte
+// 0x0F, Y14 zero.
+
+DATA ggmlBit4<>+0(SB)/8, $0x1010101010101010
+GLOBL ggmlBit4<>(SB), RODATA|NOPTR, $8
+
+// Q5GROUP writes the q5kSums word of the group of low parts at off(SI)
+// (fifth bits in bits 0 and 1 of Y5's bytes) to dst(DI), and shifts Y5.
+#define Q5GROUP(off, dst) \
+	VMOVDQU off(SI), Y0 \
+	VPSRLW $4, Y0, Y1 \
+	VPAND Y13, Y0, Y0 \
+	VPAND Y13, Y1, Y1 \
+	VPSLLW $4, Y5, Y2 \
+	VPAND Y12, Y2, Y2 \
+	VPOR Y2, Y0, Y0 \
+	VPSLLW $3, Y5, Y3 \
+	VPAND Y12, Y3, Y3 \
+	VPOR Y3, Y1, Y1 \
+	VPSRLW $2, Y5, Y5 \
+	VPMADDUBSW Y0, Y0, Y2 \
+	VPMADDUBSW Y1, Y1, Y3 \
+	VPMADDWD Y8, Y2, Y2 \
+	VPMADDWD Y8, Y3, Y3 \
+	VPSRLQ $32, Y2, Y4 \
+	VPADDD Y4, Y2, Y2 \
+	VPSRLQ $32, Y3, Y4 \
+	VPADDD Y4, Y3, Y3 \
+	VPSADBW Y14, Y0, Y0 \
+	VPSADBW Y14, Y1, Y1 \
+	VPSLLQ $16, Y1, Y1 \
+	VPSLLQ $32, Y2, Y2 \
+	VPSLLQ $48, Y3, Y3 \
+	VPADDQ Y1, Y0, Y0 \
+	VPADDQ Y3, Y2, Y2 \
+	VPADDQ Y2, Y0, Y0 \
+	REDUCE \
+	MOVQ BX, dst(DI)
+
+// func ggmlSumsQ5_KAsm(p *byte, n int, out *uint64)
+TEXT ·ggmlSumsQ5_KAsm(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q5kdone
+	VPBROADCASTQ ggmlOnes16<>(SB), Y8
+	VPBROADCASTQ ggmlBit4<>(SB), Y12
+	VPBROADCASTQ ggmlLow4<>(SB), Y13
+	VPXOR Y14, Y14, Y14
+
+q5kloop:
+	VMOVDQU 16(SI), Y5
+	Q5GROUP(48, 0)
+	Q5GROUP(80, 8)
+	Q5GROUP(112, 16)
+	Q5GROUP(144, 24)
+	ADDQ $176, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ q5kloop
+	VZEROUPPER
+
+q5kdone:
+	RET
+
+// The Q5_1 code sums (ggmlSumsQ5_1, kernel_ggml_sums.go): per block, its 32
+// codes (the low parts as the Q4_0 loop takes them, the fifth bits spread
+// from qh as the Q5_0 fold spreads them), Σc by VPSADBW in bits 0-15 and Σc²
+// by VPMADDUBSW and VPMADDWD in bits 32-63 (below 2^10 and 2^15). Registers:
+// Y8 the word 1, Y11 the byte 0x10, Y12 the bit of each byte's code in its
+// qh byte, Y13 the byte 0x0F, Y14 zero, Y15 the qh spread.
+
+// func ggmlSumsQ5_1Asm(p *byte, n int, out *uint64)
+TEXT ·ggmlSumsQ5_1Asm(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q51done
+	VMOVDQU q5Spread<>(SB), Y15
+	VMOVDQU q5Bits32<>(SB), Y12
+	VPBROADCASTQ ggmlBit4<>(SB), Y11
+	VPBROADCASTQ ggmlLow4<>(SB), Y13
+	VPBROADCASTQ ggmlOnes16<>(SB), Y8
+	VPXOR Y14, Y14, Y14
+
+q51loop:
+	VMOVDQU 8(SI), X2
+	VPSRLW $4, X2, X3
+	VINSERTI128 $1, X3, Y2, Y2
+	VPAND Y13, Y2, Y2         // the low parts of codes 0-15, then 16-31
+	VPBROADCASTD 4(SI), Y3
+	VPSHUFB Y15, Y3, Y3
+	VPAND Y12, Y3, Y3
+	VPCMPEQB Y12, Y3, Y3
+	VPAND Y11, Y3, Y3         // 16 where the fifth bit is set
+	VPOR Y3, Y2, Y2           // the 32 codes
+	VPSADBW Y14, Y2, Y0       // Σc per 8 codes
+	VPMADDUBSW Y2, Y2, Y4
+	VPMADDWD Y8, Y4, Y4
+	VPSRLQ $32, Y4, Y5
+	VPADDD Y5, Y4, Y4
+	VPSLLQ $32, Y4, Y4        // Σc² per 8 codes, at bit 32
+	VPADDQ Y4, Y0, Y0
+	REDUCE
+	MOVQ BX, (DI)
+	ADDQ $24, SI
+	ADDQ $8, DI
+	DECQ CX
+	JNZ q51loop
+	VZEROUPPER
+
+q51done:
 	RET

@@ -40,7 +40,11 @@ func ggmlFoldQ5_0Vec(src []byte, l *q8Lanes) int { return ggmlFoldQ5_0Go(src, l)
 var q4kCoreOK = false
 
 // q4kCoreAsm is never called here; should it be, it sends the super-block
-// to q4kFast.
-func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh float64, out *q4kCore) bool {
+// to q4kFast (q5kFast).
+func q4kCoreAsm(t *uint64, scw, mw uint64, mdu, mmu int64, fl, fh, qmax float64, out *q4kCore) bool {
 	return true
 }
+
+func ggmlSumsQ5_KVec(src []byte, out []uint64) { ggmlSumsQ5_KGo(src, out) }
+
+func ggmlSumsQ5_1Vec(src []byte, out []uint64) { ggmlSumsQ5_1Go(src, out) }

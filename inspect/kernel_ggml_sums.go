@@ -2,10 +2,11 @@ package inspect
 
 import "math"
 
-// The quant sums of the integer kernels of Q4_0, Q4_K and Q6_K
-// (kernel_ggml.go), a batch of blocks at a time: one packed word per block
-// (four per Q4_K super-block, sixteen per Q6_K one) whose fields are the sums
-// the kernel needs (q4Sums, nibbleSums, q6Sums). The vector loops
+// The quant sums of the integer kernels of Q4_0, Q5_1, Q4_K, Q5_K and Q6_K
+// (kernel_ggml.go, kernel_ggml_q51.go, kernel_ggml_q5k.go), a batch of
+// blocks at a time: one packed word per block (four per Q4_K or Q5_K
+// super-block, sixteen per Q6_K one) whose fields are the sums the kernel
+// needs (q4Sums, q51Sums, nibbleSums, q5kSums, q6Sums). The vector loops
 // (kernel_ggml_amd64.s) and their Go twins here, which add up the tables,
 // write the same words bit for bit (TestGGMLSumsAsm). Then, for Q6_K, each
 // super-block's sums over its scales (ggmlSupersQ6_K, AVX2) and its extremes
@@ -49,6 +50,54 @@ func ggmlSumsQ4_KGo(src []byte, out []uint64) {
 		for g := 0; g < 4; g++ {
 			out[4*i+g] = tableSum32((*[32]byte)(src[144*i+16+32*g:]), &nibbleSums)
 		}
+	}
+}
+
+// ggmlSumsQ5_K writes the q5kSums words of the four 32-byte groups of low
+// parts of each whole Q5_K super-block of src to out (word 4i+g: sub-blocks
+// 2g and 2g+1 of super-block i).
+func ggmlSumsQ5_K(src []byte, out []uint64) {
+	if ggmlSumsAsmOK {
+		ggmlSumsQ5_KVec(src, out)
+		return
+	}
+	ggmlSumsQ5_KGo(src, out)
+}
+
+// ggmlSumsQ5_KGo is the Go twin of ggmlSumsQ5_K's vector loop: each byte of
+// low parts and its two fifth bits index q5kSums.
+func ggmlSumsQ5_KGo(src []byte, out []uint64) {
+	for i := 0; 176*i+176 <= len(src); i++ {
+		b := (*[176]byte)(src[176*i:])
+		qh := (*[32]byte)(b[16:48])
+		for g := 0; g < 4; g++ {
+			ql := (*[32]byte)(b[48+32*g:])
+			sh := uint(2 * g)
+			var w0, w1 uint64
+			for l := 0; l < 32; l += 2 {
+				w0 += q5kSums[uint(qh[l]>>sh&3)<<8|uint(ql[l])]
+				w1 += q5kSums[uint(qh[l+1]>>sh&3)<<8|uint(ql[l+1])]
+			}
+			out[4*i+g] = w0 + w1
+		}
+	}
+}
+
+// ggmlSumsQ5_1 writes, for each whole Q5_1 block of src, Σc | Σc²<<32 over
+// its 32 codes to out.
+func ggmlSumsQ5_1(src []byte, out []uint64) {
+	if ggmlSumsAsmOK {
+		ggmlSumsQ5_1Vec(src, out)
+		return
+	}
+	ggmlSumsQ5_1Go(src, out)
+}
+
+// ggmlSumsQ5_1Go is the Go twin of ggmlSumsQ5_1's vector loop (q51Sums).
+func ggmlSumsQ5_1Go(src []byte, out []uint64) {
+	for i := 0; 24*i+24 <= len(src); i++ {
+		s1, s2 := q51Sums((*[24]byte)(src[24*i:]))
+		out[i] = uint64(s1) | uint64(s2)<<32
 	}
 }
 

@@ -28,6 +28,8 @@ func ggmlSumsCases() []ggmlSumsCase {
 		{ggml.Q4_0, false, ggmlSumsQ4_0Vec, ggmlSumsQ4_0Go, 1},
 		{ggml.Q4_K, true, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
 		{ggml.Q4_K, false, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
+		{ggml.Q5_1, false, ggmlSumsQ5_1Vec, ggmlSumsQ5_1Go, 1},
+		{ggml.Q5_K, false, ggmlSumsQ5_KVec, ggmlSumsQ5_KGo, 4},
 		{ggml.Q6_K, true, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
 		{ggml.Q6_K, false, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
 	}

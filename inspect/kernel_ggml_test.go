@@ -22,7 +22,8 @@ func f16Bits(x float64) uint16 { return float16.Fromfloat32(float32(x)).Bits() }
 // quantizeLike writes n blocks of ty quantized from normal weights (std σ,
 // mean mu) roughly as llama.cpp's quantizers do: Q8_0 and Q4_0 from the
 // block's largest magnitude, Q4_K from each sub-block's range with the
-// super-block's d and dmin fitted to the largest scale and minimum. The
+// super-block's d and dmin fitted to the largest scale and minimum (Q5_K
+// likewise with 5-bit codes). The
 // relation of the scales' exponents, which decides the integer kernels' fast
 // cases, is the one real files have.
 func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte {
@@ -70,14 +71,18 @@ func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte
 				}
 				b[2+j] = q(x[j]) | q(x[j+16])<<4
 			}
-		case ggml.Q4_K:
+		case ggml.Q4_K, ggml.Q5_K:
+			qmax := 15 // the largest code
+			if ty == ggml.Q5_K {
+				qmax = 31
+			}
 			var scale, mins [8]float64
 			for s := 0; s < 8; s++ {
 				lo, hi := 0.0, math.Inf(-1)
 				for _, v := range x[32*s : 32*s+32] {
 					lo, hi = math.Min(lo, v), math.Max(hi, v)
 				}
-				scale[s], mins[s] = (hi-lo)/15, -lo
+				scale[s], mins[s] = (hi-lo)/float64(qmax), -lo
 			}
 			maxSc, maxMin := 0.0, 0.0
 			for s := range scale {
@@ -112,7 +117,12 @@ func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte
 				for l := 0; l < 32; l++ {
 					q := 0
 					if d1 != 0 {
-						q = max(0, min(15, round((x[32*s+l]+m1)/d1)))
+						q = max(0, min(qmax, round((x[32*s+l]+m1)/d1)))
+					}
+					if ty == ggml.Q5_K { // low parts from byte 48, fifth bits from 16
+						b[48+32*(s/2)+l] |= byte(q&15) << (4 * (s % 2))
+						b[16+l] |= byte(q>>4) << s
+						continue
 					}
 					byteAt := 16 + 32*(s/2) + l
 					b[byteAt] |= byte(q) << (4 * (s % 2))
@@ -139,6 +149,26 @@ func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte
 				qh |= uint32(c>>4) << j
 			}
 			binary.LittleEndian.PutUint32(b[2:], qh)
+		case ggml.Q5_1:
+			// as quantize_row_q5_1: m the block's minimum, d its range over 31
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for _, v := range x {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+			hd, hm := f16Bits((hi-lo)/31), f16Bits(lo)
+			binary.LittleEndian.PutUint16(b[0:], hd)
+			binary.LittleEndian.PutUint16(b[2:], hm)
+			d := float64(ggml.F16ToF32(hd))
+			var qh uint32
+			for j, v := range x {
+				c := 0
+				if d != 0 {
+					c = max(0, min(31, round((v-lo)/d)))
+				}
+				b[8+j&15] |= byte(c&15) << (4 * (j >> 4))
+				qh |= uint32(c>>4) << j
+			}
+			binary.LittleEndian.PutUint32(b[4:], qh)
 		case ggml.Q6_K:
 			// as quantize_row_q6_K: each 16-value sub-block's scale maps its
 			// largest magnitude to −32; d maps the largest scale to −128
@@ -215,7 +245,7 @@ func adversarialPass(rng *rand.Rand, ty ggml.Type, blocks int) []byte {
 					blk[j] = c
 				}
 			}
-		case 1: // Q4_K: the minimums far above the scales (value by value);
+		case 1: // Q4_K and Q5_K: the minimums far above the scales (value by value);
 			// Q6_K: some sub-block scales 0 (value by value: zeros of the
 			// quants' signs)
 			if ty == ggml.Q6_K {
@@ -223,22 +253,22 @@ func adversarialPass(rng *rand.Rand, ty ggml.Type, blocks int) []byte {
 					blk[192+k] = 0
 				}
 			}
-			if ty == ggml.Q4_K {
+			if ty == ggml.Q4_K || ty == ggml.Q5_K {
 				binary.LittleEndian.PutUint16(blk[0:], 0x0400|uint16(rng.IntN(1024)))
 				binary.LittleEndian.PutUint16(blk[2:], 0x5800|uint16(rng.IntN(1024)))
 			}
-		case 2: // Q4_K: d1·q − m1 just past 2^24 units (odd mantissas, dmin
+		case 2: // Q4_K, Q5_K: d1·q − m1 just past 2^24 units (odd mantissas, dmin
 			// negative, 2^7 above d, every sc and m 63): the subtraction rounds
-			if ty == ggml.Q4_K {
+			if ty == ggml.Q4_K || ty == ggml.Q5_K {
 				binary.LittleEndian.PutUint16(blk[0:], 0x3801|uint16(rng.IntN(512))<<1)
 				binary.LittleEndian.PutUint16(blk[2:], 0xd401|uint16(rng.IntN(512))<<1)
 				for j := 4; j < 16; j++ {
 					blk[j] = 0xff
 				}
 			}
-		case 3: // Q4_K: m1 just past 2^24 units (dmin 2^8 above d, both
+		case 3: // Q4_K, Q5_K: m1 just past 2^24 units (dmin 2^8 above d, both
 			// positive), d1·15 − m1 below: the middle quants round
-			if ty == ggml.Q4_K {
+			if ty == ggml.Q4_K || ty == ggml.Q5_K {
 				binary.LittleEndian.PutUint16(blk[0:], 0x3801|uint16(rng.IntN(512))<<1)
 				binary.LittleEndian.PutUint16(blk[2:], 0x5800|uint16(17+2*rng.IntN(60)))
 				for j := 4; j < 16; j++ {
@@ -276,11 +306,15 @@ func negZeroBlock(ty ggml.Type, neg bool) []byte {
 		for j := 2; j < 18; j++ {
 			b[j] = 0x88 // q−8 = 0
 		}
-	case ggml.Q4_K: // every sc 1, every m 0, quants 0: d·0 − dmin·0
+	case ggml.Q4_K, ggml.Q5_K: // every sc 1, every m 0, quants 0: d·0 − dmin·0
 		binary.LittleEndian.PutUint16(b[2:], 0x3c00)
 		copy(b[4:16], []byte{1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1})
 	case ggml.Q5_0: // every code 16: low nibbles 0, every high bit set
 		binary.LittleEndian.PutUint32(b[2:], 0xffffffff)
+	case ggml.Q5_1: // codes 0, m −0 (then (−1·0) + (−0) is −0) or +0
+		if neg {
+			binary.LittleEndian.PutUint16(b[2:], 0x8000)
+		}
 	case ggml.Q6_K: // every sc 1, every code 32 (q = 0)
 		for j := 0; j < 16; j++ {
 			b[192+j] = 1
@@ -387,7 +421,7 @@ func TestGGMLIntKernels(t *testing.T) {
 		// Values far from zero with a small spread: the sums cannot give the
 		// deviations, and the pass is handed back (Q4_K, whose minimum
 		// offsets every value; the others are symmetric around zero).
-		if ty == ggml.Q4_K {
+		if ty == ggml.Q4_K || ty == ggml.Q5_K {
 			src := quantizeLike(rng, ty, 4, 0, 0.02)
 			for i := 0; i < 4; i++ {
 				blk := src[i*tr.BlockBytes:]
@@ -396,9 +430,9 @@ func TestGGMLIntKernels(t *testing.T) {
 				copy(blk[4:16], []byte{1, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0xf1, 0xf1, 0xf1, 0xf1}) // sc = 1, m = 63
 			}
 			if _, ok := kernel(src); ok {
-				t.Errorf("Q4_K: a pass of 63 ± 2^-20 was not handed back")
+				t.Errorf("%v: a pass of 63 ± 2^-20 was not handed back", ty)
 			}
-			checkAcc(t, "Q4_K offset", Stats(dt, src), ReferenceStats(dt, src), 1e-9)
+			checkAcc(t, ty.String()+" offset", Stats(dt, src), ReferenceStats(dt, src), 1e-9)
 		}
 	}
 }
@@ -435,7 +469,7 @@ func TestGGMLIntKernelsExactSums(t *testing.T) {
 
 // FuzzGGMLIntKernels holds the integer kernels to the reference on arbitrary
 // bytes, the scales forced finite so that the kernels take the pass (and
-// Q4_K's whole-super-block fold to its sub-block one).
+// Q4_K's and Q5_K's whole-super-block folds to their sub-block ones).
 func FuzzGGMLIntKernels(f *testing.F) {
 	f.Add(uint8(0), make([]byte, 144))
 	f.Add(uint8(2), []byte{0x00, 0x80, 1, 2, 3, 0x88, 0xff})
@@ -456,6 +490,20 @@ func FuzzGGMLIntKernels(f *testing.F) {
 		got, ok := ggmlIntKernels[ty](src)
 		if ok {
 			checkIntAcc(t, ty.String(), got, ReferenceStats(dt, src), 1e-10)
+		}
+		if ty == ggml.Q5_K { // q5kFast against q5kSubs alone, bit for bit
+			q5kFastOn = false
+			want, wantOK := intQ5_K(src)
+			q5kFastOn = true
+			if ok != wantOK || !reflect.DeepEqual(got, want) {
+				t.Fatalf("Q5_K: fast %v %+v, by sub-blocks %v %+v", ok, got, wantOK, want)
+			}
+			q5kCoreOn = false // and q5kFastVec's vector loop against q5kFast in Go
+			goAcc, goOK := intQ5_K(src)
+			q5kCoreOn = true
+			if ok != goOK || !reflect.DeepEqual(got, goAcc) {
+				t.Fatalf("Q5_K: vector loop %v %+v, Go %v %+v", ok, got, goOK, goAcc)
+			}
 		}
 		if ty == ggml.Q4_K { // q4kFast against q4kSubs alone, bit for bit
 			q4kFastOn = false
@@ -513,18 +561,18 @@ func TestPrecisionGGUF(t *testing.T) {
 }
 
 // TestGGUFScanWorkerIndependence scans a GGUF of every type with an integer
-// kernel and of a dequantized one (Q5_K), some blocks with a NaN scale, with
+// kernel and of a dequantized one (Q3_K), some blocks with a NaN scale, with
 // 1, 2 and 7 workers and through both byte sources: the tensors must be
 // identical to the bit (a pass's result depends only on its bytes, and the
 // passes only on the chunk size).
 func TestGGUFScanWorkerIndependence(t *testing.T) {
 	rng := rand.New(rand.NewPCG(47, 48))
 	var ts []synth.GGUFTensor
-	for i, ty := range append(intKernelTypes(), ggml.Q5_K) {
+	for i, ty := range append(intKernelTypes(), ggml.Q3_K) {
 		tr, _ := ty.Traits()
 		const rows, cols = 96, 512
 		var data []byte
-		if ty == ggml.Q5_K {
+		if ty == ggml.Q3_K {
 			data = synth.QuantBlocks(ty, rows*cols/tr.BlockElems, uint64(i))
 		} else {
 			data = quantizeLike(rng, ty, rows*cols/tr.BlockElems, 0.001, 0.02)
@@ -686,7 +734,7 @@ func TestGGMLQ4KFast(t *testing.T) {
 			}
 			scw, mw := q4kUnpack((*[12]byte)(b[4:16]))
 			var c q4kCore
-			if !q4kCoreAsm(&sums[4*i], scw, mw, md<<(ed-e), mm<<(em-e), math.Inf(1), math.Inf(-1), &c) {
+			if !q4kCoreAsm(&sums[4*i], scw, mw, md<<(ed-e), mm<<(em-e), math.Inf(1), math.Inf(-1), 15, &c) {
 				core++
 			}
 		}

@@ -1,0 +1,132 @@
+package inspect
+
+import (
+	"encoding/binary"
+
+	"github.com/ckpt-tool/ckpt/formats/ggml"
+)
+
+// The integer kernel of Q5_1 (block: fp16 d and m, 32 bits of fifth bits,
+// 16 bytes of 4-bit low parts; the value float32(c·d) + m for a 5-bit code c
+// in [0, 31], as dequantize_row_q5_1 computes it). llama.cpp writes it where
+// a Q5_K_M file's rows are not a multiple of 256 wide.
+//
+// Exact: with d = md·2^ed and m = mm·2^em (fp16: |md|, |mm| < 2^11), over the
+// unit u = 2^min(ed, em) a value is A·c + M for the integers A = md·2^(ed−e)
+// and M = mm·2^(em−e). c·d is md·c·2^ed, at most 16 bits: exact; the addition
+// is exact when |A·c + M| is below 2^24 for every c in [0, 31] (exactAffine
+// with B = −M), which holds when d and m are within a few binades of each
+// other, as llama.cpp's quantizer makes them (m the block's minimum, d its
+// range over 31). A block where it does not, or whose units are more than
+// 20 binades apart, is folded value by value as ggml computes the values. An
+// exact block adds u·(A·Σc + 32·M) and u²·(A²·Σc² + 2·A·M·Σc + 32·M²) (int64,
+// below 2^29 and 2^53: exact in float64), its code sums Σc and Σc² taken a
+// batch of blocks at a time from ggmlSumsQ5_1 (AVX2, or q51Sums). A value is zero where A·c = −M: +0
+// (x + (−x)), or −0 when m is −0 and c·d is −0 (d of negative sign). The
+// extremes are M and 31·A + M unless the block's codes, read only when that
+// range could extend the pass's, say otherwise.
+
+// q51Code is code j (0–31) of a Q5_1 block, as dequantize_row_q5_1 reads it:
+// the low (j < 16) or high nibble of qs[j&15] and bit j of qh.
+func q51Code(b *[24]byte, j int) int64 {
+	qh := binary.LittleEndian.Uint32(b[4:])
+	return int64(b[8+j&15]>>(4*(j>>4))&15 | byte(qh>>j&1)<<4)
+}
+
+// q51Sums is Σc and Σc² over the codes of a Q5_1 block: per byte of low
+// parts j, its two codes' q5kSums word (the fifth bits j and j+16 of qh).
+func q51Sums(b *[24]byte) (s1, s2 int64) {
+	qh := binary.LittleEndian.Uint32(b[4:])
+	var w0, w1 uint64
+	for j := 0; j < 16; j += 2 {
+		h0 := qh>>j&1 | qh>>(j+15)&2
+		h1 := qh>>(j+1)&1 | qh>>(j+16)&2
+		w0 += q5kSums[uint(h0)<<8|uint(b[8+j])]
+		w1 += q5kSums[uint(h1)<<8|uint(b[9+j])]
+	}
+	w := w0 + w1
+	return int64(w&0xffff + w>>16&0xffff), int64(w>>32&0xffff + w>>48)
+}
+
+// intQ5_1 is the integer kernel of Q5_1.
+func intQ5_1(src []byte) (Acc, bool) {
+	f := newIntFold()
+	var sums [ggmlSumsBatch]uint64
+	i := 0 // the block's word in sums
+	for off := 0; off+24 <= len(src); off, i = off+24, i+1 {
+		if i == ggmlSumsBatch {
+			i = 0
+		}
+		if i == 0 {
+			ggmlSumsQ5_1(src[off:min(off+24*ggmlSumsBatch, len(src))], sums[:])
+		}
+		b := (*[24]byte)(src[off:])
+		hd, hm := binary.LittleEndian.Uint16(b[0:]), binary.LittleEndian.Uint16(b[2:])
+		if !f16Finite(hd) || !f16Finite(hm) {
+			return Acc{}, false
+		}
+		md, ed := f16Parts(hd)
+		mm, em := f16Parts(hm)
+		if md == 0 {
+			ed = em
+		} else if mm == 0 {
+			em = ed
+		}
+		e := min(ed, em)
+		sa, sb := uint(ed-e), uint(em-e)
+		if sa > 20 || sb > 20 || !exactAffine(md<<sa, -(mm<<sb), 31) {
+			f.q51Values(b, ggml.F16ToF32(hd), ggml.F16ToF32(hm))
+			continue
+		}
+		A, M := md<<sa, mm<<sb
+		u := pow2(e)
+		s1, s2 := int64(sums[i]&0xffff), int64(sums[i]>>32)
+		f.n += 32
+		f.sum += u * float64(A*s1+32*M)
+		f.sq += u * u * float64(A*A*s2+2*A*M*s1+32*M*M)
+		// zero values: A·c = −M
+		z := 0
+		switch {
+		case A == 0 && M == 0:
+			z = 32
+		case A != 0 && (M == 0 || (A > 0) != (M > 0)) && abs64(M) <= 31*abs64(A) && M%A == 0:
+			k := -M / A
+			for j := 0; j < 32; j++ {
+				z += int(b2u(q51Code(b, j) == k))
+			}
+		}
+		if z > 0 {
+			f.zeros += uint64(z)
+			if M == 0 && hm&0x8000 != 0 && hd&0x8000 != 0 {
+				f.negZero = 1
+			} else {
+				f.posZero = 1
+			}
+		}
+		lo, hi := M, 31*A+M
+		if A < 0 {
+			lo, hi = hi, lo
+		}
+		if float64(lo)*u < f.lo || float64(hi)*u > f.hi {
+			clo, chi := int64(31), int64(0)
+			for j := 0; j < 32; j++ {
+				c := q51Code(b, j)
+				clo, chi = min(clo, c), max(chi, c)
+			}
+			lo, hi = A*clo+M, A*chi+M
+			if lo > hi {
+				lo, hi = hi, lo
+			}
+			f.lo, f.hi = min(f.lo, float64(lo)*u), max(f.hi, float64(hi)*u)
+		}
+	}
+	return f.acc()
+}
+
+// q51Values folds the 32 values of a Q5_1 block one by one, computed as
+// ggml does.
+func (f *intFold) q51Values(b *[24]byte, d, m float32) {
+	for j := 0; j < 32; j++ {
+		f.value(float32(float32(q51Code(b, j))*d) + m)
+	}
+}
