@@ -5,8 +5,9 @@ package inspect
 import "golang.org/x/sys/cpu"
 
 // The quant sums of the integer kernels (kernel_ggml.go) run in AVX2 on
-// x86-64 CPUs that have it (and POPCNT), and the Q8_0 fold and the Q6_K
-// extremes in AVX-512 on those that have it; the loops are in
+// x86-64 CPUs that have it (and POPCNT), and the Q8_0 fold, the Q4_K, Q5_K
+// and Q6_K sums and the Q6_K extremes in AVX-512 on those that have it; the
+// loops are in
 // kernel_ggml_amd64.s. Each writes, block by block, exactly the packed word
 // its Go twin (kernel_ggml_sums.go) takes from the tables. Tests switch
 // ggmlSumsAsmOK off to run the twins; -tags noasm leaves the assembly out
