@@ -116,10 +116,9 @@ func (f *intFold) extremes(s float64, qlo, qhi int) {
 // extend the extremes.
 func (f *intFold) reaches(s float64, qlo, qhi int) bool {
 	a, b := s*float64(qlo), s*float64(qhi)
-	if s < 0 {
-		a, b = b, a
-	}
-	return a < f.lo || b > f.hi
+	// min and max rather than a swap on the sign of s: no branch on it, and
+	// the same comparisons (a NaN compares false, ±0 equal, either way)
+	return min(a, b) < f.lo || max(a, b) > f.hi
 }
 
 // value folds one finite value as the float kernels see it.
@@ -255,14 +254,33 @@ func intQ4_0(src []byte) (Acc, bool) {
 		// Σ(q−8) and Σ(q−8)² from Σq and Σq²
 		f.scaled(d, 32, s1-8*32, s2-16*s1+64*32, int(t>>16&0xffff))
 		if f.reaches(d, -8, 7) {
-			qlo, qhi := 15, 0
-			for _, c := range b[2:] {
-				qlo, qhi = min(qlo, int(c&15), int(c>>4)), max(qhi, int(c&15), int(c>>4))
-			}
+			qlo, qhi := q4Range(b)
 			f.extremes(d, qlo-8, qhi-8)
 		}
 	}
 	return f.acc()
+}
+
+// q4Range is the smallest and largest code (0–15) of a Q4_0 block: 0 and 15
+// when both occur (the byte test of q5kRange over its 32 nibbles, eight to
+// a uint64), else read one by one.
+func q4Range(b *[18]byte) (qlo, qhi int) {
+	const ones, low7, top = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	has0, has15 := uint64(top), uint64(top)
+	for _, w := range [2]uint64{binary.LittleEndian.Uint64(b[2:]), binary.LittleEndian.Uint64(b[10:])} {
+		for _, x := range [2]uint64{w & (15 * ones), w >> 4 & (15 * ones)} {
+			has0 &= x + low7
+			has15 &= (x ^ 15*ones) + low7
+		}
+	}
+	if has0&top != top && has15&top != top {
+		return 0, 15
+	}
+	qlo, qhi = 15, 0
+	for _, c := range b[2:] {
+		qlo, qhi = min(qlo, int(c&15), int(c>>4)), max(qhi, int(c&15), int(c>>4))
+	}
+	return qlo, qhi
 }
 
 // q5Sums packs, for a 5-bit Q5_0 code c (the value is c−16), c (bits 0–15),

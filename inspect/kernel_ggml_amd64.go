@@ -5,8 +5,9 @@ package inspect
 import "golang.org/x/sys/cpu"
 
 // The quant sums of the integer kernels (kernel_ggml.go) run in AVX2 on
-// x86-64 CPUs that have it (and POPCNT), and the Q8_0 fold and the Q6_K
-// extremes in AVX-512 on those that have it; the loops are in
+// x86-64 CPUs that have it (and POPCNT), and the Q8_0 fold, the Q4_K, Q5_K
+// and Q6_K sums and the Q6_K extremes in AVX-512 on those that have it; the
+// loops are in
 // kernel_ggml_amd64.s. Each writes, block by block, exactly the packed word
 // its Go twin (kernel_ggml_sums.go) takes from the tables. Tests switch
 // ggmlSumsAsmOK off to run the twins; -tags noasm leaves the assembly out
@@ -190,9 +191,23 @@ func ggmlSumsQ5_KAsm(p *byte, n int, out *uint64)
 
 func ggmlSumsQ5_KVec(src []byte, out []uint64) {
 	if n := len(src) / 176; n > 0 {
+		if ggmlSumsQ5_KAsm512OK {
+			ggmlSumsQ5_KAsm512(&src[0], n, &out[:4*n][0])
+			return
+		}
 		ggmlSumsQ5_KAsm(&src[0], n, &out[:4*n][0])
 	}
 }
+
+// ggmlSumsQ5_KAsm512OK says ggmlSumsQ5_KVec takes two groups of low parts
+// to a register in AVX-512 (F, BW) rather than one in AVX2. Tests switch it
+// off to run the AVX2 loop.
+var ggmlSumsQ5_KAsm512OK = ggmlSumsAsmOK && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+
+// ggmlSumsQ5_KAsm512 is ggmlSumsQ5_KAsm in AVX-512: the same words.
+//
+//go:noescape
+func ggmlSumsQ5_KAsm512(p *byte, n int, out *uint64)
 
 // ggmlSumsQ5_1Asm writes, for each of n Q5_1 blocks at p (24 bytes apart),
 // Σc | Σc²<<32 over its 32 codes to out[i].

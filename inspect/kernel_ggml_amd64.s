@@ -1491,6 +1491,80 @@ q5kloop:
 q5kdone:
 	RET
 
+// The Q5_K code sums in AVX-512: two groups of low parts to a ZMM register
+// (Q5GROUP's fields for 64 bytes at a time, the fifth bits of the upper
+// group from qh shifted right by 2), then the four groups' partial words
+// reduced as ggmlSumsQ4_KAsm512 reduces them. Registers: Z8 the word 1, Z10
+// and Z11 the fifth bits of groups 0|1 and 2|3, Z12 the byte 0x10, Z13 the
+// byte 0x0F, Z14 zero, Z15 q4kEven.
+
+// Q5G512 leaves in R the q5kSums fields of the 64 bytes of low parts at
+// off(SI), per 8 bytes, their fifth bits in bits 0 and 1 of H's bytes (Z1-Z3,
+// Z9 scratch).
+#define Q5G512(off, H, R) \
+	VMOVDQU64 off(SI), R \
+	VPSRLW $4, R, Z1 \
+	VPANDQ Z13, R, R \
+	VPANDQ Z13, Z1, Z1 \
+	VPSLLW $4, H, Z2 \
+	VPANDQ Z12, Z2, Z2 \
+	VPORQ Z2, R, R \
+	VPSLLW $3, H, Z3 \
+	VPANDQ Z12, Z3, Z3 \
+	VPORQ Z3, Z1, Z1 \
+	VPMADDUBSW R, R, Z2 \
+	VPMADDUBSW Z1, Z1, Z3 \
+	VPMADDWD Z8, Z2, Z2 \
+	VPMADDWD Z8, Z3, Z3 \
+	VPSRLQ $32, Z2, Z9 \
+	VPADDD Z9, Z2, Z2 \
+	VPSRLQ $32, Z3, Z9 \
+	VPADDD Z9, Z3, Z3 \
+	VPSADBW Z14, R, R \
+	VPSADBW Z14, Z1, Z1 \
+	VPSLLQ $16, Z1, Z1 \
+	VPSLLQ $32, Z2, Z2 \
+	VPSLLQ $48, Z3, Z3 \
+	VPADDQ Z1, R, R \
+	VPADDQ Z3, Z2, Z2 \
+	VPADDQ Z2, R, R
+
+// func ggmlSumsQ5_KAsm512(p *byte, n int, out *uint64)
+TEXT ·ggmlSumsQ5_KAsm512(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q5kzdone
+	VPBROADCASTQ ggmlOnes16<>(SB), Z8
+	VPBROADCASTQ ggmlBit4<>(SB), Z12
+	VPBROADCASTQ ggmlLow4<>(SB), Z13
+	VPXORQ Z14, Z14, Z14
+	VMOVDQU64 q4kEven<>(SB), Z15
+
+q5kzloop:
+	VMOVDQU 16(SI), Y10
+	VPSRLW $2, Y10, Y11
+	VINSERTI64X4 $1, Y11, Z10, Z10 // qh | qh>>2: groups 0 and 1
+	VPSRLW $4, Z10, Z11            // qh>>4 | qh>>6: groups 2 and 3
+	Q5G512(48, Z10, Z4)
+	Q5G512(112, Z11, Z5)
+	VSHUFI64X2 $0x88, Z5, Z4, Z6
+	VSHUFI64X2 $0xDD, Z5, Z4, Z7
+	VPADDQ Z7, Z6, Z6
+	VPSHUFD $0x4E, Z6, Z7
+	VPADDQ Z7, Z6, Z6
+	VPERMQ Z6, Z15, Z6
+	VMOVDQU Y6, (DI)
+	ADDQ $176, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ q5kzloop
+	VZEROUPPER
+
+q5kzdone:
+	RET
+
 // The Q5_1 code sums (ggmlSumsQ5_1, kernel_ggml_sums.go): per block, its 32
 // codes (the low parts as the Q4_0 loop takes them, the fifth bits spread
 // from qh as the Q5_0 fold spreads them), Σc by VPSADBW in bits 0-15 and Σc²

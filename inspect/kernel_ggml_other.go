@@ -18,6 +18,9 @@ func ggmlExtremesQ6_KVec(src []byte, out [][2]int32) { ggmlExtremesQ6_KGo(src, o
 // ggmlSumsQ4_KAsm512OK says the Q4_K sums' AVX-512 loop runs here.
 var ggmlSumsQ4_KAsm512OK = false
 
+// ggmlSumsQ5_KAsm512OK says the Q5_K sums' AVX-512 loop runs here.
+var ggmlSumsQ5_KAsm512OK = false
+
 // ggmlSumsQ6_KAsm512OK says the Q6_K sums' AVX-512 loop runs here.
 var ggmlSumsQ6_KAsm512OK = false
 

@@ -24,7 +24,7 @@ import (
 // batch of blocks at a time from ggmlSumsQ5_1 (AVX2, or q51Sums). A value is zero where A·c = −M: +0
 // (x + (−x)), or −0 when m is −0 and c·d is −0 (d of negative sign). The
 // extremes are M and 31·A + M unless the block's codes, read only when that
-// range could extend the pass's, say otherwise.
+// range could extend the pass's, say otherwise (q51Range).
 
 // q51Code is code j (0–31) of a Q5_1 block, as dequantize_row_q5_1 reads it:
 // the low (j < 16) or high nibble of qs[j&15] and bit j of qh.
@@ -46,6 +46,32 @@ func q51Sums(b *[24]byte) (s1, s2 int64) {
 	}
 	w := w0 + w1
 	return int64(w&0xffff + w>>16&0xffff), int64(w>>32&0xffff + w>>48)
+}
+
+// q51Range is the smallest and largest code of a Q5_1 block: 0 and 31 when
+// both occur (found eight codes to a uint64, as q5kRange finds them), else
+// read one by one.
+func q51Range(b *[24]byte) (clo, chi int64) {
+	const ones, low7, top = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	qh := binary.LittleEndian.Uint32(b[4:])
+	has0, has31 := uint64(top), uint64(top)
+	for l := 0; l < 32; l += 8 {
+		ql := binary.LittleEndian.Uint64(b[8+l&15:]) >> (4 * uint(l>>4)) & (15 * ones)
+		// bit i of the byte qh>>l to bit 0 of byte i
+		h := (uint64(byte(qh>>l))*ones&0x8040201008040201 + low7) & top >> 7
+		x := ql | h<<4
+		has0 &= x + low7
+		has31 &= (x ^ 31*ones) + low7
+	}
+	if has0&top != top && has31&top != top {
+		return 0, 31
+	}
+	clo, chi = 31, 0
+	for j := 0; j < 32; j++ {
+		c := q51Code(b, j)
+		clo, chi = min(clo, c), max(chi, c)
+	}
+	return clo, chi
 }
 
 // intQ5_1 is the integer kernel of Q5_1.
@@ -108,11 +134,7 @@ func intQ5_1(src []byte) (Acc, bool) {
 			lo, hi = hi, lo
 		}
 		if float64(lo)*u < f.lo || float64(hi)*u > f.hi {
-			clo, chi := int64(31), int64(0)
-			for j := 0; j < 32; j++ {
-				c := q51Code(b, j)
-				clo, chi = min(clo, c), max(chi, c)
-			}
+			clo, chi := q51Range(b)
 			lo, hi = A*clo+M, A*chi+M
 			if lo > hi {
 				lo, hi = hi, lo

@@ -28,16 +28,22 @@ func TestQ51Code(t *testing.T) {
 	}
 }
 
-// checkQ51Sums holds q51Sums to the codes added one by one.
+// checkQ51Sums holds q51Sums to the codes added one by one, and q51Range
+// to their least and greatest.
 func checkQ51Sums(t *testing.T, b *[24]byte) {
 	t.Helper()
 	var w1, w2 int64
+	lo, hi := int64(31), int64(0)
 	for j := 0; j < 32; j++ {
 		c := q51Code(b, j)
 		w1, w2 = w1+c, w2+c*c
+		lo, hi = min(lo, c), max(hi, c)
 	}
 	if s1, s2 := q51Sums(b); s1 != w1 || s2 != w2 {
 		t.Fatalf("% x: sums %d %d, one by one %d %d", b[:], s1, s2, w1, w2)
+	}
+	if clo, chi := q51Range(b); clo != lo || chi != hi {
+		t.Fatalf("% x: range %d %d, one by one %d %d", b[:], clo, chi, lo, hi)
 	}
 }
 

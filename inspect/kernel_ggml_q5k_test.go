@@ -125,14 +125,18 @@ func checkQ5KSums(t *testing.T, what string, src []byte) {
 		want[i] = sentinel
 	}
 	q5kSumsPlain(src, want)
+	save := ggmlSumsQ5_KAsm512OK
+	defer func() { ggmlSumsQ5_KAsm512OK = save }()
 	for _, f := range []struct {
-		name string
-		sums func(src []byte, out []uint64)
-	}{{"ggmlSumsQ5_K", ggmlSumsQ5_K}, {"ggmlSumsQ5_KGo", ggmlSumsQ5_KGo}} {
+		name   string
+		avx512 bool
+		sums   func(src []byte, out []uint64)
+	}{{"ggmlSumsQ5_K (AVX-512)", true, ggmlSumsQ5_K}, {"ggmlSumsQ5_K", false, ggmlSumsQ5_K}, {"ggmlSumsQ5_KGo", false, ggmlSumsQ5_KGo}} {
 		got := make([]uint64, n+4)
 		for i := range got {
 			got[i] = sentinel
 		}
+		ggmlSumsQ5_KAsm512OK = save && f.avx512
 		f.sums(src, got)
 		for i := range got {
 			if got[i] != want[i] {

@@ -14,8 +14,8 @@ import (
 
 // ggmlSumsCase is one type's quant sums: the vector loop (the Go twin where
 // none is built), the twin, and how many words a block gets; avx512 says
-// whether the Q4_K and Q6_K AVX-512 loops run (ggmlSumsQ4_KAsm512OK and
-// ggmlSumsQ6_KAsm512OK while vec runs).
+// whether the Q4_K, Q5_K and Q6_K AVX-512 loops run (ggmlSumsQ4_KAsm512OK,
+// ggmlSumsQ5_KAsm512OK and ggmlSumsQ6_KAsm512OK while vec runs).
 type ggmlSumsCase struct {
 	ty        ggml.Type
 	avx512    bool
@@ -29,6 +29,7 @@ func ggmlSumsCases() []ggmlSumsCase {
 		{ggml.Q4_K, true, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
 		{ggml.Q4_K, false, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
 		{ggml.Q5_1, false, ggmlSumsQ5_1Vec, ggmlSumsQ5_1Go, 1},
+		{ggml.Q5_K, true, ggmlSumsQ5_KVec, ggmlSumsQ5_KGo, 4},
 		{ggml.Q5_K, false, ggmlSumsQ5_KVec, ggmlSumsQ5_KGo, 4},
 		{ggml.Q6_K, true, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
 		{ggml.Q6_K, false, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
@@ -55,10 +56,10 @@ func checkGGMLSums(t *testing.T, c ggmlSumsCase, what string, src []byte) {
 	for i := range got {
 		got[i], want[i] = sentinel, sentinel
 	}
-	save, save6 := ggmlSumsQ4_KAsm512OK, ggmlSumsQ6_KAsm512OK
-	ggmlSumsQ4_KAsm512OK, ggmlSumsQ6_KAsm512OK = save && c.avx512, save6 && c.avx512
+	save, save5, save6 := ggmlSumsQ4_KAsm512OK, ggmlSumsQ5_KAsm512OK, ggmlSumsQ6_KAsm512OK
+	ggmlSumsQ4_KAsm512OK, ggmlSumsQ5_KAsm512OK, ggmlSumsQ6_KAsm512OK = save && c.avx512, save5 && c.avx512, save6 && c.avx512
 	c.vec(src, got)
-	ggmlSumsQ4_KAsm512OK, ggmlSumsQ6_KAsm512OK = save, save6
+	ggmlSumsQ4_KAsm512OK, ggmlSumsQ5_KAsm512OK, ggmlSumsQ6_KAsm512OK = save, save5, save6
 	c.twin(src, want)
 	for i := range got {
 		if got[i] != want[i] {
@@ -74,8 +75,8 @@ func checkGGMLSums(t *testing.T, c ggmlSumsCase, what string, src []byte) {
 // nibble).
 func TestGGMLSumsAsm(t *testing.T) {
 	needGGMLSumsAsm(t)
-	if ggmlSumsAsmBuilt && (!ggmlSumsQ4_KAsm512OK || !ggmlSumsQ6_KAsm512OK) {
-		testenv.Missing(t, "this CPU lacks AVX-512 (F, BW), so the Q4_K and Q6_K sums' AVX-512 loops cannot run", "run on an x86-64 CPU with AVX-512")
+	if ggmlSumsAsmBuilt && (!ggmlSumsQ4_KAsm512OK || !ggmlSumsQ5_KAsm512OK || !ggmlSumsQ6_KAsm512OK) {
+		testenv.Missing(t, "this CPU lacks AVX-512 (F, BW), so the Q4_K, Q5_K and Q6_K sums' AVX-512 loops cannot run", "run on an x86-64 CPU with AVX-512")
 	}
 	rng := rand.New(rand.NewPCG(61, 62))
 	for _, c := range ggmlSumsCases() {
@@ -209,14 +210,17 @@ func TestGGMLIntKernelsSumsTwin(t *testing.T) {
 	needGGMLSumsAsm(t)
 	save, saveQ8 := ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK
 	save512, saveQ6, saveQ4K, saveQ6K := ggmlFoldQ8_0Asm512OK, ggmlExtremesQ6_KAsmOK, ggmlSumsQ4_KAsm512OK, ggmlSumsQ6_KAsm512OK
+	saveQ5K := ggmlSumsQ5_KAsm512OK
 	defer func() {
 		ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save, saveQ8
 		ggmlFoldQ8_0Asm512OK, ggmlExtremesQ6_KAsmOK, ggmlSumsQ4_KAsm512OK, ggmlSumsQ6_KAsm512OK = save512, saveQ6, saveQ4K, saveQ6K
+		ggmlSumsQ5_KAsm512OK = saveQ5K
 	}()
 	vec := func(on bool) {
 		ggmlSumsAsmOK, ggmlFoldQ8_0AsmOK = save && on, saveQ8 && on
 		ggmlFoldQ8_0Asm512OK, ggmlExtremesQ6_KAsmOK = save512 && on, saveQ6 && on
 		ggmlSumsQ4_KAsm512OK, ggmlSumsQ6_KAsm512OK = saveQ4K && on, saveQ6K && on
+		ggmlSumsQ5_KAsm512OK = saveQ5K && on
 	}
 	rng := rand.New(rand.NewPCG(63, 64))
 	for _, ty := range intKernelTypes() {

@@ -791,3 +791,52 @@ func TestPow2(t *testing.T) {
 		}
 	}
 }
+
+// checkQ4Range holds q4Range to the least and greatest of a Q4_0 block's
+// codes read one by one.
+func checkQ4Range(t *testing.T, b *[18]byte) {
+	t.Helper()
+	lo, hi := 15, 0
+	for j := 0; j < 32; j++ {
+		c := int(b[2+j&15] >> (4 * (j >> 4)) & 15)
+		lo, hi = min(lo, c), max(hi, c)
+	}
+	if qlo, qhi := q4Range(b); qlo != lo || qhi != hi {
+		t.Fatalf("% x: range %d %d, one by one %d %d", b[:], qlo, qhi, lo, hi)
+	}
+}
+
+// TestQ4Range runs checkQ4Range on random blocks (both 0 and 15 among the
+// codes, or one missing), blocks of codes drawn from a narrower range, and
+// blocks whose every byte is one value (each of the 256).
+func TestQ4Range(t *testing.T) {
+	rng := rand.New(rand.NewPCG(95, 96))
+	for round := 0; round < 4000; round++ {
+		b := (*[18]byte)(randomBits(rng, 18))
+		if round%2 == 1 {
+			lo, span := rng.IntN(16), 1+rng.IntN(16)
+			for j := 2; j < 18; j++ {
+				b[j] = byte(min(15, lo+rng.IntN(span))) | byte(min(15, lo+rng.IntN(span)))<<4
+			}
+		}
+		checkQ4Range(t, b)
+	}
+	for v := 0; v < 256; v++ {
+		var b [18]byte
+		for j := range b {
+			b[j] = byte(v)
+		}
+		checkQ4Range(t, &b)
+	}
+}
+
+// FuzzQ4Range holds q4Range to the codes read one by one on arbitrary bytes.
+func FuzzQ4Range(f *testing.F) {
+	f.Add(make([]byte, 18))
+	f.Add([]byte{0, 0, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0x0f})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) >= 18 {
+			checkQ4Range(t, (*[18]byte)(data))
+		}
+	})
+}
