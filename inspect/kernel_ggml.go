@@ -495,13 +495,28 @@ func (f *intFold) q4kFast(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
 		}
 	}
 	// exact when every |B| and |15·A − B| is below 2^24 (exactAffine)
-	if lo <= -1<<24 || hi >= 1<<24 {
+	u, ok := f.addFactored(lo, hi, p1, p2, zs, e, hd, hm, mdu, mmu)
+	if !ok {
 		return false
+	}
+	if float64(lo)*u < f.lo || float64(hi)*u > f.hi {
+		f.q4kExtremes(b, mdu, mmu, scw, mw, u)
+	}
+	return true
+}
+
+// addFactored adds a Q4_K or Q5_K super-block folded from its factored
+// integer sums (q4kFast, q5kFast: p1, p2 and zs packed as q4kFast says, lo
+// and hi its range in units of 2^e) unless that range says it is not exact
+// (ok false: nothing added), and returns the unit u = 2^e.
+func (f *intFold) addFactored(lo, hi int64, p1, p2, zs uint64, e int, hd, hm uint16, mdu, mmu int64) (u float64, ok bool) {
+	if lo <= -1<<24 || hi >= 1<<24 {
+		return 0, false
 	}
 	s1sc, sx := int64(p1&(1<<24-1)), int64(p1>>24)
 	s2sc, sm, sm2 := int64(p2&(1<<30-1)), int64(p2>>30&1023), int64(p2>>40)
 	zeros, zb0, zb := zs&0xffff, b2u(zs>>16&0xffff != 0), b2u(zs>>32 != 0)
-	u := math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
+	u = math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
 	f.n += 256
 	f.sum += u * float64(mdu*s1sc-32*mmu*sm)
 	f.sq += u * u * float64(mdu*mdu*s2sc-2*mdu*mmu*sx+32*mmu*mmu*sm2)
@@ -514,10 +529,7 @@ func (f *intFold) q4kFast(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
 	} else {
 		f.posZero |= zb0 | zb
 	}
-	if float64(lo)*u < f.lo || float64(hi)*u > f.hi {
-		f.q4kExtremes(b, mdu, mmu, scw, mw, u)
-	}
-	return true
+	return u, true
 }
 
 // q4kCore is what q4kCoreAsm finds of a Q4_K (or Q5_K) super-block's eight

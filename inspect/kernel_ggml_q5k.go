@@ -150,24 +150,9 @@ func (f *intFold) q5kFast(b *[176]byte, hd, hm uint16, t *[4]uint64) bool {
 		}
 	}
 	// exact when every |B| and |31·A − B| is below 2^24 (exactAffine)
-	if lo <= -1<<24 || hi >= 1<<24 {
+	u, ok := f.addFactored(lo, hi, p1, p2, zs, e, hd, hm, mdu, mmu)
+	if !ok {
 		return false
-	}
-	s1sc, sx := int64(p1&(1<<24-1)), int64(p1>>24)
-	s2sc, sm, sm2 := int64(p2&(1<<30-1)), int64(p2>>30&1023), int64(p2>>40)
-	zeros, zb0, zb := zs&0xffff, b2u(zs>>16&0xffff != 0), b2u(zs>>32 != 0)
-	u := math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
-	f.n += 256
-	f.sum += u * float64(mdu*s1sc-32*mmu*sm)
-	f.sq += u * u * float64(mdu*mdu*s2sc-2*mdu*mmu*sx+32*mmu*mmu*sm2)
-	// A zero value is +0 (x − x) unless m1 is ±0: then it is d1·0 − m1,
-	// −0 when d is negative and m1 (of dmin's sign) +0.
-	f.zeros += zeros
-	if hd&0x8000 != 0 && hm&0x8000 == 0 {
-		f.negZero |= zb0
-		f.posZero |= zb
-	} else {
-		f.posZero |= zb0 | zb
 	}
 	if float64(lo)*u < f.lo || float64(hi)*u > f.hi {
 		f.q5kExtremes(b, mdu, mmu, scw, mw, u)
