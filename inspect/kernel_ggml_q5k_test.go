@@ -19,37 +19,7 @@ func q5kZeroPass(rng *rand.Rand, blocks int) []byte {
 	b := randomBits(rng, blocks*176)
 	for i := 0; i < blocks; i++ {
 		blk := (*[176]byte)(b[i*176:])
-		hd := finiteF16[rng.IntN(len(finiteF16))]
-		if rng.IntN(2) == 0 {
-			hd = uint16(rng.Uint32()) &^ 0x4000
-		}
-		hm := []uint16{hd, hd ^ 0x8000, hd + 0x0400, hd - 0x0400, 0, 0x8000}[rng.IntN(6)] &^ 0x4000
-		binary.LittleEndian.PutUint16(blk[0:], hd)
-		binary.LittleEndian.PutUint16(blk[2:], hm)
-		var sc, m [8]int
-		k := rng.IntN(32)
-		for j := range sc {
-			sc[j] = []int{0, 1, 2, 3, 4, 63, rng.IntN(64)}[rng.IntN(7)]
-			switch rng.IntN(4) {
-			case 0:
-				m[j] = 0
-			case 1:
-				m[j] = rng.IntN(64)
-			default:
-				m[j] = min(63, sc[j]*k, 2*sc[j]*k)
-			}
-		}
-		sb := blk[4:16]
-		clear(sb)
-		for j := 0; j < 8; j++ {
-			if j < 4 {
-				sb[j], sb[j+4] = byte(sc[j]), byte(m[j])
-			} else {
-				sb[j+4] = byte(sc[j]&15 | (m[j]&15)<<4)
-				sb[j-4] |= byte(sc[j]>>4) << 6
-				sb[j] |= byte(m[j]>>4) << 6
-			}
-		}
+		k := kZeroHead(rng, blk[:], 32)
 		for j := 0; j < 8; j++ {
 			for l := 0; l < 32; l++ {
 				if rng.IntN(3) == 0 {

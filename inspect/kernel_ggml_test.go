@@ -603,6 +603,46 @@ func TestGGUFScanWorkerIndependence(t *testing.T) {
 	}
 }
 
+// kZeroHead writes the first 16 bytes of a Q4_K or Q5_K super-block for a
+// zero pass (q4kZeroPass, q5kZeroPass): d, dmin (finite, or any pattern
+// with exponent bit 14 clear; dmin d's equal, its negation, double, half or
+// ±0) and the six-bit scales and minimums (some scales 0, the minimums often
+// k times the scales or 0), and returns k, drawn below kmax.
+func kZeroHead(rng *rand.Rand, blk []byte, kmax int) int {
+	hd := finiteF16[rng.IntN(len(finiteF16))]
+	if rng.IntN(2) == 0 {
+		hd = uint16(rng.Uint32()) &^ 0x4000
+	}
+	hm := []uint16{hd, hd ^ 0x8000, hd + 0x0400, hd - 0x0400, 0, 0x8000}[rng.IntN(6)] &^ 0x4000
+	binary.LittleEndian.PutUint16(blk[0:], hd)
+	binary.LittleEndian.PutUint16(blk[2:], hm)
+	var sc, m [8]int
+	k := rng.IntN(kmax)
+	for j := range sc {
+		sc[j] = []int{0, 1, 2, 3, 4, 63, rng.IntN(64)}[rng.IntN(7)]
+		switch rng.IntN(4) {
+		case 0:
+			m[j] = 0
+		case 1:
+			m[j] = rng.IntN(64)
+		default:
+			m[j] = min(63, sc[j]*k, 2*sc[j]*k)
+		}
+	}
+	sb := blk[4:16]
+	clear(sb)
+	for j := 0; j < 8; j++ {
+		if j < 4 {
+			sb[j], sb[j+4] = byte(sc[j]), byte(m[j])
+		} else {
+			sb[j+4] = byte(sc[j]&15 | (m[j]&15)<<4)
+			sb[j-4] |= byte(sc[j]>>4) << 6
+			sb[j] |= byte(m[j]>>4) << 6
+		}
+	}
+	return k
+}
+
 // q4kZeroPass is a pass of Q4_K super-blocks built to have zero values where
 // q4kFast must find them: dmin d's equal, its negation, double or half, or
 // ±0, the minimums often k times the scales (B = A·k) or 0, some scales 0,
@@ -611,37 +651,7 @@ func q4kZeroPass(rng *rand.Rand, blocks int) []byte {
 	b := randomBits(rng, blocks*144)
 	for i := 0; i < blocks; i++ {
 		blk := b[i*144 : (i+1)*144]
-		hd := finiteF16[rng.IntN(len(finiteF16))]
-		if rng.IntN(2) == 0 {
-			hd = uint16(rng.Uint32()) &^ 0x4000
-		}
-		hm := []uint16{hd, hd ^ 0x8000, hd + 0x0400, hd - 0x0400, 0, 0x8000}[rng.IntN(6)] &^ 0x4000
-		binary.LittleEndian.PutUint16(blk[0:], hd)
-		binary.LittleEndian.PutUint16(blk[2:], hm)
-		var sc, m [8]int
-		k := rng.IntN(16)
-		for j := range sc {
-			sc[j] = []int{0, 1, 2, 3, 4, 63, rng.IntN(64)}[rng.IntN(7)]
-			switch rng.IntN(4) {
-			case 0:
-				m[j] = 0
-			case 1:
-				m[j] = rng.IntN(64)
-			default:
-				m[j] = min(63, sc[j]*k, 2*sc[j]*k)
-			}
-		}
-		sb := blk[4:16]
-		clear(sb)
-		for j := 0; j < 8; j++ {
-			if j < 4 {
-				sb[j], sb[j+4] = byte(sc[j]), byte(m[j])
-			} else {
-				sb[j+4] = byte(sc[j]&15 | (m[j]&15)<<4)
-				sb[j-4] |= byte(sc[j]>>4) << 6
-				sb[j] |= byte(m[j]>>4) << 6
-			}
-		}
+		k := kZeroHead(rng, blk, 16)
 		for j := 16; j < 144; j++ {
 			if rng.IntN(3) == 0 {
 				blk[j] = byte(k | k<<4)
