@@ -697,6 +697,104 @@ GLOBL q8Low8w<>(SB), RODATA|NOPTR, $16
 	VPSLLQ $32, Y3, Y3 \
 	VPADDQ Y3, dst, dst
 
+// The AVX2 folds of Q8_0 and Q5_0 (ggmlFoldQ8_0Asm, ggmlFoldQ5_0Asm) share
+// all but their blocks' layout (their PART macros and block offsets):
+// QF_LANES_IN loads the lanes and flags, QF_SCALES tests the four blocks'
+// fp16 scales at a, b, c, d(SI) (to stop at a non-finite or zero one) and
+// widens them to Y9, QF_COMBINE adds the four blocks' partial words (Y5-Y8)
+// into one word per block in Y0, QF_ZERO_SIGNS records d's sign where a
+// block has zero values (Y3: their counts), QF_EXTREMES folds the extremes
+// (R11, R12: the packed least code and 255 − greatest, lo and hi the tables
+// that turn them into values) and QF_STORE writes the lanes and flags back.
+#define QF_LANES_IN \
+	VPXOR Y14, Y14, Y14 \
+	VPBROADCASTQ ggmlOnes8<>(SB), Y13 \
+	VMOVUPD 0(DI), Y12 \
+	VMOVUPD 32(DI), Y11 \
+	VMOVDQU 64(DI), Y10 \
+	MOVQ 160(DI), R8 \
+	MOVQ 168(DI), R9
+
+#define QF_SCALES(a, b, c, d, stop) \
+	MOVWQZX a(SI), AX \
+	MOVWQZX b(SI), BX \
+	SHLQ $16, BX \
+	ORQ BX, AX \
+	MOVWQZX c(SI), BX \
+	SHLQ $32, BX \
+	ORQ BX, AX \
+	MOVWQZX d(SI), BX \
+	SHLQ $48, BX \
+	ORQ BX, AX \
+	VMOVQ AX, X0 \
+	VPAND q8Exp16<>(SB), X0, X1 \
+	VPCMPEQW q8Exp16<>(SB), X1, X1 \
+	VPAND q8Abs16<>(SB), X0, X2 \
+	VPCMPEQW X14, X2, X2 \
+	VPOR X2, X1, X1 \
+	VPMOVMSKB X1, BX \
+	TESTL $0xff, BX \
+	JNZ stop \
+	VCVTPH2PS X0, X0 \
+	VCVTPS2PD X0, Y9
+
+#define QF_COMBINE \
+	VPUNPCKLQDQ Y6, Y5, Y0 \
+	VPUNPCKHQDQ Y6, Y5, Y1 \
+	VPADDQ Y1, Y0, Y5 \
+	VPUNPCKLQDQ Y8, Y7, Y0 \
+	VPUNPCKHQDQ Y8, Y7, Y1 \
+	VPADDQ Y1, Y0, Y7 \
+	VPERM2I128 $0x20, Y7, Y5, Y0 \
+	VPERM2I128 $0x31, Y7, Y5, Y1 \
+	VPADDQ Y1, Y0, Y0
+
+#define QF_ZERO_SIGNS \
+	VPCMPEQQ Y14, Y3, Y3 \
+	VMOVMSKPD Y3, AX \
+	NOTL AX \
+	ANDL $15, AX \
+	VMOVMSKPD Y9, BX \
+	MOVL AX, DX \
+	ANDL BX, DX \
+	ORQ DX, R8 \
+	NOTL BX \
+	ANDL BX, AX \
+	ORQ AX, R9
+
+#define QF_EXTREMES(lo, hi) \
+	VMOVQ R11, X0 \
+	VPMOVZXWD X0, X0 \
+	VCVTDQ2PD X0, Y0 \
+	VADDPD lo<>(SB), Y0, Y0 \
+	VMOVQ R12, X1 \
+	VPMOVZXWD X1, X1 \
+	VCVTDQ2PD X1, Y1 \
+	VMOVUPD hi<>(SB), Y2 \
+	VSUBPD Y1, Y2, Y1 \
+	VMULPD Y9, Y0, Y0 \
+	VMULPD Y9, Y1, Y1 \
+	VMINPD Y1, Y0, Y2 \
+	VMAXPD Y1, Y0, Y3 \
+	VMINPD 96(DI), Y2, Y2 \
+	VMAXPD 128(DI), Y3, Y3 \
+	VMOVUPD Y2, 96(DI) \
+	VMOVUPD Y3, 128(DI)
+
+#define QF_STORE \
+	VMOVUPD Y12, 0(DI) \
+	VMOVUPD Y11, 32(DI) \
+	VMOVDQU Y10, 64(DI) \
+	XORL AX, AX \
+	TESTQ R8, R8 \
+	SETNE AL \
+	MOVQ AX, 160(DI) \
+	XORL BX, BX \
+	TESTQ R9, R9 \
+	SETNE BL \
+	MOVQ BX, 168(DI) \
+	VZEROUPPER
+
 // func ggmlFoldQ8_0Asm(p *byte, n int, l *q8Lanes) int
 //
 // Registers: SI the group, CX groups left, DI l, R10 groups done, R8 and R9
@@ -711,37 +809,11 @@ TEXT ·ggmlFoldQ8_0Asm(SB), NOSPLIT, $0-32
 	TESTQ CX, CX
 	JLE q8fret
 	VPBROADCASTQ ggmlSignBit<>(SB), Y15
-	VPXOR Y14, Y14, Y14
-	VPBROADCASTQ ggmlOnes8<>(SB), Y13
-	VMOVUPD 0(DI), Y12
-	VMOVUPD 32(DI), Y11
-	VMOVDQU 64(DI), Y10
-	MOVQ 160(DI), R8
-	MOVQ 168(DI), R9
+	QF_LANES_IN
 
 q8floop:
 	// the four scales: stop at a non-finite or zero one
-	MOVWQZX 0(SI), AX
-	MOVWQZX 34(SI), BX
-	SHLQ $16, BX
-	ORQ BX, AX
-	MOVWQZX 68(SI), BX
-	SHLQ $32, BX
-	ORQ BX, AX
-	MOVWQZX 102(SI), BX
-	SHLQ $48, BX
-	ORQ BX, AX
-	VMOVQ AX, X0
-	VPAND q8Exp16<>(SB), X0, X1
-	VPCMPEQW q8Exp16<>(SB), X1, X1
-	VPAND q8Abs16<>(SB), X0, X2
-	VPCMPEQW X14, X2, X2
-	VPOR X2, X1, X1
-	VPMOVMSKB X1, BX
-	TESTL $0xff, BX
-	JNZ q8fstop
-	VCVTPH2PS X0, X0
-	VCVTPS2PD X0, Y9
+	QF_SCALES(0, 34, 68, 102, q8fstop)
 	// the four blocks' words, one per lane
 	VPCMPEQB Y1, Y1, Y1
 	XORQ R11, R11
@@ -750,15 +822,7 @@ q8floop:
 	Q8PART(36, Y6, 16)
 	Q8PART(70, Y7, 32)
 	Q8PART(104, Y8, 48)
-	VPUNPCKLQDQ Y6, Y5, Y0
-	VPUNPCKHQDQ Y6, Y5, Y1
-	VPADDQ Y1, Y0, Y5
-	VPUNPCKLQDQ Y8, Y7, Y0
-	VPUNPCKHQDQ Y8, Y7, Y1
-	VPADDQ Y1, Y0, Y7
-	VPERM2I128 $0x20, Y7, Y5, Y0
-	VPERM2I128 $0x31, Y7, Y5, Y1
-	VPADDQ Y1, Y0, Y0
+	QF_COMBINE
 	// sum += d·(Σ(q+128) − 4096), sq += d·d·Σq², zeros += the zero quants
 	VPAND q8Mask16<>(SB), Y0, Y1
 	VPOR q8Magic<>(SB), Y1, Y1
@@ -775,53 +839,16 @@ q8floop:
 	VPAND q8Mask8<>(SB), Y3, Y3
 	VPADDQ Y3, Y10, Y10
 	// the zeros' signs: d's, in the lanes with zero quants
-	VPCMPEQQ Y14, Y3, Y3
-	VMOVMSKPD Y3, AX
-	NOTL AX
-	ANDL $15, AX
-	VMOVMSKPD Y9, BX
-	MOVL AX, DX
-	ANDL BX, DX
-	ORQ DX, R8
-	NOTL BX
-	ANDL BX, AX
-	ORQ AX, R9
+	QF_ZERO_SIGNS
 	// the extremes: qmin·d and qmax·d, the lesser to lo, the greater to hi
-	VMOVQ R11, X0
-	VPMOVZXWD X0, X0
-	VCVTDQ2PD X0, Y0
-	VADDPD q8Lo<>(SB), Y0, Y0
-	VMOVQ R12, X1
-	VPMOVZXWD X1, X1
-	VCVTDQ2PD X1, Y1
-	VMOVUPD q8Hi<>(SB), Y2
-	VSUBPD Y1, Y2, Y1
-	VMULPD Y9, Y0, Y0
-	VMULPD Y9, Y1, Y1
-	VMINPD Y1, Y0, Y2
-	VMAXPD Y1, Y0, Y3
-	VMINPD 96(DI), Y2, Y2
-	VMAXPD 128(DI), Y3, Y3
-	VMOVUPD Y2, 96(DI)
-	VMOVUPD Y3, 128(DI)
+	QF_EXTREMES(q8Lo, q8Hi)
 	ADDQ $136, SI
 	INCQ R10
 	DECQ CX
 	JNZ q8floop
 
 q8fstop:
-	VMOVUPD Y12, 0(DI)
-	VMOVUPD Y11, 32(DI)
-	VMOVDQU Y10, 64(DI)
-	XORL AX, AX
-	TESTQ R8, R8
-	SETNE AL
-	MOVQ AX, 160(DI)
-	XORL BX, BX
-	TESTQ R9, R9
-	SETNE BL
-	MOVQ BX, 168(DI)
-	VZEROUPPER
+	QF_STORE
 
 q8fret:
 	MOVQ R10, ret+24(FP)
@@ -1174,37 +1201,11 @@ TEXT ·ggmlFoldQ5_0Asm(SB), NOSPLIT, $0-32
 	TESTQ CX, CX
 	JLE q5fret
 	VMOVDQU q5Spread<>(SB), Y15
-	VPXOR Y14, Y14, Y14
-	VPBROADCASTQ ggmlOnes8<>(SB), Y13
-	VMOVUPD 0(DI), Y12
-	VMOVUPD 32(DI), Y11
-	VMOVDQU 64(DI), Y10
-	MOVQ 160(DI), R8
-	MOVQ 168(DI), R9
+	QF_LANES_IN
 
 q5floop:
 	// the four scales: stop at a non-finite or zero one
-	MOVWQZX 0(SI), AX
-	MOVWQZX 22(SI), BX
-	SHLQ $16, BX
-	ORQ BX, AX
-	MOVWQZX 44(SI), BX
-	SHLQ $32, BX
-	ORQ BX, AX
-	MOVWQZX 66(SI), BX
-	SHLQ $48, BX
-	ORQ BX, AX
-	VMOVQ AX, X0
-	VPAND q8Exp16<>(SB), X0, X1
-	VPCMPEQW q8Exp16<>(SB), X1, X1
-	VPAND q8Abs16<>(SB), X0, X2
-	VPCMPEQW X14, X2, X2
-	VPOR X2, X1, X1
-	VPMOVMSKB X1, BX
-	TESTL $0xff, BX
-	JNZ q5fstop
-	VCVTPH2PS X0, X0
-	VCVTPS2PD X0, Y9
+	QF_SCALES(0, 22, 44, 66, q5fstop)
 	// the four blocks' words, one per lane
 	VPCMPEQB Y1, Y1, Y1
 	XORQ R11, R11
@@ -1213,15 +1214,7 @@ q5floop:
 	Q5PART(22, Y6, 16)
 	Q5PART(44, Y7, 32)
 	Q5PART(66, Y8, 48)
-	VPUNPCKLQDQ Y6, Y5, Y0
-	VPUNPCKHQDQ Y6, Y5, Y1
-	VPADDQ Y1, Y0, Y5
-	VPUNPCKLQDQ Y8, Y7, Y0
-	VPUNPCKHQDQ Y8, Y7, Y1
-	VPADDQ Y1, Y0, Y7
-	VPERM2I128 $0x20, Y7, Y5, Y0
-	VPERM2I128 $0x31, Y7, Y5, Y1
-	VPADDQ Y1, Y0, Y0
+	QF_COMBINE
 	// sum += d·(Σc − 512), sq += d·d·(Σc² − 32·Σc + 8192), zeros += the codes 16
 	VPAND q8Mask16<>(SB), Y0, Y1
 	VPSLLQ $5, Y1, Y4
@@ -1241,53 +1234,16 @@ q5floop:
 	VPAND q8Mask8<>(SB), Y3, Y3
 	VPADDQ Y3, Y10, Y10
 	// the zeros' signs: d's, in the lanes with zero values
-	VPCMPEQQ Y14, Y3, Y3
-	VMOVMSKPD Y3, AX
-	NOTL AX
-	ANDL $15, AX
-	VMOVMSKPD Y9, BX
-	MOVL AX, DX
-	ANDL BX, DX
-	ORQ DX, R8
-	NOTL BX
-	ANDL BX, AX
-	ORQ AX, R9
+	QF_ZERO_SIGNS
 	// the extremes: (cmin−16)·d and (cmax−16)·d
-	VMOVQ R11, X0
-	VPMOVZXWD X0, X0
-	VCVTDQ2PD X0, Y0
-	VADDPD q5Lo<>(SB), Y0, Y0
-	VMOVQ R12, X1
-	VPMOVZXWD X1, X1
-	VCVTDQ2PD X1, Y1
-	VMOVUPD q5Hi<>(SB), Y2
-	VSUBPD Y1, Y2, Y1
-	VMULPD Y9, Y0, Y0
-	VMULPD Y9, Y1, Y1
-	VMINPD Y1, Y0, Y2
-	VMAXPD Y1, Y0, Y3
-	VMINPD 96(DI), Y2, Y2
-	VMAXPD 128(DI), Y3, Y3
-	VMOVUPD Y2, 96(DI)
-	VMOVUPD Y3, 128(DI)
+	QF_EXTREMES(q5Lo, q5Hi)
 	ADDQ $88, SI
 	INCQ R10
 	DECQ CX
 	JNZ q5floop
 
 q5fstop:
-	VMOVUPD Y12, 0(DI)
-	VMOVUPD Y11, 32(DI)
-	VMOVDQU Y10, 64(DI)
-	XORL AX, AX
-	TESTQ R8, R8
-	SETNE AL
-	MOVQ AX, 160(DI)
-	XORL BX, BX
-	TESTQ R9, R9
-	SETNE BL
-	MOVQ BX, 168(DI)
-	VZEROUPPER
+	QF_STORE
 
 q5fret:
 	MOVQ R10, ret+24(FP)
