@@ -188,27 +188,7 @@ func TestGGMLQ5KFast(t *testing.T) {
 			}
 		}
 	}
-	for round := 0; round < 60; round++ {
-		blocks := []int{1, 2, 7, per, 2*ggmlSumsBatch/4 + 3}[round%5]
-		check("weight-like", quantizeLike(rng, ggml.Q5_K, blocks, 0, 0.02))
-		check("weight-like, offset", quantizeLike(rng, ggml.Q5_K, blocks, 0.01, 0.02))
-		check("adversarial", adversarialPass(rng, ggml.Q5_K, blocks))
-		check("zeros", q5kZeroPass(rng, blocks))
-		// each super-block wider than the last, every other one negated
-		var grow []byte
-		for i := 0; i < blocks; i++ {
-			blk := quantizeLike(rng, ggml.Q5_K, 1, 0.001*float64(i%3), 0.02*float64(1+i))
-			if i%2 == 1 {
-				blk[1] ^= 0x80
-				blk[3] ^= 0x80
-			}
-			grow = append(grow, blk...)
-		}
-		check("growing", grow)
-		for _, neg := range []bool{true, false} {
-			check("all zeros", bytes.Repeat(negZeroBlock(ggml.Q5_K, neg), blocks))
-		}
-	}
+	eachSuperPass(rng, ggml.Q5_K, per, q5kZeroPass, check)
 	src := quantizeLike(rng, ggml.Q5_K, 64, 0, 0.02)
 	var sums [ggmlSumsBatch]uint64
 	ggmlSumsQ5_K(src, sums[:])

@@ -643,6 +643,34 @@ func kZeroHead(rng *rand.Rand, blk []byte, kmax int) int {
 	return k
 }
 
+// eachSuperPass calls check, 60 rounds, on passes of Q4_K or Q5_K
+// super-blocks (t) of 1, 2, 7, per and more than two batches' length:
+// weight-like, with an offset, adversarial, with zero values (zeroPass),
+// each super-block wider than the last and every other one negated (d and
+// dmin negative: the extremes move on from any of them), and all ±0.
+func eachSuperPass(rng *rand.Rand, t ggml.Type, per int, zeroPass func(*rand.Rand, int) []byte, check func(what string, src []byte)) {
+	for round := 0; round < 60; round++ {
+		blocks := []int{1, 2, 7, per, 2*ggmlSumsBatch/4 + 3}[round%5]
+		check("weight-like", quantizeLike(rng, t, blocks, 0, 0.02))
+		check("weight-like, offset", quantizeLike(rng, t, blocks, 0.01, 0.02))
+		check("adversarial", adversarialPass(rng, t, blocks))
+		check("zeros", zeroPass(rng, blocks))
+		var grow []byte
+		for i := 0; i < blocks; i++ {
+			blk := quantizeLike(rng, t, 1, 0.001*float64(i%3), 0.02*float64(1+i))
+			if i%2 == 1 {
+				blk[1] ^= 0x80
+				blk[3] ^= 0x80
+			}
+			grow = append(grow, blk...)
+		}
+		check("growing", grow)
+		for _, neg := range []bool{true, false} {
+			check("all zeros", bytes.Repeat(negZeroBlock(t, neg), blocks))
+		}
+	}
+}
+
 // q4kZeroPass is a pass of Q4_K super-blocks built to have zero values where
 // q4kFast must find them: dmin d's equal, its negation, double or half, or
 // ±0, the minimums often k times the scales (B = A·k) or 0, some scales 0,
@@ -692,28 +720,7 @@ func TestGGMLQ4KFast(t *testing.T) {
 			checkIntAcc(t, "Q4_K "+what, got, ReferenceStats(dt, src), 1e-10)
 		}
 	}
-	for round := 0; round < 60; round++ {
-		blocks := []int{1, 2, 7, per, 2*ggmlSumsBatch/4 + 3}[round%5]
-		check("weight-like", quantizeLike(rng, ggml.Q4_K, blocks, 0, 0.02))
-		check("weight-like, offset", quantizeLike(rng, ggml.Q4_K, blocks, 0.01, 0.02))
-		check("adversarial", adversarialPass(rng, ggml.Q4_K, blocks))
-		check("zeros", q4kZeroPass(rng, blocks))
-		// each super-block wider than the last, every other one negated
-		// (d and dmin negative): the extremes move on from any of them
-		var grow []byte
-		for i := 0; i < blocks; i++ {
-			blk := quantizeLike(rng, ggml.Q4_K, 1, 0.001*float64(i%3), 0.02*float64(1+i))
-			if i%2 == 1 {
-				blk[1] ^= 0x80
-				blk[3] ^= 0x80
-			}
-			grow = append(grow, blk...)
-		}
-		check("growing", grow)
-		for _, neg := range []bool{true, false} {
-			check("all zeros", bytes.Repeat(negZeroBlock(ggml.Q4_K, neg), blocks))
-		}
-	}
+	eachSuperPass(rng, ggml.Q4_K, per, q4kZeroPass, check)
 	// q4kFast takes the weight-like super-blocks and finds the zeros the
 	// sub-block fold finds.
 	var f intFold
