@@ -4,7 +4,8 @@
 # carries in the same round. Each round runs the Go benchmark
 # BenchmarkScanRemote once (local scan, scan from net/http's ServeContent,
 # scan from nginx with sendfile on, the plain HTTP read limit of each server,
-# the raw TCP sendfile limit) and then curl's download of the file from
+# the raw TCP sendfile limit, and what TCP and Unix-domain sockets carry
+# from memory at all) and then curl's download of the file from
 # nginx; the table gives the median of the per-round ratios.
 #
 #   bash bench/remote.sh               # 3 rounds; ROUNDS=5, BENCHTIME=5x
@@ -92,3 +93,5 @@ row "HTTP read limit, net/http (6 × 8 MiB ranges, nothing done)" http-read-limi
 [[ -n $peer ]] && row "HTTP read limit, nginx" peer-http-read-limit
 [[ -n $peer ]] && row "curl, one GET of the whole file from nginx" curl
 row "loopback TCP, sendfile, 6 connections (tcp-limit)" tcp-limit
+row "loopback TCP, from memory, 2 connections, 4 MiB reads" tcp-memory-limit
+row "Unix-domain socket, from memory, 2 connections, 4 MiB reads" unix-memory-limit

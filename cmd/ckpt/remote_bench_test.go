@@ -33,6 +33,10 @@ import (
 //     connections, without HTTP, each received into a 256 KiB buffer (the
 //     scan's read size, which stays in the cache): what any client could
 //     get from loopback on this machine.
+//   - tcp-memory-limit, unix-memory-limit: the most this machine's kernel
+//     carries between two processes at all: bytes already in the sender's
+//     memory (no file, no HTTP) written over 2 loopback TCP connections, or
+//     2 Unix-domain socket connections, each received into a 4 MiB buffer.
 //   - peer-http, peer-http-read-limit: the same as http and http-read-limit
 //     against another server, when CKPT_BENCH_PEER is its URL for the
 //     directory CKPT_BENCH_DIR (bench/remote.sh starts nginx for it).
@@ -147,6 +151,90 @@ func BenchmarkScanRemote(b *testing.B) {
 			})
 		}
 	})
+	memoryLimit(b, "tcp-memory-limit", "tcp", st.Size())
+	memoryLimit(b, "unix-memory-limit", "unix", st.Size())
+}
+
+// memoryLimit measures what 2 connections of network ("tcp" on loopback or
+// "unix") carry of total bytes written from memory by memoryServer, each
+// received into a 4 MiB buffer: the ceiling of any client reading from a
+// server on this machine.
+func memoryLimit(b *testing.B, name, network string, total int64) {
+	b.Run(name, func(b *testing.B) {
+		b.SetBytes(total)
+		ln := memoryServer(b, network)
+		conns := make([]*bufio.ReadWriter, 2)
+		bufs := make([][]byte, len(conns))
+		for i := range conns {
+			c, err := net.Dial(network, ln)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			conns[i] = bufio.NewReadWriter(bufio.NewReaderSize(c, 16), bufio.NewWriter(c))
+			bufs[i] = make([]byte, 4<<20)
+		}
+		for b.Loop() {
+			parallelParts(b, total, 8<<20, len(conns), func(w int, _, n int64) error {
+				fmt.Fprintf(conns[w], "%d\n", n)
+				if err := conns[w].Flush(); err != nil {
+					return err
+				}
+				var err error
+				for n > 0 && err == nil { // an empty bufio buffer reads straight into bufs[w]
+					var k int
+					k, err = conns[w].Read(bufs[w][:min(n, int64(len(bufs[w])))])
+					n -= int64(k)
+				}
+				return err
+			})
+		}
+	})
+}
+
+// memoryServer answers each line "LENGTH" on a connection of network with
+// LENGTH bytes written from a 4 MiB buffer in memory, and returns the
+// address it listens on.
+func memoryServer(b *testing.B, network string) string {
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(b.TempDir(), "memory.sock")
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	data := make([]byte, 4<<20)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					var n int64
+					if _, err := fmt.Fscanf(r, "%d\n", &n); err != nil {
+						return
+					}
+					for n > 0 {
+						k, err := c.Write(data[:min(n, int64(len(data)))])
+						if err != nil {
+							return
+						}
+						n -= int64(k)
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // parallelParts calls fetch for each part of size bytes of a file of total
