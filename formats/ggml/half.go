@@ -8,7 +8,9 @@ import (
 // F16ToF32Ref widens an IEEE binary16 bit pattern to float32 exactly, by its
 // definition: subnormals become normal float32 values, infinities stay
 // infinite, and a NaN keeps its sign and payload (shifted into the top of the
-// float32 mantissa, quiet bit not forced), as ggml's software conversion does.
+// float32 mantissa) with the quiet bit set, as ggml's conversion does
+// (ggml_compute_fp16_to_fp32 multiplies by 2^-112, which quiets a
+// signalling NaN; F16C's conversion quiets it too).
 func F16ToF32Ref(h uint16) float32 {
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
@@ -19,8 +21,10 @@ func F16ToF32Ref(h uint16) float32 {
 	case exp == 0: // subnormal: mant * 2^-24, exact in float32
 		v := float32(mant) * (1.0 / (1 << 24))
 		return math.Float32frombits(sign | math.Float32bits(v))
+	case exp == 31 && mant == 0:
+		return math.Float32frombits(sign | 0x7f800000)
 	case exp == 31:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+		return math.Float32frombits(sign | 0x7fc00000 | mant<<13)
 	}
 	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
 }
