@@ -7,7 +7,9 @@
 # run as pre-commit runs it), slurm-wlm and munge (a one-node Slurm cluster
 # runs a split scan as an array job). Then the S3-compatible test server:
 # SeaweedFS's weed, built from the Go module proxy into a cache outside the
-# repository once (scripts/s3-test-server.sh build; needs Go, not root).
+# repository once (scripts/s3-test-server.sh build; needs Go, not root), and
+# ggml's own dequantizers, compiled from ggml's C source in the Go module cache
+# (scripts/ggml-reference.sh build; needs Go and cc).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -25,3 +27,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 bash "$(dirname "$0")/s3-test-server.sh" build >/dev/null
+bash "$(dirname "$0")/ggml-reference.sh" build >/dev/null
