@@ -226,41 +226,6 @@ func b2u(b bool) uint64 {
 	return 0
 }
 
-// intQ4_0 is the integer kernel of Q4_0 (block: fp16 d, 16 bytes of 4-bit
-// quants; the value is (q−8)·d).
-func intQ4_0(src []byte) (Acc, bool) {
-	f := newIntFold()
-	var sums [ggmlSumsBatch]uint64
-	i := 0 // the block's word in sums
-	for off := 0; off+18 <= len(src); off, i = off+18, i+1 {
-		if i == ggmlSumsBatch {
-			i = 0
-		}
-		if i == 0 {
-			ggmlSumsQ4_0(src[off:min(off+18*ggmlSumsBatch, len(src))], sums[:])
-		}
-		b := (*[18]byte)(src[off:])
-		h := binary.LittleEndian.Uint16(b[0:])
-		if !f16Finite(h) {
-			return Acc{}, false
-		}
-		d := float64(ggml.F16ToF32(h))
-		if d == 0 {
-			f.signedZeros(d, b[2:], nil)
-			continue
-		}
-		t := sums[i]
-		s1, s2 := int64(t&0xffff), int64(t>>32)
-		// Σ(q−8) and Σ(q−8)² from Σq and Σq²
-		f.scaled(d, 32, s1-8*32, s2-16*s1+64*32, int(t>>16&0xffff))
-		if f.reaches(d, -8, 7) {
-			qlo, qhi := q4Range(b)
-			f.extremes(d, qlo-8, qhi-8)
-		}
-	}
-	return f.acc()
-}
-
 // q4Range is the smallest and largest code (0–15) of a Q4_0 block: 0 and 15
 // when both occur (the byte test of q5kRange over its 32 nibbles, eight to
 // a uint64), else read one by one.

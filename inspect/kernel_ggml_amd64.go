@@ -169,6 +169,20 @@ func ggmlFoldQ5_0Vec(src []byte, l *q8Lanes) int {
 	return 0
 }
 
+// ggmlFoldQ4_0Asm folds n groups of four Q4_0 blocks at p into l as
+// ggmlFoldQ4_0Go does, stopping at the first group q4Group must take; it
+// returns how many it folded.
+//
+//go:noescape
+func ggmlFoldQ4_0Asm(p *byte, n int, l *q8Lanes) int
+
+func ggmlFoldQ4_0Vec(src []byte, l *q8Lanes) int {
+	if n := len(src) / 72; n > 0 {
+		return ggmlFoldQ4_0Asm(&src[0], n, l)
+	}
+	return 0
+}
+
 // q4kCoreOK says q4kFastVec runs here.
 var q4kCoreOK = ggmlSumsAsmOK
 

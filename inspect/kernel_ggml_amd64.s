@@ -649,7 +649,7 @@ GLOBL q8Low8w<>(SB), RODATA|NOPTR, $16
 
 // QEXTREMES ORs the least byte of Y2 into R11 and 255 minus its greatest into
 // R12, at bit shift (the bytes reduced to 8 words, then by VPHMINPOSUW; Y1 is
-// all ones): the extremes test of Q8PART and Q5PART.
+// all ones): the extremes test of Q8PART, Q5PART and Q4PART.
 #define QEXTREMES(shift) \
 	VEXTRACTI128 $1, Y2, X3 \
 	VPMINUB X3, X2, X4 \
@@ -697,7 +697,8 @@ GLOBL q8Low8w<>(SB), RODATA|NOPTR, $16
 	VPSLLQ $32, Y3, Y3 \
 	VPADDQ Y3, dst, dst
 
-// The AVX2 folds of Q8_0 and Q5_0 (ggmlFoldQ8_0Asm, ggmlFoldQ5_0Asm) share
+// The AVX2 folds of Q8_0, Q5_0 and Q4_0 (ggmlFoldQ8_0Asm, ggmlFoldQ5_0Asm,
+// ggmlFoldQ4_0Asm) share
 // all but their blocks' layout (their PART macros and block offsets):
 // QF_LANES_IN loads the lanes and flags, QF_SCALES tests the four blocks'
 // fp16 scales at a, b, c, d(SI) (to stop at a non-finite or zero one) and
@@ -1246,6 +1247,120 @@ q5fstop:
 	QF_STORE
 
 q5fret:
+	MOVQ R10, ret+24(FP)
+	RET
+
+// 2^52 + 256: x | 2^52's bits, less this, is x − 256 (Σ(c−8) from Σc)
+DATA q4Magic256<>+0(SB)/8, $0x4330000000000100
+DATA q4Magic256<>+8(SB)/8, $0x4330000000000100
+DATA q4Magic256<>+16(SB)/8, $0x4330000000000100
+DATA q4Magic256<>+24(SB)/8, $0x4330000000000100
+GLOBL q4Magic256<>(SB), RODATA|NOPTR, $32
+
+// 2048 = 32·8², as 64-bit integers
+DATA q4Sq2048<>+0(SB)/8, $2048
+DATA q4Sq2048<>+8(SB)/8, $2048
+DATA q4Sq2048<>+16(SB)/8, $2048
+DATA q4Sq2048<>+24(SB)/8, $2048
+GLOBL q4Sq2048<>(SB), RODATA|NOPTR, $32
+
+DATA q4Eight32<>+0(SB)/8, $0x0808080808080808
+DATA q4Eight32<>+8(SB)/8, $0x0808080808080808
+DATA q4Eight32<>+16(SB)/8, $0x0808080808080808
+DATA q4Eight32<>+24(SB)/8, $0x0808080808080808
+GLOBL q4Eight32<>(SB), RODATA|NOPTR, $32
+
+// −8 and 247 as float64
+DATA q4Lo<>+0(SB)/8, $0xc020000000000000
+DATA q4Lo<>+8(SB)/8, $0xc020000000000000
+DATA q4Lo<>+16(SB)/8, $0xc020000000000000
+DATA q4Lo<>+24(SB)/8, $0xc020000000000000
+GLOBL q4Lo<>(SB), RODATA|NOPTR, $32
+
+DATA q4Hi<>+0(SB)/8, $0x406ee00000000000
+DATA q4Hi<>+8(SB)/8, $0x406ee00000000000
+DATA q4Hi<>+16(SB)/8, $0x406ee00000000000
+DATA q4Hi<>+24(SB)/8, $0x406ee00000000000
+GLOBL q4Hi<>(SB), RODATA|NOPTR, $32
+
+// Q4PART leaves in dst four 64-bit partial q4Sums words of the Q4_0 block at
+// off(SI) (one per 8 codes: Σc, the codes 8 at bit 16, Σc² at bit 32), and
+// ORs min(c) into R11 and 255 − max(c) into R12 at bit shift. Y1 is all
+// ones.
+#define Q4PART(off, dst, shift) \
+	VMOVDQU off+2(SI), X2 \
+	VPSRLW $4, X2, X3 \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VPAND q5Low4_32<>(SB), Y2, Y2 \
+	VPSADBW Y14, Y2, dst \
+	VPCMPEQB q4Eight32<>(SB), Y2, Y3 \
+	VPAND Y13, Y3, Y3 \
+	VPSADBW Y14, Y3, Y3 \
+	VPSLLQ $16, Y3, Y3 \
+	VPADDQ Y3, dst, dst \
+	VPMADDUBSW Y2, Y2, Y3 \
+	VPMADDWD q5Ones16_32<>(SB), Y3, Y3 \
+	VPSRLQ $32, Y3, Y4 \
+	VPADDD Y4, Y3, Y3 \
+	VPSLLQ $32, Y3, Y3 \
+	VPADDQ Y3, dst, dst \
+	QEXTREMES(shift)
+
+// func ggmlFoldQ4_0Asm(p *byte, n int, l *q8Lanes) int
+//
+// Registers as ggmlFoldQ8_0Asm's (Y15 unused).
+TEXT ·ggmlFoldQ4_0Asm(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ l+16(FP), DI
+	XORQ R10, R10
+	TESTQ CX, CX
+	JLE q4fret
+	QF_LANES_IN
+
+q4floop:
+	// the four scales: stop at a non-finite or zero one
+	QF_SCALES(0, 18, 36, 54, q4fstop)
+	// the four blocks' words, one per lane
+	VPCMPEQB Y1, Y1, Y1
+	XORQ R11, R11
+	XORQ R12, R12
+	Q4PART(0, Y5, 0)
+	Q4PART(18, Y6, 16)
+	Q4PART(36, Y7, 32)
+	Q4PART(54, Y8, 48)
+	QF_COMBINE
+	// sum += d·(Σc − 256), sq += d·d·(Σc² − 16·Σc + 2048), zeros += the codes 8
+	VPAND q8Mask16<>(SB), Y0, Y1
+	VPSLLQ $4, Y1, Y4
+	VPOR q8Magic<>(SB), Y1, Y1
+	VSUBPD q4Magic256<>(SB), Y1, Y1
+	VMULPD Y9, Y1, Y1
+	VADDPD Y1, Y12, Y12
+	VPSRLQ $32, Y0, Y2
+	VPSUBQ Y4, Y2, Y2
+	VPADDQ q4Sq2048<>(SB), Y2, Y2
+	VPOR q8Magic<>(SB), Y2, Y2
+	VSUBPD q8Magic<>(SB), Y2, Y2
+	VMULPD Y9, Y9, Y3
+	VMULPD Y2, Y3, Y3
+	VADDPD Y3, Y11, Y11
+	VPSRLQ $16, Y0, Y3
+	VPAND q8Mask8<>(SB), Y3, Y3
+	VPADDQ Y3, Y10, Y10
+	// the zeros' signs: d's, in the lanes with zero values
+	QF_ZERO_SIGNS
+	// the extremes: (cmin−8)·d and (cmax−8)·d
+	QF_EXTREMES(q4Lo, q4Hi)
+	ADDQ $72, SI
+	INCQ R10
+	DECQ CX
+	JNZ q4floop
+
+q4fstop:
+	QF_STORE
+
+q4fret:
 	MOVQ R10, ret+24(FP)
 	RET
 

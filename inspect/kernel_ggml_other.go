@@ -38,6 +38,7 @@ func ggmlSupersQ6_KVec(src []byte, words []uint64, out []q6kSuper) {
 }
 func ggmlFoldQ8_0Vec(src []byte, l *q8Lanes) int { return ggmlFoldQ8_0Go(src, l) }
 func ggmlFoldQ5_0Vec(src []byte, l *q8Lanes) int { return ggmlFoldQ5_0Go(src, l) }
+func ggmlFoldQ4_0Vec(src []byte, l *q8Lanes) int { return ggmlFoldQ4_0Go(src, l) }
 
 // q4kCoreOK says q4kFastVec runs here (never: it needs the vector loop).
 var q4kCoreOK = false

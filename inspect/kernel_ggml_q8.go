@@ -7,15 +7,16 @@ import (
 	"github.com/ckpt-tool/ckpt/formats/ggml"
 )
 
-// The Q8_0 and Q5_0 integer kernels' inner loop, four blocks at a time: block
-// i of a run is folded into lane i mod 4 of q8Lanes (its sum, sum of squares, zero
-// count and extremes), so that the vector loop (ggmlFoldQ8_0Asm, AVX2 and
-// F16C, after ggmlFoldQ8_0Asm512's eight blocks at a time where the CPU has
-// AVX-512; ggmlFoldQ5_0Asm) and its Go twin here (ggmlFoldQ8_0Go,
-// ggmlFoldQ5_0Go) add the same terms in the
-// same order and leave the same bits. A group of four is folded when all
-// four scales are finite and nonzero; the loop stops at any other group and
-// foldLanes folds that one block by block (q8Group, q5Group).
+// The Q8_0, Q5_0 and Q4_0 integer kernels' inner loop, four blocks at a
+// time: block i of a run is folded into lane i mod 4 of q8Lanes (its sum, sum
+// of squares, zero count and extremes), so that the vector loop
+// (ggmlFoldQ8_0Asm, AVX2 and F16C, after ggmlFoldQ8_0Asm512's eight blocks at
+// a time where the CPU has AVX-512; ggmlFoldQ5_0Asm; ggmlFoldQ4_0Asm) and its
+// Go twin here (ggmlFoldQ8_0Go, ggmlFoldQ5_0Go, ggmlFoldQ4_0Go) add the same
+// terms in the same order and leave the same bits. A group of four is folded
+// when all four scales are finite and nonzero; the loop stops at any other
+// group and foldLanes folds that one block by block (q8Group, q5Group,
+// q4Group).
 
 // q8Lanes is the state of a pass of intQ8_0 (the layout the vector loop
 // reads: offsets 0, 32, 64, 96, 128, 160, 168).
@@ -110,10 +111,14 @@ func (l *q8Lanes) q8Group(f *intFold, grp []byte) bool {
 	return true
 }
 
-// group is q5Group for Q5_0 blocks, q8Group for Q8_0 ones.
+// group is q5Group for Q5_0 blocks, q4Group for Q4_0 ones, q8Group for
+// Q8_0 ones.
 func (l *q8Lanes) group(ty ggml.Type, f *intFold, grp []byte) bool {
-	if ty == ggml.Q5_0 {
+	switch ty {
+	case ggml.Q5_0:
 		return l.q5Group(f, grp)
+	case ggml.Q4_0:
+		return l.q4Group(f, grp)
 	}
 	return l.q8Group(f, grp)
 }
@@ -123,7 +128,7 @@ func intQ8_0(src []byte) (Acc, bool) {
 	return foldLanes(src, ggml.Q8_0)
 }
 
-// foldLanes is an integer kernel over the lanes, of Q8_0 or Q5_0 blocks: the
+// foldLanes is an integer kernel over the lanes, of Q8_0, Q5_0 or Q4_0 blocks: the
 // groups of four blocks of src by the type's fold until it stops, the group
 // it stopped at and the last blocks by its group step, then the lanes added
 // up in a fixed order. (The type picks the fold by a test rather than by a
@@ -131,16 +136,17 @@ func intQ8_0(src []byte) (Acc, bool) {
 func foldLanes(src []byte, ty ggml.Type) (Acc, bool) {
 	f := newIntFold()
 	l := q8Lanes{lo: [4]float64{f.lo, f.lo, f.lo, f.lo}, hi: [4]float64{f.hi, f.hi, f.hi, f.hi}}
-	bsize := 34
-	if ty == ggml.Q5_0 {
-		bsize = 22
-	}
+	tr, _ := ty.Traits()
+	bsize := tr.BlockBytes
 	gsize := 4 * bsize
 	groups := len(src) / gsize
 	for g := 0; g < groups; {
-		if ty == ggml.Q5_0 {
+		switch ty {
+		case ggml.Q5_0:
 			g += ggmlFoldQ5_0(src[gsize*g:gsize*groups], &l)
-		} else {
+		case ggml.Q4_0:
+			g += ggmlFoldQ4_0(src[gsize*g:gsize*groups], &l)
+		default:
 			g += ggmlFoldQ8_0(src[gsize*g:gsize*groups], &l)
 		}
 		if g < groups {
@@ -225,6 +231,67 @@ func (l *q8Lanes) q5Group(f *intFold, grp []byte) bool {
 			continue
 		}
 		l.fold5(k, d, b)
+	}
+	return true
+}
+
+// intQ4_0 is the integer kernel of Q4_0 (block: fp16 d, 16 bytes of 4-bit
+// codes c; the value is (c−8)·d), folded four blocks at a time as Q8_0 is.
+func intQ4_0(src []byte) (Acc, bool) {
+	return foldLanes(src, ggml.Q4_0)
+}
+
+// ggmlFoldQ4_0 folds the groups of four Q4_0 blocks of src (a multiple of 72
+// bytes) into l until one with a zero or non-finite scale, as ggmlFoldQ8_0
+// does; it returns how many groups it folded.
+func ggmlFoldQ4_0(src []byte, l *q8Lanes) int {
+	if ggmlFoldQ8_0AsmOK {
+		return ggmlFoldQ4_0Vec(src, l)
+	}
+	return ggmlFoldQ4_0Go(src, l)
+}
+
+// ggmlFoldQ4_0Go is the Go twin of ggmlFoldQ4_0's vector loop.
+func ggmlFoldQ4_0Go(src []byte, l *q8Lanes) int {
+	g := 0
+	for ; 72*g+72 <= len(src); g++ {
+		grp := src[72*g : 72*g+72]
+		for k := 0; k < 4; k++ {
+			if h := binary.LittleEndian.Uint16(grp[18*k:]); !f16Finite(h) || h&0x7fff == 0 {
+				return g
+			}
+		}
+		for k := 0; k < 4; k++ {
+			b := (*[18]byte)(grp[18*k:])
+			l.fold4(k, float64(ggml.F16ToF32(binary.LittleEndian.Uint16(b[0:]))), b)
+		}
+	}
+	return g
+}
+
+// fold4 adds a Q4_0 block of scale d (finite, nonzero) to lane k: from its
+// codes' q4Sums word (Σc, the codes 8, Σc²), Σ(c−8) and Σ(c−8)².
+func (l *q8Lanes) fold4(k int, d float64, b *[18]byte) {
+	t := tableSum16((*[16]byte)(b[2:]), &q4Sums)
+	qlo, qhi := q4Range(b)
+	c1, c2 := int64(t&0xffff), int64(t>>32)
+	l.add(k, d, c1-8*32, c2-16*c1+64*32, t>>16&0xffff, qlo-8, qhi-8)
+}
+
+// q4Group is q8Group for Q4_0 blocks.
+func (l *q8Lanes) q4Group(f *intFold, grp []byte) bool {
+	for k := 0; 18*k+18 <= len(grp); k++ {
+		b := (*[18]byte)(grp[18*k:])
+		h := binary.LittleEndian.Uint16(b[0:])
+		if !f16Finite(h) {
+			return false
+		}
+		d := float64(ggml.F16ToF32(h))
+		if d == 0 {
+			f.signedZeros(d, b[2:], nil)
+			continue
+		}
+		l.fold4(k, d, b)
 	}
 	return true
 }

@@ -316,6 +316,7 @@ func ggmlFoldCases() []ggmlFoldCase {
 		{ggml.Q8_0, "AVX-512 and AVX2", true, ggmlFoldQ8_0Vec, ggmlFoldQ8_0Go},
 		{ggml.Q8_0, "AVX2", false, ggmlFoldQ8_0Vec, ggmlFoldQ8_0Go},
 		{ggml.Q5_0, "AVX2", false, ggmlFoldQ5_0Vec, ggmlFoldQ5_0Go},
+		{ggml.Q4_0, "AVX2", false, ggmlFoldQ4_0Vec, ggmlFoldQ4_0Go},
 	}
 }
 
