@@ -9,22 +9,22 @@ import (
 )
 
 // forEachNarrowISA runs f twice: with the AVX-512 narrow loops and range pass
-// (kernel_narrow512_amd64.s) and with the AVX2 ones (narrowAVX512 off), so
+// (kernel_narrow512_amd64.s) and with the AVX2 ones (narrow512OK off), so
 // that each is tested against the Go twin on this CPU. Without AVX-512 the
 // first run stops through testenv.Missing (a failure in CI, whose machine
 // has it).
 func forEachNarrowISA(t *testing.T, f func(t *testing.T)) {
-	defer func(was bool) { narrowAVX512 = was }(narrowAVX512)
+	defer func(was bool) { narrow512OK = was }(narrow512OK)
 	t.Run("avx512", func(t *testing.T) {
-		if !narrowAVX512OK {
+		if !narrow512CPU {
 			testenv.Missing(t, "this CPU lacks AVX-512 (F, BW, VL, DQ), so the AVX-512 narrow loops cannot run",
 				"run on an x86-64 CPU with AVX-512")
 		}
-		narrowAVX512 = true
+		narrow512OK = true
 		f(t)
 	})
 	t.Run("avx2", func(t *testing.T) {
-		narrowAVX512 = false
+		narrow512OK = false
 		f(t)
 	})
 }
@@ -33,12 +33,12 @@ func forEachNarrowISA(t *testing.T, f func(t *testing.T)) {
 // them, and with the AVX2 ones (for the fuzz target, which may not start
 // subtests).
 func withNarrowISAs(f func(isa string)) {
-	defer func(was bool) { narrowAVX512 = was }(narrowAVX512)
-	if narrowAVX512OK {
-		narrowAVX512 = true
+	defer func(was bool) { narrow512OK = was }(narrow512OK)
+	if narrow512CPU {
+		narrow512OK = true
 		f("avx512")
 	}
-	narrowAVX512 = false
+	narrow512OK = false
 	f("avx2")
 }
 
@@ -50,17 +50,17 @@ func withNarrowISAs(f func(isa string)) {
 // fastKernel), the unchecked one (inRangeKernel, the series' loop) and the
 // range pass over A.
 func BenchmarkNarrowISA(b *testing.B) {
-	defer func(was bool) { narrowAVX512 = was }(narrowAVX512)
+	defer func(was bool) { narrow512OK = was }(narrow512OK)
 	for _, dt := range narrowDTypes {
 		ra, rb := benchPair(dt)
 		ra, rb = ra[:pieceBytes], rb[:pieceBytes]
 		for _, isa := range []string{"avx512", "avx2"} {
-			if isa == "avx512" && !narrowAVX512OK {
+			if isa == "avx512" && !narrow512CPU {
 				continue
 			}
 			run := func(name string, bytes int, f func()) {
 				b.Run(string(dt)+"/"+isa+"/"+name, func(b *testing.B) {
-					narrowAVX512 = isa == "avx512"
+					narrow512OK = isa == "avx512"
 					b.SetBytes(int64(bytes))
 					for b.Loop() {
 						f()

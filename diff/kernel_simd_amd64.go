@@ -16,15 +16,15 @@ var (
 	diffAsmF16OK = diffAsmOK && cpu.X86.HasF16C
 )
 
-// narrowAVX512OK: this CPU runs the AVX-512 narrow loops and range pass
+// narrow512CPU: this CPU runs the AVX-512 narrow loops and range pass
 // (kernel_narrow512_amd64.s): AVX-512 F, BW (VPERMW, the 16-bit compares),
-// VL (EVEX on YMM registers) and DQ (VRANGEPS). narrowAVX512 says they are
+// VL (EVEX on YMM registers) and DQ (VRANGEPS). narrow512OK says they are
 // chosen over the AVX2 ones, to the same bits; the tests turn it off to run
 // the AVX2 loops too.
 var (
-	narrowAVX512OK = diffAsmF16OK && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
+	narrow512CPU = diffAsmF16OK && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
 		cpu.X86.HasAVX512VL && cpu.X86.HasAVX512DQ
-	narrowAVX512 = narrowAVX512OK
+	narrow512OK = narrow512CPU
 )
 
 // asmFolder returns the assembly loop for dt, or nil when this CPU has none.
@@ -53,12 +53,12 @@ func asmFolder(dt formats.DType) groupFolder {
 // nil when this CPU or dtype has none.
 func asmNarrow(dt formats.DType) groupFolder {
 	switch {
-	case dt == formats.BF16 && narrowAVX512:
+	case dt == formats.BF16 && narrow512OK:
 		return func(a, b []byte, groups int, l *diffLanes) int {
 			_, _ = a[16*groups-1], b[16*groups-1]
 			return diffNarrow512BF16(&a[0], &b[0], groups, l)
 		}
-	case dt == formats.F16 && narrowAVX512:
+	case dt == formats.F16 && narrow512OK:
 		return func(a, b []byte, groups int, l *diffLanes) int {
 			_, _ = a[16*groups-1], b[16*groups-1]
 			return diffNarrow512F16(&a[0], &b[0], groups, l)
@@ -115,7 +115,7 @@ func asmNarrowIn(dt formats.DType) groupFolder {
 	if dt != formats.BF16 || !diffAsmOK {
 		return nil
 	}
-	if narrowAVX512 {
+	if narrow512OK {
 		return func(a, b []byte, groups int, l *diffLanes) int {
 			_, _ = a[16*groups-1], b[16*groups-1]
 			return diffNarrowIn512BF16(&a[0], &b[0], groups, l)
@@ -134,7 +134,7 @@ func asmRange(dt formats.DType) func(raw []byte) bool {
 		return nil
 	}
 	pass := narrowRange16
-	if narrowAVX512 {
+	if narrow512OK {
 		pass = narrowRange512
 	}
 	return func(raw []byte) bool {

@@ -224,7 +224,7 @@ func updateSums32(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a *
 		return
 	}
 	step := 8
-	if updateAVX512 {
+	if update512OK {
 		step = 16
 	}
 	ws := wdt.Size()
@@ -238,9 +238,9 @@ func updateSums32(m, v, t []byte, wdt formats.DType, n int, k *updateConsts, a *
 		m, v, t = m[4*head:], v[4*head:], t[ws*head:]
 		if body > 0 {
 			switch {
-			case updateAVX512 && wdt == formats.F32:
+			case update512OK && wdt == formats.F32:
 				updateSums32F32Asm512(&m[0], &v[0], &t[0], body, k, &a.updateLanes)
-			case updateAVX512:
+			case update512OK:
 				updateSums32BF16Asm512(&m[0], &v[0], &t[0], body, k, &a.updateLanes)
 			case wdt == formats.F32:
 				updateSums32F32Asm(&m[0], &v[0], &t[0], body, k, &a.updateLanes)

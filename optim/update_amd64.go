@@ -8,10 +8,10 @@ import "golang.org/x/sys/cpu"
 // run; the tests switch it off to compare them with their twins.
 var updateAsmOK = cpu.X86.HasAVX && cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT
 
-// updateAVX512 says the FP32 loops run in one AVX-512 register rather than
+// update512OK says the FP32 loops run in one AVX-512 register rather than
 // two AVX2 ones (the same eight lanes); the tests switch it off to check both
 // against their twin.
-var updateAVX512 = updateAsmOK && cpu.X86.HasAVX512F
+var update512OK = updateAsmOK && cpu.X86.HasAVX512F
 
 // updateSumsAsm is updateSumsGo over the first n (a multiple of 8) elements
 // at m, v and t.

@@ -3,7 +3,7 @@
 package optim
 
 // No vector loops here: updateSums and updateSums32 run their plain twins.
-var updateAsmOK, updateAVX512 = false, false
+var updateAsmOK, update512OK = false, false
 
 func updateSumsAsm(m, v, t *float64, n int, k *updateConsts, a *updateLanes) {
 	panic("optim: no vector loop on this architecture")

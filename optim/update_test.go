@@ -314,12 +314,12 @@ func f32Bytes(xs []float64) ([]byte, []float64) {
 // over the same values widened (negative counts included).
 func TestUpdateSums32(t *testing.T) {
 	wide := []bool{false}
-	if updateAVX512 {
+	if update512OK {
 		wide = append(wide, true) // both loops on this CPU
-		defer func() { updateAVX512 = true }()
+		defer func() { update512OK = true }()
 	}
 	for _, w := range wide {
-		updateAVX512 = w
+		update512OK = w
 		for _, r := range []int64{16, 40, 1 << 16} {
 			withSumRange(r, func() { t.Run(fmt.Sprintf("avx512=%v,range=%d", w, r), testUpdateSums32) })
 		}
@@ -468,12 +468,12 @@ func FuzzUpdateSums32(f *testing.F) {
 		m, v, th := data[:4*n], data[4*n:8*n], data[8*n:8*n+ws*n]
 		k := newUpdateConsts(1e-4, 1e-8, 0.9, 0.999, 3)
 		wide := []bool{false}
-		if updateAVX512 {
+		if update512OK {
 			wide = append(wide, true)
-			defer func() { updateAVX512 = true }()
+			defer func() { update512OK = true }()
 		}
 		for _, w := range wide {
-			updateAVX512 = w
+			update512OK = w
 			withSumRange(48, func() {
 				start := updateAcc{n: int64(at) % 48}
 				got, twin := cloneAcc(start), cloneAcc(start)
