@@ -155,30 +155,30 @@ func (f *intFold) q2kFast(b *[84]byte, hd, hm uint16, t *[4]uint64) bool {
 	if !ok {
 		return false
 	}
-	invA := 1 / float64(mdu) // ±Inf when md is 0: then every A is 0
-	var p1, p2, zs uint64    // as q4kFast's
+	var p1, p2, zs uint64 // as q4kFast's
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	for h := 0; h < 2; h++ {
-		sw := binary.LittleEndian.Uint64(b[8*h:]) // the scale bytes of sub-blocks 8h to 8h+7
-		for jj := 0; jj < 8; jj++ {
-			j := 8*h + jj
-			sc, m := sw>>(8*jj)&15, sw>>(8*jj+4)&15
+	// group g holds sub-blocks j = 8·(g>>1) + 2k + (g&1), k = 0 to 3: their
+	// sums in bytes k and 4+k of t[g], their scales in every other byte
+	// from b[8·(g>>1) + (g&1)]
+	for g := 0; g < 4; g++ {
+		w := t[g]
+		sw := binary.LittleEndian.Uint64(b[8*(g>>1):]) >> (8 * uint(g&1))
+		for k := 0; k < 4; k, w, sw = k+1, w>>8, sw>>16 {
+			sc, m := sw&15, sw>>4&15
 			A, B := mdu*int64(sc), mmu*int64(m)
 			y := 3*A - B
 			lo, hi = min(lo, -B, y), max(hi, -B, y)
-			s1, s2 := q2kSubSums(t, j)
+			s1, s2 := w&0xff, w>>32&0xff
 			p1 += sc * s1 * (1 + m<<24)
 			p2 += sc*sc*s2 + (m|m*m<<10)<<30
-			// zero values: B = A·k, k in [0, 3] (k is NaN or infinite
-			// when A is 0)
-			if k := float64(B) * invA * q4kInv[sc]; k > -0.5 && k < 3.5 {
-				if kk := int64(k + 0.5); A*kk == B {
-					if z := q2kCount(b, j, byte(kk)); z > 0 {
-						zs += uint64(z) + 1<<16<<(16*b2u(B != 0))
-					}
+			// zero values: B = A·k0, k0 in [0, 3] (every value when A
+			// and B are 0)
+			if B == 0 || B == A || B == 2*A || B == 3*A {
+				if A == 0 {
+					zs += 16 + 1<<16
+				} else if z := q2kCount(b, 8*(g>>1)+2*k+g&1, byte(B/A)); z > 0 {
+					zs += uint64(z) + 1<<16<<(16*b2u(B != 0))
 				}
-			} else if A == 0 && B == 0 {
-				zs += 16 + 1<<16
 			}
 		}
 	}
