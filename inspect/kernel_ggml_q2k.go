@@ -50,7 +50,7 @@ func intQ2_K(src []byte) (Acc, bool) {
 			return Acc{}, false
 		}
 		t := (*[4]uint64)(sums[4*i:])
-		if !q2kFastOn || !f.q2kFast(b, hd, hm, t) {
+		if !q2kFastOn || !f.q2kFastVec(b, hd, hm, t) {
 			f.q2kSubs(b, hd, hm, t)
 		}
 	}
@@ -191,6 +191,81 @@ func (f *intFold) q2kFast(b *[84]byte, hd, hm uint16, t *[4]uint64) bool {
 		f.q2kExtremes(b, mdu, mmu, u)
 	}
 	return true
+}
+
+// q2kFastVec is q2kFast with the sub-block loop in vector instructions
+// where they run: q4kCoreAsm, with the largest code 3, on sub-blocks 0–7 and
+// then 8–15 (the two halves' sums, in q4kCoreAsm's order of nibbleSums
+// words by q2kPairs, and their 4-bit scales and minimums eight to a word,
+// one per byte), the halves' results added: the same int64 sums into the
+// same float64 additions as q2kFast's. A super-block with possible zero
+// values goes to q2kFast itself (TestGGMLQ2KFast holds the two to each
+// other bit for bit).
+func (f *intFold) q2kFastVec(b *[84]byte, hd, hm uint16, t *[4]uint64) bool {
+	if !q2kCoreOn || !q4kCoreOK {
+		return f.q2kFast(b, hd, hm, t)
+	}
+	mdu, mmu, e, ok := q4kUnits(hd, hm)
+	if !ok {
+		return false
+	}
+	u := math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
+	fl, fh := f.lo/u, f.hi/u
+	var c [2]q4kCore
+	for h := 0; h < 2; h++ {
+		w := q2kPairs(t[2*h], t[2*h+1])
+		sw := binary.LittleEndian.Uint64(b[8*h:])
+		if q4kCoreAsm(&w[0], sw&0x0f0f0f0f0f0f0f0f, sw>>4&0x0f0f0f0f0f0f0f0f, mdu, mmu, fl, fh, 3, &c[h]) {
+			return f.q2kFast(b, hd, hm, t)
+		}
+	}
+	if min(c[0].lo, c[1].lo) <= -1<<24 || max(c[0].hi, c[1].hi) >= 1<<24 {
+		return false
+	}
+	s1sc, sx := int64(c[0].s[0])+int64(c[1].s[0]), int64(c[0].s[1])+int64(c[1].s[1])
+	s2sc, sm2 := int64(c[0].s[2])+int64(c[1].s[2]), int64(c[0].s[3])+int64(c[1].s[3])
+	sm := int64(c[0].sm + c[1].sm)
+	f.n += 256
+	f.sum += u * float64(mdu*s1sc-16*mmu*sm)
+	f.sq += u * u * float64(mdu*mdu*s2sc-2*mdu*mmu*sx+16*mmu*mmu*sm2)
+	if ext := c[0].ext | c[1].ext<<8; ext != 0 {
+		f.q2kExtremesOf(b, mdu, mmu, u, ext)
+	}
+	return true
+}
+
+// q2kCoreOn lets tests run q2kFastVec as q2kFast in Go.
+var q2kCoreOn = true
+
+// q2kPairs is, from the q2kSums words of groups 2h and 2h+1 of a Q2_K
+// super-block (e, o), the four nibbleSums-like words of its sub-blocks
+// 8h to 8h+7 that q4kCoreAsm reads: word k holds Σq of sub-blocks 8h+2k
+// (byte k of e) and 8h+2k+1 (byte k of o) in bits 0 and 16, their Σq² (bytes
+// 4+k) in bits 32 and 48.
+func q2kPairs(e, o uint64) (w [4]uint64) {
+	const mask = 0x000000ff000000ff
+	for k := range w {
+		w[k] = e>>(8*k)&mask | (o>>(8*k)&mask)<<16
+	}
+	return w
+}
+
+// q2kExtremesOf folds the extremes of the sub-blocks in mask (bit j:
+// sub-block j) of a Q2_K super-block, as q2kExtremes does with those whose
+// range could extend the pass's (see q4kExtremesOf: the same result).
+func (f *intFold) q2kExtremesOf(b *[84]byte, mdu, mmu int64, u float64, mask uint64) {
+	xlo, xhi := int64(math.MaxInt64), int64(math.MinInt64)
+	for ; mask != 0; mask &= mask - 1 {
+		j := bits.TrailingZeros64(mask)
+		A, B := mdu*int64(b[j]&15), mmu*int64(b[j]>>4)
+		qlo, qhi := q2kRange(b, j)
+		a, z := A*qlo-B, A*qhi-B
+		if a > z {
+			a, z = z, a
+		}
+		xlo, xhi = min(xlo, a), max(xhi, z)
+	}
+	f.lo, f.hi = min(f.lo, float64(xlo)*u), max(f.hi, float64(xhi)*u)
 }
 
 // q2kExtremes folds the extremes of the sub-blocks of a Q2_K super-block

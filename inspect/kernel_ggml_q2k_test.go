@@ -221,20 +221,27 @@ func TestGGMLSumsQ2_K(t *testing.T) {
 	}
 }
 
-// checkQ2KFast holds intQ2_K with its whole-super-block fold (q2kFast) to
-// intQ2_K with the sub-block fold alone (q2kSubs), bit for bit, and, when
-// the kernel takes the pass, to ReferenceStats (and, for a pass at most,
-// the dequantizing path).
+// checkQ2KFast holds intQ2_K with its whole-super-block fold (q2kFastVec,
+// its vector loop where it runs) to intQ2_K with the sub-block fold alone
+// (q2kSubs) and to q2kFast in Go, bit for bit, and, when the kernel takes
+// the pass, to ReferenceStats (and, for a pass at most, the dequantizing
+// path).
 func checkQ2KFast(t *testing.T, what string, src []byte) {
 	t.Helper()
-	defer func() { q2kFastOn = true }()
-	q2kFastOn = true
+	defer func() { q2kFastOn, q2kCoreOn = true, true }()
+	q2kFastOn, q2kCoreOn = true, true
 	got, gotOK := intQ2_K(src)
 	q2kFastOn = false
 	want, wantOK := intQ2_K(src)
 	q2kFastOn = true
 	if gotOK != wantOK || !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s: fast %v %+v, by sub-blocks %v %+v", what, gotOK, got, wantOK, want)
+	}
+	q2kCoreOn = false
+	goAcc, goOK := intQ2_K(src)
+	q2kCoreOn = true
+	if gotOK != goOK || !reflect.DeepEqual(got, goAcc) {
+		t.Fatalf("%s: vector loop %v %+v, Go %v %+v", what, gotOK, got, goOK, goAcc)
 	}
 	dt, _ := formats.DTypeOfGGML(ggml.Q2_K)
 	if !gotOK { // handed back: the dequantizing path scans it
@@ -255,6 +262,7 @@ func checkQ2KFast(t *testing.T, what string, src []byte) {
 // q2kFast must take most weight-like super-blocks, and the zero passes must
 // have zero values.
 func TestGGMLQ2KFast(t *testing.T) {
+	needGGMLSumsAsm(t) // q4kCoreAsm runs where the sums' vector loops do
 	rng := rand.New(rand.NewPCG(95, 96))
 	per := ggmlPassElems / 256
 	eachSuperPass(rng, ggml.Q2_K, per, q2kZeroPass, func(what string, src []byte) {
@@ -274,6 +282,28 @@ func TestGGMLQ2KFast(t *testing.T) {
 	}
 	if took < 60 {
 		t.Errorf("q2kFast took %d of 64 weight-like super-blocks", took)
+	}
+	// the vector loop (where it runs) folds them without handing them to
+	// q2kFast
+	if q4kCoreOK {
+		core := 0
+		for i := 0; i < 64; i++ {
+			b := (*[84]byte)(src[84*i:])
+			mdu, mmu, _, ok := q4kUnits(binary.LittleEndian.Uint16(b[80:]), binary.LittleEndian.Uint16(b[82:]))
+			zero := !ok
+			for h := 0; h < 2 && ok; h++ {
+				w := q2kPairs(sums[4*i+2*h], sums[4*i+2*h+1])
+				sw := binary.LittleEndian.Uint64(b[8*h:])
+				var c q4kCore
+				zero = zero || q4kCoreAsm(&w[0], sw&0x0f0f0f0f0f0f0f0f, sw>>4&0x0f0f0f0f0f0f0f0f, mdu, mmu, math.Inf(1), math.Inf(-1), 3, &c)
+			}
+			if !zero {
+				core++
+			}
+		}
+		if core < 56 {
+			t.Errorf("the vector loop took %d of 64 weight-like super-blocks", core)
+		}
 	}
 	zeros := 0
 	for round := 0; round < 20; round++ {
