@@ -90,8 +90,19 @@ func q2kCode(b *[84]byte, j, l int) int64 {
 
 // ggmlSumsQ2_K writes the q2kSums words of the four groups of codes of each
 // whole Q2_K super-block of src to out (word 4i+g: group g of super-block
-// i). There is no vector loop for it yet.
+// i): by an AVX2 loop where the CPU has it (kernel_ggml_q2k_amd64.s), else
+// by its twin ggmlSumsQ2_KGo; the same words.
 func ggmlSumsQ2_K(src []byte, out []uint64) {
+	if ggmlSumsAsmOK {
+		ggmlSumsQ2_KVec(src, out)
+		return
+	}
+	ggmlSumsQ2_KGo(src, out)
+}
+
+// ggmlSumsQ2_KGo is the Go twin of ggmlSumsQ2_K's vector loop: the table
+// q2kSums added up over each group's 16 bytes.
+func ggmlSumsQ2_KGo(src []byte, out []uint64) {
 	for i := 0; 84*i+84 <= len(src); i++ {
 		for g := 0; g < 4; g++ {
 			out[4*i+g] = tableSum16((*[16]byte)(src[84*i+16+16*g:]), &q2kSums)

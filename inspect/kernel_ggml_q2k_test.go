@@ -150,21 +150,26 @@ func TestQ2KCode(t *testing.T) {
 	}
 }
 
-// checkQ2KSums holds ggmlSumsQ2_K to a plain twin (the codes as q2kCode
-// reads them, one by one) through q2kSubSums, and q2kCount and q2kRange to
-// the codes counted and compared one by one, on every sub-block of the
-// whole super-blocks of src; and wants no word written past them.
+// checkQ2KSums holds ggmlSumsQ2_K (its vector loop where it runs) and its
+// Go twin to each other word for word and to a plain twin (the codes as
+// q2kCode reads them, one by one) through q2kSubSums, and q2kCount and
+// q2kRange to the codes counted and compared one by one, on every sub-block
+// of the whole super-blocks of src; and wants no word written past them.
 func checkQ2KSums(t *testing.T, what string, src []byte) {
 	t.Helper()
 	n := len(src) / 84
 	const sentinel = 0x5a5a5a5a5a5a5a5a
-	got := make([]uint64, 4*n+4)
+	got, twin := make([]uint64, 4*n+4), make([]uint64, 4*n+4)
 	for i := range got {
-		got[i] = sentinel
+		got[i], twin[i] = sentinel, sentinel
 	}
 	ggmlSumsQ2_K(src, got)
-	for i := 4 * n; i < len(got); i++ {
-		if got[i] != sentinel {
+	ggmlSumsQ2_KGo(src, twin)
+	for i := range got {
+		if got[i] != twin[i] {
+			t.Fatalf("%s (%d bytes): word %d is %#016x, the Go twin's %#016x", what, len(src), i, got[i], twin[i])
+		}
+		if i >= 4*n && got[i] != sentinel {
 			t.Fatalf("%s: word %d written past %d super-blocks", what, i, n)
 		}
 	}
