@@ -35,8 +35,8 @@ import (
 func intQ2_K(src []byte) (Acc, bool) {
 	f := newIntFold()
 	var sums [ggmlSumsBatch]uint64
-	i := 0                          // the super-block's first word in sums, over 4
-	const batch = ggmlSumsBatch / 4 // super-blocks
+	i := 0                          // the super-block's first word in sums, over 8
+	const batch = ggmlSumsBatch / 8 // super-blocks
 	for off := 0; off+84 <= len(src); off, i = off+84, i+1 {
 		if i == batch {
 			i = 0
@@ -49,7 +49,7 @@ func intQ2_K(src []byte) (Acc, bool) {
 		if !f16Finite(hd) || !f16Finite(hm) {
 			return Acc{}, false
 		}
-		t := (*[4]uint64)(sums[4*i:])
+		t := (*[8]uint64)(sums[8*i:])
 		if !q2kFastOn || !f.q2kFastVec(b, hd, hm, t) {
 			f.q2kSubs(b, hd, hm, t)
 		}
@@ -62,7 +62,7 @@ var q2kFastOn = true
 
 // q2kSums packs, for a byte c of four 2-bit codes (bits 2k and 2k+1: code
 // k), code k in byte k and its square in byte 4+k: added over the 16 bytes
-// of a group the fields stay below 49 and 145.
+// of a group (q2kGroup) the fields stay below 49 and 145.
 var q2kSums = func() (t [256]uint64) {
 	for c := range t {
 		for k := 0; k < 4; k++ {
@@ -73,10 +73,10 @@ var q2kSums = func() (t [256]uint64) {
 	return
 }()
 
-// q2kGroup is the 16-byte group of codes of sub-block j (its word in the
-// q2kSums words of its super-block, its bytes at 16 + 16·g) and the shift
-// of its codes in those bytes: dequantize_row_q2_K takes half h = j>>3, code
-// pair k = (j>>1)&3 of byte 16·(j&1) + l of the half's 32.
+// q2kGroup is the 16-byte group of codes of sub-block j (its bytes at 16 +
+// 16·g) and the shift of its codes in those bytes: dequantize_row_q2_K takes
+// half h = j>>3, code pair k = (j>>1)&3 of byte 16·(j&1) + l of the half's
+// 32.
 func q2kGroup(j int) (g int, shift uint) {
 	return j>>3<<1 | j&1, uint(2 * (j >> 1 & 3))
 }
@@ -88,10 +88,11 @@ func q2kCode(b *[84]byte, j, l int) int64 {
 	return int64(b[16+16*g+l] >> shift & 3)
 }
 
-// ggmlSumsQ2_K writes the q2kSums words of the four groups of codes of each
-// whole Q2_K super-block of src to out (word 4i+g: group g of super-block
-// i): by an AVX2 loop where the CPU has it (kernel_ggml_q2k_amd64.s), else
-// by its twin ggmlSumsQ2_KGo; the same words.
+// ggmlSumsQ2_K writes the eight code-sum words of each whole Q2_K
+// super-block of src to out (words 8i to 8i+7 of super-block i, as
+// ggmlSumsQ2_KGo says): by an AVX2 loop where the CPU has it
+// (kernel_ggml_q2k_amd64.s), else by its twin ggmlSumsQ2_KGo; the same
+// words.
 func ggmlSumsQ2_K(src []byte, out []uint64) {
 	if ggmlSumsAsmOK {
 		ggmlSumsQ2_KVec(src, out)
@@ -101,21 +102,27 @@ func ggmlSumsQ2_K(src []byte, out []uint64) {
 }
 
 // ggmlSumsQ2_KGo is the Go twin of ggmlSumsQ2_K's vector loop: the table
-// q2kSums added up over each group's 16 bytes.
+// q2kSums added up over each group's 16 bytes, and the groups' words of
+// each half rearranged by q2kPairs (word 8i+w holds Σq of sub-blocks 2w
+// and 2w+1 of super-block i in bits 0 and 16, their Σq² in bits 32 and 48,
+// as nibbleSums holds a Q4_K pair's).
 func ggmlSumsQ2_KGo(src []byte, out []uint64) {
 	for i := 0; 84*i+84 <= len(src); i++ {
-		for g := 0; g < 4; g++ {
-			out[4*i+g] = tableSum16((*[16]byte)(src[84*i+16+16*g:]), &q2kSums)
+		var g [4]uint64
+		for k := range g {
+			g[k] = tableSum16((*[16]byte)(src[84*i+16+16*k:]), &q2kSums)
 		}
+		w0, w1 := q2kPairs(g[0], g[1]), q2kPairs(g[2], g[3])
+		copy(out[8*i:], w0[:])
+		copy(out[8*i+4:], w1[:])
 	}
 }
 
-// q2kSubSums is Σq and Σq² of sub-block j from its super-block's q2kSums
-// words t.
-func q2kSubSums(t *[4]uint64, j int) (s1, s2 uint64) {
-	g, shift := q2kGroup(j)
-	w := t[g] >> (4 * shift)
-	return w & 0xff, w >> 32 & 0xff
+// q2kSubSums is Σq and Σq² of sub-block j from its super-block's eight
+// code-sum words t.
+func q2kSubSums(t *[8]uint64, j int) (s1, s2 uint64) {
+	w := t[j>>1] >> (16 * uint(j&1))
+	return w & 0xffff, w >> 32 & 0xffff
 }
 
 // q2kCount counts the codes of sub-block j equal to k (0–3), eight at a
@@ -154,42 +161,35 @@ func q2kRange(b *[84]byte, j int) (qlo, qhi int64) {
 }
 
 // q2kFast folds a Q2_K super-block (fp16 d and dmin hd, hm, finite; t its
-// four q2kSums words) when each of its sub-blocks passes q2kSubs' exactness
+// eight code-sum words) when each of its sub-blocks passes q2kSubs' exactness
 // test, and says whether it did (false: nothing folded). It is q4kFast with
 // sixteen sub-blocks of 16, 4-bit scales and minimums (the low and high
 // nibbles of a scale byte, eight to a word) and 3 for 15: the same factored
 // sums (Σsc·s1 below 2^14, Σsc·m·s1 below 2^18, Σsc²·s2 below 2^20, Σm below
 // 2^8, Σm² below 2^12: q4kFast's packing holds them), the super-block's
 // sums below 2^32 and 2^56.
-func (f *intFold) q2kFast(b *[84]byte, hd, hm uint16, t *[4]uint64) bool {
+func (f *intFold) q2kFast(b *[84]byte, hd, hm uint16, t *[8]uint64) bool {
 	mdu, mmu, e, ok := q4kUnits(hd, hm)
 	if !ok {
 		return false
 	}
 	var p1, p2, zs uint64 // as q4kFast's
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	// group g holds sub-blocks j = 8·(g>>1) + 2k + (g&1), k = 0 to 3: their
-	// sums in bytes k and 4+k of t[g], their scales in every other byte
-	// from b[8·(g>>1) + (g&1)]
-	for g := 0; g < 4; g++ {
-		w := t[g]
-		sw := binary.LittleEndian.Uint64(b[8*(g>>1):]) >> (8 * uint(g&1))
-		for k := 0; k < 4; k, w, sw = k+1, w>>8, sw>>16 {
-			sc, m := sw&15, sw>>4&15
-			A, B := mdu*int64(sc), mmu*int64(m)
-			y := 3*A - B
-			lo, hi = min(lo, -B, y), max(hi, -B, y)
-			s1, s2 := w&0xff, w>>32&0xff
-			p1 += sc * s1 * (1 + m<<24)
-			p2 += sc*sc*s2 + (m|m*m<<10)<<30
-			// zero values: B = A·k0, k0 in [0, 3] (every value when A
-			// and B are 0)
-			if B == 0 || B == A || B == 2*A || B == 3*A {
-				if A == 0 {
-					zs += 16 + 1<<16
-				} else if z := q2kCount(b, 8*(g>>1)+2*k+g&1, byte(B/A)); z > 0 {
-					zs += uint64(z) + 1<<16<<(16*b2u(B != 0))
-				}
+	for j := 0; j < 16; j++ {
+		sc, m := uint64(b[j]&15), uint64(b[j]>>4)
+		A, B := mdu*int64(sc), mmu*int64(m)
+		y := 3*A - B
+		lo, hi = min(lo, -B, y), max(hi, -B, y)
+		s1, s2 := q2kSubSums(t, j)
+		p1 += sc * s1 * (1 + m<<24)
+		p2 += sc*sc*s2 + (m|m*m<<10)<<30
+		// zero values: B = A·k, k in [0, 3] (every value when A and B
+		// are 0)
+		if B == 0 || B == A || B == 2*A || B == 3*A {
+			if A == 0 {
+				zs += 16 + 1<<16
+			} else if z := q2kCount(b, j, byte(B/A)); z > 0 {
+				zs += uint64(z) + 1<<16<<(16*b2u(B != 0))
 			}
 		}
 	}
@@ -206,13 +206,13 @@ func (f *intFold) q2kFast(b *[84]byte, hd, hm uint16, t *[4]uint64) bool {
 
 // q2kFastVec is q2kFast with the sub-block loop in vector instructions
 // where they run: q4kCoreAsm, with the largest code 3, on sub-blocks 0–7 and
-// then 8–15 (the two halves' sums, in q4kCoreAsm's order of nibbleSums
-// words by q2kPairs, and their 4-bit scales and minimums eight to a word,
-// one per byte), the halves' results added: the same int64 sums into the
-// same float64 additions as q2kFast's. A super-block with possible zero
+// then 8–15 (each half's four code-sum words, laid out as a Q4_K
+// super-block's nibbleSums words, and its 4-bit scales and minimums eight
+// to a word, one per byte), the halves' results added: the same int64 sums
+// into the same float64 additions as q2kFast's. A super-block with possible zero
 // values goes to q2kFast itself (TestGGMLQ2KFast holds the two to each
 // other bit for bit).
-func (f *intFold) q2kFastVec(b *[84]byte, hd, hm uint16, t *[4]uint64) bool {
+func (f *intFold) q2kFastVec(b *[84]byte, hd, hm uint16, t *[8]uint64) bool {
 	if !q2kCoreOn || !q4kCoreOK {
 		return f.q2kFast(b, hd, hm, t)
 	}
@@ -224,9 +224,8 @@ func (f *intFold) q2kFastVec(b *[84]byte, hd, hm uint16, t *[4]uint64) bool {
 	fl, fh := f.lo/u, f.hi/u
 	var c [2]q4kCore
 	for h := 0; h < 2; h++ {
-		w := q2kPairs(t[2*h], t[2*h+1])
 		sw := binary.LittleEndian.Uint64(b[8*h:])
-		if q4kCoreAsm(&w[0], sw&0x0f0f0f0f0f0f0f0f, sw>>4&0x0f0f0f0f0f0f0f0f, mdu, mmu, fl, fh, 3, &c[h]) {
+		if q4kCoreAsm(&t[4*h], sw&0x0f0f0f0f0f0f0f0f, sw>>4&0x0f0f0f0f0f0f0f0f, mdu, mmu, fl, fh, 3, &c[h]) {
 			return f.q2kFast(b, hd, hm, t)
 		}
 	}
@@ -249,8 +248,8 @@ func (f *intFold) q2kFastVec(b *[84]byte, hd, hm uint16, t *[4]uint64) bool {
 var q2kCoreOn = true
 
 // q2kPairs is, from the q2kSums words of groups 2h and 2h+1 of a Q2_K
-// super-block (e, o), the four nibbleSums-like words of its sub-blocks
-// 8h to 8h+7 that q4kCoreAsm reads: word k holds Σq of sub-blocks 8h+2k
+// super-block (e, o), the four code-sum words of its sub-blocks 8h to 8h+7
+// (laid out as nibbleSums words, which q4kCoreAsm reads): word k holds Σq of sub-blocks 8h+2k
 // (byte k of e) and 8h+2k+1 (byte k of o) in bits 0 and 16, their Σq² (bytes
 // 4+k) in bits 32 and 48.
 func q2kPairs(e, o uint64) (w [4]uint64) {
@@ -308,10 +307,10 @@ func (f *intFold) q2kExtremes(b *[84]byte, mdu, mmu int64, u float64) {
 }
 
 // q2kSubs folds a Q2_K super-block (fp16 d and dmin hd, hm, finite; t its
-// four q2kSums words) sub-block by sub-block as q4kSubs folds a Q4_K one:
+// eight code-sum words) sub-block by sub-block as q4kSubs folds a Q4_K one:
 // over its exact sub-blocks as int64 sums in units, the others value by
 // value.
-func (f *intFold) q2kSubs(b *[84]byte, hd, hm uint16, t *[4]uint64) {
+func (f *intFold) q2kSubs(b *[84]byte, hd, hm uint16, t *[8]uint64) {
 	md, ed := f16Parts(hd)
 	mm, em := f16Parts(hm)
 	if md == 0 {

@@ -3,8 +3,8 @@
 package inspect
 
 // ggmlSumsQ2_KAsm writes, for each of n Q2_K super-blocks at p (84 bytes
-// apart), the q2kSums words of its four groups of codes to out[4i], ...,
-// out[4i+3] (kernel_ggml_q2k_amd64.s).
+// apart), the eight words of its sub-blocks' code sums (as ggmlSumsQ2_KGo
+// writes them) to out[8i], ..., out[8i+7] (kernel_ggml_q2k_amd64.s).
 //
 //go:noescape
 func ggmlSumsQ2_KAsm(p *byte, n int, out *uint64)
@@ -13,6 +13,6 @@ func ggmlSumsQ2_KAsm(p *byte, n int, out *uint64)
 // of src.
 func ggmlSumsQ2_KVec(src []byte, out []uint64) {
 	if n := len(src) / 84; n > 0 {
-		ggmlSumsQ2_KAsm(&src[0], n, &out[:4*n][0])
+		ggmlSumsQ2_KAsm(&src[0], n, &out[:8*n][0])
 	}
 }

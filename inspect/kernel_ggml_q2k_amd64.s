@@ -1,17 +1,19 @@
 //go:build amd64 && !noasm
 
-// The Q2_K code sums in AVX2 (ggmlSumsQ2_K, kernel_ggml_q2k.go): a
-// super-block's 64 bytes of codes in two YMM registers (groups 0 and 1,
-// then 2 and 3: 16 bytes each), and for each code pair k the codes
-// (VPSRLW by 2k, VPAND with the byte 3), their byte sums by VPSADBW and the
-// sums of their squares (0, 1, 4, 9 by VPSHUFB) by VPSADBW, placed in byte
-// k and byte 4+k of each 64-bit lane as q2kSums places them; then the two
-// lanes of each group added and the two groups' words stored. Per lane (8
-// bytes) the fields stay below 25 and 73, per group below 49 and 145: no
-// field carries into the next.
+// The Q2_K code sums in AVX2 (ggmlSumsQ2_K, kernel_ggml_q2k.go): a half
+// super-block's 32 bytes of codes in a YMM register (groups 2h and 2h+1 of
+// 16 bytes: the 64-bit lanes 0 and 1, 2 and 3), and for each code pair k
+// the codes (VPSRLW by 2k, VPAND with the byte 3), their byte sums by
+// VPSADBW and the sums of their squares (0, 1, 4, 9 by VPSHUFB) by VPSADBW
+// in bits 32 up: per lane (8 bytes) below 25 and 73. Code pairs k and k+1
+// are then interleaved (VPUNPCKLQDQ, VPUNPCKHQDQ) and added, which leaves
+// each group's sums of pair k in lane 0 (group 2h) and 2 (group 2h+1), of
+// pair k+1 in lanes 1 and 3; the upper half shifted left by 16 and added to
+// the lower gives the words of sub-blocks 8h+2k, 8h+2k+1 and the next two,
+// as q2kPairs places them (below 2^16 each field: no carry).
 //
 // Registers: SI super-blocks, CX super-blocks left, DI words, Y11 the
-// squares, Y13 the byte 3, Y14 zero; Y0-Y4 scratch, Y5 the sums.
+// squares, Y13 the byte 3, Y14 zero; Y0-Y4, Y6-Y9 scratch.
 
 #include "textflag.h"
 
@@ -24,32 +26,38 @@ GLOBL q2kSquares<>(SB), RODATA|NOPTR, $32
 DATA q2kThree<>+0(SB)/8, $0x0303030303030303
 GLOBL q2kThree<>(SB), RODATA|NOPTR, $8
 
-// Q2PAIR adds to Y5 the fields of code pair k (at bit 2k of each byte of
-// Y0): Σq in byte k, Σq² in byte 4+k of each lane.
-#define Q2PAIR(k) \
+// Q2PAIR leaves in R the sums of code pair k of Y0's bytes, per lane: Σq in
+// bits 0 up, Σq² in bits 32 up.
+#define Q2PAIR(k, R) \
 	VPSRLW $(2*k), Y0, Y1 \
 	VPAND Y13, Y1, Y1 \
 	VPSHUFB Y1, Y11, Y2 \
-	VPSADBW Y14, Y1, Y1 \
+	VPSADBW Y14, Y1, R \
 	VPSADBW Y14, Y2, Y2 \
-	VPSLLQ $(8*k), Y1, Y1 \
-	VPSLLQ $(32+8*k), Y2, Y2 \
-	VPADDQ Y1, Y5, Y5 \
-	VPADDQ Y2, Y5, Y5
+	VPSLLQ $32, Y2, Y2 \
+	VPADDQ Y2, R, R
 
-// Q2GROUPS writes the q2kSums words of the two groups of codes at off(SI)
-// (32 bytes) to dst(DI) and dst+8(DI).
-#define Q2GROUPS(off, dst) \
+// Q2JOIN writes the words of pairs k and k+1 (their sums in A and B) to
+// dst(DI) and dst+8(DI).
+#define Q2JOIN(A, B, dst) \
+	VPUNPCKLQDQ B, A, Y1 \
+	VPUNPCKHQDQ B, A, Y2 \
+	VPADDQ Y2, Y1, Y1 \
+	VEXTRACTI128 $1, Y1, X2 \
+	VPSLLQ $16, X2, X2 \
+	VPADDQ X2, X1, X1 \
+	VMOVDQU X1, dst(DI)
+
+// Q2HALF writes the four words of the half super-block whose codes are at
+// off(SI) to dst(DI) to dst+24(DI).
+#define Q2HALF(off, dst) \
 	VMOVDQU off(SI), Y0 \
-	VPXOR Y5, Y5, Y5 \
-	Q2PAIR(0) \
-	Q2PAIR(1) \
-	Q2PAIR(2) \
-	Q2PAIR(3) \
-	VPSHUFD $0x4E, Y5, Y1 \
-	VPADDQ Y1, Y5, Y5 \
-	VPERMQ $0x08, Y5, Y5 \
-	VMOVDQU X5, dst(DI)
+	Q2PAIR(0, Y6) \
+	Q2PAIR(1, Y7) \
+	Q2PAIR(2, Y8) \
+	Q2PAIR(3, Y9) \
+	Q2JOIN(Y6, Y7, dst) \
+	Q2JOIN(Y8, Y9, dst+16)
 
 // func ggmlSumsQ2_KAsm(p *byte, n int, out *uint64)
 TEXT ·ggmlSumsQ2_KAsm(SB), NOSPLIT, $0-24
@@ -63,10 +71,10 @@ TEXT ·ggmlSumsQ2_KAsm(SB), NOSPLIT, $0-24
 	VPXOR Y14, Y14, Y14
 
 q2kloop:
-	Q2GROUPS(16, 0)
-	Q2GROUPS(48, 16)
+	Q2HALF(16, 0)
+	Q2HALF(48, 32)
 	ADDQ $84, SI
-	ADDQ $32, DI
+	ADDQ $64, DI
 	DECQ CX
 	JNZ q2kloop
 	VZEROUPPER

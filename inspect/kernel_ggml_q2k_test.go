@@ -159,7 +159,7 @@ func checkQ2KSums(t *testing.T, what string, src []byte) {
 	t.Helper()
 	n := len(src) / 84
 	const sentinel = 0x5a5a5a5a5a5a5a5a
-	got, twin := make([]uint64, 4*n+4), make([]uint64, 4*n+4)
+	got, twin := make([]uint64, 8*n+4), make([]uint64, 8*n+4)
 	for i := range got {
 		got[i], twin[i] = sentinel, sentinel
 	}
@@ -169,7 +169,7 @@ func checkQ2KSums(t *testing.T, what string, src []byte) {
 		if got[i] != twin[i] {
 			t.Fatalf("%s (%d bytes): word %d is %#016x, the Go twin's %#016x", what, len(src), i, got[i], twin[i])
 		}
-		if i >= 4*n && got[i] != sentinel {
+		if i >= 8*n && got[i] != sentinel {
 			t.Fatalf("%s: word %d written past %d super-blocks", what, i, n)
 		}
 	}
@@ -185,7 +185,7 @@ func checkQ2KSums(t *testing.T, what string, src []byte) {
 				count[q]++
 				lo, hi = min(lo, q), max(hi, q)
 			}
-			if g1, g2 := q2kSubSums((*[4]uint64)(got[4*i:]), j); g1 != s1 || g2 != s2 {
+			if g1, g2 := q2kSubSums((*[8]uint64)(got[8*i:]), j); g1 != s1 || g2 != s2 {
 				t.Fatalf("%s: super-block %d sub-block %d: sums %d %d, one by one %d %d", what, i, j, g1, g2, s1, s2)
 			}
 			for k := range count {
@@ -215,8 +215,8 @@ func TestGGMLSumsQ2_K(t *testing.T) {
 		}
 	}
 	for round := 0; round < 20; round++ {
-		checkQ2KSums(t, "adversarial", adversarialPass(rng, ggml.Q2_K, 1+rng.IntN(ggmlSumsBatch/4)))
-		checkQ2KSums(t, "zeros", q2kZeroPass(rng, 1+rng.IntN(ggmlSumsBatch/4)))
+		checkQ2KSums(t, "adversarial", adversarialPass(rng, ggml.Q2_K, 1+rng.IntN(ggmlSumsBatch/8)))
+		checkQ2KSums(t, "zeros", q2kZeroPass(rng, 1+rng.IntN(ggmlSumsBatch/8)))
 	}
 	for v := 0; v < 256; v++ {
 		b := bytes.Repeat([]byte{byte(v)}, 3*84)
@@ -275,13 +275,13 @@ func TestGGMLQ2KFast(t *testing.T) {
 		checkQ2KFast(t, what, src)
 	})
 	src := quantizeLike(rng, ggml.Q2_K, 64, 0, 0.02)
-	var sums [ggmlSumsBatch]uint64
+	var sums [2 * ggmlSumsBatch]uint64
 	ggmlSumsQ2_K(src, sums[:])
 	took := 0
 	for i := 0; i < 64; i++ {
 		f := newIntFold()
 		b := (*[84]byte)(src[84*i:])
-		if f.q2kFast(b, binary.LittleEndian.Uint16(b[80:]), binary.LittleEndian.Uint16(b[82:]), (*[4]uint64)(sums[4*i:])) {
+		if f.q2kFast(b, binary.LittleEndian.Uint16(b[80:]), binary.LittleEndian.Uint16(b[82:]), (*[8]uint64)(sums[8*i:])) {
 			took++
 		}
 	}
@@ -297,10 +297,9 @@ func TestGGMLQ2KFast(t *testing.T) {
 			mdu, mmu, _, ok := q4kUnits(binary.LittleEndian.Uint16(b[80:]), binary.LittleEndian.Uint16(b[82:]))
 			zero := !ok
 			for h := 0; h < 2 && ok; h++ {
-				w := q2kPairs(sums[4*i+2*h], sums[4*i+2*h+1])
 				sw := binary.LittleEndian.Uint64(b[8*h:])
 				var c q4kCore
-				zero = zero || q4kCoreAsm(&w[0], sw&0x0f0f0f0f0f0f0f0f, sw>>4&0x0f0f0f0f0f0f0f0f, mdu, mmu, math.Inf(1), math.Inf(-1), 3, &c)
+				zero = zero || q4kCoreAsm(&sums[8*i+4*h], sw&0x0f0f0f0f0f0f0f0f, sw>>4&0x0f0f0f0f0f0f0f0f, mdu, mmu, math.Inf(1), math.Inf(-1), 3, &c)
 			}
 			if !zero {
 				core++
