@@ -13,23 +13,32 @@ import (
 // float32(dl·q) − ml, dl = d·(sc&15) and ml = dmin·(sc>>4) for the scale
 // byte sc of the sub-block, q in [0, 3]; dequantize_row_q2_K). It is Q4_K's
 // form with 4-bit scales and minimums, sub-blocks of 16 and the largest code
-// 3: dl and ml are an fp16 times a 4-bit integer (at most 15 bits, exact),
-// dl·q at most 17 bits (exact), and the subtraction is exact when, over the
-// unit u of d and dmin, |A·q − B| (A = md·(sc&15), B = mm·(sc>>4), shifted
-// to u) is below 2^24 for every q in [0, 3] (exactAffine with 3): u·(A·q −
-// B) is then a float32 (and the subtraction of two float32 values whose
-// difference is one does not round). That holds when d and dmin are within
-// about nine binades of each other, as llama.cpp's quantizer makes them; a
-// sub-block where it does not is folded value by value from the float32
-// values ggml computes. A zero value is +0 (x − x) unless ml is ±0: then it
-// is dl·q − ml with dl·q of d's sign and ml of dmin's, −0 when d is negative
-// and dmin not (as for Q4_K, with dl = d·0 a zero of d's sign too).
+// 3: dl and ml are an fp16 times a 4-bit integer (at most 11 + 4 = 15
+// bits, exact), dl·q at most 17 bits (exact), and the subtraction is exact
+// when, over the unit u of d and dmin (d = md·2^ed, dmin = mm·2^em, u =
+// 2^min(ed, em)), every A·q − B (A = md·(sc&15)·2^(ed−e), B =
+// mm·(sc>>4)·2^(em−e)) is below 2^24 in magnitude for q in [0, 3]
+// (exactAffine with 3): u·(A·q − B) is then a float32, and the
+// subtraction, correctly rounded, gives it. |A·q| < 2^16.5·2^(ed−e) and
+// |B| < 2^15·2^(em−e), so that holds whenever d's unit is at most 6 binades
+// above dmin's and dmin's at most 8 above d's (llama.cpp's quantizer makes
+// them within a binade or two); a sub-block where it does not is folded
+// value by value from the float32 values ggml computes. No value is
+// subnormal (a nonzero one is at least 2^−24) or non-finite (a non-finite d
+// or dmin hands the pass back). A zero value is +0 (x − x) unless ml is ±0:
+// then it is dl·q − ml with dl·q of d's sign and ml of dmin's, −0 when d is
+// negative and dmin not (as for Q4_K; with dl = d·0, a zero of d's sign,
+// too).
 //
-// A super-block whose sixteen sub-blocks are all exact is folded by q2kFast
-// from five integer sums over its scales and minimums (Q4_K's, with 16
-// values to a sub-block: addFactored), any other by q2kSubs (the same int64
-// sums over its exact sub-blocks, the others value by value);
-// TestGGMLQ2KFast and FuzzGGMLQ2K hold the two to each other bit for bit.
+// A super-block whose sixteen sub-blocks are all exact is folded whole from
+// five integer sums over its scales and minimums (Q4_K's, with 16 values to
+// a sub-block: addFactored): by q2kFastVec, which takes its two halves of
+// eight sub-blocks through q4kCoreAsm where that runs, else by q2kFast in
+// Go; any other by q2kSubs (the same int64 sums over its exact sub-blocks,
+// the others value by value). TestGGMLQ2KFast and FuzzGGMLQ2K hold the
+// three to each other bit for bit. The code sums (Σq, Σq² of each
+// sub-block) come from an AVX2 loop (kernel_ggml_q2k_amd64.s) or its twin
+// ggmlSumsQ2_KGo, the same words.
 
 // intQ2_K is the integer kernel of Q2_K.
 func intQ2_K(src []byte) (Acc, bool) {
