@@ -31,6 +31,9 @@ import (
 //     d1·q, and a zero value is −0 only when d is negative and m1 is +0.)
 //   - Q5_K: as Q4_K with 5-bit codes q in [0, 31] (d1·q at most 22 bits):
 //     the same test with 31·A, the same sums (kernel_ggml_q5k.go).
+//   - Q2_K: as Q4_K with 4-bit scales and minimums, sub-blocks of 16 and
+//     2-bit codes (dl·q at most 17 bits): the same test with 3·A, the same
+//     sums (kernel_ggml_q2k.go).
 //   - Q6_K: (d·sc)·q, sc an int8 and q in [−32, 31]: at most 23 bits, exact
 //     (see intQ6_K).
 //
@@ -69,6 +72,7 @@ var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
 	ggml.Q4_K: intQ4_K,
 	ggml.Q5_K: intQ5_K,
 	ggml.Q6_K: intQ6_K,
+	ggml.Q2_K: intQ2_K,
 }
 
 // ggmlM2Cancel is the share of the sum of squares under which sumsq −
@@ -460,7 +464,7 @@ func (f *intFold) q4kFast(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
 		}
 	}
 	// exact when every |B| and |15·A − B| is below 2^24 (exactAffine)
-	u, ok := f.addFactored(lo, hi, p1, p2, zs, e, hd, hm, mdu, mmu)
+	u, ok := f.addFactored(lo, hi, p1, p2, zs, e, hd, hm, mdu, mmu, 32)
 	if !ok {
 		return false
 	}
@@ -470,11 +474,12 @@ func (f *intFold) q4kFast(b *[144]byte, hd, hm uint16, t *[4]uint64) bool {
 	return true
 }
 
-// addFactored adds a Q4_K or Q5_K super-block folded from its factored
-// integer sums (q4kFast, q5kFast: p1, p2 and zs packed as q4kFast says, lo
-// and hi its range in units of 2^e) unless that range says it is not exact
-// (ok false: nothing added), and returns the unit u = 2^e.
-func (f *intFold) addFactored(lo, hi int64, p1, p2, zs uint64, e int, hd, hm uint16, mdu, mmu int64) (u float64, ok bool) {
+// addFactored adds a Q4_K, Q5_K or Q2_K super-block of 256 values folded
+// from its factored integer sums (q4kFast, q5kFast, q2kFast: p1, p2 and zs
+// packed as q4kFast says, lo and hi its range in units of 2^e, per values
+// to a sub-block) unless that range says it is not exact (ok false: nothing
+// added), and returns the unit u = 2^e.
+func (f *intFold) addFactored(lo, hi int64, p1, p2, zs uint64, e int, hd, hm uint16, mdu, mmu, per int64) (u float64, ok bool) {
 	if lo <= -1<<24 || hi >= 1<<24 {
 		return 0, false
 	}
@@ -483,8 +488,8 @@ func (f *intFold) addFactored(lo, hi int64, p1, p2, zs uint64, e int, hd, hm uin
 	zeros, zb0, zb := zs&0xffff, b2u(zs>>16&0xffff != 0), b2u(zs>>32 != 0)
 	u = math.Float64frombits(uint64(e+1023) << 52) // 2^e, e in [−24, 15]
 	f.n += 256
-	f.sum += u * float64(mdu*s1sc-32*mmu*sm)
-	f.sq += u * u * float64(mdu*mdu*s2sc-2*mdu*mmu*sx+32*mmu*mmu*sm2)
+	f.sum += u * float64(mdu*s1sc-per*mmu*sm)
+	f.sq += u * u * float64(mdu*mdu*s2sc-2*mdu*mmu*sx+per*mmu*mmu*sm2)
 	// A zero value is +0 (x − x) unless m1 is ±0: then it is d1·0 − m1,
 	// −0 when d is negative and m1 (of dmin's sign) +0.
 	f.zeros += zeros

@@ -150,7 +150,7 @@ func (f *intFold) q5kFast(b *[176]byte, hd, hm uint16, t *[4]uint64) bool {
 		}
 	}
 	// exact when every |B| and |31·A − B| is below 2^24 (exactAffine)
-	u, ok := f.addFactored(lo, hi, p1, p2, zs, e, hd, hm, mdu, mmu)
+	u, ok := f.addFactored(lo, hi, p1, p2, zs, e, hd, hm, mdu, mmu, 32)
 	if !ok {
 		return false
 	}

@@ -33,6 +33,7 @@ func ggmlSumsCases() []ggmlSumsCase {
 		{ggml.Q5_K, false, ggmlSumsQ5_KVec, ggmlSumsQ5_KGo, 4},
 		{ggml.Q6_K, true, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
 		{ggml.Q6_K, false, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
+		{ggml.Q2_K, false, ggmlSumsQ2_KVec, ggmlSumsQ2_KGo, 8},
 	}
 }
 

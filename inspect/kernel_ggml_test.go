@@ -128,6 +128,8 @@ func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte
 					b[byteAt] |= byte(q) << (4 * (s % 2))
 				}
 			}
+		case ggml.Q2_K:
+			quantizeQ2K(b, x)
 		case ggml.Q5_0:
 			// as quantize_row_q5_0: the largest magnitude maps to −16
 			mx := 0.0
@@ -253,12 +255,14 @@ func adversarialPass(rng *rand.Rand, ty ggml.Type, blocks int) []byte {
 					blk[192+k] = 0
 				}
 			}
+			q2kAdversarial(rng, ty, blk, 1)
 			if ty == ggml.Q4_K || ty == ggml.Q5_K {
 				binary.LittleEndian.PutUint16(blk[0:], 0x0400|uint16(rng.IntN(1024)))
 				binary.LittleEndian.PutUint16(blk[2:], 0x5800|uint16(rng.IntN(1024)))
 			}
 		case 2: // Q4_K, Q5_K: d1·q − m1 just past 2^24 units (odd mantissas, dmin
 			// negative, 2^7 above d, every sc and m 63): the subtraction rounds
+			q2kAdversarial(rng, ty, blk, 2)
 			if ty == ggml.Q4_K || ty == ggml.Q5_K {
 				binary.LittleEndian.PutUint16(blk[0:], 0x3801|uint16(rng.IntN(512))<<1)
 				binary.LittleEndian.PutUint16(blk[2:], 0xd401|uint16(rng.IntN(512))<<1)
@@ -268,6 +272,7 @@ func adversarialPass(rng *rand.Rand, ty ggml.Type, blocks int) []byte {
 			}
 		case 3: // Q4_K, Q5_K: m1 just past 2^24 units (dmin 2^8 above d, both
 			// positive), d1·15 − m1 below: the middle quants round
+			q2kAdversarial(rng, ty, blk, 3)
 			if ty == ggml.Q4_K || ty == ggml.Q5_K {
 				binary.LittleEndian.PutUint16(blk[0:], 0x3801|uint16(rng.IntN(512))<<1)
 				binary.LittleEndian.PutUint16(blk[2:], 0x5800|uint16(17+2*rng.IntN(60)))
@@ -315,6 +320,9 @@ func negZeroBlock(ty ggml.Type, neg bool) []byte {
 		if neg {
 			binary.LittleEndian.PutUint16(b[2:], 0x8000)
 		}
+	case ggml.Q2_K: // every sc 1, every m 0, codes 0: d·0 − dmin·0
+		binary.LittleEndian.PutUint16(b[82:], 0x3c00)
+		copy(b, bytes.Repeat([]byte{1}, 16))
 	case ggml.Q6_K: // every sc 1, every code 32 (q = 0)
 		for j := 0; j < 16; j++ {
 			b[192+j] = 1
@@ -643,7 +651,7 @@ func kZeroHead(rng *rand.Rand, blk []byte, kmax int) int {
 	return k
 }
 
-// eachSuperPass calls check, 60 rounds, on passes of Q4_K or Q5_K
+// eachSuperPass calls check, 60 rounds, on passes of Q4_K, Q5_K or Q2_K
 // super-blocks (t) of 1, 2, 7, per and more than two batches' length:
 // weight-like, with an offset, adversarial, with zero values (zeroPass),
 // each super-block wider than the last and every other one negated (d and
@@ -659,8 +667,9 @@ func eachSuperPass(rng *rand.Rand, t ggml.Type, per int, zeroPass func(*rand.Ran
 		for i := 0; i < blocks; i++ {
 			blk := quantizeLike(rng, t, 1, 0.001*float64(i%3), 0.02*float64(1+i))
 			if i%2 == 1 {
-				blk[1] ^= 0x80
-				blk[3] ^= 0x80
+				tr, _ := t.Traits()
+				blk[tr.Scales[0]+1] ^= 0x80
+				blk[tr.Scales[1]+1] ^= 0x80
 			}
 			grow = append(grow, blk...)
 		}
