@@ -188,7 +188,8 @@ func (f *intFold) iq4xsSuper(b *[136]byte, md int64, u float64) {
 	}
 	for ib, sc := range l {
 		A := md * sc
-		if r := float64(127*abs64(A)) * u; sc == 0 || (-r >= f.lo && r <= f.hi) {
+		// the sub-block's values lie between A·(−127) and A·113 units
+		if sc == 0 || !f.reaches(float64(A)*u, -127, 113) {
 			continue
 		}
 		lo, hi := nibbleRange16((*[16]byte)(b[8+16*ib:]))

@@ -11,17 +11,12 @@ package inspect
 // is folded value by value. The code sums are q4Sums' (Q4_0's table: Σc in
 // bits 0–15, Σc² in bits 32–63), sixteen bytes to a block.
 
-var q41Form = affineForm{
-	size: 20, qmax: 15, sums: ggmlSumsQ4_1,
-	codes: func(b []byte, c *[32]byte) {
-		for j, q := range b[4:20] {
-			c[j], c[j+16] = q&15, q>>4
-		}
-	},
-	rng: func(b []byte) (int64, int64) {
-		lo, hi := nibbleRange16((*[16]byte)(b[4:20]))
-		return int64(lo), int64(hi)
-	},
+// q41Codes writes the 32 codes of a Q4_1 block to c, as dequantize_row_q4_1
+// reads them.
+func q41Codes(b *[20]byte, c *[32]byte) {
+	for j, q := range b[4:20] {
+		c[j], c[j+16] = q&15, q>>4
+	}
 }
 
 // ggmlSumsQ4_1 writes, for each whole Q4_1 block of src, Σc | Σc²<<32 over

@@ -87,7 +87,7 @@ func TestGGMLQ4_1Cases(t *testing.T) {
 	for round := 0; round < 200; round++ {
 		b := (*[24]byte)(randomBits(rng, 24))
 		var c [32]byte
-		q51Form.codes(b[:], &c)
+		affineCodes(ggml.Q5_1, b[:], &c)
 		for j := range c {
 			if int64(c[j]) != q51Code(b, j) {
 				t.Fatalf("Q5_1 code %d of % x: %d, q51Code's %d", j, b[:], c[j], q51Code(b, j))
@@ -97,7 +97,7 @@ func TestGGMLQ4_1Cases(t *testing.T) {
 }
 
 // TestGGMLSumsQ4_1 holds ggmlSumsQ4_1's words to the codes added one by one
-// (intAffine's reading, q41Form.codes) and q41Form.rng to their extremes.
+// (q41Codes, intAffine's reading) and affineRange to their extremes.
 func TestGGMLSumsQ4_1(t *testing.T) {
 	rng := rand.New(rand.NewPCG(107, 108))
 	src := randomBits(rng, 20*300)
@@ -105,7 +105,7 @@ func TestGGMLSumsQ4_1(t *testing.T) {
 	ggmlSumsQ4_1(src, out[:])
 	for i := range out {
 		var c [32]byte
-		q41Form.codes(src[20*i:20*i+20], &c)
+		q41Codes((*[20]byte)(src[20*i:]), &c)
 		var s1, s2 uint64
 		lo, hi := int64(15), int64(0)
 		for _, q := range c {
@@ -115,7 +115,7 @@ func TestGGMLSumsQ4_1(t *testing.T) {
 		if want := s1 | s2<<32; out[i] != want {
 			t.Fatalf("block %d: word %#x, one by one %#x", i, out[i], want)
 		}
-		if l, h := q41Form.rng(src[20*i : 20*i+20]); l != lo || h != hi {
+		if l, h := affineRange(ggml.Q4_1, src[20*i:20*i+20]); l != lo || h != hi {
 			t.Fatalf("block %d: range %d %d, one by one %d %d", i, l, h, lo, hi)
 		}
 	}
@@ -127,7 +127,7 @@ func TestGGMLSumsQ4_1(t *testing.T) {
 		var y [32]float32
 		ggml.DequantizeRef(ggml.Q4_1, y[:], b)
 		var c [32]byte
-		q41Form.codes(b, &c)
+		q41Codes((*[20]byte)(b), &c)
 		for j := range c {
 			if float32(c[j]) != y[j] {
 				t.Fatalf("code %d: %d, the reference's %v", j, c[j], y[j])

@@ -25,9 +25,9 @@ import (
 // (x + (−x)), or −0 when m is −0 and c·d is −0 (d of negative sign). The
 // extremes are M and 31·A + M unless the block's codes, read only when that
 // range could extend the pass's, say otherwise (q51Range). The kernel,
-// intAffine, takes the block size, the largest code and the reading of the
-// codes from an affineForm, so that Q4_1 (the same form with 4-bit codes,
-// kernel_ggml_q41.go) shares it.
+// intAffine, serves Q4_1 too (the same form with 4-bit codes,
+// kernel_ggml_q41.go): the block size, the largest code and the reading of
+// the codes follow the type.
 
 // q51Code is code j (0–31) of a Q5_1 block, as dequantize_row_q5_1 reads it:
 // the low (j < 16) or high nibble of qs[j&15] and bit j of qh.
@@ -79,7 +79,7 @@ func q51Range(b *[24]byte) (clo, chi int64) {
 
 // intQ5_1 is the integer kernel of Q5_1.
 func intQ5_1(src []byte) (Acc, bool) {
-	return intAffine(src, q51Form)
+	return intAffine(src, ggml.Q5_1)
 }
 
 // intQ4_1 is the integer kernel of Q4_1 (block: fp16 d and m, 16 bytes of
@@ -87,46 +87,60 @@ func intQ5_1(src []byte) (Acc, bool) {
 // dequantize_row_q4_1 computes it): Q5_1's form with 4-bit codes, c·d at
 // most 15 bits, the same test and sums (kernel_ggml_q41.go).
 func intQ4_1(src []byte) (Acc, bool) {
-	return intAffine(src, q41Form)
+	return intAffine(src, ggml.Q4_1)
 }
 
-// affineForm is a block type whose 32 values are float32(c·d) + m (fp16 d
-// and m at bytes 0 and 2, codes c in [0, qmax]): its block size, its codes'
-// sums (Σc | Σc²<<32 per block, a batch of blocks at a time), its codes and
-// their least and greatest.
-type affineForm struct {
-	size  int
-	qmax  int64
-	sums  func(src []byte, out []uint64)
-	codes func(b []byte, c *[32]byte)
-	rng   func(b []byte) (clo, chi int64)
+// affineSums writes, for each whole block of src of ty (Q5_1 or Q4_1),
+// Σc | Σc²<<32 over its codes to out. (Direct calls on the type rather
+// than function values: out stays on the caller's stack.)
+func affineSums(ty ggml.Type, src []byte, out []uint64) {
+	if ty == ggml.Q5_1 {
+		ggmlSumsQ5_1(src, out)
+		return
+	}
+	ggmlSumsQ4_1(src, out)
 }
 
-var q51Form = affineForm{
-	size: 24, qmax: 31, sums: ggmlSumsQ5_1,
-	codes: func(b []byte, c *[32]byte) {
+// affineCodes writes the 32 codes of a block b of ty (Q5_1 or Q4_1) to c.
+func affineCodes(ty ggml.Type, b []byte, c *[32]byte) {
+	if ty == ggml.Q5_1 {
 		for j := range c {
 			c[j] = byte(q51Code((*[24]byte)(b), j))
 		}
-	},
-	rng: func(b []byte) (int64, int64) { return q51Range((*[24]byte)(b)) },
+		return
+	}
+	q41Codes((*[20]byte)(b), c)
 }
 
-// intAffine is the integer kernel of an affineForm type (see Q5_1 above).
-func intAffine(src []byte, t affineForm) (Acc, bool) {
+// affineRange is the least and greatest code of a block b of ty (Q5_1 or
+// Q4_1).
+func affineRange(ty ggml.Type, b []byte) (clo, chi int64) {
+	if ty == ggml.Q5_1 {
+		return q51Range((*[24]byte)(b))
+	}
+	lo, hi := nibbleRange16((*[16]byte)(b[4:20]))
+	return int64(lo), int64(hi)
+}
+
+// intAffine is the integer kernel of Q5_1 (see above) and of Q4_1, the same
+// form with 4-bit codes.
+func intAffine(src []byte, ty ggml.Type) (Acc, bool) {
 	f := newIntFold()
 	var sums [ggmlSumsBatch]uint64
 	var codes [32]byte
-	qmax := t.qmax
+	size, qmax := 24, int64(31)
+	if ty == ggml.Q4_1 {
+		size, qmax = 20, 15
+	}
 	i := 0 // the block's word in sums
-	for off := 0; off+t.size <= len(src); off, i = off+t.size, i+1 {
+	for off := 0; off+size <= len(src); off, i = off+size, i+1 {
 		if i == ggmlSumsBatch {
 			i = 0
 		}
 		if i == 0 {
-			t.sums(src[off:min(off+t.size*ggmlSumsBatch, len(src))], sums[:])
+			affineSums(ty, src[off:min(off+size*ggmlSumsBatch, len(src))], sums[:])
 		}
-		b := src[off : off+t.size]
+		b := src[off : off+size]
 		hd, hm := binary.LittleEndian.Uint16(b[0:]), binary.LittleEndian.Uint16(b[2:])
 		if !f16Finite(hd) || !f16Finite(hm) {
 			return Acc{}, false
@@ -141,7 +155,7 @@ func intAffine(src []byte, t affineForm) (Acc, bool) {
 		e := min(ed, em)
 		sa, sb := uint(ed-e), uint(em-e)
 		if sa > 20 || sb > 20 || !exactAffine(md<<sa, -(mm<<sb), qmax) {
-			t.codes(b, &codes)
+			affineCodes(ty, b, &codes)
 			f.affineValues(&codes, ggml.F16ToF32(hd), ggml.F16ToF32(hm))
 			continue
 		}
@@ -158,7 +172,7 @@ func intAffine(src []byte, t affineForm) (Acc, bool) {
 			z = 32
 		case A != 0 && (M == 0 || (A > 0) != (M > 0)) && abs64(M) <= qmax*abs64(A) && M%A == 0:
 			k := byte(-M / A)
-			t.codes(b, &codes)
+			affineCodes(ty, b, &codes)
 			for _, c := range codes {
 				z += int(b2u(c == k))
 			}
@@ -176,7 +190,7 @@ func intAffine(src []byte, t affineForm) (Acc, bool) {
 			lo, hi = hi, lo
 		}
 		if float64(lo)*u < f.lo || float64(hi)*u > f.hi {
-			clo, chi := t.rng(b)
+			clo, chi := affineRange(ty, b)
 			lo, hi = A*clo+M, A*chi+M
 			if lo > hi {
 				lo, hi = hi, lo
