@@ -30,7 +30,9 @@ import (
 // super-block, over the unit 2^e, md·Σ(ls − 32)·Σk and md²·Σ(ls − 32)²·Σk²
 // over its sub-blocks (int64, below 2^31 and 2^54; the second rounded once
 // into float64). The index sums come from iq4Sums, sixteen bytes (one
-// block, one sub-block) at a time. Because the table ascends, a (sub-)block's
+// block, one sub-block) to a word, a batch of blocks at a time
+// (ggmlSumsIQ4_NL, ggmlSumsIQ4_XS: AVX2 where the CPU has it,
+// kernel_ggml_iq4_amd64.s, the table otherwise; the same words either way). Because the table ascends, a (sub-)block's
 // extremes are the scale times the entries of its least and greatest index
 // (nibbleRange16), read only when its range could extend the pass's. A block
 // or super-block whose d is ±0 is folded value by value as ggml computes the
@@ -80,10 +82,55 @@ func nibbleRange16(qs *[16]byte) (lo, hi int) {
 	return lo, hi
 }
 
+// ggmlSumsIQ4_NL writes the iq4Sums word of each whole IQ4_NL block of src
+// to out (AVX2 where ggmlSumsAsmOK, else the table).
+func ggmlSumsIQ4_NL(src []byte, out []uint64) {
+	if ggmlSumsAsmOK {
+		ggmlSumsIQ4_NLVec(src, out)
+		return
+	}
+	ggmlSumsIQ4_NLGo(src, out)
+}
+
+// ggmlSumsIQ4_NLGo is the Go twin of ggmlSumsIQ4_NL's vector loop.
+func ggmlSumsIQ4_NLGo(src []byte, out []uint64) {
+	for i := 0; 18*i+18 <= len(src); i++ {
+		out[i] = tableSum16((*[16]byte)(src[18*i+2:]), &iq4Sums)
+	}
+}
+
+// ggmlSumsIQ4_XS writes the iq4Sums words of the eight sub-blocks of each
+// whole IQ4_XS super-block of src to out (word 8i+ib: sub-block ib of
+// super-block i).
+func ggmlSumsIQ4_XS(src []byte, out []uint64) {
+	if ggmlSumsAsmOK {
+		ggmlSumsIQ4_XSVec(src, out)
+		return
+	}
+	ggmlSumsIQ4_XSGo(src, out)
+}
+
+// ggmlSumsIQ4_XSGo is the Go twin of ggmlSumsIQ4_XS's vector loop.
+func ggmlSumsIQ4_XSGo(src []byte, out []uint64) {
+	for i := 0; 136*i+136 <= len(src); i++ {
+		for ib := 0; ib < 8; ib++ {
+			out[8*i+ib] = tableSum16((*[16]byte)(src[136*i+8+16*ib:]), &iq4Sums)
+		}
+	}
+}
+
 // intIQ4_NL is the integer kernel of IQ4_NL.
 func intIQ4_NL(src []byte) (Acc, bool) {
 	f := newIntFold()
-	for off := 0; off+18 <= len(src); off += 18 {
+	var sums [ggmlSumsBatch]uint64
+	i := 0 // the block's word in sums
+	for off := 0; off+18 <= len(src); off, i = off+18, i+1 {
+		if i == ggmlSumsBatch {
+			i = 0
+		}
+		if i == 0 {
+			ggmlSumsIQ4_NL(src[off:min(off+18*ggmlSumsBatch, len(src))], sums[:])
+		}
 		b := (*[18]byte)(src[off:])
 		h := binary.LittleEndian.Uint16(b[0:])
 		if !f16Finite(h) {
@@ -95,7 +142,7 @@ func intIQ4_NL(src []byte) (Acc, bool) {
 			f.iq4Fold(ggml.F16ToF32(h), qs)
 			continue
 		}
-		s1, _, s2 := iq4Split(tableSum16(qs, &iq4Sums))
+		s1, _, s2 := iq4Split(sums[i])
 		f.scaled(d, 32, s1, s2, 0)
 		if f.reaches(d, -127, 113) {
 			lo, hi := nibbleRange16(qs)
@@ -127,7 +174,16 @@ func iq4xsScale(b *[136]byte, ib int) int64 {
 // intIQ4_XS is the integer kernel of IQ4_XS.
 func intIQ4_XS(src []byte) (Acc, bool) {
 	f := newIntFold()
-	for off := 0; off+136 <= len(src); off += 136 {
+	var sums [ggmlSumsBatch]uint64
+	const batch = ggmlSumsBatch / 8 // super-blocks
+	i := 0                          // the super-block's index in the batch
+	for off := 0; off+136 <= len(src); off, i = off+136, i+1 {
+		if i == batch {
+			i = 0
+		}
+		if i == 0 {
+			ggmlSumsIQ4_XS(src[off:min(off+136*batch, len(src))], sums[:])
+		}
 		b := (*[136]byte)(src[off:])
 		h := binary.LittleEndian.Uint16(b[0:])
 		if !f16Finite(h) {
@@ -138,14 +194,15 @@ func intIQ4_XS(src []byte) (Acc, bool) {
 			f.iq4xsValues(b)
 			continue
 		}
-		f.iq4xsSuper(b, md, pow2(e))
+		f.iq4xsSuper(b, md, pow2(e), (*[8]uint64)(sums[8*i:]))
 	}
 	return f.acc()
 }
 
-// iq4xsSuper folds an IQ4_XS super-block whose d = md·u is not zero: its
-// sub-blocks' sums in units, those with ls = 32 as zeros.
-func (f *intFold) iq4xsSuper(b *[136]byte, md int64, u float64) {
+// iq4xsSuper folds an IQ4_XS super-block whose d = md·u is not zero (t its
+// sub-blocks' iq4Sums words): its sub-blocks' sums in units, those with
+// ls = 32 as zeros.
+func (f *intFold) iq4xsSuper(b *[136]byte, md int64, u float64, t *[8]uint64) {
 	var s1, s2, zeros, neg int64 // Σ(ls − 32)·Σk, Σ(ls − 32)²·Σk²; the zero values, those with k < 0
 	var l [8]int64               // ls − 32
 	amax := int64(0)             // the largest |ls − 32|
@@ -154,7 +211,7 @@ func (f *intFold) iq4xsSuper(b *[136]byte, md int64, u float64) {
 	for ib := 0; ib < 8; ib++ {
 		sc := int64(ls>>(4*ib)&15|hs>>(2*ib)&3<<4) - 32
 		l[ib] = sc
-		w1, wn, w2 := iq4Split(tableSum16((*[16]byte)(b[8+16*ib:]), &iq4Sums))
+		w1, wn, w2 := iq4Split(t[ib])
 		s1 += sc * w1
 		s2 += sc * sc * w2
 		if sc == 0 {

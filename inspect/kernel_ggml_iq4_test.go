@@ -214,7 +214,9 @@ func TestGGMLIQ4XSSuper(t *testing.T) {
 			continue
 		}
 		fast, plain := newIntFold(), newIntFold()
-		fast.iq4xsSuper(b, md, pow2(e))
+		var w [8]uint64
+		ggmlSumsIQ4_XS(b[:], w[:])
+		fast.iq4xsSuper(b, md, pow2(e), &w)
 		plain.iq4xsValues(b)
 		got, ok1 := fast.acc()
 		want, ok2 := plain.acc()
@@ -249,7 +251,9 @@ func FuzzIQ4XSSuper(f *testing.F) {
 			return
 		}
 		fast, plain := newIntFold(), newIntFold()
-		fast.iq4xsSuper(b, md, pow2(e))
+		var w [8]uint64
+		ggmlSumsIQ4_XS(b[:], w[:])
+		fast.iq4xsSuper(b, md, pow2(e), &w)
 		plain.iq4xsValues(b)
 		got, ok1 := fast.acc()
 		want, ok2 := plain.acc()

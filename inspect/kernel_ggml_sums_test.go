@@ -33,6 +33,8 @@ func ggmlSumsCases() []ggmlSumsCase {
 		{ggml.Q5_K, false, ggmlSumsQ5_KVec, ggmlSumsQ5_KGo, 4},
 		{ggml.Q6_K, true, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
 		{ggml.Q6_K, false, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
+		{ggml.IQ4_NL, false, ggmlSumsIQ4_NLVec, ggmlSumsIQ4_NLGo, 1},
+		{ggml.IQ4_XS, false, ggmlSumsIQ4_XSVec, ggmlSumsIQ4_XSGo, 8},
 	}
 }
 
