@@ -12,6 +12,11 @@
 // the lanes are added; none can carry into the next (the bounds are at
 // iq4Sums).
 //
+// The Q4_1 code sums (kernel_ggml_q41.go) likewise: Σc in bits 0-15 and Σc²
+// in bits 32-63 of each block's word (VPSADBW of the codes and of their
+// squares from a VPSHUFB table), as Q4_0's loop takes them
+// (kernel_ggml_amd64.s) without its count of eights.
+//
 // Registers: SI blocks, CX blocks left, DI words, Y9 the word 1, Y10 the |k|
 // table, Y11 the biased table (both per 16-byte lane), Y13 the byte 0x0F,
 // Y14 zero; Y0-Y5 scratch.
@@ -29,6 +34,12 @@ DATA iq4Abs<>+8(SB)/8, $0x7159453526190d01
 DATA iq4Abs<>+16(SB)/8, $0x0a1623314153687f
 DATA iq4Abs<>+24(SB)/8, $0x7159453526190d01
 GLOBL iq4Abs<>(SB), RODATA|NOPTR, $32
+
+DATA q41Squares<>+0(SB)/8, $0x3124191009040100
+DATA q41Squares<>+8(SB)/8, $0xe1c4a99079645140
+DATA q41Squares<>+16(SB)/8, $0x3124191009040100
+DATA q41Squares<>+24(SB)/8, $0xe1c4a99079645140
+GLOBL q41Squares<>(SB), RODATA|NOPTR, $32
 
 DATA iq4Low4<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
 GLOBL iq4Low4<>(SB), RODATA|NOPTR, $8
@@ -116,4 +127,39 @@ xsloop:
 	VZEROUPPER
 
 xsdone:
+	RET
+
+// func ggmlSumsQ4_1Asm(p *byte, n int, out *uint64)
+TEXT ·ggmlSumsQ4_1Asm(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	TESTQ CX, CX
+	JLE q41done
+	VMOVDQU q41Squares<>(SB), Y11
+	VPBROADCASTQ iq4Low4<>(SB), Y13
+	VPXOR Y14, Y14, Y14
+
+q41loop:
+	VMOVDQU 4(SI), X2
+	VPSRLW $4, X2, X3
+	VINSERTI128 $1, X3, Y2, Y2
+	VPAND Y13, Y2, Y2         // the 32 codes: low nibbles, then high
+	VPSADBW Y14, Y2, Y0       // Σc per lane: bits 0-15
+	VPSHUFB Y2, Y11, Y3
+	VPSADBW Y14, Y3, Y3
+	VPSLLQ $32, Y3, Y3        // Σc² per lane: bits 32-63
+	VPADDQ Y3, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDQ X1, X0, X0
+	VPSHUFD $0x4E, X0, X1
+	VPADDQ X1, X0, X0
+	VMOVQ X0, (DI)
+	ADDQ $20, SI
+	ADDQ $8, DI
+	DECQ CX
+	JNZ q41loop
+	VZEROUPPER
+
+q41done:
 	RET
