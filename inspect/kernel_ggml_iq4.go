@@ -60,26 +60,22 @@ func iq4Split(w uint64) (s1, neg, s2 int64) {
 	return int64(w&0xffff) - 16*256, int64(w >> 16 & 0xffff), int64(w >> 32)
 }
 
-// nibbleRange16 is the least and greatest of the 32 nibbles of qs: 0 and 15
-// when both occur (found eight bytes to a uint64, as q4Range finds them),
-// else read one by one.
+// nibbleRange16 is the least and greatest of the 32 nibbles of qs, eight
+// bytes to a uint64 without a branch (a sub-block quantized to the table
+// nearly always holds index 0, the entry −127, but seldom 15): the four
+// words of nibbles paired by bytesMin, the greatest kept as 15 minus it
+// beside the least, then halved as q6kCodeRange halves its codes.
 func nibbleRange16(qs *[16]byte) (lo, hi int) {
-	const ones, low7, top = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
-	has0, has15 := uint64(top), uint64(top)
-	for _, w := range [2]uint64{binary.LittleEndian.Uint64(qs[0:]), binary.LittleEndian.Uint64(qs[8:])} {
-		for _, x := range [2]uint64{w & (15 * ones), w >> 4 & (15 * ones)} {
-			has0 &= x + low7
-			has15 &= (x ^ 15*ones) + low7
-		}
-	}
-	if has0&top != top && has15&top != top {
-		return 0, 15
-	}
-	lo, hi = 15, 0
-	for _, c := range qs {
-		lo, hi = min(lo, int(c&15), int(c>>4)), max(hi, int(c&15), int(c>>4))
-	}
-	return lo, hi
+	const l4 = 0x0f0f0f0f0f0f0f0f
+	w0, w1 := binary.LittleEndian.Uint64(qs[0:]), binary.LittleEndian.Uint64(qs[8:])
+	a, b, c, d := w0&l4, w0>>4&l4, w1&l4, w1>>4&l4
+	mn := bytesMin(bytesMin(a, b), bytesMin(c, d))
+	mx := bytesMin(bytesMin(a^l4, b^l4), bytesMin(c^l4, d^l4)) // 15 − each
+	mn, mx = bytesMin(mn, mn>>32), bytesMin(mx, mx>>32)
+	w := mn&0xffffffff | mx<<32
+	w = bytesMin(w, w>>16)
+	w = bytesMin(w, w>>8)
+	return int(byte(w)), 15 - int(byte(w>>32))
 }
 
 // ggmlSumsIQ4_NL writes the iq4Sums word of each whole IQ4_NL block of src
