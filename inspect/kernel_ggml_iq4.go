@@ -32,12 +32,13 @@ import (
 // into float64). The index sums come from iq4Sums, sixteen bytes (one
 // block, one sub-block) to a word, a batch of blocks at a time
 // (ggmlSumsIQ4_NL, ggmlSumsIQ4_XS: AVX2 where the CPU has it,
-// kernel_ggml_iq4_amd64.s, the table otherwise; the same words either way). Because the table ascends, a (sub-)block's
-// extremes are the scale times the entries of its least and greatest index
-// (nibbleRange16), read only when its range could extend the pass's. A block
-// or super-block whose d is ±0 is folded value by value as ggml computes the
-// values (every one a zero, of the signs above); a pass holding a non-finite
-// d is handed back.
+// kernel_ggml_iq4_amd64.s, the table otherwise; the same words either
+// way). Because the table ascends, a (sub-)block's extremes are the scale
+// times the entries of its least and greatest index (nibbleRange16), read
+// only when its range could extend the pass's. A block or super-block
+// whose d is ±0 is folded value by value as ggml computes the values (every
+// one a zero, of the signs above); a pass holding a non-finite d is handed
+// back.
 
 // iq4Table is ggml's kvalues_iq4nl.
 var iq4Table = [16]int64{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
