@@ -18,6 +18,7 @@
 #   KINDS="Q5_K Q5_K_M Q5_K_M-rows" bash bench/gguf.sh   # also: every matrix Q5_K; the Q5_K_M mix (-rows: Q5_1 for short rows)
 #   KINDS=Q4_0 bash bench/gguf.sh                     # also: every matrix Q4_0
 #   KINDS=Q2_K bash bench/gguf.sh                     # also: every matrix Q2_K
+#   KINDS="IQ4_XS Q4_1" bash bench/gguf.sh            # also: every matrix IQ4_XS, Q4_1
 #   go test -bench 'BlockStatsPaths/(Q4_K|Q6_K)' ./inspect/   # the kernels alone, values/s per core
 #
 # Each command reads the file REPEAT times (ckpt scan FILE FILE ...; memread

@@ -36,6 +36,8 @@ import (
 //     sums (kernel_ggml_q2k.go).
 //   - Q6_K: (d·sc)·q, sc an int8 and q in [−32, 31]: at most 23 bits, exact
 //     (see intQ6_K).
+//   - Q4_1 (Q5_1's form with 4-bit codes, kernel_ggml_q41.go), IQ4_NL and
+//     IQ4_XS (a scale times a table entry, kernel_ggml_iq4.go).
 //
 // A block with scale s and integer quants q adds s·Σq to the sum and s²·Σq²
 // to the sum of squares, both computed exactly in float64 (Q4_K: a
@@ -72,7 +74,11 @@ var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
 	ggml.Q4_K: intQ4_K,
 	ggml.Q5_K: intQ5_K,
 	ggml.Q6_K: intQ6_K,
-	ggml.Q2_K: intQ2_K,
+	// kernel_ggml_q2k.go, kernel_ggml_q41.go, kernel_ggml_iq4.go
+	ggml.Q2_K:   intQ2_K,
+	ggml.Q4_1:   intQ4_1,
+	ggml.IQ4_NL: intIQ4_NL,
+	ggml.IQ4_XS: intIQ4_XS,
 }
 
 // ggmlM2Cancel is the share of the sum of squares under which sumsq −

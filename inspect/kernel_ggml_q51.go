@@ -24,7 +24,10 @@ import (
 // batch of blocks at a time from ggmlSumsQ5_1 (AVX2, or q51Sums). A value is zero where A·c = −M: +0
 // (x + (−x)), or −0 when m is −0 and c·d is −0 (d of negative sign). The
 // extremes are M and 31·A + M unless the block's codes, read only when that
-// range could extend the pass's, say otherwise (q51Range).
+// range could extend the pass's, say otherwise (q51Range). The kernel,
+// intAffine, serves Q4_1 too (the same form with 4-bit codes,
+// kernel_ggml_q41.go): the block size, the largest code and the reading of
+// the codes follow the type.
 
 // q51Code is code j (0–31) of a Q5_1 block, as dequantize_row_q5_1 reads it:
 // the low (j < 16) or high nibble of qs[j&15] and bit j of qh.
@@ -76,17 +79,68 @@ func q51Range(b *[24]byte) (clo, chi int64) {
 
 // intQ5_1 is the integer kernel of Q5_1.
 func intQ5_1(src []byte) (Acc, bool) {
+	return intAffine(src, ggml.Q5_1)
+}
+
+// intQ4_1 is the integer kernel of Q4_1 (block: fp16 d and m, 16 bytes of
+// 4-bit codes; the value float32(c·d) + m, c in [0, 15], as
+// dequantize_row_q4_1 computes it): Q5_1's form with 4-bit codes, c·d at
+// most 15 bits, the same test and sums (kernel_ggml_q41.go).
+func intQ4_1(src []byte) (Acc, bool) {
+	return intAffine(src, ggml.Q4_1)
+}
+
+// affineSums writes, for each whole block of src of ty (Q5_1 or Q4_1),
+// Σc | Σc²<<32 over its codes to out. (Direct calls on the type rather
+// than function values: out stays on the caller's stack.)
+func affineSums(ty ggml.Type, src []byte, out []uint64) {
+	if ty == ggml.Q5_1 {
+		ggmlSumsQ5_1(src, out)
+		return
+	}
+	ggmlSumsQ4_1(src, out)
+}
+
+// affineCodes writes the 32 codes of a block b of ty (Q5_1 or Q4_1) to c.
+func affineCodes(ty ggml.Type, b []byte, c *[32]byte) {
+	if ty == ggml.Q5_1 {
+		for j := range c {
+			c[j] = byte(q51Code((*[24]byte)(b), j))
+		}
+		return
+	}
+	q41Codes((*[20]byte)(b), c)
+}
+
+// affineRange is the least and greatest code of a block b of ty (Q5_1 or
+// Q4_1).
+func affineRange(ty ggml.Type, b []byte) (clo, chi int64) {
+	if ty == ggml.Q5_1 {
+		return q51Range((*[24]byte)(b))
+	}
+	lo, hi := nibbleRange16((*[16]byte)(b[4:20]))
+	return int64(lo), int64(hi)
+}
+
+// intAffine is the integer kernel of Q5_1 (see above) and of Q4_1, the same
+// form with 4-bit codes.
+func intAffine(src []byte, ty ggml.Type) (Acc, bool) {
 	f := newIntFold()
 	var sums [ggmlSumsBatch]uint64
+	var codes [32]byte
+	size, qmax := 24, int64(31)
+	if ty == ggml.Q4_1 {
+		size, qmax = 20, 15
+	}
 	i := 0 // the block's word in sums
-	for off := 0; off+24 <= len(src); off, i = off+24, i+1 {
+	for off := 0; off+size <= len(src); off, i = off+size, i+1 {
 		if i == ggmlSumsBatch {
 			i = 0
 		}
 		if i == 0 {
-			ggmlSumsQ5_1(src[off:min(off+24*ggmlSumsBatch, len(src))], sums[:])
+			affineSums(ty, src[off:min(off+size*ggmlSumsBatch, len(src))], sums[:])
 		}
-		b := (*[24]byte)(src[off:])
+		b := src[off : off+size]
 		hd, hm := binary.LittleEndian.Uint16(b[0:]), binary.LittleEndian.Uint16(b[2:])
 		if !f16Finite(hd) || !f16Finite(hm) {
 			return Acc{}, false
@@ -100,8 +154,9 @@ func intQ5_1(src []byte) (Acc, bool) {
 		}
 		e := min(ed, em)
 		sa, sb := uint(ed-e), uint(em-e)
-		if sa > 20 || sb > 20 || !exactAffine(md<<sa, -(mm<<sb), 31) {
-			f.q51Values(b, ggml.F16ToF32(hd), ggml.F16ToF32(hm))
+		if sa > 20 || sb > 20 || !exactAffine(md<<sa, -(mm<<sb), qmax) {
+			affineCodes(ty, b, &codes)
+			f.affineValues(&codes, ggml.F16ToF32(hd), ggml.F16ToF32(hm))
 			continue
 		}
 		A, M := md<<sa, mm<<sb
@@ -115,10 +170,11 @@ func intQ5_1(src []byte) (Acc, bool) {
 		switch {
 		case A == 0 && M == 0:
 			z = 32
-		case A != 0 && (M == 0 || (A > 0) != (M > 0)) && abs64(M) <= 31*abs64(A) && M%A == 0:
-			k := -M / A
-			for j := 0; j < 32; j++ {
-				z += int(b2u(q51Code(b, j) == k))
+		case A != 0 && (M == 0 || (A > 0) != (M > 0)) && abs64(M) <= qmax*abs64(A) && M%A == 0:
+			k := byte(-M / A)
+			affineCodes(ty, b, &codes)
+			for _, c := range codes {
+				z += int(b2u(c == k))
 			}
 		}
 		if z > 0 {
@@ -129,12 +185,12 @@ func intQ5_1(src []byte) (Acc, bool) {
 				f.posZero = 1
 			}
 		}
-		lo, hi := M, 31*A+M
+		lo, hi := M, qmax*A+M
 		if A < 0 {
 			lo, hi = hi, lo
 		}
 		if float64(lo)*u < f.lo || float64(hi)*u > f.hi {
-			clo, chi := q51Range(b)
+			clo, chi := affineRange(ty, b)
 			lo, hi = A*clo+M, A*chi+M
 			if lo > hi {
 				lo, hi = hi, lo
@@ -145,10 +201,10 @@ func intQ5_1(src []byte) (Acc, bool) {
 	return f.acc()
 }
 
-// q51Values folds the 32 values of a Q5_1 block one by one, computed as
-// ggml does.
-func (f *intFold) q51Values(b *[24]byte, d, m float32) {
-	for j := 0; j < 32; j++ {
-		f.value(float32(float32(q51Code(b, j))*d) + m)
+// affineValues folds the 32 values of a block of codes c one by one,
+// computed as ggml does.
+func (f *intFold) affineValues(c *[32]byte, d, m float32) {
+	for _, q := range c {
+		f.value(float32(float32(q)*d) + m)
 	}
 }

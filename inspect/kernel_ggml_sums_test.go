@@ -34,6 +34,9 @@ func ggmlSumsCases() []ggmlSumsCase {
 		{ggml.Q6_K, true, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
 		{ggml.Q6_K, false, ggmlSumsQ6_KVec, ggmlSumsQ6_KGo, 16},
 		{ggml.Q2_K, false, ggmlSumsQ2_KVec, ggmlSumsQ2_KGo, 8},
+		{ggml.IQ4_NL, false, ggmlSumsIQ4_NLVec, ggmlSumsIQ4_NLGo, 1},
+		{ggml.IQ4_XS, false, ggmlSumsIQ4_XSVec, ggmlSumsIQ4_XSGo, 8},
+		{ggml.Q4_1, false, ggmlSumsQ4_1Vec, ggmlSumsQ4_1Go, 1},
 	}
 }
 

@@ -205,6 +205,10 @@ func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte
 					putQ6Code(b, j, l, byte(q+32))
 				}
 			}
+		case ggml.IQ4_NL, ggml.IQ4_XS:
+			quantizeIQ4Block(ty, b, x)
+		case ggml.Q4_1:
+			quantizeQ41Block(b, x)
 		default:
 			panic("quantizeLike: " + ty.String())
 		}
@@ -239,7 +243,9 @@ func adversarialPass(rng *rand.Rand, ty ggml.Type, blocks int) []byte {
 			}
 			binary.LittleEndian.PutUint16(blk[o:], h)
 		}
-		switch rng.IntN(5) {
+		c := rng.IntN(5)
+		adversarialIQ4(rng, ty, blk, c) // IQ4_XS, Q4_1
+		switch c {
 		case 0: // every quant byte the same: 0x00, 0xff, 0x80, 0x88, 0x7f
 			c := []byte{0x00, 0xff, 0x80, 0x88, 0x7f}[rng.IntN(5)]
 			for j := range blk {
@@ -316,7 +322,12 @@ func negZeroBlock(ty ggml.Type, neg bool) []byte {
 		copy(b[4:16], []byte{1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1})
 	case ggml.Q5_0: // every code 16: low nibbles 0, every high bit set
 		binary.LittleEndian.PutUint32(b[2:], 0xffffffff)
-	case ggml.Q5_1: // codes 0, m −0 (then (−1·0) + (−0) is −0) or +0
+	case ggml.IQ4_NL: // d = ±0 (no entry of the table is zero)
+		return iq4nlZeroBlock(neg)
+	case ggml.IQ4_XS: // every ls 32 (dl = d·(+0)), every k 1
+		binary.LittleEndian.PutUint16(b[2:], 0xaaaa)
+		copy(b[8:], bytes.Repeat([]byte{0x88}, 128))
+	case ggml.Q5_1, ggml.Q4_1: // codes 0, m −0 (then (−1·0) + (−0) is −0) or +0
 		if neg {
 			binary.LittleEndian.PutUint16(b[2:], 0x8000)
 		}
