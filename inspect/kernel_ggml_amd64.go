@@ -27,12 +27,6 @@ var ggmlFoldQ8_0Asm512OK = ggmlFoldQ8_0AsmOK && cpu.X86.HasAVX512F && cpu.X86.Ha
 // ggmlSumsAsmBuilt says the vector loops are linked in.
 const ggmlSumsAsmBuilt = true
 
-// ggmlSumsQ4_0Asm writes, for each of n Q4_0 blocks at p (18 bytes apart),
-// tableSum16 of its quants over q4Sums to out[i].
-//
-//go:noescape
-func ggmlSumsQ4_0Asm(p *byte, n int, out *uint64)
-
 // ggmlSumsQ4_KAsm writes, for each of n Q4_K super-blocks at p (144 bytes
 // apart), tableSum32 over nibbleSums of its four 32-byte groups of quants
 // to out[4i], ..., out[4i+3].
@@ -49,11 +43,6 @@ func ggmlSumsQ6_KAsm(p *byte, n int, out *uint64)
 
 // The vector quant sums over the whole blocks of src (out holds one word per
 // block, four per Q4_K super-block).
-func ggmlSumsQ4_0Vec(src []byte, out []uint64) {
-	if n := len(src) / 18; n > 0 {
-		ggmlSumsQ4_0Asm(&src[0], n, &out[:n][0])
-	}
-}
 
 func ggmlSumsQ4_KVec(src []byte, out []uint64) {
 	if n := len(src) / 144; n > 0 {

@@ -27,9 +27,6 @@ GLOBL ggmlSquares<>(SB), RODATA|NOPTR, $32
 DATA ggmlLow4<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
 GLOBL ggmlLow4<>(SB), RODATA|NOPTR, $8
 
-DATA ggmlEight<>+0(SB)/8, $0x0808080808080808
-GLOBL ggmlEight<>(SB), RODATA|NOPTR, $8
-
 DATA ggmlSignBit<>+0(SB)/8, $0x8080808080808080
 GLOBL ggmlSignBit<>(SB), RODATA|NOPTR, $8
 
@@ -40,44 +37,6 @@ GLOBL ggmlSignBit<>(SB), RODATA|NOPTR, $8
 	VPSHUFD $0x4E, X0, X1 \
 	VPADDQ X1, X0, X0 \
 	VMOVQ X0, BX
-
-// func ggmlSumsQ4_0Asm(p *byte, n int, out *uint64)
-TEXT ·ggmlSumsQ4_0Asm(SB), NOSPLIT, $0-24
-	MOVQ p+0(FP), SI
-	MOVQ n+8(FP), CX
-	MOVQ out+16(FP), DI
-	TESTQ CX, CX
-	JLE q4done
-	VMOVDQU ggmlSquares<>(SB), Y11
-	VPBROADCASTQ ggmlEight<>(SB), Y12
-	VPBROADCASTQ ggmlLow4<>(SB), Y13
-	VPXOR Y14, Y14, Y14
-
-q4loop:
-	VMOVDQU 2(SI), X2
-	VPSRLW $4, X2, X3
-	VINSERTI128 $1, X3, Y2, Y2
-	VPAND Y13, Y2, Y2         // the 32 codes: low nibbles, then high
-	VPSADBW Y14, Y2, Y0       // Σcode per lane: bits 0-15
-	VPSHUFB Y2, Y11, Y3
-	VPSADBW Y14, Y3, Y3
-	VPSLLQ $32, Y3, Y3        // Σcode² per lane: bits 32-63
-	VPADDQ Y3, Y0, Y0
-	VPCMPEQB Y12, Y2, Y2
-	VPMOVMSKB Y2, AX
-	POPCNTL AX, AX            // codes 8 (zero values): bits 16-31
-	REDUCE
-	SHLQ $16, AX
-	ADDQ AX, BX
-	MOVQ BX, (DI)
-	ADDQ $18, SI
-	ADDQ $8, DI
-	DECQ CX
-	JNZ q4loop
-	VZEROUPPER
-
-q4done:
-	RET
 
 // NIBBLES writes the nibbleSums word of the 32 bytes at off(SI) to
 // dst(DI): Σlo, Σhi, Σlo², Σhi² in bits 0, 16, 32, 48.

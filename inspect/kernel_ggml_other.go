@@ -30,7 +30,6 @@ var ggmlFoldQ8_0Asm512OK = false
 // ggmlSumsAsmBuilt says the vector loops are linked in.
 const ggmlSumsAsmBuilt = false
 
-func ggmlSumsQ4_0Vec(src []byte, out []uint64) { ggmlSumsQ4_0Go(src, out) }
 func ggmlSumsQ4_KVec(src []byte, out []uint64) { ggmlSumsQ4_KGo(src, out) }
 func ggmlSumsQ6_KVec(src []byte, out []uint64) { ggmlSumsQ6_KGo(src, out) }
 func ggmlSupersQ6_KVec(src []byte, words []uint64, out []q6kSuper) {

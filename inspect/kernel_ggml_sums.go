@@ -2,30 +2,21 @@ package inspect
 
 import "math"
 
-// The quant sums of the integer kernels of Q4_0, Q5_1, Q4_K, Q5_K and Q6_K
+// The quant sums of the integer kernels of Q5_1, Q4_K, Q5_K and Q6_K
 // (kernel_ggml.go, kernel_ggml_q51.go, kernel_ggml_q5k.go), a batch of
 // blocks at a time: one packed word per block (four per Q4_K or Q5_K
 // super-block, sixteen per Q6_K one) whose fields are the sums the kernel
-// needs (q4Sums, q51Sums, nibbleSums, q5kSums, q6Sums). The vector loops
+// needs (q51Sums, nibbleSums, q5kSums, q6Sums). The vector loops
 // (kernel_ggml_amd64.s) and their Go twins here, which add up the tables,
 // write the same words bit for bit (TestGGMLSumsAsm). Then, for Q6_K, each
 // super-block's sums over its scales (ggmlSupersQ6_K, AVX2) and its extremes
-// (ggmlExtremesQ6_K, AVX-512), each with its Go twin. Q8_0 and Q5_0 fold
-// whole groups of blocks instead (kernel_ggml_q8.go).
+// (ggmlExtremesQ6_K, AVX-512), each with its Go twin. Q8_0, Q5_0 and Q4_0
+// fold whole groups of blocks instead (kernel_ggml_q8.go).
 
 // ggmlSumsBatch is how many blocks' words an integer kernel asks for at a
-// time (a pass of Q4_0 blocks; 64 Q4_K or 16 Q6_K super-blocks take all
+// time (a pass of Q5_1 blocks; 64 Q4_K or 16 Q6_K super-blocks take all
 // 256).
 const ggmlSumsBatch = 256
-
-// ggmlSumsQ4_0 writes the q4Sums word of each whole Q4_0 block of src to out.
-func ggmlSumsQ4_0(src []byte, out []uint64) {
-	if ggmlSumsAsmOK {
-		ggmlSumsQ4_0Vec(src, out)
-		return
-	}
-	ggmlSumsQ4_0Go(src, out)
-}
 
 // ggmlSumsQ4_K writes the nibbleSums words of the four 32-byte groups of
 // quants of each whole Q4_K super-block of src to out.
@@ -37,12 +28,6 @@ func ggmlSumsQ4_K(src []byte, out []uint64) {
 	ggmlSumsQ4_KGo(src, out)
 }
 
-// ggmlSumsQ4_0Go is the Go twin of ggmlSumsQ4_0's vector loop.
-func ggmlSumsQ4_0Go(src []byte, out []uint64) {
-	for i := 0; 18*i+18 <= len(src); i++ {
-		out[i] = tableSum16((*[16]byte)(src[18*i+2:]), &q4Sums)
-	}
-}
 
 // ggmlSumsQ4_KGo is the Go twin of ggmlSumsQ4_K's vector loop.
 func ggmlSumsQ4_KGo(src []byte, out []uint64) {

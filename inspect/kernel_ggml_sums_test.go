@@ -25,7 +25,6 @@ type ggmlSumsCase struct {
 
 func ggmlSumsCases() []ggmlSumsCase {
 	return []ggmlSumsCase{
-		{ggml.Q4_0, false, ggmlSumsQ4_0Vec, ggmlSumsQ4_0Go, 1},
 		{ggml.Q4_K, true, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
 		{ggml.Q4_K, false, ggmlSumsQ4_KVec, ggmlSumsQ4_KGo, 4},
 		{ggml.Q5_1, false, ggmlSumsQ5_1Vec, ggmlSumsQ5_1Go, 1},
