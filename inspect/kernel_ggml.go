@@ -69,6 +69,7 @@ var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
 	ggml.Q4_K: intQ4_K,
 	ggml.Q5_K: intQ5_K,
 	ggml.Q6_K: intQ6_K,
+	ggml.Q3_K: intQ3_K,
 }
 
 // ggmlM2Cancel is the share of the sum of squares under which sumsq −
@@ -864,13 +865,7 @@ func intQ6_K(src []byte) (Acc, bool) {
 		// and s2, at most 2^20 and 2^32; the products below 2^31 and 2^54).
 		// A zero value (q = 0) is −0 when d and sc differ in sign.
 		r := &supers[i]
-		dneg := uint64(md) >> 63
-		f.n += 256
-		f.zeros += r.zeros
-		f.sum += u * float64(md*r.s1)
-		f.sq += u * u * float64(md*md*r.s2)
-		f.negZero |= dneg&r.zpos | (1-dneg)&r.zneg
-		f.posZero |= dneg&r.zneg | (1-dneg)&r.zpos
+		f.addSuper(md, u, r)
 		if ggmlExtremesQ6_KAsmOK {
 			// its extremes, md times the least and greatest sc·q (no sc is 0
 			// here): the same as the sub-blocks' below, min and max being
@@ -891,6 +886,20 @@ func intQ6_K(src []byte) (Acc, bool) {
 		}
 	}
 	return f.acc()
+}
+
+// addSuper adds the 256 values of a super-block whose values are, in units
+// u, md·sc·q (the scale d = md·u nonzero, no sc zero) from its sums over the
+// scales r (q6kSuper: intQ6_K's, and intQ3_K's with sc − 32 for sc and
+// q in [−4, 3]). A zero value (q = 0) is −0 when d and sc differ in sign.
+func (f *intFold) addSuper(md int64, u float64, r *q6kSuper) {
+	dneg := uint64(md) >> 63
+	f.n += 256
+	f.zeros += r.zeros
+	f.sum += u * float64(md*r.s1)
+	f.sq += u * u * float64(md*md*r.s2)
+	f.negZero |= dneg&r.zpos | (1-dneg)&r.zneg
+	f.posZero |= dneg&r.zneg | (1-dneg)&r.zpos
 }
 
 // q6kSub folds sub-block j of a Q6_K super-block whose scale sc is not zero
