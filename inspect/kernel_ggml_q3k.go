@@ -2,7 +2,6 @@ package inspect
 
 import (
 	"encoding/binary"
-	"math/bits"
 
 	"github.com/ckpt-tool/ckpt/formats/ggml"
 )
@@ -32,8 +31,10 @@ import (
 //
 // The quant sums come from bit planes: for a sub-block, the 16 bits a, b of
 // its quants q = a + 2b and its high bits m, two to a byte of a uint64, and
-// Σq' and Σq'² from the popcounts of a, b, m and their pairwise ANDs
-// (q3kSuper). The extremes are md·(sc − 32) times a sub-block's least and
+// Σq' and Σq'² from the counts of a, b, m and their pairwise ANDs
+// (q3kSuper; planeCount counts by a multiplication: bits.OnesCount64 on a
+// build that does not assume POPCNT branches on the CPU at every call, and
+// its calls' spills cost more than the counts). The extremes are md·(sc − 32) times a sub-block's least and
 // greatest q', read (q3kRange) only when the super-block's bound could
 // extend the pass's, as intQ6_K's. The plain twin, codes read one by one and
 // the zero-scale sub-blocks folded value by value as ggml computes them, is
@@ -119,8 +120,10 @@ func q3kPlanes(b *[110]byte, j int) (a, bb, m uint64) {
 // + 4pm − 64 and Σq'² = Σ(a + 2b + 4m − 4)² = 4pab + 8pam + 16pbm + 256 −
 // 16pm − 7pa − 12pb (a² = a, m² = m); its zero values are those with m set
 // and a, b clear, or all 16 when sc = 32 (see the file's comment).
-func q3kSuper(b *[110]byte, lo, hi uint64) (r q6kSuper) {
+func q3kSuper(b *[110]byte, lo, hi uint64) q6kSuper {
 	const k1, k2 = 0x0101010101010101, 0x0202020202020202
+	var s1, s2, amax int64
+	var zeros, zneg, zpos uint64
 	for g := uint(0); g < 4; g++ { // the 16-byte groups: half h = g>>1, s = g&1
 		h, s := g>>1, g&1
 		x := binary.LittleEndian.Uint64(b[32+32*h+16*s:])
@@ -134,28 +137,37 @@ func q3kSuper(b *[110]byte, lo, hi uint64) (r q6kSuper) {
 		sw >>= 8 * s             // scale 8h + 2k + s in bits 16k to 16k + 5
 		for k := 0; k < 4; k++ { // sub-block 8h + 2k + s
 			A, B, M := x&k1|y<<1&k2, x>>1&k1|y&k2, hx&k1|hy<<1&k2
-			pa, pb, pm := int64(bits.OnesCount64(A)), int64(bits.OnesCount64(B)), int64(bits.OnesCount64(M))
-			pab, pam, pbm := int64(bits.OnesCount64(A&B)), int64(bits.OnesCount64(A&M)), int64(bits.OnesCount64(B&M))
+			pa, pb, pm := planeCount(A), planeCount(B), planeCount(M)
+			pab, pam, pbm := planeCount(A&B), planeCount(A&M), planeCount(B&M)
 			sc := int64(sw&63) - 32
-			r.s1 += sc * (pa + 2*pb + 4*pm - 64)
-			r.s2 += sc * sc * (4*pab + 8*pam + 16*pbm + 256 - 16*pm - 7*pa - 12*pb)
+			s1 += sc * (pa + 2*pb + 4*pm - 64)
+			s2 += sc * sc * (4*pab + 8*pam + 16*pbm + 256 - 16*pm - 7*pa - 12*pb)
 			if sc != 0 {
-				z := uint64(bits.OnesCount64(M &^ (A | B)))
+				z := uint64(planeCount(M &^ (A | B)))
 				some, neg := uint64(-int64(z))>>63, uint64(sc)>>63
-				r.zeros += z
-				r.zneg |= some & neg
-				r.zpos |= some &^ neg
-				r.amax = max(r.amax, uint64(abs64(sc)))
+				zeros += z
+				zneg |= some & neg
+				zpos |= some &^ neg
+				amax = max(amax, sc, -sc)
 			} else {
 				// every value a zero: d's sign where q' ≥ 0 (m set)
-				r.zeros += 16
-				r.zneg |= b2u(pm < 16)
-				r.zpos |= b2u(pm > 0)
+				zeros += 16
+				zneg |= b2u(pm < 16)
+				zpos |= b2u(pm > 0)
 			}
 			x, y, hx, hy, sw = x>>2, y>>2, hx>>1, hy>>1, sw>>16
 		}
 	}
-	return r
+	return q6kSuper{s1: s1, s2: s2, zeros: zeros, zneg: zneg, zpos: zpos, amax: uint64(amax)}
+}
+
+// planeCount is the number of bits set in a plane (bits 0 and 1 of each
+// byte): the bytes' two bits added, then the bytes by a multiplication (a
+// count of at most 16 in the top byte), without the branch bits.OnesCount64
+// needs on CPUs the build does not assume POPCNT of.
+func planeCount(p uint64) int64 {
+	const k1 = 0x0101010101010101
+	return int64((p&k1 + p>>1&k1) * k1 >> 56)
 }
 
 // q3kRange is the least and the greatest q' of sub-block j of a Q3_K
