@@ -17,6 +17,7 @@
 #   OLD=/path/to/old/ckpt ROUNDS=5 KINDS="Q8_0 Q4_K" bash bench/gguf.sh
 #   KINDS="Q5_K Q5_K_M Q5_K_M-rows" bash bench/gguf.sh   # also: every matrix Q5_K; the Q5_K_M mix (-rows: Q5_1 for short rows)
 #   KINDS=Q4_0 bash bench/gguf.sh                     # also: every matrix Q4_0
+#   KINDS="Q3_K Q3_K_M" bash bench/gguf.sh            # also: every matrix Q3_K; the Q3_K_M mix (Q3_K, Q4_K, Q5_K, Q6_K)
 #   go test -bench 'BlockStatsPaths/(Q4_K|Q6_K)' ./inspect/   # the kernels alone, values/s per core
 #
 # Each command reads the file REPEAT times (ckpt scan FILE FILE ...; memread

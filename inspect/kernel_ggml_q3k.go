@@ -43,7 +43,16 @@ import (
 // intQ3_K is the integer kernel of Q3_K.
 func intQ3_K(src []byte) (Acc, bool) {
 	f := newIntFold()
-	for off := 0; off+110 <= len(src); off += 110 {
+	var sums [ggmlSumsBatch]uint64
+	const batch = ggmlSumsBatch / 16 // super-blocks
+	i := 0                           // the block's index in the batch (its first word in sums, over 16)
+	for off := 0; off+110 <= len(src); off, i = off+110, i+1 {
+		if i == batch {
+			i = 0
+		}
+		if i == 0 {
+			ggmlSumsQ3_K(src[off:min(off+110*batch, len(src))], sums[:])
+		}
 		b := (*[110]byte)(src[off:])
 		hd := binary.LittleEndian.Uint16(b[108:])
 		if !f16Finite(hd) {
@@ -56,7 +65,7 @@ func intQ3_K(src []byte) (Acc, bool) {
 		}
 		u := pow2(e)
 		lo, hi := q3kScales((*[12]byte)(b[96:108]))
-		r := q3kSuper(b, lo, hi)
+		r := q3kSuper(b, (*[16]uint64)(sums[16*i:]), lo, hi)
 		f.addSuper(md, u, &r)
 		// The super-block's values lie within ±4·|md|·max|sc − 32| units:
 		// look at its sub-blocks' extremes only when that could extend
@@ -111,52 +120,82 @@ func q3kPlanes(b *[110]byte, j int) (a, bb, m uint64) {
 	return x&k1 | y<<1&k2, x>>1&k1 | y&k2, hx&k1 | hy<<1&k2
 }
 
-// q3kSuper is what intQ3_K needs of a Q3_K super-block with d nonzero (lo,
-// hi its scales, q3kScales), as q6kSuper is intQ6_K's: over its sixteen
-// sub-blocks, Σ(sc − 32)·Σq' and Σ(sc − 32)²·Σq'², its zero values, whether
-// some zero value has the sign of d (zpos) or the other (zneg), and the
-// largest |sc − 32|. Per sub-block, with pa, pb, pm the popcounts of its
-// planes (q3kPlanes) and pab, pam, pbm those of their ANDs, Σq' = pa + 2pb
-// + 4pm − 64 and Σq'² = Σ(a + 2b + 4m − 4)² = 4pab + 8pam + 16pbm + 256 −
-// 16pm − 7pa − 12pb (a² = a, m² = m); its zero values are those with m set
-// and a, b clear, or all 16 when sc = 32 (see the file's comment).
-func q3kSuper(b *[110]byte, lo, hi uint64) q6kSuper {
+// ggmlSumsQ3_K writes the q3kSums words of the sixteen sub-blocks of each
+// whole Q3_K super-block of src to out (word 16i + j for sub-block j of
+// super-block i): Σc (c = q' + 4, in [0, 7]; at most 112) in bits 0–15, how
+// many q' are 0 in bits 16–31, Σq'² (at most 256) in bits 32–47.
+func ggmlSumsQ3_K(src []byte, out []uint64) {
+	if ggmlSumsAsmOK {
+		ggmlSumsQ3_KVec(src, out)
+		return
+	}
+	ggmlSumsQ3_KGo(src, out)
+}
+
+// ggmlSumsQ3_KGo is the Go twin of ggmlSumsQ3_K's vector loop, from the
+// sub-blocks' bit planes: with pa, pb, pm the counts of a sub-block's planes
+// a, b, m (q3kPlanes) and pab, pam, pbm those of their ANDs, Σc = pa + 2pb +
+// 4pm and Σq'² = Σ(a + 2b + 4m − 4)² = 4pab + 8pam + 16pbm + 256 − 16pm −
+// 7pa − 12pb (a² = a, m² = m); q' is 0 where m is set and a, b clear.
+func ggmlSumsQ3_KGo(src []byte, out []uint64) {
 	const k1, k2 = 0x0101010101010101, 0x0202020202020202
+	for i := 0; 110*i+110 <= len(src); i++ {
+		b := (*[110]byte)(src[110*i:])
+		w := (*[16]uint64)(out[16*i:])
+		for g := uint(0); g < 4; g++ { // the 16-byte groups: half h = g>>1, s = g&1
+			h, s := g>>1, g&1
+			x := binary.LittleEndian.Uint64(b[32+32*h+16*s:])
+			y := binary.LittleEndian.Uint64(b[40+32*h+16*s:])
+			hx := binary.LittleEndian.Uint64(b[16*s:]) >> (4 * h)
+			hy := binary.LittleEndian.Uint64(b[16*s+8:]) >> (4 * h)
+			for k := uint(0); k < 4; k++ { // sub-block 8h + 2k + s
+				A, B, M := x&k1|y<<1&k2, x>>1&k1|y&k2, hx&k1|hy<<1&k2
+				pa, pb, pm := planeCount(A), planeCount(B), planeCount(M)
+				pab, pam, pbm := planeCount(A&B), planeCount(A&M), planeCount(B&M)
+				z := planeCount(M &^ (A | B))
+				sq := 4*pab + 8*pam + 16*pbm + 256 - 16*pm - 7*pa - 12*pb
+				w[8*h+2*k+s] = uint64(pa+2*pb+4*pm) | uint64(z)<<16 | uint64(sq)<<32
+				x, y, hx, hy = x>>2, y>>2, hx>>1, hy>>1
+			}
+		}
+	}
+}
+
+// q3kSuper is what intQ3_K needs of a Q3_K super-block b with d nonzero (w
+// its sixteen q3kSums words, lo, hi its scales, q3kScales), as q6kSuper is
+// intQ6_K's: over its sixteen sub-blocks, Σ(sc − 32)·Σq' (Σq' = Σc − 64) and
+// Σ(sc − 32)²·Σq'², its zero values, whether some zero value has the sign of
+// d (zpos) or the other (zneg), and the largest |sc − 32|. In a sub-block
+// with sc = 32 every value is a zero (see the file's comment): d's sign
+// where q' ≥ 0 (the high bit m set), the other where q' < 0, so its m plane
+// is counted (rare: llama.cpp's quantizer gives sc = 32 only to a sub-block
+// 64 times smaller than the super-block's largest).
+func q3kSuper(b *[110]byte, w *[16]uint64, lo, hi uint64) q6kSuper {
 	var s1, s2, amax int64
 	var zeros, zneg, zpos uint64
-	for g := uint(0); g < 4; g++ { // the 16-byte groups: half h = g>>1, s = g&1
-		h, s := g>>1, g&1
-		x := binary.LittleEndian.Uint64(b[32+32*h+16*s:])
-		y := binary.LittleEndian.Uint64(b[40+32*h+16*s:])
-		hx := binary.LittleEndian.Uint64(b[16*s:]) >> (4 * h)
-		hy := binary.LittleEndian.Uint64(b[16*s+8:]) >> (4 * h)
-		sw := lo
-		if h == 1 {
-			sw = hi
+	for j := 0; j < 16; j++ {
+		if j&7 == 0 {
+			lo, hi = hi, lo // the scales of sub-blocks 8 to 15 once 0 to 7 are done
 		}
-		sw >>= 8 * s             // scale 8h + 2k + s in bits 16k to 16k + 5
-		for k := 0; k < 4; k++ { // sub-block 8h + 2k + s
-			A, B, M := x&k1|y<<1&k2, x>>1&k1|y&k2, hx&k1|hy<<1&k2
-			pa, pb, pm := planeCount(A), planeCount(B), planeCount(M)
-			pab, pam, pbm := planeCount(A&B), planeCount(A&M), planeCount(B&M)
-			sc := int64(sw&63) - 32
-			s1 += sc * (pa + 2*pb + 4*pm - 64)
-			s2 += sc * sc * (4*pab + 8*pam + 16*pbm + 256 - 16*pm - 7*pa - 12*pb)
-			if sc != 0 {
-				z := uint64(planeCount(M &^ (A | B)))
-				some, neg := uint64(-int64(z))>>63, uint64(sc)>>63
-				zeros += z
-				zneg |= some & neg
-				zpos |= some &^ neg
-				amax = max(amax, sc, -sc)
-			} else {
-				// every value a zero: d's sign where q' ≥ 0 (m set)
-				zeros += 16
-				zneg |= b2u(pm < 16)
-				zpos |= b2u(pm > 0)
-			}
-			x, y, hx, hy, sw = x>>2, y>>2, hx>>1, hy>>1, sw>>16
+		sc := int64(hi&63) - 32
+		hi >>= 8
+		t := w[j]
+		c1, z, sq := int64(t&0xffff), t>>16&0xffff, int64(t>>32&0xffff)
+		s1 += sc * (c1 - 64)
+		s2 += sc * sc * sq
+		if sc == 0 {
+			_, _, m := q3kPlanes(b, j)
+			pm := planeCount(m)
+			zeros += 16
+			zneg |= b2u(pm < 16)
+			zpos |= b2u(pm > 0)
+			continue
 		}
+		some, neg := uint64(-int64(z))>>63, uint64(sc)>>63
+		zeros += z
+		zneg |= some & neg
+		zpos |= some &^ neg
+		amax = max(amax, sc, -sc)
 	}
 	return q6kSuper{s1: s1, s2: s2, zeros: zeros, zneg: zneg, zpos: zpos, amax: uint64(amax)}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ckpt-tool/ckpt/formats"
@@ -357,4 +358,84 @@ func FuzzGGMLQ3K(f *testing.F) {
 		}
 		checkQ3K(t, "fuzz", src)
 	})
+}
+
+// benchQ3KMType is the type of a matrix in a Q3_K_M file as llama.cpp's
+// llama_tensor_get_type gives it for a Qwen2-shaped model (24 layers, the
+// embeddings tied to the output): Q6_K for the embeddings (the output
+// matrix); Q5_K for attn_v of the first two layers and ffn_down of the
+// first n_layer/16 (layer 0 of 24), Q4_K for the other attn_v and ffn_down
+// and for attn_output; Q3_K for attn_q, attn_k, ffn_gate and ffn_up.
+func benchQ3KMType(name string, layer int) ggml.Type {
+	switch {
+	case strings.Contains(name, "embed") || strings.Contains(name, "lm_head"):
+		return ggml.Q6_K
+	case strings.Contains(name, "v_proj") && layer < 2, strings.Contains(name, "down_proj") && layer < 1:
+		return ggml.Q5_K
+	case strings.Contains(name, "v_proj"), strings.Contains(name, "down_proj"), strings.Contains(name, "o_proj"):
+		return ggml.Q4_K
+	}
+	return ggml.Q3_K
+}
+
+// q3kSumsPlain is the plain twin of ggmlSumsQ3_KGo: the codes as q3kCode
+// reads them, one by one, summed into the three fields.
+func q3kSumsPlain(src []byte, out []uint64) {
+	for i := 0; 110*i+110 <= len(src); i++ {
+		b := (*[110]byte)(src[110*i:])
+		for j := 0; j < 16; j++ {
+			var c, z, sq uint64
+			for l := 0; l < 16; l++ {
+				q := q3kCode(b, j, l)
+				c, z, sq = c+uint64(q+4), z+b2u(q == 0), sq+uint64(q*q)
+			}
+			out[16*i+j] = c | z<<16 | sq<<32
+		}
+	}
+}
+
+// TestGGMLSumsQ3K holds the Q3_K words of the vector loop (where it runs),
+// of its Go twin and of the plain twin to each other on weight-like, random,
+// adversarial and zero-rich passes of 1 to 17 super-blocks (no word written
+// past the whole super-blocks), and intQ3_K with the vector loop's words to
+// intQ3_K with the Go twin's, bit for bit.
+func TestGGMLSumsQ3K(t *testing.T) {
+	needGGMLSumsAsm(t)
+	rng := rand.New(rand.NewPCG(107, 108))
+	const sentinel = 0x5a5a5a5a5a5a5a5a
+	check := func(what string, src []byte) {
+		t.Helper()
+		n := len(src) / 110 * 16
+		vec, gow, plain := make([]uint64, n+4), make([]uint64, n+4), make([]uint64, n+4)
+		for i := range vec {
+			vec[i], gow[i], plain[i] = sentinel, sentinel, sentinel
+		}
+		ggmlSumsQ3_KVec(src, vec)
+		ggmlSumsQ3_KGo(src, gow)
+		q3kSumsPlain(src, plain)
+		if !reflect.DeepEqual(gow, plain) {
+			t.Fatalf("%s: the Go twin's words\n%x\nthe plain twin's\n%x", what, gow, plain)
+		}
+		if !reflect.DeepEqual(vec, gow) {
+			t.Fatalf("%s: the vector loop's words\n%x\nthe Go twin's\n%x", what, vec, gow)
+		}
+		got, gotOK := intQ3_K(src)
+		save := ggmlSumsAsmOK
+		ggmlSumsAsmOK = false
+		want, wantOK := intQ3_K(src)
+		ggmlSumsAsmOK = save
+		if gotOK != wantOK || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: intQ3_K %v %+v, with the Go twin's words %v %+v", what, gotOK, got, wantOK, want)
+		}
+	}
+	for round := 0; round < 100; round++ {
+		n := 1 + round%17
+		check("weight-like", quantizeLike(rng, ggml.Q3_K, n, 0, 0.02))
+		check("random", randomBits(rng, 110*n+rng.IntN(110)))
+		check("adversarial", adversarialPass(rng, ggml.Q3_K, n))
+		check("zeros", q3kZeroPass(rng, n))
+	}
+	for v := 0; v < 256; v++ {
+		check("constant", bytes.Repeat([]byte{byte(v)}, 2*110))
+	}
 }
