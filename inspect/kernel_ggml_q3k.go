@@ -45,13 +45,20 @@ func intQ3_K(src []byte) (Acc, bool) {
 	f := newIntFold()
 	var sums [ggmlSumsBatch]uint64
 	const batch = ggmlSumsBatch / 16 // super-blocks
-	i := 0                           // the block's index in the batch (its first word in sums, over 16)
+	var scales [2 * batch]uint64     // q3kScales of each
+	var supers [batch]q6kSuper
+	i := 0 // the block's index in the batch (its first word in sums, over 16)
 	for off := 0; off+110 <= len(src); off, i = off+110, i+1 {
 		if i == batch {
 			i = 0
 		}
 		if i == 0 {
-			ggmlSumsQ3_K(src[off:min(off+110*batch, len(src))], sums[:])
+			part := src[off:min(off+110*batch, len(src))]
+			ggmlSumsQ3_K(part, sums[:])
+			for k := 0; 110*k+110 <= len(part); k++ {
+				scales[2*k], scales[2*k+1] = q3kScales((*[12]byte)(part[110*k+96:]))
+			}
+			ggmlSupersQ3_K(scales[:], sums[:], supers[:len(part)/110])
 		}
 		b := (*[110]byte)(src[off:])
 		hd := binary.LittleEndian.Uint16(b[108:])
@@ -64,14 +71,13 @@ func intQ3_K(src []byte) (Acc, bool) {
 			continue
 		}
 		u := pow2(e)
-		lo, hi := q3kScales((*[12]byte)(b[96:108]))
-		r := q3kSuper(b, (*[16]uint64)(sums[16*i:]), lo, hi)
-		f.addSuper(md, u, &r)
+		r := &supers[i]
+		f.addSuper(md, u, r)
 		// The super-block's values lie within ±4·|md|·max|sc − 32| units:
 		// look at its sub-blocks' extremes only when that could extend
 		// the pass's.
 		if bound := 4 * abs64(md) * int64(r.amax); float64(-bound)*u < f.lo || float64(bound)*u > f.hi {
-			f.q3kExtremes(b, md, u, lo, hi)
+			f.q3kExtremes(b, md, u, scales[2*i], scales[2*i+1])
 		}
 	}
 	return f.acc()
@@ -123,7 +129,8 @@ func q3kPlanes(b *[110]byte, j int) (a, bb, m uint64) {
 // ggmlSumsQ3_K writes the q3kSums words of the sixteen sub-blocks of each
 // whole Q3_K super-block of src to out (word 16i + j for sub-block j of
 // super-block i): Σc (c = q' + 4, in [0, 7]; at most 112) in bits 0–15, how
-// many q' are 0 in bits 16–31, Σq'² (at most 256) in bits 32–47.
+// many q' are 0 in bits 16–31, Σq'² (at most 256) in bits 32–47, how many
+// q' are at least 0 (the high bit m set) in bits 48–63.
 func ggmlSumsQ3_K(src []byte, out []uint64) {
 	if ggmlSumsAsmOK {
 		ggmlSumsQ3_KVec(src, out)
@@ -154,23 +161,39 @@ func ggmlSumsQ3_KGo(src []byte, out []uint64) {
 				pab, pam, pbm := planeCount(A&B), planeCount(A&M), planeCount(B&M)
 				z := planeCount(M &^ (A | B))
 				sq := 4*pab + 8*pam + 16*pbm + 256 - 16*pm - 7*pa - 12*pb
-				w[8*h+2*k+s] = uint64(pa+2*pb+4*pm) | uint64(z)<<16 | uint64(sq)<<32
+				w[8*h+2*k+s] = uint64(pa+2*pb+4*pm) | uint64(z)<<16 | uint64(sq)<<32 | uint64(pm)<<48
 				x, y, hx, hy = x>>2, y>>2, hx>>1, hy>>1
 			}
 		}
 	}
 }
 
-// q3kSuper is what intQ3_K needs of a Q3_K super-block b with d nonzero (w
+// ggmlSupersQ3_K writes the q3kSuper of each super-block of a batch to out,
+// from its scales (two words each, as q3kScales gives them) and its sixteen
+// q3kSums words in words.
+func ggmlSupersQ3_K(scales, words []uint64, out []q6kSuper) {
+	if ggmlSumsAsmOK {
+		ggmlSupersQ3_KVec(scales, words, out)
+		return
+	}
+	ggmlSupersQ3_KGo(scales, words, out)
+}
+
+// ggmlSupersQ3_KGo is the Go twin of ggmlSupersQ3_K's vector loop.
+func ggmlSupersQ3_KGo(scales, words []uint64, out []q6kSuper) {
+	for i := range out {
+		out[i] = q3kSuper((*[16]uint64)(words[16*i:]), scales[2*i], scales[2*i+1])
+	}
+}
+
+// q3kSuper is what intQ3_K needs of a Q3_K super-block with d nonzero (w
 // its sixteen q3kSums words, lo, hi its scales, q3kScales), as q6kSuper is
 // intQ6_K's: over its sixteen sub-blocks, Σ(sc − 32)·Σq' (Σq' = Σc − 64) and
 // Σ(sc − 32)²·Σq'², its zero values, whether some zero value has the sign of
 // d (zpos) or the other (zneg), and the largest |sc − 32|. In a sub-block
 // with sc = 32 every value is a zero (see the file's comment): d's sign
-// where q' ≥ 0 (the high bit m set), the other where q' < 0, so its m plane
-// is counted (rare: llama.cpp's quantizer gives sc = 32 only to a sub-block
-// 64 times smaller than the super-block's largest).
-func q3kSuper(b *[110]byte, w *[16]uint64, lo, hi uint64) q6kSuper {
+// where q' ≥ 0, the other where q' < 0.
+func q3kSuper(w *[16]uint64, lo, hi uint64) q6kSuper {
 	var s1, s2, amax int64
 	var zeros, zneg, zpos uint64
 	for j := 0; j < 16; j++ {
@@ -180,12 +203,10 @@ func q3kSuper(b *[110]byte, w *[16]uint64, lo, hi uint64) q6kSuper {
 		sc := int64(hi&63) - 32
 		hi >>= 8
 		t := w[j]
-		c1, z, sq := int64(t&0xffff), t>>16&0xffff, int64(t>>32&0xffff)
+		c1, z, sq, pm := int64(t&0xffff), t>>16&0xffff, int64(t>>32&0xffff), t>>48
 		s1 += sc * (c1 - 64)
 		s2 += sc * sc * sq
 		if sc == 0 {
-			_, _, m := q3kPlanes(b, j)
-			pm := planeCount(m)
 			zeros += 16
 			zneg |= b2u(pm < 16)
 			zpos |= b2u(pm > 0)
@@ -236,13 +257,12 @@ func q3kRange(b *[110]byte, j int) (qlo, qhi int64) {
 
 // q3kExtremes folds the extremes of the sub-blocks of a Q3_K super-block (d
 // = md·u, scales lo, hi), reading a sub-block's quants only when its range,
-// ±4·|md·(sc − 32)| units, could extend the pass's (a sub-block with sc =
-// 32 holds only zeros: its extremes are 0).
+// −4·A to 3·A units (A = md·(sc − 32)), could extend the pass's (a sub-block
+// with sc = 32 holds only zeros: its extremes are 0).
 func (f *intFold) q3kExtremes(b *[110]byte, md int64, u float64, lo, hi uint64) {
 	for j := 0; j < 16; j++ {
 		A := md * q3kScale(lo, hi, j)
-		bound := float64(4*abs64(A)) * u
-		if -bound >= f.lo && bound <= f.hi {
+		if x, y := float64(-4*A)*u, float64(3*A)*u; min(x, y) >= f.lo && max(x, y) <= f.hi {
 			continue
 		}
 		qlo, qhi := q3kRange(b, j)

@@ -379,26 +379,38 @@ func benchQ3KMType(name string, layer int) ggml.Type {
 }
 
 // q3kSumsPlain is the plain twin of ggmlSumsQ3_KGo: the codes as q3kCode
-// reads them, one by one, summed into the three fields.
+// reads them, one by one, summed into the four fields.
 func q3kSumsPlain(src []byte, out []uint64) {
 	for i := 0; 110*i+110 <= len(src); i++ {
 		b := (*[110]byte)(src[110*i:])
 		for j := 0; j < 16; j++ {
-			var c, z, sq uint64
+			var c, z, sq, pm uint64
 			for l := 0; l < 16; l++ {
 				q := q3kCode(b, j, l)
-				c, z, sq = c+uint64(q+4), z+b2u(q == 0), sq+uint64(q*q)
+				c, z, sq, pm = c+uint64(q+4), z+b2u(q == 0), sq+uint64(q*q), pm+b2u(q >= 0)
 			}
-			out[16*i+j] = c | z<<16 | sq<<32
+			out[16*i+j] = c | z<<16 | sq<<32 | pm<<48
 		}
 	}
+}
+
+// randomQ3KWords is n q3kSums words with fields drawn within their bounds
+// (Σc up to 112, zeros and q' ≥ 0 up to 16, Σq'² up to 256), not
+// necessarily of any block.
+func randomQ3KWords(rng *rand.Rand, n int) []uint64 {
+	w := make([]uint64, n)
+	for i := range w {
+		w[i] = uint64(rng.IntN(113)) | uint64(rng.IntN(17))<<16 | uint64(rng.IntN(257))<<32 | uint64(rng.IntN(17))<<48
+	}
+	return w
 }
 
 // TestGGMLSumsQ3K holds the Q3_K words of the vector loop (where it runs),
 // of its Go twin and of the plain twin to each other on weight-like, random,
 // adversarial and zero-rich passes of 1 to 17 super-blocks (no word written
-// past the whole super-blocks), and intQ3_K with the vector loop's words to
-// intQ3_K with the Go twin's, bit for bit.
+// past the whole super-blocks); the super-block sums' vector loop to its Go
+// twin on those words and on random ones; and intQ3_K with the vector loops
+// to intQ3_K with the Go twins, bit for bit.
 func TestGGMLSumsQ3K(t *testing.T) {
 	needGGMLSumsAsm(t)
 	rng := rand.New(rand.NewPCG(107, 108))
@@ -418,6 +430,22 @@ func TestGGMLSumsQ3K(t *testing.T) {
 		}
 		if !reflect.DeepEqual(vec, gow) {
 			t.Fatalf("%s: the vector loop's words\n%x\nthe Go twin's\n%x", what, vec, gow)
+		}
+		// the super-block sums, on these words and on random ones (every
+		// field at most its bound)
+		nb := len(src) / 110
+		scales := make([]uint64, 2*nb)
+		for i := 0; i < nb; i++ {
+			scales[2*i], scales[2*i+1] = q3kScales((*[12]byte)(src[110*i+96:]))
+		}
+		for _, words := range [][]uint64{gow, randomQ3KWords(rng, n+4)} {
+			sv, sg := make([]q6kSuper, nb+1), make([]q6kSuper, nb+1)
+			sv[nb], sg[nb] = q6kSuper{s1: 7}, q6kSuper{s1: 7} // nothing written past the blocks
+			ggmlSupersQ3_KVec(scales, words, sv[:nb])
+			ggmlSupersQ3_KGo(scales, words, sg[:nb])
+			if !reflect.DeepEqual(sv, sg) {
+				t.Fatalf("%s: the vector loop's super-block sums\n%+v\nthe Go twin's\n%+v", what, sv, sg)
+			}
 		}
 		got, gotOK := intQ3_K(src)
 		save := ggmlSumsAsmOK
