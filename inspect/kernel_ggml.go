@@ -33,6 +33,8 @@ import (
 //     the same test with 31·A, the same sums (kernel_ggml_q5k.go).
 //   - Q6_K: (d·sc)·q, sc an int8 and q in [−32, 31]: at most 23 bits, exact
 //     (see intQ6_K).
+//   - Q3_K: (d·(sc − 32))·q', sc a 6-bit scale and q' in [−4, 3]: at most
+//     18 bits, exact; folded as Q6_K through addSuper (kernel_ggml_q3k.go).
 //
 // A block with scale s and integer quants q adds s·Σq to the sum and s²·Σq²
 // to the sum of squares, both computed exactly in float64 (Q4_K: a

@@ -260,9 +260,14 @@ func q3kRange(b *[110]byte, j int) (qlo, qhi int64) {
 // −4·A to 3·A units (A = md·(sc − 32)), could extend the pass's (a sub-block
 // with sc = 32 holds only zeros: its extremes are 0).
 func (f *intFold) q3kExtremes(b *[110]byte, md int64, u float64, lo, hi uint64) {
+	fl, fh := f.lo/u, f.hi/u // the pass's extremes in units (exact: u is a power of two)
 	for j := 0; j < 16; j++ {
-		A := md * q3kScale(lo, hi, j)
-		if x, y := float64(-4*A)*u, float64(3*A)*u; min(x, y) >= f.lo && max(x, y) <= f.hi {
+		if j&7 == 0 {
+			lo, hi = hi, lo // the scales of sub-blocks 8 to 15 once 0 to 7 are done
+		}
+		A := md * (int64(hi&63) - 32)
+		hi >>= 8
+		if x, y := float64(-4*A), float64(3*A); min(x, y) >= fl && max(x, y) <= fh {
 			continue
 		}
 		qlo, qhi := q3kRange(b, j)
@@ -270,6 +275,7 @@ func (f *intFold) q3kExtremes(b *[110]byte, md int64, u float64, lo, hi uint64) 
 		if x > y {
 			x, y = y, x
 		}
+		fl, fh = min(fl, float64(x)), max(fh, float64(y))
 		f.lo, f.hi = min(f.lo, float64(x)*u), max(f.hi, float64(y)*u)
 	}
 }
