@@ -29,16 +29,17 @@ import (
 // value-by-value fold. A super-block with d = ±0 is folded value by value;
 // a non-finite d hands the pass back.
 //
-// The quant sums come from bit planes: for a sub-block, the 16 bits a, b of
-// its quants q = a + 2b and its high bits m, two to a byte of a uint64, and
-// Σq' and Σq'² from the counts of a, b, m and their pairwise ANDs
-// (q3kSuper; planeCount counts by a multiplication: bits.OnesCount64 on a
-// build that does not assume POPCNT branches on the CPU at every call, and
-// its calls' spills cost more than the counts). The extremes are md·(sc − 32) times a sub-block's least and
-// greatest q', read (q3kRange) only when the super-block's bound could
-// extend the pass's, as intQ6_K's. The plain twin, codes read one by one and
-// the zero-scale sub-blocks folded value by value as ggml computes them, is
-// in the tests (TestGGMLQ3K holds the two to each other bit for bit).
+// The sums come a batch of 16 super-blocks at a time: each sub-block's
+// q3kSums word (Σc with c = q' + 4, its zeros, Σq'², its values with q' ≥ 0)
+// from ggmlSumsQ3_K (AVX2, kernel_ggml_q3k_amd64.s, where it runs; else
+// ggmlSumsQ3_KGo, from the sub-block's bit planes), then each super-block's
+// q6kSuper from its words and scales (ggmlSupersQ3_K: AVX2, or q3kSuper).
+// The extremes are md·(sc − 32) times a sub-block's least and greatest q',
+// read (q3kRange) only when the super-block's bound and then the
+// sub-block's range could extend the pass's, as intQ6_K's. The plain twin,
+// codes read one by one and the zero-scale sub-blocks folded value by value
+// as ggml computes them, is in the tests (TestGGMLQ3K holds the two to each
+// other bit for bit; TestGGMLSumsQ3K the vector loops to their Go twins).
 
 // intQ3_K is the integer kernel of Q3_K.
 func intQ3_K(src []byte) (Acc, bool) {
