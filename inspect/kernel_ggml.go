@@ -36,6 +36,8 @@ import (
 //     sums (kernel_ggml_q2k.go).
 //   - Q6_K: (d·sc)·q, sc an int8 and q in [−32, 31]: at most 23 bits, exact
 //     (see intQ6_K).
+//   - Q3_K: (d·(sc − 32))·q', sc a 6-bit scale and q' in [−4, 3]: at most
+//     18 bits, exact; folded as Q6_K through addSuper (kernel_ggml_q3k.go).
 //   - Q4_1 (Q5_1's form with 4-bit codes, kernel_ggml_q41.go), IQ4_NL and
 //     IQ4_XS (a scale times a table entry, kernel_ggml_iq4.go).
 //
@@ -43,7 +45,8 @@ import (
 // to the sum of squares, both computed exactly in float64 (Q4_K: a
 // super-block adds u·Σ(A·q − B) and u²·Σ(A·q − B)², the sums taken in int64
 // over its exact sub-blocks, the second rounded once; Q6_K likewise over its
-// sixteen sub-blocks; Q8_0 into four float64 lanes, kernel_ggml_q8.go), so
+// sixteen sub-blocks; Q8_0, Q5_0 and Q4_0 into four float64 lanes,
+// kernel_ggml_q8.go), so
 // only the float64
 // additions across blocks round: the sums are at least as close to exact as
 // the dequantizing path's. The counts are exact: a value
@@ -74,8 +77,9 @@ var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
 	ggml.Q4_K: intQ4_K,
 	ggml.Q5_K: intQ5_K,
 	ggml.Q6_K: intQ6_K,
-	// kernel_ggml_q2k.go, kernel_ggml_q41.go, kernel_ggml_iq4.go
+	// kernel_ggml_q2k.go, kernel_ggml_q3k.go, kernel_ggml_q41.go, kernel_ggml_iq4.go
 	ggml.Q2_K:   intQ2_K,
+	ggml.Q3_K:   intQ3_K,
 	ggml.Q4_1:   intQ4_1,
 	ggml.IQ4_NL: intIQ4_NL,
 	ggml.IQ4_XS: intIQ4_XS,
@@ -840,13 +844,7 @@ func intQ6_K(src []byte) (Acc, bool) {
 		// and s2, at most 2^20 and 2^32; the products below 2^31 and 2^54).
 		// A zero value (q = 0) is −0 when d and sc differ in sign.
 		r := &supers[i]
-		dneg := uint64(md) >> 63
-		f.n += 256
-		f.zeros += r.zeros
-		f.sum += u * float64(md*r.s1)
-		f.sq += u * u * float64(md*md*r.s2)
-		f.negZero |= dneg&r.zpos | (1-dneg)&r.zneg
-		f.posZero |= dneg&r.zneg | (1-dneg)&r.zpos
+		f.addSuper(md, u, r)
 		if ggmlExtremesQ6_KAsmOK {
 			// its extremes, md times the least and greatest sc·q (no sc is 0
 			// here): the same as the sub-blocks' below, min and max being
@@ -867,6 +865,20 @@ func intQ6_K(src []byte) (Acc, bool) {
 		}
 	}
 	return f.acc()
+}
+
+// addSuper adds the 256 values of a super-block whose values are, in units
+// u, md·sc·q (the scale d = md·u nonzero, no sc zero) from its sums over the
+// scales r (q6kSuper: intQ6_K's, and intQ3_K's with sc − 32 for sc and
+// q in [−4, 3]). A zero value (q = 0) is −0 when d and sc differ in sign.
+func (f *intFold) addSuper(md int64, u float64, r *q6kSuper) {
+	dneg := uint64(md) >> 63
+	f.n += 256
+	f.zeros += r.zeros
+	f.sum += u * float64(md*r.s1)
+	f.sq += u * u * float64(md*md*r.s2)
+	f.negZero |= dneg&r.zpos | (1-dneg)&r.zneg
+	f.posZero |= dneg&r.zneg | (1-dneg)&r.zpos
 }
 
 // q6kSub folds sub-block j of a Q6_K super-block whose scale sc is not zero

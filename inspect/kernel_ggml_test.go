@@ -209,6 +209,8 @@ func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte
 			quantizeIQ4Block(ty, b, x)
 		case ggml.Q4_1:
 			quantizeQ41Block(b, x)
+		case ggml.Q3_K:
+			quantizeQ3K(b, x)
 		default:
 			panic("quantizeLike: " + ty.String())
 		}
@@ -262,11 +264,21 @@ func adversarialPass(rng *rand.Rand, ty ggml.Type, blocks int) []byte {
 				}
 			}
 			q2kAdversarial(rng, ty, blk, 1)
+			if ty == ggml.Q3_K { // Q3_K: some scales 32 (every value ±0)
+				for k := rng.IntN(4); k < 16; k += 1 + rng.IntN(4) {
+					putQ3KScale(blk, k, 32)
+				}
+			}
 			if ty == ggml.Q4_K || ty == ggml.Q5_K {
 				binary.LittleEndian.PutUint16(blk[0:], 0x0400|uint16(rng.IntN(1024)))
 				binary.LittleEndian.PutUint16(blk[2:], 0x5800|uint16(rng.IntN(1024)))
 			}
-		case 2: // Q4_K, Q5_K: d1·q − m1 just past 2^24 units (odd mantissas, dmin
+		case 2: // Q3_K: every scale 0 or 63 (sc − 32 at −32 or 31), the largest d
+			if ty == ggml.Q3_K {
+				copy(blk[96:108], bytes.Repeat([]byte{[]byte{0x00, 0xff}[rng.IntN(2)]}, 12))
+				binary.LittleEndian.PutUint16(blk[108:], []uint16{0x7bff, 0xfbff}[rng.IntN(2)])
+			}
+			// Q4_K, Q5_K: d1·q − m1 just past 2^24 units (odd mantissas, dmin
 			// negative, 2^7 above d, every sc and m 63): the subtraction rounds
 			q2kAdversarial(rng, ty, blk, 2)
 			if ty == ggml.Q4_K || ty == ggml.Q5_K {
@@ -334,6 +346,13 @@ func negZeroBlock(ty ggml.Type, neg bool) []byte {
 	case ggml.Q2_K: // every sc 1, every m 0, codes 0: d·0 − dmin·0
 		binary.LittleEndian.PutUint16(b[82:], 0x3c00)
 		copy(b, bytes.Repeat([]byte{1}, 16))
+	case ggml.Q3_K: // every sc 33 (sc − 32 = 1), every q' 0 (q 0, the high bit set)
+		for j := 0; j < 16; j++ {
+			putQ3KScale(b, j, 33)
+			for l := 0; l < 16; l++ {
+				putQ3KCode(b, j, l, 0)
+			}
+		}
 	case ggml.Q6_K: // every sc 1, every code 32 (q = 0)
 		for j := 0; j < 16; j++ {
 			b[192+j] = 1
@@ -580,18 +599,18 @@ func TestPrecisionGGUF(t *testing.T) {
 }
 
 // TestGGUFScanWorkerIndependence scans a GGUF of every type with an integer
-// kernel and of a dequantized one (Q3_K), some blocks with a NaN scale, with
+// kernel and of a dequantized one (TQ2_0), some blocks with a NaN scale, with
 // 1, 2 and 7 workers and through both byte sources: the tensors must be
 // identical to the bit (a pass's result depends only on its bytes, and the
 // passes only on the chunk size).
 func TestGGUFScanWorkerIndependence(t *testing.T) {
 	rng := rand.New(rand.NewPCG(47, 48))
 	var ts []synth.GGUFTensor
-	for i, ty := range append(intKernelTypes(), ggml.Q3_K) {
+	for i, ty := range append(intKernelTypes(), ggml.TQ2_0) {
 		tr, _ := ty.Traits()
 		const rows, cols = 96, 512
 		var data []byte
-		if ty == ggml.Q3_K {
+		if ty == ggml.TQ2_0 {
 			data = synth.QuantBlocks(ty, rows*cols/tr.BlockElems, uint64(i))
 		} else {
 			data = quantizeLike(rng, ty, rows*cols/tr.BlockElems, 0.001, 0.02)
