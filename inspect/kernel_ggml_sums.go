@@ -28,7 +28,6 @@ func ggmlSumsQ4_K(src []byte, out []uint64) {
 	ggmlSumsQ4_KGo(src, out)
 }
 
-
 // ggmlSumsQ4_KGo is the Go twin of ggmlSumsQ4_K's vector loop.
 func ggmlSumsQ4_KGo(src []byte, out []uint64) {
 	for i := 0; 144*i+144 <= len(src); i++ {
