@@ -741,6 +741,30 @@ GLOBL q8Low8w<>(SB), RODATA|NOPTR, $16
 	VMOVUPD Y2, 96(DI) \
 	VMOVUPD Y3, 128(DI)
 
+// QF_SUMS adds to the lanes, from the blocks' words in Y0 (Σc in bits 0-15,
+// the zero codes at bit 16, Σc² at bit 32) for codes c whose value is
+// (c − h)·d with 32·h = 2^shift·… (h = 2^(shift−1)): d·(Σc − 32·h) to the
+// sums (magic: 2^52 + 32·h), d²·(Σc² − 2h·Σc + 32·h²) to the sums of squares
+// (sq: 32·h²) and the zero codes to the counts (the Q5_0 and Q4_0 folds).
+#define QF_SUMS(shift, magic, sq) \
+	VPAND q8Mask16<>(SB), Y0, Y1 \
+	VPSLLQ $shift, Y1, Y4 \
+	VPOR q8Magic<>(SB), Y1, Y1 \
+	VSUBPD magic<>(SB), Y1, Y1 \
+	VMULPD Y9, Y1, Y1 \
+	VADDPD Y1, Y12, Y12 \
+	VPSRLQ $32, Y0, Y2 \
+	VPSUBQ Y4, Y2, Y2 \
+	VPADDQ sq<>(SB), Y2, Y2 \
+	VPOR q8Magic<>(SB), Y2, Y2 \
+	VSUBPD q8Magic<>(SB), Y2, Y2 \
+	VMULPD Y9, Y9, Y3 \
+	VMULPD Y2, Y3, Y3 \
+	VADDPD Y3, Y11, Y11 \
+	VPSRLQ $16, Y0, Y3 \
+	VPAND q8Mask8<>(SB), Y3, Y3 \
+	VPADDQ Y3, Y10, Y10
+
 #define QF_STORE \
 	VMOVUPD Y12, 0(DI) \
 	VMOVUPD Y11, 32(DI) \
@@ -1176,23 +1200,7 @@ q5floop:
 	Q5PART(66, Y8, 48)
 	QF_COMBINE
 	// sum += d·(Σc − 512), sq += d·d·(Σc² − 32·Σc + 8192), zeros += the codes 16
-	VPAND q8Mask16<>(SB), Y0, Y1
-	VPSLLQ $5, Y1, Y4
-	VPOR q8Magic<>(SB), Y1, Y1
-	VSUBPD q5Magic512<>(SB), Y1, Y1
-	VMULPD Y9, Y1, Y1
-	VADDPD Y1, Y12, Y12
-	VPSRLQ $32, Y0, Y2
-	VPSUBQ Y4, Y2, Y2
-	VPADDQ q5Sq8192<>(SB), Y2, Y2
-	VPOR q8Magic<>(SB), Y2, Y2
-	VSUBPD q8Magic<>(SB), Y2, Y2
-	VMULPD Y9, Y9, Y3
-	VMULPD Y2, Y3, Y3
-	VADDPD Y3, Y11, Y11
-	VPSRLQ $16, Y0, Y3
-	VPAND q8Mask8<>(SB), Y3, Y3
-	VPADDQ Y3, Y10, Y10
+	QF_SUMS(5, q5Magic512, q5Sq8192)
 	// the zeros' signs: d's, in the lanes with zero values
 	QF_ZERO_SIGNS
 	// the extremes: (cmin−16)·d and (cmax−16)·d
@@ -1290,23 +1298,7 @@ q4floop:
 	Q4PART(54, Y8, 48)
 	QF_COMBINE
 	// sum += d·(Σc − 256), sq += d·d·(Σc² − 16·Σc + 2048), zeros += the codes 8
-	VPAND q8Mask16<>(SB), Y0, Y1
-	VPSLLQ $4, Y1, Y4
-	VPOR q8Magic<>(SB), Y1, Y1
-	VSUBPD q4Magic256<>(SB), Y1, Y1
-	VMULPD Y9, Y1, Y1
-	VADDPD Y1, Y12, Y12
-	VPSRLQ $32, Y0, Y2
-	VPSUBQ Y4, Y2, Y2
-	VPADDQ q4Sq2048<>(SB), Y2, Y2
-	VPOR q8Magic<>(SB), Y2, Y2
-	VSUBPD q8Magic<>(SB), Y2, Y2
-	VMULPD Y9, Y9, Y3
-	VMULPD Y2, Y3, Y3
-	VADDPD Y3, Y11, Y11
-	VPSRLQ $16, Y0, Y3
-	VPAND q8Mask8<>(SB), Y3, Y3
-	VPADDQ Y3, Y10, Y10
+	QF_SUMS(4, q4Magic256, q4Sq2048)
 	// the zeros' signs: d's, in the lanes with zero values
 	QF_ZERO_SIGNS
 	// the extremes: (cmin−8)·d and (cmax−8)·d
