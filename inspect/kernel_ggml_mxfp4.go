@@ -23,9 +23,10 @@ import (
 //     back to the dequantizing path, which counts the subnormals and the
 //     infinities and locates the first.
 //
-// So a block adds d·Σk and d²·Σk² (intFold.scaled: |Σk| ≤ 384 and Σk² ≤
-// 4608 times a power of two within float64's normal range, exact) and its
-// zero count. The index sums come from mxfp4Sums, sixteen bytes (one block)
+// So a block adds d·Σk and d²·Σk² (|Σk| ≤ 384 and Σk² ≤ 4608 times a
+// power of two within float64's normal range, exact; blocks whose exponents
+// lie near each other add them in int64 first, mxfp4Window) and its zero
+// count. The index sums come from mxfp4Sums, sixteen bytes (one block)
 // to a word. k is not monotone in the index, so a block's extremes are d
 // times the entries of its least and greatest rank (mxfp4Range), read only
 // when d·[−12, 12] could extend the pass's.
@@ -81,22 +82,54 @@ func mxfp4Range(qs *[16]byte) (kmin, kmax int64) {
 // finite and not subnormal (2 ≤ e ≤ 252).
 func mxfp4Exact(e byte) bool { return e-2 <= 250 }
 
+// mxfp4Window and mxfp4Run: a run of at most mxfp4Run blocks adds the sums
+// of its blocks whose exponent e lies in [e0, e0 + mxfp4Window) (e0 ten
+// below the run's first exponent) in int64 over the unit 2^(e0−128): a
+// block adds Σk·2^(e−e0) and Σk²·2^(2(e−e0)), below 2^9·2^19 and
+// 2^13·2^38, so the run's totals stay below 2^36 and 2^59, added to the
+// float64 sums once per run. Weight-like passes hold exponents within a
+// few of each other; a block outside the window adds d·Σk and d²·Σk² in
+// float64 itself.
+const (
+	mxfp4Window = 20
+	mxfp4Run    = 256
+)
+
 // intMXFP4 is the integer kernel of MXFP4.
 func intMXFP4(src []byte) (Acc, bool) {
 	f := newIntFold()
-	for off := 0; off+17 <= len(src); off += 17 {
-		b := (*[17]byte)(src[off:])
-		if !mxfp4Exact(b[0]) {
-			return Acc{}, false
+	var zeros int64
+	n := len(src) / 17
+	for r := 0; r < n; r += mxfp4Run {
+		var a1, a2 int64 // the run's sums in the window, over the unit 2^(e0−128)
+		e0 := max(2, int(src[17*r])-10)
+		for off := 17 * r; off < 17*min(r+mxfp4Run, n); off += 17 {
+			b := (*[17]byte)(src[off:])
+			if !mxfp4Exact(b[0]) {
+				return Acc{}, false
+			}
+			e := int(b[0])
+			qs := (*[16]byte)(b[1:])
+			d := pow2(e - 128)
+			s1, z, s2 := mxfp4Split(tableSum16(qs, &mxfp4Sums))
+			zeros += z
+			if sh := uint(e - e0); sh < mxfp4Window {
+				a1 += s1 << sh
+				a2 += s2 << (2 * sh)
+			} else {
+				f.sum += d * float64(s1)
+				f.sq += d * d * float64(s2)
+			}
+			if f.reaches(d, -12, 12) {
+				lo, hi := mxfp4Range(qs)
+				f.extremes(d, int(lo), int(hi))
+			}
 		}
-		qs := (*[16]byte)(b[1:])
-		d := pow2(int(b[0]) - 128)
-		s1, zeros, s2 := mxfp4Split(tableSum16(qs, &mxfp4Sums))
-		f.scaled(d, 32, s1, s2, int(zeros))
-		if f.reaches(d, -12, 12) {
-			lo, hi := mxfp4Range(qs)
-			f.extremes(d, int(lo), int(hi))
-		}
+		u := pow2(e0 - 128)
+		f.sum += u * float64(a1)
+		f.sq += u * u * float64(a2)
 	}
+	f.n, f.zeros = uint64(32*n), uint64(zeros)
+	f.posZero = b2u(zeros > 0) // d > 0: every zero is +0
 	return f.acc()
 }

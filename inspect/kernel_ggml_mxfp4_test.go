@@ -228,3 +228,38 @@ func FuzzGGMLMXFP4(f *testing.F) {
 		}
 	})
 }
+
+// TestGGMLMXFP4Window holds intMXFP4 to the reference on passes whose
+// exponents straddle the edges of its int64 window (the first block's
+// exponent less 10, plus mxfp4Window) and that run past mxfp4Run blocks
+// (the window taken afresh), weight-like and with every entry extreme.
+func TestGGMLMXFP4Window(t *testing.T) {
+	rng := rand.New(rand.NewPCG(115, 116))
+	dt, _ := formats.DTypeOfGGML(ggml.MXFP4)
+	taken := 0
+	for round := 0; round < 40; round++ {
+		blocks := []int{2, 9, mxfp4Run, mxfp4Run + 1, 3*mxfp4Run + 7}[round%5]
+		src := quantizeLike(rng, ggml.MXFP4, blocks, 0, 0.02)
+		first := 2 + rng.IntN(251)
+		for i := 0; i < blocks; i++ {
+			e0 := max(2, first-10)
+			e := e0 + []int{-1, -2, 0, 1, mxfp4Window - 1, mxfp4Window, mxfp4Window + 5, 10}[rng.IntN(8)]
+			src[17*i] = byte(max(2, min(252, e)))
+			if round%2 == 1 {
+				for j := 1; j < 17; j++ {
+					src[17*i+j] = []byte{0x77, 0xff, 0x7f, 0xf7}[rng.IntN(4)]
+				}
+			}
+		}
+		src[0] = byte(first)
+		got, ok := intMXFP4(src)
+		if !ok {
+			continue // too little spread for the sums (ggmlM2Cancel)
+		}
+		taken++
+		checkIntAcc(t, "MXFP4 window", got, ReferenceStats(dt, src), 1e-12)
+	}
+	if taken < 30 {
+		t.Errorf("the kernel took %d of 40 passes", taken)
+	}
+}
