@@ -20,6 +20,7 @@
 #   KINDS=Q2_K bash bench/gguf.sh                     # also: every matrix Q2_K
 #   KINDS="IQ4_XS Q4_1" bash bench/gguf.sh            # also: every matrix IQ4_XS, Q4_1
 #   KINDS="Q3_K Q3_K_M" bash bench/gguf.sh            # also: every matrix Q3_K; the Q3_K_M mix (Q3_K, Q4_K, Q5_K, Q6_K)
+#   KINDS=MXFP4 bash bench/gguf.sh                    # also: every matrix MXFP4
 #   go test -bench 'BlockStatsPaths/(Q4_K|Q6_K)' ./inspect/   # the kernels alone, values/s per core
 #
 # Each command reads the file REPEAT times (ckpt scan FILE FILE ...; memread

@@ -124,7 +124,7 @@ func memread(b []byte) {
 // from normal weights (quantizeLike), beside memread of the same bytes.
 func BenchmarkBlockStatsPaths(b *testing.B) {
 	rng := rand.New(rand.NewPCG(9, 9))
-	for _, ty := range []ggml.Type{ggml.Q4_0, ggml.Q5_0, ggml.Q5_1, ggml.Q8_0, ggml.Q3_K, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K, ggml.Q2_K, ggml.Q4_1, ggml.IQ4_NL, ggml.IQ4_XS} {
+	for _, ty := range []ggml.Type{ggml.Q4_0, ggml.Q5_0, ggml.Q5_1, ggml.Q8_0, ggml.Q3_K, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K, ggml.Q2_K, ggml.Q4_1, ggml.IQ4_NL, ggml.IQ4_XS, ggml.MXFP4} {
 		tr, _ := ty.Traits()
 		blocks := DefaultChunkBytes / tr.BlockBytes
 		for _, kind := range []string{"random", "weights"} {

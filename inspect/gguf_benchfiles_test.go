@@ -23,10 +23,10 @@ import (
 // (Q4_K → Q5_0, Q6_K → Q8_0), the matrices in their own shapes: what a real
 // Q4_K_M file of Qwen2-0.5B (rows of 896) mostly holds; "Q5_K_M", the mix
 // with Q5_K for Q4_K, and "Q5_K_M-rows" (Q5_K → Q5_1 where the rows are
-// short); "Q4_0", every matrix Q4_0; "Q2_K", "Q3_K", "IQ4_XS" and "Q4_1",
-// every matrix in that type; "Q3_K_M", llama.cpp's Q3_K_M mix
+// short); "Q4_0", every matrix Q4_0; "Q2_K", "Q3_K", "IQ4_XS", "Q4_1" and
+// "MXFP4", every matrix in that type; "Q3_K_M", llama.cpp's Q3_K_M mix
 // (benchQ3KMType).
-var benchGGUFKinds = []string{"F16", "Q8_0", "Q4_K", "Q5_K", "Q4_K_M", "Q4_K_M-rows", "Q5_K_M", "Q5_K_M-rows", "Q4_0", "Q2_K", "Q3_K", "Q3_K_M", "IQ4_XS", "Q4_1"}
+var benchGGUFKinds = []string{"F16", "Q8_0", "Q4_K", "Q5_K", "Q4_K_M", "Q4_K_M-rows", "Q5_K_M", "Q5_K_M-rows", "Q4_0", "Q2_K", "Q3_K", "Q3_K_M", "IQ4_XS", "Q4_1", "MXFP4"}
 
 // benchGGUFType is the type of a matrix named name in a file of kind.
 func benchGGUFType(kind, name string, layer int) ggml.Type {
@@ -47,6 +47,8 @@ func benchGGUFType(kind, name string, layer int) ggml.Type {
 		return ggml.IQ4_XS
 	case "Q4_1":
 		return ggml.Q4_1
+	case "MXFP4":
+		return ggml.MXFP4
 	case "Q3_K":
 		return ggml.Q3_K
 	case "Q3_K_M":

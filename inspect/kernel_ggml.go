@@ -40,6 +40,9 @@ import (
 //     18 bits, exact; folded as Q6_K through addSuper (kernel_ggml_q3k.go).
 //   - Q4_1 (Q5_1's form with 4-bit codes, kernel_ggml_q41.go), IQ4_NL and
 //     IQ4_XS (a scale times a table entry, kernel_ggml_iq4.go).
+//   - MXFP4: an E8M0 power of two times an entry of a table of integers
+//     up to 12 (kernel_ggml_mxfp4.go); a pass holding an exponent whose
+//     values may be subnormal or infinite is handed back.
 //
 // A block with scale s and integer quants q adds s·Σq to the sum and s²·Σq²
 // to the sum of squares, both computed exactly in float64 (Q4_K: a
@@ -83,6 +86,7 @@ var ggmlIntKernels = map[ggml.Type]func(src []byte) (Acc, bool){
 	ggml.Q4_1:   intQ4_1,
 	ggml.IQ4_NL: intIQ4_NL,
 	ggml.IQ4_XS: intIQ4_XS,
+	ggml.MXFP4:  intMXFP4, // kernel_ggml_mxfp4.go
 }
 
 // ggmlM2Cancel is the share of the sum of squares under which sumsq −

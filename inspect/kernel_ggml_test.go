@@ -211,6 +211,8 @@ func quantizeLike(rng *rand.Rand, ty ggml.Type, n int, mu, sigma float64) []byte
 			quantizeQ41Block(b, x)
 		case ggml.Q3_K:
 			quantizeQ3K(b, x)
+		case ggml.MXFP4:
+			quantizeMXFP4Block(b, x)
 		default:
 			panic("quantizeLike: " + ty.String())
 		}
@@ -300,6 +302,7 @@ func adversarialPass(rng *rand.Rand, ty ggml.Type, blocks int) []byte {
 			}
 		}
 	}
+	adversarialMXFP4(rng, ty, b) // MXFP4's exponents: mostly in the kernel's range
 	return b
 }
 
@@ -353,6 +356,8 @@ func negZeroBlock(ty ggml.Type, neg bool) []byte {
 				putQ3KCode(b, j, l, 0)
 			}
 		}
+	case ggml.MXFP4: // +0 only: MXFP4 has no −0 (no caller asks for one)
+		return mxfp4ZeroBlock()
 	case ggml.Q6_K: // every sc 1, every code 32 (q = 0)
 		for j := 0; j < 16; j++ {
 			b[192+j] = 1
@@ -439,6 +444,9 @@ func TestGGMLIntKernels(t *testing.T) {
 		// Every value −0 (a negative scale times zero quants; for Q4_K
 		// d·sc·0 − (+0)), then +0: the extremes' signs must follow.
 		for _, neg := range []bool{true, false} {
+			if neg && ty == ggml.MXFP4 {
+				continue // its zeros are float32(0)·d with d > 0: +0
+			}
 			src := negZeroBlock(ty, neg)
 			check("all zeros", src)
 			if got, _ := kernel(src); math.Signbit(got.Min) != neg || math.Signbit(got.Max) != neg {
@@ -615,7 +623,11 @@ func TestGGUFScanWorkerIndependence(t *testing.T) {
 		} else {
 			data = quantizeLike(rng, ty, rows*cols/tr.BlockElems, 0.001, 0.02)
 		}
-		synth.SetBlockScale(ty, data, 77, 0x7e00)
+		if ty == ggml.MXFP4 {
+			data[77*tr.BlockBytes] = 255 // d = 2^127: infinities
+		} else {
+			synth.SetBlockScale(ty, data, 77, 0x7e00)
+		}
 		ts = append(ts, synth.GGUFTensor{Name: "blk.0." + ty.String() + ".weight", Type: ty, Shape: []uint64{rows, cols}, Data: data})
 	}
 	path := writeGGUF(t, t.TempDir(), "w.gguf", &synth.GGUF{Tensors: ts})
