@@ -69,7 +69,13 @@ func iq4Split(w uint64) (s1, neg, s2 int64) {
 func nibbleRange16(qs *[16]byte) (lo, hi int) {
 	const l4 = 0x0f0f0f0f0f0f0f0f
 	w0, w1 := binary.LittleEndian.Uint64(qs[0:]), binary.LittleEndian.Uint64(qs[8:])
-	a, b, c, d := w0&l4, w0>>4&l4, w1&l4, w1>>4&l4
+	return nibbleWordsRange(w0&l4, w0>>4&l4, w1&l4, w1>>4&l4)
+}
+
+// nibbleWordsRange is the least and greatest of the 32 bytes (each 0–15) of
+// the words a, b, c, d: nibbleRange16's reduction.
+func nibbleWordsRange(a, b, c, d uint64) (lo, hi int) {
+	const l4 = 0x0f0f0f0f0f0f0f0f
 	mn := bytesMin(bytesMin(a, b), bytesMin(c, d))
 	mx := bytesMin(bytesMin(a^l4, b^l4), bytesMin(c^l4, d^l4)) // 15 − each
 	mn, mx = bytesMin(mn, mn>>32), bytesMin(mx, mx>>32)

@@ -60,7 +60,7 @@ func mxfp4Split(w uint64) (s1, zeros, s2 int64) {
 // Each nibble n becomes its rank in ascending k (n + 7 for n < 8, 15 − n
 // for n ≥ 8: the indices 0 and 8, both k = 0, share rank 7), eight bytes
 // to a uint64 without a branch, and the ranks' least and greatest are taken
-// as nibbleRange16 takes the nibbles'.
+// as nibbleRange16 takes the nibbles' (nibbleWordsRange).
 func mxfp4Range(qs *[16]byte) (kmin, kmax int64) {
 	const l4, l3, ones = 0x0f0f0f0f0f0f0f0f, 0x0707070707070707, 0x0101010101010101
 	rank := func(x uint64) uint64 {
@@ -68,14 +68,8 @@ func mxfp4Range(qs *[16]byte) (kmin, kmax int64) {
 		return x ^ m&l4 + l3&^m
 	}
 	w0, w1 := binary.LittleEndian.Uint64(qs[0:]), binary.LittleEndian.Uint64(qs[8:])
-	a, b, c, d := rank(w0&l4), rank(w0>>4&l4), rank(w1&l4), rank(w1>>4&l4)
-	mn := bytesMin(bytesMin(a, b), bytesMin(c, d))
-	mx := bytesMin(bytesMin(a^l4, b^l4), bytesMin(c^l4, d^l4)) // 15 − each
-	mn, mx = bytesMin(mn, mn>>32), bytesMin(mx, mx>>32)
-	w := mn&0xffffffff | mx<<32
-	w = bytesMin(w, w>>16)
-	w = bytesMin(w, w>>8)
-	return mxfp4ByRank[byte(w)], mxfp4ByRank[15-int(byte(w>>32))]
+	lo, hi := nibbleWordsRange(rank(w0&l4), rank(w0>>4&l4), rank(w1&l4), rank(w1>>4&l4))
+	return mxfp4ByRank[lo], mxfp4ByRank[hi]
 }
 
 // mxfp4Exact says whether every value of a block with exponent e is exact,
