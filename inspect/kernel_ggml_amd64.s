@@ -765,6 +765,25 @@ GLOBL q8Low8w<>(SB), RODATA|NOPTR, $16
 	VPAND q8Mask8<>(SB), Y3, Y3 \
 	VPADDQ Y3, Y10, Y10
 
+// QF_GROUP folds a group of four blocks of a 5-bit or 4-bit type (part:
+// Q5PART or Q4PART; b1, b2, b3 the offsets of blocks 1–3) into the lanes,
+// or jumps to stop when a scale is non-finite or zero: the scales, the
+// blocks' words, QF_SUMS(shift, magic, sq), the zeros' signs and the
+// extremes (lo, hi as QF_EXTREMES takes them).
+#define QF_GROUP(part, b1, b2, b3, stop, shift, magic, sq, lo, hi) \
+	QF_SCALES(0, b1, b2, b3, stop) \
+	VPCMPEQB Y1, Y1, Y1 \
+	XORQ R11, R11 \
+	XORQ R12, R12 \
+	part(0, Y5, 0) \
+	part(b1, Y6, 16) \
+	part(b2, Y7, 32) \
+	part(b3, Y8, 48) \
+	QF_COMBINE \
+	QF_SUMS(shift, magic, sq) \
+	QF_ZERO_SIGNS \
+	QF_EXTREMES(lo, hi)
+
 #define QF_STORE \
 	VMOVUPD Y12, 0(DI) \
 	VMOVUPD Y11, 32(DI) \
@@ -1188,23 +1207,9 @@ TEXT ·ggmlFoldQ5_0Asm(SB), NOSPLIT, $0-32
 	QF_LANES_IN
 
 q5floop:
-	// the four scales: stop at a non-finite or zero one
-	QF_SCALES(0, 22, 44, 66, q5fstop)
-	// the four blocks' words, one per lane
-	VPCMPEQB Y1, Y1, Y1
-	XORQ R11, R11
-	XORQ R12, R12
-	Q5PART(0, Y5, 0)
-	Q5PART(22, Y6, 16)
-	Q5PART(44, Y7, 32)
-	Q5PART(66, Y8, 48)
-	QF_COMBINE
-	// sum += d·(Σc − 512), sq += d·d·(Σc² − 32·Σc + 8192), zeros += the codes 16
-	QF_SUMS(5, q5Magic512, q5Sq8192)
-	// the zeros' signs: d's, in the lanes with zero values
-	QF_ZERO_SIGNS
-	// the extremes: (cmin−16)·d and (cmax−16)·d
-	QF_EXTREMES(q5Lo, q5Hi)
+	// sum += d·(Σc − 512), sq += d·d·(Σc² − 32·Σc + 8192), zeros += the
+	// codes 16; extremes (cmin−16)·d and (cmax−16)·d
+	QF_GROUP(Q5PART, 22, 44, 66, q5fstop, 5, q5Magic512, q5Sq8192, q5Lo, q5Hi)
 	ADDQ $88, SI
 	INCQ R10
 	DECQ CX
@@ -1286,23 +1291,9 @@ TEXT ·ggmlFoldQ4_0Asm(SB), NOSPLIT, $0-32
 	QF_LANES_IN
 
 q4floop:
-	// the four scales: stop at a non-finite or zero one
-	QF_SCALES(0, 18, 36, 54, q4fstop)
-	// the four blocks' words, one per lane
-	VPCMPEQB Y1, Y1, Y1
-	XORQ R11, R11
-	XORQ R12, R12
-	Q4PART(0, Y5, 0)
-	Q4PART(18, Y6, 16)
-	Q4PART(36, Y7, 32)
-	Q4PART(54, Y8, 48)
-	QF_COMBINE
-	// sum += d·(Σc − 256), sq += d·d·(Σc² − 16·Σc + 2048), zeros += the codes 8
-	QF_SUMS(4, q4Magic256, q4Sq2048)
-	// the zeros' signs: d's, in the lanes with zero values
-	QF_ZERO_SIGNS
-	// the extremes: (cmin−8)·d and (cmax−8)·d
-	QF_EXTREMES(q4Lo, q4Hi)
+	// sum += d·(Σc − 256), sq += d·d·(Σc² − 16·Σc + 2048), zeros += the
+	// codes 8; extremes (cmin−8)·d and (cmax−8)·d
+	QF_GROUP(Q4PART, 18, 36, 54, q4fstop, 4, q4Magic256, q4Sq2048, q4Lo, q4Hi)
 	ADDQ $72, SI
 	INCQ R10
 	DECQ CX
