@@ -17,6 +17,7 @@
 // byte 0x80; Y0-Y4 scratch.
 
 #include "textflag.h"
+#include "kernel_ggml_amd64.h"
 
 DATA ggmlSquares<>+0(SB)/8, $0x3124191009040100
 DATA ggmlSquares<>+8(SB)/8, $0xe1c4a99079645140
@@ -30,13 +31,18 @@ GLOBL ggmlLow4<>(SB), RODATA|NOPTR, $8
 DATA ggmlSignBit<>+0(SB)/8, $0x8080808080808080
 GLOBL ggmlSignBit<>(SB), RODATA|NOPTR, $8
 
-// REDUCE adds the four 64-bit lanes of Y0 into BX (X1 is clobbered).
-#define REDUCE \
-	VEXTRACTI128 $1, Y0, X1 \
-	VPADDQ X1, X0, X0 \
-	VPSHUFD $0x4E, X0, X1 \
-	VPADDQ X1, X0, X0 \
-	VMOVQ X0, BX
+// PACK4 writes to dst(DI) the word whose 16-bit fields at bits 0, 16, 32
+// and 48 are the sums of the four 64-bit lanes of Y0, Y1, Y2 and Y3 (each
+// lane's sum below 2^16): the last step of NIBBLES and Q5GROUP.
+#define PACK4(dst) \
+	VPSLLQ $16, Y1, Y1 \
+	VPSLLQ $32, Y2, Y2 \
+	VPSLLQ $48, Y3, Y3 \
+	VPADDQ Y1, Y0, Y0 \
+	VPADDQ Y3, Y2, Y2 \
+	VPADDQ Y2, Y0, Y0 \
+	REDUCE \
+	MOVQ BX, dst(DI)
 
 // NIBBLES writes the nibbleSums word of the 32 bytes at off(SI) to
 // dst(DI): Σlo, Σhi, Σlo², Σhi² in bits 0, 16, 32, 48.
@@ -51,14 +57,7 @@ GLOBL ggmlSignBit<>(SB), RODATA|NOPTR, $8
 	VPSADBW Y14, Y1, Y1 \
 	VPSADBW Y14, Y2, Y2 \
 	VPSADBW Y14, Y3, Y3 \
-	VPSLLQ $16, Y1, Y1 \
-	VPSLLQ $32, Y2, Y2 \
-	VPSLLQ $48, Y3, Y3 \
-	VPADDQ Y1, Y0, Y0 \
-	VPADDQ Y3, Y2, Y2 \
-	VPADDQ Y2, Y0, Y0 \
-	REDUCE \
-	MOVQ BX, dst(DI)
+	PACK4(dst)
 
 // func ggmlSumsQ4_KAsm(p *byte, n int, out *uint64)
 TEXT ·ggmlSumsQ4_KAsm(SB), NOSPLIT, $0-24
@@ -283,14 +282,6 @@ GLOBL q6k16384<>(SB), RODATA|NOPTR, $8
 	VPOR Y5, Y4, Y2 \
 	VPAND Y2, Y6, Y6
 
-// HSUMQ stores the sum of the four 64-bit lanes of R (X15 scratch) at dst.
-#define HSUMQ(R, X, dst) \
-	VEXTRACTI128 $1, R, X15 \
-	VPADDQ X15, X, X \
-	VPSHUFD $0x4E, X, X15 \
-	VPADDQ X15, X, X \
-	VMOVQ X, dst
-
 // func ggmlSupersQ6_KAsm(p *byte, words *uint64, n int, out *q6kSuper)
 TEXT ·ggmlSupersQ6_KAsm(SB), NOSPLIT, $0-32
 	MOVQ p+0(FP), SI
@@ -314,9 +305,9 @@ q6sloop:
 	Q6SUPER(1)
 	Q6SUPER(2)
 	Q6SUPER(3)
-	HSUMQ(Y8, X8, 0(R8))
-	HSUMQ(Y9, X9, 8(R8))
-	HSUMQ(Y10, X10, 16(R8))
+	HSUMQ(Y8, X8, X15, 0(R8))
+	HSUMQ(Y9, X9, X15, 8(R8))
+	HSUMQ(Y10, X10, X15, 16(R8))
 	VMOVMSKPD Y7, AX
 	XORL BX, BX
 	TESTL AX, AX
@@ -1468,14 +1459,7 @@ GLOBL ggmlBit4<>(SB), RODATA|NOPTR, $8
 	VPADDD Y4, Y3, Y3 \
 	VPSADBW Y14, Y0, Y0 \
 	VPSADBW Y14, Y1, Y1 \
-	VPSLLQ $16, Y1, Y1 \
-	VPSLLQ $32, Y2, Y2 \
-	VPSLLQ $48, Y3, Y3 \
-	VPADDQ Y1, Y0, Y0 \
-	VPADDQ Y3, Y2, Y2 \
-	VPADDQ Y2, Y0, Y0 \
-	REDUCE \
-	MOVQ BX, dst(DI)
+	PACK4(dst)
 
 // func ggmlSumsQ5_KAsm(p *byte, n int, out *uint64)
 TEXT ·ggmlSumsQ5_KAsm(SB), NOSPLIT, $0-24

@@ -14,14 +14,14 @@
 //
 // The Q4_1 code sums (kernel_ggml_q41.go) likewise: Σc in bits 0-15 and Σc²
 // in bits 32-63 of each block's word (VPSADBW of the codes and of their
-// squares from a VPSHUFB table), as Q4_0's loop takes them
-// (kernel_ggml_amd64.s) without its count of eights.
+// squares from a VPSHUFB table).
 //
 // Registers: SI blocks, CX blocks left, DI words, Y9 the word 1, Y10 the |k|
 // table, Y11 the biased table (both per 16-byte lane), Y13 the byte 0x0F,
 // Y14 zero; Y0-Y5 scratch.
 
 #include "textflag.h"
+#include "kernel_ggml_amd64.h"
 
 DATA iq4Biased<>+0(SB)/8, $0x766a5d4f3f2d1801
 DATA iq4Biased<>+8(SB)/8, $0xf1d9c5b5a6998d81
@@ -71,11 +71,7 @@ GLOBL iq4Ones16<>(SB), RODATA|NOPTR, $8
 	VPSLLQ $32, Y4, Y4 \
 	VPADDQ Y4, Y0, Y0 \
 	POPCNTL AX, AX \
-	VEXTRACTI128 $1, Y0, X1 \
-	VPADDQ X1, X0, X0 \
-	VPSHUFD $0x4E, X0, X1 \
-	VPADDQ X1, X0, X0 \
-	VMOVQ X0, BX \
+	REDUCE \
 	NEGQ AX \
 	ADDQ $32, AX \
 	SHLQ $16, AX \
@@ -150,11 +146,7 @@ q41loop:
 	VPSADBW Y14, Y3, Y3
 	VPSLLQ $32, Y3, Y3        // Σc² per lane: bits 32-63
 	VPADDQ Y3, Y0, Y0
-	VEXTRACTI128 $1, Y0, X1
-	VPADDQ X1, X0, X0
-	VPSHUFD $0x4E, X0, X1
-	VPADDQ X1, X0, X0
-	VMOVQ X0, (DI)
+	HSUMQ(Y0, X0, X1, (DI))
 	ADDQ $20, SI
 	ADDQ $8, DI
 	DECQ CX

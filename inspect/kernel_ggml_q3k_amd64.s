@@ -19,6 +19,7 @@
 // Y13 the byte 3, Y14 zero; Y3-Y7 scratch.
 
 #include "textflag.h"
+#include "kernel_ggml_amd64.h"
 
 DATA q3kSquares<>+0(SB)/8, $0x0904010001040910
 DATA q3kSquares<>+8(SB)/8, $0
@@ -159,14 +160,6 @@ GLOBL q3k32b<>(SB), RODATA|NOPTR, $8
 	VPANDN Y0, Y3, Y3 \
 	VPOR Y3, Y6, Y6
 
-// Q3HSUM stores the sum of the four 64-bit lanes of R (X3 scratch) at dst.
-#define Q3HSUM(R, X, dst) \
-	VEXTRACTI128 $1, R, X3 \
-	VPADDQ X3, X, X \
-	VPSHUFD $0x4E, X, X3 \
-	VPADDQ X3, X, X \
-	VMOVQ X, dst
-
 // func ggmlSupersQ3_KAsm(scales, words *uint64, n int, out *q6kSuper)
 TEXT ·ggmlSupersQ3_KAsm(SB), NOSPLIT, $0-32
 	MOVQ scales+0(FP), R9
@@ -191,9 +184,9 @@ q3sloop:
 	Q3SUPER(1)
 	Q3SUPER(2)
 	Q3SUPER(3)
-	Q3HSUM(Y8, X8, 0(R8))
-	Q3HSUM(Y9, X9, 8(R8))
-	Q3HSUM(Y10, X10, 16(R8))
+	HSUMQ(Y8, X8, X3, 0(R8))
+	HSUMQ(Y9, X9, X3, 8(R8))
+	HSUMQ(Y10, X10, X3, 16(R8))
 	VMOVMSKPD Y7, AX
 	XORL BX, BX
 	TESTL AX, AX
