@@ -84,9 +84,6 @@ func asError(t testing.TB, err error) *formats.Error {
 	return fe
 }
 
-// moduleRoot is the directory holding go.mod.
-func moduleRoot(t testing.TB) string { return testenv.ModuleRoot(t) }
-
 // realdataDir is the shared corpus of real files (absent: a failure in CI, a skip elsewhere).
 func realdataDir(t testing.TB) string { return testenv.Realdata(t) }
 

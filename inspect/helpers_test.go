@@ -51,8 +51,5 @@ func writeST(t testing.TB, path string, ts []testTensor, unpadded bool) {
 	}
 }
 
-// moduleRoot is the directory holding go.mod.
-func moduleRoot(t testing.TB) string { return testenv.ModuleRoot(t) }
-
 // realdata is the shared corpus of real files (absent: a failure in CI, a skip elsewhere).
 func realdata(t testing.TB) string { return testenv.Realdata(t) }

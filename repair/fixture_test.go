@@ -165,9 +165,6 @@ func scanHealthy(t testing.TB, path string) *inspect.Result {
 	return r
 }
 
-// moduleRoot is the directory holding go.mod.
-func moduleRoot(t testing.TB) string { return testenv.ModuleRoot(t) }
-
 // realdata is the shared corpus of real files (absent: a failure in CI, a skip elsewhere).
 func realdata(t testing.TB) string { return testenv.Realdata(t) }
 
